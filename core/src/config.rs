@@ -1,0 +1,184 @@
+//! The typed configuration. Loading (file → environment) happens in the binary; this crate
+//! only defines the shape and the embedded defaults, so `cargo run` works with no config.
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    /// Base of links sent to people and of webhook URLs, e.g. `https://mimamori.example.jp`.
+    pub public_url: String,
+    /// `text` (default) or `json`.
+    pub log_format: String,
+    /// Folder for the embedded database and the generated signing key.
+    pub data_dir: String,
+    /// Key for signing patient links. When unset, a random key is generated once and kept in
+    /// `{data_dir}/link-secret.key`.
+    pub link_secret: Option<SecretString>,
+    pub checkin: CheckinConfig,
+    pub workers: WorkersConfig,
+    pub demo: DemoConfig,
+    pub flows_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`; when unset, `{data_dir}/mimamori.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub addr: String,
+    /// Per-request timeout in seconds.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CheckinConfig {
+    /// How long after a check-in is due an answer is accepted before it counts as missed.
+    pub answer_window_minutes: i64,
+    /// Lifetime of the signed link in an SMS or e-mail.
+    pub link_ttl_hours: i64,
+    /// Sending attempts per check-in before it ends as `failed`.
+    pub max_send_attempts: i32,
+    /// Delay before a failed send is tried again (multiplied by the attempt number).
+    pub retry_backoff_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkersConfig {
+    /// How often the dispatcher looks for due check-ins, in milliseconds.
+    pub dispatch_interval_ms: u64,
+    /// Check-ins claimed per batch.
+    pub batch_size: i64,
+    /// A claim older than this is considered abandoned (crashed worker) and taken again.
+    pub claim_lease_secs: i64,
+    /// Cron expression (seconds first) of the daily planning run, in `planning_time_zone`.
+    pub planning_cron: String,
+    pub planning_time_zone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DemoConfig {
+    /// Load demo data when the database has no health centre yet.
+    pub load_on_empty: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            log_format: "text".into(),
+            data_dir: "mimamori-data".into(),
+            link_secret: None,
+            checkin: CheckinConfig::default(),
+            workers: WorkersConfig::default(),
+            demo: DemoConfig::default(),
+            flows_dir: "flows".into(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            request_timeout_secs: 15,
+        }
+    }
+}
+
+impl Default for CheckinConfig {
+    fn default() -> Self {
+        CheckinConfig {
+            answer_window_minutes: 600,
+            link_ttl_hours: 24,
+            max_send_attempts: 3,
+            retry_backoff_secs: 600,
+        }
+    }
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            dispatch_interval_ms: 1000,
+            batch_size: 200,
+            claim_lease_secs: 300,
+            planning_cron: "0 5 0 * * *".into(),
+            planning_time_zone: "Asia/Tokyo".into(),
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            load_on_empty: true,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) if !u.is_empty() => u.clone(),
+            _ => format!("sqlite://{}/mimamori.db", self.data_dir.trim_end_matches('/')),
+        }
+    }
+
+    /// Problems that make the configuration unusable, each naming the key and the fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.http.addr.parse::<std::net::SocketAddr>().is_err() {
+            out.push(format!(
+                "http.addr (MIMAMORI_HTTP__ADDR): '{}' is not an address; use host:port such as 127.0.0.1:8080",
+                self.http.addr
+            ));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            out.push("public_url (MIMAMORI_PUBLIC_URL): must start with http:// or https://".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            out.push("log_format (MIMAMORI_LOG_FORMAT): use 'text' or 'json'".into());
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            out.push("database.url (MIMAMORI_DATABASE__URL): use postgres://… or sqlite://…".into());
+        }
+        if self.workers.planning_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            out.push(format!(
+                "workers.planning_time_zone: '{}' is not an IANA time zone such as Asia/Tokyo",
+                self.workers.planning_time_zone
+            ));
+        }
+        if self.checkin.max_send_attempts < 1 {
+            out.push("checkin.max_send_attempts: must be at least 1".into());
+        }
+        if self.workers.batch_size < 1 {
+            out.push("workers.batch_size: must be at least 1".into());
+        }
+        out
+    }
+}

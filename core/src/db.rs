@@ -1,0 +1,114 @@
+//! The database handle: one enum over the two supported backends. Store functions are
+//! written once and compiled for each backend through [`with_db!`]; SQL that differs per
+//! backend lives in [`dialect`].
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    PgPool, SqlitePool,
+};
+
+use crate::Result;
+
+/// Name of the application's migration table; apalis keeps `_sqlx_migrations`.
+pub const APP_MIGRATIONS_TABLE: &str = "_app_migrations";
+
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db`. The body is compiled once
+/// per backend, so the same runtime-checked query code serves both.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files and their folder
+    /// are created on first use, with WAL, `synchronous=NORMAL`, foreign keys and a busy
+    /// timeout set on every pooled connection.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)?;
+            if let Some(parent) = Path::new(opts.get_filename()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        crate::Error::Internal(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let opts = opts
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the application's migrations (forward-only) using its own migration table.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(p) => {
+                let mut m: Migrator = sqlx::migrate!("../migrations/sqlite");
+                m.dangerous_set_table_name(APP_MIGRATIONS_TABLE);
+                m.run(p).await?;
+            }
+            Db::Postgres(p) => {
+                let mut m: Migrator = sqlx::migrate!("../migrations/postgres");
+                m.dangerous_set_table_name(APP_MIGRATIONS_TABLE);
+                m.run(p).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `SELECT 1` — used by `/healthz`.
+    pub async fn ping(&self) -> Result<()> {
+        with_db!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_db!(self, p => p.close().await)
+    }
+}
+
+/// Current time truncated to microseconds, the precision both backends store. Always bind
+/// timestamps from here (never a database default) so SQLite's text timestamps compare
+/// correctly.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,84 @@
+//! Demo data: one health centre, one staff login and ~50 people with a week of
+//! observations, so a fresh install has a living console. Names and numbers are fictional.
+use chrono::{Duration, Utc};
+
+use crate::{
+    Db, Result,
+    db::now,
+    domain::{Spo2, Temperature},
+    store::{Actor, checkins, observations, persons, staff},
+    with_db,
+};
+
+const FAMILY: &[&str] = &["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"];
+const GIVEN: &[&str] = &["花子", "太郎", "陽菜", "大翔", "結衣", "蓮", "さくら", "健一", "美咲", "翔太"];
+
+pub struct DemoLogin {
+    pub health_centre_id: i64,
+    pub username: String,
+}
+
+/// Loads the demo set. `password_hash` is the argon2id hash of the demo password chosen by
+/// the caller. Deterministic apart from dates, which follow today.
+pub async fn load(db: &Db, username: &str, password_hash: &str, people: usize) -> Result<DemoLogin> {
+    let centre = staff::create_health_centre(db, "みなと保健所（デモ）", "03-0000-0000", "Asia/Tokyo").await?;
+    let staff_id = staff::create_staff(db, centre, username, password_hash, "デモ 保健師").await?;
+    let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
+    let today = checkins::local_date(tz, Utc::now());
+    let window = Duration::hours(10);
+    for i in 0..people {
+        let name = format!("{} {}", FAMILY[i % FAMILY.len()], GIVEN[(i / FAMILY.len() + i) % GIVEN.len()]);
+        let started = (i % 6) as i64 + 2;
+        let input = persons::PersonInput {
+            name,
+            phone: format!("090-0000-{:04}", 1000 + i),
+            email: format!("demo{i}@example.jp"),
+            channel: ["sms", "sms", "email", "voice"][i % 4].into(),
+            monitoring_type: if i % 5 == 4 { "contact" } else { "patient" }.into(),
+            observation_start: (today - Duration::days(started)).to_string(),
+            observation_end: (today + Duration::days(10 - started)).to_string(),
+            checkin_time: "09:00".into(),
+            ..Default::default()
+        };
+        let p = input.parse()?;
+        let person = persons::create(db, Actor::Staff(staff_id), centre, &p, window, None).await?;
+        // Past days: answered check-ins with observations; every 7th person skips a day.
+        for d in (1..=started).rev() {
+            let date = today - Duration::days(d);
+            let due = checkins::slot_instant(tz, date, 9 * 60);
+            let missed = i % 7 == 3 && d == 1;
+            let cid: i64 = with_db!(db, pool => sqlx::query_scalar(
+                "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts, sent_at, closed_at)
+                 VALUES ($1, $2, 0, $3, $4, $5, 0, $3, $6) RETURNING id")
+                .bind(person).bind(date).bind(due).bind(due + window)
+                .bind(if missed { "missed" } else { "answered" })
+                .bind(if missed { due + window } else { due + Duration::minutes(17) })
+                .fetch_one(pool).await?);
+            if missed {
+                continue;
+            }
+            let worsening = i % 9 == 0;
+            let day = (started - d) as f64;
+            let temp = if worsening { 37.2 + day * 0.35 } else { 36.4 + ((i as f64 + day) % 5.0) * 0.2 };
+            let spo2 = if worsening { 97 - (day as i32) } else { 97 + (i % 3) as i32 - 1 };
+            let mut a = observations::Answer {
+                temperature: Some(Temperature::new("temperature", temp.min(40.0))?),
+                spo2: Some(Spo2::new("spo2", spo2.max(88))?),
+                ..Default::default()
+            };
+            a.symptoms.insert("cough".into(), worsening || i % 3 == 0);
+            a.symptoms.insert("fatigue".into(), worsening && day > 2.0);
+            a.symptoms.insert("urgent_breathing".into(), worsening && spo2 <= 93);
+            a.urgent = worsening && spo2 <= 93;
+            let symptoms = serde_json::to_string(&a.symptoms).expect("map serialises");
+            let at = due + Duration::minutes(17);
+            with_db!(db, pool => { sqlx::query(
+                "INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                 VALUES ($1, $2, 'demo', 'self', $3, $4, $5, $6, $7, $8)")
+                .bind(person).bind(cid).bind(at).bind(a.temperature.map(Temperature::value))
+                .bind(a.spo2.map(Spo2::value)).bind(symptoms).bind(a.urgent).bind(now())
+                .execute(pool).await?; });
+        }
+    }
+    Ok(DemoLogin { health_centre_id: centre, username: username.into() })
+}

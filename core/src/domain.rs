@@ -1,0 +1,215 @@
+//! Parse, don't validate: newtypes whose constructors are the only way in.
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// A phone number in E.164 form (`+819012345678`). Japanese domestic numbers
+/// (`090-1234-5678`) are accepted and converted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(field: &'static str, input: &str) -> Result<Phone, Error> {
+        let cleaned: String = input
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.' | '\u{2010}' | '\u{30fc}'))
+            .map(|c| match c {
+                '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+                '＋' => '+',
+                _ => c,
+            })
+            .collect();
+        let e164 = if let Some(rest) = cleaned.strip_prefix('+') {
+            rest.to_string()
+        } else if let Some(rest) = cleaned.strip_prefix('0') {
+            format!("81{rest}")
+        } else {
+            return Err(Error::invalid(
+                field,
+                "write the number with its area code (090-1234-5678) or in international form (+81 90 1234 5678)",
+            ));
+        };
+        if !e164.chars().all(|c| c.is_ascii_digit()) || !(8..=15).contains(&e164.len()) {
+            return Err(Error::invalid(
+                field,
+                "a phone number has 10 or 11 digits in Japan (090-1234-5678); only digits, spaces, hyphens and a leading + are allowed",
+            ));
+        }
+        Ok(Phone(format!("+{e164}")))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An e-mail address: one `@`, something on both sides, a dot in the domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &'static str, input: &str) -> Result<Email, Error> {
+        let s = input.trim();
+        let ok = s.len() <= 254
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            })
+            && !s.chars().any(char::is_whitespace);
+        if ok {
+            Ok(Email(s.to_string()))
+        } else {
+            Err(Error::invalid(field, "not an e-mail address; write it like name@example.jp"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Body temperature in °C with one decimal, 34.0–43.0.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+pub struct Temperature(f64);
+
+impl Temperature {
+    pub const MIN: f64 = 34.0;
+    pub const MAX: f64 = 43.0;
+    pub fn parse(field: &'static str, input: &str) -> Result<Temperature, Error> {
+        let v: f64 = input.trim().replace('，', ".").replace('．', ".").parse().map_err(|_| {
+            Error::invalid(field, "write the temperature as a number such as 36.5")
+        })?;
+        Self::new(field, v)
+    }
+    pub fn new(field: &'static str, v: f64) -> Result<Temperature, Error> {
+        if !(Self::MIN..=Self::MAX).contains(&v) {
+            return Err(Error::invalid(
+                field,
+                format!("{v} °C is outside {}–{} °C; check the thermometer reading", Self::MIN, Self::MAX),
+            ));
+        }
+        Ok(Temperature((v * 10.0).round() / 10.0))
+    }
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+/// Oxygen saturation in %, 50–100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Serialize)]
+pub struct Spo2(i32);
+
+impl Spo2 {
+    pub fn parse(field: &'static str, input: &str) -> Result<Spo2, Error> {
+        let v: i32 = input
+            .trim()
+            .trim_end_matches('%')
+            .parse()
+            .map_err(|_| Error::invalid(field, "write SpO2 as a whole number such as 97"))?;
+        Self::new(field, v)
+    }
+    pub fn new(field: &'static str, v: i32) -> Result<Spo2, Error> {
+        if !(50..=100).contains(&v) {
+            return Err(Error::invalid(field, format!("{v} % is outside 50–100 %; check the oximeter reading")));
+        }
+        Ok(Spo2(v))
+    }
+    pub fn value(self) -> i32 {
+        self.0
+    }
+}
+
+/// How a person is reached each day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+    Voice,
+}
+
+impl Channel {
+    pub fn parse(field: &'static str, input: &str) -> Result<Channel, Error> {
+        match input.trim() {
+            "sms" => Ok(Channel::Sms),
+            "email" => Ok(Channel::Email),
+            "voice" => Ok(Channel::Voice),
+            _ => Err(Error::invalid(field, "choose one of sms, email, voice")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+/// Language of messages, forms and prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn parse(field: &'static str, input: &str) -> Result<Lang, Error> {
+        match input.trim() {
+            "" | "ja" => Ok(Lang::Ja),
+            "en" => Ok(Lang::En),
+            _ => Err(Error::invalid(field, "choose ja or en")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// "HH:MM" local time of the daily check-in, as minutes after midnight.
+pub fn parse_slot(field: &'static str, input: &str) -> Result<i32, Error> {
+    let bad = || Error::invalid(field, "write the time as HH:MM, for example 09:00");
+    let (h, m) = input.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_accepts_domestic_and_international() {
+        assert_eq!(Phone::parse("phone", "090-1234-5678").unwrap().as_str(), "+819012345678");
+        assert_eq!(Phone::parse("phone", "+81 90 1234 5678").unwrap().as_str(), "+819012345678");
+        assert_eq!(Phone::parse("phone", "０９０１２３４５６７８").unwrap().as_str(), "+819012345678");
+        assert!(Phone::parse("phone", "1234").is_err());
+        assert!(Phone::parse("phone", "090-abcd-5678").is_err());
+    }
+
+    #[test]
+    fn temperature_and_spo2_bounds() {
+        assert_eq!(Temperature::parse("t", "37.55").unwrap().value(), 37.6);
+        assert!(Temperature::parse("t", "33.9").is_err());
+        assert!(Temperature::parse("t", "43.1").is_err());
+        assert_eq!(Spo2::parse("s", "96%").unwrap().value(), 96);
+        assert!(Spo2::parse("s", "101").is_err());
+    }
+
+    #[test]
+    fn email_and_slot() {
+        assert!(Email::parse("e", "a@example.jp").is_ok());
+        assert!(Email::parse("e", "a@b").is_err());
+        assert!(Email::parse("e", "a b@example.jp").is_err());
+        assert_eq!(parse_slot("s", "09:30").unwrap(), 570);
+        assert!(parse_slot("s", "24:00").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! mimamori-core: domain types, configuration, the store (SQLite + PostgreSQL),
+//! signed links and channel providers. No HTTP server and no queue runtime here.
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod flows;
+pub mod provider;
+pub mod store;
+pub mod token;
+
+pub use db::Db;
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,242 @@
+//! Check-ins: planned per person × local date × slot, claimed and sent by the dispatcher,
+//! closed by an answer or by the deadline sweep. Every row ends in one final status.
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::{Db, Error, Result, db::now, store::dialect, with_db};
+
+macro_rules! plan_insert {
+    ($filter:literal) => {
+        concat!(
+            "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
+             SELECT p.id, $1, 0, $2, $3, 'planned', 0 FROM persons p
+             WHERE p.status = 'observing' AND p.observation_start <= $1 AND p.observation_end >= $1 ",
+            $filter,
+            " ON CONFLICT (person_id, local_date, slot) DO NOTHING"
+        )
+    };
+}
+
+/// Plans one slot of one local date for every person of a health centre with that slot.
+/// $1 date, $2 due, $3 deadline, $4 centre, $5 slot minutes.
+const PLAN_GROUP_SQL: &str = plan_insert!("AND p.health_centre_id = $4 AND p.slot_minutes = $5");
+/// The same for one person ($4 person id), used inside the registration transaction.
+pub(crate) const PLAN_PERSON_SQL: &str = plan_insert!("AND p.id = $4");
+
+fn tz(name: &str) -> Result<Tz> {
+    name.parse().map_err(|_| Error::Internal(format!("unknown time zone {name}")))
+}
+
+/// The UTC instant of `minutes` after local midnight of `date` in `tz`.
+pub fn slot_instant(tz: Tz, date: NaiveDate, minutes: i32) -> DateTime<Utc> {
+    let local = date.and_hms_opt(0, 0, 0).expect("midnight") + Duration::minutes(minutes.into());
+    tz.from_local_datetime(&local)
+        .earliest()
+        .unwrap_or_else(|| tz.from_utc_datetime(&local))
+        .with_timezone(&Utc)
+}
+
+pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
+}
+
+/// Today's check-in of a newly registered person: due at the slot, or now if the slot has
+/// already passed.
+pub(crate) struct PersonPlan {
+    pub local_date: NaiveDate,
+    pub due_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+}
+
+impl PersonPlan {
+    pub fn today(time_zone: &str, slot_minutes: i32, at: DateTime<Utc>, window: Duration) -> Result<PersonPlan> {
+        let tz = tz(time_zone)?;
+        let d = local_date(tz, at);
+        let due = slot_instant(tz, d, slot_minutes).max(at);
+        Ok(PersonPlan { local_date: d, due_at: due, deadline_at: due + window })
+    }
+}
+
+/// Creates the check-ins of the local day containing `at` for everyone under observation,
+/// one set-based statement per (health centre, slot). Idempotent: running it twice creates
+/// nothing new. `window` is how long after the due time an answer is accepted. Returns the
+/// number of check-ins created.
+pub async fn plan_day(db: &Db, at: DateTime<Utc>, window: Duration) -> Result<u64> {
+    let groups: Vec<(i64, String, i32)> = with_db!(db, p => sqlx::query_as(
+        "SELECT DISTINCT p.health_centre_id, h.time_zone, p.slot_minutes
+         FROM persons p JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE p.status = 'observing'").fetch_all(p).await?);
+    let mut created = 0;
+    for (centre, zone, slot) in groups {
+        let tz = tz(&zone)?;
+        let date = local_date(tz, at);
+        let due = slot_instant(tz, date, slot);
+        created += with_db!(db, p => sqlx::query(PLAN_GROUP_SQL)
+            .bind(date).bind(due).bind(due + window).bind(centre).bind(slot)
+            .execute(p).await?.rows_affected());
+    }
+    Ok(created)
+}
+
+/// A check-in claimed for sending, with what is needed to reach the person.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueCheckin {
+    pub id: i64,
+    pub person_id: i64,
+    pub attempts: i32,
+    pub deadline_at: DateTime<Utc>,
+    pub channel: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub language: String,
+    pub health_centre_name: String,
+    pub health_centre_phone: String,
+}
+
+/// Claims up to `limit` due check-ins (and abandoned claims older than `lease`).
+pub async fn claim_due(db: &Db, at: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<DueCheckin>> {
+    let token = uuid_like();
+    let n = with_db!(db, p => sqlx::query(dialect::claim_due(db))
+        .bind(at).bind(at - lease).bind(limit).bind(&token).execute(p).await?.rows_affected());
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT c.id, c.person_id, c.attempts, c.deadline_at, p.channel, p.phone, p.email, p.language,
+                h.name AS health_centre_name, h.phone AS health_centre_phone
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE c.claim_token = $1 ORDER BY c.due_at").bind(&token).fetch_all(p).await?))
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let v: u128 = rand::rng().random();
+    format!("{v:032x}")
+}
+
+/// The idempotency key of the current send attempt of a check-in.
+pub fn attempt_key(checkin_id: i64, attempts: i32) -> String {
+    format!("checkin-{checkin_id}-try-{attempts}")
+}
+
+/// Records the start of an attempt. Returns the provider id if this very attempt already
+/// went out (a crashed worker's claim being retried), in which case it must not be resent.
+pub async fn begin_attempt(db: &Db, checkin_id: i64, key: &str, channel: &str, provider: &str) -> Result<Option<String>> {
+    let t = now();
+    with_db!(db, p => {
+        sqlx::query(
+            "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $5) ON CONFLICT (idempotency_key) DO NOTHING")
+            .bind(checkin_id).bind(channel).bind(provider).bind(key).bind(t).execute(p).await?;
+        let id: Option<String> = sqlx::query_scalar("SELECT provider_id FROM contact_attempts WHERE idempotency_key = $1")
+            .bind(key).fetch_one(p).await?;
+        Ok(id)
+    })
+}
+
+/// The provider accepted the message or call.
+pub async fn mark_sent(db: &Db, checkin_id: i64, key: &str, provider_id: &str) -> Result<()> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE contact_attempts SET status = 'sent', provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
+            .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
+        sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
+            .bind(t).bind(checkin_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// The send failed. A permanent failure (invalid number) or the last allowed attempt ends
+/// the check-in as `failed`; otherwise it is planned again after a back-off. Returns true
+/// when the check-in ended.
+pub async fn mark_failed(
+    db: &Db,
+    checkin_id: i64,
+    key: &str,
+    error: &str,
+    permanent: bool,
+    max_attempts: i32,
+    backoff: Duration,
+) -> Result<bool> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query("UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3")
+            .bind(error).bind(t).bind(key).execute(&mut *tx).await?;
+        let attempts: i32 = sqlx::query_scalar(
+            "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL WHERE id = $1 RETURNING attempts")
+            .bind(checkin_id).fetch_one(&mut *tx).await?;
+        let ended = permanent || attempts >= max_attempts;
+        if ended {
+            sqlx::query("UPDATE checkins SET status = 'failed', closed_at = $1 WHERE id = $2")
+                .bind(t).bind(checkin_id).execute(&mut *tx).await?;
+        } else {
+            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1 WHERE id = $2")
+                .bind(t + backoff * attempts).bind(checkin_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
+    })
+}
+
+/// Ends every open check-in whose deadline has passed as `missed`. Returns how many.
+pub async fn close_overdue(db: &Db, at: DateTime<Utc>) -> Result<u64> {
+    Ok(with_db!(db, p => sqlx::query(
+        "UPDATE checkins SET status = 'missed', closed_at = $1, claim_token = NULL
+         WHERE status IN ('planned', 'sent') AND deadline_at < $1")
+        .bind(at).execute(p).await?.rows_affected()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Checkin {
+    pub id: i64,
+    pub person_id: i64,
+    pub local_date: NaiveDate,
+    pub slot: i32,
+    pub due_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub status: String,
+    pub attempts: i32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const CHECKIN_COLUMNS: &str =
+    "id, person_id, local_date, slot, due_at, deadline_at, status, attempts, sent_at, closed_at";
+
+pub async fn get(db: &Db, id: i64) -> Result<Checkin> {
+    let sql = format!("SELECT {CHECKIN_COLUMNS} FROM checkins WHERE id = $1");
+    with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(p).await?).ok_or(Error::NotFound("check-in"))
+}
+
+pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Checkin>> {
+    let sql = format!("SELECT {CHECKIN_COLUMNS} FROM checkins WHERE person_id = $1 ORDER BY local_date, slot");
+    Ok(with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Attempt {
+    pub checkin_id: i64,
+    pub channel: String,
+    pub provider: String,
+    pub provider_id: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn attempts_for_person(db: &Db, person_id: i64) -> Result<Vec<Attempt>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT a.checkin_id, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
+         FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id
+         WHERE c.person_id = $1 ORDER BY a.id").bind(person_id).fetch_all(p).await?))
+}
+
+/// Check-ins not yet in a final status (planned, sending, sent): the work still ahead.
+pub async fn count_open(db: &Db) -> Result<i64> {
+    Ok(with_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM checkins WHERE status IN ('planned', 'sending', 'sent')").fetch_one(p).await?))
+}

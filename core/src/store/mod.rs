@@ -1,0 +1,13 @@
+//! The store: every read and write of the database goes through here. Queries are plain,
+//! runtime-checked SQL written once for both backends (see [`crate::with_db!`]); the few
+//! statements that differ live in [`dialect`].
+pub mod audit;
+pub mod checkins;
+mod dialect;
+pub mod jobs;
+pub mod observations;
+pub mod outbox;
+pub mod persons;
+pub mod staff;
+
+pub use audit::{Actor, audit};

@@ -1,0 +1,199 @@
+//! People under observation.
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Db, Error, Result,
+    db::now,
+    domain::{Channel, Email, Lang, Phone, parse_slot},
+    error::Collect,
+    store::{Actor, audit, checkins},
+    with_db,
+};
+
+/// Registration input as typed by staff or sent to the API: every field a string, so that
+/// every problem can be reported at once with its field name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PersonInput {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub channel: String,
+    pub language: String,
+    pub monitoring_type: String,
+    pub observation_start: String,
+    pub observation_end: String,
+    /// Local time of the daily check-in, HH:MM (default 09:00).
+    pub checkin_time: String,
+}
+
+/// A validated registration.
+#[derive(Debug, Clone)]
+pub struct NewPerson {
+    pub name: String,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub channel: Channel,
+    pub language: Lang,
+    pub monitoring_type: &'static str,
+    pub observation_start: NaiveDate,
+    pub observation_end: NaiveDate,
+    pub slot_minutes: i32,
+}
+
+fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::invalid(field, "write the date as YYYY-MM-DD, for example 2026-11-24"))
+}
+
+impl PersonInput {
+    pub fn parse(&self) -> Result<NewPerson> {
+        let mut c = Collect::default();
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            c.push("name", "enter the person's name");
+        } else if name.chars().count() > 100 {
+            c.push("name", "use at most 100 characters");
+        }
+        let phone = if self.phone.trim().is_empty() {
+            None
+        } else {
+            c.take(Phone::parse("phone", &self.phone))
+        };
+        let email = if self.email.trim().is_empty() {
+            None
+        } else {
+            c.take(Email::parse("email", &self.email))
+        };
+        let channel = c.take(Channel::parse(
+            "channel",
+            if self.channel.trim().is_empty() { "sms" } else { &self.channel },
+        ));
+        let language = c.take(Lang::parse("language", &self.language));
+        let monitoring_type = match self.monitoring_type.trim() {
+            "" | "patient" => Some("patient"),
+            "contact" => Some("contact"),
+            _ => {
+                c.push("monitoring_type", "choose patient or contact");
+                None
+            }
+        };
+        let start = c.take(parse_date("observation_start", &self.observation_start));
+        let end = c.take(parse_date("observation_end", &self.observation_end));
+        if let (Some(s), Some(e)) = (start, end) {
+            if e < s {
+                c.push("observation_end", "the end date must be on or after the start date");
+            }
+        }
+        let slot = c.take(parse_slot(
+            "checkin_time",
+            if self.checkin_time.trim().is_empty() { "09:00" } else { &self.checkin_time },
+        ));
+        match channel {
+            Some(Channel::Sms | Channel::Voice) if self.phone.trim().is_empty() => {
+                c.push("phone", "a phone number is needed for the sms and voice channels")
+            }
+            Some(Channel::Email) if self.email.trim().is_empty() => {
+                c.push("email", "an e-mail address is needed for the email channel")
+            }
+            _ => {}
+        }
+        c.finish()?;
+        Ok(NewPerson {
+            name,
+            phone,
+            email,
+            channel: channel.expect("checked"),
+            language: language.expect("checked"),
+            monitoring_type: monitoring_type.expect("checked"),
+            observation_start: start.expect("checked"),
+            observation_end: end.expect("checked"),
+            slot_minutes: slot.expect("checked"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Person {
+    pub id: i64,
+    pub health_centre_id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub channel: String,
+    pub language: String,
+    pub monitoring_type: String,
+    pub observation_start: NaiveDate,
+    pub observation_end: NaiveDate,
+    pub slot_minutes: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const PERSON_COLUMNS: &str = "id, health_centre_id, name, phone, email, channel, language, monitoring_type,
+    observation_start, observation_end, slot_minutes, status, created_at";
+
+/// Registers a person and, in the same transaction, plans today's check-in (when today is
+/// inside the observation period), so nobody waits for the nightly run. `window` is the
+/// answer window of check-ins.
+pub async fn create(
+    db: &Db,
+    actor: Actor,
+    health_centre_id: i64,
+    p: &NewPerson,
+    window: chrono::Duration,
+    ip: Option<&str>,
+) -> Result<i64> {
+    let centre = crate::store::staff::health_centre(db, health_centre_id).await?;
+    let t = now();
+    let plan = checkins::PersonPlan::today(&centre.time_zone, p.slot_minutes, t, window)?;
+    with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
+               observation_start, observation_end, slot_minutes, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'observing', $11, $11) RETURNING id")
+            .bind(health_centre_id).bind(&p.name).bind(p.phone.as_ref().map(|x| x.as_str()))
+            .bind(p.email.as_ref().map(|x| x.as_str())).bind(p.channel.as_str()).bind(p.language.as_str())
+            .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
+            .bind(p.slot_minutes).bind(t)
+            .fetch_one(&mut *tx).await?;
+        sqlx::query(checkins::PLAN_PERSON_SQL)
+            .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id)
+            .execute(&mut *tx).await?;
+        audit(&mut *tx, actor, "person.create", "person", Some(id), ip).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// Reads one person of `health_centre_id` (None = any centre: system use only), audited.
+pub async fn get(db: &Db, actor: Actor, health_centre_id: Option<i64>, id: i64, ip: Option<&str>) -> Result<Person> {
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1");
+    let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
+    let p = p.ok_or(Error::NotFound("person"))?;
+    if health_centre_id.is_some_and(|c| c != p.health_centre_id) {
+        // Same answer as a missing record: existence outside one's scope is not disclosed.
+        return Err(Error::NotFound("person"));
+    }
+    with_db!(db, pool => audit(pool, actor, "person.read", "person", Some(id), ip).await)?;
+    Ok(p)
+}
+
+/// People of a health centre, newest first, with an optional name filter. Audited as one
+/// list read.
+pub async fn list(db: &Db, actor: Actor, health_centre_id: i64, limit: i64, offset: i64) -> Result<Vec<Person>> {
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE health_centre_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+    );
+    let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(health_centre_id).bind(limit).bind(offset)
+        .fetch_all(pool).await?);
+    with_db!(db, pool => audit(pool, actor, "person.list", "health_centre", Some(health_centre_id), None).await)?;
+    Ok(rows)
+}
+
+pub async fn count(db: &Db, health_centre_id: i64) -> Result<i64> {
+    Ok(with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE health_centre_id = $1")
+        .bind(health_centre_id).fetch_one(pool).await?))
+}

@@ -1,0 +1,136 @@
+//! Health centres, staff accounts and console sessions.
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::{Db, Error, Result, db::now, with_db};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct HealthCentre {
+    pub id: i64,
+    pub name: String,
+    pub phone: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Staff {
+    pub id: i64,
+    pub health_centre_id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub staff_id: i64,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+pub async fn create_health_centre(db: &Db, name: &str, phone: &str, time_zone: &str) -> Result<i64> {
+    if time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(Error::invalid("time_zone", "use an IANA time zone such as Asia/Tokyo"));
+    }
+    Ok(with_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO health_centres (name, phone, time_zone, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+        .bind(name).bind(phone).bind(time_zone).bind(now()).fetch_one(p).await?))
+}
+
+pub async fn health_centre(db: &Db, id: i64) -> Result<HealthCentre> {
+    with_db!(db, p => sqlx::query_as("SELECT id, name, phone, time_zone FROM health_centres WHERE id = $1")
+        .bind(id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("health centre"))
+}
+
+pub async fn health_centres(db: &Db) -> Result<Vec<HealthCentre>> {
+    Ok(with_db!(db, p => sqlx::query_as("SELECT id, name, phone, time_zone FROM health_centres ORDER BY id")
+        .fetch_all(p).await?))
+}
+
+/// Creates a staff account; `password_hash` is an argon2id PHC string made by the caller.
+pub async fn create_staff(
+    db: &Db,
+    health_centre_id: i64,
+    username: &str,
+    password_hash: &str,
+    display_name: &str,
+) -> Result<i64> {
+    let username = username.trim();
+    if username.len() < 3 || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(Error::invalid(
+            "username",
+            "use at least 3 letters, digits, '.', '_' or '-'",
+        ));
+    }
+    with_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO staff (health_centre_id, username, password_hash, display_name, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        .bind(health_centre_id).bind(username).bind(password_hash).bind(display_name).bind(now())
+        .fetch_one(p).await.map_err(Error::unique_as("username")))
+}
+
+pub async fn staff_by_username(db: &Db, username: &str) -> Result<Option<Staff>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT id, health_centre_id, username, password_hash, display_name, role FROM staff WHERE username = $1")
+        .bind(username).fetch_optional(p).await?))
+}
+
+pub async fn staff_by_id(db: &Db, id: i64) -> Result<Staff> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT id, health_centre_id, username, password_hash, display_name, role FROM staff WHERE id = $1")
+        .bind(id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("staff"))
+}
+
+fn hash_token(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stores a new session for `token` (the cookie value, kept only as a hash).
+pub async fn create_session(db: &Db, token: &str, staff_id: i64, csrf: &str, ttl: Duration) -> Result<()> {
+    let t = now();
+    with_db!(db, p => { sqlx::query(
+        "INSERT INTO sessions (token_hash, staff_id, csrf_token, created_at, last_seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $4, $5)")
+        .bind(hash_token(token)).bind(staff_id).bind(csrf).bind(t).bind(t + ttl)
+        .execute(p).await?; });
+    Ok(())
+}
+
+/// Looks up a live session, ending it if it has passed its absolute expiry or been idle
+/// longer than `idle`; refreshes `last_seen_at` at most once a minute.
+pub async fn session(db: &Db, token: &str, idle: Duration) -> Result<Option<Session>> {
+    let h = hash_token(token);
+    let s: Option<Session> = with_db!(db, p => sqlx::query_as(
+        "SELECT staff_id, csrf_token, expires_at, last_seen_at FROM sessions WHERE token_hash = $1")
+        .bind(&h).fetch_optional(p).await?);
+    let t = now();
+    match s {
+        Some(s) if s.expires_at > t && s.last_seen_at + idle > t => {
+            if t - s.last_seen_at > Duration::minutes(1) {
+                with_db!(db, p => { sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .bind(t).bind(&h).execute(p).await?; });
+            }
+            Ok(Some(s))
+        }
+        Some(_) => {
+            delete_session(db, token).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn delete_session(db: &Db, token: &str) -> Result<()> {
+    with_db!(db, p => { sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash_token(token)).execute(p).await?; });
+    Ok(())
+}
+
+pub async fn count_health_centres(db: &Db) -> Result<i64> {
+    Ok(with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM health_centres").fetch_one(p).await?))
+}
