@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,9 +28,9 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
         Error::Invalid(vec![FieldError {
-            field,
+            field: field.into(),
             reason: reason.into(),
         }])
     }
@@ -45,7 +47,7 @@ impl Error {
 /// One field that failed validation: which, why and how to fix it.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub reason: String,
 }
 
@@ -63,13 +65,13 @@ impl Collect {
                 None
             }
             Err(other) => {
-                self.0.push(FieldError { field: "input", reason: other.to_string() });
+                self.0.push(FieldError { field: "input".into(), reason: other.to_string() });
                 None
             }
         }
     }
-    pub fn push(&mut self, field: &'static str, reason: impl Into<String>) {
-        self.0.push(FieldError { field, reason: reason.into() });
+    pub fn push(&mut self, field: impl Into<Cow<'static, str>>, reason: impl Into<String>) {
+        self.0.push(FieldError { field: field.into(), reason: reason.into() });
     }
     pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }

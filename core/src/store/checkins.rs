@@ -240,3 +240,24 @@ pub async fn count_open(db: &Db) -> Result<i64> {
     Ok(with_db!(db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM checkins WHERE status IN ('planned', 'sending', 'sent')").fetch_one(p).await?))
 }
+
+/// What the patient page behind a signed link needs: no name, no contact details.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkContext {
+    pub checkin_id: i64,
+    pub status: String,
+    pub person_id: i64,
+    pub language: String,
+    pub monitoring_type: String,
+    pub health_centre_name: String,
+    pub health_centre_phone: String,
+}
+
+pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type,
+                h.name AS health_centre_name, h.phone AS health_centre_phone
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("check-in"))
+}

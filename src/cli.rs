@@ -1,0 +1,101 @@
+//! `mimamori [serve|web|work|migrate|demo|check]`.
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{Application, Role, settings, startup, telemetry};
+
+#[derive(Parser)]
+#[command(name = "mimamori", version, about = "見守り — health observation for public-health teams")]
+struct Cli {
+    /// Configuration file (optional; environment MIMAMORI_SECTION__KEY overrides it).
+    #[arg(long, short, env = "MIMAMORI_CONFIG", default_value = "mimamori.toml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Web console and workers in one process (the default).
+    Serve,
+    /// Web only (scale out: several behind a load balancer).
+    Web,
+    /// Workers only: planning, sending, sweeps.
+    Work,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load demo data into an empty database and exit.
+    Demo,
+    /// Validate configuration and flows; report every problem with file and line.
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match settings::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log_format);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config, Role::Serve).await,
+            Command::Web => serve(config, Role::Web).await,
+            Command::Work => serve(config, Role::Work).await,
+            Command::Migrate => {
+                let db = startup::open_db(&config).await?;
+                println!("migrations applied ({})", db.backend());
+                Ok(())
+            }
+            Command::Demo => {
+                let db = startup::open_db(&config).await?;
+                startup::load_demo_if_empty(&db).await
+            }
+            Command::Check => check(&config),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: mimamori_core::config::Config, role: Role) -> anyhow::Result<()> {
+    let app = Application::build(config, role).await?;
+    app.run_until(startup::shutdown_signal()).await
+}
+
+fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
+    let mut problems = config.problems();
+    if let Err(e) = config.workers.planning_cron.parse::<cron::Schedule>() {
+        problems.push(format!("workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"));
+    }
+    if let Err(p) = mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
+        problems.extend(p);
+    }
+    println!("database: {}", if config.database_url().starts_with("sqlite") { "sqlite (embedded)" } else { "postgres" });
+    println!("link_secret: {}", settings::redacted(&config.link_secret));
+    if problems.is_empty() {
+        println!("ok: configuration and flows are valid");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::bail!("{} problem(s) found", problems.len())
+    }
+}

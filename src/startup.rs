@@ -1,0 +1,164 @@
+//! Building and running the application: connect, migrate, load flows and demo data, bind
+//! the listener (port 0 in tests), serve and/or run workers, shut down gracefully.
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::Context;
+use argon2::{Argon2, password_hash::PasswordHasher};
+use mimamori_core::{
+    Db, config::Config, flows::Flows, provider::Outbox, store::staff, token::LinkSigner,
+};
+use mimamori_workers::Deps;
+use rand::Rng;
+use tokio::net::TcpListener;
+
+use crate::web::{self, AppState};
+
+/// Which parts run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Web and workers in one process (the embedded default).
+    Serve,
+    Web,
+    Work,
+}
+
+pub struct Application {
+    listener: Option<TcpListener>,
+    port: u16,
+    state: AppState,
+    deps: Arc<Deps>,
+    role: Role,
+}
+
+/// Opens the database named by the configuration and applies all migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let url = config.database_url();
+    let db = Db::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open the {} database", if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" }))?;
+    db.migrate().await.context("applying migrations")?;
+    mimamori_workers::setup(&db).await.context("setting up the job queue tables")?;
+    Ok(db)
+}
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+        .to_string())
+}
+
+/// Loads the demo set when the database has no health centre yet; prints the login.
+pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
+    if staff::count_health_centres(db).await? > 0 {
+        return Ok(());
+    }
+    let password: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(14)
+        .map(char::from)
+        .collect();
+    let hash = tokio::task::spawn_blocking({
+        let p = password.clone();
+        move || hash_password(&p)
+    })
+    .await??;
+    let login = mimamori_core::demo::load(db, "demo", &hash, 50).await?;
+    // Printed to the operator's terminal on purpose (not to the log): the only copy.
+    println!(
+        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n",
+        login.health_centre_id, login.username, password
+    );
+    Ok(())
+}
+
+impl Application {
+    pub async fn build(config: Config, role: Role) -> anyhow::Result<Application> {
+        let problems = config.problems();
+        anyhow::ensure!(problems.is_empty(), "configuration problems:\n  {}", problems.join("\n  "));
+        let flows = Flows::load(Path::new(&config.flows_dir))
+            .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?;
+        let db = open_db(&config).await?;
+        if config.demo.load_on_empty && role != Role::Work {
+            load_demo_if_empty(&db).await?;
+        }
+        let signer = LinkSigner::new(&crate::settings::link_key(&config)?);
+        let config = Arc::new(config);
+        let deps = Arc::new(Deps {
+            db: db.clone(),
+            config: (*config).clone(),
+            provider: Arc::new(Outbox { db: db.clone() }),
+            signer: signer.clone(),
+        });
+        let state = AppState::new(db, config.clone(), signer, Arc::new(flows));
+        let (listener, port) = if role == Role::Work {
+            (None, 0)
+        } else {
+            let l = TcpListener::bind(&config.http.addr)
+                .await
+                .with_context(|| format!("cannot listen on {} (http.addr)", config.http.addr))?;
+            let port = l.local_addr()?.port();
+            (Some(l), port)
+        };
+        Ok(Application { listener, port, state, deps, role })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` completes; then stops taking requests and jobs, finishes the
+    /// ones in flight and closes the database.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let workers = if self.role != Role::Web {
+            Some(tokio::spawn(mimamori_workers::run(self.deps.clone(), rx.clone())))
+        } else {
+            None
+        };
+        if let Some(listener) = self.listener {
+            tracing::info!(port = self.port, backend = self.state.db.backend(), "listening");
+            let app = web::router(self.state.clone());
+            let mut rx2 = rx.clone();
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = rx2.wait_for(|s| *s).await;
+                })
+                .await?;
+        }
+        if let Some(w) = workers {
+            w.await??;
+        }
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight work");
+}

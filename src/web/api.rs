@@ -1,0 +1,100 @@
+//! JSON API, `/api/v1`. Authenticated by the console session cookie (obtained from
+//! `POST /api/v1/session`). Errors are JSON: `{"error": {"code", "message", "fields": [{field, reason}]}}`.
+use axum::{
+    Json, Router,
+    extract::{ConnectInfo, Path, State, rejection::JsonRejection},
+    http::StatusCode,
+    routing::{get, post},
+};
+use axum_extra::extract::CookieJar;
+use chrono::Duration;
+use mimamori_core::store::{
+    Actor, checkins,
+    observations::{self, Observation},
+    persons::{self, Person, PersonInput},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    AppState,
+    auth::{self, CurrentStaff},
+    error::AppError,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/session", post(login))
+        .route("/persons", post(create_person))
+        .route("/persons/{id}", get(get_person))
+        .route("/persons/{id}/observations", get(person_observations))
+        .route("/persons/{id}/checkins", get(person_checkins))
+}
+
+fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
+    r.map(|Json(v)| v).map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    b: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<(CookieJar, Json<Value>), AppError> {
+    let b = body(b)?;
+    let id = auth::verify_login(&s, &b.username, &b.password).await?.ok_or(AppError::Unauthorized)?;
+    let (jar, csrf) = auth::start_session(&s, jar, id).await?;
+    Ok((jar, Json(json!({ "staff_id": id, "csrf_token": csrf }))))
+}
+
+async fn create_person(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    b: Result<Json<PersonInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Person>), AppError> {
+    let input = body(b)?;
+    let p = input.parse()?;
+    let ip = addr.ip().to_string();
+    let window = Duration::minutes(s.config.checkin.answer_window_minutes);
+    let id = persons::create(&s.db, Actor::Staff(who.id), who.health_centre_id, &p, window, Some(&ip)).await?;
+    let person = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    Ok((StatusCode::CREATED, Json(person)))
+}
+
+async fn get_person(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Person>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?))
+}
+
+async fn person_observations(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<Observation>>, AppError> {
+    let ip = addr.ip().to_string();
+    let p = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    Ok(Json(observations::list_for_person(&s.db, p.id).await?))
+}
+
+async fn person_checkins(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<checkins::Checkin>>, AppError> {
+    let ip = addr.ip().to_string();
+    let p = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    Ok(Json(checkins::list_for_person(&s.db, p.id).await?))
+}

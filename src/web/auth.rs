@@ -1,0 +1,219 @@
+//! Staff login with username + password (argon2id) and a session cookie (HttpOnly,
+//! SameSite=Strict, Secure on https). Forms carry the session's CSRF token. Roles and MFA
+//! come with the access issue.
+use argon2::{
+    Argon2,
+    password_hash::{PasswordVerifier, phc::PasswordHash},
+};
+use axum::{
+    Form, Router,
+    extract::{FromRequestParts, Path, State},
+    http::request::Parts,
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use chrono::Duration;
+use maud::html;
+use mimamori_core::store::staff;
+use rand::Rng;
+use serde::Deserialize;
+
+use super::{AppState, error::AppError, i18n::{UiLang, t}, layout};
+
+pub const SESSION_COOKIE: &str = "mimamori_session";
+const SESSION_TTL_HOURS: i64 = 12;
+const SESSION_IDLE_MINUTES: i64 = 60;
+
+/// A logged-in console user.
+#[derive(Debug, Clone)]
+pub struct CurrentStaff {
+    pub id: i64,
+    pub health_centre_id: i64,
+    pub display_name: String,
+    pub csrf: String,
+}
+
+impl CurrentStaff {
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, token: &str) -> Result<(), AppError> {
+        use subtle_eq::ct_eq;
+        if ct_eq(token.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest("the form has expired; reload the page and submit again".into()))
+        }
+    }
+}
+
+mod subtle_eq {
+    /// Constant-time comparison of two byte strings.
+    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Not logged in: the API gets 401 JSON, pages a redirect to the login form.
+pub struct AuthRejection {
+    api: bool,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        if self.api { AppError::Unauthorized.into_response() } else { Redirect::to("/login").into_response() }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentStaff {
+    type Rejection = AuthRejection;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let api = parts.uri.path().starts_with("/api/");
+        let reject = || AuthRejection { api };
+        let jar = CookieJar::from_request_parts(parts, state).await.map_err(|_| reject())?;
+        let token = jar.get(SESSION_COOKIE).ok_or_else(reject)?.value().to_string();
+        let session = staff::session(&state.db, &token, Duration::minutes(SESSION_IDLE_MINUTES))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = ?e, "session lookup failed");
+                reject()
+            })?
+            .ok_or_else(reject)?;
+        let s = staff::staff_by_id(&state.db, session.staff_id).await.map_err(|_| reject())?;
+        Ok(CurrentStaff {
+            id: s.id,
+            health_centre_id: s.health_centre_id,
+            display_name: s.display_name,
+            csrf: session.csrf_token,
+        })
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/lang/{code}", get(set_lang))
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies username and password; returns the staff id. Hashing runs off the async
+/// threads. An unknown user costs the same as a wrong password.
+pub async fn verify_login(state: &AppState, username: &str, password: &str) -> Result<Option<i64>, AppError> {
+    let found = staff::staff_by_username(&state.db, username.trim()).await?;
+    let (id, hash) = match found {
+        Some(s) => (Some(s.id), s.password_hash),
+        None => (None, DUMMY_HASH.to_string()),
+    };
+    let password = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await?;
+    Ok(if ok { id } else { None })
+}
+
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0W+LqTLLz8A2hXUTVaYkYd8S1ECu1dDRm0b+iYxTK6w";
+
+/// Starts a session: returns the cookie jar with the session cookie and the CSRF token.
+pub async fn start_session(state: &AppState, jar: CookieJar, staff_id: i64) -> Result<(CookieJar, String), AppError> {
+    let token = random_token();
+    let csrf = random_token();
+    staff::create_session(&state.db, &token, staff_id, &csrf, Duration::hours(SESSION_TTL_HOURS)).await?;
+    let cookie = Cookie::build((SESSION_COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.secure_cookies)
+        .path("/")
+        .build();
+    Ok((jar.add(cookie), csrf))
+}
+
+fn login_page(lang: mimamori_core::domain::Lang, error: Option<&str>) -> axum::response::Html<String> {
+    layout::bare_lang(lang, t(lang, "ログイン", "Log in"), html! {
+        main class="narrow" {
+            h1 { "見守り mimamori" }
+            p class="muted" { (t(lang, "保健所職員ログイン", "Staff login")) }
+            @if let Some(e) = error { p class="errors" role="alert" { (e) } }
+            form method="post" action="/login" {
+                label for="username" { (t(lang, "ユーザーID", "User ID")) }
+                input id="username" name="username" autocomplete="username" required autofocus;
+                label for="password" { (t(lang, "パスワード", "Password")) }
+                input id="password" name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { (t(lang, "ログイン", "Log in")) }
+            }
+            p { a href=(if lang == mimamori_core::domain::Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
+        }
+    })
+}
+
+async fn login_form(UiLang(lang): UiLang) -> impl IntoResponse {
+    login_page(lang, None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    UiLang(lang): UiLang,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, super::error::HtmlError> {
+    match verify_login(&state, &f.username, &f.password).await? {
+        Some(id) => {
+            let (jar, _) = start_session(&state, jar, id).await?;
+            tracing::info!(staff_id = id, "login");
+            Ok((jar, Redirect::to("/")).into_response())
+        }
+        None => {
+            tracing::info!("login failed");
+            Ok((
+                axum::http::StatusCode::UNAUTHORIZED,
+                login_page(lang, Some(t(lang, "ユーザーIDまたはパスワードが違います。", "Wrong user ID or password."))),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    who: CurrentStaff,
+    jar: CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, super::error::HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        staff::delete_session(&state.db, c.value()).await?;
+    }
+    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response())
+}
+
+async fn set_lang(Path(code): Path<String>, jar: CookieJar, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let code = if code == "en" { "en" } else { "ja" };
+    let back = headers
+        .get("referer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let cookie = Cookie::build(("lang", code)).path("/").same_site(SameSite::Lax).build();
+    (jar.add(cookie), Redirect::to(&back))
+}

@@ -1,0 +1,132 @@
+//! Server-rendered SVG of a person's observations: temperature and SpO2 over the whole
+//! observation period with threshold bands, missed check-ins marked. Readable without
+//! JavaScript and printable; one `<path>` per series.
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use maud::{Markup, html};
+use mimamori_core::{domain::Lang, store::observations::Observation};
+
+use super::i18n::t;
+
+const W: f64 = 760.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 16.0;
+const PANEL_H: f64 = 150.0;
+const GAP: f64 = 44.0;
+const TOP: f64 = 28.0;
+
+struct Panel {
+    y0: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Panel {
+    fn y(&self, v: f64) -> f64 {
+        let v = v.clamp(self.min, self.max);
+        self.y0 + PANEL_H - (v - self.min) / (self.max - self.min) * PANEL_H
+    }
+}
+
+pub struct ChartInput<'a> {
+    pub lang: Lang,
+    pub tz: Tz,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub observations: &'a [Observation],
+    /// Local dates of check-ins that ended missed or failed.
+    pub missed: &'a [NaiveDate],
+}
+
+/// Fractional day index of an instant relative to local midnight of `start`.
+fn day_pos(tz: Tz, start: NaiveDate, at: DateTime<Utc>) -> f64 {
+    let local = at.with_timezone(&tz).naive_local();
+    let base = start.and_hms_opt(0, 0, 0).expect("midnight");
+    (local - base).num_seconds() as f64 / 86_400.0
+}
+
+pub fn render(c: &ChartInput) -> Markup {
+    let lang = c.lang;
+    let days = ((c.end - c.start).num_days() + 1).max(1) as f64;
+    let plot_w = W - LEFT - RIGHT;
+    let x = |d: f64| LEFT + (d / days) * plot_w;
+    let temp = Panel { y0: TOP, min: 35.0, max: 41.0 };
+    let spo2 = Panel { y0: TOP + PANEL_H + GAP, min: 85.0, max: 100.0 };
+    let height = spo2.y0 + PANEL_H + 40.0;
+
+    let series = |f: &dyn Fn(&Observation) -> Option<f64>, p: &Panel| -> (String, Vec<(f64, f64, f64)>) {
+        let mut d = String::new();
+        let mut pts = Vec::new();
+        for o in c.observations {
+            if let Some(v) = f(o) {
+                let (px, py) = (x(day_pos(c.tz, c.start, o.observed_at)), p.y(v));
+                d.push_str(&format!("{}{px:.1},{py:.1} ", if d.is_empty() { "M" } else { "L" }));
+                pts.push((px, py, v));
+            }
+        }
+        (d.trim_end().to_string(), pts)
+    };
+    let (temp_d, temp_pts) = series(&|o| o.temperature_c, &temp);
+    let (spo2_d, spo2_pts) = series(&|o| o.spo2.map(f64::from), &spo2);
+    let title = t(lang, "体温と酸素飽和度の推移", "Temperature and SpO2 over the observation period");
+    let ticks: Vec<(f64, String)> = (0..days as i64)
+        .map(|i| (x(i as f64 + 0.5), (c.start + chrono::Duration::days(i)).format("%-m/%-d").to_string()))
+        .collect();
+    let step = if ticks.len() > 16 { 2 } else { 1 };
+
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {W} {height}")) width=(W) height=(height)
+            role="img" aria-labelledby="chart-title chart-desc" font-family="sans-serif" font-size="11" {
+            title id="chart-title" { (title) }
+            desc id="chart-desc" {
+                (format!("{} {} – {}; {} {}", t(lang, "観察期間", "Observation period"), c.start, c.end,
+                    c.observations.len(), t(lang, "件の記録", "observations")))
+            }
+            // Temperature panel with bands at 37.5 and 38.0 °C.
+            text x=(LEFT) y=(temp.y0 - 8.0) font-weight="bold" { (t(lang, "体温 (℃)", "Temperature (°C)")) }
+            rect x=(LEFT) y=(temp.y0) width=(plot_w) height=(PANEL_H) fill="#fafbfc" stroke="#ccd" {}
+            rect class="band-fever" x=(LEFT) y=(temp.y(41.0)) width=(plot_w) height=(temp.y(38.0) - temp.y(41.0)) fill="#fdecea" {}
+            rect class="band-warm" x=(LEFT) y=(temp.y(38.0)) width=(plot_w) height=(temp.y(37.5) - temp.y(38.0)) fill="#fff4e0" {}
+            @for v in [36.0, 37.0, 37.5, 38.0, 39.0, 40.0] {
+                line x1=(LEFT) x2=(W - RIGHT) y1=(temp.y(v)) y2=(temp.y(v)) stroke="#dde" stroke-dasharray="3 3" {}
+                text x=(LEFT - 6.0) y=(temp.y(v) + 4.0) text-anchor="end" { (format!("{v:.1}")) }
+            }
+            // SpO2 panel with bands at ≤ 93 % and 94–95 %.
+            text x=(LEFT) y=(spo2.y0 - 8.0) font-weight="bold" { (t(lang, "酸素飽和度 SpO2 (%)", "SpO2 (%)")) }
+            rect x=(LEFT) y=(spo2.y0) width=(plot_w) height=(PANEL_H) fill="#fafbfc" stroke="#ccd" {}
+            rect class="band-low" x=(LEFT) y=(spo2.y(93.0)) width=(plot_w) height=(spo2.y(85.0) - spo2.y(93.0)) fill="#fdecea" {}
+            rect class="band-watch" x=(LEFT) y=(spo2.y(96.0)) width=(plot_w) height=(spo2.y(93.0) - spo2.y(96.0)) fill="#fff4e0" {}
+            @for v in [85.0, 90.0, 93.0, 96.0, 100.0] {
+                line x1=(LEFT) x2=(W - RIGHT) y1=(spo2.y(v)) y2=(spo2.y(v)) stroke="#dde" stroke-dasharray="3 3" {}
+                text x=(LEFT - 6.0) y=(spo2.y(v) + 4.0) text-anchor="end" { (format!("{v:.0}")) }
+            }
+            // Day labels.
+            @for (i, (tx, label)) in ticks.iter().enumerate() {
+                @if i % step == 0 {
+                    text x=(format!("{tx:.1}")) y=(spo2.y0 + PANEL_H + 16.0) text-anchor="middle" { (label) }
+                }
+            }
+            @if !temp_d.is_empty() {
+                path class="series-temperature" d=(temp_d) fill="none" stroke="#c5221f" stroke-width="2" {}
+            }
+            @for (px, py, v) in &temp_pts {
+                circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="3.5" fill="#c5221f" { title { (format!("{v:.1} ℃")) } }
+            }
+            @if !spo2_d.is_empty() {
+                path class="series-spo2" d=(spo2_d) fill="none" stroke="#0b57d0" stroke-width="2" {}
+            }
+            @for (px, py, v) in &spo2_pts {
+                circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="3.5" fill="#0b57d0" { title { (format!("{v:.0} %")) } }
+            }
+            // Missed check-ins: a mark on the day in both panels.
+            @for d in c.missed {
+                @let mx = x((*d - c.start).num_days() as f64 + 0.5);
+                g class="missed" {
+                    title { (format!("{d} {}", t(lang, "未回答", "no answer"))) }
+                    text x=(format!("{mx:.1}")) y=(temp.y0 + PANEL_H - 6.0) text-anchor="middle" fill="#b3261e" font-size="14" { "×" }
+                    text x=(format!("{mx:.1}")) y=(spo2.y0 + PANEL_H - 6.0) text-anchor="middle" fill="#b3261e" font-size="14" { "×" }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The web layer's error: a status, a message safe to show, and for validation errors the
+//! fields. 5xx bodies say nothing internal; the detail goes to the log.
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use mimamori_core::{Error as CoreError, FieldError};
+use serde_json::json;
+
+#[derive(Debug)]
+pub enum AppError {
+    Core(CoreError),
+    Unauthorized,
+    BadRequest(String),
+    Internal(anyhow::Error),
+}
+
+impl From<CoreError> for AppError {
+    fn from(e: CoreError) -> Self {
+        AppError::Core(e)
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl AppError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Core(CoreError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Core(CoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            AppError::Core(CoreError::Conflict { .. }) => StatusCode::CONFLICT,
+            AppError::Core(CoreError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AppError::Core(CoreError::Invalid(_)) => "invalid",
+            AppError::Core(CoreError::NotFound(_)) => "not_found",
+            AppError::Core(CoreError::Conflict { .. }) => "conflict",
+            AppError::Core(CoreError::Forbidden(_)) => "forbidden",
+            AppError::Unauthorized => "unauthorized",
+            AppError::BadRequest(_) => "bad_request",
+            _ => "internal",
+        }
+    }
+
+    /// A message that is safe to show the client.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::Core(e @ (CoreError::Invalid(_) | CoreError::NotFound(_) | CoreError::Conflict { .. } | CoreError::Forbidden(_))) => e.to_string(),
+            AppError::Unauthorized => "log in first: POST /api/v1/session or the console login".into(),
+            AppError::BadRequest(m) => m.clone(),
+            _ => "internal error; the request id in the x-request-id header identifies it in the log".into(),
+        }
+    }
+
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            AppError::Core(CoreError::Invalid(f)) => f,
+            _ => &[],
+        }
+    }
+
+    fn log(&self) {
+        if self.status_code().is_server_error() {
+            match self {
+                AppError::Core(e) => tracing::error!(error = ?e, "request failed"),
+                AppError::Internal(e) => tracing::error!(error = ?e, "request failed"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// JSON rendering, used by the API.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let body = json!({
+            "error": { "code": self.code(), "message": self.public_message(), "fields": self.fields() }
+        });
+        (self.status_code(), Json(body)).into_response()
+    }
+}
+
+/// HTML rendering, used by console and patient pages.
+pub struct HtmlError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for HtmlError {
+    fn from(e: E) -> Self {
+        HtmlError(e.into())
+    }
+}
+
+impl IntoResponse for HtmlError {
+    fn into_response(self) -> Response {
+        self.0.log();
+        if matches!(self.0, AppError::Unauthorized) {
+            return axum::response::Redirect::to("/login").into_response();
+        }
+        let status = self.0.status_code();
+        let page = crate::web::layout::bare(
+            "エラー / Error",
+            maud::html! {
+                main class="narrow" {
+                    h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+                    p { (self.0.public_message()) }
+                    p { a href="/" { "トップへ戻る / Back to the console" } }
+                }
+            },
+        );
+        (status, page).into_response()
+    }
+}

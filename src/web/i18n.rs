@@ -1,0 +1,29 @@
+//! Japanese first, English available: the console language comes from the `lang` cookie
+//! (set by the switch in the header); patient pages use the person's language.
+use axum::{extract::FromRequestParts, http::request::Parts};
+use axum_extra::extract::CookieJar;
+use mimamori_core::domain::Lang;
+
+/// The console language of this request.
+#[derive(Debug, Clone, Copy)]
+pub struct UiLang(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for UiLang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_request_parts(parts, state).await?;
+        let lang = match jar.get("lang").map(|c| c.value()) {
+            Some("en") => Lang::En,
+            _ => Lang::Ja,
+        };
+        Ok(UiLang(lang))
+    }
+}
+
+/// Picks the text for `lang`.
+pub fn t(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Ja => ja,
+        Lang::En => en,
+    }
+}

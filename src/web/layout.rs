@@ -1,0 +1,82 @@
+//! Page shells. Server-rendered HTML that works without JavaScript; large targets; the
+//! console in Japanese with an English switch.
+use axum::response::Html;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use mimamori_core::domain::Lang;
+
+use super::{auth::CurrentStaff, i18n::t};
+
+const CSS: &str = r#"
+*{box-sizing:border-box}body{margin:0;font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;line-height:1.6;color:#1b1b1b;background:#f6f7f9}
+a{color:#0b57d0}header{background:#12355b;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}
+header a{color:#fff;text-decoration:none;padding:.4rem .6rem;border-radius:4px}header a:hover,header a:focus{background:#ffffff22}
+header .brand{font-weight:700;font-size:1.1rem}header .right{margin-left:auto;display:flex;gap:.5rem;align-items:center}
+main{max-width:1100px;margin:0 auto;padding:1rem}main.narrow{max-width:560px}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:top}
+th{background:#eef1f6}.card{background:#fff;border:1px solid #dde;border-radius:8px;padding:1rem;margin:1rem 0}
+label{display:block;font-weight:600;margin-top:.8rem}input,select{font-size:1.1rem;padding:.55rem;width:100%;max-width:28rem;border:1px solid #889;border-radius:6px}
+button,.button{font-size:1.1rem;padding:.7rem 1.4rem;border:0;border-radius:6px;background:#0b57d0;color:#fff;cursor:pointer;margin-top:1rem;display:inline-block;text-decoration:none}
+button.link{background:none;color:#fff;padding:.4rem .6rem;margin:0;font-size:1rem}
+.err{color:#b3261e;font-weight:600}.errors{border:2px solid #b3261e;background:#fdecea;padding:.5rem 1rem;border-radius:6px}
+.urgent{background:#b3261e;color:#fff;padding:1rem;border-radius:8px;font-size:1.2rem}
+.ok{background:#e6f4ea;border:1px solid #137333;padding:1rem;border-radius:8px}
+.muted{color:#555}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#eef1f6;font-size:.9rem}
+.tag.missed,.tag.failed{background:#fdecea;color:#b3261e}.tag.answered{background:#e6f4ea;color:#137333}
+fieldset{border:1px solid #ccd;border-radius:8px;margin:1rem 0;padding:.5rem 1rem;background:#fff}legend{font-weight:700;padding:0 .3rem}
+.yn{display:flex;gap:.5rem;flex-wrap:wrap;margin:.3rem 0 .8rem}.yn label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1.2rem;min-width:6rem;background:#fff}
+.yn input{width:auto;margin-right:.4rem;transform:scale(1.4)}.q{margin:.6rem 0 0;font-weight:600}
+svg{max-width:100%;height:auto;background:#fff}
+@media print{header{display:none}}
+"#;
+
+fn head(title: &str, lang: Lang) -> Markup {
+    html! {
+        (DOCTYPE)
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        meta name="referrer" content="same-origin";
+        title { (title) " — mimamori" }
+        style { (PreEscaped(CSS)) }
+        @if lang == Lang::En { }
+    }
+}
+
+/// A console page with the navigation bar.
+pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<String> {
+    let markup = html! {
+        html lang=(lang.as_str()) {
+            (head(title, lang))
+            body {
+                header {
+                    a class="brand" href="/" { "見守り mimamori" }
+                    nav aria-label=(t(lang, "メニュー", "Menu")) {
+                        a href="/persons" { (t(lang, "対象者", "People")) }
+                        a href="/persons/new" { (t(lang, "新規登録", "Register")) }
+                        a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
+                    }
+                    div class="right" {
+                        span { (who.display_name) }
+                        a href=(if lang == Lang::Ja { "/lang/en" } else { "/lang/ja" }) lang=(if lang == Lang::Ja { "en" } else { "ja" }) {
+                            (if lang == Lang::Ja { "English" } else { "日本語" })
+                        }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            button class="link" type="submit" { (t(lang, "ログアウト", "Log out")) }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// A page without navigation (login, patient pages, errors).
+pub fn bare(title: &str, body: Markup) -> Html<String> {
+    bare_lang(Lang::Ja, title, body)
+}
+
+pub fn bare_lang(lang: Lang, title: &str, body: Markup) -> Html<String> {
+    Html(html! { html lang=(lang.as_str()) { (head(title, lang)) body { (body) } } }.into_string())
+}

@@ -1,0 +1,74 @@
+//! HTTP: the console (`/`, `/persons`, `/outbox`), the patient pages behind signed links
+//! (`/c/{token}`), the JSON API (`/api/v1`) and `/healthz`. One router per module, merged here.
+pub mod api;
+pub mod auth;
+pub mod chart;
+pub mod console;
+pub mod error;
+pub mod health;
+pub mod i18n;
+pub mod layout;
+pub mod patient;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, http::HeaderName};
+use mimamori_core::{Db, config::Config, flows::Flows, token::LinkSigner};
+use tower_http::{
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub signer: LinkSigner,
+    pub flows: Arc<Flows>,
+    /// Cookies get `Secure` when the public URL is https.
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Arc<Config>, signer: LinkSigner, flows: Arc<Flows>) -> Self {
+        let secure_cookies = config.public_url.starts_with("https://");
+        AppState { db, config, signer, flows, secure_cookies }
+    }
+}
+
+#[derive(Clone, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let v: u64 = rand::random();
+        format!("{v:016x}").parse().ok().map(RequestId::new)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(console::router())
+        .merge(patient::router())
+        .nest("/api/v1", api::router())
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            // The path is logged without its token: patient links carry a signed token.
+            let path = req.uri().path();
+            let path = if path.starts_with("/c/") { "/c/{token}" } else { path };
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
+}
