@@ -8,6 +8,7 @@ pub mod error;
 pub mod flows;
 pub mod provider;
 pub mod store;
+pub mod testing;
 pub mod token;
 
 pub use db::Db;
