@@ -73,7 +73,7 @@ pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
 }
 
 impl Application {
-    pub async fn build(config: Config, role: Role) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config, role: Role) -> anyhow::Result<Application> {
         let problems = config.problems();
         anyhow::ensure!(problems.is_empty(), "configuration problems:\n  {}", problems.join("\n  "));
         let flows = Flows::load(Path::new(&config.flows_dir))
@@ -83,14 +83,6 @@ impl Application {
             load_demo_if_empty(&db).await?;
         }
         let signer = LinkSigner::new(&crate::settings::link_key(&config)?);
-        let config = Arc::new(config);
-        let deps = Arc::new(Deps {
-            db: db.clone(),
-            config: (*config).clone(),
-            provider: Arc::new(Outbox { db: db.clone() }),
-            signer: signer.clone(),
-        });
-        let state = AppState::new(db, config.clone(), signer, Arc::new(flows));
         let (listener, port) = if role == Role::Work {
             (None, 0)
         } else {
@@ -100,6 +92,18 @@ impl Application {
             let port = l.local_addr()?.port();
             (Some(l), port)
         };
+        if config.public_url.is_empty() {
+            let ip = config.http.addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| "127.0.0.1".into());
+            config.public_url = format!("http://{ip}:{port}");
+        }
+        let config = Arc::new(config);
+        let deps = Arc::new(Deps {
+            db: db.clone(),
+            config: (*config).clone(),
+            provider: Arc::new(Outbox { db: db.clone() }),
+            signer: signer.clone(),
+        });
+        let state = AppState::new(db, config.clone(), signer, Arc::new(flows));
         Ok(Application { listener, port, state, deps, role })
     }
 

@@ -9,6 +9,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     /// Base of links sent to people and of webhook URLs, e.g. `https://mimamori.example.jp`.
+    /// Empty means `http://` + the address the server is bound to (tests, local use).
     pub public_url: String,
     /// `text` (default) or `json`.
     pub log_format: String,
@@ -57,6 +58,8 @@ pub struct CheckinConfig {
 pub struct WorkersConfig {
     /// How often the dispatcher looks for due check-ins, in milliseconds.
     pub dispatch_interval_ms: u64,
+    /// How often an idle queue worker looks for new jobs, in milliseconds.
+    pub queue_poll_ms: u64,
     /// Check-ins claimed per batch.
     pub batch_size: i64,
     /// A claim older than this is considered abandoned (crashed worker) and taken again.
@@ -123,6 +126,7 @@ impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             dispatch_interval_ms: 1000,
+            queue_poll_ms: 1000,
             batch_size: 200,
             claim_lease_secs: 300,
             planning_cron: "0 5 0 * * *".into(),
@@ -157,7 +161,10 @@ impl Config {
                 self.http.addr
             ));
         }
-        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+        if !(self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://"))
+        {
             out.push("public_url (MIMAMORI_PUBLIC_URL): must start with http:// or https://".into());
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {

@@ -70,7 +70,12 @@ impl IntoResponse for AuthRejection {
 impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = AuthRejection;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let api = parts.uri.path().starts_with("/api/");
+        // Inside nested routers `uri` has lost its prefix; the original one has not.
+        let api = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(parts.uri.path(), |u| u.0.path())
+            .starts_with("/api/");
         let reject = || AuthRejection { api };
         let jar = CookieJar::from_request_parts(parts, state).await.map_err(|_| reject())?;
         let token = jar.get(SESSION_COOKIE).ok_or_else(reject)?.value().to_string();

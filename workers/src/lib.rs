@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use mimamori_core::{Db, config::Config, provider::Provider, token::LinkSigner};
 
-pub use queue::{run, setup};
+pub use queue::{enqueue_plan_day, run, setup};
 
 /// What every job needs.
 pub struct Deps {

@@ -44,6 +44,9 @@ macro_rules! run_monitor {
         let deps = $deps.clone();
         let (schedule, tz) = ($schedule, $tz);
         let sink = storage.clone();
+        // Without a strategy an idle worker only looks again at its heartbeat (30 s).
+        let poll = Duration::from_millis(deps.config.workers.queue_poll_ms);
+        let storage = storage.poll_with_strategy(Strategy::new().interval(poll));
         Monitor::new()
             .shutdown_timeout(Duration::from_secs(30))
             .register(move |_| {
@@ -82,8 +85,11 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
         .parse()
         .map_err(|_| anyhow::anyhow!("workers.planning_time_zone is not a time zone"))?;
 
-    // Catch up at start: a process that was down at midnight still plans today.
-    plan::plan_day(&PlanDay { at: Utc::now() }, &deps).await?;
+    // Catch up at start: a process that was down at midnight still plans today. A failure
+    // here is logged, not fatal: the nightly run and registration-time planning remain.
+    if let Err(e) = plan::plan_day(&PlanDay { at: Utc::now() }, &deps).await {
+        tracing::error!(error = %e, "catch-up planning failed");
+    }
 
     let dispatcher = tokio::spawn(dispatch::run(deps.clone(), shutdown.clone()));
     let signal = {
@@ -105,4 +111,21 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     };
     dispatcher.await?;
     result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
+}
+
+/// Puts a planning run for the local day containing `at` on the `mimamori.plan-day` queue
+/// (what the cron worker does at night; also used after bulk imports).
+pub async fn enqueue_plan_day(db: &Db, at: DateTime<Utc>) -> anyhow::Result<()> {
+    let job = PlanDay { at };
+    match db {
+        Db::Sqlite(pool) => {
+            let cfg = apalis_sqlite::Config::default().queue(PLAN_QUEUE);
+            SqliteStorage::<PlanDay>::new(pool).with_config(cfg).push(job).await?
+        }
+        Db::Postgres(pool) => {
+            let cfg = apalis_postgres::Config::default().queue(PLAN_QUEUE);
+            PostgresStorage::<PlanDay>::new(pool).with_config(cfg).push(job).await?
+        }
+    }
+    Ok(())
 }

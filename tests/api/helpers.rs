@@ -1,0 +1,135 @@
+use std::{sync::OnceLock, time::Duration};
+
+use mimamori::{Application, Role};
+use mimamori_core::{
+    Db,
+    config::Config,
+    store::{outbox, staff},
+    testing::TestDb,
+    with_db,
+};
+use secrecy::SecretString;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const LINK_SECRET: &str = "test-link-secret-0123456789abcdef0123456789";
+
+fn password_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| mimamori::startup::hash_password(PASSWORD).unwrap())
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// The test's own connection to the app's database, for assertions.
+    pub db: Db,
+    /// The application's pool (closing it simulates a database outage).
+    pub app_db: Db,
+    pub client: reqwest::Client,
+    pub centre: i64,
+    tdb: TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub fn config(db_url: &str) -> Config {
+    let mut c = Config::default();
+    c.database.url = Some(db_url.to_string());
+    c.database.max_connections = 8;
+    c.http.addr = "127.0.0.1:0".into();
+    c.public_url = String::new();
+    c.demo.load_on_empty = false;
+    c.link_secret = Some(SecretString::from(LINK_SECRET));
+    c.workers.dispatch_interval_ms = 50;
+    c.flows_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/flows").into();
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var("MIMAMORI_TEST_LOG").is_ok() {
+        mimamori::telemetry::init("text");
+    }
+    let tdb = TestDb::new().await;
+    let centre = staff::create_health_centre(&tdb.db, "テスト保健所", "03-1111-2222", "Asia/Tokyo").await.unwrap();
+    staff::create_staff(&tdb.db, centre, "nurse", password_hash(), "看護師 一郎").await.unwrap();
+    let mut cfg = config(&tdb.url);
+    tweak(&mut cfg);
+    let app = Application::build(cfg, Role::Serve).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let app_db = app.db().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp { base, db: tdb.db.clone(), app_db, client, centre, tdb, stop: Some(tx), handle }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// Logs in through the API; returns the CSRF token of the session.
+    pub async fn login(&self) -> String {
+        let r = self.post_json("/api/v1/session", &serde_json::json!({"username": "nurse", "password": PASSWORD})).await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["csrf_token"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the outbox holds a message to `to`, and returns the newest one.
+    pub async fn wait_for_message(&self, to: &str) -> outbox::OutboxMessage {
+        for _ in 0..200 {
+            let msgs = outbox::list(&self.db, 1000).await.unwrap();
+            if let Some(m) = msgs.into_iter().find(|m| m.to_addr == to) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no message to {to} within 10 s");
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        with_db!(&self.db, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
+    }
+
+    /// Stops the app (graceful shutdown must finish promptly), checks that no work was left
+    /// half-done, and removes the database.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let res = tokio::time::timeout(Duration::from_secs(20), self.handle).await.expect("graceful shutdown within 20 s");
+        res.expect("app task").expect("app ran without error");
+        let stuck = with_db!(&self.db, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM checkins WHERE status = 'sending'").fetch_one(p).await.unwrap());
+        assert_eq!(stuck, 0, "check-ins left claimed but not recorded");
+        self.tdb.drop_db().await;
+    }
+}
+
+/// The personal link in a message body.
+pub fn link_in(body: &str) -> String {
+    let start = body.find("http").expect("a link in the message");
+    body[start..].split_whitespace().next().unwrap().to_string()
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the application over HTTP: the real router on a loopback port, a
+//! fresh database per test (SQLite, or PostgreSQL with MIMAMORI_TEST_DATABASE_URL), the
+//! real workers (dispatcher, apalis queue) and the dev outbox provider.
+mod auth;
+mod cli;
+mod health;
+mod helpers;
+mod persons;
+mod skeleton;

@@ -1,0 +1,149 @@
+//! The walking skeleton end to end: register → planned check-in → SMS with a signed link
+//! in the dev outbox → the form behind the link → observation → chart on the person page.
+use mimamori_core::token::LinkSigner;
+
+use crate::helpers::{LINK_SECRET, link_in, spawn_app};
+
+fn today() -> String {
+    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive().to_string()
+}
+
+const ANSWERS: &[(&str, &str)] = &[
+    ("temperature", "37.8"), ("spo2", "95"), ("cough", "yes"), ("sore_throat", "no"), ("fatigue", "no"),
+    ("taste_smell", "no"), ("urgent_breathing", "no"), ("urgent_appearance", "no"), ("urgent_consciousness", "no"),
+];
+
+#[tokio::test]
+async fn register_sms_link_form_observation_chart() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let r = app
+        .post_form("/persons", &[
+            ("csrf", &csrf), ("name", "鈴木 一郎"), ("phone", "080-2222-3333"), ("channel", "sms"),
+            ("language", "ja"), ("monitoring_type", "patient"), ("observation_start", &today()),
+            ("observation_end", &today()), ("checkin_time", "00:00"),
+        ])
+        .await;
+    assert_eq!(r.status(), 303);
+    let person_path = r.headers()["location"].to_str().unwrap().to_string();
+
+    // The dispatcher sends today's check-in through the outbox.
+    let msg = app.wait_for_message("+818022223333").await;
+    assert!(msg.body.starts_with("テスト保健所です。"), "{}", msg.body);
+    assert!(mimamori_core::provider::ucs2_segments(&msg.body) <= 2);
+    assert!(!msg.body.contains("鈴木"), "no name in the SMS");
+    let link = link_in(&msg.body);
+    assert!(link.starts_with(&app.base));
+    let outbox_page = app.get("/outbox").await.text().await.unwrap();
+    assert!(outbox_page.contains(&format!(r#"href="{link}""#)));
+
+    // The form, without logging in (a fresh client has no cookie).
+    let patient = reqwest::Client::new();
+    let form = patient.get(&link).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(html.contains("体温") && html.contains(r#"name="urgent_breathing""#) && !html.contains("鈴木"));
+
+    // Out-of-range temperature: the page says how to fix it and nothing is recorded.
+    let mut bad = ANSWERS.to_vec();
+    bad[0] = ("temperature", "45");
+    let r = patient.post(&link).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("34.0〜43.0"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 0);
+
+    let r = patient.post(&link).form(ANSWERS).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("回答を受け付けました") && !html.contains("すぐに保健所へ電話"));
+
+    // The link works once.
+    let again = patient.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("03-1111-2222"));
+
+    // The person's page draws the observation.
+    let page = app.get(&person_path).await.text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains(r#"class="series-temperature""#) && page.contains(r#"class="series-spo2""#));
+    assert!(page.contains("37.8 ℃") && page.contains("answered"));
+    let id = person_path.rsplit('/').next().unwrap();
+    let obs: Vec<serde_json::Value> = app.get(&format!("/api/v1/persons/{id}/observations")).await.json().await.unwrap();
+    assert_eq!(obs.len(), 1);
+    assert_eq!(obs[0]["temperature_c"], 37.8);
+    assert_eq!(obs[0]["spo2"], 95);
+    assert_eq!(obs[0]["source"], "web");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn urgent_sign_tells_the_person_to_phone_now() {
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &serde_json::json!({
+        "name": "x", "phone": "08044445555", "language": "en", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    assert_eq!(r.status(), 201);
+    let link = link_in(&app.wait_for_message("+818044445555").await.body);
+    let patient = reqwest::Client::new();
+    let form = patient.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains("Body temperature") && form.contains(r#"lang="en""#), "English person, English form");
+    let mut answers = ANSWERS.to_vec();
+    answers[6] = ("urgent_breathing", "yes");
+    answers[1] = ("spo2", "");
+    let html = patient.post(&link).form(&answers).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Phone the health centre now") && html.contains("tel:03-1111-2222"));
+    let urgent: bool = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT urgent FROM observations").fetch_one(p).await.unwrap());
+    assert!(urgent);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn bad_links_get_a_clear_page_and_reveal_nothing() {
+    let app = spawn_app().await;
+    let signer = LinkSigner::new(LINK_SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    let patient = reqwest::Client::new();
+    let tampered = format!("{}/c/{}", app.base, signer.sign(1, now + 3600).replacen("1.", "2.", 1));
+    let r = patient.get(&tampered).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("このリンクは正しくありません"));
+    let expired = format!("{}/c/{}", app.base, signer.sign(1, now - 1));
+    let r = patient.get(&expired).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(r.text().await.unwrap().contains("有効期限"));
+    let r = patient.post(&expired).form(ANSWERS).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let other_key = LinkSigner::new(b"another deployment's key 0123456789");
+    let r = patient.get(format!("{}/c/{}", app.base, other_key.sign(1, now + 3600))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 0);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn queued_planning_job_plans_and_the_dispatcher_sends() {
+    let app = spawn_app().await;
+    // Wait for the start-up catch-up run, so that it cannot be what plans our person.
+    for _ in 0..100 {
+        if app.count("SELECT COUNT(*) FROM job_runs WHERE finished_at IS NOT NULL").await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A person inserted behind the app's back (as a bulk import would) has no check-in yet.
+    // Their slot is a minute ago: due now, well inside the answer window.
+    let local = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo);
+    let today = local.date_naive();
+    let slot = (chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local)).saturating_sub(1) as i32;
+    let now = mimamori_core::db::now();
+    mimamori_core::with_db!(&app.db, p => sqlx::query(
+        "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, slot_minutes, created_at, updated_at)
+         VALUES ($1, 'x', '+819077778888', 'sms', $2, $2, $3, $4, $4)")
+        .bind(app.centre).bind(today).bind(slot).bind(now).execute(p).await.unwrap().rows_affected());
+    assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 0);
+    mimamori_workers::enqueue_plan_day(&app.db, chrono::Utc::now()).await.unwrap();
+    let msg = app.wait_for_message("+819077778888").await;
+    assert!(msg.body.contains("/c/"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 1);
+    app.finish().await;
+}
