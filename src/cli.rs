@@ -6,10 +6,20 @@ use clap::{Parser, Subcommand};
 use crate::{Application, Role, settings, startup, telemetry};
 
 #[derive(Parser)]
-#[command(name = "mimamori", version, about = "見守り — health observation for public-health teams")]
+#[command(
+    name = "mimamori",
+    version,
+    about = "見守り — health observation for public-health teams"
+)]
 struct Cli {
     /// Configuration file (optional; environment MIMAMORI_SECTION__KEY overrides it).
-    #[arg(long, short, env = "MIMAMORI_CONFIG", default_value = "mimamori.toml", global = true)]
+    #[arg(
+        long,
+        short,
+        env = "MIMAMORI_CONFIG",
+        default_value = "mimamori.toml",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -82,12 +92,21 @@ async fn serve(config: mimamori_core::config::Config, role: Role) -> anyhow::Res
 fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
     let mut problems = config.problems();
     if let Err(e) = config.workers.planning_cron.parse::<cron::Schedule>() {
-        problems.push(format!("workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"));
+        problems.push(format!(
+            "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"
+        ));
     }
     if let Err(p) = mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
         problems.extend(p);
     }
-    println!("database: {}", if config.database_url().starts_with("sqlite") { "sqlite (embedded)" } else { "postgres" });
+    println!(
+        "database: {}",
+        if config.database_url().starts_with("sqlite") {
+            "sqlite (embedded)"
+        } else {
+            "postgres"
+        }
+    );
     println!("link_secret: {}", settings::redacted(&config.link_secret));
     if problems.is_empty() {
         println!("ok: configuration and flows are valid");

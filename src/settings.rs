@@ -25,7 +25,10 @@ pub fn load(file: &Path) -> anyhow::Result<Config> {
 pub fn link_key(cfg: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(s) = &cfg.link_secret {
         let k = s.expose_secret().as_bytes().to_vec();
-        anyhow::ensure!(k.len() >= 32, "link_secret (MIMAMORI_LINK_SECRET) must be at least 32 characters");
+        anyhow::ensure!(
+            k.len() >= 32,
+            "link_secret (MIMAMORI_LINK_SECRET) must be at least 32 characters"
+        );
         return Ok(k);
     }
     let path = Path::new(&cfg.data_dir).join("link-secret.key");

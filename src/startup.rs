@@ -35,9 +35,20 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let url = config.database_url();
     let db = Db::connect(&url, config.database.max_connections)
         .await
-        .with_context(|| format!("cannot open the {} database", if url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" }))?;
+        .with_context(|| {
+            format!(
+                "cannot open the {} database",
+                if url.starts_with("sqlite") {
+                    "SQLite"
+                } else {
+                    "PostgreSQL"
+                }
+            )
+        })?;
     db.migrate().await.context("applying migrations")?;
-    mimamori_workers::setup(&db).await.context("setting up the job queue tables")?;
+    mimamori_workers::setup(&db)
+        .await
+        .context("setting up the job queue tables")?;
     Ok(db)
 }
 
@@ -75,7 +86,11 @@ pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
 impl Application {
     pub async fn build(mut config: Config, role: Role) -> anyhow::Result<Application> {
         let problems = config.problems();
-        anyhow::ensure!(problems.is_empty(), "configuration problems:\n  {}", problems.join("\n  "));
+        anyhow::ensure!(
+            problems.is_empty(),
+            "configuration problems:\n  {}",
+            problems.join("\n  ")
+        );
         let flows = Flows::load(Path::new(&config.flows_dir))
             .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?;
         let db = open_db(&config).await?;
@@ -93,7 +108,12 @@ impl Application {
             (Some(l), port)
         };
         if config.public_url.is_empty() {
-            let ip = config.http.addr.parse::<SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| "127.0.0.1".into());
+            let ip = config
+                .http
+                .addr
+                .parse::<SocketAddr>()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|_| "127.0.0.1".into());
             config.public_url = format!("http://{ip}:{port}");
         }
         let config = Arc::new(config);
@@ -104,7 +124,13 @@ impl Application {
             signer: signer.clone(),
         });
         let state = AppState::new(db, config.clone(), signer, Arc::new(flows));
-        Ok(Application { listener, port, state, deps, role })
+        Ok(Application {
+            listener,
+            port,
+            state,
+            deps,
+            role,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -117,26 +143,39 @@ impl Application {
 
     /// Serves until `shutdown` completes; then stops taking requests and jobs, finishes the
     /// ones in flight and closes the database.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = tx.send(true);
         });
         let workers = if self.role != Role::Web {
-            Some(tokio::spawn(mimamori_workers::run(self.deps.clone(), rx.clone())))
+            Some(tokio::spawn(mimamori_workers::run(
+                self.deps.clone(),
+                rx.clone(),
+            )))
         } else {
             None
         };
         if let Some(listener) = self.listener {
-            tracing::info!(port = self.port, backend = self.state.db.backend(), "listening");
+            tracing::info!(
+                port = self.port,
+                backend = self.state.db.backend(),
+                "listening"
+            );
             let app = web::router(self.state.clone());
             let mut rx2 = rx.clone();
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = rx2.wait_for(|s| *s).await;
-                })
-                .await?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx2.wait_for(|s| *s).await;
+            })
+            .await?;
         }
         if let Some(w) = workers {
             w.await??;
@@ -154,7 +193,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -7,7 +7,9 @@ pub fn init(format: &str) {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,apalis=warn,tower_http=info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if format == "json" {
-        registry.with(fmt::layer().json().flatten_event(true)).try_init()
+        registry
+            .with(fmt::layer().json().flatten_event(true))
+            .try_init()
     } else {
         registry.with(fmt::layer().compact()).try_init()
     };

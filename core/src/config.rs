@@ -148,7 +148,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(u) if !u.is_empty() => u.clone(),
-            _ => format!("sqlite://{}/mimamori.db", self.data_dir.trim_end_matches('/')),
+            _ => format!(
+                "sqlite://{}/mimamori.db",
+                self.data_dir.trim_end_matches('/')
+            ),
         }
     }
 
@@ -165,16 +168,28 @@ impl Config {
             || self.public_url.starts_with("http://")
             || self.public_url.starts_with("https://"))
         {
-            out.push("public_url (MIMAMORI_PUBLIC_URL): must start with http:// or https://".into());
+            out.push(
+                "public_url (MIMAMORI_PUBLIC_URL): must start with http:// or https://".into(),
+            );
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             out.push("log_format (MIMAMORI_LOG_FORMAT): use 'text' or 'json'".into());
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
-            out.push("database.url (MIMAMORI_DATABASE__URL): use postgres://… or sqlite://…".into());
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            out.push(
+                "database.url (MIMAMORI_DATABASE__URL): use postgres://… or sqlite://…".into(),
+            );
         }
-        if self.workers.planning_time_zone.parse::<chrono_tz::Tz>().is_err() {
+        if self
+            .workers
+            .planning_time_zone
+            .parse::<chrono_tz::Tz>()
+            .is_err()
+        {
             out.push(format!(
                 "workers.planning_time_zone: '{}' is not an IANA time zone such as Asia/Tokyo",
                 self.workers.planning_time_zone

@@ -4,17 +4,16 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
+    PgPool, SqlitePool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    PgPool, SqlitePool,
 };
 
 use crate::Result;
 
 /// Name of the application's migration table; apalis keeps `_sqlx_migrations`.
 pub const APP_MIGRATIONS_TABLE: &str = "_app_migrations";
-
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -49,12 +48,12 @@ impl Db {
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?;
-            if let Some(parent) = Path::new(opts.get_filename()).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        crate::Error::Internal(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
+            if let Some(parent) = Path::new(opts.get_filename()).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    crate::Error::Internal(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
             let opts = opts
                 .create_if_missing(true)

@@ -10,8 +10,21 @@ use crate::{
     with_db,
 };
 
-const FAMILY: &[&str] = &["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤"];
-const GIVEN: &[&str] = &["花子", "太郎", "陽菜", "大翔", "結衣", "蓮", "さくら", "健一", "美咲", "翔太"];
+const FAMILY: &[&str] = &[
+    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
+];
+const GIVEN: &[&str] = &[
+    "花子",
+    "太郎",
+    "陽菜",
+    "大翔",
+    "結衣",
+    "蓮",
+    "さくら",
+    "健一",
+    "美咲",
+    "翔太",
+];
 
 pub struct DemoLogin {
     pub health_centre_id: i64,
@@ -20,14 +33,25 @@ pub struct DemoLogin {
 
 /// Loads the demo set. `password_hash` is the argon2id hash of the demo password chosen by
 /// the caller. Deterministic apart from dates, which follow today.
-pub async fn load(db: &Db, username: &str, password_hash: &str, people: usize) -> Result<DemoLogin> {
-    let centre = staff::create_health_centre(db, "みなと保健所（デモ）", "03-0000-0000", "Asia/Tokyo").await?;
+pub async fn load(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    people: usize,
+) -> Result<DemoLogin> {
+    let centre =
+        staff::create_health_centre(db, "みなと保健所（デモ）", "03-0000-0000", "Asia/Tokyo")
+            .await?;
     let staff_id = staff::create_staff(db, centre, username, password_hash, "デモ 保健師").await?;
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
     let today = checkins::local_date(tz, Utc::now());
     let window = Duration::hours(10);
     for i in 0..people {
-        let name = format!("{} {}", FAMILY[i % FAMILY.len()], GIVEN[(i / FAMILY.len() + i) % GIVEN.len()]);
+        let name = format!(
+            "{} {}",
+            FAMILY[i % FAMILY.len()],
+            GIVEN[(i / FAMILY.len() + i) % GIVEN.len()]
+        );
         let started = (i % 6) as i64 + 2;
         let input = persons::PersonInput {
             name,
@@ -59,8 +83,16 @@ pub async fn load(db: &Db, username: &str, password_hash: &str, people: usize) -
             }
             let worsening = i % 9 == 0;
             let day = (started - d) as f64;
-            let temp = if worsening { 37.2 + day * 0.35 } else { 36.4 + ((i as f64 + day) % 5.0) * 0.2 };
-            let spo2 = if worsening { 97 - (day as i32) } else { 97 + (i % 3) as i32 - 1 };
+            let temp = if worsening {
+                37.2 + day * 0.35
+            } else {
+                36.4 + ((i as f64 + day) % 5.0) * 0.2
+            };
+            let spo2 = if worsening {
+                97 - (day as i32)
+            } else {
+                97 + (i % 3) as i32 - 1
+            };
             let mut a = observations::Answer {
                 temperature: Some(Temperature::new("temperature", temp.min(40.0))?),
                 spo2: Some(Spo2::new("spo2", spo2.max(88))?),
@@ -68,7 +100,8 @@ pub async fn load(db: &Db, username: &str, password_hash: &str, people: usize) -
             };
             a.symptoms.insert("cough".into(), worsening || i % 3 == 0);
             a.symptoms.insert("fatigue".into(), worsening && day > 2.0);
-            a.symptoms.insert("urgent_breathing".into(), worsening && spo2 <= 93);
+            a.symptoms
+                .insert("urgent_breathing".into(), worsening && spo2 <= 93);
             a.urgent = worsening && spo2 <= 93;
             let symptoms = serde_json::to_string(&a.symptoms).expect("map serialises");
             let at = due + Duration::minutes(17);
@@ -80,5 +113,8 @@ pub async fn load(db: &Db, username: &str, password_hash: &str, people: usize) -
                 .execute(pool).await?; });
         }
     }
-    Ok(DemoLogin { health_centre_id: centre, username: username.into() })
+    Ok(DemoLogin {
+        health_centre_id: centre,
+        username: username.into(),
+    })
 }

@@ -61,7 +61,10 @@ impl Email {
         if ok {
             Ok(Email(s.to_string()))
         } else {
-            Err(Error::invalid(field, "not an e-mail address; write it like name@example.jp"))
+            Err(Error::invalid(
+                field,
+                "not an e-mail address; write it like name@example.jp",
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -77,16 +80,22 @@ impl Temperature {
     pub const MIN: f64 = 34.0;
     pub const MAX: f64 = 43.0;
     pub fn parse(field: &'static str, input: &str) -> Result<Temperature, Error> {
-        let v: f64 = input.trim().replace('，', ".").replace('．', ".").parse().map_err(|_| {
-            Error::invalid(field, "write the temperature as a number such as 36.5")
-        })?;
+        let v: f64 = input
+            .trim()
+            .replace(['，', '．'], ".")
+            .parse()
+            .map_err(|_| Error::invalid(field, "write the temperature as a number such as 36.5"))?;
         Self::new(field, v)
     }
     pub fn new(field: &'static str, v: f64) -> Result<Temperature, Error> {
         if !(Self::MIN..=Self::MAX).contains(&v) {
             return Err(Error::invalid(
                 field,
-                format!("{v} °C is outside {}–{} °C; check the thermometer reading", Self::MIN, Self::MAX),
+                format!(
+                    "{v} °C is outside {}–{} °C; check the thermometer reading",
+                    Self::MIN,
+                    Self::MAX
+                ),
             ));
         }
         Ok(Temperature((v * 10.0).round() / 10.0))
@@ -111,7 +120,10 @@ impl Spo2 {
     }
     pub fn new(field: &'static str, v: i32) -> Result<Spo2, Error> {
         if !(50..=100).contains(&v) {
-            return Err(Error::invalid(field, format!("{v} % is outside 50–100 %; check the oximeter reading")));
+            return Err(Error::invalid(
+                field,
+                format!("{v} % is outside 50–100 %; check the oximeter reading"),
+            ));
         }
         Ok(Spo2(v))
     }
@@ -188,9 +200,20 @@ mod tests {
 
     #[test]
     fn phone_accepts_domestic_and_international() {
-        assert_eq!(Phone::parse("phone", "090-1234-5678").unwrap().as_str(), "+819012345678");
-        assert_eq!(Phone::parse("phone", "+81 90 1234 5678").unwrap().as_str(), "+819012345678");
-        assert_eq!(Phone::parse("phone", "０９０１２３４５６７８").unwrap().as_str(), "+819012345678");
+        assert_eq!(
+            Phone::parse("phone", "090-1234-5678").unwrap().as_str(),
+            "+819012345678"
+        );
+        assert_eq!(
+            Phone::parse("phone", "+81 90 1234 5678").unwrap().as_str(),
+            "+819012345678"
+        );
+        assert_eq!(
+            Phone::parse("phone", "０９０１２３４５６７８")
+                .unwrap()
+                .as_str(),
+            "+819012345678"
+        );
         assert!(Phone::parse("phone", "1234").is_err());
         assert!(Phone::parse("phone", "090-abcd-5678").is_err());
     }

@@ -65,15 +65,25 @@ impl Collect {
                 None
             }
             Err(other) => {
-                self.0.push(FieldError { field: "input".into(), reason: other.to_string() });
+                self.0.push(FieldError {
+                    field: "input".into(),
+                    reason: other.to_string(),
+                });
                 None
             }
         }
     }
     pub fn push(&mut self, field: impl Into<Cow<'static, str>>, reason: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), reason: reason.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
     pub fn finish(self) -> Result<(), Error> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
     }
 }

@@ -72,8 +72,14 @@ pub struct Flows {
 
 /// Flows shipped with mimamori, used when the configured folder does not exist.
 const BUILTIN: &[(&str, &str)] = &[
-    ("patient-daily.toml", include_str!("../../flows/patient-daily.toml")),
-    ("contact-daily.toml", include_str!("../../flows/contact-daily.toml")),
+    (
+        "patient-daily.toml",
+        include_str!("../../flows/patient-daily.toml"),
+    ),
+    (
+        "contact-daily.toml",
+        include_str!("../../flows/contact-daily.toml"),
+    ),
 ];
 
 /// The flows every deployment needs: one per monitoring type.
@@ -122,7 +128,10 @@ impl Flows {
             for q in &flow.questions {
                 let at = line(q.id.span().start);
                 if !seen.insert(q.id.get_ref().clone()) {
-                    problems.push(format!("{file}:{at}: question id '{}' is used twice", q.id.get_ref()));
+                    problems.push(format!(
+                        "{file}:{at}: question id '{}' is used twice",
+                        q.id.get_ref()
+                    ));
                 }
                 for lang in ["ja", "en"] {
                     if q.text.get(lang).is_none_or(|t| t.trim().is_empty()) {
@@ -144,7 +153,10 @@ impl Flows {
             }
             let id = flow.id.get_ref().clone();
             if by_id.contains_key(&id) {
-                problems.push(format!("{file}:{}: flow id '{id}' is defined twice", line(flow.id.span().start)));
+                problems.push(format!(
+                    "{file}:{}: flow id '{id}' is defined twice",
+                    line(flow.id.span().start)
+                ));
             }
             by_id.insert(id, flow);
         }
@@ -166,8 +178,14 @@ impl Flows {
 
     /// The flow for a monitoring type (`patient` → `patient-daily`).
     pub fn for_monitoring(&self, monitoring_type: &str) -> &Flow {
-        let id = if monitoring_type == "contact" { "contact-daily" } else { "patient-daily" };
-        self.by_id.get(id).expect("required flows are checked at load")
+        let id = if monitoring_type == "contact" {
+            "contact-daily"
+        } else {
+            "patient-daily"
+        };
+        self.by_id
+            .get(id)
+            .expect("required flows are checked at load")
     }
 }
 
@@ -188,8 +206,20 @@ mod tests {
         assert!(errs[0].starts_with("p.toml:6:"), "{errs:?}");
         let dup = "id = \"patient-daily\"\ntitle = { ja = \"x\" }\n[[questions]]\nid = \"t\"\nkind = \"yes_no\"\ntext = { ja = \"a\" }\n[[questions]]\nid = \"t\"\nkind = \"yes_no\"\ntext = { ja = \"a\", en = \"b\" }\n";
         let errs = Flows::from_sources(&[("d.toml".into(), dup.into())]).unwrap_err();
-        assert!(errs.iter().any(|e| e == "d.toml:4: question 't' has no text.en"), "{errs:?}");
-        assert!(errs.iter().any(|e| e == "d.toml:8: question id 't' is used twice"), "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("'contact-daily' is missing")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e == "d.toml:4: question 't' has no text.en"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e == "d.toml:8: question id 't' is used twice"),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("'contact-daily' is missing")),
+            "{errs:?}"
+        );
     }
 }

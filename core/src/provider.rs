@@ -42,10 +42,17 @@ impl Provider for Outbox {
     }
     fn send<'a>(&'a self, m: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
-            outbox::put(&self.db, m.channel, &m.to, m.subject.as_deref(), &m.body, &m.idempotency_key)
-                .await
-                .map(|id| format!("OB{id}"))
-                .map_err(|e| SendError::Transient(e.to_string()))
+            outbox::put(
+                &self.db,
+                m.channel,
+                &m.to,
+                m.subject.as_deref(),
+                &m.body,
+                &m.idempotency_key,
+            )
+            .await
+            .map(|id| format!("OB{id}"))
+            .map_err(|e| SendError::Transient(e.to_string()))
         })
     }
 }

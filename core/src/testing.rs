@@ -27,7 +27,11 @@ fn random_name() -> String {
 
 /// The backend this test run uses: "postgres" or "sqlite".
 pub fn requested_backend() -> &'static str {
-    if std::env::var(ENV).is_ok_and(|v| !v.is_empty()) { "postgres" } else { "sqlite" }
+    if std::env::var(ENV).is_ok_and(|v| !v.is_empty()) {
+        "postgres"
+    } else {
+        "sqlite"
+    }
 }
 
 impl TestDb {
@@ -51,14 +55,26 @@ impl TestDb {
                 });
                 admin.close().await;
                 let url = replace_db_name(&admin_url, &name);
-                let db = Db::connect(&url, 8).await.expect("connect to the test database");
-                TestDb { db, url, cleanup: Cleanup::Postgres { admin_url, name } }
+                let db = Db::connect(&url, 8)
+                    .await
+                    .expect("connect to the test database");
+                TestDb {
+                    db,
+                    url,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
             }
             _ => {
                 let path = std::env::temp_dir().join(format!("{}.db", random_name()));
                 let url = format!("sqlite://{}", path.display());
-                let db = Db::connect(&url, 8).await.expect("open SQLite test database");
-                TestDb { db, url, cleanup: Cleanup::Sqlite(path) }
+                let db = Db::connect(&url, 8)
+                    .await
+                    .expect("open SQLite test database");
+                TestDb {
+                    db,
+                    url,
+                    cleanup: Cleanup::Sqlite(path),
+                }
             }
         }
     }

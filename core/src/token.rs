@@ -32,7 +32,10 @@ impl LinkSigner {
 
     pub fn sign(&self, checkin_id: i64, expires_unix: i64) -> String {
         let tag = self.mac(checkin_id, expires_unix).finalize().into_bytes();
-        format!("{checkin_id}.{expires_unix}.{}", URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{checkin_id}.{expires_unix}.{}",
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// Returns the check-in id when the signature is valid and the token has not expired.
@@ -44,7 +47,9 @@ impl LinkSigner {
         };
         let id: i64 = id.parse().map_err(|_| TokenError::Malformed)?;
         let exp: i64 = exp.parse().map_err(|_| TokenError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| TokenError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| TokenError::Malformed)?;
         self.mac(id, exp)
             .verify_slice(&tag)
             .map_err(|_| TokenError::BadSignature)?;
@@ -69,7 +74,10 @@ mod tests {
         assert_eq!(s.verify(&tampered, 999), Err(TokenError::BadSignature));
         let longer = t.replacen(".1000.", ".2000.", 1);
         assert_eq!(s.verify(&longer, 999), Err(TokenError::BadSignature));
-        assert_eq!(LinkSigner::new(b"other").verify(&t, 999), Err(TokenError::BadSignature));
+        assert_eq!(
+            LinkSigner::new(b"other").verify(&t, 999),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(s.verify("garbage", 0), Err(TokenError::Malformed));
     }
 }

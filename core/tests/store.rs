@@ -13,7 +13,9 @@ use mimamori_core::{
 const WINDOW: Duration = Duration::hours(10);
 
 async fn centre(db: &Db) -> i64 {
-    staff::create_health_centre(db, "テスト保健所", "03-1111-2222", "Asia/Tokyo").await.unwrap()
+    staff::create_health_centre(db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
+        .await
+        .unwrap()
 }
 
 fn input(start: &str, end: &str) -> persons::PersonInput {
@@ -29,12 +31,16 @@ fn input(start: &str, end: &str) -> persons::PersonInput {
 }
 
 fn jst_today() -> NaiveDate {
-    Utc::now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive()
+    Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
 }
 
 async fn person(db: &Db, c: i64, start: NaiveDate, end: NaiveDate) -> i64 {
     let p = input(&start.to_string(), &end.to_string()).parse().unwrap();
-    persons::create(db, Actor::System, c, &p, WINDOW, None).await.unwrap()
+    persons::create(db, Actor::System, c, &p, WINDOW, None)
+        .await
+        .unwrap()
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {
@@ -53,7 +59,10 @@ async fn backend_is_the_one_requested() {
 async fn migrations_are_idempotent() {
     let t = TestDb::new().await;
     t.db.migrate().await.expect("second run is a no-op");
-    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM _app_migrations").await, 1);
+    assert_eq!(
+        count(&t.db, "SELECT COUNT(*) FROM _app_migrations").await,
+        1
+    );
     t.drop_db().await;
 }
 
@@ -69,16 +78,30 @@ async fn registration_plans_today_and_is_audited() {
     assert_eq!(cks[0].status, "planned");
     assert!(cks[0].due_at <= now() + Duration::days(1));
     assert_eq!(cks[0].deadline_at - cks[0].due_at, WINDOW);
-    let p = persons::get(&t.db, Actor::Staff(9), Some(c), id, Some("127.0.0.1")).await.unwrap();
+    let p = persons::get(&t.db, Actor::Staff(9), Some(c), id, Some("127.0.0.1"))
+        .await
+        .unwrap();
     assert_eq!(p.phone.as_deref(), Some("+819012345678"));
     let log = audit::for_target(&t.db, "person", id).await.unwrap();
     let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["person.read", "person.create"]);
     // Out of scope reads as missing, and is not audited as a read.
-    assert!(matches!(persons::get(&t.db, Actor::Staff(9), Some(c + 1), id, None).await, Err(Error::NotFound(_))));
-    assert_eq!(audit::for_target(&t.db, "person", id).await.unwrap().len(), 2);
+    assert!(matches!(
+        persons::get(&t.db, Actor::Staff(9), Some(c + 1), id, None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        audit::for_target(&t.db, "person", id).await.unwrap().len(),
+        2
+    );
     assert_eq!(persons::count(&t.db, c).await.unwrap(), 1);
-    assert_eq!(persons::list(&t.db, Actor::Staff(9), c, 10, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        persons::list(&t.db, Actor::Staff(9), c, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     t.drop_db().await;
 }
 
@@ -87,8 +110,19 @@ async fn future_period_is_not_planned_today() {
     let t = TestDb::new().await;
     let c = centre(&t.db).await;
     let today = jst_today();
-    let id = person(&t.db, c, today + Duration::days(2), today + Duration::days(5)).await;
-    assert!(checkins::list_for_person(&t.db, id).await.unwrap().is_empty());
+    let id = person(
+        &t.db,
+        c,
+        today + Duration::days(2),
+        today + Duration::days(5),
+    )
+    .await;
+    assert!(
+        checkins::list_for_person(&t.db, id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     t.drop_db().await;
 }
 
@@ -104,9 +138,18 @@ async fn invalid_person_reports_every_field() {
         checkin_time: "25:00".into(),
         ..Default::default()
     };
-    let Err(Error::Invalid(fields)) = bad.parse() else { panic!("must fail") };
+    let Err(Error::Invalid(fields)) = bad.parse() else {
+        panic!("must fail")
+    };
     let names: Vec<_> = fields.iter().map(|f| f.field.as_ref()).collect();
-    for f in ["name", "phone", "email", "channel", "observation_end", "checkin_time"] {
+    for f in [
+        "name",
+        "phone",
+        "email",
+        "channel",
+        "observation_end",
+        "checkin_time",
+    ] {
         assert!(names.contains(&f), "{f} missing from {names:?}");
     }
 }
@@ -134,12 +177,20 @@ async fn plan_day_is_idempotent_and_skips_ended_opted_out_admitted() {
     // 23:30 UTC on the 9th is 08:30 on the 10th in Tokyo.
     let at = Utc.with_ymd_and_hms(2030, 1, 9, 23, 30, 0).unwrap();
     assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 2);
-    assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 0, "second run creates nothing");
+    assert_eq!(
+        checkins::plan_day(&t.db, at, WINDOW).await.unwrap(),
+        0,
+        "second run creates nothing"
+    );
     let due: Vec<(NaiveDate, chrono::DateTime<Utc>)> = with_db!(&t.db, p => sqlx::query_as(
         "SELECT local_date, due_at FROM checkins").fetch_all(p).await.unwrap());
     assert_eq!(due.len(), 2);
     // 09:00 in Tokyo is 00:00 UTC.
-    assert!(due.iter().all(|(d, due)| *d == day && *due == Utc.with_ymd_and_hms(2030, 1, 10, 0, 0, 0).unwrap()));
+    assert!(
+        due.iter().all(
+            |(d, due)| *d == day && *due == Utc.with_ymd_and_hms(2030, 1, 10, 0, 0, 0).unwrap()
+        )
+    );
     t.drop_db().await;
 }
 
@@ -155,33 +206,74 @@ async fn claim_send_retry_fail_and_miss() {
     let claimed = checkins::claim_due(&t.db, now(), lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].phone.as_deref(), Some("+819012345678"));
-    assert!(checkins::claim_due(&t.db, now(), lease, 10).await.unwrap().is_empty(), "claimed rows are not claimed twice");
+    assert!(
+        checkins::claim_due(&t.db, now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed rows are not claimed twice"
+    );
 
     let ca = claimed.iter().find(|x| x.person_id == a).unwrap();
     let key = checkins::attempt_key(ca.id, ca.attempts);
-    assert_eq!(checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox").await.unwrap(), None);
-    checkins::mark_sent(&t.db, ca.id, &key, "OB1").await.unwrap();
+    assert_eq!(
+        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox")
+            .await
+            .unwrap(),
+        None
+    );
+    checkins::mark_sent(&t.db, ca.id, &key, "OB1")
+        .await
+        .unwrap();
     // Beginning the same attempt again reveals that it already went out.
-    assert_eq!(checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox").await.unwrap(), Some("OB1".into()));
+    assert_eq!(
+        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox")
+            .await
+            .unwrap(),
+        Some("OB1".into())
+    );
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "sent");
 
     let cb = claimed.iter().find(|x| x.person_id == b).unwrap();
     let k1 = checkins::attempt_key(cb.id, 0);
-    checkins::begin_attempt(&t.db, cb.id, &k1, "sms", "outbox").await.unwrap();
-    assert!(!checkins::mark_failed(&t.db, cb.id, &k1, "429", false, 2, Duration::seconds(60)).await.unwrap());
+    checkins::begin_attempt(&t.db, cb.id, &k1, "sms", "outbox")
+        .await
+        .unwrap();
+    assert!(
+        !checkins::mark_failed(&t.db, cb.id, &k1, "429", false, 2, Duration::seconds(60))
+            .await
+            .unwrap()
+    );
     let after = checkins::get(&t.db, cb.id).await.unwrap();
     assert_eq!((after.status.as_str(), after.attempts), ("planned", 1));
     assert!(after.due_at > now(), "retry is pushed back");
     let k2 = checkins::attempt_key(cb.id, 1);
     assert_ne!(k1, k2);
-    checkins::begin_attempt(&t.db, cb.id, &k2, "sms", "outbox").await.unwrap();
-    assert!(checkins::mark_failed(&t.db, cb.id, &k2, "500", false, 2, Duration::seconds(60)).await.unwrap());
+    checkins::begin_attempt(&t.db, cb.id, &k2, "sms", "outbox")
+        .await
+        .unwrap();
+    assert!(
+        checkins::mark_failed(&t.db, cb.id, &k2, "500", false, 2, Duration::seconds(60))
+            .await
+            .unwrap()
+    );
     assert_eq!(checkins::get(&t.db, cb.id).await.unwrap().status, "failed");
     let attempts = checkins::attempts_for_person(&t.db, b).await.unwrap();
-    assert_eq!(attempts.iter().map(|x| x.status.as_str()).collect::<Vec<_>>(), ["failed", "failed"]);
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|x| x.status.as_str())
+            .collect::<Vec<_>>(),
+        ["failed", "failed"]
+    );
 
     // The sent one passes its deadline unanswered: missed. The failed one stays failed.
-    assert_eq!(checkins::close_overdue(&t.db, now() + Duration::days(1)).await.unwrap(), 1);
+    assert_eq!(
+        checkins::close_overdue(&t.db, now() + Duration::days(1))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "missed");
     assert_eq!(checkins::count_open(&t.db).await.unwrap(), 0);
     t.drop_db().await;
@@ -194,11 +286,33 @@ async fn abandoned_claims_are_taken_again_after_the_lease() {
     let today = jst_today();
     person(&t.db, c, today, today).await;
     with_db!(&t.db, p => sqlx::query("UPDATE checkins SET due_at = $1").bind(now() - Duration::minutes(1)).execute(p).await.unwrap().rows_affected());
-    assert_eq!(checkins::claim_due(&t.db, now(), Duration::minutes(5), 10).await.unwrap().len(), 1);
-    assert!(checkins::claim_due(&t.db, now() + Duration::minutes(4), Duration::minutes(5), 10).await.unwrap().is_empty());
+    assert_eq!(
+        checkins::claim_due(&t.db, now(), Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        checkins::claim_due(
+            &t.db,
+            now() + Duration::minutes(4),
+            Duration::minutes(5),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
     // The worker holding it crashed; after the lease it is claimable again.
     let later = now() + Duration::minutes(6);
-    assert_eq!(checkins::claim_due(&t.db, later, Duration::minutes(5), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        checkins::claim_due(&t.db, later, Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     t.drop_db().await;
 }
 
@@ -216,9 +330,16 @@ async fn answering_closes_the_checkin_once() {
         ..Default::default()
     };
     a.symptoms.insert("cough".into(), true);
-    assert!(observations::answer_checkin(&t.db, ck, "web", &a).await.unwrap().is_ok());
+    assert!(
+        observations::answer_checkin(&t.db, ck, "web", &a)
+            .await
+            .unwrap()
+            .is_ok()
+    );
     assert_eq!(
-        observations::answer_checkin(&t.db, ck, "web", &a).await.unwrap(),
+        observations::answer_checkin(&t.db, ck, "web", &a)
+            .await
+            .unwrap(),
         Err(observations::Closed::AlreadyAnswered)
     );
     let list = observations::list_for_person(&t.db, id).await.unwrap();
@@ -226,9 +347,20 @@ async fn answering_closes_the_checkin_once() {
     assert_eq!(list[0].temperature_c, Some(38.2));
     assert_eq!(list[0].symptom_map().get("cough"), Some(&true));
     assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
-    observations::insert_unlinked(&t.db, Actor::Staff(1), id, "staff", now(), &a).await.unwrap();
-    assert_eq!(observations::list_for_person(&t.db, id).await.unwrap().len(), 2);
-    assert!(matches!(observations::answer_checkin(&t.db, 999_999, "web", &a).await, Err(Error::NotFound(_))));
+    observations::insert_unlinked(&t.db, Actor::Staff(1), id, "staff", now(), &a)
+        .await
+        .unwrap();
+    assert_eq!(
+        observations::list_for_person(&t.db, id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(matches!(
+        observations::answer_checkin(&t.db, 999_999, "web", &a).await,
+        Err(Error::NotFound(_))
+    ));
     t.drop_db().await;
 }
 
@@ -238,7 +370,8 @@ async fn audit_log_is_append_only() {
     with_db!(&t.db, p => audit(p, Actor::System, "test", "person", Some(1), None).await).unwrap();
     let upd = with_db!(&t.db, p => sqlx::query("UPDATE audit_log SET action = 'x'").execute(p).await.map(|_| ()));
     assert!(upd.is_err(), "update must be refused");
-    let del = with_db!(&t.db, p => sqlx::query("DELETE FROM audit_log").execute(p).await.map(|_| ()));
+    let del =
+        with_db!(&t.db, p => sqlx::query("DELETE FROM audit_log").execute(p).await.map(|_| ()));
     assert!(del.is_err(), "delete must be refused");
     assert_eq!(count(&t.db, "SELECT COUNT(*) FROM audit_log").await, 1);
     t.drop_db().await;
@@ -248,38 +381,96 @@ async fn audit_log_is_append_only() {
 async fn staff_and_sessions() {
     let t = TestDb::new().await;
     let c = centre(&t.db).await;
-    assert_eq!(staff::health_centre(&t.db, c).await.unwrap().time_zone, "Asia/Tokyo");
+    assert_eq!(
+        staff::health_centre(&t.db, c).await.unwrap().time_zone,
+        "Asia/Tokyo"
+    );
     assert_eq!(staff::health_centres(&t.db).await.unwrap().len(), 1);
     assert_eq!(staff::count_health_centres(&t.db).await.unwrap(), 1);
-    assert!(staff::create_health_centre(&t.db, "x", "1", "Mars/Base").await.is_err());
-    let s = staff::create_staff(&t.db, c, "nurse1", "hash", "看護師").await.unwrap();
-    assert!(matches!(staff::create_staff(&t.db, c, "nurse1", "h", "x").await, Err(Error::Conflict { field: "username" })));
-    assert!(matches!(staff::create_staff(&t.db, c, "a b", "h", "x").await, Err(Error::Invalid(_))));
-    assert_eq!(staff::staff_by_username(&t.db, "nurse1").await.unwrap().unwrap().id, s);
-    assert_eq!(staff::staff_by_id(&t.db, s).await.unwrap().username, "nurse1");
-    staff::create_session(&t.db, "tok", s, "csrf", Duration::hours(1)).await.unwrap();
-    let sess = staff::session(&t.db, "tok", Duration::minutes(30)).await.unwrap().unwrap();
+    assert!(
+        staff::create_health_centre(&t.db, "x", "1", "Mars/Base")
+            .await
+            .is_err()
+    );
+    let s = staff::create_staff(&t.db, c, "nurse1", "hash", "看護師")
+        .await
+        .unwrap();
+    assert!(matches!(
+        staff::create_staff(&t.db, c, "nurse1", "h", "x").await,
+        Err(Error::Conflict { field: "username" })
+    ));
+    assert!(matches!(
+        staff::create_staff(&t.db, c, "a b", "h", "x").await,
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(
+        staff::staff_by_username(&t.db, "nurse1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s
+    );
+    assert_eq!(
+        staff::staff_by_id(&t.db, s).await.unwrap().username,
+        "nurse1"
+    );
+    staff::create_session(&t.db, "tok", s, "csrf", Duration::hours(1))
+        .await
+        .unwrap();
+    let sess = staff::session(&t.db, "tok", Duration::minutes(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((sess.staff_id, sess.csrf_token.as_str()), (s, "csrf"));
-    assert!(staff::session(&t.db, "other", Duration::minutes(30)).await.unwrap().is_none());
+    assert!(
+        staff::session(&t.db, "other", Duration::minutes(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // An idle timeout of zero ends it, and it stays ended.
-    assert!(staff::session(&t.db, "tok", Duration::zero()).await.unwrap().is_none());
-    assert!(staff::session(&t.db, "tok", Duration::minutes(30)).await.unwrap().is_none());
-    staff::create_session(&t.db, "tok2", s, "c", Duration::hours(1)).await.unwrap();
+    assert!(
+        staff::session(&t.db, "tok", Duration::zero())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        staff::session(&t.db, "tok", Duration::minutes(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    staff::create_session(&t.db, "tok2", s, "c", Duration::hours(1))
+        .await
+        .unwrap();
     staff::delete_session(&t.db, "tok2").await.unwrap();
-    assert!(staff::session(&t.db, "tok2", Duration::minutes(30)).await.unwrap().is_none());
+    assert!(
+        staff::session(&t.db, "tok2", Duration::minutes(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
     t.drop_db().await;
 }
 
 #[tokio::test]
 async fn outbox_is_idempotent_and_job_runs_once() {
     let t = TestDb::new().await;
-    let a = outbox::put(&t.db, "sms", "+81900", None, "body", "k1").await.unwrap();
-    let b = outbox::put(&t.db, "sms", "+81900", None, "body", "k1").await.unwrap();
+    let a = outbox::put(&t.db, "sms", "+81900", None, "body", "k1")
+        .await
+        .unwrap();
+    let b = outbox::put(&t.db, "sms", "+81900", None, "body", "k1")
+        .await
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(outbox::list(&t.db, 10).await.unwrap().len(), 1);
     let at = Utc.with_ymd_and_hms(2030, 1, 1, 15, 5, 0).unwrap();
     assert!(jobs::try_start(&t.db, "plan-day", at).await.unwrap());
     assert!(!jobs::try_start(&t.db, "plan-day", at).await.unwrap());
-    jobs::finish(&t.db, "plan-day", at, "planned 0").await.unwrap();
+    jobs::finish(&t.db, "plan-day", at, "planned 0")
+        .await
+        .unwrap();
     t.drop_db().await;
 }

@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
 }
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    r.map(|Json(v)| v).map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
+    r.map(|Json(v)| v)
+        .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
 }
 
 #[derive(Deserialize)]
@@ -47,7 +48,9 @@ async fn login(
     b: Result<Json<LoginBody>, JsonRejection>,
 ) -> Result<(CookieJar, Json<Value>), AppError> {
     let b = body(b)?;
-    let id = auth::verify_login(&s, &b.username, &b.password).await?.ok_or(AppError::Unauthorized)?;
+    let id = auth::verify_login(&s, &b.username, &b.password)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     let (jar, csrf) = auth::start_session(&s, jar, id).await?;
     Ok((jar, Json(json!({ "staff_id": id, "csrf_token": csrf }))))
 }
@@ -62,8 +65,23 @@ async fn create_person(
     let p = input.parse()?;
     let ip = addr.ip().to_string();
     let window = Duration::minutes(s.config.checkin.answer_window_minutes);
-    let id = persons::create(&s.db, Actor::Staff(who.id), who.health_centre_id, &p, window, Some(&ip)).await?;
-    let person = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    let id = persons::create(
+        &s.db,
+        Actor::Staff(who.id),
+        who.health_centre_id,
+        &p,
+        window,
+        Some(&ip),
+    )
+    .await?;
+    let person = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        Some(&ip),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(person)))
 }
 
@@ -74,7 +92,16 @@ async fn get_person(
     Path(id): Path<i64>,
 ) -> Result<Json<Person>, AppError> {
     let ip = addr.ip().to_string();
-    Ok(Json(persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?))
+    Ok(Json(
+        persons::get(
+            &s.db,
+            Actor::Staff(who.id),
+            Some(who.health_centre_id),
+            id,
+            Some(&ip),
+        )
+        .await?,
+    ))
 }
 
 async fn person_observations(
@@ -84,7 +111,14 @@ async fn person_observations(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<Observation>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    let p = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        Some(&ip),
+    )
+    .await?;
     Ok(Json(observations::list_for_person(&s.db, p.id).await?))
 }
 
@@ -95,6 +129,13 @@ async fn person_checkins(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<checkins::Checkin>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    let p = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        Some(&ip),
+    )
+    .await?;
     Ok(Json(checkins::list_for_person(&s.db, p.id).await?))
 }

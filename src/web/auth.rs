@@ -22,7 +22,12 @@ use mimamori_core::store::staff;
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{AppState, error::AppError, i18n::{UiLang, t}, layout};
+use super::{
+    AppState,
+    error::AppError,
+    i18n::{UiLang, t},
+    layout,
+};
 
 pub const SESSION_COOKIE: &str = "mimamori_session";
 const SESSION_TTL_HOURS: i64 = 12;
@@ -44,7 +49,9 @@ impl CurrentStaff {
         if ct_eq(token.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(AppError::BadRequest("the form has expired; reload the page and submit again".into()))
+            Err(AppError::BadRequest(
+                "the form has expired; reload the page and submit again".into(),
+            ))
         }
     }
 }
@@ -63,13 +70,20 @@ pub struct AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        if self.api { AppError::Unauthorized.into_response() } else { Redirect::to("/login").into_response() }
+        if self.api {
+            AppError::Unauthorized.into_response()
+        } else {
+            Redirect::to("/login").into_response()
+        }
     }
 }
 
 impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = AuthRejection;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         // Inside nested routers `uri` has lost its prefix; the original one has not.
         let api = parts
             .extensions
@@ -77,8 +91,14 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .map_or(parts.uri.path(), |u| u.0.path())
             .starts_with("/api/");
         let reject = || AuthRejection { api };
-        let jar = CookieJar::from_request_parts(parts, state).await.map_err(|_| reject())?;
-        let token = jar.get(SESSION_COOKIE).ok_or_else(reject)?.value().to_string();
+        let jar = CookieJar::from_request_parts(parts, state)
+            .await
+            .map_err(|_| reject())?;
+        let token = jar
+            .get(SESSION_COOKIE)
+            .ok_or_else(reject)?
+            .value()
+            .to_string();
         let session = staff::session(&state.db, &token, Duration::minutes(SESSION_IDLE_MINUTES))
             .await
             .map_err(|e| {
@@ -86,7 +106,9 @@ impl FromRequestParts<AppState> for CurrentStaff {
                 reject()
             })?
             .ok_or_else(reject)?;
-        let s = staff::staff_by_id(&state.db, session.staff_id).await.map_err(|_| reject())?;
+        let s = staff::staff_by_id(&state.db, session.staff_id)
+            .await
+            .map_err(|_| reject())?;
         Ok(CurrentStaff {
             id: s.id,
             health_centre_id: s.health_centre_id,
@@ -110,7 +132,11 @@ fn random_token() -> String {
 
 /// Verifies username and password; returns the staff id. Hashing runs off the async
 /// threads. An unknown user costs the same as a wrong password.
-pub async fn verify_login(state: &AppState, username: &str, password: &str) -> Result<Option<i64>, AppError> {
+pub async fn verify_login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Option<i64>, AppError> {
     let found = staff::staff_by_username(&state.db, username.trim()).await?;
     let (id, hash) = match found {
         Some(s) => (Some(s.id), s.password_hash),
@@ -119,7 +145,11 @@ pub async fn verify_login(state: &AppState, username: &str, password: &str) -> R
     let password = password.to_string();
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await?;
@@ -129,10 +159,21 @@ pub async fn verify_login(state: &AppState, username: &str, password: &str) -> R
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0W+LqTLLz8A2hXUTVaYkYd8S1ECu1dDRm0b+iYxTK6w";
 
 /// Starts a session: returns the cookie jar with the session cookie and the CSRF token.
-pub async fn start_session(state: &AppState, jar: CookieJar, staff_id: i64) -> Result<(CookieJar, String), AppError> {
+pub async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    staff_id: i64,
+) -> Result<(CookieJar, String), AppError> {
     let token = random_token();
     let csrf = random_token();
-    staff::create_session(&state.db, &token, staff_id, &csrf, Duration::hours(SESSION_TTL_HOURS)).await?;
+    staff::create_session(
+        &state.db,
+        &token,
+        staff_id,
+        &csrf,
+        Duration::hours(SESSION_TTL_HOURS),
+    )
+    .await?;
     let cookie = Cookie::build((SESSION_COOKIE, token))
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -142,22 +183,29 @@ pub async fn start_session(state: &AppState, jar: CookieJar, staff_id: i64) -> R
     Ok((jar.add(cookie), csrf))
 }
 
-fn login_page(lang: mimamori_core::domain::Lang, error: Option<&str>) -> axum::response::Html<String> {
-    layout::bare_lang(lang, t(lang, "ログイン", "Log in"), html! {
-        main class="narrow" {
-            h1 { "見守り mimamori" }
-            p class="muted" { (t(lang, "保健所職員ログイン", "Staff login")) }
-            @if let Some(e) = error { p class="errors" role="alert" { (e) } }
-            form method="post" action="/login" {
-                label for="username" { (t(lang, "ユーザーID", "User ID")) }
-                input id="username" name="username" autocomplete="username" required autofocus;
-                label for="password" { (t(lang, "パスワード", "Password")) }
-                input id="password" name="password" type="password" autocomplete="current-password" required;
-                button type="submit" { (t(lang, "ログイン", "Log in")) }
+fn login_page(
+    lang: mimamori_core::domain::Lang,
+    error: Option<&str>,
+) -> axum::response::Html<String> {
+    layout::bare_lang(
+        lang,
+        t(lang, "ログイン", "Log in"),
+        html! {
+            main class="narrow" {
+                h1 { "見守り mimamori" }
+                p class="muted" { (t(lang, "保健所職員ログイン", "Staff login")) }
+                @if let Some(e) = error { p class="errors" role="alert" { (e) } }
+                form method="post" action="/login" {
+                    label for="username" { (t(lang, "ユーザーID", "User ID")) }
+                    input id="username" name="username" autocomplete="username" required autofocus;
+                    label for="password" { (t(lang, "パスワード", "Password")) }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                    button type="submit" { (t(lang, "ログイン", "Log in")) }
+                }
+                p { a href=(if lang == mimamori_core::domain::Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
             }
-            p { a href=(if lang == mimamori_core::domain::Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
-        }
-    })
+        },
+    )
 }
 
 async fn login_form(UiLang(lang): UiLang) -> impl IntoResponse {
@@ -186,7 +234,14 @@ async fn login(
             tracing::info!("login failed");
             Ok((
                 axum::http::StatusCode::UNAUTHORIZED,
-                login_page(lang, Some(t(lang, "ユーザーIDまたはパスワードが違います。", "Wrong user ID or password."))),
+                login_page(
+                    lang,
+                    Some(t(
+                        lang,
+                        "ユーザーIDまたはパスワードが違います。",
+                        "Wrong user ID or password.",
+                    )),
+                ),
             )
                 .into_response())
         }
@@ -208,17 +263,31 @@ async fn logout(
     if let Some(c) = jar.get(SESSION_COOKIE) {
         staff::delete_session(&state.db, c.value()).await?;
     }
-    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response())
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
-async fn set_lang(Path(code): Path<String>, jar: CookieJar, headers: axum::http::HeaderMap) -> impl IntoResponse {
+async fn set_lang(
+    Path(code): Path<String>,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     let code = if code == "en" { "en" } else { "ja" };
     let back = headers
         .get("referer")
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())))
+        .and_then(|r| {
+            r.find("://")
+                .and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string()))
+        })
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or_else(|| "/".into());
-    let cookie = Cookie::build(("lang", code)).path("/").same_site(SameSite::Lax).build();
+    let cookie = Cookie::build(("lang", code))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .build();
     (jar.add(cookie), Redirect::to(&back))
 }

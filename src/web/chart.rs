@@ -50,27 +50,50 @@ pub fn render(c: &ChartInput) -> Markup {
     let days = ((c.end - c.start).num_days() + 1).max(1) as f64;
     let plot_w = W - LEFT - RIGHT;
     let x = |d: f64| LEFT + (d / days) * plot_w;
-    let temp = Panel { y0: TOP, min: 35.0, max: 41.0 };
-    let spo2 = Panel { y0: TOP + PANEL_H + GAP, min: 85.0, max: 100.0 };
+    let temp = Panel {
+        y0: TOP,
+        min: 35.0,
+        max: 41.0,
+    };
+    let spo2 = Panel {
+        y0: TOP + PANEL_H + GAP,
+        min: 85.0,
+        max: 100.0,
+    };
     let height = spo2.y0 + PANEL_H + 40.0;
 
-    let series = |f: &dyn Fn(&Observation) -> Option<f64>, p: &Panel| -> (String, Vec<(f64, f64, f64)>) {
-        let mut d = String::new();
-        let mut pts = Vec::new();
-        for o in c.observations {
-            if let Some(v) = f(o) {
-                let (px, py) = (x(day_pos(c.tz, c.start, o.observed_at)), p.y(v));
-                d.push_str(&format!("{}{px:.1},{py:.1} ", if d.is_empty() { "M" } else { "L" }));
-                pts.push((px, py, v));
+    let series =
+        |f: &dyn Fn(&Observation) -> Option<f64>, p: &Panel| -> (String, Vec<(f64, f64, f64)>) {
+            let mut d = String::new();
+            let mut pts = Vec::new();
+            for o in c.observations {
+                if let Some(v) = f(o) {
+                    let (px, py) = (x(day_pos(c.tz, c.start, o.observed_at)), p.y(v));
+                    d.push_str(&format!(
+                        "{}{px:.1},{py:.1} ",
+                        if d.is_empty() { "M" } else { "L" }
+                    ));
+                    pts.push((px, py, v));
+                }
             }
-        }
-        (d.trim_end().to_string(), pts)
-    };
+            (d.trim_end().to_string(), pts)
+        };
     let (temp_d, temp_pts) = series(&|o| o.temperature_c, &temp);
     let (spo2_d, spo2_pts) = series(&|o| o.spo2.map(f64::from), &spo2);
-    let title = t(lang, "体温と酸素飽和度の推移", "Temperature and SpO2 over the observation period");
+    let title = t(
+        lang,
+        "体温と酸素飽和度の推移",
+        "Temperature and SpO2 over the observation period",
+    );
     let ticks: Vec<(f64, String)> = (0..days as i64)
-        .map(|i| (x(i as f64 + 0.5), (c.start + chrono::Duration::days(i)).format("%-m/%-d").to_string()))
+        .map(|i| {
+            (
+                x(i as f64 + 0.5),
+                (c.start + chrono::Duration::days(i))
+                    .format("%-m/%-d")
+                    .to_string(),
+            )
+        })
         .collect();
     let step = if ticks.len() > 16 { 2 } else { 1 };
 

@@ -62,10 +62,20 @@ impl AppError {
     /// A message that is safe to show the client.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Core(e @ (CoreError::Invalid(_) | CoreError::NotFound(_) | CoreError::Conflict { .. } | CoreError::Forbidden(_))) => e.to_string(),
-            AppError::Unauthorized => "log in first: POST /api/v1/session or the console login".into(),
+            AppError::Core(
+                e @ (CoreError::Invalid(_)
+                | CoreError::NotFound(_)
+                | CoreError::Conflict { .. }
+                | CoreError::Forbidden(_)),
+            ) => e.to_string(),
+            AppError::Unauthorized => {
+                "log in first: POST /api/v1/session or the console login".into()
+            }
             AppError::BadRequest(m) => m.clone(),
-            _ => "internal error; the request id in the x-request-id header identifies it in the log".into(),
+            _ => {
+                "internal error; the request id in the x-request-id header identifies it in the log"
+                    .into()
+            }
         }
     }
 

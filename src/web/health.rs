@@ -13,18 +13,24 @@ async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Val
     match probe {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "database": { "backend": s.db.backend(), "reachable": true } })),
+            Json(
+                json!({ "status": "ok", "database": { "backend": s.db.backend(), "reachable": true } }),
+            ),
         ),
         Ok(Err(e)) => {
             tracing::error!(error = ?e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": { "backend": s.db.backend(), "reachable": false } })),
+                Json(
+                    json!({ "status": "unavailable", "database": { "backend": s.db.backend(), "reachable": false } }),
+                ),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "database": { "backend": s.db.backend(), "reachable": false, "timeout": true } })),
+            Json(
+                json!({ "status": "unavailable", "database": { "backend": s.db.backend(), "reachable": false, "timeout": true } }),
+            ),
         ),
     }
 }

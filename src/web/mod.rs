@@ -33,7 +33,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Arc<Config>, signer: LinkSigner, flows: Arc<Flows>) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
-        AppState { db, config, signer, flows, secure_cookies }
+        AppState {
+            db,
+            config,
+            signer,
+            flows,
+            secure_cookies,
+        }
     }
 }
 
@@ -57,18 +63,27 @@ pub fn router(state: AppState) -> Router {
         .merge(patient::router())
         .nest("/api/v1", api::router())
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            // The path is logged without its token: patient links carry a signed token.
-            let path = req.uri().path();
-            let path = if path.starts_with("/c/") { "/c/{token}" } else { path };
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // The path is logged without its token: patient links carry a signed token.
+                let path = req.uri().path();
+                let path = if path.starts_with("/c/") {
+                    "/c/{token}"
+                } else {
+                    path
+                };
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
+            }),
+        )
         .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
 }

@@ -33,7 +33,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn lang_of(ctx: &LinkContext) -> Lang {
-    if ctx.language == "en" { Lang::En } else { Lang::Ja }
+    if ctx.language == "en" {
+        Lang::En
+    } else {
+        Lang::Ja
+    }
 }
 
 /// A page explaining why the link cannot be used (both languages: the person is unknown).
@@ -77,12 +81,20 @@ async fn open(s: &AppState, token: &str) -> Result<LinkContext, Response> {
     };
     checkins::link_context(&s.db, id).await.map_err(|e| {
         tracing::warn!(checkin_id = id, error = %e, "signed link for an unknown check-in");
-        link_problem(StatusCode::NOT_FOUND, "このリンクは使用できません。", "This link cannot be used.", None)
+        link_problem(
+            StatusCode::NOT_FOUND,
+            "このリンクは使用できません。",
+            "This link cannot be used.",
+            None,
+        )
     })
 }
 
 fn closed_page(ctx: &LinkContext) -> Response {
-    let phone = Some((ctx.health_centre_name.as_str(), ctx.health_centre_phone.as_str()));
+    let phone = Some((
+        ctx.health_centre_name.as_str(),
+        ctx.health_centre_phone.as_str(),
+    ));
     if ctx.status == "answered" {
         link_problem(
             StatusCode::CONFLICT,
@@ -104,13 +116,28 @@ fn is_open(ctx: &LinkContext) -> bool {
     matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
 }
 
-fn form_page(flow: &Flow, lang: Lang, token: &str, values: &BTreeMap<String, String>, errors: &[FieldError]) -> Markup {
+fn form_page(
+    flow: &Flow,
+    lang: Lang,
+    token: &str,
+    values: &BTreeMap<String, String>,
+    errors: &[FieldError],
+) -> Markup {
     let groups: [(&str, &str, &str); 3] = [
         ("vitals", "体温・酸素飽和度", "Temperature and SpO2"),
         ("symptoms", "症状", "Symptoms"),
-        ("urgent", "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）", "Urgent warning signs (any yes: phone the health centre now)"),
+        (
+            "urgent",
+            "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）",
+            "Urgent warning signs (any yes: phone the health centre now)",
+        ),
     ];
-    let err = |id: &str| errors.iter().find(|e| e.field == id).map(|e| e.reason.clone());
+    let err = |id: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == id)
+            .map(|e| e.reason.clone())
+    };
     html! {
         main class="narrow" {
             h1 { (flow.title(lang)) }
@@ -165,12 +192,21 @@ async fn show(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
     with_db!(&s.db, p => audit(p, Actor::Person(ctx.person_id), "checkin.open", "person", Some(ctx.person_id), None).await)?;
     let lang = lang_of(&ctx);
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
-    Ok(layout::bare_lang(lang, flow.title(lang), form_page(flow, lang, &token, &BTreeMap::new(), &[])).into_response())
+    Ok(layout::bare_lang(
+        lang,
+        flow.title(lang),
+        form_page(flow, lang, &token, &BTreeMap::new(), &[]),
+    )
+    .into_response())
 }
 
 /// Validates the submitted answers against the flow: every question answered except
 /// skippable ones; numbers in range.
-fn parse_answers(flow: &Flow, lang: Lang, form: &BTreeMap<String, String>) -> Result<Answer, Vec<FieldError>> {
+fn parse_answers(
+    flow: &Flow,
+    lang: Lang,
+    form: &BTreeMap<String, String>,
+) -> Result<Answer, Vec<FieldError>> {
     let mut c = Collect::default();
     let mut a = Answer::default();
     for q in &flow.questions {
@@ -178,20 +214,44 @@ fn parse_answers(flow: &Flow, lang: Lang, form: &BTreeMap<String, String>) -> Re
         let field = id.to_string();
         let v = form.get(id).map(|s| s.trim()).unwrap_or("");
         match q.kind {
-            QuestionKind::Temperature if v.is_empty() && !q.skippable => {
-                c.push(field, t(lang, "体温を入力してください（例：36.5）", "enter your temperature, e.g. 36.5"))
-            }
+            QuestionKind::Temperature if v.is_empty() && !q.skippable => c.push(
+                field,
+                t(
+                    lang,
+                    "体温を入力してください（例：36.5）",
+                    "enter your temperature, e.g. 36.5",
+                ),
+            ),
             QuestionKind::Temperature if !v.is_empty() => {
                 a.temperature = c.take(Temperature::parse("temperature", v).map_err(|_| {
-                    mimamori_core::Error::invalid(field, t(lang, "34.0〜43.0 の数字で入力してください（例：36.5）", "enter a number between 34.0 and 43.0, e.g. 36.5"))
+                    mimamori_core::Error::invalid(
+                        field,
+                        t(
+                            lang,
+                            "34.0〜43.0 の数字で入力してください（例：36.5）",
+                            "enter a number between 34.0 and 43.0, e.g. 36.5",
+                        ),
+                    )
                 }));
             }
-            QuestionKind::Spo2 if v.is_empty() && !q.skippable => {
-                c.push(field, t(lang, "SpO2 を入力してください（例：97）", "enter your SpO2, e.g. 97"))
-            }
+            QuestionKind::Spo2 if v.is_empty() && !q.skippable => c.push(
+                field,
+                t(
+                    lang,
+                    "SpO2 を入力してください（例：97）",
+                    "enter your SpO2, e.g. 97",
+                ),
+            ),
             QuestionKind::Spo2 if !v.is_empty() => {
                 a.spo2 = c.take(Spo2::parse("spo2", v).map_err(|_| {
-                    mimamori_core::Error::invalid(field, t(lang, "50〜100 の整数で入力してください（例：97）", "enter a whole number between 50 and 100, e.g. 97"))
+                    mimamori_core::Error::invalid(
+                        field,
+                        t(
+                            lang,
+                            "50〜100 の整数で入力してください（例：97）",
+                            "enter a whole number between 50 and 100, e.g. 97",
+                        ),
+                    )
                 }));
             }
             QuestionKind::YesNo => match v {
@@ -202,7 +262,14 @@ fn parse_answers(flow: &Flow, lang: Lang, form: &BTreeMap<String, String>) -> Re
                 "no" => {
                     a.symptoms.insert(id.to_string(), false);
                 }
-                _ => c.push(field, t(lang, "「はい」か「いいえ」を選んでください", "choose yes or no")),
+                _ => c.push(
+                    field,
+                    t(
+                        lang,
+                        "「はい」か「いいえ」を選んでください",
+                        "choose yes or no",
+                    ),
+                ),
             },
             _ => {}
         }
@@ -234,14 +301,24 @@ async fn submit(
         Err(errors) => {
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                layout::bare_lang(lang, flow.title(lang), form_page(flow, lang, &token, &values, &errors)),
+                layout::bare_lang(
+                    lang,
+                    flow.title(lang),
+                    form_page(flow, lang, &token, &values, &errors),
+                ),
             )
                 .into_response());
         }
     };
     match observations::answer_checkin(&s.db, ctx.checkin_id, "web", &answer).await? {
         Ok(obs_id) => {
-            tracing::info!(checkin_id = ctx.checkin_id, person_id = ctx.person_id, observation_id = obs_id, urgent = answer.urgent, "answer recorded");
+            tracing::info!(
+                checkin_id = ctx.checkin_id,
+                person_id = ctx.person_id,
+                observation_id = obs_id,
+                urgent = answer.urgent,
+                "answer recorded"
+            );
             Ok(thanks(&ctx, lang, answer.urgent).into_response())
         }
         Err(Closed::AlreadyAnswered | Closed::Ended) => {
@@ -252,18 +329,22 @@ async fn submit(
 }
 
 fn thanks(ctx: &LinkContext, lang: Lang, urgent: bool) -> Html<String> {
-    layout::bare_lang(lang, t(lang, "送信しました", "Sent"), html! {
-        main class="narrow" {
-            @if urgent {
-                div class="urgent" role="alert" {
-                    p { strong { (t(lang, "緊急性の高い症状があります。すぐに保健所へ電話してください。", "You reported an urgent warning sign. Phone the health centre now.")) } }
-                    p { (ctx.health_centre_name) ": " a style="color:#fff;font-size:1.4rem" href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) } }
-                    p { (t(lang, "つながらない場合や命に関わる場合は 119 番へ。", "If you cannot get through or it is life-threatening, call 119.")) }
+    layout::bare_lang(
+        lang,
+        t(lang, "送信しました", "Sent"),
+        html! {
+            main class="narrow" {
+                @if urgent {
+                    div class="urgent" role="alert" {
+                        p { strong { (t(lang, "緊急性の高い症状があります。すぐに保健所へ電話してください。", "You reported an urgent warning sign. Phone the health centre now.")) } }
+                        p { (ctx.health_centre_name) ": " a style="color:#fff;font-size:1.4rem" href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) } }
+                        p { (t(lang, "つながらない場合や命に関わる場合は 119 番へ。", "If you cannot get through or it is life-threatening, call 119.")) }
+                    }
+                }
+                div class="ok" role="status" {
+                    p { (t(lang, "回答を受け付けました。ありがとうございました。", "Your answers have been received. Thank you.")) }
                 }
             }
-            div class="ok" role="status" {
-                p { (t(lang, "回答を受け付けました。ありがとうございました。", "Your answers have been received. Thank you.")) }
-            }
-        }
-    })
+        },
+    )
 }

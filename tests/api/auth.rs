@@ -18,17 +18,26 @@ async fn pages_redirect_to_login_and_api_answers_401_json() {
 #[tokio::test]
 async fn login_with_password_sets_a_strict_http_only_cookie() {
     let app = spawn_app().await;
-    let r = app.post_form("/login", &[("username", "nurse"), ("password", "wrong")]).await;
+    let r = app
+        .post_form("/login", &[("username", "nurse"), ("password", "wrong")])
+        .await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("パスワードが違います"));
-    let r = app.post_form("/login", &[("username", "nobody"), ("password", PASSWORD)]).await;
+    let r = app
+        .post_form("/login", &[("username", "nobody"), ("password", PASSWORD)])
+        .await;
     assert_eq!(r.status(), 401);
 
-    let r = app.post_form("/login", &[("username", "nurse"), ("password", PASSWORD)]).await;
+    let r = app
+        .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+        .await;
     assert_eq!(r.status(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("mimamori_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let home = app.get("/").await;
     assert_eq!(home.status(), 200);
     let html = home.text().await.unwrap();
@@ -42,7 +51,11 @@ async fn logout_needs_the_csrf_token_and_ends_the_session() {
     let csrf = app.login().await;
     let r = app.post_form("/logout", &[("csrf", "forged")]).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(app.get("/").await.status(), 200, "still logged in after a forged logout");
+    assert_eq!(
+        app.get("/").await.status(),
+        200,
+        "still logged in after a forged logout"
+    );
     let r = app.post_form("/logout", &[("csrf", &csrf)]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(app.get("/").await.status(), 303, "logged out");
@@ -54,7 +67,14 @@ async fn logout_needs_the_csrf_token_and_ends_the_session() {
 async fn language_switch_renders_the_console_in_english() {
     let app = spawn_app().await;
     app.login().await;
-    assert!(app.get("/persons/new").await.text().await.unwrap().contains("観察開始日"));
+    assert!(
+        app.get("/persons/new")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("観察開始日")
+    );
     assert_eq!(app.get("/lang/en").await.status(), 303);
     let html = app.get("/persons/new").await.text().await.unwrap();
     assert!(html.contains("Observation starts") && html.contains(r#"lang="en""#));

@@ -9,7 +9,11 @@ fn check_passes_on_the_shipped_flows() {
         .env("MIMAMORI_CONFIG", "/nonexistent.toml")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 }
 

@@ -53,11 +53,17 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         mimamori::telemetry::init("text");
     }
     let tdb = TestDb::new().await;
-    let centre = staff::create_health_centre(&tdb.db, "テスト保健所", "03-1111-2222", "Asia/Tokyo").await.unwrap();
-    staff::create_staff(&tdb.db, centre, "nurse", password_hash(), "看護師 一郎").await.unwrap();
+    let centre = staff::create_health_centre(&tdb.db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
+        .await
+        .unwrap();
+    staff::create_staff(&tdb.db, centre, "nurse", password_hash(), "看護師 一郎")
+        .await
+        .unwrap();
     let mut cfg = config(&tdb.url);
     tweak(&mut cfg);
-    let app = Application::build(cfg, Role::Serve).await.expect("app builds");
+    let app = Application::build(cfg, Role::Serve)
+        .await
+        .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let app_db = app.db().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -69,7 +75,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp { base, db: tdb.db.clone(), app_db, client, centre, tdb, stop: Some(tx), handle }
+    TestApp {
+        base,
+        db: tdb.db.clone(),
+        app_db,
+        client,
+        centre,
+        tdb,
+        stop: Some(tx),
+        handle,
+    }
 }
 
 impl TestApp {
@@ -82,16 +97,31 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(form).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Logs in through the API; returns the CSRF token of the session.
     pub async fn login(&self) -> String {
-        let r = self.post_json("/api/v1/session", &serde_json::json!({"username": "nurse", "password": PASSWORD})).await;
+        let r = self
+            .post_json(
+                "/api/v1/session",
+                &serde_json::json!({"username": "nurse", "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
         v["csrf_token"].as_str().unwrap().to_string()
@@ -119,7 +149,9 @@ impl TestApp {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        let res = tokio::time::timeout(Duration::from_secs(20), self.handle).await.expect("graceful shutdown within 20 s");
+        let res = tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .expect("graceful shutdown within 20 s");
         res.expect("app task").expect("app ran without error");
         let stuck = with_db!(&self.db, p => sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM checkins WHERE status = 'sending'").fetch_one(p).await.unwrap());

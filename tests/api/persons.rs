@@ -3,7 +3,10 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 fn today() -> String {
-    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive().to_string()
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
 }
 
 #[tokio::test]
@@ -11,10 +14,13 @@ async fn api_registers_reads_and_audits_a_person() {
     let app = spawn_app().await;
     app.login().await;
     let r = app
-        .post_json("/api/v1/persons", &json!({
-            "name": "山田 花子", "phone": "090-1234-5678", "channel": "sms",
-            "observation_start": today(), "observation_end": today(), "checkin_time": "09:00"
-        }))
+        .post_json(
+            "/api/v1/persons",
+            &json!({
+                "name": "山田 花子", "phone": "090-1234-5678", "channel": "sms",
+                "observation_start": today(), "observation_end": today(), "checkin_time": "09:00"
+            }),
+        )
         .await;
     assert_eq!(r.status(), 201);
     let p: serde_json::Value = r.json().await.unwrap();
@@ -23,9 +29,16 @@ async fn api_registers_reads_and_audits_a_person() {
     let id = p["id"].as_i64().unwrap();
     let r = app.get(&format!("/api/v1/persons/{id}")).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["name"], "山田 花子");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["name"],
+        "山田 花子"
+    );
     let r = app.get(&format!("/api/v1/persons/{id}/checkins")).await;
-    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 1, "today's check-in planned at registration");
+    assert_eq!(
+        r.json::<Vec<serde_json::Value>>().await.unwrap().len(),
+        1,
+        "today's check-in planned at registration"
+    );
     // create + read after create + read + read for checkins, each with the client address.
     let ips: Vec<Option<String>> = mimamori_core::with_db!(&app.db, pool => sqlx::query_scalar(
         "SELECT ip FROM audit_log WHERE target_kind = 'person' AND actor_kind = 'staff' ORDER BY id").fetch_all(pool).await.unwrap());
@@ -39,20 +52,45 @@ async fn api_rejects_bad_input_naming_every_field_and_writes_nothing() {
     let app = spawn_app().await;
     app.login().await;
     let r = app
-        .post_json("/api/v1/persons", &json!({
-            "name": "", "phone": "12-34", "channel": "sms",
-            "observation_start": "2026-12-10", "observation_end": "2026-12-01"
-        }))
+        .post_json(
+            "/api/v1/persons",
+            &json!({
+                "name": "", "phone": "12-34", "channel": "sms",
+                "observation_start": "2026-12-10", "observation_end": "2026-12-01"
+            }),
+        )
         .await;
     assert_eq!(r.status(), 422);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "invalid");
-    let fields: Vec<&str> = v["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["name", "phone", "observation_end"]);
-    assert!(v["error"]["fields"][2]["reason"].as_str().unwrap().contains("on or after"));
-    let r = app.client.post(app.url("/api/v1/persons")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert!(
+        v["error"]["fields"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("on or after")
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/persons"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.json::<serde_json::Value>().await.unwrap()["error"]["message"].as_str().unwrap().starts_with("request body"));
+    assert!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("request body")
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 0);
     app.finish().await;
@@ -62,8 +100,16 @@ async fn api_rejects_bad_input_naming_every_field_and_writes_nothing() {
 async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
     let app = spawn_app().await;
     let csrf = app.login().await;
-    let base = [("name", "佐藤 太郎"), ("phone", "abc"), ("channel", "sms"), ("language", "ja"),
-        ("monitoring_type", "patient"), ("observation_start", "2026-11-24"), ("observation_end", "2026-11-30"), ("checkin_time", "09:00")];
+    let base = [
+        ("name", "佐藤 太郎"),
+        ("phone", "abc"),
+        ("channel", "sms"),
+        ("language", "ja"),
+        ("monitoring_type", "patient"),
+        ("observation_start", "2026-11-24"),
+        ("observation_end", "2026-11-30"),
+        ("checkin_time", "09:00"),
+    ];
     let r = app.post_form("/persons", &base).await;
     assert_eq!(r.status(), 400, "no CSRF token");
     let mut with_csrf = base.to_vec();
@@ -71,7 +117,10 @@ async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
     let r = app.post_form("/persons", &with_csrf).await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
-    assert!(html.contains("090-1234-5678") && html.contains(r#"value="佐藤 太郎""#), "error names the fix and keeps input");
+    assert!(
+        html.contains("090-1234-5678") && html.contains(r#"value="佐藤 太郎""#),
+        "error names the fix and keeps input"
+    );
     assert!(html.contains(r#"aria-invalid="true""#));
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
     app.finish().await;
@@ -81,12 +130,33 @@ async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
 async fn people_of_another_health_centre_are_not_found() {
     let app = spawn_app().await;
     app.login().await;
-    let other = mimamori_core::store::staff::create_health_centre(&app.db, "他の保健所", "0", "Asia/Tokyo").await.unwrap();
+    let other =
+        mimamori_core::store::staff::create_health_centre(&app.db, "他の保健所", "0", "Asia/Tokyo")
+            .await
+            .unwrap();
     let p = mimamori_core::store::persons::PersonInput {
-        name: "x".into(), phone: "09011112222".into(), observation_start: today(), observation_end: today(), ..Default::default()
-    }.parse().unwrap();
-    let id = mimamori_core::store::persons::create(&app.db, mimamori_core::store::Actor::System, other, &p, chrono::Duration::hours(1), None).await.unwrap();
-    assert_eq!(app.get(&format!("/api/v1/persons/{id}")).await.status(), 404);
+        name: "x".into(),
+        phone: "09011112222".into(),
+        observation_start: today(),
+        observation_end: today(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let id = mimamori_core::store::persons::create(
+        &app.db,
+        mimamori_core::store::Actor::System,
+        other,
+        &p,
+        chrono::Duration::hours(1),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/persons/{id}")).await.status(),
+        404
+    );
     assert_eq!(app.get(&format!("/persons/{id}")).await.status(), 404);
     let list = app.get("/persons").await.text().await.unwrap();
     assert!(!list.contains(&format!("/persons/{id}\"")));

@@ -5,12 +5,22 @@ use mimamori_core::token::LinkSigner;
 use crate::helpers::{LINK_SECRET, link_in, spawn_app};
 
 fn today() -> String {
-    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive().to_string()
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
 }
 
 const ANSWERS: &[(&str, &str)] = &[
-    ("temperature", "37.8"), ("spo2", "95"), ("cough", "yes"), ("sore_throat", "no"), ("fatigue", "no"),
-    ("taste_smell", "no"), ("urgent_breathing", "no"), ("urgent_appearance", "no"), ("urgent_consciousness", "no"),
+    ("temperature", "37.8"),
+    ("spo2", "95"),
+    ("cough", "yes"),
+    ("sore_throat", "no"),
+    ("fatigue", "no"),
+    ("taste_smell", "no"),
+    ("urgent_breathing", "no"),
+    ("urgent_appearance", "no"),
+    ("urgent_consciousness", "no"),
 ];
 
 #[tokio::test]
@@ -18,11 +28,20 @@ async fn register_sms_link_form_observation_chart() {
     let app = spawn_app().await;
     let csrf = app.login().await;
     let r = app
-        .post_form("/persons", &[
-            ("csrf", &csrf), ("name", "鈴木 一郎"), ("phone", "080-2222-3333"), ("channel", "sms"),
-            ("language", "ja"), ("monitoring_type", "patient"), ("observation_start", &today()),
-            ("observation_end", &today()), ("checkin_time", "00:00"),
-        ])
+        .post_form(
+            "/persons",
+            &[
+                ("csrf", &csrf),
+                ("name", "鈴木 一郎"),
+                ("phone", "080-2222-3333"),
+                ("channel", "sms"),
+                ("language", "ja"),
+                ("monitoring_type", "patient"),
+                ("observation_start", &today()),
+                ("observation_end", &today()),
+                ("checkin_time", "00:00"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), 303);
     let person_path = r.headers()["location"].to_str().unwrap().to_string();
@@ -42,7 +61,11 @@ async fn register_sms_link_form_observation_chart() {
     let form = patient.get(&link).send().await.unwrap();
     assert_eq!(form.status(), 200);
     let html = form.text().await.unwrap();
-    assert!(html.contains("体温") && html.contains(r#"name="urgent_breathing""#) && !html.contains("鈴木"));
+    assert!(
+        html.contains("体温")
+            && html.contains(r#"name="urgent_breathing""#)
+            && !html.contains("鈴木")
+    );
 
     // Out-of-range temperature: the page says how to fix it and nothing is recorded.
     let mut bad = ANSWERS.to_vec();
@@ -64,10 +87,19 @@ async fn register_sms_link_form_observation_chart() {
 
     // The person's page draws the observation.
     let page = app.get(&person_path).await.text().await.unwrap();
-    assert!(page.contains("<svg") && page.contains(r#"class="series-temperature""#) && page.contains(r#"class="series-spo2""#));
+    assert!(
+        page.contains("<svg")
+            && page.contains(r#"class="series-temperature""#)
+            && page.contains(r#"class="series-spo2""#)
+    );
     assert!(page.contains("37.8 ℃") && page.contains("answered"));
     let id = person_path.rsplit('/').next().unwrap();
-    let obs: Vec<serde_json::Value> = app.get(&format!("/api/v1/persons/{id}/observations")).await.json().await.unwrap();
+    let obs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{id}/observations"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(obs.len(), 1);
     assert_eq!(obs[0]["temperature_c"], 37.8);
     assert_eq!(obs[0]["spo2"], 95);
@@ -85,12 +117,30 @@ async fn urgent_sign_tells_the_person_to_phone_now() {
     assert_eq!(r.status(), 201);
     let link = link_in(&app.wait_for_message("+818044445555").await.body);
     let patient = reqwest::Client::new();
-    let form = patient.get(&link).send().await.unwrap().text().await.unwrap();
-    assert!(form.contains("Body temperature") && form.contains(r#"lang="en""#), "English person, English form");
+    let form = patient
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("Body temperature") && form.contains(r#"lang="en""#),
+        "English person, English form"
+    );
     let mut answers = ANSWERS.to_vec();
     answers[6] = ("urgent_breathing", "yes");
     answers[1] = ("spo2", "");
-    let html = patient.post(&link).form(&answers).send().await.unwrap().text().await.unwrap();
+    let html = patient
+        .post(&link)
+        .form(&answers)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Phone the health centre now") && html.contains("tel:03-1111-2222"));
     let urgent: bool = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT urgent FROM observations").fetch_one(p).await.unwrap());
     assert!(urgent);
@@ -103,10 +153,19 @@ async fn bad_links_get_a_clear_page_and_reveal_nothing() {
     let signer = LinkSigner::new(LINK_SECRET.as_bytes());
     let now = chrono::Utc::now().timestamp();
     let patient = reqwest::Client::new();
-    let tampered = format!("{}/c/{}", app.base, signer.sign(1, now + 3600).replacen("1.", "2.", 1));
+    let tampered = format!(
+        "{}/c/{}",
+        app.base,
+        signer.sign(1, now + 3600).replacen("1.", "2.", 1)
+    );
     let r = patient.get(&tampered).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.text().await.unwrap().contains("このリンクは正しくありません"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("このリンクは正しくありません")
+    );
     let expired = format!("{}/c/{}", app.base, signer.sign(1, now - 1));
     let r = patient.get(&expired).send().await.unwrap();
     assert_eq!(r.status(), 410);
@@ -114,7 +173,11 @@ async fn bad_links_get_a_clear_page_and_reveal_nothing() {
     let r = patient.post(&expired).form(ANSWERS).send().await.unwrap();
     assert_eq!(r.status(), 410);
     let other_key = LinkSigner::new(b"another deployment's key 0123456789");
-    let r = patient.get(format!("{}/c/{}", app.base, other_key.sign(1, now + 3600))).send().await.unwrap();
+    let r = patient
+        .get(format!("{}/c/{}", app.base, other_key.sign(1, now + 3600)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 0);
     app.finish().await;
@@ -125,7 +188,11 @@ async fn queued_planning_job_plans_and_the_dispatcher_sends() {
     let app = spawn_app().await;
     // Wait for the start-up catch-up run, so that it cannot be what plans our person.
     for _ in 0..100 {
-        if app.count("SELECT COUNT(*) FROM job_runs WHERE finished_at IS NOT NULL").await > 0 {
+        if app
+            .count("SELECT COUNT(*) FROM job_runs WHERE finished_at IS NOT NULL")
+            .await
+            > 0
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -134,14 +201,17 @@ async fn queued_planning_job_plans_and_the_dispatcher_sends() {
     // Their slot is a minute ago: due now, well inside the answer window.
     let local = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo);
     let today = local.date_naive();
-    let slot = (chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local)).saturating_sub(1) as i32;
+    let slot = (chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local))
+        .saturating_sub(1) as i32;
     let now = mimamori_core::db::now();
     mimamori_core::with_db!(&app.db, p => sqlx::query(
         "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, slot_minutes, created_at, updated_at)
          VALUES ($1, 'x', '+819077778888', 'sms', $2, $2, $3, $4, $4)")
         .bind(app.centre).bind(today).bind(slot).bind(now).execute(p).await.unwrap().rows_affected());
     assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 0);
-    mimamori_workers::enqueue_plan_day(&app.db, chrono::Utc::now()).await.unwrap();
+    mimamori_workers::enqueue_plan_day(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
     let msg = app.wait_for_message("+819077778888").await;
     assert!(msg.body.contains("/c/"));
     assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 1);

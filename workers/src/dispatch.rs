@@ -50,7 +50,10 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
 /// One pass: close overdue check-ins as missed, then claim and send one batch.
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
-    let mut out = Pass { missed: checkins::close_overdue(&deps.db, t).await?, ..Pass::default() };
+    let mut out = Pass {
+        missed: checkins::close_overdue(&deps.db, t).await?,
+        ..Pass::default()
+    };
     if out.missed > 0 {
         tracing::info!(missed = out.missed, "check-ins closed as missed");
     }
@@ -86,13 +89,17 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
         Ok(m) => m,
         Err(reason) => {
             checkins::begin_attempt(&deps.db, c.id, &key, &c.channel, provider).await?;
-            let ended = checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero()).await?;
+            let ended =
+                checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero())
+                    .await?;
             debug_assert!(ended);
             tracing::warn!(reason, "check-in cannot be sent");
             return Ok(Outcome::Failed);
         }
     };
-    if let Some(provider_id) = checkins::begin_attempt(&deps.db, c.id, &key, msg.channel, provider).await? {
+    if let Some(provider_id) =
+        checkins::begin_attempt(&deps.db, c.id, &key, msg.channel, provider).await?
+    {
         // This attempt already went out before a crash; record it, do not send again.
         checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
         return Ok(Outcome::Sent);
@@ -120,7 +127,11 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
             )
             .await?;
             tracing::warn!(permanent, ended, "send failed");
-            Ok(if ended { Outcome::Failed } else { Outcome::Retry })
+            Ok(if ended {
+                Outcome::Failed
+            } else {
+                Outcome::Retry
+            })
         }
     }
 }
@@ -153,16 +164,34 @@ fn message(deps: &Deps, c: &DueCheckin, key: &str) -> Result<OutboundMessage, &'
                     ),
                 )
             };
-            Ok(OutboundMessage { channel: "email", to, subject: Some(subject), body, idempotency_key: key.into() })
+            Ok(OutboundMessage {
+                channel: "email",
+                to,
+                subject: Some(subject),
+                body,
+                idempotency_key: key.into(),
+            })
         }
         _ => {
             let to = c.phone.clone().ok_or("no phone number")?;
             let body = if ja {
-                format!("{}です。本日の健康観察をお願いします {link}", c.health_centre_name)
+                format!(
+                    "{}です。本日の健康観察をお願いします {link}",
+                    c.health_centre_name
+                )
             } else {
-                format!("{}: please send today's health check {link}", c.health_centre_name)
+                format!(
+                    "{}: please send today's health check {link}",
+                    c.health_centre_name
+                )
             };
-            Ok(OutboundMessage { channel: "sms", to, subject: None, body, idempotency_key: key.into() })
+            Ok(OutboundMessage {
+                channel: "sms",
+                to,
+                subject: None,
+                body,
+                idempotency_key: key.into(),
+            })
         }
     }
 }

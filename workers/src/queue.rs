@@ -62,7 +62,10 @@ macro_rules! run_monitor {
                     .build(move |tick: Tick<Tz>| {
                         let mut sink = sink.clone();
                         async move {
-                            sink.push(PlanDay { at: tick_instant(&tick) }).await?;
+                            sink.push(PlanDay {
+                                at: tick_instant(&tick),
+                            })
+                            .await?;
                             Ok::<(), BoxDynError>(())
                         }
                     })
@@ -76,7 +79,10 @@ macro_rules! run_monitor {
 /// true, then lets in-flight jobs finish.
 pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     let schedule = cron::Schedule::from_str(&deps.config.workers.planning_cron).map_err(|e| {
-        anyhow::anyhow!("workers.planning_cron '{}': {e}", deps.config.workers.planning_cron)
+        anyhow::anyhow!(
+            "workers.planning_cron '{}': {e}",
+            deps.config.workers.planning_cron
+        )
     })?;
     let tz: Tz = deps
         .config
@@ -102,11 +108,23 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     let result = match &deps.db {
         Db::Sqlite(pool) => {
             let cfg = apalis_sqlite::Config::default().queue(PLAN_QUEUE);
-            run_monitor!(SqliteStorage::<PlanDay>::new(pool).with_config(cfg), deps, schedule, tz, signal)
+            run_monitor!(
+                SqliteStorage::<PlanDay>::new(pool).with_config(cfg),
+                deps,
+                schedule,
+                tz,
+                signal
+            )
         }
         Db::Postgres(pool) => {
             let cfg = apalis_postgres::Config::default().queue(PLAN_QUEUE);
-            run_monitor!(PostgresStorage::<PlanDay>::new(pool).with_config(cfg), deps, schedule, tz, signal)
+            run_monitor!(
+                PostgresStorage::<PlanDay>::new(pool).with_config(cfg),
+                deps,
+                schedule,
+                tz,
+                signal
+            )
         }
     };
     dispatcher.await?;
@@ -120,11 +138,17 @@ pub async fn enqueue_plan_day(db: &Db, at: DateTime<Utc>) -> anyhow::Result<()> 
     match db {
         Db::Sqlite(pool) => {
             let cfg = apalis_sqlite::Config::default().queue(PLAN_QUEUE);
-            SqliteStorage::<PlanDay>::new(pool).with_config(cfg).push(job).await?
+            SqliteStorage::<PlanDay>::new(pool)
+                .with_config(cfg)
+                .push(job)
+                .await?
         }
         Db::Postgres(pool) => {
             let cfg = apalis_postgres::Config::default().queue(PLAN_QUEUE);
-            PostgresStorage::<PlanDay>::new(pool).with_config(cfg).push(job).await?
+            PostgresStorage::<PlanDay>::new(pool)
+                .with_config(cfg)
+                .push(job)
+                .await?
         }
     }
     Ok(())

@@ -67,7 +67,11 @@ pub struct AuditEntry {
 }
 
 /// Audit entries about one record, newest first.
-pub async fn for_target(db: &crate::Db, target_kind: &str, target_id: i64) -> Result<Vec<AuditEntry>> {
+pub async fn for_target(
+    db: &crate::Db,
+    target_kind: &str,
+    target_id: i64,
+) -> Result<Vec<AuditEntry>> {
     Ok(crate::with_db!(db, p => sqlx::query_as(
         "SELECT id, at, actor_kind, actor_id, action, target_kind, target_id FROM audit_log
          WHERE target_kind = $1 AND target_id = $2 ORDER BY id DESC LIMIT 200")

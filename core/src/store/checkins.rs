@@ -25,7 +25,8 @@ const PLAN_GROUP_SQL: &str = plan_insert!("AND p.health_centre_id = $4 AND p.slo
 pub(crate) const PLAN_PERSON_SQL: &str = plan_insert!("AND p.id = $4");
 
 fn tz(name: &str) -> Result<Tz> {
-    name.parse().map_err(|_| Error::Internal(format!("unknown time zone {name}")))
+    name.parse()
+        .map_err(|_| Error::Internal(format!("unknown time zone {name}")))
 }
 
 /// The UTC instant of `minutes` after local midnight of `date` in `tz`.
@@ -50,11 +51,20 @@ pub(crate) struct PersonPlan {
 }
 
 impl PersonPlan {
-    pub fn today(time_zone: &str, slot_minutes: i32, at: DateTime<Utc>, window: Duration) -> Result<PersonPlan> {
+    pub fn today(
+        time_zone: &str,
+        slot_minutes: i32,
+        at: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<PersonPlan> {
         let tz = tz(time_zone)?;
         let d = local_date(tz, at);
         let due = slot_instant(tz, d, slot_minutes).max(at);
-        Ok(PersonPlan { local_date: d, due_at: due, deadline_at: due + window })
+        Ok(PersonPlan {
+            local_date: d,
+            due_at: due,
+            deadline_at: due + window,
+        })
     }
 }
 
@@ -95,7 +105,12 @@ pub struct DueCheckin {
 }
 
 /// Claims up to `limit` due check-ins (and abandoned claims older than `lease`).
-pub async fn claim_due(db: &Db, at: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<DueCheckin>> {
+pub async fn claim_due(
+    db: &Db,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
     let n = with_db!(db, p => sqlx::query(dialect::claim_due(db))
         .bind(at).bind(at - lease).bind(limit).bind(&token).execute(p).await?.rows_affected());
@@ -122,7 +137,13 @@ pub fn attempt_key(checkin_id: i64, attempts: i32) -> String {
 
 /// Records the start of an attempt. Returns the provider id if this very attempt already
 /// went out (a crashed worker's claim being retried), in which case it must not be resent.
-pub async fn begin_attempt(db: &Db, checkin_id: i64, key: &str, channel: &str, provider: &str) -> Result<Option<String>> {
+pub async fn begin_attempt(
+    db: &Db,
+    checkin_id: i64,
+    key: &str,
+    channel: &str,
+    provider: &str,
+) -> Result<Option<String>> {
     let t = now();
     with_db!(db, p => {
         sqlx::query(
@@ -213,8 +234,12 @@ pub async fn get(db: &Db, id: i64) -> Result<Checkin> {
 }
 
 pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Checkin>> {
-    let sql = format!("SELECT {CHECKIN_COLUMNS} FROM checkins WHERE person_id = $1 ORDER BY local_date, slot");
-    Ok(with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?))
+    let sql = format!(
+        "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE person_id = $1 ORDER BY local_date, slot"
+    );
+    Ok(
+        with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?),
+    )
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]

@@ -61,7 +61,8 @@ pub async fn answer_checkin(
     a: &Answer,
 ) -> Result<std::result::Result<i64, Closed>> {
     let t = now();
-    let symptoms = serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
+    let symptoms =
+        serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
     with_db!(db, p => {
         let mut tx = p.begin().await?;
         let person: Option<i64> = sqlx::query_scalar(
@@ -99,7 +100,8 @@ pub async fn insert_unlinked(
     observed_at: DateTime<Utc>,
     a: &Answer,
 ) -> Result<i64> {
-    let symptoms = serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
+    let symptoms =
+        serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
     with_db!(db, p => {
         let mut tx = p.begin().await?;
         let id: i64 = sqlx::query_scalar(

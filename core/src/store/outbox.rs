@@ -15,7 +15,14 @@ pub struct OutboxMessage {
 
 /// Stores a message once per idempotency key and returns its id (the existing one when
 /// the key was seen before).
-pub async fn put(db: &Db, channel: &str, to: &str, subject: Option<&str>, body: &str, key: &str) -> Result<i64> {
+pub async fn put(
+    db: &Db,
+    channel: &str,
+    to: &str,
+    subject: Option<&str>,
+    body: &str,
+    key: &str,
+) -> Result<i64> {
     Ok(with_db!(db, p => {
         sqlx::query(
             "INSERT INTO outbox_messages (channel, to_addr, subject, body, idempotency_key, created_at)

@@ -43,8 +43,12 @@ pub struct NewPerson {
 }
 
 fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| Error::invalid(field, "write the date as YYYY-MM-DD, for example 2026-11-24"))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        Error::invalid(
+            field,
+            "write the date as YYYY-MM-DD, for example 2026-11-24",
+        )
+    })
 }
 
 impl PersonInput {
@@ -68,7 +72,11 @@ impl PersonInput {
         };
         let channel = c.take(Channel::parse(
             "channel",
-            if self.channel.trim().is_empty() { "sms" } else { &self.channel },
+            if self.channel.trim().is_empty() {
+                "sms"
+            } else {
+                &self.channel
+            },
         ));
         let language = c.take(Lang::parse("language", &self.language));
         let monitoring_type = match self.monitoring_type.trim() {
@@ -81,19 +89,27 @@ impl PersonInput {
         };
         let start = c.take(parse_date("observation_start", &self.observation_start));
         let end = c.take(parse_date("observation_end", &self.observation_end));
-        if let (Some(s), Some(e)) = (start, end) {
-            if e < s {
-                c.push("observation_end", "the end date must be on or after the start date");
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            c.push(
+                "observation_end",
+                "the end date must be on or after the start date",
+            );
         }
         let slot = c.take(parse_slot(
             "checkin_time",
-            if self.checkin_time.trim().is_empty() { "09:00" } else { &self.checkin_time },
+            if self.checkin_time.trim().is_empty() {
+                "09:00"
+            } else {
+                &self.checkin_time
+            },
         ));
         match channel {
-            Some(Channel::Sms | Channel::Voice) if self.phone.trim().is_empty() => {
-                c.push("phone", "a phone number is needed for the sms and voice channels")
-            }
+            Some(Channel::Sms | Channel::Voice) if self.phone.trim().is_empty() => c.push(
+                "phone",
+                "a phone number is needed for the sms and voice channels",
+            ),
             Some(Channel::Email) if self.email.trim().is_empty() => {
                 c.push("email", "an e-mail address is needed for the email channel")
             }
@@ -131,7 +147,8 @@ pub struct Person {
     pub created_at: DateTime<Utc>,
 }
 
-const PERSON_COLUMNS: &str = "id, health_centre_id, name, phone, email, channel, language, monitoring_type,
+const PERSON_COLUMNS: &str =
+    "id, health_centre_id, name, phone, email, channel, language, monitoring_type,
     observation_start, observation_end, slot_minutes, status, created_at";
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
@@ -169,7 +186,13 @@ pub async fn create(
 }
 
 /// Reads one person of `health_centre_id` (None = any centre: system use only), audited.
-pub async fn get(db: &Db, actor: Actor, health_centre_id: Option<i64>, id: i64, ip: Option<&str>) -> Result<Person> {
+pub async fn get(
+    db: &Db,
+    actor: Actor,
+    health_centre_id: Option<i64>,
+    id: i64,
+    ip: Option<&str>,
+) -> Result<Person> {
     let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1");
     let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
     let p = p.ok_or(Error::NotFound("person"))?;
@@ -183,7 +206,13 @@ pub async fn get(db: &Db, actor: Actor, health_centre_id: Option<i64>, id: i64, 
 
 /// People of a health centre, newest first, with an optional name filter. Audited as one
 /// list read.
-pub async fn list(db: &Db, actor: Actor, health_centre_id: i64, limit: i64, offset: i64) -> Result<Vec<Person>> {
+pub async fn list(
+    db: &Db,
+    actor: Actor,
+    health_centre_id: i64,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Person>> {
     let sql = format!(
         "SELECT {PERSON_COLUMNS} FROM persons WHERE health_centre_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
     );
@@ -194,6 +223,8 @@ pub async fn list(db: &Db, actor: Actor, health_centre_id: i64, limit: i64, offs
 }
 
 pub async fn count(db: &Db, health_centre_id: i64) -> Result<i64> {
-    Ok(with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE health_centre_id = $1")
-        .bind(health_centre_id).fetch_one(pool).await?))
+    Ok(
+        with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE health_centre_id = $1")
+        .bind(health_centre_id).fetch_one(pool).await?),
+    )
 }

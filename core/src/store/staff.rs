@@ -30,9 +30,17 @@ pub struct Session {
     pub last_seen_at: DateTime<Utc>,
 }
 
-pub async fn create_health_centre(db: &Db, name: &str, phone: &str, time_zone: &str) -> Result<i64> {
+pub async fn create_health_centre(
+    db: &Db,
+    name: &str,
+    phone: &str,
+    time_zone: &str,
+) -> Result<i64> {
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(Error::invalid("time_zone", "use an IANA time zone such as Asia/Tokyo"));
+        return Err(Error::invalid(
+            "time_zone",
+            "use an IANA time zone such as Asia/Tokyo",
+        ));
     }
     Ok(with_db!(db, p => sqlx::query_scalar(
         "INSERT INTO health_centres (name, phone, time_zone, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
@@ -46,8 +54,10 @@ pub async fn health_centre(db: &Db, id: i64) -> Result<HealthCentre> {
 }
 
 pub async fn health_centres(db: &Db) -> Result<Vec<HealthCentre>> {
-    Ok(with_db!(db, p => sqlx::query_as("SELECT id, name, phone, time_zone FROM health_centres ORDER BY id")
-        .fetch_all(p).await?))
+    Ok(
+        with_db!(db, p => sqlx::query_as("SELECT id, name, phone, time_zone FROM health_centres ORDER BY id")
+        .fetch_all(p).await?),
+    )
 }
 
 /// Creates a staff account; `password_hash` is an argon2id PHC string made by the caller.
@@ -59,7 +69,11 @@ pub async fn create_staff(
     display_name: &str,
 ) -> Result<i64> {
     let username = username.trim();
-    if username.len() < 3 || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    if username.len() < 3
+        || !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
         return Err(Error::invalid(
             "username",
             "use at least 3 letters, digits, '.', '_' or '-'",
@@ -91,7 +105,13 @@ fn hash_token(token: &str) -> String {
 }
 
 /// Stores a new session for `token` (the cookie value, kept only as a hash).
-pub async fn create_session(db: &Db, token: &str, staff_id: i64, csrf: &str, ttl: Duration) -> Result<()> {
+pub async fn create_session(
+    db: &Db,
+    token: &str,
+    staff_id: i64,
+    csrf: &str,
+    ttl: Duration,
+) -> Result<()> {
     let t = now();
     with_db!(db, p => { sqlx::query(
         "INSERT INTO sessions (token_hash, staff_id, csrf_token, created_at, last_seen_at, expires_at)
@@ -132,5 +152,7 @@ pub async fn delete_session(db: &Db, token: &str) -> Result<()> {
 }
 
 pub async fn count_health_centres(db: &Db) -> Result<i64> {
-    Ok(with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM health_centres").fetch_one(p).await?))
+    Ok(
+        with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM health_centres").fetch_one(p).await?),
+    )
 }

@@ -4,7 +4,13 @@ use axum::{Router, extract::State, response::Html, routing::get};
 use maud::html;
 use mimamori_core::store::outbox;
 
-use crate::web::{AppState, auth::CurrentStaff, error::HtmlError, i18n::{UiLang, t}, layout};
+use crate::web::{
+    AppState,
+    auth::CurrentStaff,
+    error::HtmlError,
+    i18n::{UiLang, t},
+    layout,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/outbox", get(list))
@@ -25,37 +31,50 @@ fn linkify(body: &str) -> maud::Markup {
     }
 }
 
-async fn list(State(s): State<AppState>, who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String>, HtmlError> {
+async fn list(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+) -> Result<Html<String>, HtmlError> {
     let msgs = outbox::list(&s.db, 200).await?;
-    Ok(layout::page(lang, &who, t(lang, "送信箱（開発用プロバイダー）", "Outbox (development provider)"), html! {
-        p class="muted" {
-            (t(lang,
-               "SMS・メールのプロバイダーが設定されていないため、送信内容はここに保存されます。リンクを開くと対象者の回答画面になります。",
-               "No SMS or e-mail provider is configured, so messages are kept here. Open a link to see the person's form."))
-        }
-        @if msgs.is_empty() {
-            p { (t(lang, "まだ送信はありません。", "Nothing sent yet.")) }
-        } @else {
-            table {
-                thead { tr {
-                    th { "#" } th { (t(lang, "日時", "Time")) } th { (t(lang, "経路", "Channel")) }
-                    th { (t(lang, "宛先", "To")) } th { (t(lang, "内容", "Message")) }
-                } }
-                tbody {
-                    @for m in &msgs {
-                        tr class="outbox-message" {
-                            td { (m.id) }
-                            td { (m.created_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
-                            td { (m.channel) }
-                            td { (m.to_addr) }
-                            td {
-                                @if let Some(sub) = &m.subject { strong { (sub) } br; }
-                                (linkify(&m.body))
+    Ok(layout::page(
+        lang,
+        &who,
+        t(
+            lang,
+            "送信箱（開発用プロバイダー）",
+            "Outbox (development provider)",
+        ),
+        html! {
+            p class="muted" {
+                (t(lang,
+                   "SMS・メールのプロバイダーが設定されていないため、送信内容はここに保存されます。リンクを開くと対象者の回答画面になります。",
+                   "No SMS or e-mail provider is configured, so messages are kept here. Open a link to see the person's form."))
+            }
+            @if msgs.is_empty() {
+                p { (t(lang, "まだ送信はありません。", "Nothing sent yet.")) }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "#" } th { (t(lang, "日時", "Time")) } th { (t(lang, "経路", "Channel")) }
+                        th { (t(lang, "宛先", "To")) } th { (t(lang, "内容", "Message")) }
+                    } }
+                    tbody {
+                        @for m in &msgs {
+                            tr class="outbox-message" {
+                                td { (m.id) }
+                                td { (m.created_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
+                                td { (m.channel) }
+                                td { (m.to_addr) }
+                                td {
+                                    @if let Some(sub) = &m.subject { strong { (sub) } br; }
+                                    (linkify(&m.body))
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-    }))
+        },
+    ))
 }

@@ -63,34 +63,46 @@ async fn list(
     Query(q): Query<Page>,
 ) -> Result<Html<String>, HtmlError> {
     let page = q.page.max(0);
-    let rows = persons::list(&s.db, Actor::Staff(who.id), who.health_centre_id, PAGE_SIZE, page * PAGE_SIZE).await?;
+    let rows = persons::list(
+        &s.db,
+        Actor::Staff(who.id),
+        who.health_centre_id,
+        PAGE_SIZE,
+        page * PAGE_SIZE,
+    )
+    .await?;
     let total = persons::count(&s.db, who.health_centre_id).await?;
-    Ok(layout::page(lang, &who, t(lang, "対象者一覧", "People under observation"), html! {
-        p class="muted" { (total) " " (t(lang, "人", "people")) }
-        table {
-            thead { tr {
-                th { "ID" } th { (t(lang, "氏名", "Name")) } th { (t(lang, "区分", "Type")) }
-                th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "観察期間", "Observation period")) }
-                th { (t(lang, "状態", "Status")) }
-            } }
-            tbody {
-                @for p in &rows {
-                    tr {
-                        td { (p.id) }
-                        td { a href=(format!("/persons/{}", p.id)) { (p.name) } }
-                        td { (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "contact") } else { t(lang, "患者", "patient") }) }
-                        td { (p.channel) }
-                        td { (p.observation_start) " – " (p.observation_end) }
-                        td { (status_label(lang, &p.status)) }
+    Ok(layout::page(
+        lang,
+        &who,
+        t(lang, "対象者一覧", "People under observation"),
+        html! {
+            p class="muted" { (total) " " (t(lang, "人", "people")) }
+            table {
+                thead { tr {
+                    th { "ID" } th { (t(lang, "氏名", "Name")) } th { (t(lang, "区分", "Type")) }
+                    th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "観察期間", "Observation period")) }
+                    th { (t(lang, "状態", "Status")) }
+                } }
+                tbody {
+                    @for p in &rows {
+                        tr {
+                            td { (p.id) }
+                            td { a href=(format!("/persons/{}", p.id)) { (p.name) } }
+                            td { (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "contact") } else { t(lang, "患者", "patient") }) }
+                            td { (p.channel) }
+                            td { (p.observation_start) " – " (p.observation_end) }
+                            td { (status_label(lang, &p.status)) }
+                        }
                     }
                 }
             }
-        }
-        nav aria-label="pages" {
-            @if page > 0 { a href=(format!("/persons?page={}", page - 1)) { "← " (t(lang, "前へ", "Previous")) } " " }
-            @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
-        }
-    }))
+            nav aria-label="pages" {
+                @if page > 0 { a href=(format!("/persons?page={}", page - 1)) { "← " (t(lang, "前へ", "Previous")) } " " }
+                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+            }
+        },
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -101,9 +113,23 @@ struct RegisterForm {
     person: persons::PersonInput,
 }
 
-fn form_markup(lang: Lang, who: &CurrentStaff, v: &persons::PersonInput, errors: &[mimamori_core::FieldError]) -> Markup {
-    let err = |f: &str| errors.iter().find(|e| e.field == f).map(|e| e.reason.clone());
-    let field = |name: &'static str, label: &'static str, kind: &'static str, value: &str, hint: &'static str| {
+fn form_markup(
+    lang: Lang,
+    who: &CurrentStaff,
+    v: &persons::PersonInput,
+    errors: &[mimamori_core::FieldError],
+) -> Markup {
+    let err = |f: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == f)
+            .map(|e| e.reason.clone())
+    };
+    let field = |name: &'static str,
+                 label: &'static str,
+                 kind: &'static str,
+                 value: &str,
+                 hint: &'static str| {
         let e = err(name);
         html! {
             label for=(name) { (label) }
@@ -114,11 +140,29 @@ fn form_markup(lang: Lang, who: &CurrentStaff, v: &persons::PersonInput, errors:
             @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (e) } }
         }
     };
-    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
-    let start = if v.observation_start.is_empty() { today.to_string() } else { v.observation_start.clone() };
-    let end = if v.observation_end.is_empty() { (today + Duration::days(7)).to_string() } else { v.observation_end.clone() };
-    let checkin_time = if v.checkin_time.is_empty() { "09:00".to_string() } else { v.checkin_time.clone() };
-    let channel = if v.channel.is_empty() { "sms" } else { v.channel.as_str() };
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let start = if v.observation_start.is_empty() {
+        today.to_string()
+    } else {
+        v.observation_start.clone()
+    };
+    let end = if v.observation_end.is_empty() {
+        (today + Duration::days(7)).to_string()
+    } else {
+        v.observation_end.clone()
+    };
+    let checkin_time = if v.checkin_time.is_empty() {
+        "09:00".to_string()
+    } else {
+        v.checkin_time.clone()
+    };
+    let channel = if v.channel.is_empty() {
+        "sms"
+    } else {
+        v.channel.as_str()
+    };
     html! {
         @if !errors.is_empty() {
             div class="errors" role="alert" {
@@ -156,8 +200,12 @@ fn form_markup(lang: Lang, who: &CurrentStaff, v: &persons::PersonInput, errors:
 }
 
 async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Html<String> {
-    layout::page(lang, &who, t(lang, "対象者の登録", "Register a person"),
-        form_markup(lang, &who, &persons::PersonInput::default(), &[]))
+    layout::page(
+        lang,
+        &who,
+        t(lang, "対象者の登録", "Register a person"),
+        form_markup(lang, &who, &persons::PersonInput::default(), &[]),
+    )
 }
 
 async fn create(
@@ -172,7 +220,15 @@ async fn create(
     let result = match parsed {
         Ok(p) => {
             let window = Duration::minutes(s.config.checkin.answer_window_minutes);
-            persons::create(&s.db, Actor::Staff(who.id), who.health_centre_id, &p, window, Some(&addr.ip().to_string())).await
+            persons::create(
+                &s.db,
+                Actor::Staff(who.id),
+                who.health_centre_id,
+                &p,
+                window,
+                Some(&addr.ip().to_string()),
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -183,7 +239,12 @@ async fn create(
         }
         Err(Error::Invalid(errors)) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            layout::page(lang, &who, t(lang, "対象者の登録", "Register a person"), form_markup(lang, &who, &f.person, &errors)),
+            layout::page(
+                lang,
+                &who,
+                t(lang, "対象者の登録", "Register a person"),
+                form_markup(lang, &who, &f.person, &errors),
+            ),
         )
             .into_response()),
         Err(e) => Err(e.into()),
@@ -198,78 +259,100 @@ async fn show(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, HtmlError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Actor::Staff(who.id), Some(who.health_centre_id), id, Some(&ip)).await?;
+    let p = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        Some(&ip),
+    )
+    .await?;
     let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
     let obs = observations::list_for_person(&s.db, p.id).await?;
     let cks = checkins::list_for_person(&s.db, p.id).await?;
     let attempts = checkins::attempts_for_person(&s.db, p.id).await?;
     let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
-    let missed: Vec<_> = cks.iter().filter(|c| matches!(c.status.as_str(), "missed" | "failed")).map(|c| c.local_date).collect();
+    let missed: Vec<_> = cks
+        .iter()
+        .filter(|c| matches!(c.status.as_str(), "missed" | "failed"))
+        .map(|c| c.local_date)
+        .collect();
     let svg = chart::render(&chart::ChartInput {
-        lang, tz, start: p.observation_start, end: p.observation_end, observations: &obs, missed: &missed,
+        lang,
+        tz,
+        start: p.observation_start,
+        end: p.observation_end,
+        observations: &obs,
+        missed: &missed,
     });
-    let local = |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).format("%m/%d %H:%M").to_string();
+    let local =
+        |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).format("%m/%d %H:%M").to_string();
     let flow = s.flows.for_monitoring(&p.monitoring_type);
-    Ok(layout::page(lang, &who, &p.name, html! {
-        div class="card" {
-            p {
-                (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
-                " · " (t(lang, "観察期間", "Observation")) ": " (p.observation_start) " – " (p.observation_end)
-                " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
-                " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
+    Ok(layout::page(
+        lang,
+        &who,
+        &p.name,
+        html! {
+            div class="card" {
+                p {
+                    (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
+                    " · " (t(lang, "観察期間", "Observation")) ": " (p.observation_start) " – " (p.observation_end)
+                    " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
+                    " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
+                }
+                p class="muted" {
+                    (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
+                    (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+                }
             }
-            p class="muted" {
-                (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
-                (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+            section class="card" aria-labelledby="chart-h" {
+                h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
+                (svg)
             }
-        }
-        section class="card" aria-labelledby="chart-h" {
-            h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
-            (svg)
-        }
-        section class="card" {
-            h2 { (t(lang, "記録", "Records")) }
-            table {
-                thead { tr {
-                    th { (t(lang, "日時", "Time")) } th { (t(lang, "体温", "Temp.")) } th { "SpO2" }
-                    th { (t(lang, "「はい」と答えた症状", "Symptoms answered yes")) } th { (t(lang, "経路", "Source")) }
-                } }
-                tbody {
-                    @for o in obs.iter().rev() {
-                        @let yes: Vec<String> = o.symptom_map().into_iter().filter(|(_, v)| *v).map(|(k, _)| {
-                            flow.questions.iter().find(|q| *q.id.get_ref() == k).map(|q| flow.text(q, lang).to_string()).unwrap_or(k)
-                        }).collect();
-                        tr class=(if o.urgent { "urgent-row" } else { "" }) {
-                            td { (local(o.observed_at)) }
-                            td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
-                            td { (o.spo2.map(|v| format!("{v} %")).unwrap_or_else(|| "—".into())) }
-                            td { @if o.urgent { strong class="err" { (t(lang, "緊急 ", "URGENT ")) } } (yes.join("、")) }
-                            td { (o.source) }
+            section class="card" {
+                h2 { (t(lang, "記録", "Records")) }
+                table {
+                    thead { tr {
+                        th { (t(lang, "日時", "Time")) } th { (t(lang, "体温", "Temp.")) } th { "SpO2" }
+                        th { (t(lang, "「はい」と答えた症状", "Symptoms answered yes")) } th { (t(lang, "経路", "Source")) }
+                    } }
+                    tbody {
+                        @for o in obs.iter().rev() {
+                            @let yes: Vec<String> = o.symptom_map().into_iter().filter(|(_, v)| *v).map(|(k, _)| {
+                                flow.questions.iter().find(|q| *q.id.get_ref() == k).map(|q| flow.text(q, lang).to_string()).unwrap_or(k)
+                            }).collect();
+                            tr class=(if o.urgent { "urgent-row" } else { "" }) {
+                                td { (local(o.observed_at)) }
+                                td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
+                                td { (o.spo2.map(|v| format!("{v} %")).unwrap_or_else(|| "—".into())) }
+                                td { @if o.urgent { strong class="err" { (t(lang, "緊急 ", "URGENT ")) } } (yes.join("、")) }
+                                td { (o.source) }
+                            }
                         }
                     }
                 }
             }
-        }
-        section class="card" {
-            h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
-            table {
-                thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
-                tbody {
-                    @for c in cks.iter().rev() {
-                        tr {
-                            td { (c.local_date) }
-                            td { (local(c.due_at)) }
-                            td { span class=(format!("tag {}", c.status)) { (status_label(lang, &c.status)) } }
-                            td {
-                                @for a in attempts.iter().filter(|a| a.checkin_id == c.id) {
-                                    div { (local(a.created_at)) " " (a.channel) " (" (a.provider) ") " (a.status)
-                                        @if let Some(e) = &a.error { " — " (e) } }
+            section class="card" {
+                h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
+                table {
+                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
+                    tbody {
+                        @for c in cks.iter().rev() {
+                            tr {
+                                td { (c.local_date) }
+                                td { (local(c.due_at)) }
+                                td { span class=(format!("tag {}", c.status)) { (status_label(lang, &c.status)) } }
+                                td {
+                                    @for a in attempts.iter().filter(|a| a.checkin_id == c.id) {
+                                        div { (local(a.created_at)) " " (a.channel) " (" (a.provider) ") " (a.status)
+                                            @if let Some(e) = &a.error { " — " (e) } }
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-        }
-    }))
+        },
+    ))
 }
