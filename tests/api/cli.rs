@@ -45,12 +45,17 @@ fn check_reports_file_line_and_fails() {
 #[test]
 fn example_config_documents_the_defaults() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mimamori.example.toml");
-    let cfg: mimamori_core::config::Config =
-        figment::Figment::new().merge(<figment::providers::Toml as figment::providers::Format>::file(path)).extract().unwrap();
+    let cfg: mimamori_core::config::Config = figment::Figment::new()
+        .merge(<figment::providers::Toml as figment::providers::Format>::file(path))
+        .extract()
+        .unwrap();
     let d = mimamori_core::config::Config::default();
     assert_eq!(cfg.http.addr, d.http.addr);
     assert_eq!(cfg.public_url, d.public_url);
-    assert_eq!(cfg.checkin.answer_window_minutes, d.checkin.answer_window_minutes);
+    assert_eq!(
+        cfg.checkin.answer_window_minutes,
+        d.checkin.answer_window_minutes
+    );
     assert_eq!(cfg.checkin.max_send_attempts, d.checkin.max_send_attempts);
     assert_eq!(cfg.workers.planning_cron, d.workers.planning_cron);
     assert_eq!(cfg.workers.batch_size, d.workers.batch_size);
