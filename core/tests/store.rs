@@ -169,10 +169,14 @@ async fn plan_day_is_idempotent_and_skips_ended_opted_out_admitted() {
     ] {
         let s = NaiveDate::parse_from_str(start, "%Y-%m-%d").unwrap();
         let e = NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap();
-        with_db!(&t.db, p => sqlx::query(
-            "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, status, created_at, updated_at)
-             VALUES ($1, 'x', '+819000000000', 'sms', $2, $3, $4, $5, $5)")
-            .bind(c).bind(s).bind(e).bind(status).bind(now()).execute(p).await.unwrap().rows_affected());
+        with_db!(&t.db, p => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, status, created_at, updated_at)
+                 VALUES ($1, 'x', '+819000000000', 'sms', $2, $3, $4, $5, $5) RETURNING id")
+                .bind(c).bind(s).bind(e).bind(status).bind(now()).fetch_one(p).await.unwrap();
+            sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, 0, 540)")
+                .bind(id).execute(p).await.unwrap();
+        });
     }
     // 23:30 UTC on the 9th is 08:30 on the 10th in Tokyo.
     let at = Utc.with_ymd_and_hms(2030, 1, 9, 23, 30, 0).unwrap();
@@ -472,5 +476,29 @@ async fn outbox_is_idempotent_and_job_runs_once() {
     jobs::finish(&t.db, "plan-day", at, "planned 0")
         .await
         .unwrap();
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn two_slots_a_day_plan_two_checkins() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let mut i = input(&today.to_string(), &(today + Duration::days(3)).to_string());
+    i.checkin_time = "17:00, 09:00".into();
+    let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None).await.unwrap();
+    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [540, 1020]);
+    let cks = checkins::list_for_person(&t.db, id).await.unwrap();
+    assert_eq!(cks.iter().map(|c| c.slot).collect::<Vec<_>>(), [0, 1]);
+    // Tomorrow's run plans both slots, at 09:00 and 17:00 Tokyo time.
+    let tomorrow = today + Duration::days(1);
+    let at = checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 5);
+    assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 2);
+    let cks = checkins::list_for_person(&t.db, id).await.unwrap();
+    let due: Vec<_> = cks.iter().filter(|c| c.local_date == tomorrow).map(|c| c.due_at).collect();
+    assert_eq!(due, [
+        checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 540),
+        checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 1020)
+    ]);
     t.drop_db().await;
 }

@@ -45,7 +45,9 @@ CREATE TABLE persons (
     monitoring_type   TEXT NOT NULL DEFAULT 'patient' CHECK (monitoring_type IN ('patient', 'contact')),
     observation_start TEXT NOT NULL,
     observation_end   TEXT NOT NULL,
-    slot_minutes      INTEGER NOT NULL DEFAULT 540 CHECK (slot_minutes BETWEEN 0 AND 1439),
+    date_of_birth     TEXT,               -- identifies the caller on the inbound line
+    fallback_channel  TEXT CHECK (fallback_channel IN ('sms', 'email', 'voice')),
+    opted_out_at      TEXT,               -- SMS STOP; planning skips opted-out people
     status            TEXT NOT NULL DEFAULT 'observing'
                       CHECK (status IN ('observing', 'opted_out', 'admitted', 'ended')),
     created_at        TEXT NOT NULL,
@@ -53,6 +55,17 @@ CREATE TABLE persons (
     CHECK (observation_end >= observation_start)
 );
 CREATE INDEX persons_centre_status ON persons(health_centre_id, status, observation_end);
+CREATE INDEX persons_phone ON persons(phone);
+
+-- Daily check-in times of a person (slot 0 = morning, slot 1 = evening, …), in minutes after
+-- local midnight of the health centre's time zone.
+CREATE TABLE person_slots (
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    slot      INTEGER NOT NULL CHECK (slot BETWEEN 0 AND 5),
+    minutes   INTEGER NOT NULL CHECK (minutes BETWEEN 0 AND 1439),
+    PRIMARY KEY (person_id, slot)
+);
+CREATE INDEX person_slots_minutes ON person_slots(minutes);
 
 -- One scheduled check-in per person x local date x slot. Every row ends in exactly one
 -- final status: answered, missed, failed, opted_out or cancelled.
@@ -66,6 +79,7 @@ CREATE TABLE checkins (
     status       TEXT NOT NULL DEFAULT 'planned'
                  CHECK (status IN ('planned', 'sending', 'sent', 'answered', 'missed', 'failed', 'opted_out', 'cancelled')),
     attempts     INTEGER NOT NULL DEFAULT 0,
+    reminders    INTEGER NOT NULL DEFAULT 0,  -- reminders and fallback calls made so far
     claimed_at   TEXT,
     claim_token  TEXT,               -- which dispatcher batch holds the row while sending
     sent_at      TEXT,
@@ -84,12 +98,46 @@ CREATE TABLE contact_attempts (
     provider        TEXT NOT NULL,
     provider_id     TEXT,
     idempotency_key TEXT NOT NULL UNIQUE,
-    status          TEXT NOT NULL,      -- queued | sent | delivered | failed
+    kind            TEXT NOT NULL DEFAULT 'initial',  -- initial | reminder | call
+    status          TEXT NOT NULL,      -- queued | sent | delivered | failed | answered | no-answer | busy
     error           TEXT,               -- provider error code/text, never message content
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );
 CREATE INDEX contact_attempts_checkin ON contact_attempts(checkin_id);
+CREATE INDEX contact_attempts_provider_id ON contact_attempts(provider_id);
+
+-- Provider webhooks already handled (CallSid + step, MessageSid + status), with the answer
+-- given, so a duplicate delivery changes nothing and gets the same answer.
+CREATE TABLE webhook_events (
+    key        TEXT PRIMARY KEY,
+    response   TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+-- State of an automated call walking a flow, so any web process can take the next step.
+CREATE TABLE call_sessions (
+    call_sid    TEXT PRIMARY KEY,
+    checkin_id  INTEGER NOT NULL REFERENCES checkins(id),
+    question    INTEGER NOT NULL DEFAULT 0,   -- index into the flow's questions
+    tries       INTEGER NOT NULL DEFAULT 0,   -- invalid or empty inputs on this question
+    answers     TEXT NOT NULL DEFAULT '{}',   -- question id -> raw value, JSON
+    stage       TEXT NOT NULL DEFAULT 'questions', -- identify | questions | readback | done
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+-- Escalations: a person who needs a human. One open row per person and reason.
+CREATE TABLE escalations (
+    id          INTEGER PRIMARY KEY,
+    person_id   INTEGER NOT NULL REFERENCES persons(id),
+    reason      TEXT NOT NULL,      -- urgent | callback | unreachable | non_reporting | …
+    priority    TEXT NOT NULL,      -- urgent | high | normal
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    opened_at   TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX escalations_one_open ON escalations(person_id, reason) WHERE status <> 'resolved';
 
 -- The dev outbox provider: messages that would have been sent, shown on the Outbox page.
 CREATE TABLE outbox_messages (

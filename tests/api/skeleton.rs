@@ -204,10 +204,14 @@ async fn queued_planning_job_plans_and_the_dispatcher_sends() {
     let slot = (chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local))
         .saturating_sub(1) as i32;
     let now = mimamori_core::db::now();
-    mimamori_core::with_db!(&app.db, p => sqlx::query(
-        "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, slot_minutes, created_at, updated_at)
-         VALUES ($1, 'x', '+819077778888', 'sms', $2, $2, $3, $4, $4)")
-        .bind(app.centre).bind(today).bind(slot).bind(now).execute(p).await.unwrap().rows_affected());
+    mimamori_core::with_db!(&app.db, p => {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, created_at, updated_at)
+             VALUES ($1, 'x', '+819077778888', 'sms', $2, $2, $3, $3) RETURNING id")
+            .bind(app.centre).bind(today).bind(now).fetch_one(p).await.unwrap();
+        sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, 0, $2)")
+            .bind(id).bind(slot).execute(p).await.unwrap();
+    });
     assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 0);
     mimamori_workers::enqueue_plan_day(&app.db, chrono::Utc::now())
         .await

@@ -10,7 +10,8 @@ macro_rules! plan_insert {
     ($filter:literal) => {
         concat!(
             "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
-             SELECT p.id, $1, 0, $2, $3, 'planned', 0 FROM persons p
+             SELECT p.id, $1, s.slot, $2, $3, 'planned', 0
+             FROM person_slots s JOIN persons p ON p.id = s.person_id
              WHERE p.status = 'observing' AND p.observation_start <= $1 AND p.observation_end >= $1 ",
             $filter,
             " ON CONFLICT (person_id, local_date, slot) DO NOTHING"
@@ -20,9 +21,10 @@ macro_rules! plan_insert {
 
 /// Plans one slot of one local date for every person of a health centre with that slot.
 /// $1 date, $2 due, $3 deadline, $4 centre, $5 slot minutes.
-const PLAN_GROUP_SQL: &str = plan_insert!("AND p.health_centre_id = $4 AND p.slot_minutes = $5");
-/// The same for one person ($4 person id), used inside the registration transaction.
-pub(crate) const PLAN_PERSON_SQL: &str = plan_insert!("AND p.id = $4");
+const PLAN_GROUP_SQL: &str = plan_insert!("AND p.health_centre_id = $4 AND s.minutes = $5");
+/// The same for one slot of one person ($4 person id, $5 slot), used inside the
+/// registration transaction.
+pub(crate) const PLAN_PERSON_SQL: &str = plan_insert!("AND p.id = $4 AND s.slot = $5");
 
 fn tz(name: &str) -> Result<Tz> {
     name.parse()
@@ -74,8 +76,8 @@ impl PersonPlan {
 /// number of check-ins created.
 pub async fn plan_day(db: &Db, at: DateTime<Utc>, window: Duration) -> Result<u64> {
     let groups: Vec<(i64, String, i32)> = with_db!(db, p => sqlx::query_as(
-        "SELECT DISTINCT p.health_centre_id, h.time_zone, p.slot_minutes
-         FROM persons p JOIN health_centres h ON h.id = p.health_centre_id
+        "SELECT DISTINCT p.health_centre_id, h.time_zone, s.minutes
+         FROM person_slots s JOIN persons p ON p.id = s.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE p.status = 'observing'").fetch_all(p).await?);
     let mut created = 0;
     for (centre, zone, slot) in groups {

@@ -24,8 +24,13 @@ pub struct PersonInput {
     pub monitoring_type: String,
     pub observation_start: String,
     pub observation_end: String,
-    /// Local time of the daily check-in, HH:MM (default 09:00).
+    /// Local times of the daily check-ins, HH:MM, comma-separated for more than one a day
+    /// ("09:00,17:00"; default 09:00).
     pub checkin_time: String,
+    /// YYYY-MM-DD; lets the person identify themself on the inbound phone line.
+    pub date_of_birth: String,
+    /// Channel to try when the main one fails or goes unanswered (sms, email, voice).
+    pub fallback_channel: String,
 }
 
 /// A validated registration.
@@ -39,7 +44,10 @@ pub struct NewPerson {
     pub monitoring_type: &'static str,
     pub observation_start: NaiveDate,
     pub observation_end: NaiveDate,
-    pub slot_minutes: i32,
+    /// Minutes after local midnight, one per daily slot.
+    pub slots: Vec<i32>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub fallback_channel: Option<Channel>,
 }
 
 fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
@@ -97,14 +105,28 @@ impl PersonInput {
                 "the end date must be on or after the start date",
             );
         }
-        let slot = c.take(parse_slot(
-            "checkin_time",
-            if self.checkin_time.trim().is_empty() {
-                "09:00"
-            } else {
-                &self.checkin_time
-            },
-        ));
+        let times = if self.checkin_time.trim().is_empty() { "09:00" } else { self.checkin_time.as_str() };
+        let mut slots: Vec<i32> = Vec::new();
+        for t in times.split(',') {
+            if let Some(m) = c.take(parse_slot("checkin_time", t)) {
+                slots.push(m);
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        if slots.len() > 6 {
+            c.push("checkin_time", "at most 6 check-ins a day");
+        }
+        let date_of_birth = if self.date_of_birth.trim().is_empty() {
+            None
+        } else {
+            c.take(parse_date("date_of_birth", &self.date_of_birth))
+        };
+        let fallback_channel = if self.fallback_channel.trim().is_empty() {
+            None
+        } else {
+            c.take(Channel::parse("fallback_channel", &self.fallback_channel))
+        };
         match channel {
             Some(Channel::Sms | Channel::Voice) if self.phone.trim().is_empty() => c.push(
                 "phone",
@@ -125,7 +147,9 @@ impl PersonInput {
             monitoring_type: monitoring_type.expect("checked"),
             observation_start: start.expect("checked"),
             observation_end: end.expect("checked"),
-            slot_minutes: slot.expect("checked"),
+            slots,
+            date_of_birth,
+            fallback_channel,
         })
     }
 }
@@ -142,14 +166,15 @@ pub struct Person {
     pub monitoring_type: String,
     pub observation_start: NaiveDate,
     pub observation_end: NaiveDate,
-    pub slot_minutes: i32,
+    pub date_of_birth: Option<NaiveDate>,
+    pub fallback_channel: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
 
 const PERSON_COLUMNS: &str =
     "id, health_centre_id, name, phone, email, channel, language, monitoring_type,
-    observation_start, observation_end, slot_minutes, status, created_at";
+    observation_start, observation_end, date_of_birth, fallback_channel, status, created_at";
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
 /// inside the observation period), so nobody waits for the nightly run. `window` is the
@@ -164,21 +189,29 @@ pub async fn create(
 ) -> Result<i64> {
     let centre = crate::store::staff::health_centre(db, health_centre_id).await?;
     let t = now();
-    let plan = checkins::PersonPlan::today(&centre.time_zone, p.slot_minutes, t, window)?;
+    let plans = p
+        .slots
+        .iter()
+        .map(|m| checkins::PersonPlan::today(&centre.time_zone, *m, t, window))
+        .collect::<Result<Vec<_>>>()?;
     with_db!(db, pool => {
         let mut tx = pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
-               observation_start, observation_end, slot_minutes, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'observing', $11, $11) RETURNING id")
+               observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'observing', $12, $12) RETURNING id")
             .bind(health_centre_id).bind(&p.name).bind(p.phone.as_ref().map(|x| x.as_str()))
             .bind(p.email.as_ref().map(|x| x.as_str())).bind(p.channel.as_str()).bind(p.language.as_str())
             .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
-            .bind(p.slot_minutes).bind(t)
+            .bind(p.date_of_birth).bind(p.fallback_channel.map(Channel::as_str)).bind(t)
             .fetch_one(&mut *tx).await?;
-        sqlx::query(checkins::PLAN_PERSON_SQL)
-            .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id)
-            .execute(&mut *tx).await?;
+        for (slot, (minutes, plan)) in p.slots.iter().zip(&plans).enumerate() {
+            sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
+                .bind(id).bind(slot as i32).bind(*minutes).execute(&mut *tx).await?;
+            sqlx::query(checkins::PLAN_PERSON_SQL)
+                .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id).bind(slot as i32)
+                .execute(&mut *tx).await?;
+        }
         audit(&mut *tx, actor, "person.create", "person", Some(id), ip).await?;
         tx.commit().await?;
         Ok(id)
@@ -227,4 +260,10 @@ pub async fn count(db: &Db, health_centre_id: i64) -> Result<i64> {
         with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE health_centre_id = $1")
         .bind(health_centre_id).fetch_one(pool).await?),
     )
+}
+
+/// A person's daily check-in times (minutes after local midnight), by slot.
+pub async fn slots(db: &Db, person_id: i64) -> Result<Vec<i32>> {
+    Ok(with_db!(db, pool => sqlx::query_scalar("SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot")
+        .bind(person_id).fetch_all(pool).await?))
 }
