@@ -96,8 +96,17 @@ fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
             "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"
         ));
     }
-    if let Err(p) = mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
-        problems.extend(p);
+    match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
+        Err(p) => problems.extend(p),
+        Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(&config.voice_prompts_dir)) {
+            Err(p) => problems.extend(p),
+            Ok(prompts) => problems.extend(prompts.missing_for(&flows)),
+        },
+    }
+    if let Err(e) = mimamori_core::provider::Channels::from_config(config, &mimamori_core::Db::Sqlite(
+        sqlx::SqlitePool::connect_lazy("sqlite::memory:").map_err(|e| anyhow::anyhow!("{e}"))?,
+    )) {
+        problems.push(e);
     }
     println!(
         "database: {}",

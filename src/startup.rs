@@ -5,7 +5,8 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use anyhow::Context;
 use argon2::{Argon2, password_hash::PasswordHasher};
 use mimamori_core::{
-    Db, config::Config, flows::Flows, provider::Outbox, store::staff, token::LinkSigner,
+    Db, config::Config, flows::Flows, provider::Channels, store::staff, token::LinkSigner,
+    voice::Prompts,
 };
 use mimamori_workers::Deps;
 use rand::Rng;
@@ -93,6 +94,10 @@ impl Application {
         );
         let flows = Flows::load(Path::new(&config.flows_dir))
             .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?;
+        let prompts = Prompts::load(Path::new(&config.voice_prompts_dir))
+            .map_err(|p| anyhow::anyhow!("voice prompts are invalid:\n  {}", p.join("\n  ")))?;
+        let missing = prompts.missing_for(&flows);
+        anyhow::ensure!(missing.is_empty(), "voice prompts are incomplete:\n  {}", missing.join("\n  "));
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
             load_demo_if_empty(&db).await?;
@@ -120,10 +125,10 @@ impl Application {
         let deps = Arc::new(Deps {
             db: db.clone(),
             config: (*config).clone(),
-            provider: Arc::new(Outbox { db: db.clone() }),
+            channels: Channels::from_config(&config, &db).map_err(|e| anyhow::anyhow!(e))?,
             signer: signer.clone(),
         });
-        let state = AppState::new(db, config.clone(), signer, Arc::new(flows));
+        let state = AppState::new(db, config.clone(), signer, Arc::new(flows), Arc::new(prompts));
         Ok(Application {
             listener,
             port,

@@ -22,6 +22,59 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub demo: DemoConfig,
     pub flows_dir: String,
+    /// Voice prompt texts and recordings (`voice-prompts/`).
+    pub voice_prompts_dir: String,
+    pub twilio: TwilioConfig,
+    pub smtp: SmtpConfig,
+}
+
+/// A Twilio-compatible REST API for SMS and voice. Unset `account_sid` = dev outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TwilioConfig {
+    pub api_base: String,
+    pub account_sid: String,
+    /// Basic-auth password and the key of webhook signatures (X-Twilio-Signature).
+    pub auth_token: SecretString,
+    /// Sender numbers for SMS; sends are spread over them.
+    pub sms_from: Vec<String>,
+    /// Caller ids for automated calls.
+    pub voice_from: Vec<String>,
+    /// Per sender number; 0 = unlimited.
+    pub messages_per_sec: f64,
+    pub calls_per_sec: f64,
+    /// Timeout of one REST request, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    /// `smtp://host:25` (plain, local only), `smtp://host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS). Unset = e-mails go to the dev outbox.
+    pub url: Option<String>,
+    pub from: String,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        TwilioConfig {
+            api_base: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            auth_token: SecretString::from(""),
+            sms_from: Vec::new(),
+            voice_from: Vec::new(),
+            messages_per_sec: 10.0,
+            calls_per_sec: 1.0,
+            request_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig { url: None, from: "mimamori <noreply@mimamori.invalid>".into() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +104,11 @@ pub struct CheckinConfig {
     pub max_send_attempts: i32,
     /// Delay before a failed send is tried again (multiplied by the attempt number).
     pub retry_backoff_secs: i64,
+    /// Unanswered this long after sending: send a reminder (0 = no reminders).
+    pub reminder_after_minutes: i64,
+    /// Reminders per check-in. The last one goes through the person's fallback channel
+    /// (e.g. a voice call) when they have one.
+    pub max_reminders: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +147,9 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             demo: DemoConfig::default(),
             flows_dir: "flows".into(),
+            voice_prompts_dir: "voice-prompts".into(),
+            twilio: TwilioConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -118,6 +179,8 @@ impl Default for CheckinConfig {
             link_ttl_hours: 24,
             max_send_attempts: 3,
             retry_backoff_secs: 600,
+            reminder_after_minutes: 180,
+            max_reminders: 2,
         }
     }
 }
@@ -197,6 +260,18 @@ impl Config {
         }
         if self.checkin.max_send_attempts < 1 {
             out.push("checkin.max_send_attempts: must be at least 1".into());
+        }
+        if !self.twilio.account_sid.is_empty() {
+            use secrecy::ExposeSecret;
+            if self.twilio.auth_token.expose_secret().is_empty() {
+                out.push("twilio.auth_token (MIMAMORI_TWILIO__AUTH_TOKEN): required with twilio.account_sid".into());
+            }
+            if self.twilio.sms_from.is_empty() && self.twilio.voice_from.is_empty() {
+                out.push("twilio.sms_from / twilio.voice_from: give at least one sender number".into());
+            }
+            if !self.twilio.api_base.starts_with("http") {
+                out.push("twilio.api_base (MIMAMORI_TWILIO__API_BASE): must be an http(s) URL".into());
+            }
         }
         if self.workers.batch_size < 1 {
             out.push("workers.batch_size: must be at least 1".into());

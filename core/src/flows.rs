@@ -172,6 +172,10 @@ impl Flows {
         }
     }
 
+    pub fn all(&self) -> impl Iterator<Item = &Flow> {
+        self.by_id.values()
+    }
+
     pub fn get(&self, id: &str) -> Option<&Flow> {
         self.by_id.get(id)
     }

@@ -7,9 +7,11 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod provider;
+pub mod signature;
 pub mod store;
 pub mod testing;
 pub mod token;
+pub mod voice;
 
 pub use db::Db;
 pub use error::{Error, FieldError, Result};

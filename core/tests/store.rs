@@ -219,9 +219,9 @@ async fn claim_send_retry_fail_and_miss() {
     );
 
     let ca = claimed.iter().find(|x| x.person_id == a).unwrap();
-    let key = checkins::attempt_key(ca.id, ca.attempts);
+    let key = checkins::attempt_key(ca.id, 0, ca.attempts);
     assert_eq!(
-        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox")
+        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox", "initial")
             .await
             .unwrap(),
         None
@@ -231,7 +231,7 @@ async fn claim_send_retry_fail_and_miss() {
         .unwrap();
     // Beginning the same attempt again reveals that it already went out.
     assert_eq!(
-        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox")
+        checkins::begin_attempt(&t.db, ca.id, &key, "sms", "outbox", "initial")
             .await
             .unwrap(),
         Some("OB1".into())
@@ -239,8 +239,8 @@ async fn claim_send_retry_fail_and_miss() {
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "sent");
 
     let cb = claimed.iter().find(|x| x.person_id == b).unwrap();
-    let k1 = checkins::attempt_key(cb.id, 0);
-    checkins::begin_attempt(&t.db, cb.id, &k1, "sms", "outbox")
+    let k1 = checkins::attempt_key(cb.id, 0, 0);
+    checkins::begin_attempt(&t.db, cb.id, &k1, "sms", "outbox", "initial")
         .await
         .unwrap();
     assert!(
@@ -251,9 +251,9 @@ async fn claim_send_retry_fail_and_miss() {
     let after = checkins::get(&t.db, cb.id).await.unwrap();
     assert_eq!((after.status.as_str(), after.attempts), ("planned", 1));
     assert!(after.due_at > now(), "retry is pushed back");
-    let k2 = checkins::attempt_key(cb.id, 1);
+    let k2 = checkins::attempt_key(cb.id, 0, 1);
     assert_ne!(k1, k2);
-    checkins::begin_attempt(&t.db, cb.id, &k2, "sms", "outbox")
+    checkins::begin_attempt(&t.db, cb.id, &k2, "sms", "outbox", "initial")
         .await
         .unwrap();
     assert!(

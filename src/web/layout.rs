@@ -53,6 +53,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         a href="/persons" { (t(lang, "対象者", "People")) }
                         a href="/persons/new" { (t(lang, "新規登録", "Register")) }
                         a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
+                        a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }
                     }
                     div class="right" {
                         span { (who.display_name) }

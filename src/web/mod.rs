@@ -6,6 +6,9 @@ pub mod chart;
 pub mod console;
 pub mod error;
 pub mod health;
+pub mod hooks;
+pub mod simulator;
+pub mod voicecall;
 pub mod i18n;
 pub mod layout;
 pub mod patient;
@@ -13,7 +16,7 @@ pub mod patient;
 use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderName};
-use mimamori_core::{Db, config::Config, flows::Flows, token::LinkSigner};
+use mimamori_core::{Db, config::Config, flows::Flows, token::LinkSigner, voice::Prompts};
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -26,20 +29,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub signer: LinkSigner,
     pub flows: Arc<Flows>,
+    pub prompts: Arc<Prompts>,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Arc<Config>, signer: LinkSigner, flows: Arc<Flows>) -> Self {
+    pub fn new(db: Db, config: Arc<Config>, signer: LinkSigner, flows: Arc<Flows>, prompts: Arc<Prompts>) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
-        AppState {
-            db,
-            config,
-            signer,
-            flows,
-            secure_cookies,
-        }
+        AppState { db, config, signer, flows, prompts, secure_cookies }
+    }
+
+    /// Public base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.config.public_url.trim_end_matches('/')
     }
 }
 
@@ -61,6 +64,12 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(console::router())
         .merge(patient::router())
+        .merge(hooks::router())
+        .merge(simulator::router())
+        .nest_service(
+            "/voice-prompts/audio",
+            tower_http::services::ServeDir::new(std::path::Path::new(&state.config.voice_prompts_dir).join("audio")),
+        )
         .nest("/api/v1", api::router())
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(

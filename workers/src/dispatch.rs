@@ -1,11 +1,12 @@
-//! The dispatcher: claim due check-ins, send each through the provider, record the attempt.
+//! The dispatcher: claim due check-ins (and unanswered ones due a reminder), send each
+//! through its channel's provider, record the attempt; close overdue ones as missed.
 use std::sync::Arc;
 
 use chrono::Duration;
 use futures::StreamExt;
 use mimamori_core::{
     db::now,
-    provider::{OutboundMessage, SendError},
+    provider::{OutboundMessage, SendError, smtp::escape},
     store::checkins::{self, DueCheckin},
 };
 
@@ -20,15 +21,21 @@ pub struct Pass {
     pub missed: u64,
 }
 
+impl Pass {
+    fn handled(&self) -> usize {
+        self.sent + self.retried + self.failed
+    }
+}
+
 /// How many sends run at once within a batch.
-const CONCURRENCY: usize = 16;
+const CONCURRENCY: usize = 32;
 
 /// Runs passes until shutdown; a pass that found a full batch is followed at once by the next.
 pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
     let interval = std::time::Duration::from_millis(deps.config.workers.dispatch_interval_ms);
     loop {
         let busy = match pass(&deps).await {
-            Ok(p) => p.sent + p.retried + p.failed >= deps.config.workers.batch_size as usize,
+            Ok(p) => p.handled() >= deps.config.workers.batch_size as usize,
             Err(e) => {
                 tracing::error!(error = %e, "dispatcher pass failed");
                 false
@@ -47,19 +54,25 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
     tracing::info!("dispatcher stopped");
 }
 
-/// One pass: close overdue check-ins as missed, then claim and send one batch.
+/// One pass: close overdue check-ins as missed, then claim and send one batch of due
+/// check-ins and one of reminders.
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
-    let mut out = Pass {
-        missed: checkins::close_overdue(&deps.db, t).await?,
-        ..Pass::default()
-    };
+    let cfg = &deps.config;
+    let mut out = Pass { missed: checkins::close_overdue(&deps.db, t).await?, ..Pass::default() };
     if out.missed > 0 {
         tracing::info!(missed = out.missed, "check-ins closed as missed");
     }
-    let lease = Duration::seconds(deps.config.workers.claim_lease_secs);
-    let due = checkins::claim_due(&deps.db, t, lease, deps.config.workers.batch_size).await?;
-    let results: Vec<_> = futures::stream::iter(due)
+    let lease = Duration::seconds(cfg.workers.claim_lease_secs);
+    let mut batch = checkins::claim_due(&deps.db, t, lease, cfg.workers.batch_size).await?;
+    if cfg.checkin.reminder_after_minutes > 0 && cfg.checkin.max_reminders > 0 {
+        let room = cfg.workers.batch_size - batch.len() as i64;
+        if room > 0 {
+            let after = Duration::minutes(cfg.checkin.reminder_after_minutes);
+            batch.extend(checkins::claim_reminders(&deps.db, t, after, cfg.checkin.max_reminders, room).await?);
+        }
+    }
+    let results: Vec<_> = futures::stream::iter(batch)
         .map(|c| async move { send_one(deps, c).await })
         .buffer_unordered(CONCURRENCY)
         .collect()
@@ -81,33 +94,43 @@ enum Outcome {
     Failed,
 }
 
-#[tracing::instrument(skip_all, fields(checkin_id = c.id, person_id = c.person_id))]
+/// The channel of this send: the person's own, or for the last reminder their fallback.
+fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
+    let last_reminder = c.reminders > 0 && c.reminders >= deps.config.checkin.max_reminders;
+    match (&c.fallback_channel, last_reminder) {
+        (Some(f), true) => f.clone(),
+        _ => c.channel.clone(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(checkin_id = c.id, person_id = c.person_id, reminder = c.reminders))]
 async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> {
-    let key = checkins::attempt_key(c.id, c.attempts);
-    let provider = deps.provider.name();
-    let msg = match message(deps, &c, &key) {
+    let key = checkins::attempt_key(c.id, c.reminders, c.attempts);
+    let channel = channel_of(deps, &c);
+    let provider = deps.channels.for_channel(&channel);
+    let kind = match (c.reminders, channel.as_str()) {
+        (_, "voice") => "call",
+        (0, _) => "initial",
+        _ => "reminder",
+    };
+    let msg = match message(deps, &c, &channel, &key) {
         Ok(m) => m,
         Err(reason) => {
-            checkins::begin_attempt(&deps.db, c.id, &key, &c.channel, provider).await?;
-            let ended =
-                checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero())
-                    .await?;
-            debug_assert!(ended);
+            checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?;
+            checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero()).await?;
             tracing::warn!(reason, "check-in cannot be sent");
             return Ok(Outcome::Failed);
         }
     };
-    if let Some(provider_id) =
-        checkins::begin_attempt(&deps.db, c.id, &key, msg.channel, provider).await?
-    {
+    if let Some(provider_id) = checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await? {
         // This attempt already went out before a crash; record it, do not send again.
         checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
         return Ok(Outcome::Sent);
     }
-    match deps.provider.send(&msg).await {
+    match provider.send(&msg).await {
         Ok(provider_id) => {
             checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
-            tracing::info!(provider, "check-in sent");
+            tracing::info!(provider = provider.name(), channel, "check-in sent");
             Ok(Outcome::Sent)
         }
         Err(err) => {
@@ -126,70 +149,92 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
                 Duration::seconds(cfg.retry_backoff_secs),
             )
             .await?;
-            tracing::warn!(permanent, ended, "send failed");
-            Ok(if ended {
-                Outcome::Failed
-            } else {
-                Outcome::Retry
-            })
+            tracing::warn!(permanent, ended, reason, "send failed");
+            Ok(if ended { Outcome::Failed } else { Outcome::Retry })
         }
     }
 }
 
-/// The outbound message of a check-in. Voice calls come with the check-in engine; until
-/// then a voice person gets the SMS link.
-fn message(deps: &Deps, c: &DueCheckin, key: &str) -> Result<OutboundMessage, &'static str> {
+/// The outbound message of a check-in on `channel`: an SMS or e-mail with the signed link,
+/// or a call whose TwiML we serve.
+pub fn message(deps: &Deps, c: &DueCheckin, channel: &str, key: &str) -> Result<OutboundMessage, &'static str> {
     let ttl = Duration::hours(deps.config.checkin.link_ttl_hours);
     let expires = c.deadline_at.max(now() + ttl).timestamp();
     let token = deps.signer.sign(c.id, expires);
-    let link = format!("{}/c/{token}", deps.config.public_url.trim_end_matches('/'));
+    let base = deps.config.public_url.trim_end_matches('/');
+    let link = format!("{base}/c/{token}");
     let ja = c.language != "en";
-    match c.channel.as_str() {
+    let centre = &c.health_centre_name;
+    let phone = &c.health_centre_phone;
+    match channel {
         "email" => {
             let to = c.email.clone().ok_or("no e-mail address")?;
-            let (subject, body) = if ja {
+            let (subject, text, lead, urgent) = if ja {
                 (
-                    format!("【{}】本日の健康観察のお願い", c.health_centre_name),
-                    format!(
-                        "本日の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{}（{}）へお電話ください。\n",
-                        c.health_centre_name, c.health_centre_phone
-                    ),
+                    format!("【{centre}】本日の健康観察のお願い"),
+                    format!("本日の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"),
+                    "本日の体温と体調を入力してください。",
+                    format!("息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。"),
                 )
             } else {
                 (
-                    format!("[{}] Your daily health check", c.health_centre_name),
-                    format!(
-                        "Please enter today's temperature and symptoms here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {} at {}.\n",
-                        c.health_centre_name, c.health_centre_phone
-                    ),
+                    format!("[{centre}] Your daily health check"),
+                    format!("Please enter today's temperature and symptoms here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"),
+                    "Please enter today's temperature and symptoms.",
+                    format!("If you suddenly feel worse, do not wait: call {centre} at {phone}."),
                 )
             };
+            let button = if ja { "健康観察を入力する" } else { "Open the health check" };
+            let html = format!(
+                "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:sans-serif;font-size:16px;line-height:1.6\">\
+                 <p>{lead}</p><p><a href=\"{href}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px\">{button}</a></p>\
+                 <p style=\"color:#555\">{href}</p><p><strong>{urgent}</strong></p></body></html>",
+                lang = if ja { "ja" } else { "en" },
+                lead = escape(lead),
+                href = escape(&link),
+                button = escape(button),
+                urgent = escape(&urgent),
+            );
             Ok(OutboundMessage {
                 channel: "email",
                 to,
                 subject: Some(subject),
-                body,
+                body: text,
+                html: Some(html),
+                url: None,
+                status_callback: None,
+                idempotency_key: key.into(),
+            })
+        }
+        "voice" => {
+            let to = c.phone.clone().ok_or("no phone number")?;
+            Ok(OutboundMessage {
+                channel: "voice",
+                to,
+                subject: None,
+                body: if ja { "自動音声電話".into() } else { "Automated call".into() },
+                html: None,
+                url: Some(format!("{base}/hooks/twilio/voice?t={token}")),
+                status_callback: Some(format!("{base}/hooks/twilio/status/call")),
                 idempotency_key: key.into(),
             })
         }
         _ => {
             let to = c.phone.clone().ok_or("no phone number")?;
-            let body = if ja {
-                format!(
-                    "{}です。本日の健康観察をお願いします {link}",
-                    c.health_centre_name
-                )
-            } else {
-                format!(
-                    "{}: please send today's health check {link}",
-                    c.health_centre_name
-                )
+            let body = match (ja, c.reminders > 0) {
+                (true, false) => format!("{centre}です。本日の健康観察をお願いします {link}"),
+                (true, true) => format!("{centre}です。本日の健康観察が未回答です。ご回答をお願いします {link}"),
+                (false, false) => format!("{centre}: please send today's health check {link}"),
+                (false, true) => format!("{centre}: reminder, today's health check is not answered yet {link}"),
             };
             Ok(OutboundMessage {
                 channel: "sms",
                 to,
                 subject: None,
                 body,
+                html: None,
+                url: None,
+                status_callback: Some(format!("{base}/hooks/twilio/status/message")),
                 idempotency_key: key.into(),
             })
         }

@@ -13,9 +13,7 @@ pub mod dispatch;
 pub mod plan;
 mod queue;
 
-use std::sync::Arc;
-
-use mimamori_core::{Db, config::Config, provider::Provider, token::LinkSigner};
+use mimamori_core::{Db, config::Config, provider::Channels, token::LinkSigner};
 
 pub use queue::{enqueue_plan_day, run, setup};
 
@@ -23,7 +21,7 @@ pub use queue::{enqueue_plan_day, run, setup};
 pub struct Deps {
     pub db: Db,
     pub config: Config,
-    pub provider: Arc<dyn Provider>,
+    pub channels: Channels,
     pub signer: LinkSigner,
 }
 

@@ -97,8 +97,11 @@ pub struct DueCheckin {
     pub id: i64,
     pub person_id: i64,
     pub attempts: i32,
+    /// Reminders sent so far (0 = the first message).
+    pub reminders: i32,
     pub deadline_at: DateTime<Utc>,
     pub channel: String,
+    pub fallback_channel: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub language: String,
@@ -107,23 +110,33 @@ pub struct DueCheckin {
 }
 
 /// Claims up to `limit` due check-ins (and abandoned claims older than `lease`).
-pub async fn claim_due(
-    db: &Db,
-    at: DateTime<Utc>,
-    lease: Duration,
-    limit: i64,
-) -> Result<Vec<DueCheckin>> {
+pub async fn claim_due(db: &Db, at: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
-    let n = with_db!(db, p => sqlx::query(dialect::claim_due(db))
+    let sql = dialect::claim_due(db);
+    let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(at).bind(at - lease).bind(limit).bind(&token).execute(p).await?.rows_affected());
+    claimed(db, n, &token).await
+}
+
+/// Claims up to `limit` check-ins sent more than `after` ago and still unanswered, for a
+/// reminder; at most `max` reminders per check-in.
+pub async fn claim_reminders(db: &Db, at: DateTime<Utc>, after: Duration, max: i32, limit: i64) -> Result<Vec<DueCheckin>> {
+    let token = uuid_like();
+    let sql = dialect::claim_reminders(db);
+    let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(at).bind(at - after).bind(limit).bind(&token).bind(max).execute(p).await?.rows_affected());
+    claimed(db, n, &token).await
+}
+
+async fn claimed(db: &Db, n: u64, token: &str) -> Result<Vec<DueCheckin>> {
     if n == 0 {
         return Ok(Vec::new());
     }
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT c.id, c.person_id, c.attempts, c.deadline_at, p.channel, p.phone, p.email, p.language,
-                h.name AS health_centre_name, h.phone AS health_centre_phone
+        "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, p.phone, p.email,
+                p.language, h.name AS health_centre_name, h.phone AS health_centre_phone
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
-         WHERE c.claim_token = $1 ORDER BY c.due_at").bind(&token).fetch_all(p).await?))
+         WHERE c.claim_token = $1 ORDER BY c.due_at").bind(token).fetch_all(p).await?))
 }
 
 fn uuid_like() -> String {
@@ -133,8 +146,8 @@ fn uuid_like() -> String {
 }
 
 /// The idempotency key of the current send attempt of a check-in.
-pub fn attempt_key(checkin_id: i64, attempts: i32) -> String {
-    format!("checkin-{checkin_id}-try-{attempts}")
+pub fn attempt_key(checkin_id: i64, reminders: i32, attempts: i32) -> String {
+    format!("checkin-{checkin_id}-r{reminders}-try-{attempts}")
 }
 
 /// Records the start of an attempt. Returns the provider id if this very attempt already
@@ -145,13 +158,14 @@ pub async fn begin_attempt(
     key: &str,
     channel: &str,
     provider: &str,
+    kind: &str,
 ) -> Result<Option<String>> {
     let t = now();
     with_db!(db, p => {
         sqlx::query(
-            "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', $5, $5) ON CONFLICT (idempotency_key) DO NOTHING")
-            .bind(checkin_id).bind(channel).bind(provider).bind(key).bind(t).execute(p).await?;
+            "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) ON CONFLICT (idempotency_key) DO NOTHING")
+            .bind(checkin_id).bind(channel).bind(provider).bind(key).bind(kind).bind(t).execute(p).await?;
         let id: Option<String> = sqlx::query_scalar("SELECT provider_id FROM contact_attempts WHERE idempotency_key = $1")
             .bind(key).fetch_one(p).await?;
         Ok(id)
@@ -247,6 +261,7 @@ pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Checkin>> {
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Attempt {
     pub checkin_id: i64,
+    pub kind: String,
     pub channel: String,
     pub provider: String,
     pub provider_id: Option<String>,
@@ -257,7 +272,7 @@ pub struct Attempt {
 
 pub async fn attempts_for_person(db: &Db, person_id: i64) -> Result<Vec<Attempt>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT a.checkin_id, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
+        "SELECT a.checkin_id, a.kind, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
          FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id
          WHERE c.person_id = $1 ORDER BY a.id").bind(person_id).fetch_all(p).await?))
 }

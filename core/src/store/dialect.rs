@@ -1,25 +1,38 @@
 //! SQL that differs between SQLite and PostgreSQL.
 use crate::Db;
 
+/// Row lock clause for claiming: PostgreSQL skips rows other workers hold; SQLite has a
+/// single writer, so the UPDATE is already exclusive.
+fn skip_locked(db: &Db) -> &'static str {
+    match db {
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
+    }
+}
+
 /// Claims up to `$3` due check-ins for one dispatcher batch (`$4` = claim token): planned
 /// ones whose time has come, and ones whose earlier claim (`claimed_at < $2`) was abandoned
-/// by a crashed worker. PostgreSQL skips rows other workers hold; SQLite has a single writer.
-pub fn claim_due(db: &Db) -> &'static str {
-    match db {
-        Db::Postgres(_) => {
-            "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
-             WHERE id IN (
-               SELECT id FROM checkins
-               WHERE (status = 'planned' AND due_at <= $1) OR (status = 'sending' AND claimed_at < $2)
-               ORDER BY due_at LIMIT $3
-               FOR UPDATE SKIP LOCKED)"
-        }
-        Db::Sqlite(_) => {
-            "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
-             WHERE id IN (
-               SELECT id FROM checkins
-               WHERE (status = 'planned' AND due_at <= $1) OR (status = 'sending' AND claimed_at < $2)
-               ORDER BY due_at LIMIT $3)"
-        }
-    }
+/// by a crashed worker.
+pub fn claim_due(db: &Db) -> String {
+    format!(
+        "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
+         WHERE id IN (
+           SELECT id FROM checkins
+           WHERE (status = 'planned' AND due_at <= $1) OR (status = 'sending' AND claimed_at < $2)
+           ORDER BY due_at LIMIT $3{})",
+        skip_locked(db)
+    )
+}
+
+/// Claims up to `$3` sent-but-unanswered check-ins for a reminder: sent before `$2`, fewer
+/// than `$5` reminders so far, answer window still open. `$4` = claim token.
+pub fn claim_reminders(db: &Db) -> String {
+    format!(
+        "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4, reminders = reminders + 1
+         WHERE id IN (
+           SELECT id FROM checkins
+           WHERE status = 'sent' AND sent_at <= $2 AND reminders < $5 AND deadline_at > $1
+           ORDER BY sent_at LIMIT $3{})",
+        skip_locked(db)
+    )
 }

@@ -2,8 +2,10 @@
 //! runtime-checked SQL written once for both backends (see [`crate::with_db!`]); the few
 //! statements that differ live in [`dialect`].
 pub mod audit;
+pub mod calls;
 pub mod checkins;
 mod dialect;
+pub mod escalations;
 pub mod jobs;
 pub mod observations;
 pub mod outbox;

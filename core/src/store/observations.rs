@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A validated answer to a check-in's questions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Answer {
     pub temperature: Option<Temperature>,
     pub spo2: Option<Spo2>,
@@ -85,6 +85,10 @@ pub async fn answer_checkin(
             .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
             .bind(&symptoms).bind(a.urgent)
             .fetch_one(&mut *tx).await?;
+        if a.urgent {
+            sqlx::query(crate::store::escalations::OPEN_SQL)
+                .bind(person_id).bind("urgent").bind("urgent").bind(t).execute(&mut *tx).await?;
+        }
         audit(&mut *tx, Actor::Person(person_id), "observation.create", "person", Some(person_id), None).await?;
         tx.commit().await?;
         Ok(Ok(id))

@@ -1,0 +1,304 @@
+//! Twilio webhooks (`/hooks/twilio/…`). Every request's `X-Twilio-Signature` is checked
+//! against the exact public URL and the sorted POST parameters before anything is read or
+//! written; a bad or missing signature gets 403 and changes nothing. Duplicate deliveries
+//! are recognised (`webhook_events`) and get the first answer again.
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{FromRequest, Query, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use chrono::NaiveDate;
+use mimamori_core::{
+    domain::Lang,
+    signature,
+    store::{calls, checkins, escalations},
+    voice,
+};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::{AppState, voicecall};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/twilio/voice", post(voice_start))
+        .route("/hooks/twilio/voice/step", post(voice_step))
+        .route("/hooks/twilio/voice/inbound", post(voice_inbound))
+        .route("/hooks/twilio/voice/identify", post(voice_identify))
+        .route("/hooks/twilio/status/call", post(call_status))
+        .route("/hooks/twilio/status/message", post(message_status))
+        .route("/hooks/twilio/sms", post(sms_inbound))
+}
+
+/// A webhook whose signature has been verified; its POST parameters.
+pub struct Signed(Vec<(String, String)>);
+
+impl Signed {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = Response;
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
+        let forbidden = |why: &'static str| {
+            tracing::warn!(why, "webhook refused");
+            (StatusCode::FORBIDDEN, why).into_response()
+        };
+        let token = s.config.twilio.auth_token.expose_secret().to_string();
+        if token.is_empty() {
+            return Err(forbidden("webhooks are disabled: twilio.auth_token is not configured"));
+        }
+        let path_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let url = format!("{}{path_query}", s.base());
+        let sig = req
+            .headers()
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = Bytes::from_request(req, s).await.map_err(|_| forbidden("unreadable body"))?;
+        let params: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&body).map_err(|_| forbidden("body is not form-encoded"))?;
+        match sig {
+            Some(sig) if signature::verify(&token, &url, &params, &sig) => Ok(Signed(params)),
+            Some(_) => Err(forbidden("bad signature")),
+            None => Err(forbidden("missing X-Twilio-Signature")),
+        }
+    }
+}
+
+fn twiml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// Answers a duplicate delivery with the first answer; otherwise runs `f` and remembers its
+/// answer under `key`.
+async fn once<F, Fut>(s: &AppState, key: &str, f: F) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, mimamori_core::Error>>,
+{
+    match calls::seen(&s.db, key).await {
+        Ok(Some(previous)) => {
+            tracing::info!("duplicate webhook delivery");
+            return twiml(previous);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "webhook dedupe lookup failed");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
+    match f().await {
+        Ok(body) => {
+            if let Err(e) = calls::remember(&s.db, key, &body).await {
+                tracing::error!(error = %e, "remembering a webhook failed");
+            }
+            twiml(body)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook failed");
+            // Twilio retries on 5xx; a fallback TwiML keeps the caller informed.
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+fn render(s: &AppState, step: &voicecall::Step, sid_action: &str) -> String {
+    let p = voicecall::prompts(s, step.lang);
+    let audio = format!("{}/voice-prompts/audio/{}", s.base(), step.lang.as_str());
+    voice::twiml(&step.turn, p, sid_action, &audio)
+}
+
+fn step_action(s: &AppState, seq: u32) -> String {
+    format!("{}/hooks/twilio/voice/step?n={seq}", s.base())
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    t: String,
+}
+
+/// The provider fetched our TwiML for an outbound call: start the flow of the check-in in
+/// the signed token.
+async fn voice_start(State(s): State<AppState>, Query(q): Query<StartQuery>, form: Signed) -> Response {
+    let Some(sid) = form.get("CallSid").map(str::to_string) else {
+        return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
+    };
+    let checkin = match s.signer.verify(&q.t, chrono::Utc::now().timestamp()) {
+        Ok(id) => id,
+        Err(_) => {
+            let p = voicecall::prompts(&s, Lang::Ja);
+            return twiml(voice::say_and_hang_up(p, &[("nothing_today", vec![])]));
+        }
+    };
+    let key = format!("voice:{sid}:start");
+    once(&s, &key, || async {
+        let step = voicecall::start(&s, &sid, checkin, true, None).await?;
+        Ok(render(&s, &step, &step_action(&s, step.seq)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct StepQuery {
+    n: u32,
+}
+
+/// Keys pressed (or a timeout) on a call.
+async fn voice_step(State(s): State<AppState>, Query(q): Query<StepQuery>, form: Signed) -> Response {
+    let Some(sid) = form.get("CallSid").map(str::to_string) else {
+        return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
+    };
+    let digits = form.get("Digits").filter(|d| !d.is_empty()).map(str::to_string);
+    let key = format!("voice:{sid}:{}", q.n);
+    once(&s, &key, || async {
+        let step = voicecall::advance(&s, &sid, digits.as_deref()).await?;
+        Ok(render(&s, &step, &step_action(&s, step.seq)))
+    })
+    .await
+}
+
+/// A person phones the published number: identify them by caller id and date of birth.
+async fn voice_inbound(State(s): State<AppState>, form: Signed) -> Response {
+    let sid = form.get("CallSid").unwrap_or_default().to_string();
+    let key = format!("voice:{sid}:inbound");
+    once(&s, &key, || async {
+        let p = voicecall::prompts(&s, Lang::Ja);
+        let turn = voice::Turn {
+            says: vec![voice::Utterance { id: "identify_dob".into(), text: p.text("identify_dob", &[]) }],
+            gather: Some(voice::GatherSpec { finish_on_hash: false, num_digits: Some(8) }),
+            callback: false,
+            completed: None,
+            gave_up: false,
+        };
+        let action = format!("{}/hooks/twilio/voice/identify", s.base());
+        Ok(voice::twiml(&turn, p, &action, ""))
+    })
+    .await
+}
+
+async fn voice_identify(State(s): State<AppState>, form: Signed) -> Response {
+    let sid = form.get("CallSid").unwrap_or_default().to_string();
+    let from = form.get("From").unwrap_or_default().to_string();
+    let digits = form.get("Digits").unwrap_or_default().to_string();
+    let key = format!("voice:{sid}:identify");
+    once(&s, &key, || async {
+        let dob = NaiveDate::parse_from_str(&digits, "%Y%m%d").ok();
+        let found = match dob {
+            Some(d) => calls::identify(&s.db, &from, d).await?,
+            None => None,
+        };
+        match found {
+            Some(checkin) => {
+                let step = voicecall::start(&s, &sid, checkin, true, None).await?;
+                Ok(render(&s, &step, &step_action(&s, step.seq)))
+            }
+            None => {
+                tracing::info!("inbound caller not identified");
+                let p = voicecall::prompts(&s, Lang::Ja);
+                Ok(voice::say_and_hang_up(p, &[("identify_failed", vec![])]))
+            }
+        }
+    })
+    .await
+}
+
+/// Call progress: busy, no-answer, failed or a completed call without an answer send the
+/// check-in back for a retry (with back-off, up to the configured attempts).
+async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
+    let sid = form.get("CallSid").unwrap_or_default().to_string();
+    let status = form.get("CallStatus").unwrap_or_default().to_string();
+    let key = format!("callstatus:{sid}:{status}");
+    once(&s, &key, || async {
+        if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
+            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
+            let unanswered = matches!(status.as_str(), "busy" | "no-answer" | "failed" | "canceled" | "completed");
+            if unanswered && a.checkin_status == "sent" {
+                let cfg = &s.config.checkin;
+                let ended = checkins::mark_failed(
+                    &s.db,
+                    a.checkin_id,
+                    &a.idempotency_key,
+                    &status,
+                    false,
+                    cfg.max_send_attempts,
+                    chrono::Duration::seconds(cfg.retry_backoff_secs),
+                )
+                .await?;
+                tracing::info!(checkin_id = a.checkin_id, status, ended, "call ended without an answer");
+            }
+        }
+        Ok("<Response/>".into())
+    })
+    .await
+}
+
+/// Twilio delivery error codes that mean the number cannot get SMS at all.
+const UNREACHABLE_SMS: &[&str] = &["30003", "30005", "30006", "21610"];
+
+async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
+    let sid = form.get("MessageSid").unwrap_or_default().to_string();
+    let status = form.get("MessageStatus").unwrap_or_default().to_string();
+    let code = form.get("ErrorCode").map(str::to_string);
+    let key = format!("msgstatus:{sid}:{status}");
+    once(&s, &key, || async {
+        if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
+            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
+            if matches!(status.as_str(), "undelivered" | "failed") && a.checkin_status == "sent" {
+                let permanent = code.as_deref().is_some_and(|c| UNREACHABLE_SMS.contains(&c));
+                let cfg = &s.config.checkin;
+                let ended = checkins::mark_failed(
+                    &s.db,
+                    a.checkin_id,
+                    &a.idempotency_key,
+                    &format!("{status} {}", code.as_deref().unwrap_or("")),
+                    permanent,
+                    cfg.max_send_attempts,
+                    chrono::Duration::seconds(cfg.retry_backoff_secs),
+                )
+                .await?;
+                if ended {
+                    let ck = checkins::get(&s.db, a.checkin_id).await?;
+                    escalations::open(&s.db, ck.person_id, "unreachable", "high").await?;
+                }
+            }
+        }
+        Ok("<Response/>".into())
+    })
+    .await
+}
+
+const STOP_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "停止", "ストップ"];
+const START_WORDS: &[&str] = &["START", "YES", "UNSTOP", "開始", "再開"];
+
+/// Inbound SMS: STOP / START keywords (opt-out and back in), recorded and honoured by
+/// planning.
+async fn sms_inbound(State(s): State<AppState>, form: Signed) -> Response {
+    let sid = form.get("MessageSid").unwrap_or_default().to_string();
+    let from = form.get("From").unwrap_or_default().to_string();
+    let word = form.get("Body").unwrap_or_default().trim().to_uppercase();
+    let key = format!("sms:{sid}");
+    once(&s, &key, || async {
+        let reply = if STOP_WORDS.contains(&word.as_str()) {
+            let ids = calls::opt_out(&s.db, &from).await?;
+            for id in &ids {
+                escalations::open(&s.db, *id, "unreachable", "high").await?;
+            }
+            tracing::info!(people = ids.len(), "SMS opt-out");
+            "健康観察のSMS送信を停止しました。再開するには START と返信してください。/ You will get no more health-check messages. Reply START to resume."
+        } else if START_WORDS.contains(&word.as_str()) {
+            let ids = calls::opt_in(&s.db, &from).await?;
+            tracing::info!(people = ids.len(), "SMS opt-in");
+            "健康観察のSMSを再開します。/ Health-check messages will resume."
+        } else {
+            "このSMSには返信できません。体調が悪いときは保健所にお電話ください。/ This number does not read replies. If you feel worse, phone your health centre."
+        };
+        Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{reply}</Message></Response>"#))
+    })
+    .await
+}
