@@ -98,14 +98,20 @@ fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
     }
     match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
         Err(p) => problems.extend(p),
-        Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(&config.voice_prompts_dir)) {
+        Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(
+            &config.voice_prompts_dir,
+        )) {
             Err(p) => problems.extend(p),
             Ok(prompts) => problems.extend(prompts.missing_for(&flows)),
         },
     }
-    if let Err(e) = mimamori_core::provider::Channels::from_config(config, &mimamori_core::Db::Sqlite(
-        sqlx::SqlitePool::connect_lazy("sqlite::memory:").map_err(|e| anyhow::anyhow!("{e}"))?,
-    )) {
+    if let Err(e) = mimamori_core::provider::Channels::from_config(
+        config,
+        &mimamori_core::Db::Sqlite(
+            sqlx::SqlitePool::connect_lazy("sqlite::memory:")
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+    ) {
         problems.push(e);
     }
     println!(

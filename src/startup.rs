@@ -97,7 +97,11 @@ impl Application {
         let prompts = Prompts::load(Path::new(&config.voice_prompts_dir))
             .map_err(|p| anyhow::anyhow!("voice prompts are invalid:\n  {}", p.join("\n  ")))?;
         let missing = prompts.missing_for(&flows);
-        anyhow::ensure!(missing.is_empty(), "voice prompts are incomplete:\n  {}", missing.join("\n  "));
+        anyhow::ensure!(
+            missing.is_empty(),
+            "voice prompts are incomplete:\n  {}",
+            missing.join("\n  ")
+        );
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
             load_demo_if_empty(&db).await?;
@@ -128,7 +132,13 @@ impl Application {
             channels: Channels::from_config(&config, &db).map_err(|e| anyhow::anyhow!(e))?,
             signer: signer.clone(),
         });
-        let state = AppState::new(db, config.clone(), signer, Arc::new(flows), Arc::new(prompts));
+        let state = AppState::new(
+            db,
+            config.clone(),
+            signer,
+            Arc::new(flows),
+            Arc::new(prompts),
+        );
         Ok(Application {
             listener,
             port,

@@ -73,7 +73,10 @@ impl Default for TwilioConfig {
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        SmtpConfig { url: None, from: "mimamori <noreply@mimamori.invalid>".into() }
+        SmtpConfig {
+            url: None,
+            from: "mimamori <noreply@mimamori.invalid>".into(),
+        }
     }
 }
 
@@ -267,10 +270,14 @@ impl Config {
                 out.push("twilio.auth_token (MIMAMORI_TWILIO__AUTH_TOKEN): required with twilio.account_sid".into());
             }
             if self.twilio.sms_from.is_empty() && self.twilio.voice_from.is_empty() {
-                out.push("twilio.sms_from / twilio.voice_from: give at least one sender number".into());
+                out.push(
+                    "twilio.sms_from / twilio.voice_from: give at least one sender number".into(),
+                );
             }
             if !self.twilio.api_base.starts_with("http") {
-                out.push("twilio.api_base (MIMAMORI_TWILIO__API_BASE): must be an http(s) URL".into());
+                out.push(
+                    "twilio.api_base (MIMAMORI_TWILIO__API_BASE): must be an http(s) URL".into(),
+                );
             }
         }
         if self.workers.batch_size < 1 {

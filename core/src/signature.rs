@@ -34,7 +34,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     /// Twilio's published test vector (also checked with the official SDK, see STACK.md).
@@ -49,12 +52,32 @@ mod tests {
         ]);
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
         assert_eq!(sign("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-        assert!(verify("12345", url, &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(!verify("12346", url, &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(verify(
+            "12345",
+            url,
+            &params,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
+        assert!(!verify(
+            "12346",
+            url,
+            &params,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         let mut changed = params.clone();
         changed[2].1 = "1235".into();
-        assert!(!verify("12345", url, &changed, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(!verify("12345", "https://mycompany.com/myapp.php?foo=1&bar=3", &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!verify(
+            "12345",
+            url,
+            &changed,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &params,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         assert!(!verify("12345", url, &params, "not base64!"));
     }
 }

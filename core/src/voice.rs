@@ -16,9 +16,25 @@ use crate::{
 
 /// Prompt ids every language must have (besides `q.<question>` for each flow question).
 pub const STANDARD_PROMPTS: &[&str] = &[
-    "greeting", "howto_temperature", "howto_spo2", "howto_yes_no", "invalid", "no_input", "readback",
-    "thanks", "urgent", "callback", "member_next", "identify_dob", "identify_failed", "nothing_today",
-    "summary_temperature", "summary_spo2", "summary_spo2_none", "summary_yes", "summary_no_symptoms",
+    "greeting",
+    "howto_temperature",
+    "howto_spo2",
+    "howto_yes_no",
+    "invalid",
+    "no_input",
+    "readback",
+    "thanks",
+    "urgent",
+    "callback",
+    "member_next",
+    "identify_dob",
+    "identify_failed",
+    "nothing_today",
+    "summary_temperature",
+    "summary_spo2",
+    "summary_spo2_none",
+    "summary_yes",
+    "summary_no_symptoms",
 ];
 
 /// Invalid or empty answers to one question before the call gives up.
@@ -63,13 +79,22 @@ impl Prompts {
                 .collect();
             files.sort();
             for f in files {
-                let lang = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-                let src = std::fs::read_to_string(&f).map_err(|e| vec![format!("{}: {e}", f.display())])?;
+                let lang = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let src = std::fs::read_to_string(&f)
+                    .map_err(|e| vec![format!("{}: {e}", f.display())])?;
                 sources.push((f.display().to_string(), lang, src));
             }
         } else {
             for (lang, src) in BUILTIN {
-                sources.push((format!("(built-in) voice-prompts/{lang}.toml"), lang.to_string(), src.to_string()));
+                sources.push((
+                    format!("(built-in) voice-prompts/{lang}.toml"),
+                    lang.to_string(),
+                    src.to_string(),
+                ));
             }
         }
         let mut problems = Vec::new();
@@ -88,20 +113,37 @@ impl Prompts {
                             }
                         }
                     }
-                    by_lang.insert(lang, LangPrompts { voice: p.voice, language: p.language, prompts: p.prompts, audio });
+                    by_lang.insert(
+                        lang,
+                        LangPrompts {
+                            voice: p.voice,
+                            language: p.language,
+                            prompts: p.prompts,
+                            audio,
+                        },
+                    );
                 }
                 Err(e) => {
-                    let line = e.span().map(|s| src[..s.start].matches('\n').count() + 1).unwrap_or(1);
+                    let line = e
+                        .span()
+                        .map(|s| src[..s.start].matches('\n').count() + 1)
+                        .unwrap_or(1);
                     problems.push(format!("{file}:{line}: {}", e.message()));
                 }
             }
         }
         for lang in ["ja", "en"] {
             if !by_lang.contains_key(lang) && problems.is_empty() {
-                problems.push(format!("voice-prompts: no prompts for language '{lang}' ({lang}.toml)"));
+                problems.push(format!(
+                    "voice-prompts: no prompts for language '{lang}' ({lang}.toml)"
+                ));
             }
         }
-        if problems.is_empty() { Ok(Prompts { by_lang }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(Prompts { by_lang })
+        } else {
+            Err(problems)
+        }
     }
 
     /// Prompt ids the flows need that a language does not have.
@@ -116,7 +158,9 @@ impl Prompts {
         for (lang, p) in &self.by_lang {
             for id in &needed {
                 if !p.prompts.contains_key(id) {
-                    out.push(format!("voice-prompts/{lang}.toml: prompt '{id}' is missing"));
+                    out.push(format!(
+                        "voice-prompts/{lang}.toml: prompt '{id}' is missing"
+                    ));
                 }
             }
         }
@@ -198,7 +242,13 @@ pub struct Turn {
 
 impl Turn {
     fn new() -> Turn {
-        Turn { says: Vec::new(), gather: None, callback: false, completed: None, gave_up: false }
+        Turn {
+            says: Vec::new(),
+            gather: None,
+            callback: false,
+            completed: None,
+            gave_up: false,
+        }
     }
 }
 
@@ -215,9 +265,15 @@ struct Speaker<'a> {
 
 impl Speaker<'_> {
     fn say(&self, turn: &mut Turn, id: &str, extra: &[(&str, String)]) {
-        let mut vars = vec![("centre", self.ctx.centre.to_string()), ("phone", self.ctx.phone.to_string())];
+        let mut vars = vec![
+            ("centre", self.ctx.centre.to_string()),
+            ("phone", self.ctx.phone.to_string()),
+        ];
         vars.extend(extra.iter().cloned());
-        turn.says.push(Utterance { id: id.to_string(), text: self.p.text(id, &vars) });
+        turn.says.push(Utterance {
+            id: id.to_string(),
+            text: self.p.text(id, &vars),
+        });
     }
 }
 
@@ -227,15 +283,24 @@ fn ask(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
     match q.kind {
         QuestionKind::Temperature => {
             sp.say(turn, "howto_temperature", &[]);
-            turn.gather = Some(GatherSpec { finish_on_hash: true, num_digits: None });
+            turn.gather = Some(GatherSpec {
+                finish_on_hash: true,
+                num_digits: None,
+            });
         }
         QuestionKind::Spo2 => {
             sp.say(turn, "howto_spo2", &[]);
-            turn.gather = Some(GatherSpec { finish_on_hash: true, num_digits: None });
+            turn.gather = Some(GatherSpec {
+                finish_on_hash: true,
+                num_digits: None,
+            });
         }
         QuestionKind::YesNo => {
             sp.say(turn, "howto_yes_no", &[]);
-            turn.gather = Some(GatherSpec { finish_on_hash: false, num_digits: Some(1) });
+            turn.gather = Some(GatherSpec {
+                finish_on_hash: false,
+                num_digits: Some(1),
+            });
         }
     }
 }
@@ -256,9 +321,15 @@ pub fn parse_temperature_digits(d: &str) -> Option<Temperature> {
 /// A raw keypad answer is valid for the question (the value stored is the normalised text).
 fn accept(kind: QuestionKind, skippable: bool, digits: &str) -> Option<String> {
     match kind {
-        QuestionKind::Temperature => parse_temperature_digits(digits).map(|t| format!("{:.1}", t.value())),
+        QuestionKind::Temperature => {
+            parse_temperature_digits(digits).map(|t| format!("{:.1}", t.value()))
+        }
         QuestionKind::Spo2 if digits.is_empty() && skippable => Some(String::new()),
-        QuestionKind::Spo2 => digits.parse::<i32>().ok().and_then(|v| Spo2::new("spo2", v).ok()).map(|s| s.value().to_string()),
+        QuestionKind::Spo2 => digits
+            .parse::<i32>()
+            .ok()
+            .and_then(|v| Spo2::new("spo2", v).ok())
+            .map(|s| s.value().to_string()),
         QuestionKind::YesNo => match digits {
             "1" => Some("yes".into()),
             "2" => Some("no".into()),
@@ -271,9 +342,16 @@ fn accept(kind: QuestionKind, skippable: bool, digits: &str) -> Option<String> {
 pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
     let mut a = Answer::default();
     for q in &flow.questions {
-        let Some(v) = answers.get(q.id.get_ref()) else { continue };
+        let Some(v) = answers.get(q.id.get_ref()) else {
+            continue;
+        };
         match q.kind {
-            QuestionKind::Temperature => a.temperature = v.parse().ok().and_then(|t| Temperature::new("temperature", t).ok()),
+            QuestionKind::Temperature => {
+                a.temperature = v
+                    .parse()
+                    .ok()
+                    .and_then(|t| Temperature::new("temperature", t).ok())
+            }
             QuestionKind::Spo2 => a.spo2 = v.parse().ok().and_then(|s| Spo2::new("spo2", s).ok()),
             QuestionKind::YesNo => {
                 let yes = v == "yes";
@@ -286,17 +364,36 @@ pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
 }
 
 /// The first turn of a call: greeting and the first question.
-pub fn start(flow: &Flow, p: &LangPrompts, ctx: &CallContext, state: &mut CallState, greet: bool) -> Turn {
-    *state = CallState { seq: state.seq + 1, ..CallState::default() };
+pub fn start(
+    flow: &Flow,
+    p: &LangPrompts,
+    ctx: &CallContext,
+    state: &mut CallState,
+    greet: bool,
+) -> Turn {
+    *state = CallState {
+        seq: state.seq + 1,
+        ..CallState::default()
+    };
     let sp = Speaker { p, ctx };
     let mut turn = Turn::new();
-    sp.say(&mut turn, if greet { "greeting" } else { "member_next" }, &[]);
+    sp.say(
+        &mut turn,
+        if greet { "greeting" } else { "member_next" },
+        &[],
+    );
     ask(&sp, flow, state, &mut turn);
     turn
 }
 
 /// Advances the call with the keys pressed (`None` or empty: nothing before the timeout).
-pub fn step(flow: &Flow, p: &LangPrompts, ctx: &CallContext, state: &mut CallState, digits: Option<&str>) -> Turn {
+pub fn step(
+    flow: &Flow,
+    p: &LangPrompts,
+    ctx: &CallContext,
+    state: &mut CallState,
+    digits: Option<&str>,
+) -> Turn {
     let sp = Speaker { p, ctx };
     let mut turn = Turn::new();
     state.seq += 1;
@@ -315,7 +412,10 @@ pub fn step(flow: &Flow, p: &LangPrompts, ctx: &CallContext, state: &mut CallSta
     match state.stage {
         Stage::Questions => {
             let q = &flow.questions[state.question];
-            match (!timed_out).then(|| accept(q.kind, q.skippable, pressed)).flatten() {
+            match (!timed_out)
+                .then(|| accept(q.kind, q.skippable, pressed))
+                .flatten()
+            {
                 Some(v) => {
                     state.answers.insert(q.id.get_ref().clone(), v);
                     state.question += 1;
@@ -341,7 +441,10 @@ pub fn step(flow: &Flow, p: &LangPrompts, ctx: &CallContext, state: &mut CallSta
                 turn.completed = Some(answer);
             }
             "2" if !timed_out => {
-                *state = CallState { seq: state.seq, ..CallState::default() };
+                *state = CallState {
+                    seq: state.seq,
+                    ..CallState::default()
+                };
                 ask(&sp, flow, state, &mut turn);
             }
             _ => retry(&sp, flow, state, &mut turn),
@@ -370,11 +473,16 @@ fn readback(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
     let a = to_answer(flow, &state.answers);
     let mut parts = Vec::new();
     if let Some(t) = a.temperature {
-        parts.push(sp.p.text("summary_temperature", &[("value", format!("{:.1}", t.value()))]));
+        parts.push(sp.p.text(
+            "summary_temperature",
+            &[("value", format!("{:.1}", t.value()))],
+        ));
     }
     if flow.questions.iter().any(|q| q.kind == QuestionKind::Spo2) {
         parts.push(match a.spo2 {
-            Some(s) => sp.p.text("summary_spo2", &[("value", s.value().to_string())]),
+            Some(s) => {
+                sp.p.text("summary_spo2", &[("value", s.value().to_string())])
+            }
             None => sp.p.text("summary_spo2_none", &[]),
         });
     }
@@ -384,13 +492,24 @@ fn readback(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
     } else {
         sp.p.text("summary_yes", &[("count", yes.to_string())])
     });
-    let sep = if sp.p.language.starts_with("ja") { "、" } else { ", " };
+    let sep = if sp.p.language.starts_with("ja") {
+        "、"
+    } else {
+        ", "
+    };
     sp.say(turn, "readback", &[("summary", parts.join(sep))]);
-    turn.gather = Some(GatherSpec { finish_on_hash: false, num_digits: Some(1) });
+    turn.gather = Some(GatherSpec {
+        finish_on_hash: false,
+        num_digits: Some(1),
+    });
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// TwiML for a turn. Keys are accepted while prompts play (barge-in: the prompts are nested
@@ -400,7 +519,10 @@ pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> St
     let mut speech = String::new();
     for u in &turn.says {
         if let Some(file) = p.audio(&u.id) {
-            speech.push_str(&format!("<Play>{}</Play>", xml_escape(&format!("{audio_base}/{file}"))));
+            speech.push_str(&format!(
+                "<Play>{}</Play>",
+                xml_escape(&format!("{audio_base}/{file}"))
+            ));
         } else if !u.text.is_empty() {
             speech.push_str(&format!(
                 r#"<Say language="{}" voice="{}">{}</Say>"#,
@@ -435,7 +557,10 @@ pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> St
 pub fn say_and_hang_up(p: &LangPrompts, ids: &[(&str, Vec<(&str, String)>)]) -> String {
     let mut turn = Turn::new();
     for (id, vars) in ids {
-        turn.says.push(Utterance { id: id.to_string(), text: p.text(id, vars) });
+        turn.says.push(Utterance {
+            id: id.to_string(),
+            text: p.text(id, vars),
+        });
     }
     twiml(&turn, p, "", "")
 }

@@ -486,7 +486,9 @@ async fn two_slots_a_day_plan_two_checkins() {
     let today = jst_today();
     let mut i = input(&today.to_string(), &(today + Duration::days(3)).to_string());
     i.checkin_time = "17:00, 09:00".into();
-    let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None).await.unwrap();
+    let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
+        .await
+        .unwrap();
     assert_eq!(persons::slots(&t.db, id).await.unwrap(), [540, 1020]);
     let cks = checkins::list_for_person(&t.db, id).await.unwrap();
     assert_eq!(cks.iter().map(|c| c.slot).collect::<Vec<_>>(), [0, 1]);
@@ -495,10 +497,17 @@ async fn two_slots_a_day_plan_two_checkins() {
     let at = checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 5);
     assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 2);
     let cks = checkins::list_for_person(&t.db, id).await.unwrap();
-    let due: Vec<_> = cks.iter().filter(|c| c.local_date == tomorrow).map(|c| c.due_at).collect();
-    assert_eq!(due, [
-        checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 540),
-        checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 1020)
-    ]);
+    let due: Vec<_> = cks
+        .iter()
+        .filter(|c| c.local_date == tomorrow)
+        .map(|c| c.due_at)
+        .collect();
+    assert_eq!(
+        due,
+        [
+            checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 540),
+            checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 1020)
+        ]
+    );
     t.drop_db().await;
 }

@@ -51,18 +51,26 @@ impl FromRequest<AppState> for Signed {
         };
         let token = s.config.twilio.auth_token.expose_secret().to_string();
         if token.is_empty() {
-            return Err(forbidden("webhooks are disabled: twilio.auth_token is not configured"));
+            return Err(forbidden(
+                "webhooks are disabled: twilio.auth_token is not configured",
+            ));
         }
-        let path_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let path_query = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
         let url = format!("{}{path_query}", s.base());
         let sig = req
             .headers()
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = Bytes::from_request(req, s).await.map_err(|_| forbidden("unreadable body"))?;
-        let params: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&body).map_err(|_| forbidden("body is not form-encoded"))?;
+        let body = Bytes::from_request(req, s)
+            .await
+            .map_err(|_| forbidden("unreadable body"))?;
+        let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+            .map_err(|_| forbidden("body is not form-encoded"))?;
         match sig {
             Some(sig) if signature::verify(&token, &url, &params, &sig) => Ok(Signed(params)),
             Some(_) => Err(forbidden("bad signature")),
@@ -125,7 +133,11 @@ struct StartQuery {
 
 /// The provider fetched our TwiML for an outbound call: start the flow of the check-in in
 /// the signed token.
-async fn voice_start(State(s): State<AppState>, Query(q): Query<StartQuery>, form: Signed) -> Response {
+async fn voice_start(
+    State(s): State<AppState>,
+    Query(q): Query<StartQuery>,
+    form: Signed,
+) -> Response {
     let Some(sid) = form.get("CallSid").map(str::to_string) else {
         return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
     };
@@ -150,11 +162,18 @@ struct StepQuery {
 }
 
 /// Keys pressed (or a timeout) on a call.
-async fn voice_step(State(s): State<AppState>, Query(q): Query<StepQuery>, form: Signed) -> Response {
+async fn voice_step(
+    State(s): State<AppState>,
+    Query(q): Query<StepQuery>,
+    form: Signed,
+) -> Response {
     let Some(sid) = form.get("CallSid").map(str::to_string) else {
         return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
     };
-    let digits = form.get("Digits").filter(|d| !d.is_empty()).map(str::to_string);
+    let digits = form
+        .get("Digits")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let key = format!("voice:{sid}:{}", q.n);
     once(&s, &key, || async {
         let step = voicecall::advance(&s, &sid, digits.as_deref()).await?;
@@ -170,8 +189,14 @@ async fn voice_inbound(State(s): State<AppState>, form: Signed) -> Response {
     once(&s, &key, || async {
         let p = voicecall::prompts(&s, Lang::Ja);
         let turn = voice::Turn {
-            says: vec![voice::Utterance { id: "identify_dob".into(), text: p.text("identify_dob", &[]) }],
-            gather: Some(voice::GatherSpec { finish_on_hash: false, num_digits: Some(8) }),
+            says: vec![voice::Utterance {
+                id: "identify_dob".into(),
+                text: p.text("identify_dob", &[]),
+            }],
+            gather: Some(voice::GatherSpec {
+                finish_on_hash: false,
+                num_digits: Some(8),
+            }),
             callback: false,
             completed: None,
             gave_up: false,
@@ -217,7 +242,10 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
     once(&s, &key, || async {
         if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
             calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
-            let unanswered = matches!(status.as_str(), "busy" | "no-answer" | "failed" | "canceled" | "completed");
+            let unanswered = matches!(
+                status.as_str(),
+                "busy" | "no-answer" | "failed" | "canceled" | "completed"
+            );
             if unanswered && a.checkin_status == "sent" {
                 let cfg = &s.config.checkin;
                 let ended = checkins::mark_failed(
@@ -230,7 +258,12 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
                     chrono::Duration::seconds(cfg.retry_backoff_secs),
                 )
                 .await?;
-                tracing::info!(checkin_id = a.checkin_id, status, ended, "call ended without an answer");
+                tracing::info!(
+                    checkin_id = a.checkin_id,
+                    status,
+                    ended,
+                    "call ended without an answer"
+                );
             }
         }
         Ok("<Response/>".into())
@@ -250,7 +283,9 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
         if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
             calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
             if matches!(status.as_str(), "undelivered" | "failed") && a.checkin_status == "sent" {
-                let permanent = code.as_deref().is_some_and(|c| UNREACHABLE_SMS.contains(&c));
+                let permanent = code
+                    .as_deref()
+                    .is_some_and(|c| UNREACHABLE_SMS.contains(&c));
                 let cfg = &s.config.checkin;
                 let ended = checkins::mark_failed(
                     &s.db,
@@ -273,7 +308,16 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
     .await
 }
 
-const STOP_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "停止", "ストップ"];
+const STOP_WORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "停止",
+    "ストップ",
+];
 const START_WORDS: &[&str] = &["START", "YES", "UNSTOP", "開始", "再開"];
 
 /// Inbound SMS: STOP / START keywords (opt-out and back in), recorded and honoured by

@@ -7,11 +7,11 @@ pub mod console;
 pub mod error;
 pub mod health;
 pub mod hooks;
-pub mod simulator;
-pub mod voicecall;
 pub mod i18n;
 pub mod layout;
 pub mod patient;
+pub mod simulator;
+pub mod voicecall;
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,9 +35,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Arc<Config>, signer: LinkSigner, flows: Arc<Flows>, prompts: Arc<Prompts>) -> Self {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        signer: LinkSigner,
+        flows: Arc<Flows>,
+        prompts: Arc<Prompts>,
+    ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
-        AppState { db, config, signer, flows, prompts, secure_cookies }
+        AppState {
+            db,
+            config,
+            signer,
+            flows,
+            prompts,
+            secure_cookies,
+        }
     }
 
     /// Public base URL without a trailing slash.
@@ -68,7 +81,9 @@ pub fn router(state: AppState) -> Router {
         .merge(simulator::router())
         .nest_service(
             "/voice-prompts/audio",
-            tower_http::services::ServeDir::new(std::path::Path::new(&state.config.voice_prompts_dir).join("audio")),
+            tower_http::services::ServeDir::new(
+                std::path::Path::new(&state.config.voice_prompts_dir).join("audio"),
+            ),
         )
         .nest("/api/v1", api::router())
         .with_state(state)

@@ -35,36 +35,45 @@ struct OpenCheckin {
     status: String,
 }
 
-async fn index(State(s): State<AppState>, who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String>, HtmlError> {
+async fn index(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+) -> Result<Html<String>, HtmlError> {
     let rows: Vec<OpenCheckin> = with_db!(&s.db, p => sqlx::query_as(
         "SELECT c.id, c.person_id, p.name, p.channel, c.status FROM checkins c JOIN persons p ON p.id = c.person_id
          WHERE p.health_centre_id = $1 AND c.status IN ('planned', 'sending', 'sent')
          ORDER BY CASE WHEN p.channel = 'voice' THEN 0 ELSE 1 END, c.due_at LIMIT 100")
         .bind(who.health_centre_id).fetch_all(p).await.map_err(mimamori_core::Error::from)?);
-    Ok(layout::page(lang, &who, t(lang, "電話シミュレーター", "Phone simulator"), html! {
-        p class="muted" { (t(lang,
-            "自動音声電話を画面上で再現します。本物の電話と同じ質問・入力ルールで回答が記録されます。",
-            "Places a simulated automated call. Questions, keypad rules and recording are the same as on a real call.")) }
-        @if rows.is_empty() { p { (t(lang, "回答待ちの健康観察はありません。", "No check-ins are waiting for an answer.")) } }
-        table {
-            thead { tr { th { (t(lang, "対象者", "Person")) } th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "状態", "Status")) } th {} } }
-            tbody {
-                @for r in &rows {
-                    tr {
-                        td { a href=(format!("/persons/{}", r.person_id)) { (r.name) } }
-                        td { (r.channel) } td { (r.status) }
-                        td {
-                            form method="post" action="/simulator" {
-                                input type="hidden" name="csrf" value=(who.csrf);
-                                input type="hidden" name="checkin_id" value=(r.id);
-                                button type="submit" { (t(lang, "電話をかける", "Call")) }
+    Ok(layout::page(
+        lang,
+        &who,
+        t(lang, "電話シミュレーター", "Phone simulator"),
+        html! {
+            p class="muted" { (t(lang,
+                "自動音声電話を画面上で再現します。本物の電話と同じ質問・入力ルールで回答が記録されます。",
+                "Places a simulated automated call. Questions, keypad rules and recording are the same as on a real call.")) }
+            @if rows.is_empty() { p { (t(lang, "回答待ちの健康観察はありません。", "No check-ins are waiting for an answer.")) } }
+            table {
+                thead { tr { th { (t(lang, "対象者", "Person")) } th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "状態", "Status")) } th {} } }
+                tbody {
+                    @for r in &rows {
+                        tr {
+                            td { a href=(format!("/persons/{}", r.person_id)) { (r.name) } }
+                            td { (r.channel) } td { (r.status) }
+                            td {
+                                form method="post" action="/simulator" {
+                                    input type="hidden" name="csrf" value=(who.csrf);
+                                    input type="hidden" name="checkin_id" value=(r.id);
+                                    button type="submit" { (t(lang, "電話をかける", "Call")) }
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-    }))
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -79,7 +88,11 @@ fn sim_sid() -> String {
 }
 
 fn call_page(lang: Lang, who: &CurrentStaff, sid: &str, step: &voicecall::Step) -> Html<String> {
-    let voice_lang = if step.lang == Lang::En { "en-US" } else { "ja-JP" };
+    let voice_lang = if step.lang == Lang::En {
+        "en-US"
+    } else {
+        "ja-JP"
+    };
     let spoken: Vec<&str> = step.turn.says.iter().map(|u| u.text.as_str()).collect();
     let keys: Markup = html! {
         div class="keypad" style="display:grid;grid-template-columns:repeat(3,4.5rem);gap:.5rem;margin:1rem 0" {
@@ -88,39 +101,56 @@ fn call_page(lang: Lang, who: &CurrentStaff, sid: &str, step: &voicecall::Step) 
             }
         }
     };
-    layout::page(lang, who, t(lang, "電話シミュレーター", "Phone simulator"), html! {
-        div class="card" aria-live="polite" {
-            p class="muted" { (t(lang, "通話中", "On the call")) " · " (sid) }
-            @for u in &step.turn.says { p class="prompt" data-prompt=(u.id) { "🔊 " (u.text) } }
-            @if step.turn.completed.is_some() { p class="ok" { (t(lang, "回答が記録されました。", "The answer has been recorded.")) } }
-        }
-        @if step.turn.gather.is_some() {
-            form method="post" action=(format!("/simulator/{sid}")) id="keys" {
-                input type="hidden" name="csrf" value=(who.csrf);
-                label for="digits" { (t(lang, "押したボタン（例: 375#）", "Keys pressed (e.g. 375#)")) }
-                input id="digits" name="digits" inputmode="numeric" autocomplete="off" autofocus;
-                (keys)
-                button type="submit" { (t(lang, "送信", "Send keys")) } " "
-                button type="submit" name="timeout" value="1" { (t(lang, "何も押さない（タイムアウト）", "Press nothing (time out)")) }
+    layout::page(
+        lang,
+        who,
+        t(lang, "電話シミュレーター", "Phone simulator"),
+        html! {
+            div class="card" aria-live="polite" {
+                p class="muted" { (t(lang, "通話中", "On the call")) " · " (sid) }
+                @for u in &step.turn.says { p class="prompt" data-prompt=(u.id) { "🔊 " (u.text) } }
+                @if step.turn.completed.is_some() { p class="ok" { (t(lang, "回答が記録されました。", "The answer has been recorded.")) } }
             }
-        } @else {
-            p { (t(lang, "通話は終了しました。", "The call has ended.")) " " a href="/simulator" { (t(lang, "一覧へ", "Back to the list")) } }
-        }
-        script {
-            (PreEscaped(format!(
-                "(function(){{var f=document.getElementById('digits');document.querySelectorAll('.key').forEach(function(b){{b.addEventListener('click',function(){{f.value+=b.dataset.key;if(b.dataset.key==='#'||(f.value.length===1&&{single})){{document.getElementById('keys').submit();}}}});}});\
-                 if(window.speechSynthesis){{var u=new SpeechSynthesisUtterance({text});u.lang='{voice_lang}';speechSynthesis.speak(u);}}}})();",
-                single = step.turn.gather.is_some_and(|g| g.num_digits == Some(1)),
-                text = serde_json::to_string(&spoken.join(" ")).unwrap_or_default(),
-            )))
-        }
-    })
+            @if step.turn.gather.is_some() {
+                form method="post" action=(format!("/simulator/{sid}")) id="keys" {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="digits" { (t(lang, "押したボタン（例: 375#）", "Keys pressed (e.g. 375#)")) }
+                    input id="digits" name="digits" inputmode="numeric" autocomplete="off" autofocus;
+                    (keys)
+                    button type="submit" { (t(lang, "送信", "Send keys")) } " "
+                    button type="submit" name="timeout" value="1" { (t(lang, "何も押さない（タイムアウト）", "Press nothing (time out)")) }
+                }
+            } @else {
+                p { (t(lang, "通話は終了しました。", "The call has ended.")) " " a href="/simulator" { (t(lang, "一覧へ", "Back to the list")) } }
+            }
+            script {
+                (PreEscaped(format!(
+                    "(function(){{var f=document.getElementById('digits');document.querySelectorAll('.key').forEach(function(b){{b.addEventListener('click',function(){{f.value+=b.dataset.key;if(b.dataset.key==='#'||(f.value.length===1&&{single})){{document.getElementById('keys').submit();}}}});}});\
+                     if(window.speechSynthesis){{var u=new SpeechSynthesisUtterance({text});u.lang='{voice_lang}';speechSynthesis.speak(u);}}}})();",
+                    single = step.turn.gather.is_some_and(|g| g.num_digits == Some(1)),
+                    text = serde_json::to_string(&spoken.join(" ")).unwrap_or_default(),
+                )))
+            }
+        },
+    )
 }
 
-async fn place_call(State(s): State<AppState>, who: CurrentStaff, UiLang(lang): UiLang, Form(f): Form<CallForm>) -> Result<Response, HtmlError> {
+async fn place_call(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Form(f): Form<CallForm>,
+) -> Result<Response, HtmlError> {
     who.check_csrf(&f.csrf)?;
     let ctx = mimamori_core::store::checkins::link_context(&s.db, f.checkin_id).await?;
-    let p = mimamori_core::store::persons::get(&s.db, mimamori_core::store::Actor::Staff(who.id), Some(who.health_centre_id), ctx.person_id, None).await?;
+    let p = mimamori_core::store::persons::get(
+        &s.db,
+        mimamori_core::store::Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        ctx.person_id,
+        None,
+    )
+    .await?;
     let sid = sim_sid();
     let step = voicecall::start(&s, &sid, f.checkin_id, true, None).await?;
     tracing::info!(person_id = p.id, call = %sid, "simulated call placed");
@@ -147,8 +177,16 @@ async fn press(
     if !sid.starts_with("SIM") {
         return Ok(Redirect::to("/simulator").into_response());
     }
-    let digits: String = f.digits.chars().filter(|c| c.is_ascii_digit() || *c == '#' || *c == '*').collect();
-    let input = if f.timeout.is_some() || digits.is_empty() { None } else { Some(digits.as_str()) };
+    let digits: String = f
+        .digits
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '#' || *c == '*')
+        .collect();
+    let input = if f.timeout.is_some() || digits.is_empty() {
+        None
+    } else {
+        Some(digits.as_str())
+    };
     let step = voicecall::advance(&s, &sid, input).await?;
     Ok(call_page(lang, &who, &sid, &step).into_response())
 }

@@ -27,12 +27,21 @@ pub fn prompts(s: &AppState, lang: Lang) -> &LangPrompts {
 }
 
 /// Starts the flow of `checkin_id` on call `sid` (`greet`: first person on the call).
-pub async fn start(s: &AppState, sid: &str, checkin_id: i64, greet: bool, prior: Option<&CallState>) -> Result<Step, Error> {
+pub async fn start(
+    s: &AppState,
+    sid: &str,
+    checkin_id: i64,
+    greet: bool,
+    prior: Option<&CallState>,
+) -> Result<Step, Error> {
     let ctx = checkins::link_context(&s.db, checkin_id).await?;
     let lang = lang_of(&ctx.language);
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
     let mut state = prior.cloned().unwrap_or_default();
-    let cc = CallContext { centre: &ctx.health_centre_name, phone: &ctx.health_centre_phone };
+    let cc = CallContext {
+        centre: &ctx.health_centre_name,
+        phone: &ctx.health_centre_phone,
+    };
     let turn = if matches!(ctx.status.as_str(), "planned" | "sending" | "sent") {
         voice::start(flow, prompts(s, lang), &cc, &mut state, greet)
     } else {
@@ -40,7 +49,10 @@ pub async fn start(s: &AppState, sid: &str, checkin_id: i64, greet: bool, prior:
         state.seq += 1;
         let p = prompts(s, lang);
         Turn {
-            says: vec![voice::Utterance { id: "nothing_today".into(), text: p.text("nothing_today", &[]) }],
+            says: vec![voice::Utterance {
+                id: "nothing_today".into(),
+                text: p.text("nothing_today", &[]),
+            }],
             gather: None,
             callback: false,
             completed: None,
@@ -48,16 +60,26 @@ pub async fn start(s: &AppState, sid: &str, checkin_id: i64, greet: bool, prior:
         }
     };
     calls::save_session(&s.db, sid, checkin_id, &state).await?;
-    Ok(Step { turn, lang, seq: state.seq, checkin_id })
+    Ok(Step {
+        turn,
+        lang,
+        seq: state.seq,
+        checkin_id,
+    })
 }
 
 /// Advances call `sid` with the keys pressed (`None`: timeout).
 pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<Step, Error> {
-    let (checkin_id, mut state) = calls::session(&s.db, sid).await?.ok_or(Error::NotFound("call"))?;
+    let (checkin_id, mut state) = calls::session(&s.db, sid)
+        .await?
+        .ok_or(Error::NotFound("call"))?;
     let ctx = checkins::link_context(&s.db, checkin_id).await?;
     let lang = lang_of(&ctx.language);
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
-    let cc = CallContext { centre: &ctx.health_centre_name, phone: &ctx.health_centre_phone };
+    let cc = CallContext {
+        centre: &ctx.health_centre_name,
+        phone: &ctx.health_centre_phone,
+    };
     let mut turn = voice::step(flow, prompts(s, lang), &cc, &mut state, digits);
     if turn.callback {
         escalations::open(&s.db, ctx.person_id, "callback", "high").await?;
@@ -65,12 +87,24 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
     }
     if let Some(answer) = turn.completed.clone() {
         match observations::answer_checkin(&s.db, checkin_id, "voice", &answer).await? {
-            Ok(obs) => tracing::info!(checkin_id, person_id = ctx.person_id, observation_id = obs, urgent = answer.urgent, "voice answer recorded"),
-            Err(closed) => tracing::info!(checkin_id, ?closed, "voice answer for a closed check-in ignored"),
+            Ok(obs) => tracing::info!(
+                checkin_id,
+                person_id = ctx.person_id,
+                observation_id = obs,
+                urgent = answer.urgent,
+                "voice answer recorded"
+            ),
+            Err(closed) => tracing::info!(
+                checkin_id,
+                ?closed,
+                "voice answer for a closed check-in ignored"
+            ),
         }
         // One phone may report for a whole household: walk the next member.
         if let Some(phone) = calls::phone_of_checkin(&s.db, checkin_id).await? {
-            if let Some(next) = calls::household_next(&s.db, &phone, checkin_id, mimamori_core::db::now()).await? {
+            if let Some(next) =
+                calls::household_next(&s.db, &phone, checkin_id, mimamori_core::db::now()).await?
+            {
                 let mut next_step = start(s, sid, next, false, Some(&state)).await?;
                 let mut says = std::mem::take(&mut turn.says);
                 says.append(&mut next_step.turn.says);
@@ -81,5 +115,10 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
         }
     }
     calls::save_session(&s.db, sid, checkin_id, &state).await?;
-    Ok(Step { turn, lang, seq: state.seq, checkin_id })
+    Ok(Step {
+        turn,
+        lang,
+        seq: state.seq,
+        checkin_id,
+    })
 }

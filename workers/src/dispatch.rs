@@ -2,12 +2,14 @@
 //! through its channel's provider, record the attempt; close overdue ones as missed.
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use mimamori_core::{
+    config::Config,
     db::now,
     provider::{OutboundMessage, SendError, smtp::escape},
     store::checkins::{self, DueCheckin},
+    token::LinkSigner,
 };
 
 use crate::{Deps, Shutdown};
@@ -59,7 +61,10 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
-    let mut out = Pass { missed: checkins::close_overdue(&deps.db, t).await?, ..Pass::default() };
+    let mut out = Pass {
+        missed: checkins::close_overdue(&deps.db, t).await?,
+        ..Pass::default()
+    };
     if out.missed > 0 {
         tracing::info!(missed = out.missed, "check-ins closed as missed");
     }
@@ -69,7 +74,10 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
         let room = cfg.workers.batch_size - batch.len() as i64;
         if room > 0 {
             let after = Duration::minutes(cfg.checkin.reminder_after_minutes);
-            batch.extend(checkins::claim_reminders(&deps.db, t, after, cfg.checkin.max_reminders, room).await?);
+            batch.extend(
+                checkins::claim_reminders(&deps.db, t, after, cfg.checkin.max_reminders, room)
+                    .await?,
+            );
         }
     }
     let results: Vec<_> = futures::stream::iter(batch)
@@ -113,7 +121,7 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
         (0, _) => "initial",
         _ => "reminder",
     };
-    let msg = match message(deps, &c, &channel, &key) {
+    let msg = match message(&deps.config, &deps.signer, &c, &channel, &key, now()) {
         Ok(m) => m,
         Err(reason) => {
             checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?;
@@ -122,7 +130,9 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
             return Ok(Outcome::Failed);
         }
     };
-    if let Some(provider_id) = checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await? {
+    if let Some(provider_id) =
+        checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?
+    {
         // This attempt already went out before a crash; record it, do not send again.
         checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
         return Ok(Outcome::Sent);
@@ -150,18 +160,29 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
             )
             .await?;
             tracing::warn!(permanent, ended, reason, "send failed");
-            Ok(if ended { Outcome::Failed } else { Outcome::Retry })
+            Ok(if ended {
+                Outcome::Failed
+            } else {
+                Outcome::Retry
+            })
         }
     }
 }
 
 /// The outbound message of a check-in on `channel`: an SMS or e-mail with the signed link,
 /// or a call whose TwiML we serve.
-pub fn message(deps: &Deps, c: &DueCheckin, channel: &str, key: &str) -> Result<OutboundMessage, &'static str> {
-    let ttl = Duration::hours(deps.config.checkin.link_ttl_hours);
-    let expires = c.deadline_at.max(now() + ttl).timestamp();
-    let token = deps.signer.sign(c.id, expires);
-    let base = deps.config.public_url.trim_end_matches('/');
+pub fn message(
+    config: &Config,
+    signer: &LinkSigner,
+    c: &DueCheckin,
+    channel: &str,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<OutboundMessage, &'static str> {
+    let ttl = Duration::hours(config.checkin.link_ttl_hours);
+    let expires = c.deadline_at.max(at + ttl).timestamp();
+    let token = signer.sign(c.id, expires);
+    let base = config.public_url.trim_end_matches('/');
     let link = format!("{base}/c/{token}");
     let ja = c.language != "en";
     let centre = &c.health_centre_name;
@@ -172,19 +193,29 @@ pub fn message(deps: &Deps, c: &DueCheckin, channel: &str, key: &str) -> Result<
             let (subject, text, lead, urgent) = if ja {
                 (
                     format!("【{centre}】本日の健康観察のお願い"),
-                    format!("本日の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"),
+                    format!(
+                        "本日の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"
+                    ),
                     "本日の体温と体調を入力してください。",
-                    format!("息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。"),
+                    format!(
+                        "息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。"
+                    ),
                 )
             } else {
                 (
                     format!("[{centre}] Your daily health check"),
-                    format!("Please enter today's temperature and symptoms here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"),
+                    format!(
+                        "Please enter today's temperature and symptoms here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"
+                    ),
                     "Please enter today's temperature and symptoms.",
                     format!("If you suddenly feel worse, do not wait: call {centre} at {phone}."),
                 )
             };
-            let button = if ja { "健康観察を入力する" } else { "Open the health check" };
+            let button = if ja {
+                "健康観察を入力する"
+            } else {
+                "Open the health check"
+            };
             let html = format!(
                 "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:sans-serif;font-size:16px;line-height:1.6\">\
                  <p>{lead}</p><p><a href=\"{href}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px\">{button}</a></p>\
@@ -212,7 +243,11 @@ pub fn message(deps: &Deps, c: &DueCheckin, channel: &str, key: &str) -> Result<
                 channel: "voice",
                 to,
                 subject: None,
-                body: if ja { "自動音声電話".into() } else { "Automated call".into() },
+                body: if ja {
+                    "自動音声電話".into()
+                } else {
+                    "Automated call".into()
+                },
                 html: None,
                 url: Some(format!("{base}/hooks/twilio/voice?t={token}")),
                 status_callback: Some(format!("{base}/hooks/twilio/status/call")),
@@ -223,9 +258,11 @@ pub fn message(deps: &Deps, c: &DueCheckin, channel: &str, key: &str) -> Result<
             let to = c.phone.clone().ok_or("no phone number")?;
             let body = match (ja, c.reminders > 0) {
                 (true, false) => format!("{centre}です。本日の健康観察をお願いします {link}"),
-                (true, true) => format!("{centre}です。本日の健康観察が未回答です。ご回答をお願いします {link}"),
+                (true, true) => {
+                    format!("{centre}です。本日の健康観察が未回答です。ご回答をお願いします {link}")
+                }
                 (false, false) => format!("{centre}: please send today's health check {link}"),
-                (false, true) => format!("{centre}: reminder, today's health check is not answered yet {link}"),
+                (false, true) => format!("{centre}: reminder, health check not yet sent {link}"),
             };
             Ok(OutboundMessage {
                 channel: "sms",

@@ -14,9 +14,17 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `rate` per second per number; `0` means unlimited.
     pub fn new(numbers: Vec<String>, rate: f64) -> RateLimiter {
-        let interval = if rate > 0.0 { Duration::from_secs_f64(1.0 / rate) } else { Duration::ZERO };
+        let interval = if rate > 0.0 {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::ZERO
+        };
         let now = Instant::now();
-        RateLimiter { next_free: Mutex::new(vec![now; numbers.len().max(1)]), numbers, interval }
+        RateLimiter {
+            next_free: Mutex::new(vec![now; numbers.len().max(1)]),
+            numbers,
+            interval,
+        }
     }
 
     /// Waits for a sending slot and returns the sender number to use.
@@ -24,7 +32,11 @@ impl RateLimiter {
         let (at, idx) = {
             let mut next = self.next_free.lock().expect("limiter lock");
             let now = Instant::now();
-            let (idx, _) = next.iter().enumerate().min_by_key(|(_, t)| **t).expect("at least one slot");
+            let (idx, _) = next
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, t)| **t)
+                .expect("at least one slot");
             let at = next[idx].max(now);
             next[idx] = at + self.interval;
             (at, idx)
@@ -58,10 +70,19 @@ mod tests {
         let last = sends.iter().map(|(_, t)| *t).max().unwrap();
         assert_eq!(last, Duration::from_millis(1900));
         for number in ["+1", "+2"] {
-            let mut times: Vec<_> = sends.iter().filter(|(n, _)| n == number).map(|(_, t)| *t).collect();
+            let mut times: Vec<_> = sends
+                .iter()
+                .filter(|(n, _)| n == number)
+                .map(|(_, t)| *t)
+                .collect();
             times.sort();
             assert_eq!(times.len(), 20);
-            assert!(times.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(100)), "{number}: {times:?}");
+            assert!(
+                times
+                    .windows(2)
+                    .all(|w| w[1] - w[0] >= Duration::from_millis(100)),
+                "{number}: {times:?}"
+            );
         }
     }
 }

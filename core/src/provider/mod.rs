@@ -71,10 +71,17 @@ impl Provider for Outbox {
                 (Some(url), "voice") => format!("{}\n{url}", m.body),
                 _ => m.body.clone(),
             };
-            outbox::put(&self.db, m.channel, &m.to, m.subject.as_deref(), &body, &m.idempotency_key)
-                .await
-                .map(|id| format!("OB{id}"))
-                .map_err(|e| SendError::Transient(e.to_string()))
+            outbox::put(
+                &self.db,
+                m.channel,
+                &m.to,
+                m.subject.as_deref(),
+                &body,
+                &m.idempotency_key,
+            )
+            .await
+            .map(|id| format!("OB{id}"))
+            .map_err(|e| SendError::Transient(e.to_string()))
         })
     }
 }
@@ -107,7 +114,11 @@ impl Channels {
 
     /// Every channel through one provider (tests, benchmarks).
     pub fn all(p: Arc<dyn Provider>) -> Channels {
-        Channels { sms: p.clone(), email: p.clone(), voice: p }
+        Channels {
+            sms: p.clone(),
+            email: p.clone(),
+            voice: p,
+        }
     }
 
     pub fn for_channel(&self, channel: &str) -> &dyn Provider {

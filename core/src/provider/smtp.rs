@@ -1,9 +1,6 @@
 //! E-mail over SMTP (lettre): multipart text + HTML. The idempotency key becomes the
 //! Message-ID, so a duplicate delivery is recognisable downstream.
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::MultiPart,
-};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::MultiPart};
 
 use super::{OutboundMessage, Provider, SendError, SendFuture};
 
@@ -29,11 +26,16 @@ impl Provider for Smtp {
 
     fn send<'a>(&'a self, m: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
-            let to = m.to.parse().map_err(|_| SendError::Permanent("invalid e-mail address".into()))?;
+            let to =
+                m.to.parse()
+                    .map_err(|_| SendError::Permanent("invalid e-mail address".into()))?;
             let host = self.from.email.domain().to_string();
             let message_id = format!("<{}@{host}>", m.idempotency_key);
             let text = m.body.clone();
-            let html = m.html.clone().unwrap_or_else(|| format!("<pre>{}</pre>", escape(&text)));
+            let html = m
+                .html
+                .clone()
+                .unwrap_or_else(|| format!("<pre>{}</pre>", escape(&text)));
             let email = Message::builder()
                 .from(self.from.clone())
                 .to(to)
@@ -55,5 +57,8 @@ impl Provider for Smtp {
 
 /// Minimal HTML escaping for text put into the HTML part.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -49,14 +49,21 @@ impl Twilio {
             auth_token: cfg.auth_token.clone(),
             sms: RateLimiter::new(cfg.sms_from.clone(), cfg.messages_per_sec),
             calls: RateLimiter::new(
-                if cfg.voice_from.is_empty() { cfg.sms_from.clone() } else { cfg.voice_from.clone() },
+                if cfg.voice_from.is_empty() {
+                    cfg.sms_from.clone()
+                } else {
+                    cfg.voice_from.clone()
+                },
                 cfg.calls_per_sec,
             ),
         })
     }
 
     fn url(&self, resource: &str) -> String {
-        format!("{}/2010-04-01/Accounts/{}/{resource}.json", self.api_base, self.account_sid)
+        format!(
+            "{}/2010-04-01/Accounts/{}/{resource}.json",
+            self.api_base, self.account_sid
+        )
     }
 
     async fn post(&self, resource: &str, form: &[(&str, &str)]) -> Result<String, SendError> {
@@ -67,17 +74,39 @@ impl Twilio {
             .form(form)
             .send()
             .await
-            .map_err(|e| SendError::Transient(if e.is_timeout() { "timeout".into() } else { "connection failed".into() }))?;
+            .map_err(|e| {
+                SendError::Transient(if e.is_timeout() {
+                    "timeout".into()
+                } else {
+                    "connection failed".into()
+                })
+            })?;
         let status = res.status();
         if status.is_success() {
-            let c: Created = res.json().await.map_err(|_| SendError::Transient("unreadable provider answer".into()))?;
+            let c: Created = res
+                .json()
+                .await
+                .map_err(|_| SendError::Transient("unreadable provider answer".into()))?;
             return Ok(c.sid);
         }
         let err: TwilioError = res.json().await.unwrap_or_default();
         let code = err.code.map(|c| c.to_string()).unwrap_or_default();
         // The provider's message can echo the number; keep only status and code.
-        let reason = format!("HTTP {}{}", status.as_u16(), if code.is_empty() { String::new() } else { format!(" code {code}") });
-        tracing::warn!(status = status.as_u16(), code = err.code, detail = err.message.is_some(), "provider refused");
+        let reason = format!(
+            "HTTP {}{}",
+            status.as_u16(),
+            if code.is_empty() {
+                String::new()
+            } else {
+                format!(" code {code}")
+            }
+        );
+        tracing::warn!(
+            status = status.as_u16(),
+            code = err.code,
+            detail = err.message.is_some(),
+            "provider refused"
+        );
         if err.code.is_some_and(|c| PERMANENT_CODES.contains(&c)) {
             Err(SendError::Permanent(reason))
         } else {
@@ -96,8 +125,16 @@ impl Provider for Twilio {
             match m.channel {
                 "voice" => {
                     let from = self.calls.acquire().await;
-                    let url = m.url.as_deref().ok_or_else(|| SendError::Permanent("no TwiML URL".into()))?;
-                    let mut form = vec![("To", m.to.as_str()), ("From", from.as_str()), ("Url", url), ("Method", "POST")];
+                    let url = m
+                        .url
+                        .as_deref()
+                        .ok_or_else(|| SendError::Permanent("no TwiML URL".into()))?;
+                    let mut form = vec![
+                        ("To", m.to.as_str()),
+                        ("From", from.as_str()),
+                        ("Url", url),
+                        ("Method", "POST"),
+                    ];
                     if let Some(cb) = &m.status_callback {
                         form.extend([
                             ("StatusCallback", cb.as_str()),
@@ -110,7 +147,11 @@ impl Provider for Twilio {
                 }
                 _ => {
                     let from = self.sms.acquire().await;
-                    let mut form = vec![("To", m.to.as_str()), ("From", from.as_str()), ("Body", m.body.as_str())];
+                    let mut form = vec![
+                        ("To", m.to.as_str()),
+                        ("From", from.as_str()),
+                        ("Body", m.body.as_str()),
+                    ];
                     if let Some(cb) = &m.status_callback {
                         form.push(("StatusCallback", cb.as_str()));
                     }

@@ -6,8 +6,10 @@ use crate::{Db, Error, Result, db::now, voice::CallState, with_db};
 
 /// The answer already given to webhook `key`, if it was delivered before.
 pub async fn seen(db: &Db, key: &str) -> Result<Option<String>> {
-    Ok(with_db!(db, p => sqlx::query_scalar("SELECT response FROM webhook_events WHERE key = $1")
-        .bind(key).fetch_optional(p).await?))
+    Ok(
+        with_db!(db, p => sqlx::query_scalar("SELECT response FROM webhook_events WHERE key = $1")
+        .bind(key).fetch_optional(p).await?),
+    )
 }
 
 /// Remembers the answer to webhook `key`. Returns false if another delivery got there first.
@@ -21,7 +23,10 @@ pub async fn session(db: &Db, call_sid: &str) -> Result<Option<(i64, CallState)>
     let row: Option<(i64, String)> = with_db!(db, p => sqlx::query_as(
         "SELECT checkin_id, answers FROM call_sessions WHERE call_sid = $1").bind(call_sid).fetch_optional(p).await?);
     Ok(match row {
-        Some((c, json)) => Some((c, serde_json::from_str(&json).map_err(|e| Error::Internal(e.to_string()))?)),
+        Some((c, json)) => Some((
+            c,
+            serde_json::from_str(&json).map_err(|e| Error::Internal(e.to_string()))?,
+        )),
         None => None,
     })
 }
@@ -30,7 +35,10 @@ pub async fn session(db: &Db, call_sid: &str) -> Result<Option<(i64, CallState)>
 /// `answers`; `question`, `tries` and `stage` are copied out for people reading the table.
 pub async fn save_session(db: &Db, call_sid: &str, checkin_id: i64, s: &CallState) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| Error::Internal(e.to_string()))?;
-    let stage = serde_json::to_value(s.stage).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let stage = serde_json::to_value(s.stage)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let t = now();
     with_db!(db, p => sqlx::query(
         "INSERT INTO call_sessions (call_sid, checkin_id, question, tries, answers, stage, created_at, updated_at)
@@ -59,7 +67,12 @@ pub async fn attempt_by_provider_id(db: &Db, provider_id: &str) -> Result<Option
 }
 
 /// Records a delivery or call status reported by the provider.
-pub async fn set_attempt_status(db: &Db, key: &str, status: &str, error: Option<&str>) -> Result<()> {
+pub async fn set_attempt_status(
+    db: &Db,
+    key: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<()> {
     with_db!(db, p => sqlx::query(
         "UPDATE contact_attempts SET status = $1, error = COALESCE($2, error), updated_at = $3 WHERE idempotency_key = $4")
         .bind(status).bind(error).bind(now()).bind(key).execute(p).await?.rows_affected());
@@ -107,7 +120,12 @@ pub async fn opt_in(db: &Db, phone: &str) -> Result<Vec<i64>> {
 
 /// The next open, due check-in of someone else registered with the same phone (a household
 /// answering on one call), if any.
-pub async fn household_next(db: &Db, phone: &str, except_checkin: i64, at: DateTime<Utc>) -> Result<Option<i64>> {
+pub async fn household_next(
+    db: &Db,
+    phone: &str,
+    except_checkin: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<i64>> {
     Ok(with_db!(db, p => sqlx::query_scalar(
         "SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
          WHERE p.phone = $1 AND c.id <> $2 AND c.status IN ('planned', 'sending', 'sent') AND c.due_at <= $3
@@ -129,5 +147,6 @@ pub async fn identify(db: &Db, phone: &str, dob: NaiveDate) -> Result<Option<i64
 pub async fn phone_of_checkin(db: &Db, checkin_id: i64) -> Result<Option<String>> {
     Ok(with_db!(db, p => sqlx::query_scalar(
         "SELECT p.phone FROM checkins c JOIN persons p ON p.id = c.person_id WHERE c.id = $1")
-        .bind(checkin_id).fetch_optional(p).await?).flatten())
+        .bind(checkin_id).fetch_optional(p).await?)
+    .flatten())
 }

@@ -110,7 +110,12 @@ pub struct DueCheckin {
 }
 
 /// Claims up to `limit` due check-ins (and abandoned claims older than `lease`).
-pub async fn claim_due(db: &Db, at: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<DueCheckin>> {
+pub async fn claim_due(
+    db: &Db,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
     let sql = dialect::claim_due(db);
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -120,7 +125,13 @@ pub async fn claim_due(db: &Db, at: DateTime<Utc>, lease: Duration, limit: i64) 
 
 /// Claims up to `limit` check-ins sent more than `after` ago and still unanswered, for a
 /// reminder; at most `max` reminders per check-in.
-pub async fn claim_reminders(db: &Db, at: DateTime<Utc>, after: Duration, max: i32, limit: i64) -> Result<Vec<DueCheckin>> {
+pub async fn claim_reminders(
+    db: &Db,
+    at: DateTime<Utc>,
+    after: Duration,
+    max: i32,
+    limit: i64,
+) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
     let sql = dialect::claim_reminders(db);
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))

@@ -7,7 +7,8 @@ use crate::{Db, Result, db::now, with_db};
 
 /// The SQL that opens (or refreshes) an escalation; run inside the caller's transaction.
 /// $1 person, $2 reason, $3 priority, $4 now.
-pub const OPEN_SQL: &str = "INSERT INTO escalations (person_id, reason, priority, status, opened_at, updated_at)
+pub const OPEN_SQL: &str =
+    "INSERT INTO escalations (person_id, reason, priority, status, opened_at, updated_at)
      VALUES ($1, $2, $3, 'open', $4, $4)
      ON CONFLICT (person_id, reason) WHERE status <> 'resolved' DO UPDATE SET updated_at = $4";
 

@@ -105,7 +105,11 @@ impl PersonInput {
                 "the end date must be on or after the start date",
             );
         }
-        let times = if self.checkin_time.trim().is_empty() { "09:00" } else { self.checkin_time.as_str() };
+        let times = if self.checkin_time.trim().is_empty() {
+            "09:00"
+        } else {
+            self.checkin_time.as_str()
+        };
         let mut slots: Vec<i32> = Vec::new();
         for t in times.split(',') {
             if let Some(m) = c.take(parse_slot("checkin_time", t)) {
@@ -264,6 +268,8 @@ pub async fn count(db: &Db, health_centre_id: i64) -> Result<i64> {
 
 /// A person's daily check-in times (minutes after local midnight), by slot.
 pub async fn slots(db: &Db, person_id: i64) -> Result<Vec<i32>> {
-    Ok(with_db!(db, pool => sqlx::query_scalar("SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot")
-        .bind(person_id).fetch_all(pool).await?))
+    Ok(
+        with_db!(db, pool => sqlx::query_scalar("SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot")
+        .bind(person_id).fetch_all(pool).await?),
+    )
 }

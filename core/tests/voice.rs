@@ -1,0 +1,151 @@
+//! The DTMF call engine walking the shipped flows and prompts, and the TwiML it produces
+//! (snapshots in `tests/snapshots/`, ja and en).
+use std::path::Path;
+
+use mimamori_core::{
+    domain::Lang,
+    flows::Flows,
+    voice::{self, CallContext, CallState, Prompts, Stage, parse_temperature_digits},
+};
+
+fn setup() -> (Flows, Prompts) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let flows = Flows::load(&root.join("flows")).unwrap();
+    let prompts = Prompts::load(&root.join("voice-prompts")).unwrap();
+    assert!(
+        prompts.missing_for(&flows).is_empty(),
+        "{:?}",
+        prompts.missing_for(&flows)
+    );
+    (flows, prompts)
+}
+
+const CTX: CallContext = CallContext {
+    centre: "みなと保健所",
+    phone: "03-0000-0000",
+};
+
+#[test]
+fn temperature_digits() {
+    assert_eq!(parse_temperature_digits("375").unwrap().value(), 37.5);
+    assert_eq!(parse_temperature_digits("37").unwrap().value(), 37.0);
+    assert!(parse_temperature_digits("3755").is_none());
+    assert!(
+        parse_temperature_digits("455").is_none(),
+        "45.5 °C is out of range"
+    );
+    assert!(parse_temperature_digits("3*5").is_none());
+    assert!(parse_temperature_digits("").is_none());
+}
+
+#[test]
+fn a_full_call_records_what_was_pressed() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::Ja);
+    let mut st = CallState::default();
+    let first = voice::start(flow, p, &CTX, &mut st, true);
+    assert_eq!(first.says[0].id, "greeting");
+    assert!(first.says[0].text.contains("みなと保健所"));
+    assert_eq!(first.says[1].id, "q.temperature");
+    assert!(first.gather.unwrap().finish_on_hash);
+    let keys = ["375#", "96#", "1", "2", "2", "2", "2", "2", "2"];
+    for k in keys {
+        let t = voice::step(flow, p, &CTX, &mut st, Some(k));
+        assert!(!t.gave_up && t.completed.is_none(), "{k}");
+    }
+    assert_eq!(st.stage, Stage::Readback);
+    let rb = voice::step(flow, p, &CTX, &mut st, Some("9"));
+    assert_eq!(rb.says[0].id, "invalid");
+    assert!(
+        rb.says[1]
+            .text
+            .contains("体温37.5度、酸素96、1つの症状が、はい"),
+        "{}",
+        rb.says[1].text
+    );
+    let done = voice::step(flow, p, &CTX, &mut st, Some("1"));
+    let a = done.completed.unwrap();
+    assert_eq!(a.temperature.unwrap().value(), 37.5);
+    assert_eq!(a.spo2.unwrap().value(), 96);
+    assert_eq!(a.symptoms.get("cough"), Some(&true));
+    assert_eq!(a.symptoms.get("sore_throat"), Some(&false));
+    assert!(!a.urgent);
+    assert!(done.gather.is_none(), "the call ends");
+    assert_eq!(done.says.last().unwrap().id, "thanks");
+}
+
+#[test]
+fn invalid_and_empty_input_repeat_then_give_up() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::En);
+    let mut st = CallState::default();
+    voice::start(flow, p, &CTX, &mut st, true);
+    let t = voice::step(flow, p, &CTX, &mut st, Some("99#"));
+    assert_eq!(
+        t.says.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["invalid", "q.temperature", "howto_temperature"]
+    );
+    let t = voice::step(flow, p, &CTX, &mut st, None);
+    assert_eq!(t.says[0].id, "invalid");
+    let t = voice::step(flow, p, &CTX, &mut st, Some("#"));
+    assert!(t.gave_up);
+    assert_eq!(t.says[0].id, "no_input");
+    assert!(t.gather.is_none());
+}
+
+#[test]
+fn zero_asks_for_a_callback_and_spo2_can_be_skipped() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::Ja);
+    let mut st = CallState::default();
+    voice::start(flow, p, &CTX, &mut st, true);
+    voice::step(flow, p, &CTX, &mut st, Some("380#"));
+    let t = voice::step(flow, p, &CTX, &mut st, Some("0#"));
+    assert!(t.callback);
+    assert_eq!(t.says[0].id, "callback");
+    assert_eq!(t.says[1].id, "q.spo2", "the same question again");
+    let t = voice::step(flow, p, &CTX, &mut st, Some("#"));
+    assert_eq!(t.says[0].id, "q.cough", "no oximeter: skipped");
+    for k in ["2", "2", "2", "2", "1", "2", "2"] {
+        voice::step(flow, p, &CTX, &mut st, Some(k));
+    }
+    let rb_restart = voice::step(flow, p, &CTX, &mut st, Some("2"));
+    assert_eq!(
+        rb_restart.says[0].id, "q.temperature",
+        "2 at the read-back starts again"
+    );
+    for k in ["380#", "#", "2", "2", "2", "2", "1", "2", "2"] {
+        voice::step(flow, p, &CTX, &mut st, Some(k));
+    }
+    let done = voice::step(flow, p, &CTX, &mut st, Some("1"));
+    let a = done.completed.unwrap();
+    assert!(a.urgent && a.spo2.is_none());
+    assert_eq!(done.says[0].id, "urgent");
+    assert!(done.says[0].text.contains("03-0000-0000"));
+}
+
+#[test]
+fn twiml_snapshots() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    for lang in [Lang::Ja, Lang::En] {
+        let p = prompts.lang(lang);
+        let mut st = CallState::default();
+        let first = voice::start(flow, p, &CTX, &mut st, true);
+        let xml = voice::twiml(
+            &first,
+            p,
+            "https://example.jp/hooks/twilio/voice/step?n=1&x=<y>",
+            "https://example.jp/a",
+        );
+        insta::assert_snapshot!(format!("first_question_{}", lang.as_str()), xml);
+        let second = voice::step(flow, p, &CTX, &mut st, Some("375#"));
+        insta::assert_snapshot!(
+            format!("yes_no_{}", lang.as_str()),
+            voice::twiml(&second, p, "https://example.jp/s?n=2", "")
+        );
+    }
+}
