@@ -241,7 +241,6 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
     let key = format!("callstatus:{sid}:{status}");
     once(&s, &key, || async {
         if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
-            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
             let unanswered = matches!(
                 status.as_str(),
                 "busy" | "no-answer" | "failed" | "canceled" | "completed"
@@ -264,7 +263,13 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
                     ended,
                     "call ended without an answer"
                 );
+                if ended {
+                    let ck = checkins::get(&s.db, a.checkin_id).await?;
+                    escalations::open(&s.db, ck.person_id, "unreachable", "high").await?;
+                }
             }
+            // After any retry bookkeeping, so the attempt shows the provider's status.
+            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
         }
         Ok("<Response/>".into())
     })
@@ -281,7 +286,6 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
     let key = format!("msgstatus:{sid}:{status}");
     once(&s, &key, || async {
         if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
-            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
             if matches!(status.as_str(), "undelivered" | "failed") && a.checkin_status == "sent" {
                 let permanent = code
                     .as_deref()
@@ -302,6 +306,7 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
                     escalations::open(&s.db, ck.person_id, "unreachable", "high").await?;
                 }
             }
+            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
         }
         Ok("<Response/>".into())
     })

@@ -2,7 +2,9 @@
 //! fresh database per test (SQLite, or PostgreSQL with MIMAMORI_TEST_DATABASE_URL), the
 //! real workers (dispatcher, apalis queue) and the dev outbox provider.
 mod auth;
+mod channels;
 mod cli;
+mod fake_twilio;
 mod health;
 mod helpers;
 mod persons;

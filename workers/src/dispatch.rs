@@ -8,7 +8,10 @@ use mimamori_core::{
     config::Config,
     db::now,
     provider::{OutboundMessage, SendError, smtp::escape},
-    store::checkins::{self, DueCheckin},
+    store::{
+        checkins::{self, DueCheckin},
+        escalations,
+    },
     token::LinkSigner,
 };
 
@@ -126,6 +129,7 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
         Err(reason) => {
             checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?;
             checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero()).await?;
+            escalations::open(&deps.db, c.person_id, "unreachable", "high").await?;
             tracing::warn!(reason, "check-in cannot be sent");
             return Ok(Outcome::Failed);
         }
@@ -159,6 +163,10 @@ async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> 
                 Duration::seconds(cfg.retry_backoff_secs),
             )
             .await?;
+            if ended {
+                // Nobody is lost silently: a person we could not reach goes to the staff.
+                escalations::open(&deps.db, c.person_id, "unreachable", "high").await?;
+            }
             tracing::warn!(permanent, ended, reason, "send failed");
             Ok(if ended {
                 Outcome::Failed

@@ -1,0 +1,411 @@
+//! Sending and answering through a Twilio-compatible provider (the loopback fake): voice
+//! calls answered by keypad, retries after busy / 429 / 5xx, permanent failures, delivery
+//! callbacks, STOP / START, inbound calls, households, and the phone simulator.
+use std::time::Duration;
+
+use mimamori_core::{store::escalations, with_db};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::{
+    fake_twilio::{Fake, Fault, Pickup, SID, TOKEN, signed_post},
+    helpers::{TestApp, spawn_app_with},
+};
+
+async fn app_with_fake(max_attempts: i32) -> (TestApp, Fake) {
+    let fake = Fake::start().await;
+    let base = fake.base.clone();
+    let app = spawn_app_with(move |c| {
+        c.twilio.api_base = base;
+        c.twilio.account_sid = SID.into();
+        c.twilio.auth_token = SecretString::from(TOKEN);
+        c.twilio.sms_from = vec!["+815000000001".into()];
+        c.twilio.messages_per_sec = 0.0;
+        c.twilio.calls_per_sec = 0.0;
+        c.checkin.retry_backoff_secs = 0;
+        c.checkin.max_send_attempts = max_attempts;
+    })
+    .await;
+    (app, fake)
+}
+
+fn today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
+}
+
+async fn register(app: &TestApp, phone: &str, channel: &str, extra: serde_json::Value) -> i64 {
+    let mut body = json!({
+        "name": "テスト", "phone": phone, "channel": channel, "observation_start": today(),
+        "observation_end": today(), "checkin_time": "00:00"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app.post_json("/api/v1/persons", &body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn checkin_status(app: &TestApp, person: i64) -> String {
+    with_db!(&app.db, p => sqlx::query_scalar("SELECT status FROM checkins WHERE person_id = $1").bind(person).fetch_one(p).await.unwrap())
+}
+
+async fn wait_status(app: &TestApp, person: i64, want: &str) {
+    for _ in 0..200 {
+        if checkin_status(app, person).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "check-in of person {person} never became {want} (is {})",
+        checkin_status(app, person).await
+    );
+}
+
+async fn attempt_statuses(app: &TestApp, person: i64) -> Vec<String> {
+    with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT a.status FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1 ORDER BY a.id")
+        .bind(person).fetch_all(p).await.unwrap())
+}
+
+const ALL_NO: [Option<&str>; 10] = [
+    Some("375#"),
+    Some("96#"),
+    Some("1"),
+    Some("2"),
+    Some("2"),
+    Some("2"),
+    Some("2"),
+    Some("2"),
+    Some("2"),
+    Some("1"),
+];
+
+#[tokio::test]
+async fn a_voice_call_is_answered_with_the_keypad() {
+    let (app, fake) = app_with_fake(3).await;
+    app.login().await;
+    fake.pickups("+819011110001", vec![Pickup::Keys(ALL_NO.to_vec())]);
+    let person = register(&app, "090-1111-0001", "voice", json!({})).await;
+    wait_status(&app, person, "answered").await;
+    let obs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{person}/observations"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            obs[0]["temperature_c"].as_f64(),
+            obs[0]["spo2"].as_i64(),
+            obs[0]["source"].as_str()
+        ),
+        (Some(37.5), Some(96), Some("voice"))
+    );
+    for _ in 0..100 {
+        if attempt_statuses(&app, person).await == ["completed"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(attempt_statuses(&app, person).await, ["completed"]);
+    let twiml = fake.inner.lock().unwrap().twiml.clone();
+    assert!(
+        twiml[0].contains(r#"<Gather input="dtmf""#) && twiml[0].contains("体温を入力してください")
+    );
+    assert!(
+        twiml
+            .last()
+            .unwrap()
+            .contains("ご回答ありがとうございました")
+            && twiml.last().unwrap().contains("<Hangup/>")
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_busy_line_is_called_again() {
+    let (app, fake) = app_with_fake(3).await;
+    app.login().await;
+    fake.pickups(
+        "+819011110002",
+        vec![Pickup::Status("busy"), Pickup::Keys(ALL_NO.to_vec())],
+    );
+    let person = register(&app, "090-1111-0002", "voice", json!({})).await;
+    wait_status(&app, person, "answered").await;
+    assert_eq!(fake.calls_to("+819011110002"), 2);
+    assert_eq!(attempt_statuses(&app, person).await[0], "busy");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn callback_request_and_a_household_on_one_call() {
+    let (app, fake) = app_with_fake(3).await;
+    app.login().await;
+    let mut keys = vec![Some("0#")];
+    keys.extend(ALL_NO);
+    keys.extend(ALL_NO);
+    fake.pickups("+819011110003", vec![Pickup::Keys(keys)]);
+    // The SMS member is registered first, so their check-in is open when the call for the
+    // voice member reaches its end.
+    let b = register(&app, "090-1111-0003", "sms", json!({"name": "家族"})).await;
+    wait_status(&app, b, "sent").await;
+    let a = register(&app, "090-1111-0003", "voice", json!({})).await;
+    wait_status(&app, a, "answered").await;
+    wait_status(&app, b, "answered").await;
+    let (sa, sb) = (checkin_status(&app, a).await, checkin_status(&app, b).await);
+    assert_eq!(
+        (sa.as_str(), sb.as_str()),
+        ("answered", "answered"),
+        "one call answered for both members"
+    );
+    let esc = escalations::open_for_person(&app.db, a).await.unwrap();
+    assert_eq!(
+        esc.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+        ["callback"]
+    );
+    let twiml = fake.inner.lock().unwrap().twiml.join("\n");
+    assert!(twiml.contains("折り返し電話を受け付けました") && twiml.contains("ご家族の方"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn provider_faults_are_retried_or_end_visibly() {
+    let (app, fake) = app_with_fake(2).await;
+    app.login().await;
+    fake.fault("+819022220001", Fault::TooMany(1));
+    fake.fault("+819022220002", Fault::InvalidNumber);
+    fake.fault("+819022220003", Fault::ServerError);
+    let slow_ok = register(&app, "090-2222-0001", "sms", json!({})).await;
+    let invalid = register(&app, "090-2222-0002", "sms", json!({})).await;
+    let down = register(&app, "090-2222-0003", "sms", json!({})).await;
+    wait_status(&app, slow_ok, "sent").await;
+    assert_eq!(attempt_statuses(&app, slow_ok).await, ["failed", "sent"]);
+    assert_eq!(
+        fake.messages_to("+819022220001").len(),
+        1,
+        "sent exactly once"
+    );
+    wait_status(&app, invalid, "failed").await;
+    assert_eq!(
+        attempt_statuses(&app, invalid).await,
+        ["failed"],
+        "a permanent error is not retried"
+    );
+    let esc = escalations::open_for_person(&app.db, invalid)
+        .await
+        .unwrap();
+    assert_eq!(esc[0].reason, "unreachable");
+    wait_status(&app, down, "failed").await;
+    assert_eq!(
+        attempt_statuses(&app, down).await,
+        ["failed", "failed"],
+        "max_send_attempts = 2"
+    );
+    let err: Option<String> = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT a.error FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1 LIMIT 1")
+        .bind(invalid).fetch_one(p).await.unwrap());
+    assert_eq!(err.as_deref(), Some("HTTP 400 code 21211"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn delivery_callbacks_update_attempts_once_and_need_a_signature() {
+    let (app, fake) = app_with_fake(3).await;
+    app.login().await;
+    let person = register(&app, "090-3333-0001", "sms", json!({})).await;
+    wait_status(&app, person, "sent").await;
+    let msg = fake.messages_to("+819033330001").remove(0);
+    let cb = msg["StatusCallback"].clone();
+    assert_eq!(cb, format!("{}/hooks/twilio/status/message", app.base));
+    let provider_id: String = with_db!(&app.db, p => sqlx::query_scalar("SELECT provider_id FROM contact_attempts").fetch_one(p).await.unwrap());
+    let params = vec![
+        ("MessageSid".to_string(), provider_id.clone()),
+        ("MessageStatus".to_string(), "undelivered".to_string()),
+        ("ErrorCode".to_string(), "30003".to_string()),
+    ];
+    // Forged: wrong signature → 403, nothing stored.
+    let r = reqwest::Client::new()
+        .post(&cb)
+        .header("X-Twilio-Signature", "AAAA")
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = reqwest::Client::new()
+        .post(&cb)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 0);
+    assert_eq!(checkin_status(&app, person).await, "sent");
+
+    assert_eq!(signed_post(&cb, &params).await.status(), 200);
+    assert_eq!(checkin_status(&app, person).await, "failed");
+    assert_eq!(attempt_statuses(&app, person).await, ["undelivered"]);
+    assert_eq!(
+        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
+        "unreachable"
+    );
+    // A duplicate delivery changes nothing.
+    assert_eq!(signed_post(&cb, &params).await.status(), 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM escalations").await, 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn stop_and_start_by_sms() {
+    let (app, _fake) = app_with_fake(3).await;
+    app.login().await;
+    let person = register(&app, "090-4444-0001", "sms", json!({})).await;
+    wait_status(&app, person, "sent").await;
+    let url = format!("{}/hooks/twilio/sms", app.base);
+    let sms = |sid: &str, body: &str| {
+        vec![
+            ("MessageSid".to_string(), sid.to_string()),
+            ("From".to_string(), "+819044440001".to_string()),
+            ("Body".to_string(), body.to_string()),
+        ]
+    };
+    let r = signed_post(&url, &sms("SMin1", " stop ")).await;
+    assert!(r.text().await.unwrap().contains("<Message>"));
+    assert_eq!(checkin_status(&app, person).await, "opted_out");
+    let status: String = with_db!(&app.db, p => sqlx::query_scalar("SELECT status FROM persons WHERE id = $1").bind(person).fetch_one(p).await.unwrap());
+    assert_eq!(status, "opted_out");
+    // Planning skips them.
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    assert_eq!(
+        mimamori_core::store::checkins::plan_day(&app.db, tomorrow, chrono::Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    signed_post(&url, &sms("SMin2", "START")).await;
+    let status: String = with_db!(&app.db, p => sqlx::query_scalar("SELECT status FROM persons WHERE id = $1").bind(person).fetch_one(p).await.unwrap());
+    assert_eq!(status, "observing");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
+    let (app, _fake) = app_with_fake(3).await;
+    app.login().await;
+    // E-mail channel: the check-in stays open while they phone in.
+    let person = register(
+        &app,
+        "090-5555-0001",
+        "email",
+        json!({"email": "a@example.jp", "date_of_birth": "1950-04-01"}),
+    )
+    .await;
+    let call = |sid: &str| {
+        vec![
+            ("CallSid".to_string(), sid.to_string()),
+            ("From".to_string(), "+819055550001".to_string()),
+        ]
+    };
+    let twiml = signed_post(
+        &format!("{}/hooks/twilio/voice/inbound", app.base),
+        &call("CAin1"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(twiml.contains("生年月日") && twiml.contains(r#"numDigits="8""#));
+    let mut wrong = call("CAin1");
+    wrong.push(("Digits".into(), "19500402".into()));
+    let twiml = signed_post(&format!("{}/hooks/twilio/voice/identify", app.base), &wrong)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains("確認できませんでした"));
+    let mut right = call("CAin2");
+    right.push(("Digits".into(), "19500401".into()));
+    let twiml = signed_post(&format!("{}/hooks/twilio/voice/identify", app.base), &right)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains("体温を入力してください"), "{twiml}");
+    let step = format!("{}/hooks/twilio/voice/step?n=1", app.base);
+    let mut p = call("CAin2");
+    p.push(("Digits".into(), "368#".into()));
+    let first = signed_post(&step, &p).await.text().await.unwrap();
+    // The same delivery again gets the same answer and does not advance the call.
+    let again = signed_post(&step, &p).await.text().await.unwrap();
+    assert_eq!(first, again);
+    assert!(first.contains("酸素飽和度"));
+    assert_ne!(checkin_status(&app, person).await, "answered");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_phone_simulator_walks_a_call_in_the_console() {
+    let (app, _fake) = app_with_fake(3).await;
+    let csrf = app.login().await;
+    // E-mail person: the check-in is open; the simulator can call anyone with one.
+    let person = register(
+        &app,
+        "090-6666-0001",
+        "email",
+        json!({"email": "b@example.jp"}),
+    )
+    .await;
+    let page = app.get("/simulator").await.text().await.unwrap();
+    let ck: i64 = with_db!(&app.db, p => sqlx::query_scalar("SELECT id FROM checkins WHERE person_id = $1").bind(person).fetch_one(p).await.unwrap());
+    assert!(page.contains(&format!(r#"name="checkin_id" value="{ck}""#)));
+    let r = app
+        .post_form(
+            "/simulator",
+            &[("csrf", &csrf), ("checkin_id", &ck.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("体温を入力してください"));
+    let sid = html
+        .split("action=\"/simulator/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut last = String::new();
+    for k in ["372#", "#", "2", "2", "2", "2", "2", "2", "2", "1"] {
+        last = app
+            .post_form(
+                &format!("/simulator/{sid}"),
+                &[("csrf", &csrf), ("digits", k)],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    assert!(last.contains("回答が記録されました"), "{last}");
+    assert_eq!(checkin_status(&app, person).await, "answered");
+    let obs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{person}/observations"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (obs[0]["temperature_c"].as_f64(), obs[0]["spo2"].is_null()),
+        (Some(37.2), true)
+    );
+    app.finish().await;
+}

@@ -1,0 +1,258 @@
+//! A loopback stand-in for a Twilio-compatible provider, for driving whole call flows and
+//! faults: it accepts `Messages.json` / `Calls.json`, places calls by fetching our TwiML and
+//! posting the scripted keys back (signed like Twilio), reports call status, and can answer
+//! with 429, 5xx, an invalid-number error or a slow response for chosen numbers.
+//! What it proves: our sending, webhook handling and retries against Twilio's wire format.
+//! (That our requests satisfy Twilio's real contract is proved separately with Prism.)
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use mimamori_core::signature;
+use serde_json::json;
+
+pub const SID: &str = "ACfake000000000000000000000000000";
+pub const TOKEN: &str = "fake-auth-token";
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer 429 the first `n` times.
+    TooMany(usize),
+    ServerError,
+    InvalidNumber,
+    Slow(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub enum Pickup {
+    /// Answer and press these keys in turn (`None`: let the Gather time out).
+    Keys(Vec<Option<&'static str>>),
+    /// Report this call status without answering (`busy`, `no-answer`).
+    Status(&'static str),
+}
+
+#[derive(Default)]
+pub struct Inner {
+    pub messages: Vec<HashMap<String, String>>,
+    pub calls: Vec<HashMap<String, String>>,
+    pub faults: HashMap<String, Fault>,
+    /// Per number, what happens on each successive call.
+    pub pickups: HashMap<String, Vec<Pickup>>,
+    /// Every TwiML document the calls received.
+    pub twiml: Vec<String>,
+    counter: usize,
+}
+
+#[derive(Clone)]
+pub struct Fake {
+    pub inner: Arc<Mutex<Inner>>,
+    pub base: String,
+}
+
+impl Fake {
+    pub async fn start() -> Fake {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(message))
+            .route("/2010-04-01/Accounts/{sid}/Calls.json", post(call))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fake { inner, base }
+    }
+
+    pub fn fault(&self, to: &str, f: Fault) {
+        self.inner.lock().unwrap().faults.insert(to.into(), f);
+    }
+
+    pub fn pickups(&self, to: &str, p: Vec<Pickup>) {
+        self.inner.lock().unwrap().pickups.insert(to.into(), p);
+    }
+
+    pub fn messages_to(&self, to: &str) -> Vec<HashMap<String, String>> {
+        self.inner
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.get("To").map(String::as_str) == Some(to))
+            .cloned()
+            .collect()
+    }
+
+    pub fn calls_to(&self, to: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|m| m.get("To").map(String::as_str) == Some(to))
+            .count()
+    }
+}
+
+fn check_auth(headers: &axum::http::HeaderMap) -> bool {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
+    );
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+async fn fault_for(inner: &Arc<Mutex<Inner>>, to: &str) -> Option<Response> {
+    let f = {
+        let mut g = inner.lock().unwrap();
+        match g.faults.get_mut(to) {
+            Some(Fault::TooMany(n)) if *n > 0 => {
+                *n -= 1;
+                Some(Fault::TooMany(1))
+            }
+            Some(Fault::TooMany(_)) => None,
+            other => other.cloned(),
+        }
+    };
+    match f {
+        Some(Fault::TooMany(_)) => Some((StatusCode::TOO_MANY_REQUESTS, Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429}))).into_response()),
+        Some(Fault::ServerError) => Some((StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()),
+        Some(Fault::InvalidNumber) => Some((StatusCode::BAD_REQUEST, Json(json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}))).into_response()),
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        None => None,
+    }
+}
+
+async fn message(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(sid): Path<String>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if sid != SID || !check_auth(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let to = f.get("To").cloned().unwrap_or_default();
+    if let Some(r) = fault_for(&inner, &to).await {
+        return r;
+    }
+    let mut g = inner.lock().unwrap();
+    g.counter += 1;
+    let msid = format!("SM{:032}", g.counter);
+    g.messages.push(f);
+    (
+        StatusCode::CREATED,
+        Json(json!({"sid": msid, "status": "queued"})),
+    )
+        .into_response()
+}
+
+async fn call(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(sid): Path<String>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    if sid != SID || !check_auth(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let map: HashMap<String, String> = f.iter().cloned().collect();
+    let to = map.get("To").cloned().unwrap_or_default();
+    if let Some(r) = fault_for(&inner, &to).await {
+        return r;
+    }
+    let (call_sid, pickup) = {
+        let mut g = inner.lock().unwrap();
+        g.counter += 1;
+        let call_sid = format!("CA{:032}", g.counter);
+        g.calls.push(map.clone());
+        let pickup = g.pickups.get_mut(&to).and_then(|v| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(v.remove(0))
+            }
+        });
+        (call_sid, pickup.unwrap_or(Pickup::Status("no-answer")))
+    };
+    tokio::spawn(drive_call(inner.clone(), call_sid.clone(), map, pickup));
+    (
+        StatusCode::CREATED,
+        Json(json!({"sid": call_sid, "status": "queued"})),
+    )
+        .into_response()
+}
+
+/// Posts a form to our app, signed as Twilio would.
+pub async fn signed_post(url: &str, params: &[(String, String)]) -> reqwest::Response {
+    let sig = signature::sign(TOKEN, url, params);
+    reqwest::Client::new()
+        .post(url)
+        .header("X-Twilio-Signature", sig)
+        .form(params)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn gather_action(twiml: &str) -> Option<String> {
+    let start = twiml.find("<Gather")?;
+    let rest = &twiml[start..];
+    let a = rest.find("action=\"")? + 8;
+    let end = rest[a..].find('"')?;
+    Some(rest[a..a + end].replace("&amp;", "&"))
+}
+
+async fn drive_call(
+    inner: Arc<Mutex<Inner>>,
+    call_sid: String,
+    req: HashMap<String, String>,
+    pickup: Pickup,
+) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let base = vec![
+        ("CallSid".to_string(), call_sid.clone()),
+        (
+            "From".to_string(),
+            req.get("From").cloned().unwrap_or_default(),
+        ),
+        ("To".to_string(), req.get("To").cloned().unwrap_or_default()),
+    ];
+    let status_cb = req.get("StatusCallback").cloned();
+    let status = match pickup {
+        Pickup::Status(s) => s,
+        Pickup::Keys(keys) => {
+            let mut twiml = signed_post(req.get("Url").unwrap(), &base)
+                .await
+                .text()
+                .await
+                .unwrap();
+            inner.lock().unwrap().twiml.push(twiml.clone());
+            let mut keys = keys.into_iter();
+            while let Some(action) = gather_action(&twiml) {
+                let Some(k) = keys.next() else { break };
+                let mut p = base.clone();
+                p.push(("Digits".into(), k.unwrap_or("").into()));
+                twiml = signed_post(&action, &p).await.text().await.unwrap();
+                inner.lock().unwrap().twiml.push(twiml.clone());
+            }
+            "completed"
+        }
+    };
+    if let Some(cb) = status_cb {
+        let mut p = base.clone();
+        p.push(("CallStatus".into(), status.into()));
+        signed_post(&cb, &p).await;
+    }
+}
