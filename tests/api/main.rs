@@ -4,8 +4,10 @@
 mod auth;
 mod channels;
 mod cli;
+mod contracts;
 mod fake_twilio;
 mod health;
 mod helpers;
+mod peers;
 mod persons;
 mod skeleton;

@@ -135,12 +135,12 @@ impl Provider for Twilio {
                         ("Url", url),
                         ("Method", "POST"),
                     ];
+                    // Status callbacks default to the `completed` event, which carries the
+                    // outcome (completed, busy, no-answer, failed) — all we need.
                     if let Some(cb) = &m.status_callback {
                         form.extend([
                             ("StatusCallback", cb.as_str()),
                             ("StatusCallbackMethod", "POST"),
-                            ("StatusCallbackEvent", "answered"),
-                            ("StatusCallbackEvent", "completed"),
                         ]);
                     }
                     self.post("Calls", &form).await

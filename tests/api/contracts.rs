@@ -1,0 +1,185 @@
+//! Our client and webhooks against the real peers (see `peers.rs`).
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::{
+    helpers::{TestApp, spawn_app_with},
+    peers,
+};
+
+fn today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
+}
+
+async fn attempts(app: &TestApp) -> Vec<(String, String, Option<String>, Option<String>)> {
+    mimamori_core::with_db!(&app.db, p => sqlx::query_as(
+        "SELECT channel, status, provider_id, error FROM contact_attempts ORDER BY id").fetch_all(p).await.unwrap())
+}
+
+/// SMS and a voice call sent through Prism validating against Twilio's OpenAPI: any
+/// request that breaks the contract (missing To, bad auth, wrong encoding) gets a 4xx and
+/// the attempt would fail.
+#[tokio::test]
+async fn our_requests_satisfy_twilios_openapi_contract() {
+    let (_prism, base) = peers::prism().await;
+    let app = spawn_app_with(move |c| {
+        c.twilio.api_base = base;
+        c.twilio.account_sid = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into();
+        c.twilio.auth_token = SecretString::from("prism-token");
+        c.twilio.sms_from = vec!["+815000000001".into()];
+        c.twilio.request_timeout_secs = 30;
+    })
+    .await;
+    app.login().await;
+    for (phone, channel) in [("090-7777-0001", "sms"), ("090-7777-0002", "voice")] {
+        let r = app.post_json("/api/v1/persons", &json!({
+            "name": "x", "phone": phone, "channel": channel, "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+        })).await;
+        assert_eq!(r.status(), 201);
+    }
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = attempts(&app).await;
+        if got.len() == 2 && got.iter().all(|a| a.1 != "queued") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (channel, status, provider_id, error) in &got {
+        assert_eq!(
+            status, "sent",
+            "{channel}: Prism refused our request: {error:?}"
+        );
+        let prefix = if channel == "voice" { "CA" } else { "SM" };
+        assert!(
+            provider_id.as_deref().unwrap().starts_with(prefix),
+            "{got:?}"
+        );
+    }
+    app.finish().await;
+}
+
+/// A request signed by Twilio's own SDK is accepted; the same request with one parameter
+/// changed is refused and stores nothing.
+#[tokio::test]
+async fn webhooks_accept_signatures_made_by_twilios_sdk() {
+    let app = spawn_app_with(|c| {
+        c.twilio.auth_token = SecretString::from("sdk-token-123");
+    })
+    .await;
+    let url = format!("{}/hooks/twilio/sms", app.base);
+    let params = [
+        ("MessageSid", "SM1"),
+        ("From", "+819000000000"),
+        ("Body", "こんにちは"),
+        ("To", "+815000000001"),
+    ];
+    let sig = peers::sdk_signature("sdk-token-123", &url, &params);
+    let ours = mimamori_core::signature::sign(
+        "sdk-token-123",
+        &url,
+        &params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(sig, ours, "our signing agrees with the SDK");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(&url)
+        .header("X-Twilio-Signature", &sig)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<Message>"));
+    let mut changed = params;
+    changed[2] = ("Body", "STOP");
+    let r = client
+        .post(&url)
+        .header("X-Twilio-Signature", &sig)
+        .form(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 1);
+    app.finish().await;
+}
+
+/// E-mail check-ins over SMTP to a real server: multipart text + HTML with the signed link,
+/// and the link works.
+#[tokio::test]
+async fn email_checkins_reach_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let (_smtp, port) = peers::smtp_server(&maildir).await;
+    let app = spawn_app_with(move |c| {
+        c.smtp.url = Some(format!("smtp://127.0.0.1:{port}"));
+        c.smtp.from = "みなと保健所 <hoken@example.jp>".into();
+    })
+    .await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &json!({
+        "name": "x", "email": "hanako@example.jp", "channel": "email", "observation_start": today(),
+        "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    assert_eq!(r.status(), 201);
+    let mut mail = String::new();
+    for _ in 0..100 {
+        mail = std::fs::read_dir(maildir.join("new"))
+            .map(|d| {
+                d.flatten()
+                    .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !mail.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(mail.contains("To: hanako@example.jp"), "{mail}");
+    assert!(
+        mail.contains("multipart/alternative")
+            && mail.contains("text/html")
+            && mail.contains("text/plain")
+    );
+    assert!(mail.contains("Message-ID: <checkin-"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_messages").await,
+        0,
+        "not the dev outbox"
+    );
+    let parsed = mailparse::parse_mail(mail.as_bytes()).unwrap();
+    assert_eq!(parsed.subparts.len(), 2);
+    let text = parsed.subparts[0].get_body().unwrap();
+    let html = parsed.subparts[1].get_body().unwrap();
+    assert!(
+        text.contains("本日の体温と体調") && html.contains("<a href="),
+        "{text}\n{html}"
+    );
+    let subject = parsed
+        .headers
+        .iter()
+        .find(|h| h.get_key() == "Subject")
+        .unwrap()
+        .get_value();
+    assert_eq!(subject, "【テスト保健所】本日の健康観察のお願い");
+    let start = text
+        .find(&format!("{}/c/", app.base))
+        .expect("link in the text part");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    assert!(html.contains(&link));
+    let r = reqwest::get(&link).await.unwrap();
+    assert_eq!(r.status(), 200, "{link}");
+    app.finish().await;
+}

@@ -1,0 +1,157 @@
+//! Real programs nobody here wrote, started by the tests:
+//! * Prism serving Twilio's official OpenAPI document — our REST requests must satisfy
+//!   Twilio's contract (Prism answers 4xx to anything that does not);
+//! * Twilio's official Node SDK — its signatures must be accepted by our webhooks;
+//! * aiosmtpd — a real SMTP server receiving our e-mails.
+//! Missing peers are installed on first use (`npm ci` in `tests/peers`, `pip install aiosmtpd`).
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Mutex,
+    time::Duration,
+};
+
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// Installs the Node peers (Prism, Twilio SDK) once.
+pub fn node_peers() -> PathBuf {
+    let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = peers_dir();
+    if !dir.join("node_modules/.bin/prism").exists() || !dir.join("node_modules/twilio").exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the test peers (Node.js 18+)");
+        assert!(st.success(), "npm ci in tests/peers failed");
+    }
+    dir
+}
+
+/// Makes sure `python3 -m aiosmtpd` works.
+pub fn aiosmtpd() {
+    let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let st = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
+            .status()
+            .expect("python3 is needed for the SMTP test peer");
+        assert!(st.success(), "pip install aiosmtpd failed");
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_port(port: u16, what: &str, secs: u64) {
+    for _ in 0..secs * 10 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not start listening on {port} within {secs} s");
+}
+
+/// Prism mocking Twilio's API 2010-04-01 from the official OpenAPI document, with request
+/// validation: invalid requests get 4xx.
+pub async fn prism() -> (Peer, String) {
+    let dir = node_peers();
+    // Twilio's official OpenAPI document (MIT, see TWILIO-OPENAPI-LICENSE), kept in the repo.
+    let spec = dir.join("twilio_api_v2010.json");
+    assert!(
+        spec.exists(),
+        "Twilio's OpenAPI document not found at {}",
+        spec.display()
+    );
+    let port = free_port();
+    let child = Command::new(dir.join("node_modules/.bin/prism"))
+        .args([
+            "mock",
+            "--errors",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .arg(&spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prism");
+    let peer = Peer(child);
+    wait_port(port, "prism", 90).await;
+    (peer, format!("http://127.0.0.1:{port}"))
+}
+
+/// A real SMTP server that stores every message in a Maildir (`{maildir}/new/`).
+pub async fn smtp_server(maildir: &Path) -> (Peer, u16) {
+    aiosmtpd();
+    let port = free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start aiosmtpd");
+    let peer = Peer(child);
+    wait_port(port, "aiosmtpd", 30).await;
+    (peer, port)
+}
+
+/// The signature Twilio's own Node SDK computes for a webhook.
+pub fn sdk_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let dir = node_peers();
+    let obj: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect();
+    let script = "const t=require('twilio');const [tok,url,p]=JSON.parse(process.argv[1]);process.stdout.write(t.getExpectedTwilioSignature(tok,url,p));";
+    let arg = serde_json::json!([token, url, obj]).to_string();
+    let out = Command::new("node")
+        .args(["-e", script, &arg])
+        .current_dir(dir)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
