@@ -116,66 +116,90 @@ fn is_open(ctx: &LinkContext) -> bool {
     matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
 }
 
+const GROUPS: [(&str, &str, &str); 3] = [
+    ("vitals", "体温・酸素飽和度", "Temperature and SpO2"),
+    ("symptoms", "症状", "Symptoms"),
+    (
+        "urgent",
+        "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）",
+        "Urgent warning signs (any yes: phone the health centre now)",
+    ),
+];
+
+/// The screens of a flow: one per group of questions that it has, in a fixed order.
+fn screens(flow: &Flow) -> Vec<(&'static str, &'static str, &'static str)> {
+    GROUPS
+        .iter()
+        .copied()
+        .filter(|(g, _, _)| flow.questions.iter().any(|q| q.group == *g))
+        .collect()
+}
+
+/// One screen of the form; answers from the other screens travel as hidden fields, so the
+/// form needs no JavaScript and no server-side draft.
 fn form_page(
     flow: &Flow,
     lang: Lang,
     token: &str,
     values: &BTreeMap<String, String>,
     errors: &[FieldError],
+    screen: usize,
 ) -> Markup {
-    let groups: [(&str, &str, &str); 3] = [
-        ("vitals", "体温・酸素飽和度", "Temperature and SpO2"),
-        ("symptoms", "症状", "Symptoms"),
-        (
-            "urgent",
-            "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）",
-            "Urgent warning signs (any yes: phone the health centre now)",
-        ),
-    ];
+    let all = screens(flow);
+    let screen = screen.min(all.len().saturating_sub(1));
+    let (group, ja, en) = all[screen];
     let err = |id: &str| {
         errors
             .iter()
             .find(|e| e.field == id)
             .map(|e| e.reason.clone())
     };
+    let last = screen + 1 == all.len();
     html! {
         main class="narrow" {
             h1 { (flow.title(lang)) }
+            p class="muted" { (format!("{} / {}", screen + 1, all.len())) }
             @if !errors.is_empty() {
                 div class="errors" role="alert" {
                     p { (t(lang, "入力を確認してください。", "Please check your answers.")) }
                 }
             }
             form method="post" action=(format!("/c/{token}")) {
-                @for (g, ja, en) in groups {
-                    @let qs: Vec<_> = flow.questions.iter().filter(|q| q.group == g).collect();
-                    @if !qs.is_empty() {
-                        fieldset {
-                            legend { (t(lang, ja, en)) }
-                            @for q in qs {
-                                @let id = q.id.get_ref().as_str();
-                                @let v = values.get(id).map(String::as_str).unwrap_or("");
-                                @match q.kind {
-                                    QuestionKind::Temperature | QuestionKind::Spo2 => {
-                                        label for=(id) { (flow.text(q, lang)) }
-                                        input id=(id) name=(id) type="text" inputmode="decimal" value=(v)
-                                            autocomplete="off" aria-invalid=[err(id).map(|_| "true")]
-                                            placeholder=(if q.kind == QuestionKind::Temperature { "36.5" } else { "97" });
-                                    }
-                                    QuestionKind::YesNo => {
-                                        p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
-                                        div class="yn" role="radiogroup" aria-labelledby=(format!("{id}-q")) {
-                                            label { input type="radio" name=(id) value="yes" checked[v == "yes"]; (t(lang, "はい", "Yes")) }
-                                            label { input type="radio" name=(id) value="no" checked[v == "no"]; (t(lang, "いいえ", "No")) }
-                                        }
-                                    }
-                                }
-                                @if let Some(e) = err(id) { div class="err" { (e) } }
-                            }
-                        }
+                input type="hidden" name="screen" value=(screen);
+                @for q in flow.questions.iter().filter(|q| q.group != group) {
+                    @if let Some(v) = values.get(q.id.get_ref()) {
+                        input type="hidden" name=(q.id.get_ref()) value=(v);
                     }
                 }
-                button type="submit" { (t(lang, "送信する", "Send")) }
+                fieldset {
+                    legend { (t(lang, ja, en)) }
+                    @for q in flow.questions.iter().filter(|q| q.group == group) {
+                        @let id = q.id.get_ref().as_str();
+                        @let v = values.get(id).map(String::as_str).unwrap_or("");
+                        @match q.kind {
+                            QuestionKind::Temperature | QuestionKind::Spo2 => {
+                                label for=(id) { (flow.text(q, lang)) }
+                                input id=(id) name=(id) type="text" inputmode="decimal" value=(v)
+                                    autocomplete="off" aria-invalid=[err(id).map(|_| "true")]
+                                    placeholder=(if q.kind == QuestionKind::Temperature { "36.5" } else { "97" });
+                            }
+                            QuestionKind::YesNo => {
+                                p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
+                                div class="yn" role="radiogroup" aria-labelledby=(format!("{id}-q")) {
+                                    label { input type="radio" name=(id) value="yes" checked[v == "yes"]; (t(lang, "はい", "Yes")) }
+                                    label { input type="radio" name=(id) value="no" checked[v == "no"]; (t(lang, "いいえ", "No")) }
+                                }
+                            }
+                        }
+                        @if let Some(e) = err(id) { div class="err" { (e) } }
+                    }
+                }
+                @if screen > 0 {
+                    button type="submit" name="nav" value="back" style="background:#555" { (t(lang, "戻る", "Back")) } " "
+                }
+                button type="submit" name="nav" value="next" {
+                    (if last { t(lang, "送信する", "Send") } else { t(lang, "次へ", "Next") })
+                }
             }
         }
     }
@@ -195,7 +219,7 @@ async fn show(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
     Ok(layout::bare_lang(
         lang,
         flow.title(lang),
-        form_page(flow, lang, &token, &BTreeMap::new(), &[]),
+        form_page(flow, lang, &token, &BTreeMap::new(), &[], 0),
     )
     .into_response())
 }
@@ -295,19 +319,64 @@ async fn submit(
     }
     let lang = lang_of(&ctx);
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
-    let values: BTreeMap<String, String> = form.into_iter().collect();
-    let answer = match parse_answers(flow, lang, &values) {
-        Ok(a) => a,
-        Err(errors) => {
-            return Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
+    let mut values: BTreeMap<String, String> = form.into_iter().collect();
+    let nav = values.remove("nav");
+    // Without `screen` the whole questionnaire was posted at once (older clients, API-like use).
+    let screen: Option<usize> = values.remove("screen").and_then(|v| v.parse().ok());
+    let page =
+        |values: &BTreeMap<String, String>, errors: &[FieldError], n: usize, status: StatusCode| {
+            (
+                status,
                 layout::bare_lang(
                     lang,
                     flow.title(lang),
-                    form_page(flow, lang, &token, &values, &errors),
+                    form_page(flow, lang, &token, values, errors, n),
                 ),
             )
-                .into_response());
+                .into_response()
+        };
+    if let Some(n) = screen {
+        if nav.as_deref() == Some("back") {
+            return Ok(page(&values, &[], n.saturating_sub(1), StatusCode::OK));
+        }
+        let all = screens(flow);
+        let group = all.get(n).map(|g| g.0).unwrap_or("");
+        let here: Vec<FieldError> = parse_answers(flow, lang, &values)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                flow.questions
+                    .iter()
+                    .any(|q| q.group == group && *q.id.get_ref() == e.field)
+            })
+            .collect();
+        if !here.is_empty() {
+            return Ok(page(&values, &here, n, StatusCode::UNPROCESSABLE_ENTITY));
+        }
+        if n + 1 < all.len() {
+            return Ok(page(&values, &[], n + 1, StatusCode::OK));
+        }
+    }
+    let answer = match parse_answers(flow, lang, &values) {
+        Ok(a) => a,
+        Err(errors) => {
+            // Show the first screen with a problem.
+            let all = screens(flow);
+            let first = all
+                .iter()
+                .position(|(g, _, _)| {
+                    flow.questions
+                        .iter()
+                        .any(|q| q.group == *g && errors.iter().any(|e| e.field == *q.id.get_ref()))
+                })
+                .unwrap_or(0);
+            return Ok(page(
+                &values,
+                &errors,
+                first,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
         }
     };
     match observations::answer_checkin(&s.db, ctx.checkin_id, "web", &answer).await? {

@@ -62,9 +62,7 @@ async fn register_sms_link_form_observation_chart() {
     assert_eq!(form.status(), 200);
     let html = form.text().await.unwrap();
     assert!(
-        html.contains("体温")
-            && html.contains(r#"name="urgent_breathing""#)
-            && !html.contains("鈴木")
+        html.contains("体温") && html.contains(r#"name="temperature""#) && !html.contains("鈴木")
     );
 
     // Out-of-range temperature: the page says how to fix it and nothing is recorded.
@@ -219,5 +217,125 @@ async fn queued_planning_job_plans_and_the_dispatcher_sends() {
     let msg = app.wait_for_message("+819077778888").await;
     assert!(msg.body.contains("/c/"));
     assert_eq!(app.count("SELECT COUNT(*) FROM checkins").await, 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &serde_json::json!({
+        "name": "x", "phone": "08012120000", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    assert_eq!(r.status(), 201);
+    let link = link_in(&app.wait_for_message("+818012120000").await.body);
+    let patient = reqwest::Client::new();
+    let first = patient
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first.contains(r#"name="temperature""#)
+            && !first.contains(r#"name="cough""#)
+            && first.contains("1 / 3")
+    );
+    assert!(!first.contains("<script"), "no JavaScript needed");
+    // Screen 1 with a bad value stays on screen 1.
+    let r = patient
+        .post(&link)
+        .form(&[
+            ("screen", "0"),
+            ("nav", "next"),
+            ("temperature", "abc"),
+            ("spo2", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("1 / 3"));
+    let second = patient
+        .post(&link)
+        .form(&[
+            ("screen", "0"),
+            ("nav", "next"),
+            ("temperature", "36.6"),
+            ("spo2", ""),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(second.contains("2 / 3") && second.contains(r#"name="cough""#));
+    assert!(
+        second.contains(r#"type="hidden" name="temperature" value="36.6""#),
+        "earlier answers travel along"
+    );
+    // Back keeps what was typed.
+    let back = patient
+        .post(&link)
+        .form(&[
+            ("screen", "1"),
+            ("nav", "back"),
+            ("temperature", "36.6"),
+            ("cough", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(back.contains("1 / 3") && back.contains(r#"value="36.6""#));
+    let mut answers: Vec<(&str, &str)> = vec![
+        ("screen", "1"),
+        ("nav", "next"),
+        ("temperature", "36.6"),
+        ("spo2", ""),
+    ];
+    answers.extend([
+        ("cough", "no"),
+        ("sore_throat", "no"),
+        ("fatigue", "no"),
+        ("taste_smell", "no"),
+    ]);
+    let third = patient
+        .post(&link)
+        .form(&answers)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(third.contains("3 / 3") && third.contains(r#"name="urgent_breathing""#));
+    answers[0] = ("screen", "2");
+    answers.extend([
+        ("urgent_breathing", "no"),
+        ("urgent_appearance", "yes"),
+        ("urgent_consciousness", "no"),
+    ]);
+    let done = patient
+        .post(&link)
+        .form(&answers)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("すぐに保健所へ電話") && done.contains("回答を受け付けました"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM escalations WHERE reason = 'urgent'")
+            .await,
+        1
+    );
     app.finish().await;
 }
