@@ -39,6 +39,23 @@ enum Command {
     Demo,
     /// Validate configuration and flows; report every problem with file and line.
     Check,
+    /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
+    /// (see BENCHMARKS.md).
+    Bench {
+        /// An administrative PostgreSQL URL; the benchmark creates and drops its own databases.
+        #[arg(
+            long,
+            env = "MIMAMORI_BENCH_PG",
+            default_value = "postgres://postgres@127.0.0.1:5432/test"
+        )]
+        pg: String,
+        /// People under observation for the planning benchmark.
+        #[arg(long, default_value_t = 1_500_000)]
+        people: i64,
+        /// Check-ins for the sending benchmark.
+        #[arg(long, default_value_t = 20_000)]
+        send: i64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -73,6 +90,14 @@ pub fn main() -> ExitCode {
                 startup::load_demo_if_empty(&db).await
             }
             Command::Check => check(&config),
+            Command::Bench { pg, people, send } => {
+                crate::bench::run(crate::bench::Args {
+                    admin_url: pg,
+                    people,
+                    send,
+                })
+                .await
+            }
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! The mimamori application: CLI, configuration loading, HTTP (console, patient pages, JSON
 //! API) and the wiring that starts web and workers.
+pub mod bench;
 pub mod cli;
 pub mod settings;
 pub mod startup;

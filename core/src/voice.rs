@@ -106,10 +106,10 @@ impl Prompts {
                     if let Ok(entries) = std::fs::read_dir(dir.join("audio").join(&lang)) {
                         for e in entries.flatten() {
                             let name = e.file_name().to_string_lossy().to_string();
-                            if let Some((id, ext)) = name.rsplit_once('.') {
-                                if matches!(ext, "mp3" | "wav") {
-                                    audio.insert(id.to_string(), name.clone());
-                                }
+                            if let Some((id, ext)) = name.rsplit_once('.')
+                                && matches!(ext, "mp3" | "wav")
+                            {
+                                audio.insert(id.to_string(), name.clone());
                             }
                         }
                     }

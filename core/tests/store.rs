@@ -511,3 +511,59 @@ async fn two_slots_a_day_plan_two_checkins() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn batch_attempts_and_batch_sent() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let a = person(&t.db, c, today, today).await;
+    let b = person(&t.db, c, today, today).await;
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET due_at = $1").bind(now() - Duration::minutes(1)).execute(p).await.unwrap().rows_affected());
+    let claimed = checkins::claim_due(&t.db, now(), Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    let keys: Vec<String> = claimed
+        .iter()
+        .map(|c| checkins::attempt_key(c.id, 0, 0))
+        .collect();
+    let items: Vec<checkins::NewAttempt> = claimed
+        .iter()
+        .zip(&keys)
+        .map(|(c, k)| checkins::NewAttempt {
+            checkin_id: c.id,
+            key: k,
+            channel: "sms",
+            provider: "outbox",
+            kind: "initial",
+        })
+        .collect();
+    assert!(
+        checkins::begin_attempts(&t.db, &items)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let sent: Vec<(i64, String, String)> = claimed
+        .iter()
+        .zip(&keys)
+        .map(|(c, k)| (c.id, k.clone(), format!("P{}", c.id)))
+        .collect();
+    checkins::mark_sent_many(&t.db, &sent).await.unwrap();
+    // Beginning the same batch again (a crashed worker's claim) reports both as sent.
+    let again = checkins::begin_attempts(&t.db, &items).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[&keys[0]], format!("P{}", claimed[0].id));
+    for p in [a, b] {
+        assert_eq!(
+            checkins::list_for_person(&t.db, p).await.unwrap()[0].status,
+            "sent"
+        );
+        assert_eq!(
+            checkins::attempts_for_person(&t.db, p).await.unwrap().len(),
+            1,
+            "no duplicate attempt rows"
+        );
+    }
+    t.drop_db().await;
+}

@@ -149,3 +149,46 @@ fn twiml_snapshots() {
         );
     }
 }
+
+#[test]
+fn recordings_are_played_and_missing_prompts_are_reported() {
+    let (flows, _) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../voice-prompts");
+    std::fs::copy(src.join("ja.toml"), dir.path().join("ja.toml")).unwrap();
+    // English without the cough question.
+    let en = std::fs::read_to_string(src.join("en.toml")).unwrap();
+    let en: String = en
+        .lines()
+        .filter(|l| !l.starts_with("\"q.cough\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("en.toml"), en).unwrap();
+    std::fs::create_dir_all(dir.path().join("audio/ja")).unwrap();
+    std::fs::write(dir.path().join("audio/ja/greeting.mp3"), b"ID3").unwrap();
+    let prompts = Prompts::load(dir.path()).unwrap();
+    assert_eq!(
+        prompts.missing_for(&flows),
+        ["voice-prompts/en.toml: prompt 'q.cough' is missing"]
+    );
+    let p = prompts.lang(Lang::Ja);
+    let mut st = CallState::default();
+    let turn = voice::start(flows.get("patient-daily").unwrap(), p, &CTX, &mut st, true);
+    let xml = voice::twiml(
+        &turn,
+        p,
+        "https://x/step",
+        "https://x/voice-prompts/audio/ja",
+    );
+    assert!(
+        xml.contains("<Play>https://x/voice-prompts/audio/ja/greeting.mp3</Play>"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("こちらは"),
+        "the recording replaces the spoken greeting"
+    );
+    std::fs::write(dir.path().join("en.toml"), "voice = 1").unwrap();
+    let errs = Prompts::load(dir.path()).unwrap_err();
+    assert!(errs[0].contains("en.toml:1:"), "{errs:?}");
+}

@@ -101,17 +101,20 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
             ),
         }
         // One phone may report for a whole household: walk the next member.
-        if let Some(phone) = calls::phone_of_checkin(&s.db, checkin_id).await? {
-            if let Some(next) =
+        let phone = calls::phone_of_checkin(&s.db, checkin_id).await?;
+        let next = match phone {
+            Some(phone) => {
                 calls::household_next(&s.db, &phone, checkin_id, mimamori_core::db::now()).await?
-            {
-                let mut next_step = start(s, sid, next, false, Some(&state)).await?;
-                let mut says = std::mem::take(&mut turn.says);
-                says.append(&mut next_step.turn.says);
-                next_step.turn.says = says;
-                next_step.turn.completed = turn.completed;
-                return Ok(next_step);
             }
+            None => None,
+        };
+        if let Some(next) = next {
+            let mut next_step = start(s, sid, next, false, Some(&state)).await?;
+            let mut says = std::mem::take(&mut turn.says);
+            says.append(&mut next_step.turn.says);
+            next_step.turn.says = says;
+            next_step.turn.completed = turn.completed;
+            return Ok(next_step);
         }
     }
     calls::save_session(&s.db, sid, checkin_id, &state).await?;

@@ -13,6 +13,10 @@ use crate::{
 };
 
 async fn app_with_fake(max_attempts: i32) -> (TestApp, Fake) {
+    app_with_fake_timeout(max_attempts, 10).await
+}
+
+async fn app_with_fake_timeout(max_attempts: i32, timeout_secs: u64) -> (TestApp, Fake) {
     let fake = Fake::start().await;
     let base = fake.base.clone();
     let app = spawn_app_with(move |c| {
@@ -24,6 +28,7 @@ async fn app_with_fake(max_attempts: i32) -> (TestApp, Fake) {
         c.twilio.calls_per_sec = 0.0;
         c.checkin.retry_backoff_secs = 0;
         c.checkin.max_send_attempts = max_attempts;
+        c.twilio.request_timeout_secs = timeout_secs;
     })
     .await;
     (app, fake)
@@ -406,6 +411,27 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
     assert_eq!(
         (obs[0]["temperature_c"].as_f64(), obs[0]["spo2"].is_null()),
         (Some(37.2), true)
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_in_time_is_retried_then_escalated() {
+    let (app, fake) = app_with_fake_timeout(2, 1).await;
+    app.login().await;
+    fake.fault("+819088880001", Fault::Slow(Duration::from_secs(3)));
+    let person = register(&app, "090-8888-0001", "sms", json!({})).await;
+    wait_status(&app, person, "failed").await;
+    let errors: Vec<Option<String>> = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT a.error FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1 ORDER BY a.id")
+        .bind(person).fetch_all(p).await.unwrap());
+    assert_eq!(
+        errors,
+        [Some("timeout".to_string()), Some("timeout".to_string())]
+    );
+    assert_eq!(
+        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
+        "unreachable"
     );
     app.finish().await;
 }

@@ -3,6 +3,7 @@
 //!   Twilio's contract (Prism answers 4xx to anything that does not);
 //! * Twilio's official Node SDK — its signatures must be accepted by our webhooks;
 //! * aiosmtpd — a real SMTP server receiving our e-mails.
+//!
 //! Missing peers are installed on first use (`npm ci` in `tests/peers`, `pip install aiosmtpd`).
 use std::{
     path::{Path, PathBuf},

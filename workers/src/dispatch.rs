@@ -59,8 +59,9 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
     tracing::info!("dispatcher stopped");
 }
 
-/// One pass: close overdue check-ins as missed, then claim and send one batch of due
-/// check-ins and one of reminders.
+/// One pass: close overdue check-ins as missed, then claim one batch of due check-ins and
+/// reminders, record their attempts (one transaction), send them concurrently, and record
+/// the results (one transaction; failures one by one).
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
@@ -83,26 +84,90 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
             );
         }
     }
-    let results: Vec<_> = futures::stream::iter(batch)
-        .map(|c| async move { send_one(deps, c).await })
+    if batch.is_empty() {
+        return Ok(out);
+    }
+
+    let mut work = Vec::with_capacity(batch.len());
+    for c in batch {
+        let channel = channel_of(deps, &c);
+        let key = checkins::attempt_key(c.id, c.reminders, c.attempts);
+        let kind = match (c.reminders, channel.as_str()) {
+            (_, "voice") => "call",
+            (0, _) => "initial",
+            _ => "reminder",
+        };
+        let msg = message(&deps.config, &deps.signer, &c, &channel, &key, t);
+        work.push(Work {
+            c,
+            channel,
+            key,
+            kind,
+            msg,
+        });
+    }
+    let attempts: Vec<checkins::NewAttempt> = work
+        .iter()
+        .map(|w| checkins::NewAttempt {
+            checkin_id: w.c.id,
+            key: &w.key,
+            channel: &w.channel,
+            provider: deps.channels.for_channel(&w.channel).name(),
+            kind: w.kind,
+        })
+        .collect();
+    let already = checkins::begin_attempts(&deps.db, &attempts).await?;
+    drop(attempts);
+
+    let results: Vec<(Work, Result<String, SendError>)> = futures::stream::iter(work)
+        .map(|w| {
+            let previous = already.get(&w.key).cloned();
+            async move {
+                let r = match (&w.msg, previous) {
+                    // This attempt already went out before a crash: record it, do not resend.
+                    (_, Some(id)) => Ok(id),
+                    (Ok(m), None) => deps.channels.for_channel(&w.channel).send(m).await,
+                    (Err(reason), None) => Err(SendError::Permanent((*reason).to_string())),
+                };
+                (w, r)
+            }
+        })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    for r in results {
+
+    let mut sent = Vec::new();
+    for (w, r) in results {
         match r {
-            Ok(Outcome::Sent) => out.sent += 1,
-            Ok(Outcome::Retry) => out.retried += 1,
-            Ok(Outcome::Failed) => out.failed += 1,
-            Err(e) => tracing::error!(error = %e, "recording a send failed"),
+            Ok(provider_id) => sent.push((w.c.id, w.key, provider_id)),
+            Err(err) => match record_failure(deps, &w, &err).await {
+                Ok(true) => out.failed += 1,
+                Ok(false) => out.retried += 1,
+                Err(e) => {
+                    tracing::error!(error = %e, checkin_id = w.c.id, "recording a failed send failed")
+                }
+            },
         }
+    }
+    out.sent = sent.len();
+    checkins::mark_sent_many(&deps.db, &sent).await?;
+    if out.sent + out.failed + out.retried > 0 {
+        tracing::info!(
+            sent = out.sent,
+            retried = out.retried,
+            failed = out.failed,
+            "dispatcher batch"
+        );
     }
     Ok(out)
 }
 
-enum Outcome {
-    Sent,
-    Retry,
-    Failed,
+struct Work {
+    c: DueCheckin,
+    channel: String,
+    key: String,
+    kind: &'static str,
+    msg: Result<OutboundMessage, &'static str>,
 }
 
 /// The channel of this send: the person's own, or for the last reminder their fallback.
@@ -114,67 +179,31 @@ fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
     }
 }
 
-#[tracing::instrument(skip_all, fields(checkin_id = c.id, person_id = c.person_id, reminder = c.reminders))]
-async fn send_one(deps: &Deps, c: DueCheckin) -> mimamori_core::Result<Outcome> {
-    let key = checkins::attempt_key(c.id, c.reminders, c.attempts);
-    let channel = channel_of(deps, &c);
-    let provider = deps.channels.for_channel(&channel);
-    let kind = match (c.reminders, channel.as_str()) {
-        (_, "voice") => "call",
-        (0, _) => "initial",
-        _ => "reminder",
+/// Records a failed send: retried with back-off, or ended as `failed` (permanent error or
+/// attempts used up) with an `unreachable` escalation. Returns true when it ended.
+#[tracing::instrument(skip_all, fields(checkin_id = w.c.id, person_id = w.c.person_id))]
+async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core::Result<bool> {
+    let (permanent, reason) = match err {
+        SendError::Permanent(r) => (true, r.as_str()),
+        SendError::Transient(r) => (false, r.as_str()),
     };
-    let msg = match message(&deps.config, &deps.signer, &c, &channel, &key, now()) {
-        Ok(m) => m,
-        Err(reason) => {
-            checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?;
-            checkins::mark_failed(&deps.db, c.id, &key, reason, true, 1, Duration::zero()).await?;
-            escalations::open(&deps.db, c.person_id, "unreachable", "high").await?;
-            tracing::warn!(reason, "check-in cannot be sent");
-            return Ok(Outcome::Failed);
-        }
-    };
-    if let Some(provider_id) =
-        checkins::begin_attempt(&deps.db, c.id, &key, &channel, provider.name(), kind).await?
-    {
-        // This attempt already went out before a crash; record it, do not send again.
-        checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
-        return Ok(Outcome::Sent);
+    let cfg = &deps.config.checkin;
+    let ended = checkins::mark_failed(
+        &deps.db,
+        w.c.id,
+        &w.key,
+        reason,
+        permanent,
+        cfg.max_send_attempts,
+        Duration::seconds(cfg.retry_backoff_secs),
+    )
+    .await?;
+    if ended {
+        // Nobody is lost silently: a person we could not reach goes to the staff.
+        escalations::open(&deps.db, w.c.person_id, "unreachable", "high").await?;
     }
-    match provider.send(&msg).await {
-        Ok(provider_id) => {
-            checkins::mark_sent(&deps.db, c.id, &key, &provider_id).await?;
-            tracing::info!(provider = provider.name(), channel, "check-in sent");
-            Ok(Outcome::Sent)
-        }
-        Err(err) => {
-            let (permanent, reason) = match &err {
-                SendError::Permanent(r) => (true, r.as_str()),
-                SendError::Transient(r) => (false, r.as_str()),
-            };
-            let cfg = &deps.config.checkin;
-            let ended = checkins::mark_failed(
-                &deps.db,
-                c.id,
-                &key,
-                reason,
-                permanent,
-                cfg.max_send_attempts,
-                Duration::seconds(cfg.retry_backoff_secs),
-            )
-            .await?;
-            if ended {
-                // Nobody is lost silently: a person we could not reach goes to the staff.
-                escalations::open(&deps.db, c.person_id, "unreachable", "high").await?;
-            }
-            tracing::warn!(permanent, ended, reason, "send failed");
-            Ok(if ended {
-                Outcome::Failed
-            } else {
-                Outcome::Retry
-            })
-        }
-    }
+    tracing::warn!(permanent, ended, reason, channel = %w.channel, "send failed");
+    Ok(ended)
 }
 
 /// The outbound message of a check-in on `channel`: an SMS or e-mail with the signed link,

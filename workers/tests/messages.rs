@@ -25,8 +25,10 @@ fn due(lang: &str, reminders: i32) -> DueCheckin {
 
 #[test]
 fn messages_snapshot() {
-    let mut cfg = Config::default();
-    cfg.public_url = "https://mimamori.example.jp".into();
+    let cfg = Config {
+        public_url: "https://mimamori.example.jp".into(),
+        ..Config::default()
+    };
     let signer = LinkSigner::new(b"snapshot-key");
     let at = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
     for lang in ["ja", "en"] {

@@ -36,3 +36,19 @@ pub fn claim_reminders(db: &Db) -> String {
         skip_locked(db)
     )
 }
+
+/// PostgreSQL: plans the local day containing `$1` of every health centre (each in its own
+/// time zone) for every slot in one set-based statement; `$2` = answer window in seconds.
+/// Idempotent through the unique key (person, local date, slot).
+pub const PLAN_DAY_POSTGRES: &str = "
+    INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
+    SELECT p.id, d.local_date, s.slot, d.due, d.due + make_interval(secs => $2), 'planned', 0
+    FROM person_slots s
+    JOIN persons p ON p.id = s.person_id
+    JOIN (SELECT id, time_zone, ($1::timestamptz AT TIME ZONE time_zone)::date AS local_date
+          FROM health_centres) h ON h.id = p.health_centre_id
+    CROSS JOIN LATERAL (
+        SELECT h.local_date, (h.local_date + make_interval(mins => s.minutes)) AT TIME ZONE h.time_zone AS due
+    ) d
+    WHERE p.status = 'observing' AND p.observation_start <= d.local_date AND p.observation_end >= d.local_date
+    ON CONFLICT (person_id, local_date, slot) DO NOTHING";

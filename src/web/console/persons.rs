@@ -181,6 +181,13 @@ fn form_markup(
                 option value="email" selected[channel == "email"] { (t(lang, "メール", "E-mail")) }
                 option value="voice" selected[channel == "voice"] { (t(lang, "自動音声電話", "Automated voice call")) }
             }
+            label for="fallback_channel" { (t(lang, "未回答時の連絡方法（任意）", "If unanswered, also try (optional)")) }
+            select id="fallback_channel" name="fallback_channel" {
+                option value="" selected[v.fallback_channel.is_empty()] { (t(lang, "なし", "None")) }
+                option value="voice" selected[v.fallback_channel == "voice"] { (t(lang, "自動音声電話", "Automated voice call")) }
+                option value="sms" selected[v.fallback_channel == "sms"] { (t(lang, "SMS（リンク）", "SMS with link")) }
+                option value="email" selected[v.fallback_channel == "email"] { (t(lang, "メール", "E-mail")) }
+            }
             label for="language" { (t(lang, "言語", "Language")) }
             select id="language" name="language" {
                 option value="ja" selected[v.language != "en"] { "日本語" }
@@ -193,7 +200,9 @@ fn form_markup(
             }
             (field("observation_start", t(lang, "観察開始日", "Observation starts"), "date", &start, ""))
             (field("observation_end", t(lang, "観察終了日", "Observation ends"), "date", &end, ""))
-            (field("checkin_time", t(lang, "毎日の連絡時刻", "Daily check-in time"), "time", &checkin_time, ""))
+            (field("checkin_time", t(lang, "毎日の連絡時刻", "Daily check-in times"), "text", &checkin_time,
+                t(lang, "例：09:00　1日2回なら 09:00,17:00", "e.g. 09:00; twice a day: 09:00,17:00")))
+            (field("date_of_birth", t(lang, "生年月日（電話での本人確認に使用）", "Date of birth (identifies callers on the phone line)"), "date", &v.date_of_birth, ""))
             button type="submit" { (t(lang, "登録する", "Register")) }
         }
     }
