@@ -250,6 +250,7 @@ async fn sending(args: &Args) -> anyhow::Result<()> {
         config: cfg,
         channels: Channels::all(twilio),
         signer: LinkSigner::new(b"bench"),
+        rules: Default::default(),
     };
     let start = Instant::now();
     let mut sent = 0;

@@ -121,6 +121,10 @@ fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
             "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"
         ));
     }
+    if let Err(e) = mimamori_core::rules::Thresholds::load(std::path::Path::new(&config.flows_dir))
+    {
+        problems.push(e);
+    }
     match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
         Err(p) => problems.extend(p),
         Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(

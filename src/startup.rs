@@ -5,8 +5,8 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use anyhow::Context;
 use argon2::{Argon2, password_hash::PasswordHasher};
 use mimamori_core::{
-    Db, config::Config, flows::Flows, provider::Channels, store::staff, token::LinkSigner,
-    voice::Prompts,
+    Db, config::Config, flows::Flows, provider::Channels, rules::Thresholds, store::staff,
+    token::LinkSigner, voice::Prompts,
 };
 use mimamori_workers::Deps;
 use rand::Rng;
@@ -102,6 +102,8 @@ impl Application {
             "voice prompts are incomplete:\n  {}",
             missing.join("\n  ")
         );
+        let rules = Thresholds::load(Path::new(&config.flows_dir))
+            .map_err(|e| anyhow::anyhow!("rules are invalid: {e}"))?;
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
             load_demo_if_empty(&db).await?;
@@ -131,6 +133,7 @@ impl Application {
             config: (*config).clone(),
             channels: Channels::from_config(&config, &db).map_err(|e| anyhow::anyhow!(e))?,
             signer: signer.clone(),
+            rules: rules.clone(),
         });
         let state = AppState::new(
             db,
@@ -138,6 +141,7 @@ impl Application {
             signer,
             Arc::new(flows),
             Arc::new(prompts),
+            Arc::new(rules),
         );
         Ok(Application {
             listener,

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod provider;
+pub mod rules;
 pub mod signature;
 pub mod store;
 pub mod testing;

@@ -356,7 +356,10 @@ pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
             QuestionKind::YesNo => {
                 let yes = v == "yes";
                 a.symptoms.insert(q.id.get_ref().clone(), yes);
-                a.urgent |= yes && q.urgent;
+                if yes && q.urgent {
+                    a.urgent = true;
+                    a.urgent_signs.push(q.id.get_ref().clone());
+                }
             }
         }
     }

@@ -59,9 +59,13 @@ async fn backend_is_the_one_requested() {
 async fn migrations_are_idempotent() {
     let t = TestDb::new().await;
     t.db.migrate().await.expect("second run is a no-op");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(t.db.backend());
+    let files = std::fs::read_dir(dir).unwrap().count() as i64;
     assert_eq!(
         count(&t.db, "SELECT COUNT(*) FROM _app_migrations").await,
-        1
+        files
     );
     t.drop_db().await;
 }
@@ -276,7 +280,15 @@ async fn claim_send_retry_fail_and_miss() {
         checkins::close_overdue(&t.db, now() + Duration::days(1))
             .await
             .unwrap(),
-        1
+        [a]
+    );
+    assert_eq!(
+        checkins::recent_outcomes(&t.db, a, 5).await.unwrap(),
+        ["missed"]
+    );
+    assert_eq!(
+        checkins::recent_outcomes(&t.db, b, 5).await.unwrap(),
+        ["failed"]
     );
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "missed");
     assert_eq!(checkins::count_open(&t.db).await.unwrap(), 0);
@@ -335,13 +347,13 @@ async fn answering_closes_the_checkin_once() {
     };
     a.symptoms.insert("cough".into(), true);
     assert!(
-        observations::answer_checkin(&t.db, ck, "web", &a)
+        observations::answer_checkin(&t.db, ck, "web", &a, &Default::default())
             .await
             .unwrap()
             .is_ok()
     );
     assert_eq!(
-        observations::answer_checkin(&t.db, ck, "web", &a)
+        observations::answer_checkin(&t.db, ck, "web", &a, &Default::default())
             .await
             .unwrap(),
         Err(observations::Closed::AlreadyAnswered)
@@ -351,9 +363,19 @@ async fn answering_closes_the_checkin_once() {
     assert_eq!(list[0].temperature_c, Some(38.2));
     assert_eq!(list[0].symptom_map().get("cough"), Some(&true));
     assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
-    observations::insert_unlinked(&t.db, Actor::Staff(1), id, "staff", now(), &a)
-        .await
-        .unwrap();
+    observations::record_by_staff(
+        &t.db,
+        Actor::System,
+        id,
+        "staff",
+        "staff",
+        now(),
+        &a,
+        Some("phoned"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         observations::list_for_person(&t.db, id)
             .await
@@ -362,7 +384,7 @@ async fn answering_closes_the_checkin_once() {
         2
     );
     assert!(matches!(
-        observations::answer_checkin(&t.db, 999_999, "web", &a).await,
+        observations::answer_checkin(&t.db, 999_999, "web", &a, &Default::default()).await,
         Err(Error::NotFound(_))
     ));
     t.drop_db().await;

@@ -265,7 +265,14 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
                 );
                 if ended {
                     let ck = checkins::get(&s.db, a.checkin_id).await?;
-                    escalations::open(&s.db, ck.person_id, "unreachable", "high").await?;
+                    escalations::open(
+                        &s.db,
+                        ck.person_id,
+                        "unreachable",
+                        "high",
+                        &format!("{channel} failed: {status}", channel = a.channel),
+                    )
+                    .await?;
                 }
             }
             // After any retry bookkeeping, so the attempt shows the provider's status.
@@ -303,7 +310,14 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
                 .await?;
                 if ended {
                     let ck = checkins::get(&s.db, a.checkin_id).await?;
-                    escalations::open(&s.db, ck.person_id, "unreachable", "high").await?;
+                    escalations::open(
+                        &s.db,
+                        ck.person_id,
+                        "unreachable",
+                        "high",
+                        &format!("{channel} failed: {status}", channel = a.channel),
+                    )
+                    .await?;
                 }
             }
             calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
@@ -336,7 +350,7 @@ async fn sms_inbound(State(s): State<AppState>, form: Signed) -> Response {
         let reply = if STOP_WORDS.contains(&word.as_str()) {
             let ids = calls::opt_out(&s.db, &from).await?;
             for id in &ids {
-                escalations::open(&s.db, *id, "unreachable", "high").await?;
+                escalations::open(&s.db, *id, "unreachable", "high", "opted out by SMS STOP").await?;
             }
             tracing::info!(people = ids.len(), "SMS opt-out");
             "健康観察のSMS送信を停止しました。再開するには START と返信してください。/ You will get no more health-check messages. Reply START to resume."

@@ -16,7 +16,9 @@ pub mod voicecall;
 use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderName};
-use mimamori_core::{Db, config::Config, flows::Flows, token::LinkSigner, voice::Prompts};
+use mimamori_core::{
+    Db, config::Config, flows::Flows, rules::Thresholds, token::LinkSigner, voice::Prompts,
+};
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -30,6 +32,7 @@ pub struct AppState {
     pub signer: LinkSigner,
     pub flows: Arc<Flows>,
     pub prompts: Arc<Prompts>,
+    pub rules: Arc<Thresholds>,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
 }
@@ -41,6 +44,7 @@ impl AppState {
         signer: LinkSigner,
         flows: Arc<Flows>,
         prompts: Arc<Prompts>,
+        rules: Arc<Thresholds>,
     ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
         AppState {
@@ -49,6 +53,7 @@ impl AppState {
             signer,
             flows,
             prompts,
+            rules,
             secure_cookies,
         }
     }

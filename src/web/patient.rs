@@ -281,7 +281,10 @@ fn parse_answers(
             QuestionKind::YesNo => match v {
                 "yes" => {
                     a.symptoms.insert(id.to_string(), true);
-                    a.urgent |= q.urgent;
+                    if q.urgent {
+                        a.urgent = true;
+                        a.urgent_signs.push(id.to_string());
+                    }
                 }
                 "no" => {
                     a.symptoms.insert(id.to_string(), false);
@@ -379,12 +382,12 @@ async fn submit(
             ));
         }
     };
-    match observations::answer_checkin(&s.db, ctx.checkin_id, "web", &answer).await? {
-        Ok(obs_id) => {
+    match observations::answer_checkin(&s.db, ctx.checkin_id, "web", &answer, &s.rules).await? {
+        Ok(rec) => {
             tracing::info!(
                 checkin_id = ctx.checkin_id,
                 person_id = ctx.person_id,
-                observation_id = obs_id,
+                observation_id = rec.observation_id,
                 urgent = answer.urgent,
                 "answer recorded"
             );

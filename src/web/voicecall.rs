@@ -82,15 +82,22 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
     };
     let mut turn = voice::step(flow, prompts(s, lang), &cc, &mut state, digits);
     if turn.callback {
-        escalations::open(&s.db, ctx.person_id, "callback", "high").await?;
+        escalations::open(
+            &s.db,
+            ctx.person_id,
+            "callback",
+            "high",
+            "pressed 0 on an automated call",
+        )
+        .await?;
         tracing::info!(person_id = ctx.person_id, "callback requested on a call");
     }
     if let Some(answer) = turn.completed.clone() {
-        match observations::answer_checkin(&s.db, checkin_id, "voice", &answer).await? {
-            Ok(obs) => tracing::info!(
+        match observations::answer_checkin(&s.db, checkin_id, "voice", &answer, &s.rules).await? {
+            Ok(rec) => tracing::info!(
                 checkin_id,
                 person_id = ctx.person_id,
-                observation_id = obs,
+                observation_id = rec.observation_id,
                 urgent = answer.urgent,
                 "voice answer recorded"
             ),

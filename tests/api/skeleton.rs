@@ -333,7 +333,7 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
     assert!(done.contains("すぐに保健所へ電話") && done.contains("回答を受け付けました"));
     assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 1);
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM escalations WHERE reason = 'urgent'")
+        app.count("SELECT COUNT(*) FROM escalations WHERE reason = 'urgent_sign'")
             .await,
         1
     );

@@ -8,6 +8,7 @@ use mimamori_core::{
     config::Config,
     db::now,
     provider::{OutboundMessage, SendError, smtp::escape},
+    rules,
     store::{
         checkins::{self, DueCheckin},
         escalations,
@@ -65,13 +66,16 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
+    let missed = checkins::close_overdue(&deps.db, t).await?;
     let mut out = Pass {
-        missed: checkins::close_overdue(&deps.db, t).await?,
+        missed: missed.len() as u64,
         ..Pass::default()
     };
-    if out.missed > 0 {
-        tracing::info!(missed = out.missed, "check-ins closed as missed");
+    if !missed.is_empty() {
+        tracing::info!(missed = missed.len(), "check-ins closed as missed");
+        non_reporting(deps, missed).await?;
     }
+    notify_staff(deps).await?;
     let lease = Duration::seconds(cfg.workers.claim_lease_secs);
     let mut batch = checkins::claim_due(&deps.db, t, lease, cfg.workers.batch_size).await?;
     if cfg.checkin.reminder_after_minutes > 0 && cfg.checkin.max_reminders > 0 {
@@ -162,6 +166,71 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     Ok(out)
 }
 
+/// The silence rule for people whose check-in just ended unanswered.
+async fn non_reporting(deps: &Deps, mut people: Vec<i64>) -> mimamori_core::Result<()> {
+    people.sort_unstable();
+    people.dedup();
+    let n = i64::from(deps.rules.non_reporting_streak);
+    for person in people {
+        let recent = checkins::recent_outcomes(&deps.db, person, n).await?;
+        if let Some(tr) = rules::on_missed(&deps.rules, &recent) {
+            escalations::open(
+                &deps.db,
+                person,
+                tr.reason,
+                tr.priority.as_str(),
+                &tr.detail,
+            )
+            .await?;
+            tracing::info!(person_id = person, "non-reporting escalation");
+        }
+    }
+    Ok(())
+}
+
+/// Sends pending staff notifications (urgent escalations) by SMS or e-mail: ids and a link
+/// to the console, never names or answers.
+async fn notify_staff(deps: &Deps) -> mimamori_core::Result<()> {
+    let pending = escalations::pending_notifications(&deps.db, 100).await?;
+    for n in pending {
+        let base = deps.config.public_url.trim_end_matches('/');
+        let link = format!("{base}/persons/{}", n.person_id);
+        let (channel, to) = match (n.channel.as_str(), &n.phone, &n.email) {
+            ("sms", Some(p), _) => ("sms", p.clone()),
+            (_, _, Some(e)) => ("email", e.clone()),
+            (_, Some(p), _) => ("sms", p.clone()),
+            _ => {
+                escalations::notification_result(&deps.db, n.id, Some("no contact")).await?;
+                continue;
+            }
+        };
+        let body = format!(
+            "【mimamori 緊急】対象者ID {} ({}) を確認してください / Urgent: please check person {} {link}",
+            n.person_id, n.reason, n.person_id
+        );
+        let msg = OutboundMessage {
+            channel,
+            to,
+            subject: Some(format!("【緊急 / Urgent】対象者ID {}", n.person_id)),
+            body,
+            html: None,
+            url: None,
+            status_callback: None,
+            idempotency_key: format!("notify-{}-try-{}", n.id, n.attempts),
+        };
+        let r = deps.channels.for_channel(channel).send(&msg).await;
+        let err = r.as_ref().err().map(|e| e.to_string());
+        escalations::notification_result(&deps.db, n.id, err.as_deref()).await?;
+        tracing::info!(
+            notification_id = n.id,
+            person_id = n.person_id,
+            ok = err.is_none(),
+            "staff notified"
+        );
+    }
+    Ok(())
+}
+
 struct Work {
     c: DueCheckin,
     channel: String,
@@ -200,7 +269,14 @@ async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core
     .await?;
     if ended {
         // Nobody is lost silently: a person we could not reach goes to the staff.
-        escalations::open(&deps.db, w.c.person_id, "unreachable", "high").await?;
+        escalations::open(
+            &deps.db,
+            w.c.person_id,
+            "unreachable",
+            "high",
+            &format!("{} failed: {reason}", w.channel),
+        )
+        .await?;
     }
     tracing::warn!(permanent, ended, reason, channel = %w.channel, "send failed");
     Ok(ended)

@@ -13,7 +13,7 @@ pub mod dispatch;
 pub mod plan;
 mod queue;
 
-use mimamori_core::{Db, config::Config, provider::Channels, token::LinkSigner};
+use mimamori_core::{Db, config::Config, provider::Channels, rules::Thresholds, token::LinkSigner};
 
 pub use queue::{enqueue_plan_day, run, setup};
 
@@ -22,6 +22,7 @@ pub struct Deps {
     pub db: Db,
     pub config: Config,
     pub channels: Channels,
+    pub rules: Thresholds,
     pub signer: LinkSigner,
 }
 

@@ -302,12 +302,20 @@ pub async fn mark_failed(
     })
 }
 
-/// Ends every open check-in whose deadline has passed as `missed`. Returns how many.
-pub async fn close_overdue(db: &Db, at: DateTime<Utc>) -> Result<u64> {
-    Ok(with_db!(db, p => sqlx::query(
+/// Ends every open check-in whose deadline has passed as `missed`. Returns the people
+/// concerned (one entry per check-in).
+pub async fn close_overdue(db: &Db, at: DateTime<Utc>) -> Result<Vec<i64>> {
+    Ok(with_db!(db, p => sqlx::query_scalar(
         "UPDATE checkins SET status = 'missed', closed_at = $1, claim_token = NULL
-         WHERE status IN ('planned', 'sent') AND deadline_at < $1")
-        .bind(at).execute(p).await?.rows_affected()))
+         WHERE status IN ('planned', 'sent') AND deadline_at < $1 RETURNING person_id")
+        .bind(at).fetch_all(p).await?))
+}
+
+/// A person's latest final check-in outcomes, newest first.
+pub async fn recent_outcomes(db: &Db, person_id: i64, n: i64) -> Result<Vec<String>> {
+    Ok(with_db!(db, p => sqlx::query_scalar(
+        "SELECT status FROM checkins WHERE person_id = $1 AND status IN ('answered', 'missed', 'failed')
+         ORDER BY due_at DESC, slot DESC LIMIT $2").bind(person_id).bind(n).fetch_all(p).await?))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]

@@ -1,21 +1,63 @@
 //! Escalations: a person who needs a human. One open row per person and reason; a new
-//! trigger refreshes it. (The review queue is built on these by the escalation issue.)
+//! trigger refreshes it (raising, never lowering, its priority). Every step — triggered,
+//! acknowledged, note, action, resolved — is an `escalation_events` row and an audit row.
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{Db, Result, db::now, with_db};
+use crate::{
+    Db, Error, Result,
+    db::now,
+    store::{Actor, audit},
+    with_db,
+};
 
-/// The SQL that opens (or refreshes) an escalation; run inside the caller's transaction.
-/// $1 person, $2 reason, $3 priority, $4 now.
-pub const OPEN_SQL: &str =
-    "INSERT INTO escalations (person_id, reason, priority, status, opened_at, updated_at)
-     VALUES ($1, $2, $3, 'open', $4, $4)
-     ON CONFLICT (person_id, reason) WHERE status <> 'resolved' DO UPDATE SET updated_at = $4";
+/// The current open escalation of a person for a reason: (id, priority).
+pub const FIND_OPEN_SQL: &str = "SELECT id, priority FROM escalations WHERE person_id = $1 AND reason = $2 AND status <> 'resolved'";
 
-pub async fn open(db: &Db, person_id: i64, reason: &str, priority: &str) -> Result<()> {
-    with_db!(db, p => sqlx::query(OPEN_SQL).bind(person_id).bind(reason).bind(priority).bind(now())
-        .execute(p).await?.rows_affected());
-    Ok(())
+/// Opens or refreshes. $1 person, $2 reason, $3 priority, $4 now, $5 detail.
+pub const UPSERT_SQL: &str =
+    "INSERT INTO escalations (person_id, reason, priority, status, opened_at, updated_at, detail)
+     VALUES ($1, $2, $3, 'open', $4, $4, $5)
+     ON CONFLICT (person_id, reason) WHERE status <> 'resolved' DO UPDATE SET
+       updated_at = $4, detail = $5,
+       priority = CASE
+         WHEN escalations.priority = 'urgent' OR $3 = 'urgent' THEN 'urgent'
+         WHEN escalations.priority = 'high' OR $3 = 'high' THEN 'high'
+         ELSE 'normal' END
+     RETURNING id";
+
+/// $1 escalation, $2 person, $3 staff, $4 kind, $5 action, $6 note, $7 now.
+pub const EVENT_SQL: &str =
+    "INSERT INTO escalation_events (escalation_id, person_id, staff_id, kind, action, note, at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Notifies every on-duty staff member of the person's health centre who can be reached.
+/// $1 escalation, $2 now, $3 health centre.
+pub const NOTIFY_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id, channel, status, attempts, created_at)
+     SELECT $1, s.id, CASE WHEN s.phone IS NOT NULL THEN 'sms' ELSE 'email' END, 'pending', 0, $2
+     FROM staff s WHERE s.health_centre_id = $3 AND s.on_duty = TRUE AND (s.phone IS NOT NULL OR s.email IS NOT NULL)";
+
+/// Opens (or refreshes) an escalation in its own transaction — for triggers outside an
+/// answer (failed channels, opt-out, callback requests, silence).
+pub async fn open(
+    db: &Db,
+    person_id: i64,
+    reason: &str,
+    priority: &str,
+    detail: &str,
+) -> Result<i64> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let id: i64 = sqlx::query_scalar(UPSERT_SQL)
+            .bind(person_id).bind(reason).bind(priority).bind(t).bind(detail)
+            .fetch_one(&mut *tx).await?;
+        sqlx::query(EVENT_SQL).bind(id).bind(person_id).bind(None::<i64>).bind("triggered").bind(reason)
+            .bind(detail).bind(t).execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person_id), None).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -25,11 +67,197 @@ pub struct Escalation {
     pub reason: String,
     pub priority: String,
     pub status: String,
+    pub detail: String,
+    pub assigned_to: Option<i64>,
     pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
+const COLUMNS: &str = "e.id, e.person_id, e.reason, e.priority, e.status, e.detail, e.assigned_to, e.opened_at, e.updated_at";
+
 pub async fn open_for_person(db: &Db, person_id: i64) -> Result<Vec<Escalation>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM escalations e WHERE e.person_id = $1 AND e.status <> 'resolved' ORDER BY e.id"
+    );
+    Ok(
+        with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?),
+    )
+}
+
+/// A row of the review queue.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct QueueRow {
+    pub id: i64,
+    pub person_id: i64,
+    pub name: String,
+    pub reason: String,
+    pub priority: String,
+    pub status: String,
+    pub detail: String,
+    pub assigned_name: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Open escalations of a health centre, most urgent first, then oldest first. Audited as a
+/// list read.
+pub async fn queue(
+    db: &Db,
+    actor: Actor,
+    health_centre_id: i64,
+    reason: Option<&str>,
+    limit: i64,
+) -> Result<Vec<QueueRow>> {
+    let rows = with_db!(db, p => sqlx::query_as(
+        "SELECT e.id, e.person_id, p.name, e.reason, e.priority, e.status, e.detail, s.display_name AS assigned_name,
+                e.opened_at, e.updated_at
+         FROM escalations e JOIN persons p ON p.id = e.person_id LEFT JOIN staff s ON s.id = e.assigned_to
+         WHERE p.health_centre_id = $1 AND e.status <> 'resolved' AND ($2 = '' OR e.reason = $2)
+         ORDER BY CASE e.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, e.opened_at, e.id
+         LIMIT $3")
+        .bind(health_centre_id).bind(reason.unwrap_or("")).bind(limit).fetch_all(p).await?);
+    with_db!(db, p => audit(p, actor, "escalation.list", "health_centre", Some(health_centre_id), None).await)?;
+    Ok(rows)
+}
+
+/// Open escalations by priority for a dashboard: (priority, count).
+pub async fn counts(db: &Db, health_centre_id: i64) -> Result<Vec<(String, i64)>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT id, person_id, reason, priority, status, opened_at FROM escalations
-         WHERE person_id = $1 AND status <> 'resolved' ORDER BY id").bind(person_id).fetch_all(p).await?))
+        "SELECT e.priority, COUNT(*) FROM escalations e JOIN persons p ON p.id = e.person_id
+         WHERE p.health_centre_id = $1 AND e.status <> 'resolved' GROUP BY e.priority")
+        .bind(health_centre_id).fetch_all(p).await?))
+}
+
+/// What staff can do with an escalation.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// "I am on it."
+    Acknowledge,
+    Note(String),
+    /// phoned | arranged_admission | advised | other, with an optional note.
+    Action(String, String),
+    Resolve(String),
+}
+
+pub const ACTIONS: &[&str] = &["phoned", "arranged_admission", "advised", "other"];
+
+/// Applies a step by `staff_id` to escalation `id` of health centre `centre` (others are
+/// not found). Audited and recorded on the person's timeline.
+pub async fn step(
+    db: &Db,
+    centre: i64,
+    staff_id: i64,
+    id: i64,
+    step: Step,
+    ip: Option<&str>,
+) -> Result<()> {
+    let t = now();
+    let (kind, action, note): (&str, Option<String>, Option<String>) = match &step {
+        Step::Acknowledge => ("acknowledged", None, None),
+        Step::Note(n) => ("note", None, Some(n.clone())),
+        Step::Action(a, n) => {
+            if !ACTIONS.contains(&a.as_str()) {
+                return Err(Error::invalid(
+                    "action",
+                    format!("choose one of {}", ACTIONS.join(", ")),
+                ));
+            }
+            (
+                "action",
+                Some(a.clone()),
+                Some(n.clone()).filter(|n| !n.trim().is_empty()),
+            )
+        }
+        Step::Resolve(n) => (
+            "resolved",
+            None,
+            Some(n.clone()).filter(|n| !n.trim().is_empty()),
+        ),
+    };
+    if matches!(step, Step::Note(ref n) if n.trim().is_empty()) {
+        return Err(Error::invalid("note", "write the note"));
+    }
+    with_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT e.person_id, e.status FROM escalations e JOIN persons p ON p.id = e.person_id
+             WHERE e.id = $1 AND p.health_centre_id = $2")
+            .bind(id).bind(centre).fetch_optional(&mut *tx).await?;
+        let Some((person_id, status)) = row else { return Err(Error::NotFound("escalation")) };
+        if status == "resolved" {
+            return Err(Error::Conflict { field: "escalation" });
+        }
+        match &step {
+            Step::Acknowledge => {
+                sqlx::query("UPDATE escalations SET status = 'acknowledged', assigned_to = $1, updated_at = $2 WHERE id = $3")
+                    .bind(staff_id).bind(t).bind(id).execute(&mut *tx).await?;
+            }
+            Step::Resolve(_) => {
+                sqlx::query("UPDATE escalations SET status = 'resolved', resolved_at = $1, updated_at = $1 WHERE id = $2")
+                    .bind(t).bind(id).execute(&mut *tx).await?;
+            }
+            _ => {
+                sqlx::query("UPDATE escalations SET updated_at = $1 WHERE id = $2").bind(t).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        sqlx::query(EVENT_SQL).bind(id).bind(person_id).bind(Some(staff_id)).bind(kind).bind(action).bind(note).bind(t)
+            .execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(staff_id), &format!("escalation.{kind}"), "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// One entry of a person's escalation timeline.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Event {
+    pub escalation_id: i64,
+    pub reason: String,
+    pub kind: String,
+    pub action: Option<String>,
+    pub note: Option<String>,
+    pub staff_name: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn timeline(db: &Db, person_id: i64) -> Result<Vec<Event>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT v.escalation_id, e.reason, v.kind, v.action, v.note, s.display_name AS staff_name, v.at
+         FROM escalation_events v JOIN escalations e ON e.id = v.escalation_id LEFT JOIN staff s ON s.id = v.staff_id
+         WHERE v.person_id = $1 ORDER BY v.id DESC LIMIT 500").bind(person_id).fetch_all(p).await?))
+}
+
+/// A staff notification waiting to be sent.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingNotification {
+    pub id: i64,
+    pub channel: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub person_id: i64,
+    pub reason: String,
+    pub attempts: i32,
+}
+
+pub async fn pending_notifications(db: &Db, limit: i64) -> Result<Vec<PendingNotification>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT n.id, n.channel, s.phone, s.email, e.person_id, e.reason, n.attempts
+         FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
+         WHERE n.status = 'pending' ORDER BY n.id LIMIT $1").bind(limit).fetch_all(p).await?))
+}
+
+/// Records the outcome of a notification; a failure is retried up to 3 times.
+pub async fn notification_result(db: &Db, id: i64, error: Option<&str>) -> Result<()> {
+    let t = now();
+    with_db!(db, p => {
+        match error {
+            None => sqlx::query("UPDATE notifications SET status = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
+                .bind(t).bind(id).execute(p).await?,
+            Some(e) => sqlx::query(
+                "UPDATE notifications SET attempts = attempts + 1, error = $1,
+                   status = CASE WHEN attempts + 1 >= 3 THEN 'failed' ELSE 'pending' END WHERE id = $2")
+                .bind(e).bind(id).execute(p).await?,
+        };
+    });
+    Ok(())
 }

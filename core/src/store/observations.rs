@@ -1,14 +1,15 @@
 //! Health observations and the answer path of a check-in.
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::{
     Db, Error, Result,
     db::now,
     domain::{Spo2, Temperature},
-    store::{Actor, audit},
+    rules::{self, Thresholds},
+    store::{Actor, audit, escalations},
     with_db,
 };
 
@@ -21,6 +22,8 @@ pub struct Answer {
     pub symptoms: BTreeMap<String, bool>,
     /// Any urgent warning sign answered yes.
     pub urgent: bool,
+    /// Which urgent warning signs were answered yes (question ids).
+    pub urgent_signs: Vec<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -35,6 +38,7 @@ pub struct Observation {
     pub spo2: Option<i32>,
     pub symptoms: String,
     pub urgent: bool,
+    pub note: Option<String>,
 }
 
 impl Observation {
@@ -51,15 +55,73 @@ pub enum Closed {
     Ended,
 }
 
+/// Rule evaluation inside the caller's transaction `$tx`, after the observation is written:
+/// daily temperature maxima in the centre's time zone, the rules, escalations (raising,
+/// never lowering, their priority), their timeline events, and notifications of on-duty
+/// staff for a new urgent escalation. Evaluates to `Result<Vec<Trigger>>`.
+macro_rules! evaluate_in_tx {
+    ($tx:expr, $person:expr, $a:expr, $observed_at:expr, $rules:expr, $t:expr) => {{
+        let (centre, zone, overrides): (i64, String, String) = sqlx::query_as(
+            "SELECT h.id, h.time_zone, h.rules FROM persons p JOIN health_centres h ON h.id = p.health_centre_id WHERE p.id = $1")
+            .bind($person).fetch_one(&mut *$tx).await?;
+        let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+        let thresholds = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
+            tracing::warn!(health_centre_id = centre, error = %e, "ignoring invalid rule override");
+            $rules.clone()
+        });
+        let since = $observed_at - chrono::Duration::days(i64::from(thresholds.fever_streak_days) + 1);
+        let temps: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
+            "SELECT observed_at, temperature_c FROM observations
+             WHERE person_id = $1 AND observed_at >= $2 AND temperature_c IS NOT NULL")
+            .bind($person).bind(since).fetch_all(&mut *$tx).await?;
+        let mut daily: Vec<(NaiveDate, f64)> = Vec::new();
+        for (at, v) in temps {
+            let d = at.with_timezone(&tz).date_naive();
+            match daily.iter_mut().find(|(day, _)| *day == d) {
+                Some((_, m)) => *m = m.max(v),
+                None => daily.push((d, v)),
+            }
+        }
+        let today = $observed_at.with_timezone(&tz).date_naive();
+        let triggers = rules::on_answer(&thresholds, $a, today, &daily);
+        for tr in &triggers {
+            let before: Option<(i64, String)> = sqlx::query_as(escalations::FIND_OPEN_SQL)
+                .bind($person).bind(tr.reason).fetch_optional(&mut *$tx).await?;
+            let id: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
+                .bind($person).bind(tr.reason).bind(tr.priority.as_str()).bind($t).bind(&tr.detail)
+                .fetch_one(&mut *$tx).await?;
+            sqlx::query(escalations::EVENT_SQL).bind(id).bind($person).bind(None::<i64>).bind("triggered")
+                .bind(tr.reason).bind(&tr.detail).bind($t).execute(&mut *$tx).await?;
+            let newly_urgent = tr.priority == rules::Priority::Urgent
+                && before.as_ref().is_none_or(|(_, p)| p != "urgent");
+            if newly_urgent {
+                sqlx::query(escalations::NOTIFY_SQL).bind(id).bind($t).bind(centre).execute(&mut *$tx).await?;
+            }
+        }
+        Ok::<Vec<rules::Trigger>, crate::Error>(triggers)
+    }};
+}
+
+/// The outcome of recording an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub observation_id: i64,
+    pub person_id: i64,
+    /// Rules that fired (escalations opened or refreshed in the same transaction).
+    pub triggers: Vec<rules::Trigger>,
+}
+
 /// Records the answer to check-in `checkin_id`: in one transaction the check-in becomes
-/// `answered` (only if still open, so a link works once) and the observation is written and
-/// audited. Returns the observation id, or which way the check-in was already closed.
+/// `answered` (only if still open, so a link works once), the observation is written, the
+/// escalation rules run (escalations, notifications) and everything is audited. Returns
+/// what was recorded, or which way the check-in was already closed.
 pub async fn answer_checkin(
     db: &Db,
     checkin_id: i64,
     source: &str,
     a: &Answer,
-) -> Result<std::result::Result<i64, Closed>> {
+    rules: &Thresholds,
+) -> Result<std::result::Result<Recorded, Closed>> {
     let t = now();
     let symptoms =
         serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
@@ -85,45 +147,59 @@ pub async fn answer_checkin(
             .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
             .bind(&symptoms).bind(a.urgent)
             .fetch_one(&mut *tx).await?;
-        if a.urgent {
-            sqlx::query(crate::store::escalations::OPEN_SQL)
-                .bind(person_id).bind("urgent").bind("urgent").bind(t).execute(&mut *tx).await?;
-        }
+        let triggers = evaluate_in_tx!(tx, person_id, a, t, rules, t)?;
         audit(&mut *tx, Actor::Person(person_id), "observation.create", "person", Some(person_id), None).await?;
         tx.commit().await?;
-        Ok(Ok(id))
+        Ok(Ok(Recorded { observation_id: id, person_id, triggers }))
     })
 }
 
-/// Inserts an observation not tied to a check-in (demo data, staff entries).
-pub async fn insert_unlinked(
+/// An observation entered by staff or a contractor (a nurse's phone call), or imported:
+/// not tied to a check-in; the rules run the same way.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_by_staff(
     db: &Db,
     actor: Actor,
     person_id: i64,
+    reporter: &str,
     source: &str,
     observed_at: DateTime<Utc>,
     a: &Answer,
-) -> Result<i64> {
+    note: Option<&str>,
+    rules: &Thresholds,
+) -> Result<Recorded> {
+    if !matches!(reporter, "self" | "family" | "staff" | "contractor") {
+        return Err(Error::invalid(
+            "reporter",
+            "choose self, family, staff or contractor",
+        ));
+    }
+    let t = now();
+    let entered_by = match actor {
+        Actor::Staff(id) => Some(id),
+        _ => None,
+    };
     let symptoms =
         serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
     with_db!(db, p => {
         let mut tx = p.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
-             VALUES ($1, $2, 'self', $3, $4, $5, $6, $7, $8) RETURNING id")
-            .bind(person_id).bind(source).bind(observed_at)
+            "INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note, entered_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
+            .bind(person_id).bind(source).bind(reporter).bind(observed_at)
             .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
-            .bind(&symptoms).bind(a.urgent).bind(now())
+            .bind(&symptoms).bind(a.urgent).bind(note).bind(entered_by).bind(t)
             .fetch_one(&mut *tx).await?;
+        let triggers = evaluate_in_tx!(tx, person_id, a, observed_at, rules, t)?;
         audit(&mut *tx, actor, "observation.create", "person", Some(person_id), None).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Recorded { observation_id: id, person_id, triggers })
     })
 }
 
 /// A person's observations in time order (caller has checked access and audits the read).
 pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Observation>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT id, person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent
+        "SELECT id, person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note
          FROM observations WHERE person_id = $1 ORDER BY observed_at, id").bind(person_id).fetch_all(p).await?))
 }
