@@ -6,7 +6,8 @@ use crate::{
     Db, Result,
     db::now,
     domain::{Spo2, Temperature},
-    store::{Actor, checkins, observations, persons, staff},
+    rules,
+    store::{Actor, checkins, escalations, observations, persons, staff},
     with_db,
 };
 
@@ -67,6 +68,8 @@ pub async fn load(
         let p = input.parse()?;
         let person = persons::create(db, Actor::Staff(staff_id), centre, &p, window, None).await?;
         // Past days: answered check-ins with observations; every 7th person skips a day.
+        let mut daily: Vec<(chrono::NaiveDate, f64)> = Vec::new();
+        let mut last: Option<(observations::Answer, chrono::NaiveDate)> = None;
         for d in (1..=started).rev() {
             let date = today - Duration::days(d);
             let due = checkins::slot_instant(tz, date, 9 * 60);
@@ -103,6 +106,13 @@ pub async fn load(
             a.symptoms
                 .insert("urgent_breathing".into(), worsening && spo2 <= 93);
             a.urgent = worsening && spo2 <= 93;
+            if a.urgent {
+                a.urgent_signs.push("urgent_breathing".into());
+            }
+            if let Some(t) = a.temperature {
+                daily.push((date, t.value()));
+            }
+            last = Some((a.clone(), date));
             let symptoms = serde_json::to_string(&a.symptoms).expect("map serialises");
             let at = due + Duration::minutes(17);
             with_db!(db, pool => { sqlx::query(
@@ -111,6 +121,22 @@ pub async fn load(
                 .bind(person).bind(cid).bind(at).bind(a.temperature.map(Temperature::value))
                 .bind(a.spo2.map(Spo2::value)).bind(symptoms).bind(a.urgent).bind(now())
                 .execute(pool).await?; });
+        }
+        // The review queue of the demo: what the rules say about each person's latest answer.
+        if let Some((a, date)) = last {
+            for tr in rules::on_answer(&rules::Thresholds::default(), &a, date, &daily) {
+                escalations::open(db, person, tr.reason, tr.priority.as_str(), &tr.detail).await?;
+            }
+        }
+        if i % 7 == 3 {
+            escalations::open(
+                db,
+                person,
+                "non_reporting",
+                "high",
+                "demo: no answer yesterday",
+            )
+            .await?;
         }
     }
     Ok(DemoLogin {

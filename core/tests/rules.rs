@@ -45,12 +45,20 @@ fn shipped_rules_are_the_documented_defaults() {
     );
 }
 
+/// (temperature, SpO2, urgent sign, expected (reason, priority) list)
+type Case = (
+    Option<f64>,
+    Option<i32>,
+    bool,
+    &'static [(&'static str, Priority)],
+);
+
 #[test]
 fn single_answer_table() {
     let t = shipped();
     let today = d("2026-11-24");
     // (temperature, SpO2, urgent sign, expected (reason, priority) list)
-    let cases: &[(Option<f64>, Option<i32>, bool, &[(&str, Priority)])] = &[
+    let cases: &[Case] = &[
         (Some(36.5), Some(98), false, &[]),
         (Some(36.5), Some(96), false, &[]),
         (Some(36.5), Some(95), false, &[("spo2_low", Priority::High)]),

@@ -50,6 +50,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                 header {
                     a class="brand" href="/" { "見守り mimamori" }
                     nav aria-label=(t(lang, "メニュー", "Menu")) {
+                        a href="/escalations" { (t(lang, "要確認", "Review queue")) }
                         a href="/persons" { (t(lang, "対象者", "People")) }
                         a href="/persons/new" { (t(lang, "新規登録", "Register")) }
                         a href="/outbox" { (t(lang, "送信箱", "Outbox")) }

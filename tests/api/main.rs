@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod peers;
 mod persons;
+mod review;
 mod skeleton;

@@ -176,9 +176,8 @@ pub struct Person {
     pub created_at: DateTime<Utc>,
 }
 
-const PERSON_COLUMNS: &str =
-    "id, health_centre_id, name, phone, email, channel, language, monitoring_type,
-    observation_start, observation_end, date_of_birth, fallback_channel, status, created_at";
+const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
+    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.created_at";
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
 /// inside the observation period), so nobody waits for the nightly run. `window` is the
@@ -230,7 +229,7 @@ pub async fn get(
     id: i64,
     ip: Option<&str>,
 ) -> Result<Person> {
-    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1");
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1");
     let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
     let p = p.ok_or(Error::NotFound("person"))?;
     if health_centre_id.is_some_and(|c| c != p.health_centre_id) {
@@ -251,7 +250,7 @@ pub async fn list(
     offset: i64,
 ) -> Result<Vec<Person>> {
     let sql = format!(
-        "SELECT {PERSON_COLUMNS} FROM persons WHERE health_centre_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.health_centre_id = $1 ORDER BY p.id DESC LIMIT $2 OFFSET $3"
     );
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(health_centre_id).bind(limit).bind(offset)
         .fetch_all(pool).await?);
@@ -272,4 +271,117 @@ pub async fn slots(db: &Db, person_id: i64) -> Result<Vec<i32>> {
         with_db!(db, pool => sqlx::query_scalar("SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot")
         .bind(person_id).fetch_all(pool).await?),
     )
+}
+
+/// The line lists of the console [健康観察の状況別一覧].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    All,
+    /// An open urgent escalation.
+    Urgent,
+    /// A temperature ≥ 37.5 °C or any symptom in the last 24 hours.
+    Symptomatic,
+    NonReporting,
+    /// A failed channel or an opt-out.
+    Unreachable,
+    /// Under observation with no open escalation.
+    OnTrack,
+    EndingToday,
+    Ended,
+}
+
+impl List {
+    pub const ALL: [List; 8] = [
+        List::All,
+        List::Urgent,
+        List::Symptomatic,
+        List::NonReporting,
+        List::Unreachable,
+        List::OnTrack,
+        List::EndingToday,
+        List::Ended,
+    ];
+
+    pub fn parse(s: &str) -> List {
+        List::ALL
+            .into_iter()
+            .find(|l| l.key() == s)
+            .unwrap_or(List::All)
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            List::All => "all",
+            List::Urgent => "urgent",
+            List::Symptomatic => "symptomatic",
+            List::NonReporting => "non_reporting",
+            List::Unreachable => "unreachable",
+            List::OnTrack => "on_track",
+            List::EndingToday => "ending_today",
+            List::Ended => "ended",
+        }
+    }
+
+    /// SQL condition on `p`; `$2` = today's local date, `$3` = 24 hours ago.
+    fn condition(self) -> &'static str {
+        match self {
+            List::All => "1 = 1",
+            List::Urgent => "EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.priority = 'urgent')",
+            List::Symptomatic => "p.status = 'observing' AND EXISTS (SELECT 1 FROM observations o WHERE o.person_id = p.id AND o.observed_at >= $3
+                                  AND (o.temperature_c >= 37.5 OR o.symptoms LIKE '%true%' OR o.urgent = TRUE))",
+            List::NonReporting => "EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.reason = 'non_reporting')",
+            List::Unreachable => "(p.status = 'opted_out' OR EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.reason = 'unreachable'))",
+            List::OnTrack => "p.status = 'observing' AND p.observation_end >= $2 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved')",
+            List::EndingToday => "p.status = 'observing' AND p.observation_end = $2",
+            List::Ended => "(p.status = 'ended' OR p.observation_end < $2)",
+        }
+    }
+}
+
+/// People of a health centre on one line list, newest first. Audited as one list read.
+pub async fn list_by(
+    db: &Db,
+    actor: Actor,
+    health_centre_id: i64,
+    which: List,
+    today: NaiveDate,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Person>> {
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.health_centre_id = $1 AND {} ORDER BY p.id DESC LIMIT $4 OFFSET $5",
+        which.condition()
+    );
+    let since = now() - chrono::Duration::hours(24);
+    let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(health_centre_id).bind(today).bind(since).bind(limit).bind(offset).fetch_all(pool).await?);
+    with_db!(db, pool => audit(pool, actor, "person.list", "health_centre", Some(health_centre_id), None).await)?;
+    Ok(rows)
+}
+
+/// How many people are on a line list.
+pub async fn count_by(
+    db: &Db,
+    health_centre_id: i64,
+    which: List,
+    today: NaiveDate,
+) -> Result<i64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM persons p WHERE p.health_centre_id = $1 AND {}",
+        which.condition()
+    );
+    let since = now() - chrono::Duration::hours(24);
+    Ok(
+        with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(health_centre_id).bind(today).bind(since).fetch_one(pool).await?),
+    )
+}
+
+/// Today's check-ins that are due so far, and how many of them were answered.
+pub async fn answer_rate(db: &Db, health_centre_id: i64, today: NaiveDate) -> Result<(i64, i64)> {
+    Ok(with_db!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN c.status = 'answered' THEN 1 ELSE 0 END), 0)
+         FROM checkins c JOIN persons p ON p.id = c.person_id
+         WHERE p.health_centre_id = $1 AND c.local_date = $2 AND c.due_at <= $3")
+        .bind(health_centre_id).bind(today).bind(now()).fetch_one(pool).await?))
 }

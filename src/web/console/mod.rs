@@ -1,10 +1,16 @@
 //! The staff console.
+pub mod escalations;
 pub mod outbox;
+pub mod person;
 pub mod persons;
 
 use axum::{Router, extract::State, routing::get};
 use maud::html;
-use mimamori_core::store::{persons as person_store, staff};
+use mimamori_core::store::{
+    escalations as esc_store,
+    persons::{self as person_store, List},
+    staff,
+};
 
 use super::{
     AppState,
@@ -18,28 +24,83 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .merge(persons::router())
+        .merge(person::router())
+        .merge(escalations::router())
         .merge(outbox::router())
 }
 
+pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {
+    match l {
+        List::All => t(lang, "全員", "Everyone"),
+        List::Urgent => t(lang, "緊急", "Urgent"),
+        List::Symptomatic => t(lang, "有症状（24時間）", "Symptomatic (24 h)"),
+        List::NonReporting => t(lang, "未回答の継続", "Not reporting"),
+        List::Unreachable => t(lang, "連絡不能", "Unreachable"),
+        List::OnTrack => t(lang, "順調", "On track"),
+        List::EndingToday => t(lang, "本日観察終了", "Period ends today"),
+        List::Ended => t(lang, "観察終了", "Ended"),
+    }
+}
+
+/// Local date of a health centre today.
+pub fn centre_today(tz: &str) -> chrono::NaiveDate {
+    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+    chrono::Utc::now().with_timezone(&tz).date_naive()
+}
+
+/// The health-centre dashboard: people under observation, today's answer rate, open
+/// escalations by priority, and the line lists with their counts.
 async fn home(
     State(s): State<AppState>,
     who: CurrentStaff,
     UiLang(lang): UiLang,
 ) -> Result<axum::response::Html<String>, HtmlError> {
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
-    let people = person_store::count(&s.db, who.health_centre_id).await?;
+    let today = centre_today(&centre.time_zone);
+    let observing = person_store::count_by(&s.db, centre.id, List::OnTrack, today).await?;
+    let mut lists = Vec::new();
+    for l in List::ALL {
+        lists.push((l, person_store::count_by(&s.db, centre.id, l, today).await?));
+    }
+    let (due, answered) = person_store::answer_rate(&s.db, centre.id, today).await?;
+    let by_priority = esc_store::counts(&s.db, centre.id).await?;
+    let n = |p: &str| {
+        by_priority
+            .iter()
+            .find(|(k, _)| k == p)
+            .map(|(_, c)| *c)
+            .unwrap_or(0)
+    };
+    let rate = if due > 0 {
+        format!("{:.0} %", answered as f64 * 100.0 / due as f64)
+    } else {
+        "—".into()
+    };
+    let _ = observing;
     Ok(layout::page(
         lang,
         &who,
         &centre.name,
         html! {
-            div class="card" {
-                p { (t(lang, "登録されている対象者", "People registered")) ": " strong { (people) } }
-                p {
-                    a class="button" href="/persons" { (t(lang, "対象者一覧", "People list")) } " "
-                    a class="button" href="/persons/new" { (t(lang, "対象者を登録", "Register a person")) } " "
-                    a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
+            div class="card" style="display:flex;gap:2rem;flex-wrap:wrap" {
+                div { div class="muted" { (t(lang, "本日の回答率", "Today's answer rate")) } strong style="font-size:1.6rem" { (rate) } div class="muted" { (answered) " / " (due) } }
+                div { div class="muted" { (t(lang, "未対応の要確認（緊急）", "Open escalations (urgent)")) } strong style="font-size:1.6rem;color:#b3261e" id="urgent-count" { (n("urgent")) } }
+                div { div class="muted" { (t(lang, "要確認（高）", "High")) } strong style="font-size:1.6rem" { (n("high")) } }
+                div { div class="muted" { (t(lang, "要確認（通常）", "Normal")) } strong style="font-size:1.6rem" { (n("normal")) } }
+                div { a class="button" href="/escalations" { (t(lang, "要確認キューを開く", "Open the review queue")) } }
+            }
+            section class="card" {
+                h2 { (t(lang, "状況別一覧", "Line lists")) }
+                ul style="columns:2" {
+                    @for (l, c) in &lists {
+                        li { a href=(format!("/persons?list={}", l.key())) { (list_label(lang, *l)) } " " strong class=(format!("count-{}", l.key())) { (c) } }
+                    }
                 }
+            }
+            p {
+                a class="button" href="/persons/new" { (t(lang, "対象者を登録", "Register a person")) } " "
+                a class="button" href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) } " "
+                a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
             }
         },
     ))

@@ -2,7 +2,7 @@
 //! and every attempt to reach them.
 use axum::{
     Form, Router,
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{ConnectInfo, Query, State},
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
@@ -11,14 +11,17 @@ use maud::{Markup, html};
 use mimamori_core::{
     Error,
     domain::Lang,
-    store::{Actor, checkins, observations, persons, staff},
+    store::{
+        Actor,
+        persons::{self, List},
+        staff,
+    },
 };
 use serde::Deserialize;
 
 use crate::web::{
     AppState,
     auth::CurrentStaff,
-    chart,
     error::HtmlError,
     i18n::{UiLang, t},
     layout,
@@ -28,18 +31,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons", get(list).post(create))
         .route("/persons/new", get(new_form))
-        .route("/persons/{id}", get(show))
 }
 
 #[derive(Deserialize, Default)]
 struct Page {
     #[serde(default)]
     page: i64,
+    #[serde(default)]
+    list: String,
 }
 
 const PAGE_SIZE: i64 = 50;
 
-fn status_label(lang: Lang, s: &str) -> &'static str {
+pub fn status_label(lang: Lang, s: &str) -> &'static str {
     match s {
         "observing" => t(lang, "観察中", "observing"),
         "opted_out" => t(lang, "配信停止", "opted out"),
@@ -63,20 +67,36 @@ async fn list(
     Query(q): Query<Page>,
 ) -> Result<Html<String>, HtmlError> {
     let page = q.page.max(0);
-    let rows = persons::list(
+    let which = List::parse(&q.list);
+    let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
+    let today = super::centre_today(&centre.time_zone);
+    let rows = persons::list_by(
         &s.db,
         Actor::Staff(who.id),
-        who.health_centre_id,
+        centre.id,
+        which,
+        today,
         PAGE_SIZE,
         page * PAGE_SIZE,
     )
     .await?;
-    let total = persons::count(&s.db, who.health_centre_id).await?;
+    let total = persons::count_by(&s.db, centre.id, which, today).await?;
+    let title = format!(
+        "{} — {}",
+        t(lang, "対象者一覧", "People"),
+        super::list_label(lang, which)
+    );
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "対象者一覧", "People under observation"),
+        &title,
         html! {
+            nav aria-label=(t(lang, "状況別一覧", "Line lists")) style="display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem" {
+                @for l in List::ALL {
+                    a class=(if l == which { "tag answered" } else { "tag" }) href=(format!("/persons?list={}", l.key()))
+                        aria-current=[(l == which).then_some("page")] { (super::list_label(lang, l)) }
+                }
+            }
             p class="muted" { (total) " " (t(lang, "人", "people")) }
             table {
                 thead { tr {
@@ -98,8 +118,8 @@ async fn list(
                 }
             }
             nav aria-label="pages" {
-                @if page > 0 { a href=(format!("/persons?page={}", page - 1)) { "← " (t(lang, "前へ", "Previous")) } " " }
-                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+                @if page > 0 { a href=(format!("/persons?list={}&page={}", which.key(), page - 1)) { "← " (t(lang, "前へ", "Previous")) } " " }
+                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?list={}&page={}", which.key(), page + 1)) { (t(lang, "次へ", "Next")) " →" } }
             }
         },
     ))
@@ -258,110 +278,4 @@ async fn create(
             .into_response()),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn show(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    UiLang(lang): UiLang,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-) -> Result<Html<String>, HtmlError> {
-    let ip = addr.ip().to_string();
-    let p = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        Some(&ip),
-    )
-    .await?;
-    let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
-    let obs = observations::list_for_person(&s.db, p.id).await?;
-    let cks = checkins::list_for_person(&s.db, p.id).await?;
-    let attempts = checkins::attempts_for_person(&s.db, p.id).await?;
-    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
-    let missed: Vec<_> = cks
-        .iter()
-        .filter(|c| matches!(c.status.as_str(), "missed" | "failed"))
-        .map(|c| c.local_date)
-        .collect();
-    let svg = chart::render(&chart::ChartInput {
-        lang,
-        tz,
-        start: p.observation_start,
-        end: p.observation_end,
-        observations: &obs,
-        missed: &missed,
-    });
-    let local =
-        |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).format("%m/%d %H:%M").to_string();
-    let flow = s.flows.for_monitoring(&p.monitoring_type);
-    Ok(layout::page(
-        lang,
-        &who,
-        &p.name,
-        html! {
-            div class="card" {
-                p {
-                    (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
-                    " · " (t(lang, "観察期間", "Observation")) ": " (p.observation_start) " – " (p.observation_end)
-                    " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
-                    " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
-                }
-                p class="muted" {
-                    (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
-                    (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
-                }
-            }
-            section class="card" aria-labelledby="chart-h" {
-                h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
-                (svg)
-            }
-            section class="card" {
-                h2 { (t(lang, "記録", "Records")) }
-                table {
-                    thead { tr {
-                        th { (t(lang, "日時", "Time")) } th { (t(lang, "体温", "Temp.")) } th { "SpO2" }
-                        th { (t(lang, "「はい」と答えた症状", "Symptoms answered yes")) } th { (t(lang, "経路", "Source")) }
-                    } }
-                    tbody {
-                        @for o in obs.iter().rev() {
-                            @let yes: Vec<String> = o.symptom_map().into_iter().filter(|(_, v)| *v).map(|(k, _)| {
-                                flow.questions.iter().find(|q| *q.id.get_ref() == k).map(|q| flow.text(q, lang).to_string()).unwrap_or(k)
-                            }).collect();
-                            tr class=(if o.urgent { "urgent-row" } else { "" }) {
-                                td { (local(o.observed_at)) }
-                                td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
-                                td { (o.spo2.map(|v| format!("{v} %")).unwrap_or_else(|| "—".into())) }
-                                td { @if o.urgent { strong class="err" { (t(lang, "緊急 ", "URGENT ")) } } (yes.join("、")) }
-                                td { (o.source) }
-                            }
-                        }
-                    }
-                }
-            }
-            section class="card" {
-                h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
-                table {
-                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
-                    tbody {
-                        @for c in cks.iter().rev() {
-                            tr {
-                                td { (c.local_date) }
-                                td { (local(c.due_at)) }
-                                td { span class=(format!("tag {}", c.status)) { (status_label(lang, &c.status)) } }
-                                td {
-                                    @for a in attempts.iter().filter(|a| a.checkin_id == c.id) {
-                                        div { (local(a.created_at)) " " (a.channel) " (" (a.provider) ") " (a.status)
-                                            @if let Some(e) = &a.error { " — " (e) } }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    ))
 }

@@ -1,0 +1,370 @@
+//! A person's page: the chart over the whole observation period, the day-by-symptom grid,
+//! open escalations with the actions to take, the timeline of every review step, every
+//! check-in with each attempt to reach them, and a form for staff to enter an observation
+//! taken by phone.
+use std::collections::BTreeMap;
+
+use axum::{
+    Form, Router,
+    extract::{ConnectInfo, Path, State},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use chrono::NaiveDate;
+use maud::{Markup, html};
+use mimamori_core::{
+    domain::{Lang, Spo2, Temperature},
+    error::Collect,
+    flows::{Flow, QuestionKind},
+    store::{
+        Actor, checkins, escalations as esc_store,
+        observations::{self, Answer, Observation},
+        persons, staff,
+    },
+};
+use serde::Deserialize;
+
+use super::{
+    escalations::{action_label, priority_label, reason_label, step_forms},
+    persons::status_label,
+};
+use crate::web::{
+    AppState,
+    auth::CurrentStaff,
+    chart,
+    error::HtmlError,
+    i18n::{UiLang, t},
+    layout,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/persons/{id}", get(show))
+        .route("/persons/{id}/observations", axum::routing::post(enter))
+}
+
+/// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
+fn symptom_grid(
+    lang: Lang,
+    flow: &Flow,
+    tz: chrono_tz::Tz,
+    days: &[NaiveDate],
+    obs: &[Observation],
+    missed: &[NaiveDate],
+) -> Markup {
+    let questions: Vec<_> = flow
+        .questions
+        .iter()
+        .filter(|q| q.kind == QuestionKind::YesNo)
+        .collect();
+    // Per day, the answers of that day (any yes wins).
+    let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, bool>> = BTreeMap::new();
+    for o in obs {
+        let d = o.observed_at.with_timezone(&tz).date_naive();
+        let e = by_day.entry(d).or_default();
+        for (k, v) in o.symptom_map() {
+            let cur = e.entry(k).or_insert(false);
+            *cur |= v;
+        }
+    }
+    html! {
+        div style="overflow-x:auto" {
+            table class="grid" {
+                caption class="muted" style="text-align:left" {
+                    (t(lang, "●はい　○いいえ　−未質問　×未回答", "● yes   ○ no   − not asked   × no answer"))
+                }
+                thead { tr {
+                    th scope="col" { (t(lang, "症状", "Symptom")) }
+                    @for d in days { th scope="col" { (d.format("%-m/%-d")) } }
+                } }
+                tbody {
+                    @for q in &questions {
+                        tr class=(if q.urgent { "urgent-q" } else { "" }) {
+                            th scope="row" style=(if q.urgent { "color:#b3261e" } else { "" }) { (flow.text(q, lang)) }
+                            @for d in days {
+                                @let answered = by_day.get(d);
+                                @match answered.map(|m| m.get(q.id.get_ref()).copied()) {
+                                    Some(Some(true)) => td class="yes" style=(if q.urgent { "background:#b3261e;color:#fff;text-align:center" } else { "background:#fdecea;text-align:center" }) title=(t(lang, "はい", "yes")) { "●" },
+                                    Some(Some(false)) => td class="no" style="text-align:center" title=(t(lang, "いいえ", "no")) { "○" },
+                                    Some(None) => td class="not-asked" style="text-align:center;color:#888" title=(t(lang, "未質問", "not asked")) { "−" },
+                                    None if missed.contains(d) => td class="missed" style="text-align:center;color:#b3261e" title=(t(lang, "未回答", "no answer")) { "×" },
+                                    None => td {},
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn show(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, HtmlError> {
+    let ip = addr.ip().to_string();
+    let p = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        Some(&ip),
+    )
+    .await?;
+    let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
+    let obs = observations::list_for_person(&s.db, p.id).await?;
+    let cks = checkins::list_for_person(&s.db, p.id).await?;
+    let attempts = checkins::attempts_for_person(&s.db, p.id).await?;
+    let open = esc_store::open_for_person(&s.db, p.id).await?;
+    let timeline = esc_store::timeline(&s.db, p.id).await?;
+    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+    let missed: Vec<_> = cks
+        .iter()
+        .filter(|c| matches!(c.status.as_str(), "missed" | "failed"))
+        .map(|c| c.local_date)
+        .collect();
+    let svg = chart::render(&chart::ChartInput {
+        lang,
+        tz,
+        start: p.observation_start,
+        end: p.observation_end,
+        observations: &obs,
+        missed: &missed,
+    });
+    let days: Vec<NaiveDate> = p
+        .observation_start
+        .iter_days()
+        .take_while(|d| *d <= p.observation_end)
+        .take(31)
+        .collect();
+    let local =
+        |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).format("%m/%d %H:%M").to_string();
+    let flow = s.flows.for_monitoring(&p.monitoring_type);
+    let back = format!("/persons/{}", p.id);
+    Ok(layout::page(
+        lang,
+        &who,
+        &p.name,
+        html! {
+            div class="card" {
+                p {
+                    (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
+                    " · " (t(lang, "観察期間", "Observation")) ": " (p.observation_start) " – " (p.observation_end)
+                    " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
+                    @if let Some(f) = &p.fallback_channel { " (" (t(lang, "予備", "fallback")) ": " (f) ")" }
+                    " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
+                }
+                p class="muted" {
+                    (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
+                    (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+                }
+            }
+            @if !open.is_empty() {
+                section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
+                    h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
+                    @for e in &open {
+                        div class=(format!("esc esc-{}", e.priority)) style="border-bottom:1px solid #dde;padding:.5rem 0" {
+                            p {
+                                strong class=(if e.priority == "urgent" { "err" } else { "" }) { (priority_label(lang, &e.priority)) } " · "
+                                (reason_label(lang, &e.reason)) " · " span class="muted" { (e.detail) " · " (local(e.opened_at)) }
+                                @if e.status == "acknowledged" { " · " (t(lang, "対応中", "in hand")) }
+                            }
+                            (step_forms(lang, &who, e.id, &e.status, &back))
+                        }
+                    }
+                }
+            }
+            section class="card" aria-labelledby="chart-h" {
+                h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
+                (svg)
+                h3 { (t(lang, "日別の症状", "Symptoms by day")) }
+                (symptom_grid(lang, flow, tz, &days, &obs, &missed))
+            }
+            section class="card" {
+                h2 { (t(lang, "記録", "Records")) }
+                table {
+                    thead { tr {
+                        th { (t(lang, "日時", "Time")) } th { (t(lang, "体温", "Temp.")) } th { "SpO2" }
+                        th { (t(lang, "「はい」と答えた症状", "Symptoms answered yes")) } th { (t(lang, "経路", "Source")) }
+                    } }
+                    tbody {
+                        @for o in obs.iter().rev() {
+                            @let yes: Vec<String> = o.symptom_map().into_iter().filter(|(_, v)| *v).map(|(k, _)| {
+                                flow.questions.iter().find(|q| *q.id.get_ref() == k).map(|q| flow.text(q, lang).to_string()).unwrap_or(k)
+                            }).collect();
+                            tr class=(if o.urgent { "urgent-row" } else { "" }) {
+                                td { (local(o.observed_at)) }
+                                td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
+                                td { (o.spo2.map(|v| format!("{v} %")).unwrap_or_else(|| "—".into())) }
+                                td {
+                                    @if o.urgent { strong class="err" { (t(lang, "緊急 ", "URGENT ")) } }
+                                    (yes.join("、"))
+                                    @if let Some(n) = &o.note { div class="muted" { (n) } }
+                                }
+                                td { (o.source) " / " (o.reporter) }
+                            }
+                        }
+                    }
+                }
+                details {
+                    summary { (t(lang, "電話などで聞き取った記録を入力", "Enter an observation taken by phone")) }
+                    form method="post" action=(format!("/persons/{}/observations", p.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="temperature" { (t(lang, "体温（℃）", "Temperature (°C)")) }
+                        input id="temperature" name="temperature" inputmode="decimal";
+                        label for="spo2" { "SpO2 (%)" }
+                        input id="spo2" name="spo2" inputmode="numeric";
+                        label for="reporter" { (t(lang, "回答者", "Reported by")) }
+                        select id="reporter" name="reporter" {
+                            option value="self" { (t(lang, "本人", "the person")) }
+                            option value="family" { (t(lang, "家族", "family")) }
+                            option value="staff" { (t(lang, "職員", "staff")) }
+                            option value="contractor" { (t(lang, "委託先", "contractor")) }
+                        }
+                        fieldset {
+                            legend { (t(lang, "「はい」の症状", "Symptoms present")) }
+                            @for q in flow.questions.iter().filter(|q| q.kind == QuestionKind::YesNo) {
+                                label style="font-weight:400" { input type="checkbox" name="yes" value=(q.id.get_ref()) style="width:auto"; " " (flow.text(q, lang)) }
+                            }
+                        }
+                        label for="note" { (t(lang, "メモ（医師の所見など）", "Note (e.g. a doctor's findings)")) }
+                        input id="note" name="note";
+                        button type="submit" { (t(lang, "記録する", "Record")) }
+                    }
+                }
+            }
+            section class="card" {
+                h2 { (t(lang, "対応の記録", "Review timeline")) }
+                @if timeline.is_empty() { p class="muted" { "—" } }
+                ul {
+                    @for ev in &timeline {
+                        li class=(format!("ev ev-{}", ev.kind)) {
+                            (local(ev.at)) " · " (reason_label(lang, &ev.reason)) " · " strong { (ev.kind) }
+                            @if let Some(a) = &ev.action { @if ev.kind == "action" { " · " (action_label(lang, a)) } }
+                            @if let Some(n) = &ev.note { " · " (n) }
+                            @if let Some(who) = &ev.staff_name { " — " (who) }
+                        }
+                    }
+                }
+            }
+            section class="card" {
+                h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
+                table {
+                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
+                    tbody {
+                        @for c in cks.iter().rev() {
+                            tr {
+                                td { (c.local_date) }
+                                td { (local(c.due_at)) }
+                                td { span class=(format!("tag {}", c.status)) { (status_label(lang, &c.status)) } }
+                                td {
+                                    @for a in attempts.iter().filter(|a| a.checkin_id == c.id) {
+                                        div { (local(a.created_at)) " " (a.kind) " " (a.channel) " (" (a.provider) ") " (a.status)
+                                            @if let Some(e) = &a.error { " — " (e) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// Staff entry: the form's fields, every one optional except that something is recorded.
+#[derive(Debug, Deserialize)]
+struct EntryForm {
+    csrf: String,
+    temperature: String,
+    spo2: String,
+    reporter: String,
+    note: String,
+    yes: Vec<String>,
+}
+
+async fn enter(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, HtmlError> {
+    let get = |k: &str| {
+        raw.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let f = EntryForm {
+        csrf: get("csrf"),
+        temperature: get("temperature"),
+        spo2: get("spo2"),
+        reporter: get("reporter"),
+        note: get("note"),
+        yes: raw
+            .iter()
+            .filter(|(n, _)| n == "yes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    who.check_csrf(&f.csrf)?;
+    let p = persons::get(
+        &s.db,
+        Actor::Staff(who.id),
+        Some(who.health_centre_id),
+        id,
+        None,
+    )
+    .await?;
+    let flow = s.flows.for_monitoring(&p.monitoring_type);
+    let mut c = Collect::default();
+    let mut a = Answer::default();
+    if !f.temperature.is_empty() {
+        a.temperature = c.take(Temperature::parse("temperature", &f.temperature));
+    }
+    if !f.spo2.is_empty() {
+        a.spo2 = c.take(Spo2::parse("spo2", &f.spo2));
+    }
+    for q in flow
+        .questions
+        .iter()
+        .filter(|q| q.kind == QuestionKind::YesNo)
+    {
+        let yes = f.yes.iter().any(|y| y == q.id.get_ref());
+        a.symptoms.insert(q.id.get_ref().clone(), yes);
+        if yes && q.urgent {
+            a.urgent = true;
+            a.urgent_signs.push(q.id.get_ref().clone());
+        }
+    }
+    c.finish()?;
+    let note = Some(f.note.as_str()).filter(|n| !n.is_empty());
+    let reporter = if f.reporter.is_empty() {
+        "staff"
+    } else {
+        f.reporter.as_str()
+    };
+    let rec = observations::record_by_staff(
+        &s.db,
+        Actor::Staff(who.id),
+        p.id,
+        reporter,
+        "staff",
+        mimamori_core::db::now(),
+        &a,
+        note,
+        &s.rules,
+    )
+    .await?;
+    tracing::info!(
+        person_id = p.id,
+        observation_id = rec.observation_id,
+        staff_id = who.id,
+        "observation entered by staff"
+    );
+    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+}

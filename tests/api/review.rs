@@ -1,0 +1,316 @@
+//! The review flow end to end: an answer with low SpO2 → an urgent escalation on top of the
+//! queue and a notification to the on-duty nurse → acknowledge, act, resolve — each step on
+//! the person's timeline and in the audit log; line lists and dashboard counts follow.
+use mimamori_core::with_db;
+use serde_json::json;
+
+use crate::helpers::{TestApp, link_in, spawn_app};
+
+fn today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
+}
+
+async fn person_answering(app: &TestApp, phone: &str, e164: &str, spo2: &str, urgent: &str) -> i64 {
+    let r = app.post_json("/api/v1/persons", &json!({
+        "name": "田中 花子", "phone": phone, "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let link = link_in(&app.wait_for_message(e164).await.body);
+    let answers = [
+        ("temperature", "37.2"),
+        ("spo2", spo2),
+        ("cough", "no"),
+        ("sore_throat", "no"),
+        ("fatigue", "no"),
+        ("taste_smell", "no"),
+        ("urgent_breathing", urgent),
+        ("urgent_appearance", "no"),
+        ("urgent_consciousness", "no"),
+    ];
+    assert_eq!(
+        reqwest::Client::new()
+            .post(&link)
+            .form(&answers)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    id
+}
+
+#[tokio::test]
+async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    with_db!(&app.db, p => sqlx::query("UPDATE staff SET on_duty = TRUE, phone = '+819099990000' WHERE username = 'nurse'")
+        .execute(p).await.unwrap().rows_affected());
+    // High (SpO2 95) first, then urgent (SpO2 93): urgent must still be on top.
+    let high = person_answering(&app, "080-1000-0001", "+818010000001", "95", "no").await;
+    let urgent = person_answering(&app, "080-1000-0002", "+818010000002", "93", "no").await;
+
+    let queue = app.get("/escalations").await.text().await.unwrap();
+    let (pu, ph) = (
+        queue.find(&format!("/persons/{urgent}\"")).unwrap(),
+        queue.find(&format!("/persons/{high}\"")).unwrap(),
+    );
+    assert!(pu < ph, "urgent first");
+    assert!(queue.contains("SpO2 93 % ≤ 93"));
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(
+        home.contains(r#"id="urgent-count">1<"#),
+        "dashboard counts one urgent"
+    );
+    let list = app.get("/persons?list=urgent").await.text().await.unwrap();
+    assert!(
+        list.contains(&format!("/persons/{urgent}\""))
+            && !list.contains(&format!("/persons/{high}\""))
+    );
+
+    // The on-duty nurse is told within the dispatcher's next pass: id and link, no name.
+    let note = app.wait_for_message("+819099990000").await;
+    assert!(
+        note.body.contains(&format!("対象者ID {urgent}"))
+            && note.body.contains(&format!("/persons/{urgent}"))
+    );
+    assert!(!note.body.contains("田中"));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent'")
+            .await,
+        1,
+        "only the urgent one notifies"
+    );
+
+    let esc: i64 = with_db!(&app.db, p => sqlx::query_scalar("SELECT id FROM escalations WHERE person_id = $1").bind(urgent).fetch_one(p).await.unwrap());
+    let step = |form: Vec<(&'static str, String)>| {
+        let url = format!("/escalations/{esc}/steps");
+        let app = &app;
+        async move {
+            let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(&url, &f).await
+        }
+    };
+    assert_eq!(
+        step(vec![
+            ("csrf", "forged".into()),
+            ("step", "acknowledge".into())
+        ])
+        .await
+        .status(),
+        400
+    );
+    let r = step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "acknowledge".into()),
+        ("back", format!("/persons/{urgent}")),
+    ])
+    .await;
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["location"].to_str().unwrap()
+        ),
+        (303, format!("/persons/{urgent}").as_str())
+    );
+    let r = step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "action".into()),
+        ("action", "teleport".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 422, "unknown action is refused");
+    step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "action".into()),
+        ("action", "phoned".into()),
+        ("note", "本人と通話、受診調整へ".into()),
+    ])
+    .await;
+    step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "action".into()),
+        ("action", "arranged_admission".into()),
+        ("note", String::new()),
+    ])
+    .await;
+    step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "resolve".into()),
+        ("note", "入院".into()),
+    ])
+    .await;
+    let r = step(vec![("csrf", csrf.clone()), ("step", "acknowledge".into())]).await;
+    assert_eq!(r.status(), 409, "a resolved escalation takes no more steps");
+
+    let queue = app.get("/escalations").await.text().await.unwrap();
+    assert!(
+        !queue.contains(&format!("/persons/{urgent}\"")),
+        "resolved leaves the queue"
+    );
+    let page = app
+        .get(&format!("/persons/{urgent}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for text in [
+        "本人と通話、受診調整へ",
+        "入院調整",
+        "resolved",
+        "acknowledged",
+        "看護師 一郎",
+    ] {
+        assert!(page.contains(text), "timeline shows {text}");
+    }
+    let kinds: Vec<String> = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE target_id = $1 AND action LIKE 'escalation.%' ORDER BY id").bind(urgent).fetch_all(p).await.unwrap());
+    assert_eq!(
+        kinds,
+        [
+            "escalation.acknowledged",
+            "escalation.action",
+            "escalation.action",
+            "escalation.resolved"
+        ]
+    );
+
+    // A new trigger after resolution opens a new escalation.
+    let again = app
+        .post_form(
+            &format!("/persons/{urgent}/observations"),
+            &[
+                ("csrf", &csrf),
+                ("spo2", "91"),
+                ("reporter", "family"),
+                ("note", "家族から電話"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM escalations WHERE status <> 'resolved' AND reason = 'spo2_low'"
+        )
+        .await,
+        2
+    );
+    let page = app
+        .get(&format!("/persons/{urgent}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("家族から電話") && page.contains("staff / family"));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn escalations_of_another_health_centre_cannot_be_touched() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let other = mimamori_core::store::staff::create_health_centre(&app.db, "他", "0", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let p = mimamori_core::store::persons::PersonInput {
+        name: "x".into(),
+        phone: "09011112222".into(),
+        observation_start: today(),
+        observation_end: today(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let pid = mimamori_core::store::persons::create(
+        &app.db,
+        mimamori_core::store::Actor::System,
+        other,
+        &p,
+        chrono::Duration::hours(1),
+        None,
+    )
+    .await
+    .unwrap();
+    let esc = mimamori_core::store::escalations::open(&app.db, pid, "callback", "high", "test")
+        .await
+        .unwrap();
+    let r = app
+        .post_form(
+            &format!("/escalations/{esc}/steps"),
+            &[("csrf", &csrf), ("step", "resolve")],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        !app.get("/escalations")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("/persons/{pid}\""))
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn two_missed_checkins_in_a_row_escalate_as_non_reporting() {
+    let app = spawn_app().await;
+    app.login().await;
+    let p = mimamori_core::store::persons::PersonInput {
+        name: "x".into(),
+        email: "x@example.jp".into(),
+        channel: "email".into(),
+        observation_start: today(),
+        observation_end: today(),
+        checkin_time: "00:00".into(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let pid = mimamori_core::store::persons::create(
+        &app.db,
+        mimamori_core::store::Actor::System,
+        app.centre,
+        &p,
+        chrono::Duration::hours(1),
+        None,
+    )
+    .await
+    .unwrap();
+    // Yesterday's check-in was missed too; today's deadline has passed.
+    let now = mimamori_core::db::now();
+    with_db!(&app.db, p => {
+        sqlx::query("INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts) VALUES ($1, $2, 0, $3, $3, 'missed', 0)")
+            .bind(pid).bind(chrono::Utc::now().date_naive() - chrono::Duration::days(1)).bind(now - chrono::Duration::days(1)).execute(p).await.unwrap();
+        sqlx::query("UPDATE checkins SET deadline_at = $1 WHERE person_id = $2 AND status <> 'missed'")
+            .bind(now - chrono::Duration::minutes(1)).bind(pid).execute(p).await.unwrap();
+    });
+    for _ in 0..100 {
+        if app
+            .count("SELECT COUNT(*) FROM escalations WHERE reason = 'non_reporting'")
+            .await
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM escalations WHERE reason = 'non_reporting'")
+            .await,
+        1
+    );
+    let list = app
+        .get("/persons?list=non_reporting")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&format!("/persons/{pid}\"")));
+    app.finish().await;
+}
