@@ -135,6 +135,15 @@ pub fn render(c: &ChartInput) -> Markup {
             @for (px, py, v) in &temp_pts {
                 circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="3.5" fill="#c5221f" { title { (format!("{v:.1} ℃")) } }
             }
+            // Answers with an urgent warning sign: a red ring on the day, in both panels.
+            @for o in c.observations.iter().filter(|o| o.urgent) {
+                @let ux = x(day_pos(c.tz, c.start, o.observed_at));
+                g class="urgent" {
+                    title { (t(lang, "緊急性の高い症状あり", "urgent warning sign")) }
+                    circle cx=(format!("{ux:.1}")) cy=(format!("{:.1}", temp.y0 + 10.0)) r="7" fill="none" stroke="#b3261e" stroke-width="2.5" {}
+                    text x=(format!("{ux:.1}")) y=(format!("{:.1}", temp.y0 + 14.0)) text-anchor="middle" fill="#b3261e" font-weight="bold" { "!" }
+                }
+            }
             @if !spo2_d.is_empty() {
                 path class="series-spo2" d=(spo2_d) fill="none" stroke="#0b57d0" stroke-width="2" {}
             }

@@ -3,6 +3,7 @@
 //! real workers (dispatcher, apalis queue) and the dev outbox provider.
 mod auth;
 mod channels;
+mod charts;
 mod cli;
 mod contracts;
 mod fake_twilio;

@@ -22,7 +22,14 @@ static INSTALL: Mutex<()> = Mutex::new(());
 pub fn node_peers() -> PathBuf {
     let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = peers_dir();
-    if !dir.join("node_modules/.bin/prism").exists() || !dir.join("node_modules/twilio").exists() {
+    let installed = [
+        "node_modules/.bin/prism",
+        "node_modules/twilio",
+        "node_modules/playwright-core",
+    ]
+    .iter()
+    .all(|p| dir.join(p).exists());
+    if !installed {
         let st = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir)
@@ -155,4 +162,47 @@ pub fn sdk_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String 
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Debian's Chromium (and Japanese fonts, so screenshots show text, not boxes), installed
+/// with apt when missing (the machine's only browser source).
+pub fn chromium() -> PathBuf {
+    let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = PathBuf::from("/usr/bin/chromium");
+    let fonts = Path::new("/usr/share/fonts/opentype/noto").exists();
+    if !bin.exists() || !fonts {
+        let st = Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium", "fonts-noto-cjk"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get is needed to install Chromium for the browser test");
+        assert!(st.success(), "apt-get install chromium failed");
+    }
+    bin
+}
+
+/// Runs `tests/peers/screenshot.mjs`: logs in, opens `path`, checks the chart is visible.
+pub fn screenshot(
+    base: &str,
+    user: &str,
+    password: &str,
+    path: &str,
+    out: &Path,
+) -> serde_json::Value {
+    let dir = node_peers();
+    let chromium = chromium();
+    let o = Command::new("node")
+        .arg("screenshot.mjs")
+        .args([base, user, password, path])
+        .arg(out)
+        .env("CHROMIUM", chromium)
+        .current_dir(dir)
+        .output()
+        .expect("node");
+    assert!(
+        o.status.success(),
+        "browser run failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("screenshot.mjs prints JSON")
 }
