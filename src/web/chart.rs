@@ -162,3 +162,38 @@ pub fn render(c: &ChartInput) -> Markup {
         }
     }
 }
+
+/// A small temperature sparkline (last readings), for cohort lists: 37.5 °C drawn as a line.
+pub fn sparkline(observations: &[Observation]) -> Markup {
+    let temps: Vec<f64> = observations
+        .iter()
+        .filter_map(|o| o.temperature_c)
+        .collect();
+    let (w, h) = (140.0, 32.0);
+    let y = |v: f64| h - 2.0 - ((v.clamp(35.5, 40.0) - 35.5) / 4.5) * (h - 4.0);
+    let step = if temps.len() > 1 {
+        w / (temps.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let d: String = temps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                i as f64 * step,
+                y(*v)
+            )
+        })
+        .collect();
+    let last = temps.last().copied();
+    html! {
+        svg class="sparkline" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img"
+            aria-label=(last.map(|v| format!("{v:.1} ℃")).unwrap_or_default()) {
+            line x1="0" x2=(w) y1=(format!("{:.1}", y(37.5))) y2=(format!("{:.1}", y(37.5))) stroke="#f0b400" stroke-dasharray="2 2" {}
+            @if !d.is_empty() { path d=(d) fill="none" stroke="#c5221f" stroke-width="1.5" {} }
+        }
+    }
+}

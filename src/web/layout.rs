@@ -52,6 +52,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                     nav aria-label=(t(lang, "メニュー", "Menu")) {
                         a href="/escalations" { (t(lang, "要確認", "Review queue")) }
                         a href="/persons" { (t(lang, "対象者", "People")) }
+                        a href="/cohort" { (t(lang, "推移一覧", "Cohort")) }
                         a href="/persons/new" { (t(lang, "新規登録", "Register")) }
                         a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
                         a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }

@@ -314,3 +314,20 @@ async fn two_missed_checkins_in_a_row_escalate_as_non_reporting() {
     assert!(list.contains(&format!("/persons/{pid}\"")));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn cohort_shows_sparklines_most_worrying_first() {
+    let app = spawn_app().await;
+    app.login().await;
+    let calm = person_answering(&app, "080-2000-0001", "+818020000001", "98", "no").await;
+    let worried = person_answering(&app, "080-2000-0002", "+818020000002", "97", "yes").await;
+    let page = app.get("/cohort").await.text().await.unwrap();
+    let (pw, pc) = (
+        page.find(&format!("/persons/{worried}\"")).unwrap(),
+        page.find(&format!("/persons/{calm}\"")).unwrap(),
+    );
+    assert!(pw < pc, "the person with an urgent escalation comes first");
+    assert_eq!(page.matches(r#"class="sparkline""#).count(), 2);
+    assert!(page.contains("37.2 ℃ / 98 %"));
+    app.finish().await;
+}

@@ -1,4 +1,5 @@
 //! The staff console.
+pub mod cohort;
 pub mod escalations;
 pub mod outbox;
 pub mod person;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(persons::router())
         .merge(person::router())
         .merge(escalations::router())
+        .merge(cohort::router())
         .merge(outbox::router())
 }
 
