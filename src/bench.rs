@@ -32,6 +32,10 @@ pub struct Args {
     pub admin_url: String,
     pub people: i64,
     pub send: i64,
+    /// Answers per ingest measurement.
+    pub ingest: i64,
+    /// Which parts: all, engine (planning, sending, limits) or review (ingest, pages).
+    pub only: String,
 }
 
 async fn fresh_db(admin_url: &str, tag: &str) -> anyhow::Result<(Db, String)> {
@@ -95,9 +99,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    planning(&args).await?;
-    sending(&args).await?;
-    rate_limits(&args).await?;
+    if args.only != "review" {
+        planning(&args).await?;
+        sending(&args).await?;
+        rate_limits(&args).await?;
+    }
+    if args.only != "engine" {
+        review(&args).await?;
+    }
     Ok(())
 }
 
@@ -335,5 +344,408 @@ async fn rate_limits(args: &Args) -> anyhow::Result<()> {
         );
     }
     let _ = args;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Review side: answer ingest, escalation visibility, person page, review queue.
+
+/// Latency percentiles in milliseconds.
+fn pct(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct BenchApp {
+    base: String,
+    client: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    signer: LinkSigner,
+}
+
+const LINK_SECRET: &str = "bench-link-secret-0123456789abcdef0123456789";
+
+/// Starts the web part of the app on `url` (no workers: the load is the HTTP path), with a
+/// logged-in client.
+async fn start_web(url: &str) -> anyhow::Result<BenchApp> {
+    let mut cfg = Config::default();
+    cfg.database.url = Some(url.into());
+    cfg.database.max_connections = 16;
+    cfg.http.addr = "127.0.0.1:0".into();
+    cfg.public_url = String::new();
+    cfg.demo.load_on_empty = false;
+    cfg.link_secret = Some(SecretString::from(LINK_SECRET));
+    cfg.twilio.auth_token = SecretString::from("bench-token");
+    let app = crate::Application::build(cfg, crate::Role::Web).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let r = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"username": "bench", "password": "bench-password-1"}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "bench login failed: {}",
+        r.status()
+    );
+    Ok(BenchApp {
+        base,
+        client,
+        stop,
+        handle,
+        signer: LinkSigner::new(LINK_SECRET.as_bytes()),
+    })
+}
+
+impl BenchApp {
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.handle.await??;
+        Ok(())
+    }
+}
+
+/// People and `sent` check-ins (due now) for answer ingest; a staff login `bench`.
+async fn seed_checkins(db: &Db, n: i64) -> anyhow::Result<Vec<i64>> {
+    let t = now();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let hash = crate::startup::hash_password("bench-password-1")?;
+    with_db!(db, p => {
+        let centre: i64 = sqlx::query_scalar("INSERT INTO health_centres (name, phone, time_zone, created_at) VALUES ('bench', '03-0000-0000', 'Asia/Tokyo', $1) RETURNING id")
+            .bind(t).fetch_one(p).await?;
+        sqlx::query("INSERT INTO staff (health_centre_id, username, password_hash, display_name, created_at) VALUES ($1, 'bench', $2, 'bench', $3)")
+            .bind(centre).bind(&hash).bind(t).execute(p).await?;
+        let mut tx = p.begin().await?;
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let pid: i64 = sqlx::query_scalar(
+                "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, status, created_at, updated_at)
+                 VALUES ($1, 'bench', $2, 'sms', $3, $3, 'observing', $4, $4) RETURNING id")
+                .bind(centre).bind(format!("+8190{i:08}")).bind(today).bind(t).fetch_one(&mut *tx).await?;
+            let cid: i64 = sqlx::query_scalar(
+                "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts, sent_at)
+                 VALUES ($1, $2, 0, $3, $4, 'sent', 0, $3) RETURNING id")
+                .bind(pid).bind(today).bind(t).bind(t + chrono::Duration::hours(10)).fetch_one(&mut *tx).await?;
+            ids.push(cid);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    })
+}
+
+const ANSWERS: &[(&str, &str)] = &[
+    ("temperature", "37.4"),
+    ("spo2", "96"),
+    ("cough", "yes"),
+    ("sore_throat", "no"),
+    ("fatigue", "no"),
+    ("taste_smell", "no"),
+    ("urgent_breathing", "no"),
+    ("urgent_appearance", "no"),
+    ("urgent_consciousness", "no"),
+];
+
+/// Posts the form for each check-in with `concurrency` in flight; returns (per second,
+/// latencies in ms). `pace`: at most this many requests per second (None = as fast as
+/// possible).
+async fn post_answers(
+    app: &BenchApp,
+    checkins: &[i64],
+    concurrency: usize,
+    pace: Option<f64>,
+    urgent: bool,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    use futures::StreamExt;
+    let exp = Utc::now().timestamp() + 86_400;
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<f64>> = futures::stream::iter(checkins.iter().enumerate())
+        .map(|(i, id)| {
+            let url = format!("{}/c/{}", app.base, app.signer.sign(*id, exp));
+            let client = app.client.clone();
+            async move {
+                if let Some(rate) = pace {
+                    let at = start + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                let mut form: Vec<(&str, &str)> = ANSWERS.to_vec();
+                if urgent {
+                    form[6] = ("urgent_breathing", "yes");
+                }
+                let t = Instant::now();
+                let r = client.post(&url).form(&form).send().await?;
+                anyhow::ensure!(r.status().is_success(), "answer refused: {}", r.status());
+                r.bytes().await?;
+                Ok(t.elapsed().as_secs_f64() * 1000.0)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    let lat: Vec<f64> = results.into_iter().collect::<anyhow::Result<_>>()?;
+    Ok((lat.len() as f64 / secs, lat))
+}
+
+/// The ceiling for ingest: single-row INSERTs into a copy of `observations`, one row per
+/// transaction.
+async fn raw_observation_rate(db: &Db, n: i64) -> anyhow::Result<f64> {
+    with_db!(db, p => {
+        let ddl = match db {
+            Db::Postgres(_) => "CREATE TABLE obs_raw (LIKE observations INCLUDING ALL)",
+            Db::Sqlite(_) => "CREATE TABLE obs_raw AS SELECT * FROM observations WHERE 0",
+        };
+        sqlx::query(ddl).execute(p).await?;
+        let person: i64 = sqlx::query_scalar("SELECT MIN(id) FROM persons").fetch_one(p).await?;
+        let t = Instant::now();
+        for i in 0..n {
+            sqlx::query("INSERT INTO obs_raw (id, person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                         VALUES ($1, $2, 'web', 'self', $3, 37.4, 96, '{}', FALSE, $3)")
+                .bind(10_000_000 + i).bind(person).bind(now()).execute(p).await?;
+        }
+        Ok(n as f64 / t.elapsed().as_secs_f64())
+    })
+}
+
+async fn rps(
+    client: &reqwest::Client,
+    url: &str,
+    secs: f64,
+    concurrency: usize,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url) = (client.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = client.get(&url).send().await?;
+                anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+                r.bytes().await?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((all.len() as f64 / secs, all))
+}
+
+pub async fn review(args: &Args) -> anyhow::Result<()> {
+    for backend in ["postgres", "sqlite"] {
+        println!(
+            "\n## Answer ingest: web form POST → validation, insert, rules, commit ({backend})"
+        );
+        let (db, cleanup) = match backend {
+            "postgres" => {
+                let (db, name) = fresh_db(&args.admin_url, "ingest").await?;
+                (db, Some(name))
+            }
+            _ => {
+                let path = std::env::temp_dir()
+                    .join(format!("mimamori-bench-{:08x}.db", rand::random::<u32>()));
+                let db = Db::connect(&format!("sqlite://{}", path.display()), 16).await?;
+                db.migrate().await?;
+                (db, None)
+            }
+        };
+        let url = match &db {
+            Db::Postgres(_) => format!(
+                "{}/{}",
+                args.admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(""),
+                cleanup.clone().unwrap_or_default()
+            ),
+            Db::Sqlite(p) => format!("sqlite://{}", p.connect_options().get_filename().display()),
+        };
+        let n = args.ingest;
+        let ids = seed_checkins(&db, n * 3 + 200).await?;
+        let raw = raw_observation_rate(&db, 3000).await?;
+        let app = start_web(&url).await?;
+        let (rate, lat) = post_answers(&app, &ids[..n as usize], 32, None, false).await?;
+        let half = rate / 2.0;
+        let (_, lat_half) = post_answers(
+            &app,
+            &ids[n as usize..(2 * n) as usize],
+            64,
+            Some(half),
+            false,
+        )
+        .await?;
+        println!("| measure | per second | p50 ms | p99 ms |");
+        println!("|---|---|---|---|");
+        println!(
+            "| raw single-row INSERT into a copy of observations, one per transaction (ceiling) | {raw:.0} | — | — |"
+        );
+        println!(
+            "| answers ingested, full speed (32 in flight) | {rate:.0} | {:.1} | {:.1} |",
+            pct(lat.clone(), 0.5),
+            pct(lat, 0.99)
+        );
+        println!(
+            "| answers ingested at half that rate | {half:.0} | {:.1} | {:.1} |",
+            pct(lat_half.clone(), 0.5),
+            pct(lat_half.clone(), 0.99)
+        );
+        let target = if backend == "postgres" { 0.30 } else { 0.50 };
+        println!(
+            "ratio ingest / raw insert = {:.2} (target ≥ {target:.2}); p99 at half rate {:.1} ms (target ≤ 50 ms)",
+            rate / raw,
+            pct(lat_half, 0.99)
+        );
+
+        // Urgent answers at half rate: time from the answer's response to the person being
+        // in the review queue page.
+        let urgent_ids = &ids[(2 * n) as usize..(2 * n + 200) as usize];
+        let mut vis = Vec::new();
+        let exp = Utc::now().timestamp() + 86_400;
+        for id in urgent_ids {
+            let mut form = ANSWERS.to_vec();
+            form[6] = ("urgent_breathing", "yes");
+            let r = app
+                .client
+                .post(format!("{}/c/{}", app.base, app.signer.sign(*id, exp)))
+                .form(&form)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success());
+            let done = Instant::now();
+            let person: i64 = with_db!(&db, p => sqlx::query_scalar("SELECT person_id FROM checkins WHERE id = $1").bind(id).fetch_one(p).await?);
+            loop {
+                let q = app
+                    .client
+                    .get(format!("{}/escalations?reason=urgent_sign", app.base))
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                if q.contains(&format!("/persons/{person}\"")) {
+                    break;
+                }
+                anyhow::ensure!(
+                    done.elapsed() < Duration::from_secs(10),
+                    "urgent escalation never visible"
+                );
+            }
+            vis.push(done.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_secs_f64(1.0 / half.max(1.0))).await;
+        }
+        println!(
+            "urgent escalation visible in the queue page after the answer: p50 {:.1} ms, p99 {:.1} ms over {} answers (target p99 ≤ 1,000 ms; the queue page itself grows as they accumulate)",
+            pct(vis.clone(), 0.5),
+            pct(vis, 0.99),
+            urgent_ids.len()
+        );
+        app.stop().await?;
+        match cleanup {
+            Some(name) => drop_db(&args.admin_url, db, &name).await,
+            None => db.close().await,
+        }
+    }
+    pages(args).await
+}
+
+/// Person page with a 14-day, twice-a-day chart against the trivial handler; the review
+/// queue of a health centre with 100,000 people under observation.
+async fn pages(args: &Args) -> anyhow::Result<()> {
+    println!("\n## Pages (PostgreSQL, 32 concurrent clients, 5 s each)");
+    let (db, name) = fresh_db(&args.admin_url, "pages").await?;
+    let ids = seed_checkins(&db, 1).await?;
+    let Db::Postgres(p) = &db else { unreachable!() };
+    let person: i64 = sqlx::query_scalar("SELECT person_id FROM checkins WHERE id = $1")
+        .bind(ids[0])
+        .fetch_one(p)
+        .await?;
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    sqlx::query("UPDATE persons SET observation_start = $1, observation_end = $2 WHERE id = $3")
+        .bind(today - chrono::Duration::days(13))
+        .bind(today)
+        .bind(person)
+        .execute(p)
+        .await?;
+    for d in 0..14 {
+        for (slot, hour) in [(0, 9), (1, 17)] {
+            let at = checkins::slot_instant(
+                chrono_tz::Asia::Tokyo,
+                today - chrono::Duration::days(d),
+                hour * 60,
+            );
+            sqlx::query("INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                         VALUES ($1, 'web', 'self', $2, $3, $4, '{\"cough\":true,\"fatigue\":false}', FALSE, $2)")
+                .bind(person).bind(at).bind(36.5 + (d % 4) as f64 * 0.4 + slot as f64 * 0.1).bind(97 - (d % 3) as i32).execute(p).await?;
+        }
+    }
+    // 100,000 people in the same health centre, 2,000 of them with an open escalation.
+    let t = now();
+    sqlx::query(
+        "INSERT INTO persons (health_centre_id, name, phone, channel, observation_start, observation_end, status, created_at, updated_at)
+         SELECT 1, 'bench', '+8191' || lpad(g::text, 8, '0'), 'sms', $1, $2, 'observing', $3, $3 FROM generate_series(1, 100000) g")
+        .bind(today).bind(today + chrono::Duration::days(5)).bind(t).execute(p).await?;
+    sqlx::query(
+        "INSERT INTO escalations (person_id, reason, priority, status, opened_at, updated_at, detail)
+         SELECT id, CASE WHEN id % 3 = 0 THEN 'spo2_low' ELSE 'non_reporting' END, CASE WHEN id % 10 = 0 THEN 'urgent' ELSE 'high' END,
+                'open', $1 - (id || ' seconds')::interval, $1, 'bench'
+         FROM persons WHERE id % 50 = 0")
+        .bind(t).execute(p).await?;
+    sqlx::query("ANALYZE").execute(p).await?;
+    let url = format!(
+        "{}/{name}",
+        args.admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or("")
+    );
+    let app = start_web(&url).await?;
+    let (trivial, _) = rps(&app.client, &format!("{}/healthz/live", app.base), 5.0, 32).await?;
+    let (page, page_lat) = rps(
+        &app.client,
+        &format!("{}/persons/{person}", app.base),
+        5.0,
+        32,
+    )
+    .await?;
+    let (queue, queue_lat) = rps(&app.client, &format!("{}/escalations", app.base), 5.0, 4).await?;
+    println!("| page | requests/s | p50 ms | p95 ms |");
+    println!("|---|---|---|---|");
+    println!("| trivial handler /healthz/live (ceiling) | {trivial:.0} | — | — |");
+    println!(
+        "| person page, 14-day chart, 2 check-ins a day | {page:.0} | {:.1} | {:.1} |",
+        pct(page_lat.clone(), 0.5),
+        pct(page_lat, 0.95)
+    );
+    println!(
+        "| review queue, 100,000 people, 2,000 open (4 clients) | {queue:.0} | {:.1} | {:.1} |",
+        pct(queue_lat.clone(), 0.5),
+        pct(queue_lat.clone(), 0.95)
+    );
+    println!(
+        "ratio person page / trivial = {:.2} (target ≥ 0.20); queue p95 {:.1} ms (target ≤ 100 ms)",
+        page / trivial,
+        pct(queue_lat, 0.95)
+    );
+    app.stop().await?;
+    drop_db(&args.admin_url, db, &name).await;
     Ok(())
 }

@@ -55,6 +55,12 @@ enum Command {
         /// Check-ins for the sending benchmark.
         #[arg(long, default_value_t = 20_000)]
         send: i64,
+        /// Answers per ingest measurement.
+        #[arg(long, default_value_t = 3_000)]
+        ingest: i64,
+        /// all | engine | review
+        #[arg(long, default_value = "all")]
+        only: String,
     },
 }
 
@@ -90,11 +96,19 @@ pub fn main() -> ExitCode {
                 startup::load_demo_if_empty(&db).await
             }
             Command::Check => check(&config),
-            Command::Bench { pg, people, send } => {
+            Command::Bench {
+                pg,
+                people,
+                send,
+                ingest,
+                only,
+            } => {
                 crate::bench::run(crate::bench::Args {
                     admin_url: pg,
                     people,
                     send,
+                    ingest,
+                    only,
                 })
                 .await
             }

@@ -5,7 +5,9 @@ use serde_json::json;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/healthz/live", get(live))
 }
 
 async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
@@ -33,4 +35,10 @@ async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Val
             ),
         ),
     }
+}
+
+/// Liveness: the process answers HTTP (no database involved). Also the "trivial handler"
+/// the benchmarks compare pages against.
+async fn live() -> &'static str {
+    "ok"
 }

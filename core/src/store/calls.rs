@@ -2,6 +2,7 @@
 //! finding whom a phone number reports for.
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::db::BeginWrite;
 use crate::{Db, Error, Result, db::now, voice::CallState, with_db};
 
 /// The answer already given to webhook `key`, if it was delivered before.
@@ -84,7 +85,7 @@ pub async fn set_attempt_status(
 pub async fn opt_out(db: &Db, phone: &str) -> Result<Vec<i64>> {
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE persons SET status = 'opted_out', opted_out_at = $1, updated_at = $1
              WHERE phone = $2 AND status = 'observing' RETURNING id")
@@ -105,7 +106,7 @@ pub async fn opt_out(db: &Db, phone: &str) -> Result<Vec<i64>> {
 pub async fn opt_in(db: &Db, phone: &str) -> Result<Vec<i64>> {
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE persons SET status = 'observing', opted_out_at = NULL, updated_at = $1
              WHERE phone = $2 AND status = 'opted_out' RETURNING id")

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::db::BeginWrite;
 use crate::{Db, Error, Result, db::now, store::dialect, with_db};
 
 macro_rules! plan_insert {
@@ -80,7 +81,7 @@ pub async fn plan_day(db: &Db, at: DateTime<Utc>, window: Duration) -> Result<u6
         // arithmetic itself.
         // Memory for the hash joins over everyone under observation (1.5 million at the
         // 2022 peak), so they do not spill to disk; only for this transaction.
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query("SET LOCAL work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
@@ -219,7 +220,7 @@ pub async fn begin_attempts(
     let t = now();
     let mut done = std::collections::HashMap::new();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for a in items {
             let id: Option<String> = sqlx::query_scalar(
                 "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, status, created_at, updated_at)
@@ -243,7 +244,7 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
     }
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for (checkin_id, key, provider_id) in items {
             sqlx::query("UPDATE contact_attempts SET status = 'sent', provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
                 .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
@@ -259,7 +260,7 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
 pub async fn mark_sent(db: &Db, checkin_id: i64, key: &str, provider_id: &str) -> Result<()> {
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query("UPDATE contact_attempts SET status = 'sent', provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
             .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
         sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
@@ -283,7 +284,7 @@ pub async fn mark_failed(
 ) -> Result<bool> {
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query("UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3")
             .bind(error).bind(t).bind(key).execute(&mut *tx).await?;
         let attempts: i32 = sqlx::query_scalar(

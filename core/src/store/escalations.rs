@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
     db::now,
@@ -48,7 +49,7 @@ pub async fn open(
 ) -> Result<i64> {
     let t = now();
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let id: i64 = sqlx::query_scalar(UPSERT_SQL)
             .bind(person_id).bind(reason).bind(priority).bind(t).bind(detail)
             .fetch_one(&mut *tx).await?;
@@ -178,7 +179,7 @@ pub async fn step(
         return Err(Error::invalid("note", "write the note"));
     }
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let row: Option<(i64, String)> = sqlx::query_as(
             "SELECT e.person_id, e.status FROM escalations e JOIN persons p ON p.id = e.person_id
              WHERE e.id = $1 AND p.health_centre_id = $2")

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
     db::now,
@@ -126,7 +127,7 @@ pub async fn answer_checkin(
     let symptoms =
         serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let person: Option<i64> = sqlx::query_scalar(
             "UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
              WHERE id = $2 AND status IN ('planned', 'sending', 'sent') RETURNING person_id")
@@ -182,7 +183,7 @@ pub async fn record_by_staff(
     let symptoms =
         serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
     with_db!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note, entered_by, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")

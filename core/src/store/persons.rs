@@ -2,6 +2,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
     db::now,
@@ -198,7 +199,7 @@ pub async fn create(
         .map(|m| checkins::PersonPlan::today(&centre.time_zone, *m, t, window))
         .collect::<Result<Vec<_>>>()?;
     with_db!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
                observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at)
