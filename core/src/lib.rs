@@ -1,5 +1,6 @@
 //! mimamori-core: domain types, configuration, the store (SQLite + PostgreSQL),
 //! signed links and channel providers. No HTTP server and no queue runtime here.
+pub mod access;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -4,6 +4,7 @@
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use mimamori_core::{
     Db, Error,
+    access::{Role, Viewer},
     db::now,
     store::{Actor, audit, checkins, jobs, observations, outbox, persons, staff},
     testing::{TestDb, requested_backend},
@@ -43,6 +44,15 @@ async fn person(db: &Db, c: i64, start: NaiveDate, end: NaiveDate) -> i64 {
         .unwrap()
 }
 
+fn hc_viewer(centre: i64) -> Viewer {
+    Viewer {
+        staff_id: 9,
+        role: Role::HealthCentreStaff,
+        health_centre_id: centre,
+        organisation_id: None,
+    }
+}
+
 async fn count(db: &Db, sql: &'static str) -> i64 {
     with_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
 }
@@ -76,13 +86,13 @@ async fn registration_plans_today_and_is_audited() {
     let c = centre(&t.db).await;
     let today = jst_today();
     let id = person(&t.db, c, today, today + Duration::days(5)).await;
-    let cks = checkins::list_for_person(&t.db, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
     assert_eq!(cks.len(), 1);
     assert_eq!(cks[0].local_date, today);
     assert_eq!(cks[0].status, "planned");
     assert!(cks[0].due_at <= now() + Duration::days(1));
     assert_eq!(cks[0].deadline_at - cks[0].due_at, WINDOW);
-    let p = persons::get(&t.db, Actor::Staff(9), Some(c), id, Some("127.0.0.1"))
+    let p = persons::get(&t.db, Some(&hc_viewer(c)), id, Some("127.0.0.1"))
         .await
         .unwrap();
     assert_eq!(p.phone.as_deref(), Some("+819012345678"));
@@ -91,7 +101,7 @@ async fn registration_plans_today_and_is_audited() {
     assert_eq!(actions, ["person.read", "person.create"]);
     // Out of scope reads as missing, and is not audited as a read.
     assert!(matches!(
-        persons::get(&t.db, Actor::Staff(9), Some(c + 1), id, None).await,
+        persons::get(&t.db, Some(&hc_viewer(c + 1)), id, None).await,
         Err(Error::NotFound(_))
     ));
     assert_eq!(
@@ -122,7 +132,7 @@ async fn future_period_is_not_planned_today() {
     )
     .await;
     assert!(
-        checkins::list_for_person(&t.db, id)
+        checkins::list_for_person(&t.db, None, id)
             .await
             .unwrap()
             .is_empty()
@@ -266,7 +276,7 @@ async fn claim_send_retry_fail_and_miss() {
             .unwrap()
     );
     assert_eq!(checkins::get(&t.db, cb.id).await.unwrap().status, "failed");
-    let attempts = checkins::attempts_for_person(&t.db, b).await.unwrap();
+    let attempts = checkins::attempts_for_person(&t.db, None, b).await.unwrap();
     assert_eq!(
         attempts
             .iter()
@@ -338,7 +348,7 @@ async fn answering_closes_the_checkin_once() {
     let c = centre(&t.db).await;
     let today = jst_today();
     let id = person(&t.db, c, today, today).await;
-    let ck = checkins::list_for_person(&t.db, id).await.unwrap()[0].id;
+    let ck = checkins::list_for_person(&t.db, None, id).await.unwrap()[0].id;
     let ctx = checkins::link_context(&t.db, ck).await.unwrap();
     assert_eq!((ctx.person_id, ctx.status.as_str()), (id, "planned"));
     let mut a = observations::Answer {
@@ -358,14 +368,16 @@ async fn answering_closes_the_checkin_once() {
             .unwrap(),
         Err(observations::Closed::AlreadyAnswered)
     );
-    let list = observations::list_for_person(&t.db, id).await.unwrap();
+    let list = observations::list_for_person(&t.db, None, id)
+        .await
+        .unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].temperature_c, Some(38.2));
     assert_eq!(list[0].symptom_map().get("cough"), Some(&true));
     assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
     observations::record_by_staff(
         &t.db,
-        Actor::System,
+        None,
         id,
         "staff",
         "staff",
@@ -377,7 +389,7 @@ async fn answering_closes_the_checkin_once() {
     .await
     .unwrap();
     assert_eq!(
-        observations::list_for_person(&t.db, id)
+        observations::list_for_person(&t.db, None, id)
             .await
             .unwrap()
             .len(),
@@ -512,13 +524,13 @@ async fn two_slots_a_day_plan_two_checkins() {
         .await
         .unwrap();
     assert_eq!(persons::slots(&t.db, id).await.unwrap(), [540, 1020]);
-    let cks = checkins::list_for_person(&t.db, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
     assert_eq!(cks.iter().map(|c| c.slot).collect::<Vec<_>>(), [0, 1]);
     // Tomorrow's run plans both slots, at 09:00 and 17:00 Tokyo time.
     let tomorrow = today + Duration::days(1);
     let at = checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 5);
     assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 2);
-    let cks = checkins::list_for_person(&t.db, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
     let due: Vec<_> = cks
         .iter()
         .filter(|c| c.local_date == tomorrow)
@@ -578,11 +590,14 @@ async fn batch_attempts_and_batch_sent() {
     assert_eq!(again[&keys[0]], format!("P{}", claimed[0].id));
     for p in [a, b] {
         assert_eq!(
-            checkins::list_for_person(&t.db, p).await.unwrap()[0].status,
+            checkins::list_for_person(&t.db, None, p).await.unwrap()[0].status,
             "sent"
         );
         assert_eq!(
-            checkins::attempts_for_person(&t.db, p).await.unwrap().len(),
+            checkins::attempts_for_person(&t.db, None, p)
+                .await
+                .unwrap()
+                .len(),
             1,
             "no duplicate attempt rows"
         );

@@ -61,6 +61,7 @@ async fn create_person(
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     b: Result<Json<PersonInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Person>), AppError> {
+    who.require_health_centre()?;
     let input = body(b)?;
     let p = input.parse()?;
     let ip = addr.ip().to_string();
@@ -74,14 +75,7 @@ async fn create_person(
         Some(&ip),
     )
     .await?;
-    let person = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        Some(&ip),
-    )
-    .await?;
+    let person = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
     Ok((StatusCode::CREATED, Json(person)))
 }
 
@@ -93,14 +87,7 @@ async fn get_person(
 ) -> Result<Json<Person>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        persons::get(
-            &s.db,
-            Actor::Staff(who.id),
-            Some(who.health_centre_id),
-            id,
-            Some(&ip),
-        )
-        .await?,
+        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -111,15 +98,10 @@ async fn person_observations(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<Observation>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        Some(&ip),
-    )
-    .await?;
-    Ok(Json(observations::list_for_person(&s.db, p.id).await?))
+    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    Ok(Json(
+        observations::list_for_person(&s.db, Some(&who.viewer()), p.id).await?,
+    ))
 }
 
 async fn person_checkins(
@@ -129,13 +111,8 @@ async fn person_checkins(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<checkins::Checkin>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        Some(&ip),
-    )
-    .await?;
-    Ok(Json(checkins::list_for_person(&s.db, p.id).await?))
+    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    Ok(Json(
+        checkins::list_for_person(&s.db, Some(&who.viewer()), p.id).await?,
+    ))
 }

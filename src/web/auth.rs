@@ -18,7 +18,10 @@ use axum_extra::extract::{
 };
 use chrono::Duration;
 use maud::html;
-use mimamori_core::store::staff;
+use mimamori_core::{
+    access::{Role, Viewer},
+    store::staff,
+};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -40,9 +43,33 @@ pub struct CurrentStaff {
     pub health_centre_id: i64,
     pub display_name: String,
     pub csrf: String,
+    pub role: Role,
+    pub organisation_id: Option<i64>,
 }
 
 impl CurrentStaff {
+    /// What the store needs to enforce this user's access.
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            staff_id: self.id,
+            role: self.role,
+            health_centre_id: self.health_centre_id,
+            organisation_id: self.organisation_id,
+        }
+    }
+
+    /// Pages and actions that belong to the health centre (registration, the review queue,
+    /// the outbox, the phone simulator).
+    pub fn require_health_centre(&self) -> Result<(), AppError> {
+        if self.role == Role::HealthCentreStaff {
+            Ok(())
+        } else {
+            Err(AppError::Core(mimamori_core::Error::Forbidden(
+                "only health-centre staff can use this",
+            )))
+        }
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, token: &str) -> Result<(), AppError> {
         use subtle_eq::ct_eq;
@@ -109,11 +136,17 @@ impl FromRequestParts<AppState> for CurrentStaff {
         let s = staff::staff_by_id(&state.db, session.staff_id)
             .await
             .map_err(|_| reject())?;
+        let role = Role::parse(&s.role).ok_or_else(|| {
+            tracing::error!(staff_id = s.id, "staff account with an unknown role");
+            reject()
+        })?;
         Ok(CurrentStaff {
             id: s.id,
             health_centre_id: s.health_centre_id,
             display_name: s.display_name,
             csrf: session.csrf_token,
+            role,
+            organisation_id: s.organisation_id,
         })
     }
 }

@@ -40,6 +40,7 @@ async fn index(
     who: CurrentStaff,
     UiLang(lang): UiLang,
 ) -> Result<Html<String>, HtmlError> {
+    who.require_health_centre()?;
     let rows: Vec<OpenCheckin> = with_db!(&s.db, p => sqlx::query_as(
         "SELECT c.id, c.person_id, p.name, p.channel, c.status FROM checkins c JOIN persons p ON p.id = c.person_id
          WHERE p.health_centre_id = $1 AND c.status IN ('planned', 'sending', 'sent')
@@ -141,16 +142,11 @@ async fn place_call(
     UiLang(lang): UiLang,
     Form(f): Form<CallForm>,
 ) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
     let ctx = mimamori_core::store::checkins::link_context(&s.db, f.checkin_id).await?;
-    let p = mimamori_core::store::persons::get(
-        &s.db,
-        mimamori_core::store::Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        ctx.person_id,
-        None,
-    )
-    .await?;
+    let p =
+        mimamori_core::store::persons::get(&s.db, Some(&who.viewer()), ctx.person_id, None).await?;
     let sid = sim_sid();
     let step = voicecall::start(&s, &sid, f.checkin_id, true, None).await?;
     tracing::info!(person_id = p.id, call = %sid, "simulated call placed");
@@ -173,6 +169,7 @@ async fn press(
     Path(sid): Path<String>,
     Form(f): Form<PressForm>,
 ) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
     if !sid.starts_with("SIM") {
         return Ok(Redirect::to("/simulator").into_response());

@@ -5,7 +5,13 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::db::BeginWrite;
-use crate::{Db, Error, Result, db::now, store::dialect, with_db};
+use crate::{
+    Db, Error, Result,
+    access::{Action, FieldGroup, Viewer},
+    db::now,
+    store::dialect,
+    with_db,
+};
 
 macro_rules! plan_insert {
     ($filter:literal) => {
@@ -341,7 +347,19 @@ pub async fn get(db: &Db, id: i64) -> Result<Checkin> {
     with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(p).await?).ok_or(Error::NotFound("check-in"))
 }
 
-pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Checkin>> {
+pub async fn list_for_person(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+) -> Result<Vec<Checkin>> {
+    crate::store::persons::check(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Read,
+    )
+    .await?;
     let sql = format!(
         "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE person_id = $1 ORDER BY local_date, slot"
     );
@@ -362,7 +380,19 @@ pub struct Attempt {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn attempts_for_person(db: &Db, person_id: i64) -> Result<Vec<Attempt>> {
+pub async fn attempts_for_person(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+) -> Result<Vec<Attempt>> {
+    crate::store::persons::check(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Read,
+    )
+    .await?;
     Ok(with_db!(db, p => sqlx::query_as(
         "SELECT a.checkin_id, a.kind, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
          FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
+    access::{Action, FieldGroup, Viewer},
     db::now,
     domain::{Spo2, Temperature},
     rules::{self, Thresholds},
@@ -160,7 +161,7 @@ pub async fn answer_checkin(
 #[allow(clippy::too_many_arguments)]
 pub async fn record_by_staff(
     db: &Db,
-    actor: Actor,
+    viewer: Option<&Viewer>,
     person_id: i64,
     reporter: &str,
     source: &str,
@@ -169,6 +170,17 @@ pub async fn record_by_staff(
     note: Option<&str>,
     rules: &Thresholds,
 ) -> Result<Recorded> {
+    crate::store::persons::check(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Write,
+    )
+    .await?;
+    let actor = viewer
+        .map(|v| Actor::Staff(v.staff_id))
+        .unwrap_or(Actor::System);
     if !matches!(reporter, "self" | "family" | "staff" | "contractor") {
         return Err(Error::invalid(
             "reporter",
@@ -199,7 +211,19 @@ pub async fn record_by_staff(
 }
 
 /// A person's observations in time order (caller has checked access and audits the read).
-pub async fn list_for_person(db: &Db, person_id: i64) -> Result<Vec<Observation>> {
+pub async fn list_for_person(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+) -> Result<Vec<Observation>> {
+    crate::store::persons::check(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Read,
+    )
+    .await?;
     Ok(with_db!(db, p => sqlx::query_as(
         "SELECT id, person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note
          FROM observations WHERE person_id = $1 ORDER BY observed_at, id").bind(person_id).fetch_all(p).await?))

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
+    access::{Action, FieldGroup, Viewer},
     db::now,
     domain::{Channel, Email, Lang, Phone, parse_slot},
     error::Collect,
@@ -222,23 +223,54 @@ pub async fn create(
     })
 }
 
-/// Reads one person of `health_centre_id` (None = any centre: system use only), audited.
-pub async fn get(
-    db: &Db,
-    actor: Actor,
-    health_centre_id: Option<i64>,
-    id: i64,
-    ip: Option<&str>,
-) -> Result<Person> {
-    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1");
+/// Reads one person: as `viewer` (their row scope and the basic field group are enforced;
+/// a person outside the scope is "not found", so existence is not disclosed), or as the
+/// system when `viewer` is None. Audited.
+pub async fn get(db: &Db, viewer: Option<&Viewer>, id: i64, ip: Option<&str>) -> Result<Person> {
+    let scope = viewer
+        .map(|v| v.row_condition())
+        .unwrap_or_else(|| "1 = 1".into());
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1 AND {scope}");
     let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
     let p = p.ok_or(Error::NotFound("person"))?;
-    if health_centre_id.is_some_and(|c| c != p.health_centre_id) {
-        // Same answer as a missing record: existence outside one's scope is not disclosed.
-        return Err(Error::NotFound("person"));
+    if let Some(v) = viewer
+        && !v.may(FieldGroup::Basic, Action::Read)
+    {
+        return Err(Error::Forbidden(
+            "your role may not read this person's basic information",
+        ));
     }
+    let actor = viewer
+        .map(|v| Actor::Staff(v.staff_id))
+        .unwrap_or(Actor::System);
     with_db!(db, pool => audit(pool, actor, "person.read", "person", Some(id), ip).await)?;
     Ok(p)
+}
+
+/// Refuses (not found / forbidden) unless `viewer` may do `action` on `group` of person
+/// `id`. Store functions for a field group call this first; `None` is the system.
+pub async fn check(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    id: i64,
+    group: FieldGroup,
+    action: Action,
+) -> Result<()> {
+    let Some(v) = viewer else { return Ok(()) };
+    let sql = format!(
+        "SELECT COUNT(*) FROM persons p WHERE p.id = $1 AND {}",
+        v.row_condition()
+    );
+    let n: i64 = with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_one(pool).await?);
+    if n == 0 {
+        return Err(Error::NotFound("person"));
+    }
+    if !v.may(group, action) {
+        return Err(Error::Forbidden(
+            "your role may not see or change this part of the record",
+        ));
+    }
+    Ok(())
 }
 
 /// People of a health centre, newest first, with an optional name filter. Audited as one
@@ -323,58 +355,55 @@ impl List {
         }
     }
 
-    /// SQL condition on `p`; `$2` = today's local date, `$3` = 24 hours ago.
+    /// SQL condition on `p`; `$1` = today's local date, `$2` = 24 hours ago.
     fn condition(self) -> &'static str {
         match self {
             List::All => "1 = 1",
             List::Urgent => "EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.priority = 'urgent')",
-            List::Symptomatic => "p.status = 'observing' AND EXISTS (SELECT 1 FROM observations o WHERE o.person_id = p.id AND o.observed_at >= $3
+            List::Symptomatic => "p.status = 'observing' AND EXISTS (SELECT 1 FROM observations o WHERE o.person_id = p.id AND o.observed_at >= $2
                                   AND (o.temperature_c >= 37.5 OR o.symptoms LIKE '%true%' OR o.urgent = TRUE))",
             List::NonReporting => "EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.reason = 'non_reporting')",
             List::Unreachable => "(p.status = 'opted_out' OR EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved' AND e.reason = 'unreachable'))",
-            List::OnTrack => "p.status = 'observing' AND p.observation_end >= $2 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved')",
-            List::EndingToday => "p.status = 'observing' AND p.observation_end = $2",
-            List::Ended => "(p.status = 'ended' OR p.observation_end < $2)",
+            List::OnTrack => "p.status = 'observing' AND p.observation_end >= $1 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved')",
+            List::EndingToday => "p.status = 'observing' AND p.observation_end = $1",
+            List::Ended => "(p.status = 'ended' OR p.observation_end < $1)",
         }
     }
 }
 
-/// People of a health centre on one line list, newest first. Audited as one list read.
+/// People on one line list that `viewer` may see (their row scope), newest first.
+/// Audited as one list read.
 pub async fn list_by(
     db: &Db,
-    actor: Actor,
-    health_centre_id: i64,
+    viewer: &Viewer,
     which: List,
     today: NaiveDate,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Person>> {
     let sql = format!(
-        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.health_centre_id = $1 AND {} ORDER BY p.id DESC LIMIT $4 OFFSET $5",
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE {} AND {} ORDER BY p.id DESC LIMIT $3 OFFSET $4",
+        viewer.row_condition(),
         which.condition()
     );
     let since = now() - chrono::Duration::hours(24);
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(health_centre_id).bind(today).bind(since).bind(limit).bind(offset).fetch_all(pool).await?);
-    with_db!(db, pool => audit(pool, actor, "person.list", "health_centre", Some(health_centre_id), None).await)?;
+        .bind(today).bind(since).bind(limit).bind(offset).fetch_all(pool).await?);
+    with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.list", "health_centre", Some(viewer.health_centre_id), None).await)?;
     Ok(rows)
 }
 
-/// How many people are on a line list.
-pub async fn count_by(
-    db: &Db,
-    health_centre_id: i64,
-    which: List,
-    today: NaiveDate,
-) -> Result<i64> {
+/// How many people on a line list `viewer` may see.
+pub async fn count_by(db: &Db, viewer: &Viewer, which: List, today: NaiveDate) -> Result<i64> {
     let sql = format!(
-        "SELECT COUNT(*) FROM persons p WHERE p.health_centre_id = $1 AND {}",
+        "SELECT COUNT(*) FROM persons p WHERE {} AND {}",
+        viewer.row_condition(),
         which.condition()
     );
     let since = now() - chrono::Duration::hours(24);
     Ok(
         with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(health_centre_id).bind(today).bind(since).fetch_one(pool).await?),
+        .bind(today).bind(since).fetch_one(pool).await?),
     )
 }
 

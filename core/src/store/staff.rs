@@ -20,6 +20,7 @@ pub struct Staff {
     pub password_hash: String,
     pub display_name: String,
     pub role: String,
+    pub organisation_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -88,13 +89,13 @@ pub async fn create_staff(
 
 pub async fn staff_by_username(db: &Db, username: &str) -> Result<Option<Staff>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT id, health_centre_id, username, password_hash, display_name, role FROM staff WHERE username = $1")
+        "SELECT id, health_centre_id, username, password_hash, display_name, role, organisation_id FROM staff WHERE username = $1")
         .bind(username).fetch_optional(p).await?))
 }
 
 pub async fn staff_by_id(db: &Db, id: i64) -> Result<Staff> {
     with_db!(db, p => sqlx::query_as(
-        "SELECT id, health_centre_id, username, password_hash, display_name, role FROM staff WHERE id = $1")
+        "SELECT id, health_centre_id, username, password_hash, display_name, role, organisation_id FROM staff WHERE id = $1")
         .bind(id).fetch_optional(p).await?)
     .ok_or(Error::NotFound("staff"))
 }
@@ -155,4 +156,48 @@ pub async fn count_health_centres(db: &Db) -> Result<i64> {
     Ok(
         with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM health_centres").fetch_one(p).await?),
     )
+}
+
+/// An outside body registered by a health centre (contractor, lodging facility, medical
+/// institution, prefecture HQ, analysis centre).
+pub async fn create_organisation(
+    db: &Db,
+    kind: &str,
+    name: &str,
+    health_centre_id: i64,
+) -> Result<i64> {
+    with_db!(db, p => sqlx::query_scalar(
+    "INSERT INTO organisations (kind, name, health_centre_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+    .bind(kind).bind(name).bind(health_centre_id).bind(now()).fetch_one(p).await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_check_violation() => Error::invalid("kind", "choose prefecture, medical_institution, contractor, lodging_facility or analysis_centre"),
+        _ => Error::Db(e),
+    }))
+}
+
+/// Gives a staff account a role (and the organisation it acts for).
+pub async fn set_role(
+    db: &Db,
+    staff_id: i64,
+    role: crate::access::Role,
+    organisation_id: Option<i64>,
+) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE staff SET role = $1, organisation_id = $2 WHERE id = $3")
+        .bind(role.as_str()).bind(organisation_id).bind(staff_id).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Assigns a person to an outside body (follow-up, lodging, own patient).
+pub async fn assign(db: &Db, person_id: i64, organisation_id: i64) -> Result<()> {
+    with_db!(db, p => sqlx::query(
+        "INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(person_id).bind(organisation_id).bind(now()).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Sets the prefecture of a health centre (prefecture HQ staff see every centre of theirs).
+pub async fn set_prefecture(db: &Db, health_centre_id: i64, prefecture: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE health_centres SET prefecture = $1 WHERE id = $2")
+        .bind(prefecture).bind(health_centre_id).execute(p).await?.rows_affected());
+    Ok(())
 }

@@ -9,7 +9,7 @@ use axum::{
 };
 use maud::html;
 use mimamori_core::store::{
-    Actor, escalations as esc_store, observations,
+    escalations as esc_store, observations,
     persons::{self, List},
     staff,
 };
@@ -47,8 +47,7 @@ async fn cohort(
     let page = q.page.max(0);
     let people = persons::list_by(
         &s.db,
-        Actor::Staff(who.id),
-        centre.id,
+        &who.viewer(),
         List::All,
         today,
         PAGE_SIZE,
@@ -60,7 +59,7 @@ async fn cohort(
         .into_iter()
         .filter(|p| p.status == "observing" && p.observation_end >= today)
     {
-        let obs = observations::list_for_person(&s.db, p.id).await?;
+        let obs = observations::list_for_person(&s.db, Some(&who.viewer()), p.id).await?;
         let open = esc_store::open_for_person(&s.db, p.id).await?;
         let rank = open
             .iter()

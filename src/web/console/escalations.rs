@@ -116,6 +116,7 @@ async fn queue(
     UiLang(lang): UiLang,
     Query(f): Query<Filter>,
 ) -> Result<Html<String>, HtmlError> {
+    who.require_health_centre()?;
     let reason = Some(f.reason.as_str()).filter(|r| REASONS.contains(r));
     let rows = escalations::queue(
         &s.db,
@@ -181,6 +182,7 @@ async fn step(
     Path(id): Path<i64>,
     Form(f): Form<StepForm>,
 ) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
     let step = match f.step.as_str() {
         "acknowledge" => Step::Acknowledge,

@@ -5,7 +5,7 @@ pub mod outbox;
 pub mod person;
 pub mod persons;
 
-use axum::{Router, extract::State, routing::get};
+use axum::{Router, extract::State, response::IntoResponse, routing::get};
 use maud::html;
 use mimamori_core::store::{
     escalations as esc_store,
@@ -56,13 +56,20 @@ async fn home(
     State(s): State<AppState>,
     who: CurrentStaff,
     UiLang(lang): UiLang,
-) -> Result<axum::response::Html<String>, HtmlError> {
+) -> Result<axum::response::Response, HtmlError> {
+    if who.role != mimamori_core::access::Role::HealthCentreStaff {
+        // Outside bodies (contractors, facilities, institutions) start from their people.
+        return Ok(axum::response::Redirect::to("/cohort").into_response());
+    }
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = centre_today(&centre.time_zone);
-    let observing = person_store::count_by(&s.db, centre.id, List::OnTrack, today).await?;
+    let observing = person_store::count_by(&s.db, &who.viewer(), List::OnTrack, today).await?;
     let mut lists = Vec::new();
     for l in List::ALL {
-        lists.push((l, person_store::count_by(&s.db, centre.id, l, today).await?));
+        lists.push((
+            l,
+            person_store::count_by(&s.db, &who.viewer(), l, today).await?,
+        ));
     }
     let (due, answered) = person_store::answer_rate(&s.db, centre.id, today).await?;
     let by_priority = esc_store::counts(&s.db, centre.id).await?;
@@ -105,5 +112,5 @@ async fn home(
                 a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
             }
         },
-    ))
+    ).into_response())
 }

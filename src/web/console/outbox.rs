@@ -36,6 +36,7 @@ async fn list(
     who: CurrentStaff,
     UiLang(lang): UiLang,
 ) -> Result<Html<String>, HtmlError> {
+    who.require_health_centre()?;
     let msgs = outbox::list(&s.db, 200).await?;
     Ok(layout::page(
         lang,

@@ -13,11 +13,12 @@ use axum::{
 use chrono::NaiveDate;
 use maud::{Markup, html};
 use mimamori_core::{
+    access::{Action, FieldGroup, Role},
     domain::{Lang, Spo2, Temperature},
     error::Collect,
     flows::{Flow, QuestionKind},
     store::{
-        Actor, checkins, escalations as esc_store,
+        checkins, escalations as esc_store,
         observations::{self, Answer, Observation},
         persons, staff,
     },
@@ -107,20 +108,30 @@ async fn show(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, HtmlError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        Some(&ip),
-    )
-    .await?;
+    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
     let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
-    let obs = observations::list_for_person(&s.db, p.id).await?;
-    let cks = checkins::list_for_person(&s.db, p.id).await?;
-    let attempts = checkins::attempts_for_person(&s.db, p.id).await?;
-    let open = esc_store::open_for_person(&s.db, p.id).await?;
-    let timeline = esc_store::timeline(&s.db, p.id).await?;
+    // Health-observation data only for roles that may read it (medical institutions may not);
+    // fields a role may not read are absent from the page, not blanked.
+    let viewer = who.viewer();
+    let ho = viewer.may(FieldGroup::HealthObservation, Action::Read);
+    let (obs, cks, attempts) = if ho {
+        (
+            observations::list_for_person(&s.db, Some(&viewer), p.id).await?,
+            checkins::list_for_person(&s.db, Some(&viewer), p.id).await?,
+            checkins::attempts_for_person(&s.db, Some(&viewer), p.id).await?,
+        )
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
+    };
+    let hc = who.role == Role::HealthCentreStaff;
+    let (open, timeline) = if hc {
+        (
+            esc_store::open_for_person(&s.db, p.id).await?,
+            esc_store::timeline(&s.db, p.id).await?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let missed: Vec<_> = cks
         .iter()
@@ -163,7 +174,7 @@ async fn show(
                     (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
                 }
             }
-            @if !open.is_empty() {
+            @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
                     @for e in &open {
@@ -178,12 +189,15 @@ async fn show(
                     }
                 }
             }
+            @if ho {
             section class="card" aria-labelledby="chart-h" {
                 h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
                 (svg)
                 h3 { (t(lang, "日別の症状", "Symptoms by day")) }
                 (symptom_grid(lang, flow, tz, &days, &obs, &missed))
             }
+            }
+            @if ho {
             section class="card" {
                 h2 { (t(lang, "記録", "Records")) }
                 table {
@@ -210,6 +224,7 @@ async fn show(
                         }
                     }
                 }
+                @if viewer.may(FieldGroup::HealthObservation, Action::Write) {
                 details {
                     summary { (t(lang, "電話などで聞き取った記録を入力", "Enter an observation taken by phone")) }
                     form method="post" action=(format!("/persons/{}/observations", p.id)) {
@@ -236,7 +251,10 @@ async fn show(
                         button type="submit" { (t(lang, "記録する", "Record")) }
                     }
                 }
+                }
             }
+            }
+            @if hc {
             section class="card" {
                 h2 { (t(lang, "対応の記録", "Review timeline")) }
                 @if timeline.is_empty() { p class="muted" { "—" } }
@@ -251,6 +269,8 @@ async fn show(
                     }
                 }
             }
+            }
+            @if ho {
             section class="card" {
                 h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
                 table {
@@ -271,6 +291,7 @@ async fn show(
                         }
                     }
                 }
+            }
             }
         },
     ))
@@ -312,14 +333,7 @@ async fn enter(
             .collect(),
     };
     who.check_csrf(&f.csrf)?;
-    let p = persons::get(
-        &s.db,
-        Actor::Staff(who.id),
-        Some(who.health_centre_id),
-        id,
-        None,
-    )
-    .await?;
+    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
     let flow = s.flows.for_monitoring(&p.monitoring_type);
     let mut c = Collect::default();
     let mut a = Answer::default();
@@ -350,7 +364,7 @@ async fn enter(
     };
     let rec = observations::record_by_staff(
         &s.db,
-        Actor::Staff(who.id),
+        Some(&who.viewer()),
         p.id,
         reporter,
         "staff",

@@ -72,15 +72,14 @@ async fn list(
     let today = super::centre_today(&centre.time_zone);
     let rows = persons::list_by(
         &s.db,
-        Actor::Staff(who.id),
-        centre.id,
+        &who.viewer(),
         which,
         today,
         PAGE_SIZE,
         page * PAGE_SIZE,
     )
     .await?;
-    let total = persons::count_by(&s.db, centre.id, which, today).await?;
+    let total = persons::count_by(&s.db, &who.viewer(), which, today).await?;
     let title = format!(
         "{} — {}",
         t(lang, "対象者一覧", "People"),
@@ -228,13 +227,14 @@ fn form_markup(
     }
 }
 
-async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Html<String> {
-    layout::page(
+async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String>, HtmlError> {
+    who.require_health_centre()?;
+    Ok(layout::page(
         lang,
         &who,
         t(lang, "対象者の登録", "Register a person"),
         form_markup(lang, &who, &persons::PersonInput::default(), &[]),
-    )
+    ))
 }
 
 async fn create(
@@ -244,6 +244,7 @@ async fn create(
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Form(f): Form<RegisterForm>,
 ) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
     let parsed = f.person.parse();
     let result = match parsed {
