@@ -78,8 +78,8 @@ pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
     let login = mimamori_core::demo::load(db, "demo", &hash, 50).await?;
     // Printed to the operator's terminal on purpose (not to the log): the only copy.
     println!(
-        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n",
-        login.health_centre_id, login.username, password
+        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n  Follow-up contractor login (sees its assigned people only) — user: {}  same password\n",
+        login.health_centre_id, login.username, password, login.contractor_username
     );
     Ok(())
 }

@@ -30,6 +30,8 @@ const GIVEN: &[&str] = &[
 pub struct DemoLogin {
     pub health_centre_id: i64,
     pub username: String,
+    /// A follow-up contractor's login (same password).
+    pub contractor_username: String,
 }
 
 /// Loads the demo set. `password_hash` is the argon2id hash of the demo password chosen by
@@ -44,6 +46,26 @@ pub async fn load(
         staff::create_health_centre(db, "みなと保健所（デモ）", "03-0000-0000", "Asia/Tokyo")
             .await?;
     let staff_id = staff::create_staff(db, centre, username, password_hash, "デモ 保健師").await?;
+    // A follow-up contractor [健康フォローアップ業務受託機関] with its own login; it sees the
+    // people assigned to it and their health observations only.
+    let contractor =
+        staff::create_organisation(db, "contractor", "みまもりコール（委託・デモ）", centre)
+            .await?;
+    let contractor_staff = staff::create_staff(
+        db,
+        centre,
+        &format!("{username}-contractor"),
+        password_hash,
+        "委託 オペレーター",
+    )
+    .await?;
+    staff::set_role(
+        db,
+        contractor_staff,
+        crate::access::Role::Contractor,
+        Some(contractor),
+    )
+    .await?;
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
     let today = checkins::local_date(tz, Utc::now());
     let window = Duration::hours(10);
@@ -67,6 +89,9 @@ pub async fn load(
         };
         let p = input.parse()?;
         let person = persons::create(db, Actor::Staff(staff_id), centre, &p, window, None).await?;
+        if i % 3 == 0 {
+            staff::assign(db, person, contractor).await?;
+        }
         // Past days: answered check-ins with observations; every 7th person skips a day.
         let mut daily: Vec<(chrono::NaiveDate, f64)> = Vec::new();
         let mut last: Option<(observations::Answer, chrono::NaiveDate)> = None;
@@ -142,5 +167,6 @@ pub async fn load(
     Ok(DemoLogin {
         health_centre_id: centre,
         username: username.into(),
+        contractor_username: format!("{username}-contractor"),
     })
 }

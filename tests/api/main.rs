@@ -1,6 +1,7 @@
 //! End-to-end tests of the application over HTTP: the real router on a loopback port, a
 //! fresh database per test (SQLite, or PostgreSQL with MIMAMORI_TEST_DATABASE_URL), the
 //! real workers (dispatcher, apalis queue) and the dev outbox provider.
+mod access;
 mod auth;
 mod channels;
 mod charts;

@@ -8,6 +8,7 @@ use axum::{
     routing::get,
 };
 use maud::html;
+use mimamori_core::access::{Action, FieldGroup};
 use mimamori_core::store::{
     escalations as esc_store, observations,
     persons::{self, List},
@@ -42,6 +43,14 @@ async fn cohort(
     UiLang(lang): UiLang,
     Query(q): Query<Page>,
 ) -> Result<Html<String>, HtmlError> {
+    if !who
+        .viewer()
+        .may(FieldGroup::HealthObservation, Action::Read)
+    {
+        return Err(
+            mimamori_core::Error::Forbidden("your role may not see health observations").into(),
+        );
+    }
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = super::centre_today(&centre.time_zone);
     let page = q.page.max(0);

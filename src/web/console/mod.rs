@@ -59,7 +59,7 @@ async fn home(
 ) -> Result<axum::response::Response, HtmlError> {
     if who.role != mimamori_core::access::Role::HealthCentreStaff {
         // Outside bodies (contractors, facilities, institutions) start from their people.
-        return Ok(axum::response::Redirect::to("/cohort").into_response());
+        return Ok(axum::response::Redirect::to("/persons").into_response());
     }
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = centre_today(&centre.time_zone);
