@@ -142,6 +142,7 @@ impl Application {
             Arc::new(flows),
             Arc::new(prompts),
             Arc::new(rules),
+            deps.channels.clone(),
         );
         Ok(Application {
             listener,

@@ -66,6 +66,11 @@ pub async fn load(
         Some(contractor),
     )
     .await?;
+    // Second factor by SMS (the dev outbox shows the code on the login page), and the nurse
+    // is on duty so urgent escalations notify her.
+    staff::set_contact(db, staff_id, Some("+819099990001"), None).await?;
+    staff::set_contact(db, contractor_staff, Some("+819099990002"), None).await?;
+    with_db!(db, p => { sqlx::query("UPDATE staff SET on_duty = TRUE WHERE id = $1").bind(staff_id).execute(p).await?; });
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
     let today = checkins::local_date(tz, Utc::now());
     let window = Duration::hours(10);

@@ -6,25 +6,17 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use axum_extra::extract::CookieJar;
 use chrono::Duration;
 use mimamori_core::store::{
     Actor, checkins,
     observations::{self, Observation},
     persons::{self, Person, PersonInput},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::{
-    AppState,
-    auth::{self, CurrentStaff},
-    error::AppError,
-};
+use super::{AppState, auth::CurrentStaff, error::AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/session", post(login))
         .route("/persons", post(create_person))
         .route("/persons/{id}", get(get_person))
         .route("/persons/{id}/observations", get(person_observations))
@@ -34,25 +26,6 @@ pub fn router() -> Router<AppState> {
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     r.map(|Json(v)| v)
         .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
-}
-
-#[derive(Deserialize)]
-struct LoginBody {
-    username: String,
-    password: String,
-}
-
-async fn login(
-    State(s): State<AppState>,
-    jar: CookieJar,
-    b: Result<Json<LoginBody>, JsonRejection>,
-) -> Result<(CookieJar, Json<Value>), AppError> {
-    let b = body(b)?;
-    let id = auth::verify_login(&s, &b.username, &b.password)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    let (jar, csrf) = auth::start_session(&s, jar, id).await?;
-    Ok((jar, Json(json!({ "staff_id": id, "csrf_token": csrf }))))
 }
 
 async fn create_person(

@@ -17,7 +17,6 @@ use axum_extra::extract::{
     cookie::{Cookie, SameSite},
 };
 use chrono::Duration;
-use maud::html;
 use mimamori_core::{
     access::{Role, Viewer},
     store::staff,
@@ -25,12 +24,7 @@ use mimamori_core::{
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{
-    AppState,
-    error::AppError,
-    i18n::{UiLang, t},
-    layout,
-};
+use super::{AppState, error::AppError};
 
 pub const SESSION_COOKIE: &str = "mimamori_session";
 const SESSION_TTL_HOURS: i64 = 12;
@@ -153,12 +147,12 @@ impl FromRequestParts<AppState> for CurrentStaff {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route("/logout/all", axum::routing::post(logout_all))
         .route("/lang/{code}", get(set_lang))
 }
 
-fn random_token() -> String {
+pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -216,71 +210,6 @@ pub async fn start_session(
     Ok((jar.add(cookie), csrf))
 }
 
-fn login_page(
-    lang: mimamori_core::domain::Lang,
-    error: Option<&str>,
-) -> axum::response::Html<String> {
-    layout::bare_lang(
-        lang,
-        t(lang, "ログイン", "Log in"),
-        html! {
-            main class="narrow" {
-                h1 { "見守り mimamori" }
-                p class="muted" { (t(lang, "保健所職員ログイン", "Staff login")) }
-                @if let Some(e) = error { p class="errors" role="alert" { (e) } }
-                form method="post" action="/login" {
-                    label for="username" { (t(lang, "ユーザーID", "User ID")) }
-                    input id="username" name="username" autocomplete="username" required autofocus;
-                    label for="password" { (t(lang, "パスワード", "Password")) }
-                    input id="password" name="password" type="password" autocomplete="current-password" required;
-                    button type="submit" { (t(lang, "ログイン", "Log in")) }
-                }
-                p { a href=(if lang == mimamori_core::domain::Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
-            }
-        },
-    )
-}
-
-async fn login_form(UiLang(lang): UiLang) -> impl IntoResponse {
-    login_page(lang, None)
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    pub username: String,
-    pub password: String,
-}
-
-async fn login(
-    State(state): State<AppState>,
-    UiLang(lang): UiLang,
-    jar: CookieJar,
-    Form(f): Form<LoginForm>,
-) -> Result<Response, super::error::HtmlError> {
-    match verify_login(&state, &f.username, &f.password).await? {
-        Some(id) => {
-            let (jar, _) = start_session(&state, jar, id).await?;
-            tracing::info!(staff_id = id, "login");
-            Ok((jar, Redirect::to("/")).into_response())
-        }
-        None => {
-            tracing::info!("login failed");
-            Ok((
-                axum::http::StatusCode::UNAUTHORIZED,
-                login_page(
-                    lang,
-                    Some(t(
-                        lang,
-                        "ユーザーIDまたはパスワードが違います。",
-                        "Wrong user ID or password.",
-                    )),
-                ),
-            )
-                .into_response())
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf: String,
@@ -323,4 +252,21 @@ async fn set_lang(
         .same_site(SameSite::Lax)
         .build();
     (jar.add(cookie), Redirect::to(&back))
+}
+
+/// Ends every session of the current user (lost phone, shared computer).
+async fn logout_all(
+    State(state): State<AppState>,
+    who: CurrentStaff,
+    jar: CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, super::error::HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let n = staff::delete_sessions_of(&state.db, who.id).await?;
+    tracing::info!(staff_id = who.id, sessions = n, "logged out everywhere");
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response())
 }

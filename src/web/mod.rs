@@ -9,6 +9,7 @@ pub mod health;
 pub mod hooks;
 pub mod i18n;
 pub mod layout;
+pub mod login;
 pub mod patient;
 pub mod simulator;
 pub mod voicecall;
@@ -17,7 +18,8 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderName};
 use mimamori_core::{
-    Db, config::Config, flows::Flows, rules::Thresholds, token::LinkSigner, voice::Prompts,
+    Db, config::Config, flows::Flows, provider::Channels, rules::Thresholds, token::LinkSigner,
+    voice::Prompts,
 };
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
@@ -33,6 +35,8 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub prompts: Arc<Prompts>,
     pub rules: Arc<Thresholds>,
+    /// For one-time login codes sent by SMS or e-mail.
+    pub channels: Channels,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
 }
@@ -45,6 +49,7 @@ impl AppState {
         flows: Arc<Flows>,
         prompts: Arc<Prompts>,
         rules: Arc<Thresholds>,
+        channels: Channels,
     ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
         AppState {
@@ -54,6 +59,7 @@ impl AppState {
             flows,
             prompts,
             rules,
+            channels,
             secure_cookies,
         }
     }
@@ -80,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(login::router())
         .merge(console::router())
         .merge(patient::router())
         .merge(hooks::router())

@@ -6,7 +6,7 @@ use mimamori_core::{
     store::{Actor, persons, staff},
 };
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 struct User {
     role: Role,
@@ -50,17 +50,7 @@ async fn login(app: &TestApp, username: &str) -> (reqwest::Client, String) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = client
-        .post(app.url("/api/v1/session"))
-        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{username}");
-    let csrf = r.json::<serde_json::Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let csrf = crate::helpers::login_as(&app.base, &client, username).await;
     (client, csrf)
 }
 
@@ -118,6 +108,9 @@ async fn every_role_sees_exactly_its_slice() {
             _ => None,
         };
         staff::set_role(&app.db, id, role, org).await.unwrap();
+        staff::set_totp(&app.db, id, Some(crate::helpers::TOTP_SECRET))
+            .await
+            .unwrap();
         let (client, csrf) = login(&app, &username).await;
         users.push(User { role, client, csrf });
     }

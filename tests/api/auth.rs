@@ -31,8 +31,27 @@ async fn login_with_password_sets_a_strict_http_only_cookie() {
     let r = app
         .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
         .await;
+    assert_eq!(r.status(), 303, "the password alone is not enough");
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login/mfa?m=totp")
+    );
+    assert_eq!(app.get("/").await.status(), 303, "no session yet");
+    let r = app.post_form("/login/mfa", &[("code", "000000")]).await;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .post_form("/login/mfa", &[("code", &crate::helpers::totp_now())])
+        .await;
     assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("mimamori_session="))
+        .expect("a session cookie");
     assert!(cookie.starts_with("mimamori_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -78,5 +97,103 @@ async fn language_switch_renders_the_console_in_english() {
     assert_eq!(app.get("/lang/en").await.status(), 303);
     let html = app.get("/persons/new").await.text().await.unwrap();
     assert!(html.contains("Observation starts") && html.contains(r#"lang="en""#));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn sms_code_through_the_outbox_and_lockout_after_repeated_failures() {
+    let app = spawn_app().await;
+    let id = mimamori_core::store::staff::staff_by_username(&app.db, "nurse")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    mimamori_core::store::staff::set_totp(&app.db, id, None)
+        .await
+        .unwrap();
+    mimamori_core::store::staff::set_contact(&app.db, id, Some("+819012341234"), None)
+        .await
+        .unwrap();
+    let r = app
+        .post_json(
+            "/api/v1/session",
+            &serde_json::json!({"username": "nurse", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["mfa"].as_str(), v["sent_to"].as_str()),
+        (Some("sms"), Some("***1234"))
+    );
+    let sms = app.wait_for_message("+819012341234").await;
+    let code: String = sms
+        .body
+        .split("code: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = app
+        .post_json(
+            "/api/v1/session/mfa",
+            &serde_json::json!({"challenge": v["challenge"], "code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .post_json(
+            "/api/v1/session/mfa",
+            &serde_json::json!({"challenge": v["challenge"], "code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "the code from the SMS logs in");
+    let r = app
+        .post_json(
+            "/api/v1/session/mfa",
+            &serde_json::json!({"challenge": v["challenge"], "code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 401, "a challenge works once");
+
+    // Five wrong passwords lock the account; even the right one is refused then.
+    for _ in 0..5 {
+        app.post_form("/login", &[("username", "nurse"), ("password", "nope")])
+            .await;
+    }
+    let r = app
+        .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("ロック"));
+    let failed: i64 = app
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'")
+        .await;
+    assert_eq!(failed, 5);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_account_without_a_second_factor_cannot_log_in() {
+    let app = spawn_app().await;
+    let id = mimamori_core::store::staff::staff_by_username(&app.db, "nurse")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    mimamori_core::store::staff::set_totp(&app.db, id, None)
+        .await
+        .unwrap();
+    let r = app
+        .post_json(
+            "/api/v1/session",
+            &serde_json::json!({"username": "nurse", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("No second factor"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
     app.finish().await;
 }

@@ -100,7 +100,14 @@ async fn person_page_renders_in_headless_chromium() {
     let path = format!("/persons/{id}");
     let out2 = out.clone();
     let v = tokio::task::spawn_blocking(move || {
-        crate::peers::screenshot(&base, "nurse", crate::helpers::PASSWORD, &path, &out2)
+        crate::peers::screenshot(
+            &base,
+            "nurse",
+            crate::helpers::PASSWORD,
+            &crate::helpers::totp_now(),
+            &path,
+            &out2,
+        )
     })
     .await
     .unwrap();

@@ -12,6 +12,38 @@ use secrecy::SecretString;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const LINK_SECRET: &str = "test-link-secret-0123456789abcdef0123456789";
+/// base64 of 20 bytes: the authenticator-app secret of every test login.
+pub const TOTP_SECRET: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQ=";
+
+/// The current authenticator code for [`TOTP_SECRET`].
+pub fn totp_now() -> String {
+    mimamori::web::login::totp(TOTP_SECRET)
+        .unwrap()
+        .generate_current()
+        .to_string()
+}
+
+/// Logs `client` in as `username` (password, then the TOTP code); returns the CSRF token.
+pub async fn login_as(base: &str, client: &reqwest::Client, username: &str) -> String {
+    let r = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{username}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["mfa"], "totp");
+    let r = client
+        .post(format!("{base}/api/v1/session/mfa"))
+        .json(&serde_json::json!({"challenge": v["challenge"], "code": totp_now()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{username}");
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["csrf_token"].as_str().unwrap().to_string()
+}
 
 fn password_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();
@@ -56,7 +88,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let centre = staff::create_health_centre(&tdb.db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
         .await
         .unwrap();
-    staff::create_staff(&tdb.db, centre, "nurse", password_hash(), "看護師 一郎")
+    let nurse = staff::create_staff(&tdb.db, centre, "nurse", password_hash(), "看護師 一郎")
+        .await
+        .unwrap();
+    staff::set_totp(&tdb.db, nurse, Some(TOTP_SECRET))
         .await
         .unwrap();
     let mut cfg = config(&tdb.url);
@@ -114,17 +149,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Logs in through the API; returns the CSRF token of the session.
+    /// Logs in through the API (password + TOTP); returns the CSRF token of the session.
     pub async fn login(&self) -> String {
-        let r = self
-            .post_json(
-                "/api/v1/session",
-                &serde_json::json!({"username": "nurse", "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(r.status(), 200);
-        let v: serde_json::Value = r.json().await.unwrap();
-        v["csrf_token"].as_str().unwrap().to_string()
+        login_as(&self.base, &self.client, "nurse").await
     }
 
     /// Waits until the outbox holds a message to `to`, and returns the newest one.

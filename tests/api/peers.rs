@@ -186,6 +186,7 @@ pub fn screenshot(
     base: &str,
     user: &str,
     password: &str,
+    code: &str,
     path: &str,
     out: &Path,
 ) -> serde_json::Value {
@@ -193,7 +194,7 @@ pub fn screenshot(
     let chromium = chromium();
     let o = Command::new("node")
         .arg("screenshot.mjs")
-        .args([base, user, password, path])
+        .args([base, user, password, code, path])
         .arg(out)
         .env("CHROMIUM", chromium)
         .current_dir(dir)

@@ -1,8 +1,9 @@
-// Logs in to the console in headless Chromium, opens a page and checks that its chart is
-// visible; writes a PNG screenshot. Usage: node screenshot.mjs <base> <user> <password> <path> <out.png>
+// Logs in to the console in headless Chromium (password, then the one-time code), opens a
+// page and checks that its chart is visible; writes a PNG screenshot.
+// Usage: node screenshot.mjs <base> <user> <password> <code> <path> <out.png>
 import { chromium } from 'playwright-core';
 
-const [base, user, password, path, out] = process.argv.slice(2);
+const [base, user, password, code, path, out] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -13,6 +14,8 @@ try {
   await page.goto(`${base}/login`);
   await page.fill('#username', user);
   await page.fill('#password', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  await page.fill('#code', code);
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
   const resp = await page.goto(`${base}${path}`);
   const chart = page.locator('svg[role=img]').first();

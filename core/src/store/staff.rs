@@ -201,3 +201,122 @@ pub async fn set_prefecture(db: &Db, health_centre_id: i64, prefecture: &str) ->
         .bind(prefecture).bind(health_centre_id).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// What the login needs to know about an account beyond its password.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoginState {
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub suspended: bool,
+    pub totp_secret: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+pub async fn login_state(db: &Db, staff_id: i64) -> Result<LoginState> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT failed_logins, locked_until, suspended, totp_secret, phone, email FROM staff WHERE id = $1")
+        .bind(staff_id).fetch_one(p).await?))
+}
+
+/// Records a wrong password: after 5 in a row the account locks, for 5 minutes doubling with
+/// every further failure (at most an hour). Returns the lock's end, if locked.
+pub async fn login_failed(db: &Db, staff_id: i64) -> Result<Option<DateTime<Utc>>> {
+    let n: i32 = with_db!(db, p => sqlx::query_scalar(
+        "UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+        .bind(staff_id).fetch_one(p).await?);
+    if n < 5 {
+        return Ok(None);
+    }
+    let minutes = (5i64 << (n - 5).min(4)).min(60);
+    let until = now() + Duration::minutes(minutes);
+    with_db!(db, p => sqlx::query("UPDATE staff SET locked_until = $1 WHERE id = $2")
+        .bind(until).bind(staff_id).execute(p).await?.rows_affected());
+    Ok(Some(until))
+}
+
+pub async fn login_succeeded(db: &Db, staff_id: i64) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        .bind(staff_id).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Registers an authenticator-app secret (base64 of the raw bytes).
+pub async fn set_totp(db: &Db, staff_id: i64, secret_b64: Option<&str>) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE staff SET totp_secret = $1 WHERE id = $2")
+        .bind(secret_b64).bind(staff_id).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Sets how a staff member is reached (second factor by SMS / e-mail, urgent notifications).
+pub async fn set_contact(
+    db: &Db,
+    staff_id: i64,
+    phone: Option<&str>,
+    email: Option<&str>,
+) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE staff SET phone = $1, email = $2 WHERE id = $3")
+        .bind(phone).bind(email).bind(staff_id).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// A pending second-factor challenge.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Challenge {
+    pub staff_id: i64,
+    pub method: String,
+    pub code_hash: Option<String>,
+    pub tries: i32,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn create_challenge(
+    db: &Db,
+    token: &str,
+    staff_id: i64,
+    method: &str,
+    code: Option<&str>,
+    ttl: Duration,
+) -> Result<()> {
+    let t = now();
+    with_db!(db, p => sqlx::query(
+        "INSERT INTO mfa_challenges (token_hash, staff_id, method, code_hash, tries, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, 0, $5, $6)")
+        .bind(hash_token(token)).bind(staff_id).bind(method).bind(code.map(|c| hash_token(&format!("{token}:{c}"))))
+        .bind(t + ttl).bind(t).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Looks up a challenge and counts this attempt.
+pub async fn challenge_attempt(db: &Db, token: &str) -> Result<Option<Challenge>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "UPDATE mfa_challenges SET tries = tries + 1 WHERE token_hash = $1
+         RETURNING staff_id, method, code_hash, tries, expires_at")
+        .bind(hash_token(token)).fetch_optional(p).await?))
+}
+
+/// Whether `code` is the one sent for challenge `token` (constant-time on the hashes).
+pub fn code_matches(c: &Challenge, token: &str, code: &str) -> bool {
+    let want = c.code_hash.as_deref().unwrap_or("");
+    let got = hash_token(&format!("{token}:{}", code.trim()));
+    want.len() == got.len()
+        && want
+            .bytes()
+            .zip(got.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0
+}
+
+pub async fn delete_challenge(db: &Db, token: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")
+        .bind(hash_token(token)).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Ends every session of a staff member ("log out everywhere", suspension).
+pub async fn delete_sessions_of(db: &Db, staff_id: i64) -> Result<u64> {
+    Ok(
+        with_db!(db, p => sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
+        .bind(staff_id).execute(p).await?.rows_affected()),
+    )
+}

@@ -1,0 +1,433 @@
+//! Logging in: user ID + password, then a second factor — always. The code goes by SMS or
+//! e-mail through the channel layer (the dev outbox in the embedded default), or comes from
+//! an authenticator app (TOTP). Repeated wrong passwords lock the account with a growing
+//! back-off; suspended accounts cannot log in. Persons under observation never log in.
+use axum::{
+    Form, Json, Router,
+    extract::{State, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use base64::Engine;
+use chrono::Duration;
+use maud::html;
+use mimamori_core::{
+    db::now,
+    domain::Lang,
+    provider::OutboundMessage,
+    store::{Actor, audit, staff},
+    with_db,
+};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    AppState,
+    auth::{self, verify_login},
+    error::{AppError, HtmlError},
+    i18n::{UiLang, t},
+    layout,
+};
+
+const MFA_COOKIE: &str = "mimamori_mfa";
+const MFA_TTL_MINUTES: i64 = 5;
+const MFA_MAX_TRIES: i32 = 5;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/login/mfa", get(mfa_form).post(mfa))
+        .route("/api/v1/session", post(api_login))
+        .route("/api/v1/session/mfa", post(api_mfa))
+}
+
+/// Why a password step did not lead to a second factor.
+pub enum Refusal {
+    Wrong,
+    Locked(chrono::DateTime<chrono::Utc>),
+    Suspended,
+    NoSecondFactor,
+}
+
+/// A second factor waiting for its code.
+pub struct Pending {
+    pub token: String,
+    pub method: &'static str,
+    /// Where the code went, masked ("***-5678").
+    pub hint: String,
+    /// In development (dev outbox), the code itself, so a newcomer can log in.
+    pub dev_code: Option<String>,
+}
+
+fn mask(s: &str) -> String {
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("***{tail}")
+}
+
+/// TOTP of a base64 secret (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step).
+pub fn totp(secret_b64: &str) -> Option<totp_rs::Totp> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret_b64)
+        .ok()?;
+    totp_rs::Builder::new().with_secret(bytes).build().ok()
+}
+
+/// Password step: checks lock, suspension and password, then creates the second-factor
+/// challenge and sends its code.
+pub async fn password_step(
+    s: &AppState,
+    username: &str,
+    password: &str,
+    ip: Option<&str>,
+) -> Result<Result<Pending, Refusal>, AppError> {
+    let account = staff::staff_by_username(&s.db, username.trim()).await?;
+    if let Some(a) = &account {
+        let st = staff::login_state(&s.db, a.id).await?;
+        if st.suspended {
+            return Ok(Err(Refusal::Suspended));
+        }
+        if let Some(until) = st.locked_until.filter(|u| *u > now()) {
+            return Ok(Err(Refusal::Locked(until)));
+        }
+    }
+    let Some(id) = verify_login(s, username, password).await? else {
+        if let Some(a) = &account {
+            let locked = staff::login_failed(&s.db, a.id).await?;
+            with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.failed", "staff", Some(a.id), ip).await)?;
+            if let Some(until) = locked {
+                return Ok(Err(Refusal::Locked(until)));
+            }
+        }
+        return Ok(Err(Refusal::Wrong));
+    };
+    let st = staff::login_state(&s.db, id).await?;
+    let token = auth::random_token();
+    let ttl = Duration::minutes(MFA_TTL_MINUTES);
+    if st.totp_secret.is_some() {
+        staff::create_challenge(&s.db, &token, id, "totp", None, ttl).await?;
+        return Ok(Ok(Pending {
+            token,
+            method: "totp",
+            hint: String::new(),
+            dev_code: None,
+        }));
+    }
+    let (channel, to) = match (&st.phone, &st.email) {
+        (Some(p), _) => ("sms", p.clone()),
+        (None, Some(e)) => ("email", e.clone()),
+        _ => return Ok(Err(Refusal::NoSecondFactor)),
+    };
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
+    staff::create_challenge(&s.db, &token, id, channel, Some(&code), ttl).await?;
+    let provider = s.channels.for_channel(channel);
+    let msg = OutboundMessage {
+        channel: if channel == "sms" { "sms" } else { "email" },
+        to: to.clone(),
+        subject: Some("mimamori ログイン確認コード / login code".into()),
+        body: format!(
+            "mimamori ログイン確認コード / login code: {code}（{MFA_TTL_MINUTES}分間有効 / valid {MFA_TTL_MINUTES} min）"
+        ),
+        html: None,
+        url: None,
+        status_callback: None,
+        idempotency_key: format!("mfa-{}", &token[..16]),
+    };
+    provider
+        .send(&msg)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("sending the login code: {e}")))?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(id), "login.mfa_sent", "staff", Some(id), ip).await)?;
+    let dev_code = (provider.name() == "outbox").then(|| code.clone());
+    Ok(Ok(Pending {
+        token,
+        method: if channel == "sms" { "sms" } else { "email" },
+        hint: mask(&to),
+        dev_code,
+    }))
+}
+
+/// Second-factor step: returns the staff id when the code is right.
+pub async fn code_step(
+    s: &AppState,
+    token: &str,
+    code: &str,
+    ip: Option<&str>,
+) -> Result<Option<i64>, AppError> {
+    let Some(c) = staff::challenge_attempt(&s.db, token).await? else {
+        return Ok(None);
+    };
+    if c.expires_at < now() || c.tries > MFA_MAX_TRIES {
+        staff::delete_challenge(&s.db, token).await?;
+        return Ok(None);
+    }
+    let ok = if c.method == "totp" {
+        let st = staff::login_state(&s.db, c.staff_id).await?;
+        st.totp_secret
+            .as_deref()
+            .and_then(totp)
+            .is_some_and(|t| t.check_current(code.trim()).is_some())
+    } else {
+        staff::code_matches(&c, token, code)
+    };
+    with_db!(&s.db, p => audit(p, Actor::Staff(c.staff_id), if ok { "login.ok" } else { "login.mfa_failed" }, "staff", Some(c.staff_id), ip).await)?;
+    if !ok {
+        return Ok(None);
+    }
+    staff::delete_challenge(&s.db, token).await?;
+    staff::login_succeeded(&s.db, c.staff_id).await?;
+    Ok(Some(c.staff_id))
+}
+
+fn refusal_text(lang: Lang, r: &Refusal) -> String {
+    match r {
+        Refusal::Wrong => t(lang, "ユーザーIDまたはパスワードが違います。", "Wrong user ID or password.").into(),
+        Refusal::Locked(until) => format!(
+            "{} {}",
+            t(lang, "ログインの失敗が続いたため一時的にロックしています。再試行できる時刻:", "Too many failed logins; the account is locked until"),
+            until.with_timezone(&chrono_tz::Asia::Tokyo).format("%H:%M")
+        ),
+        Refusal::Suspended => t(lang, "このIDは停止されています。利用者認証実施者に連絡してください。", "This ID is suspended; contact your ID officer.").into(),
+        Refusal::NoSecondFactor => t(
+            lang,
+            "二要素認証の連絡先（電話・メール・認証アプリ）が登録されていません。利用者認証実施者に連絡してください。",
+            "No second factor (phone, e-mail or authenticator app) is registered; contact your ID officer.",
+        )
+        .into(),
+    }
+}
+
+fn refusal_status(r: &Refusal) -> StatusCode {
+    match r {
+        Refusal::Wrong => StatusCode::UNAUTHORIZED,
+        Refusal::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Suspended | Refusal::NoSecondFactor => StatusCode::FORBIDDEN,
+    }
+}
+
+fn login_page(lang: Lang, error: Option<&str>) -> axum::response::Html<String> {
+    layout::bare_lang(
+        lang,
+        t(lang, "ログイン", "Log in"),
+        html! {
+            main class="narrow" {
+                h1 { "見守り mimamori" }
+                p class="muted" { (t(lang, "職員ログイン", "Staff login")) }
+                @if let Some(e) = error { p class="errors" role="alert" { (e) } }
+                form method="post" action="/login" {
+                    label for="username" { (t(lang, "ユーザーID", "User ID")) }
+                    input id="username" name="username" autocomplete="username" required autofocus;
+                    label for="password" { (t(lang, "パスワード", "Password")) }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                    button type="submit" { (t(lang, "次へ", "Next")) }
+                }
+                p { a href=(if lang == Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
+            }
+        },
+    )
+}
+
+async fn login_form(UiLang(lang): UiLang) -> impl IntoResponse {
+    login_page(lang, None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+}
+
+async fn login(
+    State(s): State<AppState>,
+    UiLang(lang): UiLang,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, HtmlError> {
+    let ip = addr.ip().to_string();
+    match password_step(&s, &f.username, &f.password, Some(&ip)).await? {
+        Ok(p) => {
+            let cookie = Cookie::build((MFA_COOKIE, p.token))
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(s.secure_cookies)
+                .path("/login")
+                .build();
+            let mut target = format!("/login/mfa?m={}&h={}", p.method, p.hint.replace('*', "%2A"));
+            if let Some(code) = p.dev_code {
+                target.push_str(&format!("&dev={code}"));
+            }
+            Ok((jar.add(cookie), Redirect::to(&target)).into_response())
+        }
+        Err(r) => {
+            tracing::info!("login refused");
+            Ok((
+                refusal_status(&r),
+                login_page(lang, Some(&refusal_text(lang, &r))),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct MfaQuery {
+    #[serde(default)]
+    m: String,
+    #[serde(default)]
+    h: String,
+    #[serde(default)]
+    dev: String,
+}
+
+fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Html<String> {
+    let how = match q.m.as_str() {
+        "totp" => t(
+            lang,
+            "認証アプリに表示された6桁のコードを入力してください。",
+            "Enter the 6-digit code shown in your authenticator app.",
+        ),
+        "email" => t(
+            lang,
+            "メールで送ったコードを入力してください。",
+            "Enter the code we sent by e-mail.",
+        ),
+        _ => t(
+            lang,
+            "SMSで送ったコードを入力してください。",
+            "Enter the code we sent by SMS.",
+        ),
+    };
+    layout::bare_lang(
+        lang,
+        t(lang, "確認コード", "Login code"),
+        html! {
+            main class="narrow" {
+                h1 { (t(lang, "確認コード", "Login code")) }
+                p { (how) " " @if !q.h.is_empty() { span class="muted" { "(" (q.h) ")" } } }
+                @if !q.dev.is_empty() {
+                    p class="ok" { (t(lang, "開発用送信箱のため、コードをここに表示しています：", "Development outbox — your code is shown here: ")) strong { (q.dev) } }
+                }
+                @if let Some(e) = error { p class="errors" role="alert" { (e) } }
+                form method="post" action="/login/mfa" {
+                    label for="code" { (t(lang, "確認コード（6桁）", "Code (6 digits)")) }
+                    input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus pattern="[0-9]{6}";
+                    button type="submit" { (t(lang, "ログイン", "Log in")) }
+                }
+                p { a href="/login" { (t(lang, "最初からやり直す", "Start again")) } }
+            }
+        },
+    )
+}
+
+async fn mfa_form(
+    UiLang(lang): UiLang,
+    axum::extract::Query(q): axum::extract::Query<MfaQuery>,
+) -> impl IntoResponse {
+    mfa_page(lang, &q, None)
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+async fn mfa(
+    State(s): State<AppState>,
+    UiLang(lang): UiLang,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    jar: CookieJar,
+    Form(f): Form<CodeForm>,
+) -> Result<Response, HtmlError> {
+    let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    match code_step(&s, &token, &f.code, Some(&addr.ip().to_string())).await? {
+        Some(id) => {
+            let jar = jar.remove(Cookie::build(MFA_COOKIE).path("/login"));
+            let (jar, _) = auth::start_session(&s, jar, id).await?;
+            tracing::info!(staff_id = id, "login");
+            Ok((jar, Redirect::to("/")).into_response())
+        }
+        None => Ok((
+            StatusCode::UNAUTHORIZED,
+            mfa_page(
+                lang,
+                &MfaQuery::default(),
+                Some(t(
+                    lang,
+                    "コードが違うか期限切れです。",
+                    "Wrong or expired code.",
+                )),
+            ),
+        )
+            .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/session` → 202 `{"mfa": "sms"|"email"|"totp", "challenge": …}`.
+async fn api_login(
+    State(s): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    b: Result<Json<LoginBody>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let b = b
+        .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))?
+        .0;
+    match password_step(&s, &b.username, &b.password, Some(&addr.ip().to_string())).await? {
+        Ok(p) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "mfa": p.method, "sent_to": p.hint, "challenge": p.token })),
+        )
+            .into_response()),
+        Err(r) => {
+            let msg = refusal_text(Lang::En, &r);
+            Ok((
+                refusal_status(&r),
+                Json(json!({ "error": { "code": "login_refused", "message": msg, "fields": [] } })),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MfaBody {
+    challenge: String,
+    code: String,
+}
+
+/// `POST /api/v1/session/mfa` → the session cookie and `{"staff_id", "csrf_token"}`.
+async fn api_mfa(
+    State(s): State<AppState>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    jar: CookieJar,
+    b: Result<Json<MfaBody>, JsonRejection>,
+) -> Result<(CookieJar, Json<serde_json::Value>), AppError> {
+    let b = b
+        .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))?
+        .0;
+    let id = code_step(&s, &b.challenge, &b.code, Some(&addr.ip().to_string()))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let (jar, csrf) = auth::start_session(&s, jar, id).await?;
+    Ok((jar, Json(json!({ "staff_id": id, "csrf_token": csrf }))))
+}
