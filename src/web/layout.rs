@@ -56,6 +56,9 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         a href="/persons/new" { (t(lang, "新規登録", "Register")) }
                         a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
                         a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }
+                        @if who.role == mimamori_core::access::Role::AuthOfficer {
+                            a href="/audit" { (t(lang, "監査ログ", "Audit log")) }
+                        }
                     }
                     div class="right" {
                         span { (who.display_name) }

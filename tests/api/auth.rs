@@ -197,3 +197,68 @@ async fn an_account_without_a_second_factor_cannot_log_in() {
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_officer_reads_and_exports_the_audit_log_of_their_body() {
+    use mimamori_core::{access::Role, store::staff};
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &serde_json::json!({
+        "name": "x", "phone": "09011110000", "observation_start": "2026-11-24", "observation_end": "2026-11-24"
+    })).await;
+    let person = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        app.get("/audit").await.status(),
+        403,
+        "a nurse is not an officer"
+    );
+    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let officer = staff::create_staff(&app.db, app.centre, "officer", &hash, "認証 担当")
+        .await
+        .unwrap();
+    staff::set_role(&app.db, officer, Role::AuthOfficer, None)
+        .await
+        .unwrap();
+    staff::set_totp(&app.db, officer, Some(crate::helpers::TOTP_SECRET))
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    crate::helpers::login_as(&app.base, &client, "officer").await;
+    let page = client
+        .get(app.url(&format!("/audit?person_id={person}&actor_id=")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("person.create")
+            && html.contains("看護師 一郎")
+            && html.contains("127.0.0.1")
+    );
+    let csv = client
+        .get(app.url("/audit.csv?action=login."))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let body = csv.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(
+        lines[0].ends_with("id,at,actor_kind,actor_id,actor_name,action,target_kind,target_id,ip")
+    );
+    assert!(lines.len() >= 3, "nurse's and officer's logins: {body}");
+    assert!(lines[1..].iter().all(|l| l.contains(",login.")), "{body}");
+    // Reading the log is audited too, and nothing can rewrite it.
+    assert!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.read'")
+            .await
+            >= 2
+    );
+    app.finish().await;
+}

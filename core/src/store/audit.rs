@@ -77,3 +77,82 @@ pub async fn for_target(
          WHERE target_kind = $1 AND target_id = $2 ORDER BY id DESC LIMIT 200")
         .bind(target_kind).bind(target_id).fetch_all(p).await?))
 }
+
+/// An audit entry as an officer reviews it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: Option<i64>,
+    pub ip: Option<String>,
+}
+
+/// Filters of the audit viewer; empty = any.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AuditFilter {
+    /// Prefix of the action, e.g. `person.` or `login.`.
+    pub action: String,
+    #[serde(deserialize_with = "empty_none")]
+    pub actor_id: Option<i64>,
+    #[serde(deserialize_with = "empty_none")]
+    pub person_id: Option<i64>,
+    #[serde(deserialize_with = "empty_none")]
+    pub from: Option<chrono::NaiveDate>,
+    #[serde(deserialize_with = "empty_none")]
+    pub to: Option<chrono::NaiveDate>,
+}
+
+/// An empty form field is "any", not an error.
+fn empty_none<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// The audit log of one body (a health centre): entries by its staff and entries about its
+/// people, newest first. Reading the log is itself audited.
+pub async fn search(
+    db: &crate::Db,
+    officer: i64,
+    health_centre_id: i64,
+    f: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRow>> {
+    // Open ends become far bounds, so the same SQL serves both backends without casts.
+    let day = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let from = day(f
+        .from
+        .unwrap_or(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("date")));
+    let to = day(f
+        .to
+        .map(|d| d + chrono::Duration::days(1))
+        .unwrap_or(chrono::NaiveDate::from_ymd_opt(9999, 1, 1).expect("date")));
+    let rows = crate::with_db!(db, p => sqlx::query_as(
+        "SELECT a.id, a.at, a.actor_kind, a.actor_id, s.display_name AS actor_name, a.action, a.target_kind, a.target_id, a.ip
+         FROM audit_log a
+         LEFT JOIN staff s ON a.actor_kind = 'staff' AND s.id = a.actor_id
+         LEFT JOIN persons p ON a.target_kind = 'person' AND p.id = a.target_id
+         WHERE (s.health_centre_id = $1 OR p.health_centre_id = $1)
+           AND ($2 = '' OR a.action LIKE $2 || '%')
+           AND (CAST($3 AS BIGINT) IS NULL OR a.actor_id = $3)
+           AND (CAST($4 AS BIGINT) IS NULL OR (a.target_kind = 'person' AND a.target_id = $4))
+           AND a.at >= $5 AND a.at < $6
+         ORDER BY a.id DESC LIMIT $7")
+        .bind(health_centre_id).bind(&f.action).bind(f.actor_id).bind(f.person_id)
+        .bind(from).bind(to).bind(limit).fetch_all(p).await?);
+    crate::with_db!(db, p => audit(p, Actor::Staff(officer), "audit.read", "health_centre", Some(health_centre_id), None).await)?;
+    Ok(rows)
+}

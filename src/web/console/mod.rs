@@ -1,4 +1,5 @@
 //! The staff console.
+pub mod audit;
 pub mod cohort;
 pub mod escalations;
 pub mod outbox;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(person::router())
         .merge(escalations::router())
         .merge(cohort::router())
+        .merge(audit::router())
         .merge(outbox::router())
 }
 
