@@ -176,8 +176,10 @@ impl Viewer {
                    (SELECT h3.prefecture FROM health_centres h3 WHERE h3.id = {}))",
                 self.health_centre_id
             ),
+            // A health centre may keep its people to government staff only.
             Scope::Assigned => format!(
-                "EXISTS (SELECT 1 FROM person_assignments pa WHERE pa.person_id = p.id AND pa.organisation_id = {org})"
+                "EXISTS (SELECT 1 FROM person_assignments pa WHERE pa.person_id = p.id AND pa.organisation_id = {org})
+                 AND NOT EXISTS (SELECT 1 FROM health_centres hg WHERE hg.id = p.health_centre_id AND hg.government_only = TRUE)"
             ),
             Scope::NoPersons => "1 = 0".into(),
         }

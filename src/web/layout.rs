@@ -58,6 +58,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }
                         @if who.role == mimamori_core::access::Role::AuthOfficer {
                             a href="/audit" { (t(lang, "監査ログ", "Audit log")) }
+                            a href="/ids" { (t(lang, "ID管理", "IDs")) }
                         }
                     }
                     div class="right" {

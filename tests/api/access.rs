@@ -238,3 +238,192 @@ async fn every_role_sees_exactly_its_slice() {
     assert_eq!(checked, Role::ALL.len() * 19);
     app.finish().await;
 }
+
+/// The ID chain: the officer issues a contractor ID (password shown once, second factor by
+/// SMS), a nurse assigns a person, the contractor logs in and sees them; suspension ends the
+/// contractor's session; "government staff only" hides the centre's people from outside bodies.
+#[tokio::test]
+async fn officer_issues_suspends_and_restricts_ids() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let officer = staff::create_staff(&app.db, app.centre, "officer", &hash, "認証 担当")
+        .await
+        .unwrap();
+    staff::set_role(&app.db, officer, Role::AuthOfficer, None)
+        .await
+        .unwrap();
+    staff::set_totp(&app.db, officer, Some(crate::helpers::TOTP_SECRET))
+        .await
+        .unwrap();
+    let (oc, ocsrf) = login(&app, "officer").await;
+    assert_eq!(
+        app.get("/ids").await.status(),
+        403,
+        "nurses do not manage IDs"
+    );
+    // A bad request names the fields and issues nothing.
+    let r = oc
+        .post(app.url("/ids"))
+        .form(&[
+            ("csrf", ocsrf.as_str()),
+            ("username", "callco"),
+            ("display_name", "x"),
+            ("role", "contractor"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        staff::staff_by_username(&app.db, "callco")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let r = oc
+        .post(app.url("/ids"))
+        .form(&[
+            ("csrf", ocsrf.as_str()),
+            ("username", "callco"),
+            ("display_name", "コールセンター"),
+            ("role", "contractor"),
+            ("organisation", "みまもりコール"),
+            ("phone", "080-5555-0000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let password: String = html
+        .split(r#"class="password">"#)
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(16)
+        .collect();
+    let p = person(&app, app.centre, "ass").await;
+    let org = staff::organisations_of(&app.db, app.centre).await.unwrap()[0].0;
+    let r = app
+        .post_form(
+            &format!("/persons/{p}/assign"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("organisation_id", &org.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+
+    // The contractor logs in with the issued password and the SMS code.
+    let cc = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let v: serde_json::Value = cc
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"username": "callco", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["mfa"], "sms");
+    let code: String = app
+        .wait_for_message("+818055550000")
+        .await
+        .body
+        .split("code: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let r = cc
+        .post(app.url("/api/v1/session/mfa"))
+        .json(&serde_json::json!({"challenge": v["challenge"], "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        cc.get(app.url(&format!("/api/v1/persons/{p}/observations")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Government staff only: outside bodies lose the centre's people at once.
+    oc.post(app.url("/ids/government-only"))
+        .form(&[("csrf", ocsrf.as_str()), ("on", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cc.get(app.url(&format!("/api/v1/persons/{p}/observations")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    oc.post(app.url("/ids/government-only"))
+        .form(&[("csrf", ocsrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cc.get(app.url(&format!("/api/v1/persons/{p}/observations")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Suspension ends the session and refuses new logins.
+    let callco = staff::staff_by_username(&app.db, "callco")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = oc
+        .post(app.url(&format!("/ids/{callco}/suspend")))
+        .form(&[("csrf", ocsrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        cc.get(app.url(&format!("/api/v1/persons/{p}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = cc
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"username": "callco", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let actions: Vec<String> = mimamori_core::with_db!(&app.db, pool => sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE actor_id = $1 AND (action LIKE 'id.%' OR action LIKE 'centre.%') ORDER BY id").bind(officer).fetch_all(pool).await.unwrap());
+    assert_eq!(
+        actions,
+        [
+            "id.issue",
+            "centre.government_only",
+            "centre.outside_allowed",
+            "id.suspend"
+        ]
+    );
+    app.finish().await;
+}

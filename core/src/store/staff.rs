@@ -320,3 +320,85 @@ pub async fn delete_sessions_of(db: &Db, staff_id: i64) -> Result<u64> {
         .bind(staff_id).execute(p).await?.rows_affected()),
     )
 }
+
+/// A staff ID as its officer manages it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct StaffId {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+    pub suspended: bool,
+    pub has_totp: bool,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The IDs of a body: staff of the health centre and of the outside bodies it registered.
+pub async fn ids_of(db: &Db, health_centre_id: i64) -> Result<Vec<StaffId>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT id, username, display_name, role, organisation_id, suspended,
+                (totp_secret IS NOT NULL) AS has_totp, phone, email
+         FROM staff WHERE health_centre_id = $1 ORDER BY id").bind(health_centre_id).fetch_all(p).await?))
+}
+
+/// Suspends (or re-enables) an ID of the body; suspension ends its sessions.
+pub async fn set_suspended(
+    db: &Db,
+    health_centre_id: i64,
+    staff_id: i64,
+    suspended: bool,
+) -> Result<()> {
+    let n = with_db!(db, p => sqlx::query("UPDATE staff SET suspended = $1 WHERE id = $2 AND health_centre_id = $3")
+        .bind(suspended).bind(staff_id).bind(health_centre_id).execute(p).await?.rows_affected());
+    if n == 0 {
+        return Err(Error::NotFound("staff"));
+    }
+    if suspended {
+        delete_sessions_of(db, staff_id).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the password of an ID of the body (hash made by the caller), clears its lock and
+/// ends its sessions.
+pub async fn reset_password(
+    db: &Db,
+    health_centre_id: i64,
+    staff_id: i64,
+    password_hash: &str,
+) -> Result<()> {
+    let n = with_db!(db, p => sqlx::query(
+        "UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2 AND health_centre_id = $3")
+        .bind(password_hash).bind(staff_id).bind(health_centre_id).execute(p).await?.rows_affected());
+    if n == 0 {
+        return Err(Error::NotFound("staff"));
+    }
+    delete_sessions_of(db, staff_id).await?;
+    Ok(())
+}
+
+/// Restricts a health centre's people to government staff (no outside institution access).
+pub async fn set_government_only(db: &Db, health_centre_id: i64, on: bool) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE health_centres SET government_only = $1 WHERE id = $2")
+        .bind(on).bind(health_centre_id).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+pub async fn prefectures(db: &Db) -> Result<Vec<(String, String)>> {
+    Ok(
+        with_db!(db, p => sqlx::query_as("SELECT code, name FROM prefectures ORDER BY code").fetch_all(p).await?),
+    )
+}
+
+/// Outside bodies registered by a health centre: (id, kind, name).
+pub async fn organisations_of(
+    db: &Db,
+    health_centre_id: i64,
+) -> Result<Vec<(i64, String, String)>> {
+    Ok(
+        with_db!(db, p => sqlx::query_as("SELECT id, kind, name FROM organisations WHERE health_centre_id = $1 ORDER BY id")
+        .bind(health_centre_id).fetch_all(p).await?),
+    )
+}

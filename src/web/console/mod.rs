@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod cohort;
 pub mod escalations;
+pub mod ids;
 pub mod outbox;
 pub mod person;
 pub mod persons;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(escalations::router())
         .merge(cohort::router())
         .merge(audit::router())
+        .merge(ids::router())
         .merge(outbox::router())
 }
 

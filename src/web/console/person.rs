@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons/{id}", get(show))
         .route("/persons/{id}/observations", axum::routing::post(enter))
+        .route("/persons/{id}/assign", axum::routing::post(assign))
 }
 
 /// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
@@ -124,6 +125,11 @@ async fn show(
         (Vec::new(), Vec::new(), Vec::new())
     };
     let hc = who.role == Role::HealthCentreStaff;
+    let orgs = if hc {
+        staff::organisations_of(&s.db, who.health_centre_id).await?
+    } else {
+        Vec::new()
+    };
     let (open, timeline) = if hc {
         (
             esc_store::open_for_person(&s.db, p.id).await?,
@@ -172,6 +178,17 @@ async fn show(
                 p class="muted" {
                     (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
                     (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+                }
+                @if hc && !orgs.is_empty() {
+                    form method="post" action=(format!("/persons/{}/assign", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label { (t(lang, "外部機関に割り当て", "Assign to an outside body")) " "
+                            select name="organisation_id" style="width:auto" {
+                                @for (id, kind, name) in &orgs { option value=(id) { (name) " (" (kind) ")" } }
+                            }
+                        }
+                        button type="submit" style="margin:0" { (t(lang, "割り当て", "Assign")) }
+                    }
                 }
             }
             @if hc && !open.is_empty() {
@@ -380,5 +397,36 @@ async fn enter(
         staff_id = who.id,
         "observation entered by staff"
     );
+    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    csrf: String,
+    organisation_id: i64,
+}
+
+/// Health-centre staff assign a person to an outside body of theirs (follow-up contractor,
+/// lodging facility, medical institution), which then sees them as its matrix row allows.
+async fn assign(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<AssignForm>,
+) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
+    who.check_csrf(&f.csrf)?;
+    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    let orgs = staff::organisations_of(&s.db, who.health_centre_id).await?;
+    if !orgs.iter().any(|(o, _, _)| *o == f.organisation_id) {
+        return Err(mimamori_core::Error::invalid(
+            "organisation_id",
+            "choose one of this health centre's outside bodies",
+        )
+        .into());
+    }
+    staff::assign(&s.db, p.id, f.organisation_id).await?;
+    mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
     Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
 }

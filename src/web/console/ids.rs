@@ -1,0 +1,316 @@
+//! ID management by the user-authentication officer [利用者認証実施者]: issue IDs to staff of
+//! the body and one ID per outside institution (contractor, lodging facility, medical
+//! institution), suspend and re-enable them, reset passwords; and keep the body's people to
+//! government staff only if the centre so decides. Every step is audited.
+use axum::{
+    Form, Router,
+    extract::{ConnectInfo, Path, State},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use maud::{Markup, html};
+use mimamori_core::{
+    access::Role,
+    domain::{Email, Phone},
+    error::Collect,
+    store::{Actor, audit, staff},
+    with_db,
+};
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::web::{
+    AppState,
+    auth::CurrentStaff,
+    error::HtmlError,
+    i18n::{UiLang, t},
+    layout,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ids", get(list).post(issue))
+        .route("/ids/{id}/suspend", post(suspend))
+        .route("/ids/{id}/enable", post(enable))
+        .route("/ids/{id}/reset", post(reset))
+        .route("/ids/government-only", post(government_only))
+}
+
+/// Roles an officer may give, with the kind of outside body they belong to.
+const ISSUABLE: &[(Role, Option<&str>)] = &[
+    (Role::HealthCentreStaff, None),
+    (Role::Contractor, Some("contractor")),
+    (Role::LodgingFacility, Some("lodging_facility")),
+    (Role::MedicalInstitution, Some("medical_institution")),
+];
+
+fn officer(who: &CurrentStaff) -> Result<(), HtmlError> {
+    if who.role == Role::AuthOfficer {
+        Ok(())
+    } else {
+        Err(
+            mimamori_core::Error::Forbidden("only the user-authentication officer manages IDs")
+                .into(),
+        )
+    }
+}
+
+fn new_password() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect()
+}
+
+async fn page(
+    s: &AppState,
+    who: &CurrentStaff,
+    lang: mimamori_core::domain::Lang,
+    notice: Option<Markup>,
+) -> Result<Html<String>, HtmlError> {
+    let ids = staff::ids_of(&s.db, who.health_centre_id).await?;
+    Ok(layout::page(
+        lang,
+        who,
+        t(lang, "ID管理", "IDs"),
+        html! {
+            @if let Some(n) = notice { div class="ok" role="status" { (n) } }
+            table {
+                thead { tr {
+                    th { "ID" } th { (t(lang, "ユーザーID", "User ID")) } th { (t(lang, "氏名", "Name")) } th { (t(lang, "役割", "Role")) }
+                    th { (t(lang, "二要素", "2nd factor")) } th { (t(lang, "状態", "State")) } th {}
+                } }
+                tbody {
+                    @for i in &ids {
+                        tr {
+                            td { (i.id) } td { (i.username) } td { (i.display_name) } td { (i.role) }
+                            td { @if i.has_totp { "TOTP" } @else if i.phone.is_some() { "SMS" } @else if i.email.is_some() { "e-mail" } @else { strong class="err" { (t(lang, "未登録", "none")) } } }
+                            td { @if i.suspended { strong class="err" { (t(lang, "停止中", "suspended")) } } @else { (t(lang, "有効", "active")) } }
+                            td style="display:flex;gap:.3rem" {
+                                @if i.id != who.id {
+                                    form method="post" action=(format!("/ids/{}/{}", i.id, if i.suspended { "enable" } else { "suspend" })) {
+                                        input type="hidden" name="csrf" value=(who.csrf);
+                                        button type="submit" style="margin:0" { (if i.suspended { t(lang, "再開", "Enable") } else { t(lang, "停止", "Suspend") }) }
+                                    }
+                                    form method="post" action=(format!("/ids/{}/reset", i.id)) {
+                                        input type="hidden" name="csrf" value=(who.csrf);
+                                        button type="submit" style="margin:0;background:#555" { (t(lang, "パスワード再発行", "Reset password")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section class="card" {
+                h2 { (t(lang, "IDを発行する", "Issue an ID")) }
+                form method="post" action="/ids" {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="username" { (t(lang, "ユーザーID", "User ID")) } input id="username" name="username" required;
+                    label for="display_name" { (t(lang, "氏名・機関名", "Name / institution")) } input id="display_name" name="display_name" required;
+                    label for="role" { (t(lang, "役割", "Role")) }
+                    select id="role" name="role" {
+                        @for (r, _) in ISSUABLE { option value=(r.as_str()) { (r.as_str()) } }
+                    }
+                    label for="organisation" { (t(lang, "外部機関名（委託先・宿泊療養施設・医療機関のとき）", "Outside body's name (contractor, facility, institution)")) }
+                    input id="organisation" name="organisation";
+                    label for="phone" { (t(lang, "携帯電話（SMSで確認コード）", "Mobile (login codes by SMS)")) } input id="phone" name="phone" type="tel";
+                    label for="email" { (t(lang, "メール（確認コード）", "E-mail (login codes)")) } input id="email" name="email" type="email";
+                    button type="submit" { (t(lang, "発行", "Issue")) }
+                }
+                form method="post" action="/ids/government-only" style="margin-top:1rem" {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label style="font-weight:400" { input type="checkbox" name="on" value="1" style="width:auto"; " "
+                        (t(lang, "この保健所の対象者を行政職員のみに限定する（外部機関は閲覧不可）", "Keep this centre's people to government staff only (no outside bodies)")) }
+                    button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                }
+            }
+        },
+    ))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    page(&s, &who, lang, None).await
+}
+
+#[derive(Deserialize)]
+struct IssueForm {
+    csrf: String,
+    username: String,
+    display_name: String,
+    role: String,
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn issue(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<IssueForm>,
+) -> Result<Response, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
+    let mut c = Collect::default();
+    let role = ISSUABLE.iter().find(|(r, _)| r.as_str() == f.role);
+    if role.is_none() {
+        c.push("role", "choose one of the listed roles");
+    }
+    let phone = (!f.phone.trim().is_empty())
+        .then(|| c.take(Phone::parse("phone", &f.phone)))
+        .flatten();
+    let email = (!f.email.trim().is_empty())
+        .then(|| c.take(Email::parse("email", &f.email)))
+        .flatten();
+    if f.phone.trim().is_empty() && f.email.trim().is_empty() {
+        c.push(
+            "phone",
+            "give a mobile number or an e-mail address: every login needs a second factor",
+        );
+    }
+    if role.is_some_and(|(_, kind)| kind.is_some()) && f.organisation.trim().is_empty() {
+        c.push("organisation", "name the outside body this ID is for");
+    }
+    if f.display_name.trim().is_empty() {
+        c.push("display_name", "enter the name");
+    }
+    c.finish()?;
+    let (role, kind) = *role.expect("checked");
+    let password = new_password();
+    let hash = tokio::task::spawn_blocking({
+        let p = password.clone();
+        move || crate::startup::hash_password(&p)
+    })
+    .await??;
+    let id = staff::create_staff(
+        &s.db,
+        who.health_centre_id,
+        &f.username,
+        &hash,
+        f.display_name.trim(),
+    )
+    .await?;
+    let org = match kind {
+        Some(kind) => Some(
+            staff::create_organisation(&s.db, kind, f.organisation.trim(), who.health_centre_id)
+                .await?,
+        ),
+        None => None,
+    };
+    staff::set_role(&s.db, id, role, org).await?;
+    staff::set_contact(
+        &s.db,
+        id,
+        phone.as_ref().map(|p| p.as_str()),
+        email.as_ref().map(|e| e.as_str()),
+    )
+    .await?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "id.issue", "staff", Some(id), Some(&addr.ip().to_string())).await)?;
+    let notice = html! {
+        (t(lang, "IDを発行しました。初期パスワード（この画面でのみ表示）: ", "ID issued. Initial password (shown only now): "))
+        strong class="password" { (password) }
+    };
+    Ok(page(&s, &who, lang, Some(notice)).await?.into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+    #[serde(default)]
+    on: Option<String>,
+}
+
+async fn set_state(
+    s: &AppState,
+    who: &CurrentStaff,
+    id: i64,
+    suspended: bool,
+    ip: String,
+) -> Result<(), HtmlError> {
+    officer(who)?;
+    staff::set_suspended(&s.db, who.health_centre_id, id, suspended).await?;
+    let action = if suspended { "id.suspend" } else { "id.enable" };
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), action, "staff", Some(id), Some(&ip)).await)?;
+    Ok(())
+}
+
+async fn suspend(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Html<String>, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    set_state(&s, &who, id, true, addr.ip().to_string()).await?;
+    page(&s, &who, lang, Some(html! { (t(lang, "IDを停止し、ログイン中のセッションを終了しました。", "ID suspended; its sessions have ended.")) })).await
+}
+
+async fn enable(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Html<String>, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    set_state(&s, &who, id, false, addr.ip().to_string()).await?;
+    page(
+        &s,
+        &who,
+        lang,
+        Some(html! { (t(lang, "IDを再開しました。", "ID enabled.")) }),
+    )
+    .await
+}
+
+async fn reset(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
+    let password = new_password();
+    let hash = tokio::task::spawn_blocking({
+        let p = password.clone();
+        move || crate::startup::hash_password(&p)
+    })
+    .await??;
+    staff::reset_password(&s.db, who.health_centre_id, id, &hash).await?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "id.reset", "staff", Some(id), Some(&addr.ip().to_string())).await)?;
+    page(&s, &who, lang, Some(html! {
+        (t(lang, "パスワードを再発行しました（この画面でのみ表示）: ", "Password reset (shown only now): ")) strong class="password" { (password) }
+    }))
+    .await
+}
+
+async fn government_only(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Form(f): Form<CsrfForm>,
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
+    let on = f.on.is_some();
+    staff::set_government_only(&s.db, who.health_centre_id, on).await?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), if on { "centre.government_only" } else { "centre.outside_allowed" }, "health_centre", Some(who.health_centre_id), None).await)?;
+    page(&s, &who, lang, Some(html! { (if on { t(lang, "行政職員のみに限定しました。", "Restricted to government staff.") } else { t(lang, "外部機関の閲覧を許可しました。", "Outside bodies allowed.") }) })).await
+}
