@@ -70,6 +70,10 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                             input type="hidden" name="csrf" value=(who.csrf);
                             button class="link" type="submit" { (t(lang, "ログアウト", "Log out")) }
                         }
+                        form method="post" action="/logout/all" {
+                            input type="hidden" name="csrf" value=(who.csrf);
+                            button class="link" type="submit" title=(t(lang, "すべての端末からログアウト", "Log out on every device")) { (t(lang, "全端末", "All devices")) }
+                        }
                     }
                 }
                 main { h1 { (title) } (body) }
