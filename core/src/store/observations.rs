@@ -210,7 +210,8 @@ pub async fn record_by_staff(
     })
 }
 
-/// A person's observations in time order (caller has checked access and audits the read).
+/// A person's observations in time order; for a viewer, their scope and the health-observation
+/// field group are checked first.
 pub async fn list_for_person(
     db: &Db,
     viewer: Option<&Viewer>,

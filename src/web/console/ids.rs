@@ -30,8 +30,14 @@ use crate::web::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ids", get(list).post(issue))
-        .route("/ids/{id}/suspend", post(suspend))
-        .route("/ids/{id}/enable", post(enable))
+        .route(
+            "/ids/{id}/suspend",
+            post(|s, w, l, a, p, f| set_state(s, w, l, a, p, f, true)),
+        )
+        .route(
+            "/ids/{id}/enable",
+            post(|s, w, l, a, p, f| set_state(s, w, l, a, p, f, false)),
+        )
         .route("/ids/{id}/reset", post(reset))
         .route("/ids/government-only", post(government_only))
 }
@@ -231,50 +237,31 @@ struct CsrfForm {
     on: Option<String>,
 }
 
+/// Suspends (ending its sessions) or re-enables an ID of the body.
 async fn set_state(
-    s: &AppState,
-    who: &CurrentStaff,
-    id: i64,
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
     suspended: bool,
-    ip: String,
-) -> Result<(), HtmlError> {
-    officer(who)?;
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
     staff::set_suspended(&s.db, who.health_centre_id, id, suspended).await?;
     let action = if suspended { "id.suspend" } else { "id.enable" };
-    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), action, "staff", Some(id), Some(&ip)).await)?;
-    Ok(())
-}
-
-async fn suspend(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    UiLang(lang): UiLang,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
-) -> Result<Html<String>, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    set_state(&s, &who, id, true, addr.ip().to_string()).await?;
-    page(&s, &who, lang, Some(html! { (t(lang, "IDを停止し、ログイン中のセッションを終了しました。", "ID suspended; its sessions have ended.")) })).await
-}
-
-async fn enable(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    UiLang(lang): UiLang,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
-) -> Result<Html<String>, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    set_state(&s, &who, id, false, addr.ip().to_string()).await?;
-    page(
-        &s,
-        &who,
-        lang,
-        Some(html! { (t(lang, "IDを再開しました。", "ID enabled.")) }),
-    )
-    .await
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), action, "staff", Some(id), Some(&addr.ip().to_string())).await)?;
+    let notice = if suspended {
+        t(
+            lang,
+            "IDを停止し、ログイン中のセッションを終了しました。",
+            "ID suspended; its sessions have ended.",
+        )
+    } else {
+        t(lang, "IDを再開しました。", "ID enabled.")
+    };
+    page(&s, &who, lang, Some(html! { (notice) })).await
 }
 
 async fn reset(
