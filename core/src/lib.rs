@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flows;
+pub mod password;
 pub mod provider;
 pub mod rules;
 pub mod signature;

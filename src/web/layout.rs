@@ -62,7 +62,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         }
                     }
                     div class="right" {
-                        span { (who.display_name) }
+                        a href="/account" { (who.display_name) }
                         a href=(if lang == Lang::Ja { "/lang/en" } else { "/lang/ja" }) lang=(if lang == Lang::Ja { "en" } else { "ja" }) {
                             (if lang == Lang::Ja { "English" } else { "日本語" })
                         }

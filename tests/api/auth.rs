@@ -262,3 +262,109 @@ async fn the_officer_reads_and_exports_the_audit_log_of_their_body() {
     );
     app.finish().await;
 }
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buf = (buf << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            out.push((buf >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn own_password_and_authenticator_app() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let change = |current: &'static str, new: &'static str| {
+        let (app, csrf) = (&app, csrf.clone());
+        async move {
+            app.post_form(
+                "/account/password",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("current", current),
+                    ("new", new),
+                    ("again", new),
+                ],
+            )
+            .await
+        }
+    };
+    let r = change("wrong", "kawa sakana hikari 7").await;
+    assert_eq!(r.status(), 422);
+    let r = change(PASSWORD, "Password123456!").await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("commonly breached"));
+    assert_eq!(change(PASSWORD, "kawa sakana hikari 7").await.status(), 200);
+    let r = app
+        .post_json(
+            "/api/v1/session",
+            &serde_json::json!({"username": "nurse", "password": "kawa sakana hikari 7"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "the new password works");
+
+    // Enrol a new authenticator: the secret is shown, confirmed with a code from it.
+    let page = app
+        .post_form("/account/totp", &[("csrf", csrf.as_str())])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let secret = page
+        .split(r#"class="totp-secret""#)
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(base32_decode(&secret));
+    let code = mimamori::web::login::totp(&b64)
+        .unwrap()
+        .generate_current()
+        .to_string();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_eq!(
+        app.post_form(
+            "/account/totp/confirm",
+            &[("csrf", csrf.as_str()), ("code", wrong)]
+        )
+        .await
+        .status(),
+        422
+    );
+    assert_eq!(
+        app.post_form(
+            "/account/totp/confirm",
+            &[("csrf", csrf.as_str()), ("code", &code)]
+        )
+        .await
+        .status(),
+        200
+    );
+    let stored: Option<String> = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT totp_secret FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    assert_eq!(stored.as_deref(), Some(b64.as_str()));
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('account.password', 'account.totp')"
+        )
+        .await,
+        2
+    );
+    app.finish().await;
+}

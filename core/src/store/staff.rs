@@ -402,3 +402,10 @@ pub async fn organisations_of(
         .bind(health_centre_id).fetch_all(p).await?),
     )
 }
+
+/// Replaces one's own password (hash made by the caller after the rules were checked).
+pub async fn set_password(db: &Db, staff_id: i64, password_hash: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE staff SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash).bind(staff_id).execute(p).await?.rows_affected());
+    Ok(())
+}

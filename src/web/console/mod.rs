@@ -1,4 +1,5 @@
 //! The staff console.
+pub mod account;
 pub mod audit;
 pub mod cohort;
 pub mod escalations;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(escalations::router())
         .merge(cohort::router())
         .merge(audit::router())
+        .merge(account::router())
         .merge(ids::router())
         .merge(outbox::router())
 }

@@ -1,0 +1,262 @@
+//! One's own account: change the password (rules in `core::password`) and register an
+//! authenticator app (TOTP) as the second factor. Every change is audited.
+use axum::{
+    Form, Router,
+    extract::State,
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use base64::Engine;
+use maud::{Markup, html};
+use mimamori_core::{
+    domain::Lang,
+    password,
+    store::{Actor, audit, staff},
+    with_db,
+};
+use rand::Rng;
+use serde::Deserialize;
+
+use crate::web::{
+    AppState,
+    auth::{CurrentStaff, verify_login},
+    error::HtmlError,
+    i18n::{UiLang, t},
+    layout, login,
+};
+
+const PENDING_TOTP: &str = "mimamori_totp_pending";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(show))
+        .route("/account/password", post(change_password))
+        .route("/account/totp", post(start_totp))
+        .route("/account/totp/confirm", post(confirm_totp))
+}
+
+fn page(
+    lang: Lang,
+    who: &CurrentStaff,
+    notice: Option<Markup>,
+    error: Option<String>,
+    enrol: Option<(String, String)>,
+) -> Html<String> {
+    layout::page(
+        lang,
+        who,
+        t(lang, "アカウント", "Account"),
+        html! {
+            @if let Some(n) = notice { div class="ok" role="status" { (n) } }
+            @if let Some(e) = error { div class="errors" role="alert" { (e) } }
+            section class="card" {
+                h2 { (t(lang, "パスワードの変更", "Change password")) }
+                p class="muted" { (t(lang, "12文字以上。ユーザーIDやよく使われるパスワードは使えません。", "At least 12 characters; not your user ID, not a common password.")) }
+                form method="post" action="/account/password" {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="current" { (t(lang, "現在のパスワード", "Current password")) } input id="current" name="current" type="password" autocomplete="current-password" required;
+                    label for="new" { (t(lang, "新しいパスワード", "New password")) } input id="new" name="new" type="password" autocomplete="new-password" required;
+                    label for="again" { (t(lang, "新しいパスワード（確認）", "New password again")) } input id="again" name="again" type="password" autocomplete="new-password" required;
+                    button type="submit" { (t(lang, "変更する", "Change")) }
+                }
+            }
+            section class="card" {
+                h2 { (t(lang, "認証アプリ（二要素認証）", "Authenticator app (second factor)")) }
+                @if let Some((secret, uri)) = enrol {
+                    p { (t(lang, "認証アプリにこの鍵を登録し、表示された6桁のコードを入力してください。", "Add this key to your authenticator app, then enter the 6-digit code it shows.")) }
+                    p { code class="totp-secret" style="font-size:1.2rem" { (secret) } }
+                    p class="muted" { (uri) }
+                    form method="post" action="/account/totp/confirm" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="code" { (t(lang, "確認コード", "Code")) } input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                        button type="submit" { (t(lang, "登録する", "Register")) }
+                    }
+                } @else {
+                    form method="post" action="/account/totp" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        button type="submit" { (t(lang, "認証アプリを設定する", "Set up an authenticator app")) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+async fn show(who: CurrentStaff, UiLang(lang): UiLang) -> Html<String> {
+    page(lang, &who, None, None, None)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    again: String,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let me = staff::staff_by_id(&s.db, who.id).await?;
+    if verify_login(&s, &me.username, &f.current).await? != Some(who.id) {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            page(
+                lang,
+                &who,
+                None,
+                Some(
+                    t(
+                        lang,
+                        "現在のパスワードが違います。",
+                        "The current password is wrong.",
+                    )
+                    .into(),
+                ),
+                None,
+            ),
+        )
+            .into_response());
+    }
+    if f.new != f.again {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            page(
+                lang,
+                &who,
+                None,
+                Some(
+                    t(
+                        lang,
+                        "確認用のパスワードが一致しません。",
+                        "The two new passwords differ.",
+                    )
+                    .into(),
+                ),
+                None,
+            ),
+        )
+            .into_response());
+    }
+    if let Err(e) = password::check(&f.new, &me.username) {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            page(lang, &who, None, Some(e.to_string()), None),
+        )
+            .into_response());
+    }
+    let new = f.new.clone();
+    let hash = tokio::task::spawn_blocking(move || crate::startup::hash_password(&new)).await??;
+    staff::set_password(&s.db, who.id, &hash).await?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "account.password", "staff", Some(who.id), None).await)?;
+    Ok(page(
+        lang,
+        &who,
+        Some(html! { (t(lang, "パスワードを変更しました。", "Password changed.")) }),
+        None,
+        None,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+/// Generates a secret; it is kept only in this browser (an HttpOnly cookie) until the code
+/// from the app confirms it.
+async fn start_totp(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    jar: CookieJar,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let bytes: [u8; 20] = rand::rng().random();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let secret = password::base32(&bytes);
+    let me = staff::staff_by_id(&s.db, who.id).await?;
+    let uri = format!(
+        "otpauth://totp/mimamori:{}?secret={secret}&issuer=mimamori&algorithm=SHA1&digits=6&period=30",
+        me.username
+    );
+    let cookie = Cookie::build((PENDING_TOTP, b64))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(s.secure_cookies)
+        .path("/account")
+        .build();
+    Ok((
+        jar.add(cookie),
+        page(lang, &who, None, None, Some((secret, uri))),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    csrf: String,
+    code: String,
+}
+
+async fn confirm_totp(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    jar: CookieJar,
+    Form(f): Form<ConfirmForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let Some(b64) = jar.get(PENDING_TOTP).map(|c| c.value().to_string()) else {
+        return Ok(page(
+            lang,
+            &who,
+            None,
+            Some(
+                t(
+                    lang,
+                    "もう一度設定を始めてください。",
+                    "Please start the set-up again.",
+                )
+                .into(),
+            ),
+            None,
+        )
+        .into_response());
+    };
+    let ok = login::totp(&b64).is_some_and(|t| t.check_current(f.code.trim()).is_some());
+    if !ok {
+        return Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            page(
+                lang,
+                &who,
+                None,
+                Some(
+                    t(
+                        lang,
+                        "コードが違います。時刻の設定も確認してください。",
+                        "Wrong code; check the device's clock too.",
+                    )
+                    .into(),
+                ),
+                None,
+            ),
+        )
+            .into_response());
+    }
+    staff::set_totp(&s.db, who.id, Some(&b64)).await?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "account.totp", "staff", Some(who.id), None).await)?;
+    let jar = jar.remove(Cookie::build(PENDING_TOTP).path("/account"));
+    Ok((jar, page(lang, &who, Some(html! { (t(lang, "認証アプリを登録しました。次回から認証アプリのコードでログインします。", "Authenticator registered; it gives your login codes from now on.")) }), None, None)).into_response())
+}
