@@ -78,7 +78,7 @@ pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
     let login = mimamori_core::demo::load(db, "demo", &hash, 50).await?;
     // Printed to the operator's terminal on purpose (not to the log): the only copy.
     println!(
-        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n  Follow-up contractor login (sees its assigned people only) — user: {}  same password\n",
+        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n  Follow-up contractor login (sees its assigned people only) — user: {}  same password\n  Other roles, same password: demo-officer, demo-prefecture, demo-hospital, demo-hotel, demo-analyst, demo-ministry\n  (second factor: the code is shown on the code page while the dev outbox is in use)\n",
         login.health_centre_id, login.username, password, login.contractor_username
     );
     Ok(())

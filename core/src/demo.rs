@@ -71,6 +71,60 @@ pub async fn load(
     staff::set_contact(db, staff_id, Some("+819099990001"), None).await?;
     staff::set_contact(db, contractor_staff, Some("+819099990002"), None).await?;
     with_db!(db, p => { sqlx::query("UPDATE staff SET on_duty = TRUE WHERE id = $1").bind(staff_id).execute(p).await?; });
+    // A login for every other role, each with an SMS second factor; outside bodies get some
+    // people assigned below.
+    staff::set_prefecture(db, centre, "13").await?;
+    let hospital =
+        staff::create_organisation(db, "medical_institution", "みなと総合病院（デモ）", centre)
+            .await?;
+    let hotel =
+        staff::create_organisation(db, "lodging_facility", "宿泊療養ホテル（デモ）", centre)
+            .await?;
+    let others = [
+        (
+            "officer",
+            crate::access::Role::AuthOfficer,
+            None,
+            "認証 担当者",
+        ),
+        (
+            "prefecture",
+            crate::access::Role::PrefectureStaff,
+            None,
+            "都 調整本部",
+        ),
+        (
+            "hospital",
+            crate::access::Role::MedicalInstitution,
+            Some(hospital),
+            "病院 医師",
+        ),
+        (
+            "hotel",
+            crate::access::Role::LodgingFacility,
+            Some(hotel),
+            "ホテル 看護師",
+        ),
+        ("analyst", crate::access::Role::Analyst, None, "分析 担当"),
+        (
+            "ministry",
+            crate::access::Role::MinistryAdmin,
+            None,
+            "厚労省 管理者",
+        ),
+    ];
+    for (i, (suffix, role, org, name)) in others.into_iter().enumerate() {
+        let id = staff::create_staff(
+            db,
+            centre,
+            &format!("{username}-{suffix}"),
+            password_hash,
+            name,
+        )
+        .await?;
+        staff::set_role(db, id, role, org).await?;
+        staff::set_contact(db, id, Some(&format!("+8190999900{:02}", i + 10)), None).await?;
+    }
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
     let today = checkins::local_date(tz, Utc::now());
     let window = Duration::hours(10);
@@ -96,6 +150,12 @@ pub async fn load(
         let person = persons::create(db, Actor::Staff(staff_id), centre, &p, window, None).await?;
         if i % 3 == 0 {
             staff::assign(db, person, contractor).await?;
+        }
+        if i % 10 == 1 {
+            staff::assign(db, person, hospital).await?;
+        }
+        if i % 10 == 2 {
+            staff::assign(db, person, hotel).await?;
         }
         // Past days: answered check-ins with observations; every 7th person skips a day.
         let mut daily: Vec<(chrono::NaiveDate, f64)> = Vec::new();

@@ -27,14 +27,29 @@ impl LinkSigner {
         LinkSigner { key: key.to_vec() }
     }
 
-    fn mac(&self, checkin_id: i64, expires: i64) -> HmacSha256 {
+    fn mac(&self, purpose: &str, checkin_id: i64, expires: i64) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("v1|checkin|{checkin_id}|{expires}").as_bytes());
+        mac.update(format!("v1|{purpose}|{checkin_id}|{expires}").as_bytes());
         mac
     }
 
     pub fn sign(&self, checkin_id: i64, expires_unix: i64) -> String {
-        let tag = self.mac(checkin_id, expires_unix).finalize().into_bytes();
+        self.sign_for("checkin", checkin_id, expires_unix)
+    }
+
+    /// Returns the check-in id when the signature is valid and the token has not expired.
+    /// The signature is checked (in constant time) before the expiry is looked at.
+    pub fn verify(&self, token: &str, now_unix: i64) -> Result<i64, TokenError> {
+        self.verify_for("checkin", token, now_unix)
+    }
+
+    /// A token for another purpose (e.g. `login-code`): the purpose is part of the MAC, so a
+    /// token made for one purpose never verifies for another.
+    pub fn sign_for(&self, purpose: &str, checkin_id: i64, expires_unix: i64) -> String {
+        let tag = self
+            .mac(purpose, checkin_id, expires_unix)
+            .finalize()
+            .into_bytes();
         // 128 of the 256 bits: plenty against forgery, and it keeps SMS bodies short.
         format!(
             "{checkin_id}.{expires_unix}.{}",
@@ -42,9 +57,7 @@ impl LinkSigner {
         )
     }
 
-    /// Returns the check-in id when the signature is valid and the token has not expired.
-    /// The signature is checked (in constant time) before the expiry is looked at.
-    pub fn verify(&self, token: &str, now_unix: i64) -> Result<i64, TokenError> {
+    pub fn verify_for(&self, purpose: &str, token: &str, now_unix: i64) -> Result<i64, TokenError> {
         let mut parts = token.splitn(3, '.');
         let (Some(id), Some(exp), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(TokenError::Malformed);
@@ -57,7 +70,7 @@ impl LinkSigner {
         if tag.len() != TAG_LEN {
             return Err(TokenError::BadSignature);
         }
-        self.mac(id, exp)
+        self.mac(purpose, id, exp)
             .verify_truncated_left(&tag)
             .map_err(|_| TokenError::BadSignature)?;
         if now_unix > exp {
@@ -86,5 +99,12 @@ mod tests {
             Err(TokenError::BadSignature)
         );
         assert_eq!(s.verify("garbage", 0), Err(TokenError::Malformed));
+        let other = s.sign_for("login-code", 42, 1000);
+        assert_eq!(
+            s.verify(&other, 999),
+            Err(TokenError::BadSignature),
+            "purposes do not mix"
+        );
+        assert_eq!(s.verify_for("login-code", &other, 999), Ok(42));
     }
 }

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/hooks/twilio/status/call", post(call_status))
         .route("/hooks/twilio/status/message", post(message_status))
         .route("/hooks/twilio/sms", post(sms_inbound))
+        .route("/hooks/twilio/login-code", post(login_code))
 }
 
 /// A webhook whose signature has been verified; its POST parameters.
@@ -364,4 +365,44 @@ async fn sms_inbound(State(s): State<AppState>, form: Signed) -> Response {
         Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{reply}</Message></Response>"#))
     })
     .await
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    t: String,
+}
+
+/// Reads a staff login code out loud, twice (the code travels in a signed, expiring token
+/// made for this purpose only).
+async fn login_code(
+    State(s): State<AppState>,
+    Query(q): Query<CodeQuery>,
+    _form: Signed,
+) -> Response {
+    let p = voicecall::prompts(&s, Lang::Ja);
+    let text = match s
+        .signer
+        .verify_for("login-code", &q.t, chrono::Utc::now().timestamp())
+    {
+        Ok(code) => {
+            let digits: Vec<String> = format!("{code:06}")
+                .chars()
+                .map(|c| c.to_string())
+                .collect();
+            let d = digits.join("、");
+            format!("mimamori のログイン確認コードです。{d}。もう一度繰り返します。{d}。")
+        }
+        Err(_) => "このコードは期限切れです。もう一度ログインしてください。".to_string(),
+    };
+    let turn = voice::Turn {
+        says: vec![voice::Utterance {
+            id: "login_code".into(),
+            text,
+        }],
+        gather: None,
+        callback: false,
+        completed: None,
+        gave_up: false,
+    };
+    twiml(voice::twiml(&turn, p, "", ""))
 }

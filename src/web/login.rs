@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/login/mfa", get(mfa_form).post(mfa))
+        .route("/login/mfa/voice", post(mfa_by_voice))
         .route("/api/v1/session", post(api_login))
         .route("/api/v1/session/mfa", post(api_mfa))
 }
@@ -326,6 +327,11 @@ fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Ht
                     input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus pattern="[0-9]{6}";
                     button type="submit" { (t(lang, "ログイン", "Log in")) }
                 }
+                @if q.m == "sms" || q.m == "voice" {
+                    form method="post" action="/login/mfa/voice" {
+                        button type="submit" style="background:#555" { (t(lang, "電話（自動音声）でコードを聞く", "Call me and read the code instead")) }
+                    }
+                }
                 p { a href="/login" { (t(lang, "最初からやり直す", "Start again")) } }
             }
         },
@@ -430,4 +436,48 @@ async fn api_mfa(
         .ok_or(AppError::Unauthorized)?;
     let (jar, csrf) = auth::start_session(&s, jar, id).await?;
     Ok((jar, Json(json!({ "staff_id": id, "csrf_token": csrf }))))
+}
+
+/// The code by an automated call instead of SMS (landlines, people who cannot read SMS): a
+/// new code replaces the old one and is read out by `/hooks/twilio/login-code`.
+async fn mfa_by_voice(State(s): State<AppState>, jar: CookieJar) -> Result<Response, HtmlError> {
+    let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let Some((staff_id, method)) = staff::challenge_owner(&s.db, &token).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let phone = staff::login_state(&s.db, staff_id).await?.phone;
+    let (Some(phone), false) = (phone, method == "totp") else {
+        return Ok(Redirect::to("/login/mfa").into_response());
+    };
+    let code = rand::rng().random_range(0..1_000_000i64);
+    let code_text = format!("{code:06}");
+    staff::replace_challenge_code(&s.db, &token, &code_text).await?;
+    let t = s.signer.sign_for(
+        "login-code",
+        code,
+        (now() + Duration::minutes(MFA_TTL_MINUTES)).timestamp(),
+    );
+    let provider = s.channels.for_channel("voice");
+    let msg = OutboundMessage {
+        channel: "voice",
+        to: phone.clone(),
+        subject: None,
+        body: "mimamori login code call".into(),
+        html: None,
+        url: Some(format!("{}/hooks/twilio/login-code?t={t}", s.base())),
+        status_callback: None,
+        idempotency_key: format!("mfa-voice-{}", &t[t.len() - 12..]),
+    };
+    provider
+        .send(&msg)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("placing the login-code call: {e}")))?;
+    with_db!(&s.db, p => audit(p, Actor::Staff(staff_id), "login.mfa_call", "staff", Some(staff_id), None).await)?;
+    let mut target = format!("/login/mfa?m=voice&h={}", mask(&phone).replace('*', "%2A"));
+    if provider.name() == "outbox" {
+        target.push_str(&format!("&dev={code_text}"));
+    }
+    Ok(Redirect::to(&target).into_response())
 }

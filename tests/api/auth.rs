@@ -368,3 +368,73 @@ async fn own_password_and_authenticator_app() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn login_code_read_out_by_an_automated_call() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.twilio.auth_token = secrecy::SecretString::from("voice-token")
+    })
+    .await;
+    let id = mimamori_core::store::staff::staff_by_username(&app.db, "nurse")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    mimamori_core::store::staff::set_totp(&app.db, id, None)
+        .await
+        .unwrap();
+    mimamori_core::store::staff::set_contact(&app.db, id, Some("+81312345678"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+            .await
+            .status(),
+        303
+    );
+    let r = app.post_form("/login/mfa/voice", &[]).await;
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login/mfa?m=voice")
+    );
+    // The call went out (dev outbox); the provider fetches our TwiML, signed.
+    let call = mimamori_core::store::outbox::list(&app.db, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.channel == "voice")
+        .unwrap();
+    let url = call.body.lines().last().unwrap().to_string();
+    assert!(url.contains("/hooks/twilio/login-code?t="));
+    let params = vec![("CallSid".to_string(), "CAcode".to_string())];
+    let sig = mimamori_core::signature::sign("voice-token", &url, &params);
+    let twiml = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", sig)
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let digits: String = twiml
+        .split("確認コードです。")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| *c != '。')
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    assert_eq!(digits.len(), 6, "{twiml}");
+    let r = app.post_form("/login/mfa", &[("code", &digits)]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.get("/").await.status(),
+        200,
+        "logged in with the code heard on the phone"
+    );
+    app.finish().await;
+}

@@ -409,3 +409,17 @@ pub async fn set_password(db: &Db, staff_id: i64, password_hash: &str) -> Result
         .bind(password_hash).bind(staff_id).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// The account of a pending challenge without counting an attempt: (staff id, method).
+pub async fn challenge_owner(db: &Db, token: &str) -> Result<Option<(i64, String)>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT staff_id, method FROM mfa_challenges WHERE token_hash = $1 AND expires_at > $2")
+        .bind(hash_token(token)).bind(now()).fetch_optional(p).await?))
+}
+
+/// Replaces the code of a pending challenge (a new code read out by a call).
+pub async fn replace_challenge_code(db: &Db, token: &str, code: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE mfa_challenges SET code_hash = $1 WHERE token_hash = $2 AND method <> 'totp'")
+        .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(p).await?.rows_affected());
+    Ok(())
+}
