@@ -427,3 +427,81 @@ async fn officer_issues_suspends_and_restricts_ids() {
     );
     app.finish().await;
 }
+
+/// The top of the ID chain: the ministry issues and suspends officers, and nothing else.
+#[tokio::test]
+async fn the_ministry_issues_officer_ids_only() {
+    let app = spawn_app().await;
+    let b = staff::create_health_centre(&app.db, "B保健所", "0", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let admin = staff::create_staff(&app.db, app.centre, "mhlw", &hash, "厚労省")
+        .await
+        .unwrap();
+    staff::set_role(&app.db, admin, Role::MinistryAdmin, None)
+        .await
+        .unwrap();
+    staff::set_totp(&app.db, admin, Some(crate::helpers::TOTP_SECRET))
+        .await
+        .unwrap();
+    let (mc, mcsrf) = login(&app, "mhlw").await;
+    let form = |role: &'static str, user: &'static str| {
+        vec![
+            ("csrf", mcsrf.clone()),
+            ("username", user.to_string()),
+            ("display_name", "担当".to_string()),
+            ("role", role.to_string()),
+            ("email", format!("{user}@example.jp")),
+            ("health_centre_id", b.to_string()),
+        ]
+    };
+    let r = mc
+        .post(app.url("/ids"))
+        .form(&form("health_centre_staff", "x1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "the ministry issues officers only");
+    let r = mc
+        .post(app.url("/ids"))
+        .form(&form("auth_officer", "officer-b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let officer = staff::staff_by_username(&app.db, "officer-b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (officer.role.as_str(), officer.health_centre_id),
+        ("auth_officer", b)
+    );
+    let nurse = staff::staff_by_username(&app.db, "nurse")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = mc
+        .post(app.url(&format!("/ids/{nurse}/suspend")))
+        .form(&[("csrf", mcsrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "staff IDs are their officer's business");
+    let r = mc
+        .post(app.url(&format!("/ids/{}/suspend", officer.id)))
+        .form(&[("csrf", mcsrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        staff::login_state(&app.db, officer.id)
+            .await
+            .unwrap()
+            .suspended
+    );
+    app.finish().await;
+}

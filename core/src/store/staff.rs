@@ -423,3 +423,11 @@ pub async fn replace_challenge_code(db: &Db, token: &str, code: &str) -> Result<
         .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// Every user-authentication officer, for the ministry level of the ID chain.
+pub async fn officers(db: &Db) -> Result<Vec<StaffId>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT id, username, display_name, role, organisation_id, suspended,
+                (totp_secret IS NOT NULL) AS has_totp, phone, email
+         FROM staff WHERE role = 'auth_officer' ORDER BY health_centre_id, id").fetch_all(p).await?))
+}

@@ -50,14 +50,39 @@ const ISSUABLE: &[(Role, Option<&str>)] = &[
     (Role::MedicalInstitution, Some("medical_institution")),
 ];
 
+/// The ministry issues the officers' IDs [利用者認証実施者], for any health centre.
+const MINISTRY_ISSUABLE: &[(Role, Option<&str>)] = &[(Role::AuthOfficer, None)];
+
+fn issuable(who: &CurrentStaff) -> &'static [(Role, Option<&'static str>)] {
+    if who.role == Role::MinistryAdmin {
+        MINISTRY_ISSUABLE
+    } else {
+        ISSUABLE
+    }
+}
+
 fn officer(who: &CurrentStaff) -> Result<(), HtmlError> {
-    if who.role == Role::AuthOfficer {
+    if matches!(who.role, Role::AuthOfficer | Role::MinistryAdmin) {
         Ok(())
     } else {
-        Err(
-            mimamori_core::Error::Forbidden("only the user-authentication officer manages IDs")
-                .into(),
+        Err(mimamori_core::Error::Forbidden(
+            "only the user-authentication officer (or the ministry, for officers) manages IDs",
         )
+        .into())
+    }
+}
+
+/// The health centre whose ID `id` is, if `who` may manage it: their own body's IDs for an
+/// officer, officers anywhere for the ministry.
+async fn managed_centre(s: &AppState, who: &CurrentStaff, id: i64) -> Result<i64, HtmlError> {
+    if who.role == Role::MinistryAdmin {
+        let target = staff::staff_by_id(&s.db, id).await?;
+        if target.role != Role::AuthOfficer.as_str() {
+            return Err(mimamori_core::Error::NotFound("staff").into());
+        }
+        Ok(target.health_centre_id)
+    } else {
+        Ok(who.health_centre_id)
     }
 }
 
@@ -75,7 +100,16 @@ async fn page(
     lang: mimamori_core::domain::Lang,
     notice: Option<Markup>,
 ) -> Result<Html<String>, HtmlError> {
-    let ids = staff::ids_of(&s.db, who.health_centre_id).await?;
+    let ids = if who.role == Role::MinistryAdmin {
+        staff::officers(&s.db).await?
+    } else {
+        staff::ids_of(&s.db, who.health_centre_id).await?
+    };
+    let centres = if who.role == Role::MinistryAdmin {
+        staff::health_centres(&s.db).await?
+    } else {
+        Vec::new()
+    };
     Ok(layout::page(
         lang,
         who,
@@ -117,7 +151,13 @@ async fn page(
                     label for="display_name" { (t(lang, "氏名・機関名", "Name / institution")) } input id="display_name" name="display_name" required;
                     label for="role" { (t(lang, "役割", "Role")) }
                     select id="role" name="role" {
-                        @for (r, _) in ISSUABLE { option value=(r.as_str()) { (r.as_str()) } }
+                        @for (r, _) in issuable(who) { option value=(r.as_str()) { (r.as_str()) } }
+                    }
+                    @if !centres.is_empty() {
+                        label for="health_centre_id" { (t(lang, "保健所", "Health centre")) }
+                        select id="health_centre_id" name="health_centre_id" {
+                            @for c in &centres { option value=(c.id) { (c.name) } }
+                        }
                     }
                     label for="organisation" { (t(lang, "外部機関名（委託先・宿泊療養施設・医療機関のとき）", "Outside body's name (contractor, facility, institution)")) }
                     input id="organisation" name="organisation";
@@ -157,6 +197,9 @@ struct IssueForm {
     phone: String,
     #[serde(default)]
     email: String,
+    /// Ministry only: the centre of the new officer.
+    #[serde(default)]
+    health_centre_id: Option<String>,
 }
 
 async fn issue(
@@ -169,7 +212,21 @@ async fn issue(
     officer(&who)?;
     who.check_csrf(&f.csrf)?;
     let mut c = Collect::default();
-    let role = ISSUABLE.iter().find(|(r, _)| r.as_str() == f.role);
+    let role = issuable(&who).iter().find(|(r, _)| r.as_str() == f.role);
+    let centre = if who.role == Role::MinistryAdmin {
+        match f.health_centre_id.and_then(|c| c.parse::<i64>().ok()) {
+            Some(c) if staff::health_centre(&s.db, c).await.is_ok() => c,
+            _ => {
+                return Err(mimamori_core::Error::invalid(
+                    "health_centre_id",
+                    "choose the health centre of the new officer",
+                )
+                .into());
+            }
+        }
+    } else {
+        who.health_centre_id
+    };
     if role.is_none() {
         c.push("role", "choose one of the listed roles");
     }
@@ -199,19 +256,11 @@ async fn issue(
         move || crate::startup::hash_password(&p)
     })
     .await??;
-    let id = staff::create_staff(
-        &s.db,
-        who.health_centre_id,
-        &f.username,
-        &hash,
-        f.display_name.trim(),
-    )
-    .await?;
+    let id = staff::create_staff(&s.db, centre, &f.username, &hash, f.display_name.trim()).await?;
     let org = match kind {
-        Some(kind) => Some(
-            staff::create_organisation(&s.db, kind, f.organisation.trim(), who.health_centre_id)
-                .await?,
-        ),
+        Some(kind) => {
+            Some(staff::create_organisation(&s.db, kind, f.organisation.trim(), centre).await?)
+        }
         None => None,
     };
     staff::set_role(&s.db, id, role, org).await?;
@@ -249,7 +298,8 @@ async fn set_state(
 ) -> Result<Html<String>, HtmlError> {
     officer(&who)?;
     who.check_csrf(&f.csrf)?;
-    staff::set_suspended(&s.db, who.health_centre_id, id, suspended).await?;
+    let centre = managed_centre(&s, &who, id).await?;
+    staff::set_suspended(&s.db, centre, id, suspended).await?;
     let action = if suspended { "id.suspend" } else { "id.enable" };
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), action, "staff", Some(id), Some(&addr.ip().to_string())).await)?;
     let notice = if suspended {
@@ -280,7 +330,8 @@ async fn reset(
         move || crate::startup::hash_password(&p)
     })
     .await??;
-    staff::reset_password(&s.db, who.health_centre_id, id, &hash).await?;
+    let centre = managed_centre(&s, &who, id).await?;
+    staff::reset_password(&s.db, centre, id, &hash).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "id.reset", "staff", Some(id), Some(&addr.ip().to_string())).await)?;
     page(&s, &who, lang, Some(html! {
         (t(lang, "パスワードを再発行しました（この画面でのみ表示）: ", "Password reset (shown only now): ")) strong class="password" { (password) }
@@ -296,6 +347,12 @@ async fn government_only(
 ) -> Result<Html<String>, HtmlError> {
     officer(&who)?;
     who.check_csrf(&f.csrf)?;
+    if who.role != Role::AuthOfficer {
+        return Err(mimamori_core::Error::Forbidden(
+            "the health centre's own officer decides this",
+        )
+        .into());
+    }
     let on = f.on.is_some();
     staff::set_government_only(&s.db, who.health_centre_id, on).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), if on { "centre.government_only" } else { "centre.outside_allowed" }, "health_centre", Some(who.health_centre_id), None).await)?;
