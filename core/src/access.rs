@@ -170,7 +170,11 @@ impl Viewer {
     pub fn row_condition(&self) -> String {
         let org = self.organisation_id.unwrap_or(-1);
         match scope(self.role) {
-            Scope::Jurisdiction => format!("p.health_centre_id = {}", self.health_centre_id),
+            // Their own people, and those shared with them as a related health centre.
+            Scope::Jurisdiction => format!(
+                "(p.health_centre_id = {c} OR EXISTS (SELECT 1 FROM person_shares ps WHERE ps.person_id = p.id AND ps.health_centre_id = {c}))",
+                c = self.health_centre_id
+            ),
             Scope::Prefecture => format!(
                 "p.health_centre_id IN (SELECT h2.id FROM health_centres h2 WHERE h2.prefecture <> '' AND h2.prefecture =
                    (SELECT h3.prefecture FROM health_centres h3 WHERE h3.id = {}))",

@@ -505,3 +505,77 @@ async fn the_ministry_issues_officer_ids_only() {
     );
     app.finish().await;
 }
+
+/// Related health centres [関係保健所]: sharing gives the other centre access at once.
+#[tokio::test]
+async fn sharing_with_a_related_health_centre() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let b = staff::create_health_centre(&app.db, "B保健所", "0", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let nb = staff::create_staff(&app.db, b, "nurse-b", &hash, "B 看護師")
+        .await
+        .unwrap();
+    staff::set_totp(&app.db, nb, Some(crate::helpers::TOTP_SECRET))
+        .await
+        .unwrap();
+    let (bc, _) = login(&app, "nurse-b").await;
+    let p = person(&app, app.centre, "shared").await;
+    assert_eq!(
+        bc.get(app.url(&format!("/persons/{p}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let r = app
+        .post_form(
+            &format!("/persons/{p}/share"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("health_centre_id", &app.centre.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422, "sharing with oneself is refused");
+    let r = app
+        .post_form(
+            &format!("/persons/{p}/share"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("health_centre_id", &b.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        bc.get(app.url(&format!("/persons/{p}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        bc.get(app.url(&format!("/api/v1/persons/{p}/observations")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        bc.get(app.url("/persons"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("/persons/{p}\""))
+    );
+    app.finish().await;
+}

@@ -431,3 +431,12 @@ pub async fn officers(db: &Db) -> Result<Vec<StaffId>> {
                 (totp_secret IS NOT NULL) AS has_totp, phone, email
          FROM staff WHERE role = 'auth_officer' ORDER BY health_centre_id, id").fetch_all(p).await?))
 }
+
+/// Shares a person's record with a related health centre [関係保健所].
+pub async fn share(db: &Db, person_id: i64, health_centre_id: i64, by: i64) -> Result<()> {
+    with_db!(db, p => sqlx::query(
+        "INSERT INTO person_shares (person_id, health_centre_id, shared_by, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING")
+        .bind(person_id).bind(health_centre_id).bind(by).bind(now()).execute(p).await?.rows_affected());
+    Ok(())
+}

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}", get(show))
         .route("/persons/{id}/observations", axum::routing::post(enter))
         .route("/persons/{id}/assign", axum::routing::post(assign))
+        .route("/persons/{id}/share", axum::routing::post(share))
 }
 
 /// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
@@ -125,6 +126,11 @@ async fn show(
         (Vec::new(), Vec::new(), Vec::new())
     };
     let hc = who.role == Role::HealthCentreStaff;
+    let centres = if hc {
+        staff::health_centres(&s.db).await?
+    } else {
+        Vec::new()
+    };
     let orgs = if hc {
         staff::organisations_of(&s.db, who.health_centre_id).await?
     } else {
@@ -178,6 +184,17 @@ async fn show(
                 p class="muted" {
                     (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
                     (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+                }
+                @if hc && centres.len() > 1 {
+                    form method="post" action=(format!("/persons/{}/share", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label { (t(lang, "関係保健所と共有", "Share with a related health centre")) " "
+                            select name="health_centre_id" style="width:auto" {
+                                @for c in centres.iter().filter(|c| c.id != p.health_centre_id) { option value=(c.id) { (c.name) } }
+                            }
+                        }
+                        button type="submit" style="margin:0" { (t(lang, "共有", "Share")) }
+                    }
                 }
                 @if hc && !orgs.is_empty() {
                     form method="post" action=(format!("/persons/{}/assign", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
@@ -428,5 +445,38 @@ async fn assign(
     }
     staff::assign(&s.db, p.id, f.organisation_id).await?;
     mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
+    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ShareForm {
+    csrf: String,
+    health_centre_id: i64,
+}
+
+/// Shares the record with a related health centre, which sees it at once.
+async fn share(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<ShareForm>,
+) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
+    who.check_csrf(&f.csrf)?;
+    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    if f.health_centre_id == p.health_centre_id
+        || staff::health_centre(&s.db, f.health_centre_id)
+            .await
+            .is_err()
+    {
+        return Err(mimamori_core::Error::invalid(
+            "health_centre_id",
+            "choose another existing health centre",
+        )
+        .into());
+    }
+    staff::share(&s.db, p.id, f.health_centre_id, who.id).await?;
+    mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.share", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
     Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
 }
