@@ -124,6 +124,55 @@ async fn every_role_sees_exactly_its_slice() {
             async move { c.get(url).send().await.unwrap() }
         };
         // Pages that belong to the health centre.
+        // Pages of the officer (and, for IDs, the ministry), and one's own account.
+        let officer = u.role == Role::AuthOfficer;
+        for (page, allowed) in [
+            ("/audit", officer),
+            ("/audit.csv", officer),
+            ("/ids", officer || u.role == Role::MinistryAdmin),
+            ("/account", true),
+        ] {
+            assert_eq!(
+                get(page.into()).await.status().as_u16(),
+                if allowed { 200 } else { 403 },
+                "{:?} {page}",
+                u.role
+            );
+            checked += 1;
+        }
+        // Health-centre actions: registering through the API, assigning, sharing.
+        let r = u.client.post(app.url("/api/v1/persons")).json(&serde_json::json!({
+            "name": "x", "email": "x@example.jp", "channel": "email", "observation_start": today(), "observation_end": today()
+        })).send().await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            if hc { 201 } else { 403 },
+            "{:?} POST /api/v1/persons",
+            u.role
+        );
+        checked += 1;
+        for action in ["assign", "share"] {
+            let field = if action == "assign" {
+                "organisation_id"
+            } else {
+                "health_centre_id"
+            };
+            let r = u
+                .client
+                .post(app.url(&format!("/persons/{inside}/{action}")))
+                .form(&[("csrf", u.csrf.as_str()), (field, "999999")])
+                .send()
+                .await
+                .unwrap();
+            // Health-centre staff pass the guard and get a validation error for the bogus target.
+            assert_eq!(
+                r.status().as_u16(),
+                if hc { 422 } else { 403 },
+                "{:?} POST {action}",
+                u.role
+            );
+            checked += 1;
+        }
         for page in ["/escalations", "/outbox", "/simulator", "/persons/new"] {
             let want = if hc { 200 } else { 403 };
             assert_eq!(
@@ -225,6 +274,11 @@ async fn every_role_sees_exactly_its_slice() {
         }
     }
     // Writes that were refused left nothing behind.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM persons").await,
+        3,
+        "only health-centre staff registered one"
+    );
     let obs: i64 = app.count("SELECT COUNT(*) FROM observations").await;
     let writers = Role::ALL
         .iter()
@@ -235,7 +289,7 @@ async fn every_role_sees_exactly_its_slice() {
         "access matrix: checked {checked} cases ({} roles)",
         users.len()
     );
-    assert_eq!(checked, Role::ALL.len() * 19);
+    assert_eq!(checked, Role::ALL.len() * 26);
     app.finish().await;
 }
 
