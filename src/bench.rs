@@ -260,6 +260,10 @@ async fn sending(args: &Args) -> anyhow::Result<()> {
         channels: Channels::all(twilio),
         signer: LinkSigner::new(b"bench"),
         rules: Default::default(),
+        flows: std::sync::Arc::new(
+            mimamori_core::flows::Flows::load(std::path::Path::new("/nonexistent"))
+                .map_err(|e| anyhow::anyhow!(e.join("; ")))?,
+        ),
     };
     let start = Instant::now();
     let mut sent = 0;

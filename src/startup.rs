@@ -92,8 +92,10 @@ impl Application {
             "configuration problems:\n  {}",
             problems.join("\n  ")
         );
-        let flows = Flows::load(Path::new(&config.flows_dir))
-            .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?;
+        let flows = Arc::new(
+            Flows::load(Path::new(&config.flows_dir))
+                .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?,
+        );
         let prompts = Prompts::load(Path::new(&config.voice_prompts_dir))
             .map_err(|p| anyhow::anyhow!("voice prompts are invalid:\n  {}", p.join("\n  ")))?;
         let missing = prompts.missing_for(&flows);
@@ -134,12 +136,13 @@ impl Application {
             channels: Channels::from_config(&config, &db).map_err(|e| anyhow::anyhow!(e))?,
             signer: signer.clone(),
             rules: rules.clone(),
+            flows: flows.clone(),
         });
         let state = AppState::new(
             db,
             config.clone(),
             signer,
-            Arc::new(flows),
+            flows,
             Arc::new(prompts),
             Arc::new(rules),
             deps.channels.clone(),

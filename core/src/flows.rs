@@ -44,7 +44,28 @@ fn default_group() -> String {
 pub struct Flow {
     pub id: Spanned<String>,
     pub title: BTreeMap<String, String>,
+    /// What happens when nobody answers; unset keys fall back to `[checkin]` configuration.
+    #[serde(default)]
+    pub policy: Policy,
     pub questions: Vec<Question>,
+}
+
+/// A flow's retry policy: reminders after the first message, the last one through the
+/// person's fallback channel (e.g. a voice call).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub reminder_after_minutes: Option<i64>,
+    pub max_reminders: Option<i32>,
+}
+
+/// The monitoring type a flow serves (`patient-daily` → `patient`).
+pub fn monitoring_type_of(flow_id: &str) -> &'static str {
+    if flow_id == "contact-daily" {
+        "contact"
+    } else {
+        "patient"
+    }
 }
 
 impl Flow {

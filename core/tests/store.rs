@@ -604,3 +604,47 @@ async fn batch_attempts_and_batch_sent() {
     }
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn reminders_are_claimed_per_monitoring_type() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let patient = person(&t.db, c, today, today).await;
+    let mut i = input(&today.to_string(), &today.to_string());
+    i.monitoring_type = "contact".into();
+    let contact = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
+        .await
+        .unwrap();
+    let long_ago = now() - Duration::hours(5);
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, due_at = $1, deadline_at = $2")
+        .bind(long_ago).bind(now() + Duration::hours(5)).execute(p).await.unwrap().rows_affected());
+    let got = checkins::claim_reminders(&t.db, "contact", now(), Duration::hours(4), 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|d| (d.person_id, d.reminders, d.monitoring_type.as_str()))
+            .collect::<Vec<_>>(),
+        [(contact, 1, "contact")]
+    );
+    assert!(
+        checkins::claim_reminders(&t.db, "contact", now(), Duration::hours(4), 1, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "max reached / claimed"
+    );
+    let got = checkins::claim_reminders(&t.db, "patient", now(), Duration::hours(6), 2, 10)
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "not yet 6 hours");
+    let got = checkins::claim_reminders(&t.db, "patient", now(), Duration::hours(3), 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.person_id).collect::<Vec<_>>(),
+        [patient]
+    );
+    t.drop_db().await;
+}

@@ -78,13 +78,14 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     notify_staff(deps).await?;
     let lease = Duration::seconds(cfg.workers.claim_lease_secs);
     let mut batch = checkins::claim_due(&deps.db, t, lease, cfg.workers.batch_size).await?;
-    if cfg.checkin.reminder_after_minutes > 0 && cfg.checkin.max_reminders > 0 {
+    // Reminders, by each flow's policy (falling back to the `[checkin]` configuration).
+    for monitoring_type in ["patient", "contact"] {
+        let (after, max) = reminder_policy(deps, monitoring_type);
         let room = cfg.workers.batch_size - batch.len() as i64;
-        if room > 0 {
-            let after = Duration::minutes(cfg.checkin.reminder_after_minutes);
+        if after > 0 && max > 0 && room > 0 {
+            let after = Duration::minutes(after);
             batch.extend(
-                checkins::claim_reminders(&deps.db, t, after, cfg.checkin.max_reminders, room)
-                    .await?,
+                checkins::claim_reminders(&deps.db, monitoring_type, t, after, max, room).await?,
             );
         }
     }
@@ -239,9 +240,20 @@ struct Work {
     msg: Result<OutboundMessage, &'static str>,
 }
 
+/// (minutes after sending, how many) of the flow serving `monitoring_type`.
+fn reminder_policy(deps: &Deps, monitoring_type: &str) -> (i64, i32) {
+    let p = &deps.flows.for_monitoring(monitoring_type).policy;
+    (
+        p.reminder_after_minutes
+            .unwrap_or(deps.config.checkin.reminder_after_minutes),
+        p.max_reminders.unwrap_or(deps.config.checkin.max_reminders),
+    )
+}
+
 /// The channel of this send: the person's own, or for the last reminder their fallback.
 fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
-    let last_reminder = c.reminders > 0 && c.reminders >= deps.config.checkin.max_reminders;
+    let (_, max) = reminder_policy(deps, &c.monitoring_type);
+    let last_reminder = c.reminders > 0 && c.reminders >= max;
     match (&c.fallback_channel, last_reminder) {
         (Some(f), true) => f.clone(),
         _ => c.channel.clone(),

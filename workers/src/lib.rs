@@ -13,7 +13,9 @@ pub mod dispatch;
 pub mod plan;
 mod queue;
 
-use mimamori_core::{Db, config::Config, provider::Channels, rules::Thresholds, token::LinkSigner};
+use mimamori_core::{
+    Db, config::Config, flows::Flows, provider::Channels, rules::Thresholds, token::LinkSigner,
+};
 
 pub use queue::{enqueue_plan_day, run, setup};
 
@@ -23,6 +25,8 @@ pub struct Deps {
     pub config: Config,
     pub channels: Channels,
     pub rules: Thresholds,
+    /// Questionnaires, with each flow's retry policy.
+    pub flows: std::sync::Arc<Flows>,
     pub signer: LinkSigner,
 }
 

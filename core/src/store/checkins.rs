@@ -127,6 +127,7 @@ pub struct DueCheckin {
     pub deadline_at: DateTime<Utc>,
     pub channel: String,
     pub fallback_channel: Option<String>,
+    pub monitoring_type: String,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub language: String,
@@ -148,10 +149,11 @@ pub async fn claim_due(
     claimed(db, n, &token).await
 }
 
-/// Claims up to `limit` check-ins sent more than `after` ago and still unanswered, for a
-/// reminder; at most `max` reminders per check-in.
+/// Claims up to `limit` check-ins of people with `monitoring_type` sent more than `after` ago
+/// and still unanswered, for a reminder; at most `max` reminders per check-in.
 pub async fn claim_reminders(
     db: &Db,
+    monitoring_type: &str,
     at: DateTime<Utc>,
     after: Duration,
     max: i32,
@@ -160,7 +162,7 @@ pub async fn claim_reminders(
     let token = uuid_like();
     let sql = dialect::claim_reminders(db);
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(at).bind(at - after).bind(limit).bind(&token).bind(max).execute(p).await?.rows_affected());
+        .bind(at).bind(at - after).bind(limit).bind(&token).bind(max).bind(monitoring_type).execute(p).await?.rows_affected());
     claimed(db, n, &token).await
 }
 
@@ -169,7 +171,7 @@ async fn claimed(db: &Db, n: u64, token: &str) -> Result<Vec<DueCheckin>> {
         return Ok(Vec::new());
     }
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, p.phone, p.email,
+        "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, p.monitoring_type, p.phone, p.email,
                 p.language, h.name AS health_centre_name, h.phone AS health_centre_phone
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.claim_token = $1 ORDER BY c.due_at").bind(token).fetch_all(p).await?))

@@ -25,15 +25,17 @@ pub fn claim_due(db: &Db) -> String {
 }
 
 /// Claims up to `$3` sent-but-unanswered check-ins for a reminder: sent before `$2`, fewer
-/// than `$5` reminders so far, answer window still open. `$4` = claim token.
+/// than `$5` reminders so far, answer window still open, of people with monitoring type
+/// `$6` (each flow has its own policy). `$4` = claim token.
 pub fn claim_reminders(db: &Db) -> String {
     format!(
         "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4, reminders = reminders + 1
          WHERE id IN (
-           SELECT id FROM checkins
-           WHERE status = 'sent' AND sent_at <= $2 AND reminders < $5 AND deadline_at > $1
-           ORDER BY sent_at LIMIT $3{})",
-        skip_locked(db)
+           SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
+           WHERE c.status = 'sent' AND c.sent_at <= $2 AND c.reminders < $5 AND c.deadline_at > $1
+             AND p.monitoring_type = $6
+           ORDER BY c.sent_at LIMIT $3{})",
+        skip_locked(db).replace("UPDATE", "UPDATE OF c")
     )
 }
 
