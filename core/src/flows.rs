@@ -33,6 +33,20 @@ pub struct Question {
     /// Screen / group the question is shown in.
     #[serde(default = "default_group")]
     pub group: String,
+    /// Voice prompt id (`voice-prompts/<lang>.toml`); default `q.<id>`. The keypad grammar
+    /// follows the kind: temperature and SpO2 as digits ended by `#` (`3 7 5 #` = 37.5 °C,
+    /// `#` alone skips a skippable question), yes/no as one key (1 = yes, 2 = no); 0 on any
+    /// question asks for a call back.
+    #[serde(default)]
+    pub voice: Option<String>,
+}
+
+impl Question {
+    pub fn voice_prompt(&self) -> String {
+        self.voice
+            .clone()
+            .unwrap_or_else(|| format!("q.{}", self.id.get_ref()))
+    }
 }
 
 fn default_group() -> String {

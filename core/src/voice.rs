@@ -151,7 +151,7 @@ impl Prompts {
         let mut needed: BTreeSet<String> = STANDARD_PROMPTS.iter().map(|s| s.to_string()).collect();
         for flow in flows.all() {
             for q in &flow.questions {
-                needed.insert(format!("q.{}", q.id.get_ref()));
+                needed.insert(q.voice_prompt());
             }
         }
         let mut out = Vec::new();
@@ -279,7 +279,7 @@ impl Speaker<'_> {
 
 fn ask(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
     let q = &flow.questions[state.question];
-    sp.say(turn, &format!("q.{}", q.id.get_ref()), &[]);
+    sp.say(turn, &q.voice_prompt(), &[]);
     match q.kind {
         QuestionKind::Temperature => {
             sp.say(turn, "howto_temperature", &[]);

@@ -192,3 +192,36 @@ fn recordings_are_played_and_missing_prompts_are_reported() {
     let errs = Prompts::load(dir.path()).unwrap_err();
     assert!(errs[0].contains("en.toml:1:"), "{errs:?}");
 }
+
+#[test]
+fn a_question_can_name_its_voice_prompt() {
+    let src = |voice: &str| {
+        format!(
+            "id = \"patient-daily\"\ntitle = {{ ja = \"x\", en = \"x\" }}\n[[questions]]\nid = \"cough\"\nkind = \"yes_no\"\n{voice}text = {{ ja = \"a\", en = \"b\" }}\n"
+        )
+    };
+    let contact = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/contact-daily.toml"),
+    )
+    .unwrap();
+    let load = |v: &str| {
+        Flows::from_sources(&[
+            ("p.toml".into(), src(v)),
+            ("c.toml".into(), contact.clone()),
+        ])
+        .unwrap()
+    };
+    let (_, prompts) = setup();
+    assert!(
+        prompts.missing_for(&load("")).is_empty(),
+        "default q.cough exists"
+    );
+    let custom = load("voice = \"q.special_cough\"\n");
+    assert_eq!(
+        prompts.missing_for(&custom),
+        [
+            "voice-prompts/en.toml: prompt 'q.special_cough' is missing",
+            "voice-prompts/ja.toml: prompt 'q.special_cough' is missing"
+        ]
+    );
+}
