@@ -74,6 +74,7 @@ pub async fn load(
     // A login for every other role, each with an SMS second factor; outside bodies get some
     // people assigned below.
     staff::set_prefecture(db, centre, "13").await?;
+    staff::set_municipality(db, centre, "港区").await?;
     let hospital =
         staff::create_organisation(db, "medical_institution", "みなと総合病院（デモ）", centre)
             .await?;

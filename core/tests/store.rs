@@ -648,3 +648,59 @@ async fn reminders_are_claimed_per_monitoring_type() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn organisations_ids_and_reference_data() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let prefs = staff::prefectures(&t.db).await.unwrap();
+    assert_eq!(prefs.len(), 47);
+    assert_eq!(prefs[12], ("13".to_string(), "東京都".to_string()));
+    staff::set_prefecture(&t.db, c, "13").await.unwrap();
+    staff::set_municipality(&t.db, c, "港区").await.unwrap();
+    let m: String = with_db!(&t.db, p => sqlx::query_scalar("SELECT municipality FROM health_centres WHERE id = $1").bind(c).fetch_one(p).await.unwrap());
+    assert_eq!(m, "港区");
+    assert!(matches!(
+        staff::create_organisation(&t.db, "bakery", "x", c).await,
+        Err(Error::Invalid(_))
+    ));
+    let org = staff::create_organisation(&t.db, "contractor", "コール", c)
+        .await
+        .unwrap();
+    assert_eq!(
+        staff::organisations_of(&t.db, c).await.unwrap(),
+        [(org, "contractor".to_string(), "コール".to_string())]
+    );
+    let officer = staff::create_staff(&t.db, c, "officer1", "h", "o")
+        .await
+        .unwrap();
+    staff::set_role(&t.db, officer, Role::AuthOfficer, None)
+        .await
+        .unwrap();
+    let worker = staff::create_staff(&t.db, c, "worker1", "h", "w")
+        .await
+        .unwrap();
+    staff::set_role(&t.db, worker, Role::Contractor, Some(org))
+        .await
+        .unwrap();
+    assert_eq!(staff::ids_of(&t.db, c).await.unwrap().len(), 2);
+    assert_eq!(
+        staff::officers(&t.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        [officer]
+    );
+    staff::set_suspended(&t.db, c, worker, true).await.unwrap();
+    assert!(staff::login_state(&t.db, worker).await.unwrap().suspended);
+    assert!(
+        matches!(
+            staff::set_suspended(&t.db, c + 1, worker, false).await,
+            Err(Error::NotFound(_))
+        ),
+        "other bodies' IDs are not found"
+    );
+    t.drop_db().await;
+}

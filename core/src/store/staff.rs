@@ -440,3 +440,10 @@ pub async fn share(db: &Db, person_id: i64, health_centre_id: i64, by: i64) -> R
         .bind(person_id).bind(health_centre_id).bind(by).bind(now()).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// Sets the local government that runs a health centre.
+pub async fn set_municipality(db: &Db, health_centre_id: i64, municipality: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE health_centres SET municipality = $1 WHERE id = $2")
+        .bind(municipality).bind(health_centre_id).execute(p).await?.rows_affected());
+    Ok(())
+}
