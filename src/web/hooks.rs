@@ -41,6 +41,16 @@ impl Signed {
     fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
+
+    /// The call this webhook is about.
+    fn call_sid(&self) -> Option<String> {
+        self.get("CallSid").map(str::to_string)
+    }
+}
+
+/// A voice webhook without a CallSid is refused.
+fn missing_call() -> Response {
+    (StatusCode::BAD_REQUEST, "CallSid missing").into_response()
 }
 
 impl FromRequest<AppState> for Signed {
@@ -139,8 +149,8 @@ async fn voice_start(
     Query(q): Query<StartQuery>,
     form: Signed,
 ) -> Response {
-    let Some(sid) = form.get("CallSid").map(str::to_string) else {
-        return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
+    let Some(sid) = form.call_sid() else {
+        return missing_call();
     };
     let checkin = match s.signer.verify(&q.t, chrono::Utc::now().timestamp()) {
         Ok(id) => id,
@@ -168,8 +178,8 @@ async fn voice_step(
     Query(q): Query<StepQuery>,
     form: Signed,
 ) -> Response {
-    let Some(sid) = form.get("CallSid").map(str::to_string) else {
-        return (StatusCode::BAD_REQUEST, "CallSid missing").into_response();
+    let Some(sid) = form.call_sid() else {
+        return missing_call();
     };
     let digits = form
         .get("Digits")

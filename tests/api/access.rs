@@ -6,19 +6,12 @@ use mimamori_core::{
     store::{Actor, persons, staff},
 };
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, today};
 
 struct User {
     role: Role,
     client: reqwest::Client,
     csrf: String,
-}
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
 }
 
 async fn person(app: &TestApp, centre: i64, phone: &str) -> i64 {

@@ -1,6 +1,7 @@
 //! Sending and answering through a Twilio-compatible provider (the loopback fake): voice
 //! calls answered by keypad, retries after busy / 429 / 5xx, permanent failures, delivery
 //! callbacks, STOP / START, inbound calls, households, and the phone simulator.
+use crate::helpers::today;
 use std::time::Duration;
 
 use mimamori_core::{store::escalations, with_db};
@@ -32,13 +33,6 @@ async fn app_with_fake_timeout(max_attempts: i32, timeout_secs: u64) -> (TestApp
     })
     .await;
     (app, fake)
-}
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
 }
 
 async fn register(app: &TestApp, phone: &str, channel: &str, extra: serde_json::Value) -> i64 {

@@ -1,4 +1,5 @@
 //! Our client and webhooks against the real peers (see `peers.rs`).
+use crate::helpers::today;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -6,13 +7,6 @@ use crate::{
     helpers::{TestApp, spawn_app_with},
     peers,
 };
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
-}
 
 async fn attempts(app: &TestApp) -> Vec<(String, String, Option<String>, Option<String>)> {
     mimamori_core::with_db!(&app.db, p => sqlx::query_as(

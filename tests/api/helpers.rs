@@ -192,3 +192,37 @@ pub fn link_in(body: &str) -> String {
     let start = body.find("http").expect("a link in the message");
     body[start..].split_whitespace().next().unwrap().to_string()
 }
+
+/// Today's date in Tokyo, as forms and the API take it.
+pub fn today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+        .to_string()
+}
+
+/// A person registered at another health centre (out of the test nurse's scope).
+pub async fn person_elsewhere(app: &TestApp) -> i64 {
+    let other = staff::create_health_centre(&app.db, "他の保健所", "0", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let p = mimamori_core::store::persons::PersonInput {
+        name: "x".into(),
+        phone: "09011112222".into(),
+        observation_start: today(),
+        observation_end: today(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    mimamori_core::store::persons::create(
+        &app.db,
+        mimamori_core::store::Actor::System,
+        other,
+        &p,
+        chrono::Duration::hours(1),
+        None,
+    )
+    .await
+    .unwrap()
+}

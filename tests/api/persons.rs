@@ -1,13 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::spawn_app;
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
-}
+use crate::helpers::{spawn_app, today};
 
 #[tokio::test]
 async fn api_registers_reads_and_audits_a_person() {
@@ -130,29 +123,7 @@ async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
 async fn people_of_another_health_centre_are_not_found() {
     let app = spawn_app().await;
     app.login().await;
-    let other =
-        mimamori_core::store::staff::create_health_centre(&app.db, "他の保健所", "0", "Asia/Tokyo")
-            .await
-            .unwrap();
-    let p = mimamori_core::store::persons::PersonInput {
-        name: "x".into(),
-        phone: "09011112222".into(),
-        observation_start: today(),
-        observation_end: today(),
-        ..Default::default()
-    }
-    .parse()
-    .unwrap();
-    let id = mimamori_core::store::persons::create(
-        &app.db,
-        mimamori_core::store::Actor::System,
-        other,
-        &p,
-        chrono::Duration::hours(1),
-        None,
-    )
-    .await
-    .unwrap();
+    let id = crate::helpers::person_elsewhere(&app).await;
     assert_eq!(
         app.get(&format!("/api/v1/persons/{id}")).await.status(),
         404

@@ -4,14 +4,7 @@
 use mimamori_core::with_db;
 use serde_json::json;
 
-use crate::helpers::{TestApp, link_in, spawn_app};
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
-}
+use crate::helpers::{TestApp, link_in, spawn_app, today};
 
 async fn person_answering(app: &TestApp, phone: &str, e164: &str, spo2: &str, urgent: &str) -> i64 {
     let r = app.post_json("/api/v1/persons", &json!({
@@ -214,28 +207,7 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
 async fn escalations_of_another_health_centre_cannot_be_touched() {
     let app = spawn_app().await;
     let csrf = app.login().await;
-    let other = mimamori_core::store::staff::create_health_centre(&app.db, "他", "0", "Asia/Tokyo")
-        .await
-        .unwrap();
-    let p = mimamori_core::store::persons::PersonInput {
-        name: "x".into(),
-        phone: "09011112222".into(),
-        observation_start: today(),
-        observation_end: today(),
-        ..Default::default()
-    }
-    .parse()
-    .unwrap();
-    let pid = mimamori_core::store::persons::create(
-        &app.db,
-        mimamori_core::store::Actor::System,
-        other,
-        &p,
-        chrono::Duration::hours(1),
-        None,
-    )
-    .await
-    .unwrap();
+    let pid = crate::helpers::person_elsewhere(&app).await;
     let esc = mimamori_core::store::escalations::open(&app.db, pid, "callback", "high", "test")
         .await
         .unwrap();

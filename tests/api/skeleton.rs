@@ -2,14 +2,7 @@
 //! in the dev outbox → the form behind the link → observation → chart on the person page.
 use mimamori_core::token::LinkSigner;
 
-use crate::helpers::{LINK_SECRET, link_in, spawn_app};
-
-fn today() -> String {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
-        .to_string()
-}
+use crate::helpers::{LINK_SECRET, link_in, spawn_app, today};
 
 const ANSWERS: &[(&str, &str)] = &[
     ("temperature", "37.8"),

@@ -188,28 +188,6 @@ pub fn attempt_key(checkin_id: i64, reminders: i32, attempts: i32) -> String {
     format!("checkin-{checkin_id}-r{reminders}-try-{attempts}")
 }
 
-/// Records the start of an attempt. Returns the provider id if this very attempt already
-/// went out (a crashed worker's claim being retried), in which case it must not be resent.
-pub async fn begin_attempt(
-    db: &Db,
-    checkin_id: i64,
-    key: &str,
-    channel: &str,
-    provider: &str,
-    kind: &str,
-) -> Result<Option<String>> {
-    let t = now();
-    with_db!(db, p => {
-        sqlx::query(
-            "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6) ON CONFLICT (idempotency_key) DO NOTHING")
-            .bind(checkin_id).bind(channel).bind(provider).bind(key).bind(kind).bind(t).execute(p).await?;
-        let id: Option<String> = sqlx::query_scalar("SELECT provider_id FROM contact_attempts WHERE idempotency_key = $1")
-            .bind(key).fetch_one(p).await?;
-        Ok(id)
-    })
-}
-
 /// One attempt about to be made, for [`begin_attempts`].
 pub struct NewAttempt<'a> {
     pub checkin_id: i64,
@@ -219,8 +197,9 @@ pub struct NewAttempt<'a> {
     pub kind: &'a str,
 }
 
-/// [`begin_attempt`] for a whole batch in one transaction. Returns, per idempotency key,
-/// the provider id of attempts that already went out (not to be sent again).
+/// Records the start of a batch of attempts in one transaction, before anything is sent.
+/// Returns, per idempotency key, the provider id of attempts that already went out (a
+/// crashed worker's claim being retried): those must not be sent again.
 pub async fn begin_attempts(
     db: &Db,
     items: &[NewAttempt<'_>],
@@ -245,7 +224,8 @@ pub async fn begin_attempts(
     Ok(done)
 }
 
-/// [`mark_sent`] for a whole batch in one transaction: (check-in, key, provider id).
+/// The provider accepted these messages or calls: (check-in, key, provider id), recorded in
+/// one transaction.
 pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
@@ -259,20 +239,6 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
             sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
                 .bind(t).bind(checkin_id).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-    });
-    Ok(())
-}
-
-/// The provider accepted the message or call.
-pub async fn mark_sent(db: &Db, checkin_id: i64, key: &str, provider_id: &str) -> Result<()> {
-    let t = now();
-    with_db!(db, p => {
-        let mut tx = p.begin_write().await?;
-        sqlx::query("UPDATE contact_attempts SET status = 'sent', provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
-            .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
-        sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
-            .bind(t).bind(checkin_id).execute(&mut *tx).await?;
         tx.commit().await?;
     });
     Ok(())
@@ -399,12 +365,6 @@ pub async fn attempts_for_person(
         "SELECT a.checkin_id, a.kind, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
          FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id
          WHERE c.person_id = $1 ORDER BY a.id").bind(person_id).fetch_all(p).await?))
-}
-
-/// Check-ins not yet in a final status (planned, sending, sent): the work still ahead.
-pub async fn count_open(db: &Db) -> Result<i64> {
-    Ok(with_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM checkins WHERE status IN ('planned', 'sending', 'sent')").fetch_one(p).await?))
 }
 
 /// What the patient page behind a signed link needs: no name, no contact details.

@@ -273,31 +273,6 @@ pub async fn check(
     Ok(())
 }
 
-/// People of a health centre, newest first, with an optional name filter. Audited as one
-/// list read.
-pub async fn list(
-    db: &Db,
-    actor: Actor,
-    health_centre_id: i64,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<Person>> {
-    let sql = format!(
-        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.health_centre_id = $1 ORDER BY p.id DESC LIMIT $2 OFFSET $3"
-    );
-    let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(health_centre_id).bind(limit).bind(offset)
-        .fetch_all(pool).await?);
-    with_db!(db, pool => audit(pool, actor, "person.list", "health_centre", Some(health_centre_id), None).await)?;
-    Ok(rows)
-}
-
-pub async fn count(db: &Db, health_centre_id: i64) -> Result<i64> {
-    Ok(
-        with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE health_centre_id = $1")
-        .bind(health_centre_id).fetch_one(pool).await?),
-    )
-}
-
 /// A person's daily check-in times (minutes after local midnight), by slot.
 pub async fn slots(db: &Db, person_id: i64) -> Result<Vec<i32>> {
     Ok(

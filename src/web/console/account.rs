@@ -86,6 +86,15 @@ fn page(
     )
 }
 
+/// The page again with what was wrong, as 422.
+fn refused(lang: Lang, who: &CurrentStaff, message: impl Into<String>) -> Response {
+    (
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        page(lang, who, None, Some(message.into()), None),
+    )
+        .into_response()
+}
+
 async fn show(who: CurrentStaff, UiLang(lang): UiLang) -> Html<String> {
     page(lang, &who, None, None, None)
 }
@@ -107,51 +116,29 @@ async fn change_password(
     who.check_csrf(&f.csrf)?;
     let me = staff::staff_by_id(&s.db, who.id).await?;
     if verify_login(&s, &me.username, &f.current).await? != Some(who.id) {
-        return Ok((
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            page(
+        return Ok(refused(
+            lang,
+            &who,
+            t(
                 lang,
-                &who,
-                None,
-                Some(
-                    t(
-                        lang,
-                        "現在のパスワードが違います。",
-                        "The current password is wrong.",
-                    )
-                    .into(),
-                ),
-                None,
+                "現在のパスワードが違います。",
+                "The current password is wrong.",
             ),
-        )
-            .into_response());
+        ));
     }
     if f.new != f.again {
-        return Ok((
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            page(
+        return Ok(refused(
+            lang,
+            &who,
+            t(
                 lang,
-                &who,
-                None,
-                Some(
-                    t(
-                        lang,
-                        "確認用のパスワードが一致しません。",
-                        "The two new passwords differ.",
-                    )
-                    .into(),
-                ),
-                None,
+                "確認用のパスワードが一致しません。",
+                "The two new passwords differ.",
             ),
-        )
-            .into_response());
+        ));
     }
     if let Err(e) = password::check(&f.new, &me.username) {
-        return Ok((
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            page(lang, &who, None, Some(e.to_string()), None),
-        )
-            .into_response());
+        return Ok(refused(lang, &who, e.to_string()));
     }
     let new = f.new.clone();
     let hash = tokio::task::spawn_blocking(move || crate::startup::hash_password(&new)).await??;
@@ -236,24 +223,15 @@ async fn confirm_totp(
     };
     let ok = login::totp(&b64).is_some_and(|t| t.check_current(f.code.trim()).is_some());
     if !ok {
-        return Ok((
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            page(
+        return Ok(refused(
+            lang,
+            &who,
+            t(
                 lang,
-                &who,
-                None,
-                Some(
-                    t(
-                        lang,
-                        "コードが違います。時刻の設定も確認してください。",
-                        "Wrong code; check the device's clock too.",
-                    )
-                    .into(),
-                ),
-                None,
+                "コードが違います。時刻の設定も確認してください。",
+                "Wrong code; check the device's clock too.",
             ),
-        )
-            .into_response());
+        ));
     }
     staff::set_totp(&s.db, who.id, Some(&b64)).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "account.totp", "staff", Some(who.id), None).await)?;
