@@ -6,7 +6,7 @@ use mimamori_core::{
     Db, Error,
     access::{Role, Viewer},
     db::now,
-    store::{Actor, audit, checkins, jobs, observations, outbox, persons, staff},
+    store::{Actor, audit, checkins, escalations, jobs, observations, outbox, persons, staff},
     testing::{TestDb, requested_backend},
     with_db,
 };
@@ -269,7 +269,7 @@ async fn claim_send_retry_fail_and_miss() {
     let k1 = checkins::attempt_key(cb.id, 0, 0);
     begin(&t.db, cb.id, &k1).await.unwrap();
     assert!(
-        !checkins::mark_failed(&t.db, cb.id, &k1, "429", false, 2, Duration::seconds(60))
+        !checkins::mark_failed(&t.db, cb.id, fail(&k1, "429"))
             .await
             .unwrap()
     );
@@ -280,11 +280,19 @@ async fn claim_send_retry_fail_and_miss() {
     assert_ne!(k1, k2);
     begin(&t.db, cb.id, &k2).await.unwrap();
     assert!(
-        checkins::mark_failed(&t.db, cb.id, &k2, "500", false, 2, Duration::seconds(60))
+        checkins::mark_failed(&t.db, cb.id, fail(&k2, "500"))
             .await
             .unwrap()
     );
     assert_eq!(checkins::get(&t.db, cb.id).await.unwrap().status, "failed");
+    let esc = escalations::open_for_person(&t.db, b).await.unwrap();
+    assert_eq!(
+        esc.iter()
+            .map(|e| (e.reason.as_str(), e.detail.as_str()))
+            .collect::<Vec<_>>(),
+        [("unreachable", "sms failed: 500")],
+        "the failed check-in opened its escalation in the same transaction"
+    );
     let attempts = checkins::attempts_for_person(&t.db, None, b).await.unwrap();
     assert_eq!(
         attempts
@@ -719,4 +727,15 @@ async fn organisations_ids_and_reference_data() {
         "other bodies' IDs are not found"
     );
     t.drop_db().await;
+}
+
+fn fail<'a>(key: &'a str, error: &'a str) -> checkins::Failure<'a> {
+    checkins::Failure {
+        key,
+        channel: "sms",
+        error,
+        permanent: false,
+        max_attempts: 2,
+        backoff: Duration::seconds(60),
+    }
 }

@@ -261,11 +261,14 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
                 let ended = checkins::mark_failed(
                     &s.db,
                     a.checkin_id,
-                    &a.idempotency_key,
-                    &status,
-                    false,
-                    cfg.max_send_attempts,
-                    chrono::Duration::seconds(cfg.retry_backoff_secs),
+                    checkins::Failure {
+                        key: &a.idempotency_key,
+                        channel: &a.channel,
+                        error: &status,
+                        permanent: false,
+                        max_attempts: cfg.max_send_attempts,
+                        backoff: chrono::Duration::seconds(cfg.retry_backoff_secs),
+                    },
                 )
                 .await?;
                 tracing::info!(
@@ -274,17 +277,6 @@ async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
                     ended,
                     "call ended without an answer"
                 );
-                if ended {
-                    let ck = checkins::get(&s.db, a.checkin_id).await?;
-                    escalations::open(
-                        &s.db,
-                        ck.person_id,
-                        "unreachable",
-                        "high",
-                        &format!("{channel} failed: {status}", channel = a.channel),
-                    )
-                    .await?;
-                }
             }
             // After any retry bookkeeping, so the attempt shows the provider's status.
             calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
@@ -309,27 +301,26 @@ async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
                     .as_deref()
                     .is_some_and(|c| UNREACHABLE_SMS.contains(&c));
                 let cfg = &s.config.checkin;
+                let error = format!("{status} {}", code.as_deref().unwrap_or(""));
                 let ended = checkins::mark_failed(
                     &s.db,
                     a.checkin_id,
-                    &a.idempotency_key,
-                    &format!("{status} {}", code.as_deref().unwrap_or("")),
-                    permanent,
-                    cfg.max_send_attempts,
-                    chrono::Duration::seconds(cfg.retry_backoff_secs),
+                    checkins::Failure {
+                        key: &a.idempotency_key,
+                        channel: &a.channel,
+                        error: error.trim_end(),
+                        permanent,
+                        max_attempts: cfg.max_send_attempts,
+                        backoff: chrono::Duration::seconds(cfg.retry_backoff_secs),
+                    },
                 )
                 .await?;
-                if ended {
-                    let ck = checkins::get(&s.db, a.checkin_id).await?;
-                    escalations::open(
-                        &s.db,
-                        ck.person_id,
-                        "unreachable",
-                        "high",
-                        &format!("{channel} failed: {status}", channel = a.channel),
-                    )
-                    .await?;
-                }
+                tracing::info!(
+                    checkin_id = a.checkin_id,
+                    status,
+                    ended,
+                    "message not delivered"
+                );
             }
             calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
         }

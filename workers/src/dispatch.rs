@@ -261,7 +261,8 @@ fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
 }
 
 /// Records a failed send: retried with back-off, or ended as `failed` (permanent error or
-/// attempts used up) with an `unreachable` escalation. Returns true when it ended.
+/// attempts used up) with an `unreachable` escalation, in one transaction. Returns true
+/// when it ended.
 #[tracing::instrument(skip_all, fields(checkin_id = w.c.id, person_id = w.c.person_id))]
 async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core::Result<bool> {
     let (permanent, reason) = match err {
@@ -272,24 +273,16 @@ async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core
     let ended = checkins::mark_failed(
         &deps.db,
         w.c.id,
-        &w.key,
-        reason,
-        permanent,
-        cfg.max_send_attempts,
-        Duration::seconds(cfg.retry_backoff_secs),
+        checkins::Failure {
+            key: &w.key,
+            channel: &w.channel,
+            error: reason,
+            permanent,
+            max_attempts: cfg.max_send_attempts,
+            backoff: Duration::seconds(cfg.retry_backoff_secs),
+        },
     )
     .await?;
-    if ended {
-        // Nobody is lost silently: a person we could not reach goes to the staff.
-        escalations::open(
-            &deps.db,
-            w.c.person_id,
-            "unreachable",
-            "high",
-            &format!("{} failed: {reason}", w.channel),
-        )
-        .await?;
-    }
     tracing::warn!(permanent, ended, reason, channel = %w.channel, "send failed");
     Ok(ended)
 }

@@ -9,7 +9,7 @@ use crate::{
     Db, Error, Result,
     access::{Action, FieldGroup, Viewer},
     db::now,
-    store::dialect,
+    store::{Actor, audit, dialect, escalations},
     with_db,
 };
 
@@ -244,33 +244,48 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
     Ok(())
 }
 
+/// A failed send, as the provider or the transport reported it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// The attempt's idempotency key.
+    pub key: &'a str,
+    /// The channel that failed (for the escalation's detail).
+    pub channel: &'a str,
+    /// The provider's error or status, stored on the attempt.
+    pub error: &'a str,
+    /// The number or address can never be reached (invalid number, unreachable handset).
+    pub permanent: bool,
+    pub max_attempts: i32,
+    pub backoff: Duration,
+}
+
 /// The send failed. A permanent failure (invalid number) or the last allowed attempt ends
-/// the check-in as `failed`; otherwise it is planned again after a back-off. Returns true
-/// when the check-in ended.
-pub async fn mark_failed(
-    db: &Db,
-    checkin_id: i64,
-    key: &str,
-    error: &str,
-    permanent: bool,
-    max_attempts: i32,
-    backoff: Duration,
-) -> Result<bool> {
+/// the check-in as `failed` and, in the same transaction, opens (or refreshes) the person's
+/// `unreachable` escalation — so no crash between the two can lose the person silently.
+/// Otherwise the check-in is planned again after a back-off. Returns true when it ended.
+pub async fn mark_failed(db: &Db, checkin_id: i64, f: Failure<'_>) -> Result<bool> {
     let t = now();
+    let detail = format!("{} failed: {}", f.channel, f.error);
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         sqlx::query("UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3")
-            .bind(error).bind(t).bind(key).execute(&mut *tx).await?;
-        let attempts: i32 = sqlx::query_scalar(
-            "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL WHERE id = $1 RETURNING attempts")
+            .bind(f.error).bind(t).bind(f.key).execute(&mut *tx).await?;
+        let (attempts, person_id): (i32, i64) = sqlx::query_as(
+            "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL WHERE id = $1 RETURNING attempts, person_id")
             .bind(checkin_id).fetch_one(&mut *tx).await?;
-        let ended = permanent || attempts >= max_attempts;
+        let ended = f.permanent || attempts >= f.max_attempts;
         if ended {
             sqlx::query("UPDATE checkins SET status = 'failed', closed_at = $1 WHERE id = $2")
                 .bind(t).bind(checkin_id).execute(&mut *tx).await?;
+            let esc: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
+                .bind(person_id).bind("unreachable").bind("high").bind(t).bind(&detail)
+                .fetch_one(&mut *tx).await?;
+            sqlx::query(escalations::EVENT_SQL).bind(esc).bind(person_id).bind(None::<i64>)
+                .bind("triggered").bind("unreachable").bind(&detail).bind(t).execute(&mut *tx).await?;
+            audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person_id), None).await?;
         } else {
             sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1 WHERE id = $2")
-                .bind(t + backoff * attempts).bind(checkin_id).execute(&mut *tx).await?;
+                .bind(t + f.backoff * attempts).bind(checkin_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(ended)
