@@ -369,6 +369,7 @@ struct BenchApp {
     stop: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     signer: LinkSigner,
+    flows: mimamori_core::flows::Flows,
 }
 
 const LINK_SECRET: &str = "bench-link-secret-0123456789abcdef0123456789";
@@ -384,6 +385,8 @@ async fn start_web(url: &str) -> anyhow::Result<BenchApp> {
     cfg.demo.load_on_empty = false;
     cfg.link_secret = Some(SecretString::from(LINK_SECRET));
     cfg.twilio.auth_token = SecretString::from("bench-token");
+    let flows = mimamori_core::flows::Flows::load(std::path::Path::new(&cfg.flows_dir))
+        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let app = crate::Application::build(cfg, crate::Role::Web).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -410,6 +413,7 @@ async fn start_web(url: &str) -> anyhow::Result<BenchApp> {
         stop,
         handle,
         signer: LinkSigner::new(LINK_SECRET.as_bytes()),
+        flows,
     })
 }
 
@@ -451,17 +455,20 @@ async fn seed_checkins(db: &Db, n: i64) -> anyhow::Result<Vec<i64>> {
     })
 }
 
-const ANSWERS: &[(&str, &str)] = &[
-    ("temperature", "37.4"),
-    ("spo2", "96"),
-    ("cough", "yes"),
-    ("sore_throat", "no"),
-    ("fatigue", "no"),
-    ("taste_smell", "no"),
-    ("urgent_breathing", "no"),
-    ("urgent_appearance", "no"),
-    ("urgent_consciousness", "no"),
-];
+/// The form a person posts: a mild fever and a cough, or (urgent) also chest pain.
+fn answers(flows: &mimamori_core::flows::Flows, urgent: bool) -> Vec<(String, String)> {
+    let mut form = flows.for_monitoring("patient").healthy_form();
+    for (k, v) in &mut form {
+        match k.as_str() {
+            "temperature" => *v = "37.4".into(),
+            "spo2" => *v = "96".into(),
+            "cough" => *v = "yes".into(),
+            "urgent_chest_pain" if urgent => *v = "yes".into(),
+            _ => {}
+        }
+    }
+    form
+}
 
 /// Posts the form for each check-in with `concurrency` in flight; returns (per second,
 /// latencies in ms). `pace`: at most this many requests per second (None = as fast as
@@ -480,14 +487,11 @@ async fn post_answers(
         .map(|(i, id)| {
             let url = format!("{}/c/{}", app.base, app.signer.sign(*id, exp));
             let client = app.client.clone();
+            let form = answers(&app.flows, urgent);
             async move {
                 if let Some(rate) = pace {
                     let at = start + Duration::from_secs_f64(i as f64 / rate);
                     tokio::time::sleep_until(at.into()).await;
-                }
-                let mut form: Vec<(&str, &str)> = ANSWERS.to_vec();
-                if urgent {
-                    form[6] = ("urgent_breathing", "yes");
                 }
                 let t = Instant::now();
                 let r = client.post(&url).form(&form).send().await?;
@@ -624,8 +628,7 @@ pub async fn review(args: &Args) -> anyhow::Result<()> {
         let mut vis = Vec::new();
         let exp = Utc::now().timestamp() + 86_400;
         for id in urgent_ids {
-            let mut form = ANSWERS.to_vec();
-            form[6] = ("urgent_breathing", "yes");
+            let form = answers(&app.flows, true);
             let r = app
                 .client
                 .post(format!("{}/c/{}", app.base, app.signer.sign(*id, exp)))

@@ -192,19 +192,22 @@ pub async fn load(
                 spo2: Some(Spo2::new("spo2", spo2.max(88))?),
                 ..Default::default()
             };
-            a.symptoms.insert("cough".into(), worsening || i % 3 == 0);
-            a.symptoms.insert("fatigue".into(), worsening && day > 2.0);
-            a.symptoms
-                .insert("urgent_breathing".into(), worsening && spo2 <= 93);
-            a.urgent = worsening && spo2 <= 93;
-            if a.urgent {
-                a.urgent_signs.push("urgent_breathing".into());
-            }
+            a.yes_no("cough", worsening || i % 3 == 0, false);
+            a.yes_no("fatigue", worsening && day > 2.0, false);
+            a.yes_no("breathless", worsening && spo2 <= 94, false);
+            a.yes_no("urgent_sudden_breathless", worsening && spo2 <= 93, true);
+            a.yes_no("urgent_chest_pain", false, true);
+            let feeling = match (worsening, day > 1.0) {
+                (true, true) => "worse",
+                (false, true) => "better",
+                _ => "same",
+            };
+            a.choices.insert("feeling".into(), feeling.into());
             if let Some(t) = a.temperature {
                 daily.push((date, t.value()));
             }
             last = Some((a.clone(), date));
-            let symptoms = serde_json::to_string(&a.symptoms).expect("map serialises");
+            let symptoms = a.symptoms_json();
             let at = due + Duration::minutes(17);
             with_db!(db, pool => { sqlx::query(
                 "INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)

@@ -15,6 +15,47 @@ pub enum QuestionKind {
     /// Oxygen saturation, %.
     Spo2,
     YesNo,
+    /// One of the question's `choices` (keypad: 1 for the first, 2 for the second, …).
+    Choice,
+}
+
+/// An option of a `choice` question.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    /// Stored as the answer.
+    pub id: String,
+    pub text: BTreeMap<String, String>,
+}
+
+/// Several yes/no questions the voice call asks as one ("do you have any of …?"): a
+/// keypad-friendly call while the web form asks each question on its own. The answer is
+/// stored under the group's id; "no" also records "no" for every member.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceGroup {
+    /// Heading over the members on the web form.
+    pub text: BTreeMap<String, String>,
+    /// Voice prompt id; default `q.<group id>`.
+    #[serde(default)]
+    pub voice: Option<String>,
+}
+
+/// One question of the voice call: a flow question, or a voice group standing for its
+/// members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceItem {
+    /// The question id, or the voice group id.
+    pub id: String,
+    pub kind: QuestionKind,
+    pub skippable: bool,
+    /// A yes is an urgent warning sign.
+    pub urgent: bool,
+    pub prompt: String,
+    /// Question ids a group stands for (empty for a single question).
+    pub members: Vec<String>,
+    /// Choice ids in keypad order (key 1 = first).
+    pub choices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +80,12 @@ pub struct Question {
     /// question asks for a call back.
     #[serde(default)]
     pub voice: Option<String>,
+    /// The voice group the call asks this yes/no question in (`[voice_groups.<id>]`).
+    #[serde(default)]
+    pub voice_group: Option<String>,
+    /// Options of a `choice` question, in keypad order.
+    #[serde(default)]
+    pub choices: Vec<Choice>,
 }
 
 impl Question {
@@ -62,6 +109,11 @@ pub struct Flow {
     #[serde(default)]
     pub policy: Policy,
     pub questions: Vec<Question>,
+    #[serde(default)]
+    pub voice_groups: BTreeMap<String, VoiceGroup>,
+    /// What the voice call asks, in order (derived at load).
+    #[serde(skip)]
+    pub voice_items: Vec<VoiceItem>,
 }
 
 /// A flow's retry policy: reminders after the first message, the last one through the
@@ -82,20 +134,90 @@ pub fn monitoring_type_of(flow_id: &str) -> &'static str {
     }
 }
 
+/// The text in `lang`, else Japanese, else empty.
+fn localised(texts: &BTreeMap<String, String>, lang: Lang) -> &str {
+    texts
+        .get(lang.as_str())
+        .or_else(|| texts.get("ja"))
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
 impl Flow {
     pub fn text<'a>(&self, q: &'a Question, lang: Lang) -> &'a str {
-        q.text
-            .get(lang.as_str())
-            .or_else(|| q.text.get("ja"))
-            .map(String::as_str)
+        localised(&q.text, lang)
+    }
+    pub fn choice_text<'a>(&self, c: &'a Choice, lang: Lang) -> &'a str {
+        localised(&c.text, lang)
+    }
+    pub fn group_text(&self, group: &str, lang: Lang) -> &str {
+        self.voice_groups
+            .get(group)
+            .map(|g| localised(&g.text, lang))
             .unwrap_or("")
     }
+    /// A complete web answer in which nothing is wrong — 36.5 °C, SpO2 97, every yes/no
+    /// "no", the first option of every choice — as form fields, for demos, tests and
+    /// benchmarks.
+    pub fn healthy_form(&self) -> Vec<(String, String)> {
+        self.questions
+            .iter()
+            .map(|q| {
+                let v = match q.kind {
+                    QuestionKind::Temperature => "36.5".to_string(),
+                    QuestionKind::Spo2 => "97".to_string(),
+                    QuestionKind::YesNo => "no".to_string(),
+                    QuestionKind::Choice => q.choices[0].id.clone(),
+                };
+                (q.id.get_ref().clone(), v)
+            })
+            .collect()
+    }
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions.iter().find(|q| q.id.get_ref() == id)
+    }
+    /// The voice call's questions: each flow question in order, except that the members of
+    /// a voice group are asked once, as the group, where the first of them stands.
+    fn derive_voice_items(&self) -> Vec<VoiceItem> {
+        let mut out: Vec<VoiceItem> = Vec::new();
+        for q in &self.questions {
+            let item = match &q.voice_group {
+                Some(g) => {
+                    if let Some(existing) = out.iter_mut().find(|i| &i.id == g) {
+                        existing.members.push(q.id.get_ref().clone());
+                        existing.urgent |= q.urgent;
+                        continue;
+                    }
+                    VoiceItem {
+                        id: g.clone(),
+                        kind: QuestionKind::YesNo,
+                        skippable: false,
+                        urgent: q.urgent,
+                        prompt: self
+                            .voice_groups
+                            .get(g)
+                            .and_then(|vg| vg.voice.clone())
+                            .unwrap_or_else(|| format!("q.{g}")),
+                        members: vec![q.id.get_ref().clone()],
+                        choices: Vec::new(),
+                    }
+                }
+                None => VoiceItem {
+                    id: q.id.get_ref().clone(),
+                    kind: q.kind,
+                    skippable: q.skippable,
+                    urgent: q.urgent,
+                    prompt: q.voice_prompt(),
+                    members: Vec::new(),
+                    choices: q.choices.iter().map(|c| c.id.clone()).collect(),
+                },
+            };
+            out.push(item);
+        }
+        out
+    }
     pub fn title(&self, lang: Lang) -> &str {
-        self.title
-            .get(lang.as_str())
-            .or_else(|| self.title.get("ja"))
-            .map(String::as_str)
-            .unwrap_or("")
+        localised(&self.title, lang)
     }
 }
 
@@ -153,7 +275,7 @@ impl Flows {
         let mut by_id = BTreeMap::new();
         for (file, src) in sources {
             let line = |offset: usize| src[..offset.min(src.len())].matches('\n').count() + 1;
-            let flow: Flow = match toml::from_str(src) {
+            let mut flow: Flow = match toml::from_str(src) {
                 Ok(f) => f,
                 Err(e) => {
                     let at = e.span().map(|s| line(s.start)).unwrap_or(1);
@@ -184,7 +306,48 @@ impl Flows {
                         q.id.get_ref()
                     ));
                 }
+                problems.extend(
+                    check_choices(q)
+                        .into_iter()
+                        .map(|m| format!("{file}:{at}: question '{}' {m}", q.id.get_ref())),
+                );
+                if let Some(g) = &q.voice_group {
+                    if !flow.voice_groups.contains_key(g) {
+                        problems.push(format!(
+                            "{file}:{at}: question '{}' names voice_group '{g}', which has no [voice_groups.{g}] table",
+                            q.id.get_ref()
+                        ));
+                    }
+                    if q.kind != QuestionKind::YesNo {
+                        problems.push(format!(
+                            "{file}:{at}: question '{}' is in a voice group but is not a yes_no question",
+                            q.id.get_ref()
+                        ));
+                    }
+                }
             }
+            for (g, vg) in &flow.voice_groups {
+                if seen.contains(g) {
+                    problems.push(format!(
+                        "{file}:1: voice group '{g}' has the id of a question; give it its own id"
+                    ));
+                }
+                if !flow
+                    .questions
+                    .iter()
+                    .any(|q| q.voice_group.as_ref() == Some(g))
+                {
+                    problems.push(format!(
+                        "{file}:1: voice group '{g}' is defined but no question names it"
+                    ));
+                }
+                for lang in ["ja", "en"] {
+                    if vg.text.get(lang).is_none_or(|t| t.trim().is_empty()) {
+                        problems.push(format!("{file}:1: voice group '{g}' has no text.{lang}"));
+                    }
+                }
+            }
+            flow.voice_items = flow.derive_voice_items();
             if flow.questions.is_empty() {
                 problems.push(format!("{file}:1: flow has no questions"));
             }
@@ -230,6 +393,36 @@ impl Flows {
     }
 }
 
+/// Problems with a question's `choices`: a `choice` question needs 2 to 9 (one keypad key
+/// each) with unique ids and text in both languages; other kinds take none.
+fn check_choices(q: &Question) -> Vec<String> {
+    let mut out = Vec::new();
+    if q.kind != QuestionKind::Choice {
+        if !q.choices.is_empty() {
+            out.push("has choices but is not a choice question".to_string());
+        }
+        return out;
+    }
+    if !(2..=9).contains(&q.choices.len()) {
+        out.push(format!(
+            "needs 2 to 9 choices (one keypad key each), has {}",
+            q.choices.len()
+        ));
+    }
+    let mut ids = HashSet::new();
+    for c in &q.choices {
+        if c.id.trim().is_empty() || !ids.insert(c.id.as_str()) {
+            out.push(format!("has an empty or repeated choice id '{}'", c.id));
+        }
+        for lang in ["ja", "en"] {
+            if c.text.get(lang).is_none_or(|t| t.trim().is_empty()) {
+                out.push(format!("choice '{}' has no text.{lang}", c.id));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +431,67 @@ mod tests {
     fn builtin_flows_load() {
         let f = Flows::load(Path::new("/nonexistent")).unwrap();
         assert!(f.get("patient-daily").unwrap().questions.len() >= 5);
+    }
+
+    #[test]
+    fn voice_groups_and_choices_are_checked() {
+        let head = "id = \"patient-daily\"\ntitle = { ja = \"x\", en = \"x\" }\n";
+        let q = |extra: &str| {
+            format!(
+                "[[questions]]\nid = \"q{}\"\nkind = \"yes_no\"\n{extra}\ntext = {{ ja = \"a\", en = \"b\" }}\n",
+                extra.len()
+            )
+        };
+        let src = format!(
+            "{head}{}{}[[questions]]\nid = \"c\"\nkind = \"choice\"\ntext = {{ ja = \"a\", en = \"b\" }}\nchoices = [{{ id = \"x\", text = {{ ja = \"x\" }} }}]\n[voice_groups.unused]\ntext = {{ ja = \"u\", en = \"u\" }}\n",
+            q("voice_group = \"nowhere\""),
+            q("choices = [{ id = \"a\", text = { ja = \"a\", en = \"a\" } }]"),
+        );
+        let errs = Flows::from_sources(&[("g.toml".into(), src)]).unwrap_err();
+        for expected in [
+            "names voice_group 'nowhere', which has no [voice_groups.nowhere] table",
+            "has choices but is not a choice question",
+            "question 'c' needs 2 to 9 choices (one keypad key each), has 1",
+            "question 'c' choice 'x' has no text.en",
+            "voice group 'unused' is defined but no question names it",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.contains(expected)),
+                "{expected}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_voice_group_is_asked_once_where_its_first_member_stands() {
+        let f = Flows::load(Path::new("/nonexistent")).unwrap();
+        let flow = f.get("patient-daily").unwrap();
+        let urgent: Vec<_> = flow.questions.iter().filter(|q| q.urgent).collect();
+        assert_eq!(urgent.len(), 13, "the 13 urgent warning signs, one by one");
+        let items: Vec<(&str, usize)> = flow
+            .voice_items
+            .iter()
+            .map(|i| (i.id.as_str(), i.members.len()))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("temperature", 0),
+                ("spo2", 0),
+                ("cough", 0),
+                ("sore_throat", 0),
+                ("cold_symptoms", 3),
+                ("fatigue", 0),
+                ("breathless", 0),
+                ("taste_smell", 0),
+                ("feeling", 0),
+                ("urgent_appearance", 3),
+                ("urgent_breathing", 7),
+                ("urgent_consciousness", 3),
+            ]
+        );
+        assert!(flow.voice_items[9..].iter().all(|i| i.urgent));
+        assert!(!flow.voice_items[4].urgent);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{Lang, Spo2, Temperature},
-    flows::{Flow, Flows, QuestionKind},
+    flows::{Flow, Flows, QuestionKind, VoiceItem},
     store::observations::Answer,
 };
 
@@ -150,8 +150,8 @@ impl Prompts {
     pub fn missing_for(&self, flows: &Flows) -> Vec<String> {
         let mut needed: BTreeSet<String> = STANDARD_PROMPTS.iter().map(|s| s.to_string()).collect();
         for flow in flows.all() {
-            for q in &flow.questions {
-                needed.insert(q.voice_prompt());
+            for item in &flow.voice_items {
+                needed.insert(item.prompt.clone());
             }
         }
         let mut out = Vec::new();
@@ -278,8 +278,8 @@ impl Speaker<'_> {
 }
 
 fn ask(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
-    let q = &flow.questions[state.question];
-    sp.say(turn, &q.voice_prompt(), &[]);
+    let q = &flow.voice_items[state.question];
+    sp.say(turn, &q.prompt, &[]);
     match q.kind {
         QuestionKind::Temperature => {
             sp.say(turn, "howto_temperature", &[]);
@@ -302,6 +302,13 @@ fn ask(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
                 num_digits: Some(1),
             });
         }
+        // The question's prompt names the keys of its choices.
+        QuestionKind::Choice => {
+            turn.gather = Some(GatherSpec {
+                finish_on_hash: false,
+                num_digits: Some(1),
+            });
+        }
     }
 }
 
@@ -319,7 +326,8 @@ pub fn parse_temperature_digits(d: &str) -> Option<Temperature> {
 }
 
 /// A raw keypad answer is valid for the question (the value stored is the normalised text).
-fn accept(kind: QuestionKind, skippable: bool, digits: &str) -> Option<String> {
+fn accept(q: &VoiceItem, digits: &str) -> Option<String> {
+    let (kind, skippable) = (q.kind, q.skippable);
     match kind {
         QuestionKind::Temperature => {
             parse_temperature_digits(digits).map(|t| format!("{:.1}", t.value()))
@@ -335,14 +343,19 @@ fn accept(kind: QuestionKind, skippable: bool, digits: &str) -> Option<String> {
             "2" => Some("no".into()),
             _ => None,
         },
+        QuestionKind::Choice => digits
+            .parse::<usize>()
+            .ok()
+            .filter(|k| *k >= 1)
+            .and_then(|k| q.choices.get(k - 1).cloned()),
     }
 }
 
 /// The answer collected so far, as an observation.
 pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
     let mut a = Answer::default();
-    for q in &flow.questions {
-        let Some(v) = answers.get(q.id.get_ref()) else {
+    for q in &flow.voice_items {
+        let Some(v) = answers.get(&q.id) else {
             continue;
         };
         match q.kind {
@@ -355,11 +368,16 @@ pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
             QuestionKind::Spo2 => a.spo2 = v.parse().ok().and_then(|s| Spo2::new("spo2", s).ok()),
             QuestionKind::YesNo => {
                 let yes = v == "yes";
-                a.symptoms.insert(q.id.get_ref().clone(), yes);
-                if yes && q.urgent {
-                    a.urgent = true;
-                    a.urgent_signs.push(q.id.get_ref().clone());
+                a.yes_no(&q.id, yes, q.urgent);
+                // "None of these" answers each member; a yes leaves open which one.
+                if !yes {
+                    for m in &q.members {
+                        a.symptoms.insert(m.clone(), false);
+                    }
                 }
+            }
+            QuestionKind::Choice => {
+                a.choices.insert(q.id.clone(), v.clone());
             }
         }
     }
@@ -414,16 +432,13 @@ pub fn step(
     }
     match state.stage {
         Stage::Questions => {
-            let q = &flow.questions[state.question];
-            match (!timed_out)
-                .then(|| accept(q.kind, q.skippable, pressed))
-                .flatten()
-            {
+            let q = &flow.voice_items[state.question];
+            match (!timed_out).then(|| accept(q, pressed)).flatten() {
                 Some(v) => {
-                    state.answers.insert(q.id.get_ref().clone(), v);
+                    state.answers.insert(q.id.clone(), v);
                     state.question += 1;
                     state.tries = 0;
-                    if state.question == flow.questions.len() {
+                    if state.question == flow.voice_items.len() {
                         state.stage = Stage::Readback;
                         readback(&sp, flow, state, &mut turn);
                     } else {
@@ -488,6 +503,19 @@ fn readback(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
             }
             None => sp.p.text("summary_spo2_none", &[]),
         });
+    }
+    let lang = if sp.p.language.starts_with("ja") {
+        crate::domain::Lang::Ja
+    } else {
+        crate::domain::Lang::En
+    };
+    for (qid, cid) in &a.choices {
+        if let Some(c) = flow
+            .question(qid)
+            .and_then(|q| q.choices.iter().find(|c| &c.id == cid))
+        {
+            parts.push(flow.choice_text(c, lang).to_string());
+        }
     }
     let yes = a.symptoms.values().filter(|v| **v).count();
     parts.push(if yes == 0 {

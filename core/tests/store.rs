@@ -739,3 +739,102 @@ fn fail<'a>(key: &'a str, error: &'a str) -> checkins::Failure<'a> {
         backoff: Duration::seconds(60),
     }
 }
+
+/// Changing a person's times re-plans today at once: an unsent check-in moves, one of a
+/// removed time is cancelled, a new time is planned, a sent one is left for its answer; a
+/// channel the person cannot be reached on is refused with the field named and nothing
+/// changed; another centre's staff cannot see the person at all.
+#[tokio::test]
+async fn a_schedule_change_replans_today() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let tz = chrono_tz::Asia::Tokyo;
+    let mut i = input(&today.to_string(), &(today + Duration::days(3)).to_string());
+    i.checkin_time = "23:57,23:58".into();
+    let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
+        .await
+        .unwrap();
+    let v = hc_viewer(c);
+    let change = |times: &str, channel: &str| {
+        persons::ScheduleInput {
+            checkin_time: times.into(),
+            channel: channel.into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap()
+    };
+    let due_between = |due: chrono::DateTime<Utc>, minutes: i32| {
+        let at = checkins::slot_instant(tz, today, minutes);
+        assert!(due >= at && due <= at.max(Utc::now()), "{due} vs {at}");
+    };
+
+    persons::update_schedule(&t.db, &v, id, &change("23:59", "voice"), WINDOW, None)
+        .await
+        .unwrap();
+    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    assert_eq!(p.channel, "voice");
+    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [1439]);
+    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    let st: Vec<_> = cks.iter().map(|c| (c.slot, c.status.as_str())).collect();
+    assert_eq!(st, [(0, "planned"), (1, "cancelled")]);
+    due_between(cks[0].due_at, 1439);
+
+    // The first check-in goes out; a new second time is then added.
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET status = 'sent' WHERE person_id = $1 AND slot = 0")
+        .bind(id).execute(p).await.unwrap().rows_affected());
+    persons::update_schedule(&t.db, &v, id, &change("23:50,23:59", ""), WINDOW, None)
+        .await
+        .unwrap();
+    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    let st: Vec<_> = cks.iter().map(|c| (c.slot, c.status.as_str())).collect();
+    assert_eq!(st, [(0, "sent"), (1, "planned")]);
+    due_between(cks[0].due_at, 1439);
+    due_between(cks[1].due_at, 1439);
+    assert_eq!(
+        persons::get(&t.db, None, id, None).await.unwrap().channel,
+        "voice",
+        "an empty field keeps what was there"
+    );
+
+    // No e-mail address: refused, naming the field; nothing changes.
+    let err = persons::update_schedule(&t.db, &v, id, &change("08:00", "email"), WINDOW, None)
+        .await
+        .unwrap_err();
+    match err {
+        Error::Invalid(f) => assert_eq!(f[0].field, "channel"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [1430, 1439]);
+    let other = staff::create_health_centre(&t.db, "別保健所", "03-9", "Asia/Tokyo")
+        .await
+        .unwrap();
+    assert!(matches!(
+        persons::update_schedule(
+            &t.db,
+            &hc_viewer(other),
+            id,
+            &change("08:00", ""),
+            WINDOW,
+            None
+        )
+        .await,
+        Err(Error::NotFound(_))
+    ));
+    let bad = persons::ScheduleInput {
+        checkin_time: "25:00".into(),
+        fallback_channel: "fax".into(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap_err();
+    match bad {
+        Error::Invalid(f) => assert_eq!(
+            f.iter().map(|f| f.field.as_ref()).collect::<Vec<&str>>(),
+            ["fallback_channel", "checkin_time"]
+        ),
+        e => panic!("{e:?}"),
+    }
+    t.drop_db().await;
+}

@@ -49,7 +49,12 @@ fn a_full_call_records_what_was_pressed() {
     assert!(first.says[0].text.contains("みなと保健所"));
     assert_eq!(first.says[1].id, "q.temperature");
     assert!(first.gather.unwrap().finish_on_hash);
-    let keys = ["375#", "96#", "1", "2", "2", "2", "2", "2", "2"];
+    // Temperature, SpO2, cough (yes), sore throat, the cold-symptom group, fatigue,
+    // breathlessness, taste/smell, feeling (3 = worse), then the three urgent-sign groups.
+    let keys = [
+        "375#", "96#", "1", "2", "2", "2", "2", "2", "3", "2", "2", "2",
+    ];
+    assert_eq!(flow.voice_items.len(), keys.len());
     for k in keys {
         let t = voice::step(flow, p, &CTX, &mut st, Some(k));
         assert!(!t.gave_up && t.completed.is_none(), "{k}");
@@ -60,7 +65,7 @@ fn a_full_call_records_what_was_pressed() {
     assert!(
         rb.says[1]
             .text
-            .contains("体温37.5度、酸素96、1つの症状が、はい"),
+            .contains("体温37.5度、酸素96、悪くなった、1つの症状が、はい"),
         "{}",
         rb.says[1].text
     );
@@ -70,6 +75,16 @@ fn a_full_call_records_what_was_pressed() {
     assert_eq!(a.spo2.unwrap().value(), 96);
     assert_eq!(a.symptoms.get("cough"), Some(&true));
     assert_eq!(a.symptoms.get("sore_throat"), Some(&false));
+    assert_eq!(a.choices.get("feeling").map(String::as_str), Some("worse"));
+    // "None of these" to a group answers each of its members.
+    for member in [
+        "runny_nose",
+        "blocked_nose",
+        "urgent_chest_pain",
+        "urgent_stupor",
+    ] {
+        assert_eq!(a.symptoms.get(member), Some(&false), "{member}");
+    }
     assert!(!a.urgent);
     assert!(done.gather.is_none(), "the call ends");
     assert_eq!(done.says.last().unwrap().id, "thanks");
@@ -109,7 +124,7 @@ fn zero_asks_for_a_callback_and_spo2_can_be_skipped() {
     assert_eq!(t.says[1].id, "q.spo2", "the same question again");
     let t = voice::step(flow, p, &CTX, &mut st, Some("#"));
     assert_eq!(t.says[0].id, "q.cough", "no oximeter: skipped");
-    for k in ["2", "2", "2", "2", "1", "2", "2"] {
+    for k in ["2", "2", "2", "2", "2", "2", "2", "2", "1", "2"] {
         voice::step(flow, p, &CTX, &mut st, Some(k));
     }
     let rb_restart = voice::step(flow, p, &CTX, &mut st, Some("2"));
@@ -117,14 +132,51 @@ fn zero_asks_for_a_callback_and_spo2_can_be_skipped() {
         rb_restart.says[0].id, "q.temperature",
         "2 at the read-back starts again"
     );
-    for k in ["380#", "#", "2", "2", "2", "2", "1", "2", "2"] {
+    for k in [
+        "380#", "#", "2", "2", "2", "2", "2", "2", "2", "2", "1", "2",
+    ] {
         voice::step(flow, p, &CTX, &mut st, Some(k));
     }
     let done = voice::step(flow, p, &CTX, &mut st, Some("1"));
     let a = done.completed.unwrap();
     assert!(a.urgent && a.spo2.is_none());
+    // A yes to the breathing group is urgent and stored under the group: the call does not
+    // say which of its seven signs it was.
+    assert_eq!(a.urgent_signs, ["urgent_breathing"]);
+    assert_eq!(a.symptoms.get("urgent_chest_pain"), None);
+    assert_eq!(a.symptoms.get("urgent_purple_lips"), Some(&false));
     assert_eq!(done.says[0].id, "urgent");
     assert!(done.says[0].text.contains("03-0000-0000"));
+}
+
+#[test]
+fn a_choice_takes_one_of_its_keys() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::En);
+    let mut st = CallState::default();
+    voice::start(flow, p, &CTX, &mut st, true);
+    for k in ["365#", "97#", "2", "2", "2", "2", "2", "2"] {
+        voice::step(flow, p, &CTX, &mut st, Some(k));
+    }
+    assert_eq!(flow.voice_items[st.question].id, "feeling");
+    let t = voice::step(flow, p, &CTX, &mut st, Some("4"));
+    assert_eq!(
+        t.says.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["invalid", "q.feeling"],
+        "there is no fourth option"
+    );
+    assert_eq!(
+        t.gather.unwrap().num_digits,
+        Some(1),
+        "one key, no # needed"
+    );
+    let t = voice::step(flow, p, &CTX, &mut st, Some("1"));
+    assert_eq!(t.says[0].id, "q.urgent_appearance");
+    assert_eq!(
+        st.answers.get("feeling").map(String::as_str),
+        Some("better")
+    );
 }
 
 #[test]

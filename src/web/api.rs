@@ -10,7 +10,7 @@ use chrono::Duration;
 use mimamori_core::store::{
     Actor, checkins,
     observations::{self, Observation},
-    persons::{self, Person, PersonInput},
+    persons::{self, Person, PersonInput, ScheduleInput},
 };
 
 use super::{AppState, auth::CurrentStaff, error::AppError};
@@ -19,6 +19,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons", post(create_person))
         .route("/persons/{id}", get(get_person))
+        .route(
+            "/persons/{id}/schedule",
+            axum::routing::patch(update_schedule),
+        )
         .route("/persons/{id}/observations", get(person_observations))
         .route("/persons/{id}/checkins", get(person_checkins))
 }
@@ -50,6 +54,24 @@ async fn create_person(
     .await?;
     let person = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
     Ok((StatusCode::CREATED, Json(person)))
+}
+
+/// Changes how and when a person is reached; today's check-ins are re-planned at once.
+async fn update_schedule(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<ScheduleInput>, JsonRejection>,
+) -> Result<Json<Person>, AppError> {
+    let change = body(b)?.parse()?;
+    let ip = addr.ip().to_string();
+    let window = Duration::minutes(s.config.checkin.answer_window_minutes);
+    persons::update_schedule(&s.db, &who.viewer(), id, &change, window, Some(&ip)).await?;
+    tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
+    Ok(Json(
+        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
 }
 
 async fn get_person(

@@ -173,8 +173,14 @@ fn form_page(
                 }
                 fieldset {
                     legend { (t(lang, ja, en)) }
-                    @for q in flow.questions.iter().filter(|q| q.group == group) {
+                    @for (i, q) in flow.questions.iter().enumerate().filter(|(_, q)| q.group == group) {
                         @let id = q.id.get_ref().as_str();
+                        // Questions the call asks together get their group's heading here.
+                        @if let Some(g) = q.voice_group.as_deref().filter(|g| {
+                            i == 0 || flow.questions[i - 1].voice_group.as_deref() != Some(*g)
+                        }) {
+                            h2 class="subhead" { (flow.group_text(g, lang)) }
+                        }
                         @let v = values.get(id).map(String::as_str).unwrap_or("");
                         @match q.kind {
                             QuestionKind::Temperature | QuestionKind::Spo2 => {
@@ -188,6 +194,14 @@ fn form_page(
                                 div class="yn" role="radiogroup" aria-labelledby=(format!("{id}-q")) {
                                     label { input type="radio" name=(id) value="yes" checked[v == "yes"]; (t(lang, "はい", "Yes")) }
                                     label { input type="radio" name=(id) value="no" checked[v == "no"]; (t(lang, "いいえ", "No")) }
+                                }
+                            }
+                            QuestionKind::Choice => {
+                                p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
+                                div class="choices" role="radiogroup" aria-labelledby=(format!("{id}-q")) {
+                                    @for c in &q.choices {
+                                        label { input type="radio" name=(id) value=(c.id) checked[v == c.id]; (flow.choice_text(c, lang)) }
+                                    }
                                 }
                             }
                         }
@@ -279,22 +293,26 @@ fn parse_answers(
                 }));
             }
             QuestionKind::YesNo => match v {
-                "yes" => {
-                    a.symptoms.insert(id.to_string(), true);
-                    if q.urgent {
-                        a.urgent = true;
-                        a.urgent_signs.push(id.to_string());
-                    }
-                }
-                "no" => {
-                    a.symptoms.insert(id.to_string(), false);
-                }
+                "yes" | "no" => a.yes_no(id, v == "yes", q.urgent),
                 _ => c.push(
                     field,
                     t(
                         lang,
                         "「はい」か「いいえ」を選んでください",
                         "choose yes or no",
+                    ),
+                ),
+            },
+            QuestionKind::Choice => match q.choices.iter().find(|c| c.id == v) {
+                Some(choice) => {
+                    a.choices.insert(id.to_string(), choice.id.clone());
+                }
+                None => c.push(
+                    field,
+                    t(
+                        lang,
+                        "どれか1つを選んでください",
+                        "choose one of the options",
                     ),
                 ),
             },

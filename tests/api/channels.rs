@@ -1,7 +1,7 @@
 //! Sending and answering through a Twilio-compatible provider (the loopback fake): voice
 //! calls answered by keypad, retries after busy / 429 / 5xx, permanent failures, delivery
 //! callbacks, STOP / START, inbound calls, households, and the phone simulator.
-use crate::helpers::today;
+use crate::helpers::all_no_keys;
 use std::time::Duration;
 
 use mimamori_core::{store::escalations, with_db};
@@ -35,21 +35,6 @@ async fn app_with_fake_timeout(max_attempts: i32, timeout_secs: u64) -> (TestApp
     (app, fake)
 }
 
-async fn register(app: &TestApp, phone: &str, channel: &str, extra: serde_json::Value) -> i64 {
-    let mut body = json!({
-        "name": "テスト", "phone": phone, "channel": channel, "observation_start": today(),
-        "observation_end": today(), "checkin_time": "00:00"
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = app.post_json("/api/v1/persons", &body).await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_i64()
-        .unwrap()
-}
-
 async fn checkin_status(app: &TestApp, person: i64) -> String {
     with_db!(&app.db, p => sqlx::query_scalar("SELECT status FROM checkins WHERE person_id = $1").bind(person).fetch_one(p).await.unwrap())
 }
@@ -73,25 +58,15 @@ async fn attempt_statuses(app: &TestApp, person: i64) -> Vec<String> {
         .bind(person).fetch_all(p).await.unwrap())
 }
 
-const ALL_NO: [Option<&str>; 10] = [
-    Some("375#"),
-    Some("96#"),
-    Some("1"),
-    Some("2"),
-    Some("2"),
-    Some("2"),
-    Some("2"),
-    Some("2"),
-    Some("2"),
-    Some("1"),
-];
-
 #[tokio::test]
 async fn a_voice_call_is_answered_with_the_keypad() {
     let (app, fake) = app_with_fake(3).await;
     app.login().await;
-    fake.pickups("+819011110001", vec![Pickup::Keys(ALL_NO.to_vec())]);
-    let person = register(&app, "090-1111-0001", "voice", json!({})).await;
+    fake.pickups(
+        "+819011110001",
+        vec![Pickup::Keys(all_no_keys("patient-daily"))],
+    );
+    let person = app.register("090-1111-0001", "voice", json!({})).await;
     wait_status(&app, person, "answered").await;
     let obs: Vec<serde_json::Value> = app
         .get(&format!("/api/v1/persons/{person}/observations"))
@@ -134,9 +109,12 @@ async fn a_busy_line_is_called_again() {
     app.login().await;
     fake.pickups(
         "+819011110002",
-        vec![Pickup::Status("busy"), Pickup::Keys(ALL_NO.to_vec())],
+        vec![
+            Pickup::Status("busy"),
+            Pickup::Keys(all_no_keys("patient-daily")),
+        ],
     );
-    let person = register(&app, "090-1111-0002", "voice", json!({})).await;
+    let person = app.register("090-1111-0002", "voice", json!({})).await;
     wait_status(&app, person, "answered").await;
     assert_eq!(fake.calls_to("+819011110002"), 2);
     assert_eq!(attempt_statuses(&app, person).await[0], "busy");
@@ -148,14 +126,16 @@ async fn callback_request_and_a_household_on_one_call() {
     let (app, fake) = app_with_fake(3).await;
     app.login().await;
     let mut keys = vec![Some("0#")];
-    keys.extend(ALL_NO);
-    keys.extend(ALL_NO);
+    keys.extend(all_no_keys("patient-daily"));
+    keys.extend(all_no_keys("patient-daily"));
     fake.pickups("+819011110003", vec![Pickup::Keys(keys)]);
     // The SMS member is registered first, so their check-in is open when the call for the
     // voice member reaches its end.
-    let b = register(&app, "090-1111-0003", "sms", json!({"name": "家族"})).await;
+    let b = app
+        .register("090-1111-0003", "sms", json!({"name": "家族"}))
+        .await;
     wait_status(&app, b, "sent").await;
-    let a = register(&app, "090-1111-0003", "voice", json!({})).await;
+    let a = app.register("090-1111-0003", "voice", json!({})).await;
     wait_status(&app, a, "answered").await;
     wait_status(&app, b, "answered").await;
     let (sa, sb) = (checkin_status(&app, a).await, checkin_status(&app, b).await);
@@ -181,9 +161,9 @@ async fn provider_faults_are_retried_or_end_visibly() {
     fake.fault("+819022220001", Fault::TooMany(1));
     fake.fault("+819022220002", Fault::InvalidNumber);
     fake.fault("+819022220003", Fault::ServerError);
-    let slow_ok = register(&app, "090-2222-0001", "sms", json!({})).await;
-    let invalid = register(&app, "090-2222-0002", "sms", json!({})).await;
-    let down = register(&app, "090-2222-0003", "sms", json!({})).await;
+    let slow_ok = app.register("090-2222-0001", "sms", json!({})).await;
+    let invalid = app.register("090-2222-0002", "sms", json!({})).await;
+    let down = app.register("090-2222-0003", "sms", json!({})).await;
     wait_status(&app, slow_ok, "sent").await;
     assert_eq!(attempt_statuses(&app, slow_ok).await, ["failed", "sent"]);
     assert_eq!(
@@ -218,7 +198,7 @@ async fn provider_faults_are_retried_or_end_visibly() {
 async fn delivery_callbacks_update_attempts_once_and_need_a_signature() {
     let (app, fake) = app_with_fake(3).await;
     app.login().await;
-    let person = register(&app, "090-3333-0001", "sms", json!({})).await;
+    let person = app.register("090-3333-0001", "sms", json!({})).await;
     wait_status(&app, person, "sent").await;
     let msg = fake.messages_to("+819033330001").remove(0);
     let cb = msg["StatusCallback"].clone();
@@ -266,7 +246,7 @@ async fn delivery_callbacks_update_attempts_once_and_need_a_signature() {
 async fn stop_and_start_by_sms() {
     let (app, _fake) = app_with_fake(3).await;
     app.login().await;
-    let person = register(&app, "090-4444-0001", "sms", json!({})).await;
+    let person = app.register("090-4444-0001", "sms", json!({})).await;
     wait_status(&app, person, "sent").await;
     let url = format!("{}/hooks/twilio/sms", app.base);
     let sms = |sid: &str, body: &str| {
@@ -300,13 +280,13 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
     let (app, _fake) = app_with_fake(3).await;
     app.login().await;
     // E-mail channel: the check-in stays open while they phone in.
-    let person = register(
-        &app,
-        "090-5555-0001",
-        "email",
-        json!({"email": "a@example.jp", "date_of_birth": "1950-04-01"}),
-    )
-    .await;
+    let person = app
+        .register(
+            "090-5555-0001",
+            "email",
+            json!({"email": "a@example.jp", "date_of_birth": "1950-04-01"}),
+        )
+        .await;
     let call = |sid: &str| {
         vec![
             ("CallSid".to_string(), sid.to_string()),
@@ -355,13 +335,9 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
     let (app, _fake) = app_with_fake(3).await;
     let csrf = app.login().await;
     // E-mail person: the check-in is open; the simulator can call anyone with one.
-    let person = register(
-        &app,
-        "090-6666-0001",
-        "email",
-        json!({"email": "b@example.jp"}),
-    )
-    .await;
+    let person = app
+        .register("090-6666-0001", "email", json!({"email": "b@example.jp"}))
+        .await;
     let page = app.get("/simulator").await.text().await.unwrap();
     let ck: i64 = with_db!(&app.db, p => sqlx::query_scalar("SELECT id FROM checkins WHERE person_id = $1").bind(person).fetch_one(p).await.unwrap());
     assert!(page.contains(&format!(r#"name="checkin_id" value="{ck}""#)));
@@ -383,7 +359,10 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
         .unwrap()
         .to_string();
     let mut last = String::new();
-    for k in ["372#", "#", "2", "2", "2", "2", "2", "2", "2", "1"] {
+    // 37.2 °C, no oximeter, then "no" / option 2 to everything, then confirm.
+    let mut keys = vec!["372#", "#"];
+    keys.extend(all_no_keys("patient-daily").into_iter().skip(2).flatten());
+    for k in keys {
         last = app
             .post_form(
                 &format!("/simulator/{sid}"),
@@ -414,7 +393,7 @@ async fn a_provider_that_does_not_answer_in_time_is_retried_then_escalated() {
     let (app, fake) = app_with_fake_timeout(2, 1).await;
     app.login().await;
     fake.fault("+819088880001", Fault::Slow(Duration::from_secs(3)));
-    let person = register(&app, "090-8888-0001", "sms", json!({})).await;
+    let person = app.register("090-8888-0001", "sms", json!({})).await;
     wait_status(&app, person, "failed").await;
     let errors: Vec<Option<String>> = with_db!(&app.db, p => sqlx::query_scalar(
         "SELECT a.error FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1 ORDER BY a.id")

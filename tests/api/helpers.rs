@@ -149,6 +149,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Registers a person through the API, observed today with a check-in due at once
+    /// (`extra` adds or replaces fields); returns the id.
+    pub async fn register(&self, phone: &str, channel: &str, extra: serde_json::Value) -> i64 {
+        let mut body = serde_json::json!({
+            "name": "テスト", "phone": phone, "channel": channel, "observation_start": today(),
+            "observation_end": today(), "checkin_time": "00:00"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = self.post_json("/api/v1/persons", &body).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// Logs in through the API (password + TOTP); returns the CSRF token of the session.
     pub async fn login(&self) -> String {
         login_as(&self.base, &self.client, "nurse").await
@@ -225,4 +242,58 @@ pub async fn person_elsewhere(app: &TestApp) -> i64 {
     )
     .await
     .unwrap()
+}
+
+/// The repository's flows (`flows/`), as a deployment would load them.
+pub fn flows() -> &'static mimamori_core::flows::Flows {
+    static FLOWS: OnceLock<mimamori_core::flows::Flows> = OnceLock::new();
+    FLOWS.get_or_init(|| {
+        mimamori_core::flows::Flows::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/flows"
+        )))
+        .unwrap()
+    })
+}
+
+/// A complete web answer to the patient flow — 36.5 °C, SpO2 97, every yes/no "no", the
+/// first option of every choice — with `overrides` replacing (or adding) fields.
+pub fn answers(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    answers_in(None, overrides)
+}
+
+/// The fields of [`answers`] that sit on one screen (`group`) of the form.
+pub fn answers_in(group: Option<&str>, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let flow = flows().get("patient-daily").unwrap();
+    let mut out: Vec<(String, String)> = flow
+        .healthy_form()
+        .into_iter()
+        .filter(|(id, _)| group.is_none_or(|g| flow.question(id).unwrap().group == g))
+        .collect();
+    for (k, v) in overrides {
+        match out.iter_mut().find(|(f, _)| f == k) {
+            Some(e) => e.1 = v.to_string(),
+            None => out.push((k.to_string(), v.to_string())),
+        }
+    }
+    out
+}
+
+/// Keypad presses for a whole call through `flow_id`: 37.5 °C, SpO2 96 (when asked), "no"
+/// (2) to every yes/no and grouped question, key 2 for every choice, then 1 to confirm the
+/// read-back.
+pub fn all_no_keys(flow_id: &str) -> Vec<Option<&'static str>> {
+    use mimamori_core::flows::QuestionKind;
+    let flow = flows().get(flow_id).unwrap();
+    let mut keys: Vec<Option<&'static str>> = flow
+        .voice_items
+        .iter()
+        .map(|i| match i.kind {
+            QuestionKind::Temperature => Some("375#"),
+            QuestionKind::Spo2 => Some("96#"),
+            QuestionKind::YesNo | QuestionKind::Choice => Some("2"),
+        })
+        .collect();
+    keys.push(Some("1"));
+    keys
 }

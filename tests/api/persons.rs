@@ -133,3 +133,85 @@ async fn people_of_another_health_centre_are_not_found() {
     assert!(!list.contains(&format!("/persons/{id}\"")));
     app.finish().await;
 }
+
+/// Staff move a person from an SMS at 23:59 to an automated call now: the answer is the
+/// updated record, today's check-in is re-planned and goes out as a call at once. Bad input
+/// names each field and changes nothing; the person page offers the same change as a form.
+#[tokio::test]
+async fn a_schedule_change_takes_effect_today() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let id = app
+        .register("090-7777-0001", "sms", json!({"checkin_time": "23:59"}))
+        .await;
+    let patch = |body: serde_json::Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/persons/{id}/schedule")))
+            .json(&body)
+            .send()
+    };
+    let r = patch(json!({"checkin_time": "25:00", "channel": "pigeon"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = e["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["channel", "checkin_time"]);
+
+    let r = patch(json!({"checkin_time": "00:00", "channel": "voice"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["channel"],
+        "voice"
+    );
+    let call = app.wait_for_message("+819077770001").await;
+    assert_eq!(
+        call.channel, "voice",
+        "today's check-in went out on the new channel"
+    );
+
+    let page = app
+        .get(&format!("/persons/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"action="/persons/{id}/schedule""#))
+            && page.contains(r#"value="00:00""#)
+    );
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/schedule"),
+            &[
+                ("csrf", &csrf),
+                ("checkin_time", "09:00,17:00"),
+                ("fallback_channel", "sms"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "back to the person page");
+    let p: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (p["channel"].as_str(), p["fallback_channel"].as_str()),
+        (Some("voice"), Some("sms"))
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'person.schedule'")
+            .await,
+        2
+    );
+    app.finish().await;
+}

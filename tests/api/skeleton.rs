@@ -2,19 +2,12 @@
 //! in the dev outbox → the form behind the link → observation → chart on the person page.
 use mimamori_core::token::LinkSigner;
 
-use crate::helpers::{LINK_SECRET, link_in, spawn_app, today};
+use crate::helpers::{LINK_SECRET, answers, answers_in, link_in, spawn_app, today};
 
-const ANSWERS: &[(&str, &str)] = &[
-    ("temperature", "37.8"),
-    ("spo2", "95"),
-    ("cough", "yes"),
-    ("sore_throat", "no"),
-    ("fatigue", "no"),
-    ("taste_smell", "no"),
-    ("urgent_breathing", "no"),
-    ("urgent_appearance", "no"),
-    ("urgent_consciousness", "no"),
-];
+/// 37.8 °C, SpO2 95 and a cough; no urgent sign.
+fn feverish() -> Vec<(String, String)> {
+    answers(&[("temperature", "37.8"), ("spo2", "95"), ("cough", "yes")])
+}
 
 #[tokio::test]
 async fn register_sms_link_form_observation_chart() {
@@ -59,14 +52,13 @@ async fn register_sms_link_form_observation_chart() {
     );
 
     // Out-of-range temperature: the page says how to fix it and nothing is recorded.
-    let mut bad = ANSWERS.to_vec();
-    bad[0] = ("temperature", "45");
+    let bad = answers(&[("temperature", "45")]);
     let r = patient.post(&link).form(&bad).send().await.unwrap();
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("34.0〜43.0"));
     assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 0);
 
-    let r = patient.post(&link).form(ANSWERS).send().await.unwrap();
+    let r = patient.post(&link).form(&feverish()).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("回答を受け付けました") && !html.contains("すぐに保健所へ電話"));
@@ -120,9 +112,7 @@ async fn urgent_sign_tells_the_person_to_phone_now() {
         form.contains("Body temperature") && form.contains(r#"lang="en""#),
         "English person, English form"
     );
-    let mut answers = ANSWERS.to_vec();
-    answers[6] = ("urgent_breathing", "yes");
-    answers[1] = ("spo2", "");
+    let answers = answers(&[("urgent_chest_pain", "yes"), ("spo2", "")]);
     let html = patient
         .post(&link)
         .form(&answers)
@@ -161,7 +151,12 @@ async fn bad_links_get_a_clear_page_and_reveal_nothing() {
     let r = patient.get(&expired).send().await.unwrap();
     assert_eq!(r.status(), 410);
     assert!(r.text().await.unwrap().contains("有効期限"));
-    let r = patient.post(&expired).form(ANSWERS).send().await.unwrap();
+    let r = patient
+        .post(&expired)
+        .form(&feverish())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
     let other_key = LinkSigner::new(b"another deployment's key 0123456789");
     let r = patient
@@ -286,18 +281,13 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
         .await
         .unwrap();
     assert!(back.contains("1 / 3") && back.contains(r#"value="36.6""#));
-    let mut answers: Vec<(&str, &str)> = vec![
-        ("screen", "1"),
-        ("nav", "next"),
-        ("temperature", "36.6"),
-        ("spo2", ""),
+    let mut answers: Vec<(String, String)> = vec![
+        ("screen".into(), "1".into()),
+        ("nav".into(), "next".into()),
+        ("temperature".into(), "36.6".into()),
+        ("spo2".into(), "".into()),
     ];
-    answers.extend([
-        ("cough", "no"),
-        ("sore_throat", "no"),
-        ("fatigue", "no"),
-        ("taste_smell", "no"),
-    ]);
+    answers.extend(answers_in(Some("symptoms"), &[]));
     let third = patient
         .post(&link)
         .form(&answers)
@@ -307,13 +297,13 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
         .text()
         .await
         .unwrap();
-    assert!(third.contains("3 / 3") && third.contains(r#"name="urgent_breathing""#));
-    answers[0] = ("screen", "2");
-    answers.extend([
-        ("urgent_breathing", "no"),
-        ("urgent_appearance", "yes"),
-        ("urgent_consciousness", "no"),
-    ]);
+    // The last screen asks the 13 urgent warning signs one by one, under their three
+    // headings.
+    assert!(third.contains("3 / 3") && third.contains(r#"name="urgent_purple_lips""#));
+    assert_eq!(third.matches(r#"value="yes""#).count(), 13, "{third}");
+    assert!(third.contains("表情・外見") && third.contains("意識障害等"));
+    answers[0].1 = "2".into();
+    answers.extend(answers_in(Some("urgent"), &[("urgent_purple_lips", "yes")]));
     let done = patient
         .post(&link)
         .form(&answers)
@@ -330,5 +320,59 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
             .await,
         1
     );
+    app.finish().await;
+}
+
+/// A choice question takes only its own options (the page names the field and lists the
+/// options again; nothing is stored), and the person page shows the chosen option and the
+/// urgent sign by name, day by day.
+#[tokio::test]
+async fn a_choice_is_validated_and_charted() {
+    let app = spawn_app().await;
+    app.login().await;
+    let id = app
+        .register("080-4444-0001", "sms", serde_json::json!({}))
+        .await;
+    let link = link_in(&app.wait_for_message("+818044440001").await.body);
+    let patient = reqwest::Client::new();
+    let r = patient
+        .post(&link)
+        .form(&answers(&[("feeling", "fine")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("どれか1つを選んでください") && html.contains(r#"value="worse""#));
+    assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 0);
+
+    let r = patient
+        .post(&link)
+        .form(&answers(&[
+            ("feeling", "worse"),
+            ("urgent_wheezing", "yes"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = app
+        .get(&format!("/persons/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("悪くなった"),
+        "the choice is on the person page"
+    );
+    assert!(
+        page.contains("突然（2時間以内を目安に）ゼーゼーしはじめた"),
+        "the urgent sign is named"
+    );
+    let detail: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT detail FROM escalations WHERE person_id = $1 AND reason = 'urgent_sign'")
+        .bind(id).fetch_one(p).await.unwrap());
+    assert!(detail.contains("urgent_wheezing"), "{detail}");
     app.finish().await;
 }

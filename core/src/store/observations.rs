@@ -26,6 +26,32 @@ pub struct Answer {
     pub urgent: bool,
     /// Which urgent warning signs were answered yes (question ids).
     pub urgent_signs: Vec<String>,
+    /// Question id → choice id, for `choice` questions.
+    pub choices: BTreeMap<String, String>,
+}
+
+impl Answer {
+    /// Records a yes/no answer; a yes to an urgent warning sign makes the answer urgent.
+    pub fn yes_no(&mut self, id: &str, yes: bool, urgent: bool) {
+        self.symptoms.insert(id.to_string(), yes);
+        if yes && urgent {
+            self.urgent = true;
+            self.urgent_signs.push(id.to_string());
+        }
+    }
+
+    /// The `symptoms` column: yes/no answers as booleans and choices as strings, in one
+    /// JSON object keyed by question id.
+    pub fn symptoms_json(&self) -> String {
+        let mut m: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+        for (k, v) in &self.symptoms {
+            m.insert(k, (*v).into());
+        }
+        for (k, v) in &self.choices {
+            m.insert(k, v.as_str().into());
+        }
+        serde_json::to_string(&m).expect("a map of strings serialises")
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -44,8 +70,22 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn symptom_map(&self) -> BTreeMap<String, bool> {
+    fn answers(&self) -> BTreeMap<String, serde_json::Value> {
         serde_json::from_str(&self.symptoms).unwrap_or_default()
+    }
+    /// Yes/no answers by question (or voice group) id.
+    pub fn symptom_map(&self) -> BTreeMap<String, bool> {
+        self.answers()
+            .into_iter()
+            .filter_map(|(k, v)| v.as_bool().map(|b| (k, b)))
+            .collect()
+    }
+    /// Choice answers by question id.
+    pub fn choice_map(&self) -> BTreeMap<String, String> {
+        self.answers()
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|c| (k, c.to_string())))
+            .collect()
     }
 }
 
@@ -125,8 +165,7 @@ pub async fn answer_checkin(
     rules: &Thresholds,
 ) -> Result<std::result::Result<Recorded, Closed>> {
     let t = now();
-    let symptoms =
-        serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
+    let symptoms = a.symptoms_json();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         let person: Option<i64> = sqlx::query_scalar(
@@ -192,8 +231,7 @@ pub async fn record_by_staff(
         Actor::Staff(id) => Some(id),
         _ => None,
     };
-    let symptoms =
-        serde_json::to_string(&a.symptoms).map_err(|e| Error::Internal(e.to_string()))?;
+    let symptoms = a.symptoms_json();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         let id: i64 = sqlx::query_scalar(

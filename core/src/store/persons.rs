@@ -61,6 +61,64 @@ fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
     })
 }
 
+/// Daily check-in times, "HH:MM" comma-separated, as minutes after midnight (sorted, at
+/// most six).
+fn parse_slots(c: &mut Collect, times: &str) -> Vec<i32> {
+    let mut slots: Vec<i32> = Vec::new();
+    for t in times.split(',') {
+        if let Some(m) = c.take(parse_slot("checkin_time", t)) {
+            slots.push(m);
+        }
+    }
+    slots.sort_unstable();
+    slots.dedup();
+    if slots.len() > 6 {
+        c.push("checkin_time", "at most 6 check-ins a day");
+    }
+    slots
+}
+
+/// A change to how a person is reached: every field optional (empty = keep as it is).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScheduleInput {
+    pub channel: String,
+    /// "none" removes the fallback channel.
+    pub fallback_channel: String,
+    pub language: String,
+    /// "HH:MM", comma-separated for several check-ins a day.
+    pub checkin_time: String,
+}
+
+/// A validated schedule change (None = unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleChange {
+    pub channel: Option<Channel>,
+    pub fallback_channel: Option<Option<Channel>>,
+    pub language: Option<Lang>,
+    pub slots: Option<Vec<i32>>,
+}
+
+impl ScheduleInput {
+    pub fn parse(&self) -> Result<ScheduleChange> {
+        let mut c = Collect::default();
+        fn some(s: &str) -> Option<&str> {
+            Some(s.trim()).filter(|s| !s.is_empty())
+        }
+        let out = ScheduleChange {
+            channel: some(&self.channel).and_then(|v| c.take(Channel::parse("channel", v))),
+            fallback_channel: some(&self.fallback_channel).and_then(|v| match v {
+                "none" => Some(None),
+                v => c.take(Channel::parse("fallback_channel", v)).map(Some),
+            }),
+            language: some(&self.language).and_then(|v| c.take(Lang::parse("language", v))),
+            slots: some(&self.checkin_time).map(|v| parse_slots(&mut c, v)),
+        };
+        c.finish()?;
+        Ok(out)
+    }
+}
+
 impl PersonInput {
     pub fn parse(&self) -> Result<NewPerson> {
         let mut c = Collect::default();
@@ -112,17 +170,7 @@ impl PersonInput {
         } else {
             self.checkin_time.as_str()
         };
-        let mut slots: Vec<i32> = Vec::new();
-        for t in times.split(',') {
-            if let Some(m) = c.take(parse_slot("checkin_time", t)) {
-                slots.push(m);
-            }
-        }
-        slots.sort_unstable();
-        slots.dedup();
-        if slots.len() > 6 {
-            c.push("checkin_time", "at most 6 check-ins a day");
-        }
+        let slots = parse_slots(&mut c, times);
         let date_of_birth = if self.date_of_birth.trim().is_empty() {
             None
         } else {
@@ -220,6 +268,103 @@ pub async fn create(
         audit(&mut *tx, actor, "person.create", "person", Some(id), ip).await?;
         tx.commit().await?;
         Ok(id)
+    })
+}
+
+/// Changes how a person is reached and, in the same transaction, re-plans today: check-ins
+/// not yet sent move to the new times, those of removed times are cancelled, new times are
+/// planned (a time already past is due at once). Sent check-ins stay open for an answer;
+/// later days follow the nightly planning. A new channel applies from the next send.
+/// Needs write access to health observation. Audited.
+pub async fn update_schedule(
+    db: &Db,
+    viewer: &Viewer,
+    id: i64,
+    change: &ScheduleChange,
+    window: chrono::Duration,
+    ip: Option<&str>,
+) -> Result<()> {
+    check(
+        db,
+        Some(viewer),
+        id,
+        FieldGroup::HealthObservation,
+        Action::Write,
+    )
+    .await?;
+    let person = get(db, None, id, None).await?;
+    let centre = crate::store::staff::health_centre(db, person.health_centre_id).await?;
+    let channel = change
+        .channel
+        .map(|c| c.as_str().to_string())
+        .unwrap_or(person.channel.clone());
+    let fallback = match change.fallback_channel {
+        Some(f) => f.map(|c| c.as_str().to_string()),
+        None => person.fallback_channel.clone(),
+    };
+    let mut c = Collect::default();
+    for (field, ch) in [
+        ("channel", Some(&channel)),
+        ("fallback_channel", fallback.as_ref()),
+    ] {
+        match ch.map(String::as_str) {
+            Some("sms" | "voice") if person.phone.is_none() => c.push(
+                field,
+                "this person has no phone number; add one first or choose email",
+            ),
+            Some("email") if person.email.is_none() => c.push(
+                field,
+                "this person has no e-mail address; add one first or choose sms or voice",
+            ),
+            _ => {}
+        }
+    }
+    c.finish()?;
+    let t = now();
+    let plans = match &change.slots {
+        Some(slots) => Some(
+            slots
+                .iter()
+                .map(|m| checkins::PersonPlan::today(&centre.time_zone, *m, t, window))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let language = change
+        .language
+        .map(|l| l.as_str().to_string())
+        .unwrap_or(person.language.clone());
+    with_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query("UPDATE persons SET channel = $1, fallback_channel = $2, language = $3, updated_at = $4 WHERE id = $5")
+            .bind(&channel).bind(fallback.as_deref()).bind(&language).bind(t).bind(id)
+            .execute(&mut *tx).await?;
+        if let (Some(slots), Some(plans)) = (&change.slots, &plans) {
+            sqlx::query("DELETE FROM person_slots WHERE person_id = $1").bind(id).execute(&mut *tx).await?;
+            let today = plans.first().map(|p| p.local_date);
+            // Today's unsent check-ins of times that are gone end as cancelled.
+            sqlx::query("UPDATE checkins SET status = 'cancelled', closed_at = $1, claim_token = NULL
+                         WHERE person_id = $2 AND local_date = $3 AND status = 'planned' AND slot >= $4")
+                .bind(t).bind(id).bind(today).bind(slots.len() as i32).execute(&mut *tx).await?;
+            for (slot, (minutes, plan)) in slots.iter().zip(plans).enumerate() {
+                sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
+                    .bind(id).bind(slot as i32).bind(*minutes).execute(&mut *tx).await?;
+                // Unsent (or cancelled by an earlier change): planned at the new time. Sent
+                // or answered: left alone.
+                sqlx::query("UPDATE checkins SET due_at = $1, deadline_at = $2, status = 'planned', closed_at = NULL
+                             WHERE person_id = $3 AND local_date = $4 AND slot = $5
+                               AND ((status = 'planned' AND attempts = 0) OR status = 'cancelled')
+                               AND EXISTS (SELECT 1 FROM persons p WHERE p.id = $3 AND p.status = 'observing')")
+                    .bind(plan.due_at).bind(plan.deadline_at).bind(id).bind(plan.local_date).bind(slot as i32)
+                    .execute(&mut *tx).await?;
+                sqlx::query(checkins::PLAN_PERSON_SQL)
+                    .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id).bind(slot as i32)
+                    .execute(&mut *tx).await?;
+            }
+        }
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.schedule", "person", Some(id), ip).await?;
+        tx.commit().await?;
+        Ok(())
     })
 }
 

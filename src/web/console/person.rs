@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/observations", axum::routing::post(enter))
         .route("/persons/{id}/assign", axum::routing::post(assign))
         .route("/persons/{id}/share", axum::routing::post(share))
+        .route("/persons/{id}/schedule", axum::routing::post(schedule))
 }
 
 /// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
@@ -55,13 +56,23 @@ fn symptom_grid(
     obs: &[Observation],
     missed: &[NaiveDate],
 ) -> Markup {
-    let questions: Vec<_> = flow
+    // Rows: each yes/no question, then each voice group some call answered as a whole
+    // (a "yes" there does not say which member), as (id, label, urgent).
+    let mut rows: Vec<(String, String, bool)> = flow
         .questions
         .iter()
         .filter(|q| q.kind == QuestionKind::YesNo)
+        .map(|q| {
+            (
+                q.id.get_ref().clone(),
+                flow.text(q, lang).to_string(),
+                q.urgent,
+            )
+        })
         .collect();
-    // Per day, the answers of that day (any yes wins).
+    // Per day, the answers of that day (any yes wins) and the last choice per question.
     let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, bool>> = BTreeMap::new();
+    let mut choices_by_day: BTreeMap<NaiveDate, BTreeMap<String, String>> = BTreeMap::new();
     for o in obs {
         let d = o.observed_at.with_timezone(&tz).date_naive();
         let e = by_day.entry(d).or_default();
@@ -69,7 +80,26 @@ fn symptom_grid(
             let cur = e.entry(k).or_insert(false);
             *cur |= v;
         }
+        choices_by_day.entry(d).or_default().extend(o.choice_map());
     }
+    for item in flow.voice_items.iter().filter(|i| !i.members.is_empty()) {
+        if by_day.values().any(|m| m.contains_key(&item.id)) {
+            rows.push((
+                item.id.clone(),
+                format!(
+                    "{}{}",
+                    t(lang, "（電話）", "(call) "),
+                    flow.group_text(&item.id, lang)
+                ),
+                item.urgent,
+            ));
+        }
+    }
+    let choice_questions: Vec<_> = flow
+        .questions
+        .iter()
+        .filter(|q| q.kind == QuestionKind::Choice)
+        .collect();
     html! {
         div style="overflow-x:auto" {
             table class="grid" {
@@ -81,18 +111,28 @@ fn symptom_grid(
                     @for d in days { th scope="col" { (d.format("%-m/%-d")) } }
                 } }
                 tbody {
-                    @for q in &questions {
-                        tr class=(if q.urgent { "urgent-q" } else { "" }) {
-                            th scope="row" style=(if q.urgent { "color:#b3261e" } else { "" }) { (flow.text(q, lang)) }
+                    @for (qid, label, urgent) in &rows {
+                        tr class=(if *urgent { "urgent-q" } else { "" }) {
+                            th scope="row" style=(if *urgent { "color:#b3261e" } else { "" }) { (label) }
                             @for d in days {
                                 @let answered = by_day.get(d);
-                                @match answered.map(|m| m.get(q.id.get_ref()).copied()) {
-                                    Some(Some(true)) => td class="yes" style=(if q.urgent { "background:#b3261e;color:#fff;text-align:center" } else { "background:#fdecea;text-align:center" }) title=(t(lang, "はい", "yes")) { "●" },
+                                @match answered.map(|m| m.get(qid).copied()) {
+                                    Some(Some(true)) => td class="yes" style=(if *urgent { "background:#b3261e;color:#fff;text-align:center" } else { "background:#fdecea;text-align:center" }) title=(t(lang, "はい", "yes")) { "●" },
                                     Some(Some(false)) => td class="no" style="text-align:center" title=(t(lang, "いいえ", "no")) { "○" },
                                     Some(None) => td class="not-asked" style="text-align:center;color:#888" title=(t(lang, "未質問", "not asked")) { "−" },
                                     None if missed.contains(d) => td class="missed" style="text-align:center;color:#b3261e" title=(t(lang, "未回答", "no answer")) { "×" },
                                     None => td {},
                                 }
+                            }
+                        }
+                    }
+                    @for q in &choice_questions {
+                        tr {
+                            th scope="row" { (flow.text(q, lang)) }
+                            @for d in days {
+                                @let chosen = choices_by_day.get(d).and_then(|m| m.get(q.id.get_ref()));
+                                @let text = chosen.and_then(|c| q.choices.iter().find(|x| &x.id == c)).map(|c| flow.choice_text(c, lang));
+                                td class=(format!("choice {}", chosen.map(String::as_str).unwrap_or(""))) style="text-align:center;font-size:.8rem" { (text.unwrap_or("")) }
                             }
                         }
                     }
@@ -168,6 +208,13 @@ async fn show(
         |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).format("%m/%d %H:%M").to_string();
     let flow = s.flows.for_monitoring(&p.monitoring_type);
     let back = format!("/persons/{}", p.id);
+    let may_schedule = viewer.may(FieldGroup::HealthObservation, Action::Write);
+    let times = persons::slots(&s.db, p.id)
+        .await?
+        .iter()
+        .map(|m| format!("{:02}:{:02}", m / 60, m % 60))
+        .collect::<Vec<_>>()
+        .join(",");
     Ok(layout::page(
         lang,
         &who,
@@ -242,8 +289,14 @@ async fn show(
                     tbody {
                         @for o in obs.iter().rev() {
                             @let yes: Vec<String> = o.symptom_map().into_iter().filter(|(_, v)| *v).map(|(k, _)| {
-                                flow.questions.iter().find(|q| *q.id.get_ref() == k).map(|q| flow.text(q, lang).to_string()).unwrap_or(k)
-                            }).collect();
+                                flow.question(&k).map(|q| flow.text(q, lang).to_string())
+                                    .or_else(|| flow.voice_groups.contains_key(&k).then(|| flow.group_text(&k, lang).to_string()))
+                                    .unwrap_or(k)
+                            }).chain(o.choice_map().into_iter().filter_map(|(qid, cid)| {
+                                let q = flow.question(&qid)?;
+                                let c = q.choices.iter().find(|c| c.id == cid)?;
+                                Some(format!("{}：{}", flow.text(q, lang), flow.choice_text(c, lang)))
+                            })).collect();
                             tr class=(if o.urgent { "urgent-row" } else { "" }) {
                                 td { (local(o.observed_at)) }
                                 td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
@@ -280,6 +333,14 @@ async fn show(
                                 label style="font-weight:400" { input type="checkbox" name="yes" value=(q.id.get_ref()) style="width:auto"; " " (flow.text(q, lang)) }
                             }
                         }
+                        @for q in flow.questions.iter().filter(|q| q.kind == QuestionKind::Choice) {
+                            @let id = format!("choice-{}", q.id.get_ref());
+                            label for=(id) { (flow.text(q, lang)) }
+                            select id=(id) name=(id) {
+                                option value="" { (t(lang, "（聞き取りなし）", "(not asked)")) }
+                                @for c in &q.choices { option value=(c.id) { (flow.choice_text(c, lang)) } }
+                            }
+                        }
                         label for="note" { (t(lang, "メモ（医師の所見など）", "Note (e.g. a doctor's findings)")) }
                         input id="note" name="note";
                         button type="submit" { (t(lang, "記録する", "Record")) }
@@ -307,6 +368,31 @@ async fn show(
             @if ho {
             section class="card" {
                 h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
+                @if may_schedule {
+                details {
+                    summary { (t(lang, "連絡方法・時刻を変更（本日分もすぐに反映）", "Change channel or times (applies to today at once)")) }
+                    form method="post" action=(format!("/persons/{}/schedule", p.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="sch-channel" { (t(lang, "連絡方法", "Channel")) }
+                        select id="sch-channel" name="channel" {
+                            @for (v, ja, en) in CHANNELS { option value=(v) selected[p.channel == *v] { (t(lang, ja, en)) } }
+                        }
+                        label for="sch-fallback" { (t(lang, "予備の連絡方法", "Fallback channel")) }
+                        select id="sch-fallback" name="fallback_channel" {
+                            option value="none" selected[p.fallback_channel.is_none()] { (t(lang, "なし", "none")) }
+                            @for (v, ja, en) in CHANNELS { option value=(v) selected[p.fallback_channel.as_deref() == Some(*v)] { (t(lang, ja, en)) } }
+                        }
+                        label for="sch-lang" { (t(lang, "言語", "Language")) }
+                        select id="sch-lang" name="language" {
+                            option value="ja" selected[p.language == "ja"] { "日本語" }
+                            option value="en" selected[p.language == "en"] { "English" }
+                        }
+                        label for="sch-time" { (t(lang, "連絡時刻（複数はカンマ区切り、例 09:00,17:00）", "Times (comma-separated, e.g. 09:00,17:00)")) }
+                        input id="sch-time" name="checkin_time" value=(times) inputmode="numeric" autocomplete="off";
+                        button type="submit" { (t(lang, "変更する", "Save")) }
+                    }
+                }
+                }
                 table {
                     thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
                     tbody {
@@ -383,10 +469,27 @@ async fn enter(
         .filter(|q| q.kind == QuestionKind::YesNo)
     {
         let yes = f.yes.iter().any(|y| y == q.id.get_ref());
-        a.symptoms.insert(q.id.get_ref().clone(), yes);
-        if yes && q.urgent {
-            a.urgent = true;
-            a.urgent_signs.push(q.id.get_ref().clone());
+        a.yes_no(q.id.get_ref(), yes, q.urgent);
+    }
+    for q in flow
+        .questions
+        .iter()
+        .filter(|q| q.kind == QuestionKind::Choice)
+    {
+        let field = format!("choice-{}", q.id.get_ref());
+        let v = raw
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("");
+        if v.is_empty() {
+            continue;
+        }
+        match q.choices.iter().find(|c| c.id == v) {
+            Some(c) => {
+                a.choices.insert(q.id.get_ref().clone(), c.id.clone());
+            }
+            None => c.push(field, "not one of the question's choices".to_string()),
         }
     }
     c.finish()?;
@@ -446,6 +549,36 @@ async fn assign(
     staff::assign(&s.db, p.id, f.organisation_id).await?;
     mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
     Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+}
+
+const CHANNELS: &[(&str, &str, &str)] = &[
+    ("sms", "SMS（リンク）", "SMS (link)"),
+    ("email", "メール", "e-mail"),
+    ("voice", "自動音声電話", "automated call"),
+];
+
+#[derive(Deserialize)]
+struct ScheduleForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: persons::ScheduleInput,
+}
+
+/// Changes how and when the person is reached; today's check-ins follow at once.
+async fn schedule(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<ScheduleForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let change = f.input.parse()?;
+    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+    let ip = addr.ip().to_string();
+    persons::update_schedule(&s.db, &who.viewer(), id, &change, window, Some(&ip)).await?;
+    tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
 }
 
 #[derive(Deserialize)]
