@@ -838,3 +838,143 @@ async fn a_schedule_change_replans_today() {
     }
     t.drop_db().await;
 }
+
+/// A hospital stay stops the check-ins (today's open one is cancelled, planning skips the
+/// person) and leaving hospital restarts them the same day; moves cannot be dated in the
+/// future; a contractor may not see residence; the review queue filters by current
+/// residence and by assigned outside body.
+#[tokio::test]
+async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
+    use mimamori_core::store::residences::{self, ResidenceInput};
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let mut i = input(&today.to_string(), &(today + Duration::days(5)).to_string());
+    i.checkin_time = "23:59".into();
+    let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
+        .await
+        .unwrap();
+    let other = person(&t.db, c, today, today + Duration::days(5)).await;
+    let v = Viewer {
+        staff_id: staff::create_staff(&t.db, c, "nurse-r", "x", "看護師")
+            .await
+            .unwrap(),
+        ..hc_viewer(c)
+    };
+    let mv = |kind: &str, from: &str| {
+        ResidenceInput {
+            kind: kind.into(),
+            place: "みなと病院".into(),
+            from_date: from.into(),
+        }
+        .parse(today)
+    };
+    match mv("boat", &(today + Duration::days(1)).to_string()).unwrap_err() {
+        Error::Invalid(f) => assert_eq!(
+            f.iter().map(|f| f.field.as_ref()).collect::<Vec<&str>>(),
+            ["kind", "from_date"]
+        ),
+        e => panic!("{e:?}"),
+    }
+
+    residences::add(&t.db, &v, id, &mv("hospital", "").unwrap(), WINDOW, None)
+        .await
+        .unwrap();
+    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    assert_eq!(
+        (p.status.as_str(), p.residence_kind.as_str()),
+        ("admitted", "hospital")
+    );
+    let st = |id| {
+        let db = t.db.clone();
+        async move {
+            checkins::list_for_person(&db, None, id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.local_date, c.status))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(st(id).await, [(today, "cancelled".to_string())]);
+    let tomorrow = checkins::slot_instant(chrono_tz::Asia::Tokyo, today + Duration::days(1), 5);
+    assert_eq!(
+        checkins::plan_day(&t.db, tomorrow, WINDOW).await.unwrap(),
+        1,
+        "only the person at home is planned"
+    );
+
+    // The queue: both have an open escalation; filters pick by residence and by contractor.
+    for p in [id, other] {
+        escalations::open(&t.db, p, "callback", "high", "test")
+            .await
+            .unwrap();
+    }
+    let org = staff::create_organisation(&t.db, "contractor", "みまもり委託", c)
+        .await
+        .unwrap();
+    staff::assign(&t.db, other, org).await.unwrap();
+    let q = |f: escalations::QueueFilter<'static>| {
+        let db = t.db.clone();
+        async move {
+            escalations::queue(&db, Actor::System, c, &f, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.person_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        q(escalations::QueueFilter {
+            residence: Some("hospital"),
+            ..Default::default()
+        })
+        .await,
+        [id]
+    );
+    assert_eq!(
+        q(escalations::QueueFilter {
+            organisation_id: Some(org),
+            ..Default::default()
+        })
+        .await,
+        [other]
+    );
+    assert_eq!(q(Default::default()).await.len(), 2);
+
+    let contractor = Viewer {
+        staff_id: 9,
+        role: Role::Contractor,
+        health_centre_id: c,
+        organisation_id: Some(org),
+    };
+    assert!(matches!(
+        residences::list(&t.db, &contractor, other, None).await,
+        Err(Error::Forbidden(_))
+    ));
+
+    // Back home: under observation again, today's check-in planned again.
+    residences::add(
+        &t.db,
+        &v,
+        id,
+        &mv("home", &today.to_string()).unwrap(),
+        WINDOW,
+        None,
+    )
+    .await
+    .unwrap();
+    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    assert_eq!(
+        (p.status.as_str(), p.residence_kind.as_str()),
+        ("observing", "home")
+    );
+    assert_eq!(st(id).await[0], (today, "planned".to_string()));
+    let hist = residences::list(&t.db, &v, id, None).await.unwrap();
+    assert_eq!(
+        hist.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+        ["home", "hospital"]
+    );
+    t.drop_db().await;
+}

@@ -11,6 +11,7 @@ use mimamori_core::store::{
     Actor, checkins,
     observations::{self, Observation},
     persons::{self, Person, PersonInput, ScheduleInput},
+    residences,
 };
 
 use super::{AppState, auth::CurrentStaff, error::AppError};
@@ -22,6 +23,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/persons/{id}/schedule",
             axum::routing::patch(update_schedule),
+        )
+        .route(
+            "/persons/{id}/residences",
+            get(list_residences).post(add_residence),
         )
         .route("/persons/{id}/observations", get(person_observations))
         .route("/persons/{id}/checkins", get(person_checkins))
@@ -71,6 +76,35 @@ async fn update_schedule(
     tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
     Ok(Json(
         persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
+}
+
+async fn list_residences(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<residences::Residence>>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(
+        residences::list(&s.db, &who.viewer(), id, Some(&ip)).await?,
+    ))
+}
+
+/// Records a move; answers with the person as it now is (status, current residence).
+async fn add_residence(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<residences::ResidenceInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Person>), AppError> {
+    let input = body(b)?;
+    let ip = addr.ip().to_string();
+    super::console::person::add_residence(&s, &who, id, &input, &ip).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 

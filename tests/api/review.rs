@@ -304,3 +304,74 @@ async fn cohort_shows_sparklines_most_worrying_first() {
     assert!(page.contains("37.2 ℃ / 98 %"));
     app.finish().await;
 }
+
+/// Over HTTP: recording a hospital stay answers with the person now admitted, bad input
+/// names each field, and the review queue filters by current residence and by contractor.
+#[tokio::test]
+async fn the_queue_filters_by_residence_and_contractor() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let a = person_answering(&app, "080-3000-0001", "+818030000001", "93", "no").await;
+    let b = person_answering(&app, "080-3000-0002", "+818030000002", "93", "no").await;
+    let r = app
+        .post_json(
+            &format!("/api/v1/persons/{a}/residences"),
+            &json!({"kind": "castle", "from_date": "tomorrow"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .post_json(
+            &format!("/api/v1/persons/{a}/residences"),
+            &json!({"kind": "hospital", "place": "みなと病院"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (p["status"].as_str(), p["residence_kind"].as_str()),
+        (Some("admitted"), Some("hospital"))
+    );
+
+    let in_queue = |html: &str, id: i64| html.contains(&format!("/persons/{id}\""));
+    let hospital = app
+        .get("/escalations?residence=hospital")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(in_queue(&hospital, a) && !in_queue(&hospital, b));
+    let home = app
+        .get("/escalations?residence=home")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!in_queue(&home, a) && in_queue(&home, b));
+
+    let centre: i64 = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT health_centre_id FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let org = mimamori_core::store::staff::create_organisation(
+        &app.db,
+        "contractor",
+        "みまもり委託",
+        centre,
+    )
+    .await
+    .unwrap();
+    let r = app
+        .post_form(
+            &format!("/persons/{b}/assign"),
+            &[("csrf", &csrf), ("organisation_id", &org.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let by_org = app
+        .get(&format!("/escalations?org={org}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!in_queue(&by_org, a) && in_queue(&by_org, b));
+    app.finish().await;
+}

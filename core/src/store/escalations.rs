@@ -100,13 +100,23 @@ pub struct QueueRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Narrows the review queue; empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter<'a> {
+    pub reason: Option<&'a str>,
+    /// Only people assigned to this outside body (contractor, lodging facility, …).
+    pub organisation_id: Option<i64>,
+    /// Only people whose current residence is of this kind.
+    pub residence: Option<&'a str>,
+}
+
 /// Open escalations of a health centre, most urgent first, then oldest first. Audited as a
 /// list read.
 pub async fn queue(
     db: &Db,
     actor: Actor,
     health_centre_id: i64,
-    reason: Option<&str>,
+    f: &QueueFilter<'_>,
     limit: i64,
 ) -> Result<Vec<QueueRow>> {
     let rows = with_db!(db, p => sqlx::query_as(
@@ -114,9 +124,12 @@ pub async fn queue(
                 e.opened_at, e.updated_at
          FROM escalations e JOIN persons p ON p.id = e.person_id LEFT JOIN staff s ON s.id = e.assigned_to
          WHERE p.health_centre_id = $1 AND e.status <> 'resolved' AND ($2 = '' OR e.reason = $2)
+           AND ($3 = '' OR p.residence_kind = $3)
+           AND ($4 = 0 OR EXISTS (SELECT 1 FROM person_assignments a WHERE a.person_id = p.id AND a.organisation_id = $4))
          ORDER BY CASE e.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, e.opened_at, e.id
-         LIMIT $3")
-        .bind(health_centre_id).bind(reason.unwrap_or("")).bind(limit).fetch_all(p).await?);
+         LIMIT $5")
+        .bind(health_centre_id).bind(f.reason.unwrap_or("")).bind(f.residence.unwrap_or(""))
+        .bind(f.organisation_id.unwrap_or(0)).bind(limit).fetch_all(p).await?);
     with_db!(db, p => audit(p, actor, "escalation.list", "health_centre", Some(health_centre_id), None).await)?;
     Ok(rows)
 }

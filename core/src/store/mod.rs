@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod observations;
 pub mod outbox;
 pub mod persons;
+pub mod residences;
 pub mod staff;
 
 pub use audit::{Actor, audit};

@@ -223,11 +223,13 @@ pub struct Person {
     pub date_of_birth: Option<NaiveDate>,
     pub fallback_channel: Option<String>,
     pub status: String,
+    /// Current residence kind (home, hospital, lodging, welfare, other).
+    pub residence_kind: String,
     pub created_at: DateTime<Utc>,
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
-    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.created_at";
+    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.residence_kind, p.created_at";
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
 /// inside the observation period), so nobody waits for the nightly run. `window` is the

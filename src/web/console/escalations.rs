@@ -13,6 +13,7 @@ use mimamori_core::{
     store::{
         Actor,
         escalations::{self, Step},
+        residences, staff,
     },
 };
 use serde::Deserialize;
@@ -60,6 +61,16 @@ pub fn action_label(lang: Lang, a: &str) -> &'static str {
     }
 }
 
+pub fn residence_label(lang: Lang, k: &str) -> &'static str {
+    match k {
+        "home" => t(lang, "自宅", "home"),
+        "hospital" => t(lang, "入院", "hospital"),
+        "lodging" => t(lang, "宿泊療養施設", "lodging facility"),
+        "welfare" => t(lang, "社会福祉施設", "welfare facility"),
+        _ => t(lang, "その他", "other"),
+    }
+}
+
 const REASONS: &[&str] = &[
     "urgent_sign",
     "spo2_low",
@@ -73,6 +84,11 @@ const REASONS: &[&str] = &[
 struct Filter {
     #[serde(default)]
     reason: String,
+    /// Outside body id, or empty.
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    residence: String,
 }
 
 /// The forms to act on one escalation (used here and on the person's page).
@@ -118,11 +134,23 @@ async fn queue(
 ) -> Result<Html<String>, HtmlError> {
     who.require_health_centre()?;
     let reason = Some(f.reason.as_str()).filter(|r| REASONS.contains(r));
+    let residence = Some(f.residence.as_str()).filter(|r| residences::KINDS.contains(r));
+    let orgs = staff::organisations_of(&s.db, who.health_centre_id).await?;
+    let org = f
+        .org
+        .parse::<i64>()
+        .ok()
+        .filter(|o| orgs.iter().any(|(id, _, _)| id == o));
+    let filter = escalations::QueueFilter {
+        reason,
+        organisation_id: org,
+        residence,
+    };
     let rows = escalations::queue(
         &s.db,
         Actor::Staff(who.id),
         who.health_centre_id,
-        reason,
+        &filter,
         500,
     )
     .await?;
@@ -137,6 +165,18 @@ async fn queue(
                 select id="reason" name="reason" style="width:auto" {
                     option value="" { (t(lang, "すべて", "All")) }
                     @for r in REASONS { option value=(r) selected[reason == Some(*r)] { (reason_label(lang, r)) } }
+                }
+                " "
+                label for="org" { (t(lang, "委託先・施設", "Contractor / facility")) }
+                select id="org" name="org" style="width:auto" {
+                    option value="" { (t(lang, "すべて", "All")) }
+                    @for (id, _, name) in &orgs { option value=(id) selected[org == Some(*id)] { (name) } }
+                }
+                " "
+                label for="residence" { (t(lang, "居所", "Residence")) }
+                select id="residence" name="residence" style="width:auto" {
+                    option value="" { (t(lang, "すべて", "All")) }
+                    @for k in residences::KINDS { option value=(k) selected[residence == Some(*k)] { (residence_label(lang, k)) } }
                 }
                 " " button type="submit" style="margin:0" { (t(lang, "表示", "Show")) }
             }

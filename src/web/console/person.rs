@@ -20,13 +20,13 @@ use mimamori_core::{
     store::{
         checkins, escalations as esc_store,
         observations::{self, Answer, Observation},
-        persons, staff,
+        persons, residences, staff,
     },
 };
 use serde::Deserialize;
 
 use super::{
-    escalations::{action_label, priority_label, reason_label, step_forms},
+    escalations::{action_label, priority_label, reason_label, residence_label, step_forms},
     persons::status_label,
 };
 use crate::web::{
@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/assign", axum::routing::post(assign))
         .route("/persons/{id}/share", axum::routing::post(share))
         .route("/persons/{id}/schedule", axum::routing::post(schedule))
+        .route("/persons/{id}/residences", axum::routing::post(residence))
 }
 
 /// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
@@ -165,6 +166,12 @@ async fn show(
     } else {
         (Vec::new(), Vec::new(), Vec::new())
     };
+    let rs = viewer.may(FieldGroup::Residence, Action::Read);
+    let moves = if rs {
+        residences::list(&s.db, &viewer, p.id, Some(&ip)).await?
+    } else {
+        Vec::new()
+    };
     let hc = who.role == Role::HealthCentreStaff;
     let centres = if hc {
         staff::health_centres(&s.db).await?
@@ -227,6 +234,32 @@ async fn show(
                     " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
                     @if let Some(f) = &p.fallback_channel { " (" (t(lang, "予備", "fallback")) ": " (f) ")" }
                     " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
+                    @if rs { " · " (t(lang, "居所", "Residence")) ": " (residence_label(lang, &p.residence_kind)) }
+                }
+                @if rs {
+                details {
+                    summary { (t(lang, "居所の履歴・変更（入院すると健康観察の連絡は止まります）", "Residence history and moves (admission stops the check-ins)")) }
+                    ul {
+                        @for m in &moves {
+                            li { (m.from_date) " " (residence_label(lang, &m.kind)) @if let Some(pl) = &m.place { " · " (pl) } }
+                        }
+                        @if moves.is_empty() { li class="muted" { (t(lang, "記録なし（自宅）", "none recorded (home)")) } }
+                    }
+                    @if viewer.may(FieldGroup::Residence, Action::Write) {
+                    form method="post" action=(format!("/persons/{}/residences", p.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="res-kind" { (t(lang, "居所", "Residence")) }
+                        select id="res-kind" name="kind" {
+                            @for k in residences::KINDS { option value=(k) { (residence_label(lang, k)) } }
+                        }
+                        label for="res-place" { (t(lang, "医療機関・施設名（任意）", "Hospital or facility (optional)")) }
+                        input id="res-place" name="place" autocomplete="off";
+                        label for="res-date" { (t(lang, "開始日（空欄は今日）", "From (empty: today)")) }
+                        input id="res-date" name="from_date" type="date";
+                        button type="submit" { (t(lang, "記録する", "Record")) }
+                    }
+                    }
+                }
                 }
                 p class="muted" {
                     (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
@@ -579,6 +612,50 @@ async fn schedule(
     persons::update_schedule(&s.db, &who.viewer(), id, &change, window, Some(&ip)).await?;
     tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
     Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ResidenceForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: residences::ResidenceInput,
+}
+
+/// Records a move (a hospital stay stops the check-ins at once).
+async fn residence(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<ResidenceForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    add_residence(&s, &who, id, &f.input, &addr.ip().to_string()).await?;
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+}
+
+/// Validates a move against the health centre's local date and records it; shared by the
+/// console and the API.
+pub async fn add_residence(
+    s: &AppState,
+    who: &CurrentStaff,
+    id: i64,
+    input: &residences::ResidenceInput,
+    ip: &str,
+) -> mimamori_core::Result<i64> {
+    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
+    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+    let r = input.parse(checkins::local_date(tz, mimamori_core::db::now()))?;
+    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+    let rid = residences::add(&s.db, &who.viewer(), id, &r, window, Some(ip)).await?;
+    tracing::info!(
+        person_id = id,
+        staff_id = who.id,
+        kind = r.kind,
+        "residence recorded"
+    );
+    Ok(rid)
 }
 
 #[derive(Deserialize)]
