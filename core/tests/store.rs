@@ -950,7 +950,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
         organisation_id: Some(org),
     };
     assert!(matches!(
-        residences::list(&t.db, &contractor, other, None).await,
+        residences::list(&t.db, Some(&contractor), other, None).await,
         Err(Error::Forbidden(_))
     ));
 
@@ -971,7 +971,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
         ("observing", "home")
     );
     assert_eq!(st(id).await[0], (today, "planned".to_string()));
-    let hist = residences::list(&t.db, &v, id, None).await.unwrap();
+    let hist = residences::list(&t.db, Some(&v), id, None).await.unwrap();
     assert_eq!(
         hist.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
         ["home", "hospital"]

@@ -87,7 +87,7 @@ async fn list_residences(
 ) -> Result<Json<Vec<residences::Residence>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        residences::list(&s.db, &who.viewer(), id, Some(&ip)).await?,
+        residences::list(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 

@@ -157,25 +157,21 @@ pub async fn add(
     })
 }
 
-/// A person's residence history, newest first. Audited.
+/// A person's residence history, newest first. As `viewer` (scope and field group checked,
+/// audited), or as the system / a caller that has just checked both, when None.
 pub async fn list(
     db: &Db,
-    viewer: &Viewer,
+    viewer: Option<&Viewer>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Residence>> {
-    persons::check(
-        db,
-        Some(viewer),
-        person_id,
-        FieldGroup::Residence,
-        Action::Read,
-    )
-    .await?;
+    persons::check(db, viewer, person_id, FieldGroup::Residence, Action::Read).await?;
     let rows = with_db!(db, p => sqlx::query_as(
         "SELECT id, person_id, kind, place, from_date, created_at FROM person_residences
          WHERE person_id = $1 ORDER BY from_date DESC, id DESC")
         .bind(person_id).fetch_all(p).await?);
-    with_db!(db, p => audit(p, Actor::Staff(viewer.staff_id), "person.residence.read", "person", Some(person_id), ip).await)?;
+    if let Some(v) = viewer {
+        with_db!(db, p => audit(p, Actor::Staff(v.staff_id), "person.residence.read", "person", Some(person_id), ip).await)?;
+    }
     Ok(rows)
 }
