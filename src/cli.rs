@@ -139,6 +139,9 @@ fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
     {
         problems.push(e);
     }
+    if let Err(e) = mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir)) {
+        problems.push(e);
+    }
     match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
         Err(p) => problems.extend(p),
         Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(

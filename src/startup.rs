@@ -106,6 +106,8 @@ impl Application {
         );
         let rules = Thresholds::load(Path::new(&config.flows_dir))
             .map_err(|e| anyhow::anyhow!("rules are invalid: {e}"))?;
+        let periods = mimamori_core::periods::Periods::load(Path::new(&config.flows_dir))
+            .map_err(|e| anyhow::anyhow!("observation periods are invalid: {e}"))?;
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
             load_demo_if_empty(&db).await?;
@@ -147,6 +149,10 @@ impl Application {
             Arc::new(rules),
             deps.channels.clone(),
         );
+        let state = AppState {
+            periods: Arc::new(periods),
+            ..state
+        };
         Ok(Application {
             listener,
             port,

@@ -194,6 +194,38 @@ pub fn parse_slot(field: &'static str, input: &str) -> Result<i32, Error> {
     Ok(h * 60 + m)
 }
 
+/// A name reduced for duplicate detection: width variants folded (NFKC: ｶﾀｶﾅ → カタカナ,
+/// ＡＢ → AB), hiragana → katakana, small kana → large, ヂ/ヅ/ヴ → ジ/ズ/ブ, Latin letters
+/// upper-cased, and spaces, middle dots and long-vowel marks removed. "やまだ　はなこ",
+/// "ﾔﾏﾀﾞ ﾊﾅｺ" and "ヤマダ・ハナコ" share one key.
+pub fn kana_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '・' | 'ー' | '-' | '‐' | '.'))
+        .map(|c| match c {
+            // Hiragana → katakana (same layout, offset 0x60).
+            'ぁ'..='ゖ' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .map(|c| match c {
+            'ァ' => 'ア',
+            'ィ' => 'イ',
+            'ゥ' => 'ウ',
+            'ェ' => 'エ',
+            'ォ' => 'オ',
+            'ッ' => 'ツ',
+            'ャ' => 'ヤ',
+            'ュ' => 'ユ',
+            'ョ' => 'ヨ',
+            'ヮ' => 'ワ',
+            'ヂ' => 'ジ',
+            'ヅ' => 'ズ',
+            'ヴ' => 'ブ',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -252,8 +252,12 @@ impl Flows {
                 .map_err(|e| vec![format!("{}: cannot read folder: {e}", dir.display())])?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                // rules.toml sits beside the flows but is loaded by `rules::Thresholds`.
-                .filter(|p| p.file_name().is_some_and(|n| n != "rules.toml"))
+                // rules.toml and periods.toml sit beside the flows but are loaded by
+                // `rules::Thresholds` and `periods::Periods`.
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n != "rules.toml" && n != "periods.toml")
+                })
                 .collect();
             entries.sort();
             for p in entries {

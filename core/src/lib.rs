@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod password;
+pub mod periods;
 pub mod provider;
 pub mod rules;
 pub mod signature;

@@ -11,7 +11,7 @@ use mimamori_core::store::{
     Actor, checkins,
     observations::{self, Observation},
     persons::{self, Person, PersonInput, ScheduleInput},
-    residences,
+    registry, residences,
 };
 
 use super::{AppState, auth::CurrentStaff, error::AppError};
@@ -28,6 +28,15 @@ pub fn router() -> Router<AppState> {
             "/persons/{id}/residences",
             get(list_residences).post(add_residence),
         )
+        .route(
+            "/persons/{id}/contacts",
+            get(list_contacts).post(add_contact),
+        )
+        .route("/persons/{id}/tests", get(list_tests).post(add_test))
+        .route(
+            "/persons/{id}/severities",
+            get(list_severities).post(add_severity),
+        )
         .route("/persons/{id}/observations", get(person_observations))
         .route("/persons/{id}/checkins", get(person_checkins))
 }
@@ -37,15 +46,33 @@ fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
         .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
 }
 
+/// Registers a person. When people the caller may see look like the same person (kana
+/// name, date of birth, phone), answers 409 `possible_duplicate` with them, so nothing is
+/// registered twice by accident; post again with `"not_duplicate": true` to register anyway.
 async fn create_person(
     State(s): State<AppState>,
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     b: Result<Json<PersonInput>, JsonRejection>,
-) -> Result<(StatusCode, Json<Person>), AppError> {
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
     who.require_health_centre()?;
     let input = body(b)?;
-    let p = input.parse()?;
+    let p = s.parse_person(&input)?;
+    if !input.not_duplicate {
+        let dups = persons::possible_duplicates(&s.db, &who.viewer(), &p).await?;
+        if !dups.is_empty() {
+            return Ok((
+                StatusCode::CONFLICT,
+                Json(serde_json::json!({"error": {
+                    "code": "possible_duplicate",
+                    "message": "this may be a person already registered; check the candidates, then post again with \"not_duplicate\": true to register anyway",
+                    "candidates": dups,
+                }})),
+            )
+                .into_response());
+        }
+    }
     let ip = addr.ip().to_string();
     let window = Duration::minutes(s.config.checkin.answer_window_minutes);
     let id = persons::create(
@@ -58,7 +85,39 @@ async fn create_person(
     )
     .await?;
     let person = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
-    Ok((StatusCode::CREATED, Json(person)))
+    Ok((StatusCode::CREATED, Json(person)).into_response())
+}
+
+/// Registers a close contact of case `id` in one step: the contact is linked to the case,
+/// monitored as a contact, and (with `last_exposure_date`) gets the period of the rules.
+async fn add_contact(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<PersonInput>, JsonRejection>,
+) -> Result<axum::response::Response, AppError> {
+    persons::check(
+        &s.db,
+        Some(&who.viewer()),
+        id,
+        mimamori_core::access::FieldGroup::Contacts,
+        mimamori_core::access::Action::Write,
+    )
+    .await?;
+    let mut input = body(b)?;
+    input.source_person_id = Some(id);
+    input.monitoring_type = "contact".into();
+    create_person(State(s), who, ConnectInfo(addr), Ok(Json(input))).await
+}
+
+/// The close contacts registered from case `id` (the transmission links from it).
+async fn list_contacts(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<Person>>, AppError> {
+    Ok(Json(persons::contacts_of(&s.db, &who.viewer(), id).await?))
 }
 
 /// Changes how and when a person is reached; today's check-ins are re-planned at once.
@@ -105,6 +164,70 @@ async fn add_residence(
     Ok((
         StatusCode::CREATED,
         Json(persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+    ))
+}
+
+fn today() -> chrono::NaiveDate {
+    mimamori_core::db::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+}
+
+async fn list_tests(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<registry::TestRecord>>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(
+        registry::tests(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
+}
+
+/// Adds a test record; answers with the person's test records.
+async fn add_test(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<registry::TestInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Vec<registry::TestRecord>>), AppError> {
+    let t = body(b)?.parse(today())?;
+    let ip = addr.ip().to_string();
+    registry::add_test(&s.db, &who.viewer(), id, &t, Some(&ip)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(registry::tests(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+    ))
+}
+
+async fn list_severities(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<registry::Severity>>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(
+        registry::severities(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
+}
+
+/// Records the severity from a date; answers with the history.
+async fn add_severity(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<registry::SeverityInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Vec<registry::Severity>>), AppError> {
+    let sv = body(b)?.parse(today())?;
+    let ip = addr.ip().to_string();
+    registry::add_severity(&s.db, &who.viewer(), id, sv, Some(&ip)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(registry::severities(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 

@@ -24,7 +24,7 @@ button.link{background:none;color:#fff;padding:.4rem .6rem;margin:0;font-size:1r
 .tag.missed,.tag.failed{background:#fdecea;color:#b3261e}.tag.answered{background:#e6f4ea;color:#137333}
 fieldset{border:1px solid #ccd;border-radius:8px;margin:1rem 0;padding:.5rem 1rem;background:#fff}legend{font-weight:700;padding:0 .3rem}
 .yn{display:flex;gap:.5rem;flex-wrap:wrap;margin:.3rem 0 .8rem}.yn label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1.2rem;min-width:6rem;background:#fff}
-.yn input{width:auto;margin-right:.4rem;transform:scale(1.4)}.choices{display:flex;flex-direction:column;gap:.4rem;margin:.3rem 0 .8rem}.choices label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1rem;background:#fff}.choices input{width:auto;margin-right:.6rem;transform:scale(1.4)}h2.subhead{font-size:1.05rem;margin:1rem 0 .2rem;border-bottom:1px solid #ccd}.q{margin:.6rem 0 0;font-weight:600}
+.yn input{width:auto;margin-right:.4rem;transform:scale(1.4)}.choices{display:flex;flex-direction:column;gap:.4rem;margin:.3rem 0 .8rem}.choices label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1rem;background:#fff}.choices input{width:auto;margin-right:.6rem;transform:scale(1.4)}dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}dl.kv dt{color:#555}dl.kv dd{margin:0}a.button{display:inline-block;background:#1a56db;color:#fff;padding:.5rem 1rem;border-radius:6px;text-decoration:none}h2.subhead{font-size:1.05rem;margin:1rem 0 .2rem;border-bottom:1px solid #ccd}.q{margin:.6rem 0 0;font-weight:600}
 svg{max-width:100%;height:auto;background:#fff}
 @media print{header{display:none}}
 "#;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub prompts: Arc<Prompts>,
     pub rules: Arc<Thresholds>,
+    /// Observation-period rules (`flows/periods.toml`).
+    pub periods: Arc<mimamori_core::periods::Periods>,
     /// For one-time login codes sent by SMS or e-mail.
     pub channels: Channels,
     /// Cookies get `Secure` when the public URL is https.
@@ -59,9 +61,22 @@ impl AppState {
             flows,
             prompts,
             rules,
+            periods: Arc::default(),
             channels,
             secure_cookies,
         }
+    }
+
+    /// Validates a registration under this deployment's observation-period rules (today's
+    /// date in Japan is the default reception date).
+    pub fn parse_person(
+        &self,
+        input: &mimamori_core::store::persons::PersonInput,
+    ) -> mimamori_core::Result<mimamori_core::store::persons::NewPerson> {
+        let today = mimamori_core::db::now()
+            .with_timezone(&chrono_tz::Asia::Tokyo)
+            .date_naive();
+        input.parse_with(&self.periods, today)
     }
 
     /// Public base URL without a trailing slash.

@@ -12,5 +12,6 @@ mod health;
 mod helpers;
 mod peers;
 mod persons;
+mod registry;
 mod review;
 mod skeleton;

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod observations;
 pub mod outbox;
 pub mod persons;
+pub mod registry;
 pub mod residences;
 pub mod staff;
 

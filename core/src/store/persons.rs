@@ -33,6 +33,33 @@ pub struct PersonInput {
     pub date_of_birth: String,
     /// Channel to try when the main one fails or goes unanswered (sms, email, voice).
     pub fallback_channel: String,
+    /// Name in kana [フリガナ]; used to find duplicates.
+    pub name_kana: String,
+    /// male, female, other, unknown.
+    pub sex: String,
+    pub nationality: String,
+    /// JIS prefecture code, "01"–"47".
+    pub prefecture_code: String,
+    pub municipality: String,
+    /// The rest of the address.
+    pub address: String,
+    pub occupation: String,
+    pub workplace: String,
+    pub emergency_contact: String,
+    /// YYYY-MM-DD [受付日]; default today.
+    pub reception_date: String,
+    /// Day 0 of the period, one of: onset (symptomatic), specimen (asymptomatic), last
+    /// exposure (contact). With one of them, `observation_start` and `observation_end` may be
+    /// left empty and are computed from `flows/periods.toml`.
+    pub onset_date: String,
+    pub specimen_date: String,
+    pub last_exposure_date: String,
+    /// Why `observation_end` differs from the computed end (required then).
+    pub period_override_reason: String,
+    /// For a close contact: the id of the case that made them one.
+    pub source_person_id: Option<i64>,
+    /// Register even though possible duplicates were shown (after checking them).
+    pub not_duplicate: bool,
 }
 
 /// A validated registration.
@@ -50,6 +77,30 @@ pub struct NewPerson {
     pub slots: Vec<i32>,
     pub date_of_birth: Option<NaiveDate>,
     pub fallback_channel: Option<Channel>,
+    pub details: Details,
+}
+
+/// The registry's optional basic information.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    pub name_kana: Option<String>,
+    pub name_key: Option<String>,
+    pub sex: Option<&'static str>,
+    pub nationality: Option<String>,
+    pub prefecture_code: Option<String>,
+    pub municipality: Option<String>,
+    pub address: Option<String>,
+    pub occupation: Option<String>,
+    pub workplace: Option<String>,
+    pub emergency_contact: Option<String>,
+    pub reception_date: Option<NaiveDate>,
+    pub onset_date: Option<NaiveDate>,
+    pub specimen_date: Option<NaiveDate>,
+    pub last_exposure_date: Option<NaiveDate>,
+    /// The period rule applied (None when the dates were typed).
+    pub period_rule: Option<String>,
+    pub period_override_reason: Option<String>,
+    pub source_person_id: Option<i64>,
 }
 
 fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
@@ -119,8 +170,37 @@ impl ScheduleInput {
     }
 }
 
+/// Optional free text: trimmed, empty → None, at most `max` characters.
+fn text(c: &mut Collect, field: &'static str, v: &str, max: usize) -> Option<String> {
+    let v = v.trim();
+    if v.chars().count() > max {
+        c.push(field, format!("use at most {max} characters"));
+        return None;
+    }
+    Some(v.to_string()).filter(|v| !v.is_empty())
+}
+
+fn opt_date(c: &mut Collect, field: &'static str, v: &str) -> Option<NaiveDate> {
+    if v.trim().is_empty() {
+        None
+    } else {
+        c.take(parse_date(field, v))
+    }
+}
+
 impl PersonInput {
+    /// Validates with the built-in observation-period rules.
     pub fn parse(&self) -> Result<NewPerson> {
+        self.parse_with(&crate::periods::Periods::default(), now().date_naive())
+    }
+
+    /// Validates; a missing period is computed from day 0 under `periods`; `today` is the
+    /// default reception date.
+    pub fn parse_with(
+        &self,
+        periods: &crate::periods::Periods,
+        today: NaiveDate,
+    ) -> Result<NewPerson> {
         let mut c = Collect::default();
         let name = self.name.trim().to_string();
         if name.is_empty() {
@@ -155,8 +235,52 @@ impl PersonInput {
                 None
             }
         };
-        let start = c.take(parse_date("observation_start", &self.observation_start));
-        let end = c.take(parse_date("observation_end", &self.observation_end));
+        let d = self.details(&mut c, today);
+        // Day 0 and the computed period, when a day-0 date is given.
+        use crate::periods::Basis;
+        let basis = match monitoring_type {
+            Some("contact") => d
+                .last_exposure_date
+                .map(|d0| (Basis::Contact, d0, "last_exposure_date")),
+            _ => d
+                .onset_date
+                .map(|d0| (Basis::Symptomatic, d0, "onset_date"))
+                .or(d
+                    .specimen_date
+                    .map(|d0| (Basis::Asymptomatic, d0, "specimen_date"))),
+        };
+        let computed = basis.map(|(b, d0, _)| periods.compute(b, d0));
+        let start = if self.observation_start.trim().is_empty() && computed.is_some() {
+            computed.as_ref().map(|p| p.start)
+        } else {
+            c.take(parse_date("observation_start", &self.observation_start))
+        };
+        let end = if self.observation_end.trim().is_empty() && computed.is_some() {
+            computed.as_ref().map(|p| p.end)
+        } else if self.observation_end.trim().is_empty() {
+            c.push(
+                "observation_end",
+                "enter the end date, or an onset, specimen or last-exposure date to compute it",
+            );
+            None
+        } else {
+            c.take(parse_date("observation_end", &self.observation_end))
+        };
+        let mut details = d;
+        if let (Some(p), Some(e)) = (&computed, end) {
+            if e != p.end && details.period_override_reason.is_none() {
+                c.push(
+                    "period_override_reason",
+                    format!(
+                        "the rules ({}) end the period on {}; give a reason to end it on {e}, or leave observation_end empty",
+                        p.rule, p.end
+                    ),
+                );
+            }
+            if e == p.end {
+                details.period_rule = Some(p.rule.clone());
+            }
+        }
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
@@ -204,7 +328,62 @@ impl PersonInput {
             slots,
             date_of_birth,
             fallback_channel,
+            details,
         })
+    }
+
+    fn details(&self, c: &mut Collect, today: NaiveDate) -> Details {
+        let name_kana = text(c, "name_kana", &self.name_kana, 100);
+        let sex = match self.sex.trim() {
+            "" => None,
+            s @ ("male" | "female" | "other" | "unknown") => ["male", "female", "other", "unknown"]
+                .into_iter()
+                .find(|x| *x == s),
+            _ => {
+                c.push("sex", "choose male, female, other or unknown");
+                None
+            }
+        };
+        let prefecture_code = text(c, "prefecture_code", &self.prefecture_code, 2);
+        if let Some(p) = &prefecture_code
+            && !p
+                .parse::<u8>()
+                .is_ok_and(|n| (1..=47).contains(&n) && p.len() == 2)
+        {
+            c.push(
+                "prefecture_code",
+                "use the two-digit JIS code, 01 (Hokkaido) to 47 (Okinawa)",
+            );
+        }
+        let source_person_id = self.source_person_id;
+        Details {
+            name_key: name_kana
+                .as_deref()
+                .map(crate::domain::kana_key)
+                .or_else(|| Some(crate::domain::kana_key(&self.name)))
+                .filter(|k| !k.is_empty()),
+            name_kana,
+            sex,
+            nationality: text(c, "nationality", &self.nationality, 50),
+            prefecture_code,
+            municipality: text(c, "municipality", &self.municipality, 50),
+            address: text(c, "address", &self.address, 200),
+            occupation: text(c, "occupation", &self.occupation, 100),
+            workplace: text(c, "workplace", &self.workplace, 100),
+            emergency_contact: text(c, "emergency_contact", &self.emergency_contact, 200),
+            reception_date: opt_date(c, "reception_date", &self.reception_date).or(Some(today)),
+            onset_date: opt_date(c, "onset_date", &self.onset_date),
+            specimen_date: opt_date(c, "specimen_date", &self.specimen_date),
+            last_exposure_date: opt_date(c, "last_exposure_date", &self.last_exposure_date),
+            period_rule: None,
+            period_override_reason: text(
+                c,
+                "period_override_reason",
+                &self.period_override_reason,
+                500,
+            ),
+            source_person_id,
+        }
     }
 }
 
@@ -225,11 +404,31 @@ pub struct Person {
     pub status: String,
     /// Current residence kind (home, hospital, lodging, welfare, other).
     pub residence_kind: String,
+    pub name_kana: Option<String>,
+    pub sex: Option<String>,
+    pub nationality: Option<String>,
+    pub prefecture_code: Option<String>,
+    pub municipality: Option<String>,
+    pub address: Option<String>,
+    pub occupation: Option<String>,
+    pub workplace: Option<String>,
+    pub emergency_contact: Option<String>,
+    pub reception_date: Option<NaiveDate>,
+    pub onset_date: Option<NaiveDate>,
+    pub specimen_date: Option<NaiveDate>,
+    pub last_exposure_date: Option<NaiveDate>,
+    /// The observation-period rule applied, when the end was computed.
+    pub period_rule: Option<String>,
+    pub period_override_reason: Option<String>,
+    pub source_person_id: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
-    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.residence_kind, p.created_at";
+    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.residence_kind,
+    p.name_kana, p.sex, p.nationality, p.prefecture_code, p.municipality, p.address, p.occupation,
+    p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
+    p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.created_at";
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
 /// inside the observation period), so nobody waits for the nightly run. `window` is the
@@ -260,6 +459,24 @@ pub async fn create(
             .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
             .bind(p.date_of_birth).bind(p.fallback_channel.map(Channel::as_str)).bind(t)
             .fetch_one(&mut *tx).await?;
+        let d = &p.details;
+        if let Some(src) = d.source_person_id {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id = $1 AND health_centre_id = $2")
+                .bind(src).bind(health_centre_id).fetch_one(&mut *tx).await?;
+            if n == 0 {
+                return Err(Error::invalid("source_person_id", "no case with this id at your health centre"));
+            }
+        }
+        sqlx::query(
+            "UPDATE persons SET name_kana = $1, name_key = $2, sex = $3, nationality = $4, prefecture_code = $5,
+               municipality = $6, address = $7, occupation = $8, workplace = $9, emergency_contact = $10,
+               reception_date = $11, onset_date = $12, specimen_date = $13, last_exposure_date = $14,
+               period_rule = $15, period_override_reason = $16, source_person_id = $17 WHERE id = $18")
+            .bind(&d.name_kana).bind(&d.name_key).bind(d.sex).bind(&d.nationality).bind(&d.prefecture_code)
+            .bind(&d.municipality).bind(&d.address).bind(&d.occupation).bind(&d.workplace).bind(&d.emergency_contact)
+            .bind(d.reception_date).bind(d.onset_date).bind(d.specimen_date).bind(d.last_exposure_date)
+            .bind(&d.period_rule).bind(&d.period_override_reason).bind(d.source_person_id).bind(id)
+            .execute(&mut *tx).await?;
         for (slot, (minutes, plan)) in p.slots.iter().zip(&plans).enumerate() {
             sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
                 .bind(id).bind(slot as i32).bind(*minutes).execute(&mut *tx).await?;
@@ -491,6 +708,136 @@ impl List {
             List::Ended => "(p.status = 'ended' OR p.observation_end < $1)",
         }
     }
+}
+
+/// The rows of one of a person's records (`sql` takes the person id as `$1`): scope and
+/// field group checked for `viewer` and the read audited as `action`; with None the caller
+/// has already checked both (the person page, after an audited `get`).
+pub(crate) async fn read_records<T>(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    group: FieldGroup,
+    action: &str,
+    sql: &'static str,
+    ip: Option<&str>,
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    check(db, viewer, person_id, group, Action::Read).await?;
+    let rows = with_db!(db, p => sqlx::query_as::<_, T>(sql).bind(person_id).fetch_all(p).await?);
+    if let Some(v) = viewer {
+        with_db!(db, p => audit(p, Actor::Staff(v.staff_id), action, "person", Some(person_id), ip).await)?;
+    }
+    Ok(rows)
+}
+
+/// A registered person who may be the same as a new registration.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DuplicateCandidate {
+    pub id: i64,
+    pub name: String,
+    pub name_kana: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub phone: Option<String>,
+    pub monitoring_type: String,
+    pub status: String,
+    /// What matched: kana name (width and kana variants folded), date of birth, phone, sex,
+    /// address.
+    #[sqlx(skip)]
+    pub matched: Vec<&'static str>,
+}
+
+/// People `viewer` may see who may be `p`: the same folded kana name with the same date of
+/// birth or phone, or the same phone and date of birth. Each comes with what matched.
+/// Audited as a list read when anything is found.
+pub async fn possible_duplicates(
+    db: &Db,
+    viewer: &Viewer,
+    p: &NewPerson,
+) -> Result<Vec<DuplicateCandidate>> {
+    let key = p.details.name_key.clone().unwrap_or_default();
+    let phone = p
+        .phone
+        .as_ref()
+        .map(|x| x.as_str().to_string())
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT p.id, p.name, p.name_kana, p.date_of_birth, p.phone, p.monitoring_type, p.status, p.name_key,
+                p.sex, p.address
+         FROM persons p
+         WHERE {} AND ((p.name_key = $1 AND $1 <> '' AND (p.date_of_birth = $2 OR p.phone = $3))
+                       OR (p.phone = $3 AND $3 <> '' AND p.date_of_birth = $2))
+         ORDER BY p.id DESC LIMIT 20",
+        viewer.row_condition()
+    );
+    type Row = (
+        i64,
+        String,
+        Option<String>,
+        Option<NaiveDate>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(&key).bind(p.date_of_birth).bind(&phone).fetch_all(pool).await?);
+    let out: Vec<DuplicateCandidate> = rows
+        .into_iter()
+        .map(
+            |(id, name, name_kana, dob, ph, monitoring_type, status, nk, sex, address)| {
+                let mut matched = Vec::new();
+                if nk.as_deref() == Some(key.as_str()) {
+                    matched.push("name_kana");
+                }
+                if dob.is_some() && dob == p.date_of_birth {
+                    matched.push("date_of_birth");
+                }
+                if !phone.is_empty() && ph.as_deref() == Some(phone.as_str()) {
+                    matched.push("phone");
+                }
+                if sex.is_some() && sex.as_deref() == p.details.sex {
+                    matched.push("sex");
+                }
+                if address.is_some() && address == p.details.address {
+                    matched.push("address");
+                }
+                DuplicateCandidate {
+                    id,
+                    name,
+                    name_kana,
+                    date_of_birth: dob,
+                    phone: ph,
+                    monitoring_type,
+                    status,
+                    matched,
+                }
+            },
+        )
+        .collect();
+    if !out.is_empty() {
+        with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.duplicates", "health_centre", Some(viewer.health_centre_id), None).await)?;
+    }
+    Ok(out)
+}
+
+/// The close contacts registered from case `id`, as `viewer` may see them.
+pub async fn contacts_of(db: &Db, viewer: &Viewer, id: i64) -> Result<Vec<Person>> {
+    check(db, Some(viewer), id, FieldGroup::Contacts, Action::Read).await?;
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.source_person_id = $1 AND {} ORDER BY p.id",
+        viewer.row_condition()
+    );
+    let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_all(pool).await?);
+    with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.contacts.read", "person", Some(id), None).await)?;
+    Ok(rows)
 }
 
 /// People on one line list that `viewer` may see (their row scope), newest first.

@@ -165,13 +165,15 @@ pub async fn list(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Residence>> {
-    persons::check(db, viewer, person_id, FieldGroup::Residence, Action::Read).await?;
-    let rows = with_db!(db, p => sqlx::query_as(
+    persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::Residence,
+        "person.residence.read",
         "SELECT id, person_id, kind, place, from_date, created_at FROM person_residences
-         WHERE person_id = $1 ORDER BY from_date DESC, id DESC")
-        .bind(person_id).fetch_all(p).await?);
-    if let Some(v) = viewer {
-        with_db!(db, p => audit(p, Actor::Staff(v.staff_id), "person.residence.read", "person", Some(person_id), ip).await)?;
-    }
-    Ok(rows)
+         WHERE person_id = $1 ORDER BY from_date DESC, id DESC",
+        ip,
+    )
+    .await
 }

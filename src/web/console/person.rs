@@ -20,7 +20,7 @@ use mimamori_core::{
     store::{
         checkins, escalations as esc_store,
         observations::{self, Answer, Observation},
-        persons, residences, staff,
+        persons, registry, residences, staff,
     },
 };
 use serde::Deserialize;
@@ -46,6 +46,11 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/share", axum::routing::post(share))
         .route("/persons/{id}/schedule", axum::routing::post(schedule))
         .route("/persons/{id}/residences", axum::routing::post(residence))
+        .route("/persons/{id}/tests", axum::routing::post(add_test))
+        .route(
+            "/persons/{id}/severities",
+            axum::routing::post(add_severity),
+        )
 }
 
 /// Day × symptom grid: answered yes / no / not asked / missed; urgent signs highlighted.
@@ -174,6 +179,22 @@ async fn show(
     } else {
         Vec::new()
     };
+    let may = |g: FieldGroup| viewer.may(g, Action::Read);
+    let tests = if may(FieldGroup::Tests) {
+        registry::tests(&s.db, None, p.id, None).await?
+    } else {
+        Vec::new()
+    };
+    let severities = if may(FieldGroup::Severity) {
+        registry::severities(&s.db, None, p.id, None).await?
+    } else {
+        Vec::new()
+    };
+    let contacts = if may(FieldGroup::Contacts) {
+        persons::contacts_of(&s.db, &viewer, p.id).await?
+    } else {
+        Vec::new()
+    };
     let hc = who.role == Role::HealthCentreStaff;
     let centres = if hc {
         staff::health_centres(&s.db).await?
@@ -290,6 +311,7 @@ async fn show(
                     }
                 }
             }
+            (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts))
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
@@ -586,6 +608,125 @@ async fn assign(
     Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
 }
 
+fn severity_label(lang: Lang, l: &str) -> &'static str {
+    match l {
+        "mild" => t(lang, "軽症", "mild"),
+        "moderate1" => t(lang, "中等症I", "moderate I"),
+        "moderate2" => t(lang, "中等症II", "moderate II"),
+        _ => t(lang, "重症", "severe"),
+    }
+}
+
+fn test_result_label(lang: Lang, r: &str) -> &'static str {
+    match r {
+        "positive" => t(lang, "陽性", "positive"),
+        "negative" => t(lang, "陰性", "negative"),
+        "pending" => t(lang, "結果待ち", "pending"),
+        _ => t(lang, "判定不能", "inconclusive"),
+    }
+}
+
+/// Basic information, test records, severity and close contacts — each only for roles that
+/// may read its field group, with its form only for those who may write it.
+fn registry_sections(
+    lang: Lang,
+    who: &CurrentStaff,
+    viewer: &mimamori_core::access::Viewer,
+    p: &persons::Person,
+    tests: &[registry::TestRecord],
+    severities: &[registry::Severity],
+    contacts: &[persons::Person],
+) -> Markup {
+    let may = |g: FieldGroup, a: Action| viewer.may(g, a);
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    html! {
+        @if may(FieldGroup::Basic, Action::Read) {
+        section class="card" {
+            h2 { (t(lang, "基本情報", "Basic information")) }
+            dl class="kv" {
+                dt { (t(lang, "フリガナ", "Kana")) } dd { (opt(&p.name_kana)) }
+                dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                dt { (t(lang, "性別", "Sex")) } dd { (opt(&p.sex)) }
+                dt { (t(lang, "住所", "Address")) } dd { (opt(&p.prefecture_code)) " " (opt(&p.municipality)) " " (opt(&p.address)) }
+                dt { (t(lang, "職業・勤務先", "Occupation, workplace")) } dd { (opt(&p.occupation)) " / " (opt(&p.workplace)) }
+                dt { (t(lang, "緊急連絡先", "Emergency contact")) } dd { (opt(&p.emergency_contact)) }
+                dt { (t(lang, "発症日・検体採取日・最終接触日", "Onset, specimen, last exposure")) }
+                dd { (p.onset_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) " / "
+                     (p.specimen_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) " / "
+                     (p.last_exposure_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                dt { (t(lang, "観察期間の根拠", "Period from")) }
+                dd { @if let Some(r) = &p.period_rule { (t(lang, "規則 ", "rule ")) (r) } @else if let Some(r) = &p.period_override_reason { (t(lang, "変更：", "override: ")) (r) } @else { "—" } }
+                @if let Some(src) = p.source_person_id {
+                    dt { (t(lang, "感染源の患者", "Source case")) } dd { a href=(format!("/persons/{src}")) { "ID " (src) } }
+                }
+            }
+        }
+        }
+        @if may(FieldGroup::Tests, Action::Read) {
+        section class="card" {
+            h2 { (t(lang, "検査", "Tests")) }
+            @if tests.is_empty() { p class="muted" { (t(lang, "記録なし", "none recorded")) } }
+            @else {
+                table {
+                    thead { tr { th { (t(lang, "検体採取日", "Specimen")) } th { (t(lang, "方法", "Method")) } th { (t(lang, "結果", "Result")) } th { (t(lang, "結果判明日", "Result date")) } th { (t(lang, "検査機関", "Laboratory")) } } }
+                    tbody { @for r in tests { tr {
+                        td { (r.specimen_date) } td { (r.method.as_deref().unwrap_or("—")) }
+                        td { strong class=(if r.result == "positive" { "err" } else { "" }) { (test_result_label(lang, &r.result)) } }
+                        td { (r.result_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                        td { (r.laboratory.as_deref().unwrap_or("—")) }
+                    } } }
+                }
+            }
+            @if may(FieldGroup::Tests, Action::Write) {
+            details {
+                summary { (t(lang, "検査を追加", "Add a test")) }
+                form method="post" action=(format!("/persons/{}/tests", p.id)) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="t-specimen" { (t(lang, "検体採取日", "Specimen date")) }
+                    input id="t-specimen" name="specimen_date" type="date" required;
+                    label for="t-method" { (t(lang, "方法", "Method")) }
+                    select id="t-method" name="method" { @for m in registry::TEST_METHODS { option value=(m) { (m) } } }
+                    label for="t-result" { (t(lang, "結果", "Result")) }
+                    select id="t-result" name="result" { @for r in registry::TEST_RESULTS { option value=(r) selected[*r == "pending"] { (test_result_label(lang, r)) } } }
+                    label for="t-rdate" { (t(lang, "結果判明日（任意）", "Result date (optional)")) }
+                    input id="t-rdate" name="result_date" type="date";
+                    label for="t-lab" { (t(lang, "検査機関（任意）", "Laboratory (optional)")) }
+                    input id="t-lab" name="laboratory";
+                    button type="submit" { (t(lang, "追加", "Add")) }
+                }
+            }
+            }
+        }
+        }
+        @if may(FieldGroup::Severity, Action::Read) {
+        section class="card" {
+            h2 { (t(lang, "重症度", "Severity")) }
+            ul { @for v in severities { li { (v.from_date) " " strong { (severity_label(lang, &v.level)) } } }
+                 @if severities.is_empty() { li class="muted" { (t(lang, "記録なし", "none recorded")) } } }
+            @if may(FieldGroup::Severity, Action::Write) {
+            form method="post" action=(format!("/persons/{}/severities", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (t(lang, "重症度", "Severity")) " "
+                    select name="level" style="width:auto" { @for l in registry::SEVERITY_LEVELS { option value=(l) { (severity_label(lang, l)) } } } }
+                label { (t(lang, "日付（空欄は今日）", "From (empty: today)")) " " input name="from_date" type="date" style="width:auto"; }
+                button type="submit" style="margin:0" { (t(lang, "記録", "Record")) }
+            }
+            }
+        }
+        }
+        @if may(FieldGroup::Contacts, Action::Read) && p.monitoring_type == "patient" {
+        section class="card" {
+            h2 { (t(lang, "濃厚接触者", "Close contacts")) }
+            ul { @for c in contacts { li { a href=(format!("/persons/{}", c.id)) { (c.name) } " · " (c.observation_start) " – " (c.observation_end) } }
+                 @if contacts.is_empty() { li class="muted" { (t(lang, "登録なし", "none registered")) } } }
+            @if may(FieldGroup::Contacts, Action::Write) {
+                a class="button" href=(format!("/persons/{}/contacts", p.id)) { (t(lang, "濃厚接触者を登録", "Register a close contact")) }
+            }
+        }
+        }
+    }
+}
+
 const CHANNELS: &[(&str, &str, &str)] = &[
     ("sms", "SMS（リンク）", "SMS (link)"),
     ("email", "メール", "e-mail"),
@@ -658,6 +799,52 @@ pub async fn add_residence(
         "residence recorded"
     );
     Ok(rid)
+}
+
+#[derive(Deserialize)]
+struct TestForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: registry::TestInput,
+}
+
+fn japan_today() -> NaiveDate {
+    mimamori_core::db::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+}
+
+async fn add_test(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<TestForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let t = f.input.parse(japan_today())?;
+    registry::add_test(&s.db, &who.viewer(), id, &t, Some(&addr.ip().to_string())).await?;
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct SeverityForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: registry::SeverityInput,
+}
+
+async fn add_severity(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<SeverityForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let sv = f.input.parse(japan_today())?;
+    registry::add_severity(&s.db, &who.viewer(), id, sv, Some(&addr.ip().to_string())).await?;
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
 }
 
 #[derive(Deserialize)]

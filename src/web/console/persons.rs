@@ -10,6 +10,7 @@ use chrono::Duration;
 use maud::{Markup, html};
 use mimamori_core::{
     Error,
+    access::{Action, FieldGroup},
     domain::Lang,
     store::{
         Actor,
@@ -31,6 +32,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons", get(list).post(create))
         .route("/persons/new", get(new_form))
+        .route(
+            "/persons/{id}/contacts",
+            get(new_contact_form).post(create_contact),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -137,7 +142,12 @@ fn form_markup(
     who: &CurrentStaff,
     v: &persons::PersonInput,
     errors: &[mimamori_core::FieldError],
+    dups: &[persons::DuplicateCandidate],
 ) -> Markup {
+    let action = match v.source_person_id {
+        Some(src) => format!("/persons/{src}/contacts"),
+        None => "/persons".to_string(),
+    };
     let err = |f: &str| {
         errors
             .iter()
@@ -167,11 +177,7 @@ fn form_markup(
     } else {
         v.observation_start.clone()
     };
-    let end = if v.observation_end.is_empty() {
-        (today + Duration::days(7)).to_string()
-    } else {
-        v.observation_end.clone()
-    };
+    let end = v.observation_end.clone();
     let checkin_time = if v.checkin_time.is_empty() {
         "09:00".to_string()
     } else {
@@ -189,8 +195,12 @@ fn form_markup(
                 ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (e.reason) } } }
             }
         }
-        form method="post" action="/persons" novalidate {
+        form method="post" action=(action) novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
+            @if !dups.is_empty() {
+                (duplicates_panel(lang, dups))
+                label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (t(lang, "別人として登録", "Register as a different person")) }
+            }
             (field("name", t(lang, "氏名", "Name"), "text", &v.name, ""))
             (field("phone", t(lang, "電話番号", "Phone"), "tel", &v.phone, t(lang, "例：090-1234-5678", "e.g. 090-1234-5678")))
             (field("email", t(lang, "メールアドレス", "E-mail"), "email", &v.email, ""))
@@ -217,12 +227,78 @@ fn form_markup(
                 option value="patient" selected[v.monitoring_type != "contact"] { (t(lang, "患者（自宅療養）", "Patient at home")) }
                 option value="contact" selected[v.monitoring_type == "contact"] { (t(lang, "濃厚接触者", "Close contact")) }
             }
+            (field("onset_date", t(lang, "発症日（有症状の患者）", "Onset date (symptomatic patient)"), "date", &v.onset_date, ""))
+            (field("specimen_date", t(lang, "検体採取日（無症状の患者）", "Specimen date (asymptomatic patient)"), "date", &v.specimen_date, ""))
+            (field("last_exposure_date", t(lang, "最終接触日（濃厚接触者）", "Last exposure (close contact)"), "date", &v.last_exposure_date, ""))
             (field("observation_start", t(lang, "観察開始日", "Observation starts"), "date", &start, ""))
-            (field("observation_end", t(lang, "観察終了日", "Observation ends"), "date", &end, ""))
+            (field("observation_end", t(lang, "観察終了日", "Observation ends"), "date", &end,
+                t(lang, "空欄なら上の日付と療養期間の規則（flows/periods.toml）から自動計算", "empty: computed from the date above and the period rules (flows/periods.toml)")))
+            (field("period_override_reason", t(lang, "規則と異なる終了日にする理由", "Reason for an end date other than the rules'"), "text", &v.period_override_reason, ""))
             (field("checkin_time", t(lang, "毎日の連絡時刻", "Daily check-in times"), "text", &checkin_time,
                 t(lang, "例：09:00　1日2回なら 09:00,17:00", "e.g. 09:00; twice a day: 09:00,17:00")))
             (field("date_of_birth", t(lang, "生年月日（電話での本人確認に使用）", "Date of birth (identifies callers on the phone line)"), "date", &v.date_of_birth, ""))
+            (field("name_kana", t(lang, "フリガナ（重複の確認に使用）", "Name in kana (used to find duplicates)"), "text", &v.name_kana, ""))
+            details open[has_details(v)] {
+                summary { (t(lang, "その他の基本情報（任意）", "More basic information (optional)")) }
+                label for="sex" { (t(lang, "性別", "Sex")) }
+                select id="sex" name="sex" {
+                    option value="" { "—" }
+                    @for (k, ja, en) in [("male", "男性", "male"), ("female", "女性", "female"), ("other", "その他", "other"), ("unknown", "不明", "unknown")] {
+                        option value=(k) selected[v.sex == k] { (t(lang, ja, en)) }
+                    }
+                }
+                (field("nationality", t(lang, "国籍", "Nationality"), "text", &v.nationality, ""))
+                (field("prefecture_code", t(lang, "住所：都道府県コード", "Address: prefecture code"), "text", &v.prefecture_code, t(lang, "例：13（東京都）", "e.g. 13 (Tokyo)")))
+                (field("municipality", t(lang, "住所：市区町村", "Address: municipality"), "text", &v.municipality, ""))
+                (field("address", t(lang, "住所：町名以下", "Address: the rest"), "text", &v.address, ""))
+                (field("occupation", t(lang, "職業", "Occupation"), "text", &v.occupation, ""))
+                (field("workplace", t(lang, "勤務先・学校", "Workplace or school"), "text", &v.workplace, ""))
+                (field("emergency_contact", t(lang, "緊急連絡先", "Emergency contact"), "text", &v.emergency_contact, ""))
+                (field("reception_date", t(lang, "受付日（空欄は今日）", "Reception date (empty: today)"), "date", &v.reception_date, ""))
+            }
+            @if let Some(src) = v.source_person_id { input type="hidden" name="source_person_id" value=(src); }
             button type="submit" { (t(lang, "登録する", "Register")) }
+        }
+    }
+}
+
+fn has_details(v: &persons::PersonInput) -> bool {
+    [
+        &v.sex,
+        &v.nationality,
+        &v.prefecture_code,
+        &v.municipality,
+        &v.address,
+        &v.occupation,
+        &v.workplace,
+        &v.emergency_contact,
+        &v.reception_date,
+    ]
+    .iter()
+    .any(|f| !f.is_empty())
+}
+
+/// The "possible duplicate" panel: who matched and on what, with a way to register anyway.
+fn duplicates_panel(lang: Lang, dups: &[persons::DuplicateCandidate]) -> Markup {
+    html! {
+        div class="errors" role="alert" id="duplicates" {
+            p { strong { (t(lang, "同一人物の可能性がある登録があります。", "This may be a person already registered.")) } }
+            ul {
+                @for d in dups {
+                    li {
+                        a href=(format!("/persons/{}", d.id)) { (d.name) } " (ID " (d.id) ") — "
+                        (t(lang, "一致：", "matched: "))
+                        (d.matched.iter().map(|m| match *m {
+                            "name_kana" => t(lang, "フリガナ", "kana name"),
+                            "date_of_birth" => t(lang, "生年月日", "date of birth"),
+                            "phone" => t(lang, "電話番号", "phone"),
+                            "sex" => t(lang, "性別", "sex"),
+                            _ => t(lang, "住所", "address"),
+                        }).collect::<Vec<_>>().join("、"))
+                    }
+                }
+            }
+            p { (t(lang, "別人の場合は「別人として登録」にチェックして、もう一度登録してください。", "If this is someone else, tick \"register as a different person\" and register again.")) }
         }
     }
 }
@@ -233,7 +309,7 @@ async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String
         lang,
         &who,
         t(lang, "対象者の登録", "Register a person"),
-        form_markup(lang, &who, &persons::PersonInput::default(), &[]),
+        form_markup(lang, &who, &persons::PersonInput::default(), &[], &[]),
     ))
 }
 
@@ -246,7 +322,93 @@ async fn create(
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    let parsed = f.person.parse();
+    register(&s, &who, lang, &addr, f).await
+}
+
+/// The registration form for a close contact of case `id`: linked to the case, monitored
+/// as a contact, the observation period counted from the last exposure.
+async fn new_contact_form(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Html<String>, HtmlError> {
+    persons::check(
+        &s.db,
+        Some(&who.viewer()),
+        id,
+        FieldGroup::Contacts,
+        Action::Write,
+    )
+    .await?;
+    let v = persons::PersonInput {
+        source_person_id: Some(id),
+        monitoring_type: "contact".into(),
+        ..Default::default()
+    };
+    Ok(layout::page(
+        lang,
+        &who,
+        t(lang, "濃厚接触者の登録", "Register a close contact"),
+        form_markup(lang, &who, &v, &[], &[]),
+    ))
+}
+
+async fn create_contact(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(mut f): Form<RegisterForm>,
+) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
+    who.check_csrf(&f.csrf)?;
+    persons::check(
+        &s.db,
+        Some(&who.viewer()),
+        id,
+        FieldGroup::Contacts,
+        Action::Write,
+    )
+    .await?;
+    f.person.source_person_id = Some(id);
+    f.person.monitoring_type = "contact".into();
+    register(&s, &who, lang, &addr, f).await
+}
+
+/// Registers from the console form: validation errors and possible duplicates re-show the
+/// form with what was typed.
+async fn register(
+    s: &AppState,
+    who: &CurrentStaff,
+    lang: Lang,
+    addr: &std::net::SocketAddr,
+    f: RegisterForm,
+) -> Result<Response, HtmlError> {
+    let title = if f.person.source_person_id.is_some() {
+        t(lang, "濃厚接触者の登録", "Register a close contact")
+    } else {
+        t(lang, "対象者の登録", "Register a person")
+    };
+    let parsed = s.parse_person(&f.person);
+    if let Ok(p) = &parsed
+        && !f.person.not_duplicate
+    {
+        let dups = persons::possible_duplicates(&s.db, &who.viewer(), p).await?;
+        if !dups.is_empty() {
+            return Ok((
+                axum::http::StatusCode::CONFLICT,
+                layout::page(
+                    lang,
+                    who,
+                    title,
+                    form_markup(lang, who, &f.person, &[], &dups),
+                ),
+            )
+                .into_response());
+        }
+    }
     let result = match parsed {
         Ok(p) => {
             let window = Duration::minutes(s.config.checkin.answer_window_minutes);
@@ -271,9 +433,9 @@ async fn create(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             layout::page(
                 lang,
-                &who,
-                t(lang, "対象者の登録", "Register a person"),
-                form_markup(lang, &who, &f.person, &errors),
+                who,
+                title,
+                form_markup(lang, who, &f.person, &errors, &[]),
             ),
         )
             .into_response()),

@@ -1,0 +1,301 @@
+//! Case-registry records kept as lists per person: test records [検査] and the severity
+//! history [重症度]. Each read and write checks the viewer's scope and field group and is
+//! audited.
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::BeginWrite;
+use crate::{
+    Db, Result,
+    access::{Action, FieldGroup, Viewer},
+    db::now,
+    error::Collect,
+    store::{Actor, audit, persons},
+    with_db,
+};
+
+pub const TEST_METHODS: &[&str] = &[
+    "pcr",
+    "antigen_quantitative",
+    "antigen_qualitative",
+    "lamp",
+    "other",
+];
+pub const TEST_RESULTS: &[&str] = &["positive", "negative", "pending", "inconclusive"];
+/// The clinical guide's four levels [軽症, 中等症I, 中等症II, 重症].
+pub const SEVERITY_LEVELS: &[&str] = &["mild", "moderate1", "moderate2", "severe"];
+
+fn date(c: &mut Collect, field: &'static str, v: &str, today: NaiveDate) -> Option<NaiveDate> {
+    match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
+        Ok(d) if d > today => {
+            c.push(field, "the date is in the future; check it");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) => {
+            c.push(
+                field,
+                "write the date as YYYY-MM-DD, for example 2026-11-24",
+            );
+            None
+        }
+    }
+}
+
+fn one_of(
+    c: &mut Collect,
+    field: &'static str,
+    v: &str,
+    options: &[&'static str],
+) -> Option<&'static str> {
+    let found = options.iter().copied().find(|o| *o == v.trim());
+    if found.is_none() {
+        c.push(field, format!("choose one of: {}", options.join(", ")));
+    }
+    found
+}
+
+fn opt(v: &str) -> Option<String> {
+    Some(v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// A test record as typed or sent to the API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TestInput {
+    pub specimen_date: String,
+    pub testing_site: String,
+    pub result_date: String,
+    pub laboratory: String,
+    pub specimen_type: String,
+    /// pcr, antigen_quantitative, antigen_qualitative, lamp, other (default pcr).
+    pub method: String,
+    /// positive, negative, pending (default), inconclusive.
+    pub result: String,
+    /// Results for other pathogens, free text ("influenza A negative; RSV negative").
+    pub other_pathogens: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTest {
+    pub specimen_date: NaiveDate,
+    pub testing_site: Option<String>,
+    pub result_date: Option<NaiveDate>,
+    pub laboratory: Option<String>,
+    pub specimen_type: Option<String>,
+    pub method: &'static str,
+    pub result: &'static str,
+    pub other_pathogens: Option<String>,
+}
+
+impl TestInput {
+    pub fn parse(&self, today: NaiveDate) -> Result<NewTest> {
+        let mut c = Collect::default();
+        let specimen_date = date(&mut c, "specimen_date", &self.specimen_date, today);
+        let result_date = if self.result_date.trim().is_empty() {
+            None
+        } else {
+            date(&mut c, "result_date", &self.result_date, today)
+        };
+        if let (Some(s), Some(r)) = (specimen_date, result_date)
+            && r < s
+        {
+            c.push(
+                "result_date",
+                "the result cannot come before the specimen was taken",
+            );
+        }
+        let method = if self.method.trim().is_empty() {
+            Some("pcr")
+        } else {
+            one_of(&mut c, "method", &self.method, TEST_METHODS)
+        };
+        let result = if self.result.trim().is_empty() {
+            Some("pending")
+        } else {
+            one_of(&mut c, "result", &self.result, TEST_RESULTS)
+        };
+        for (field, v) in [
+            ("testing_site", &self.testing_site),
+            ("laboratory", &self.laboratory),
+            ("specimen_type", &self.specimen_type),
+            ("other_pathogens", &self.other_pathogens),
+        ] {
+            if v.chars().count() > 200 {
+                c.push(field, "use at most 200 characters");
+            }
+        }
+        c.finish()?;
+        Ok(NewTest {
+            specimen_date: specimen_date.expect("checked"),
+            testing_site: opt(&self.testing_site),
+            result_date,
+            laboratory: opt(&self.laboratory),
+            specimen_type: opt(&self.specimen_type),
+            method: method.expect("checked"),
+            result: result.expect("checked"),
+            other_pathogens: opt(&self.other_pathogens),
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct TestRecord {
+    pub id: i64,
+    pub person_id: i64,
+    pub specimen_date: NaiveDate,
+    pub testing_site: Option<String>,
+    pub result_date: Option<NaiveDate>,
+    pub laboratory: Option<String>,
+    pub specimen_type: Option<String>,
+    pub method: Option<String>,
+    pub result: String,
+    pub other_pathogens: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds a test record. Needs write access to tests. Audited.
+pub async fn add_test(
+    db: &Db,
+    viewer: &Viewer,
+    person_id: i64,
+    t: &NewTest,
+    ip: Option<&str>,
+) -> Result<i64> {
+    persons::check(
+        db,
+        Some(viewer),
+        person_id,
+        FieldGroup::Tests,
+        Action::Write,
+    )
+    .await?;
+    let at = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO person_tests (person_id, specimen_date, testing_site, result_date, laboratory, specimen_type,
+               method, result, other_pathogens, entered_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
+            .bind(person_id).bind(t.specimen_date).bind(&t.testing_site).bind(t.result_date).bind(&t.laboratory)
+            .bind(&t.specimen_type).bind(t.method).bind(t.result).bind(&t.other_pathogens).bind(viewer.staff_id).bind(at)
+            .fetch_one(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.test.add", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// A person's test records, newest specimen first. As `viewer` (checked, audited) or as a
+/// caller that has just checked scope and field group (None).
+pub async fn tests(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Vec<TestRecord>> {
+    persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::Tests,
+        "person.test.read",
+        "SELECT id, person_id, specimen_date, testing_site, result_date, laboratory, specimen_type, method, result,
+                other_pathogens, created_at
+         FROM person_tests WHERE person_id = $1 ORDER BY specimen_date DESC, id DESC",
+        ip,
+    )
+    .await
+}
+
+/// A severity entry as typed or sent to the API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SeverityInput {
+    /// mild, moderate1, moderate2, severe.
+    pub level: String,
+    /// YYYY-MM-DD; default today.
+    pub from_date: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Severity {
+    pub id: i64,
+    pub person_id: i64,
+    pub level: String,
+    pub from_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SeverityInput {
+    pub fn parse(&self, today: NaiveDate) -> Result<(&'static str, NaiveDate)> {
+        let mut c = Collect::default();
+        let level = one_of(&mut c, "level", &self.level, SEVERITY_LEVELS);
+        let from = if self.from_date.trim().is_empty() {
+            Some(today)
+        } else {
+            date(&mut c, "from_date", &self.from_date, today)
+        };
+        c.finish()?;
+        Ok((level.expect("checked"), from.expect("checked")))
+    }
+}
+
+/// The notice's three-level severity for reports: moderate I and II are "moderate".
+pub fn severity_three_level(level: &str) -> &'static str {
+    match level {
+        "mild" => "mild",
+        "moderate1" | "moderate2" => "moderate",
+        "severe" => "severe",
+        _ => "",
+    }
+}
+
+/// Records the severity from a date. Needs write access to severity. Audited.
+pub async fn add_severity(
+    db: &Db,
+    viewer: &Viewer,
+    person_id: i64,
+    (level, from): (&str, NaiveDate),
+    ip: Option<&str>,
+) -> Result<i64> {
+    persons::check(
+        db,
+        Some(viewer),
+        person_id,
+        FieldGroup::Severity,
+        Action::Write,
+    )
+    .await?;
+    let at = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO person_severities (person_id, level, from_date, entered_by, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(person_id).bind(level).bind(from).bind(viewer.staff_id).bind(at).fetch_one(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.severity.add", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// A person's severity history, newest first (see [`tests`] for `viewer`).
+pub async fn severities(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Vec<Severity>> {
+    persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::Severity,
+        "person.severity.read",
+        "SELECT id, person_id, level, from_date, created_at FROM person_severities
+         WHERE person_id = $1 ORDER BY from_date DESC, id DESC",
+        ip,
+    )
+    .await
+}

@@ -1,0 +1,390 @@
+//! The case registry on a real database (SQLite, or PostgreSQL with
+//! `MIMAMORI_TEST_DATABASE_URL`): observation periods from the date-effective rules,
+//! kana-tolerant duplicate detection, test records, severity and contacts registered from a
+//! case — table-driven where the rules are tables.
+use chrono::{Duration, NaiveDate, Utc};
+use mimamori_core::{
+    Db, Error,
+    access::{Role, Viewer},
+    domain::kana_key,
+    periods::{Basis, Periods},
+    store::{
+        Actor, checkins,
+        persons::{self, PersonInput},
+        registry, staff,
+    },
+    testing::TestDb,
+};
+
+const WINDOW: Duration = Duration::hours(10);
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
+}
+
+fn shipped_periods() -> Periods {
+    Periods::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows")).unwrap()
+}
+
+#[test]
+fn periods_follow_the_rule_in_force_on_day_0() {
+    let p = shipped_periods();
+    assert_eq!(
+        p,
+        Periods::default(),
+        "the shipped file is the built-in one"
+    );
+    use Basis::*;
+    let cases = [
+        (Contact, "2021-06-01", "2021-06-15", "2020"),
+        (Contact, "2022-01-13", "2022-01-27", "2020"),
+        (Contact, "2022-01-14", "2022-01-24", "2022-01-14"),
+        (Asymptomatic, "2022-01-27", "2022-02-06", "2022-01-14"),
+        (Asymptomatic, "2022-01-28", "2022-02-04", "2022-01-28"),
+        (Contact, "2022-07-21", "2022-07-28", "2022-01-28"),
+        (Contact, "2022-07-22", "2022-07-27", "2022-07-22"),
+        (Symptomatic, "2022-09-06", "2022-09-16", "2022-07-22"),
+        (Symptomatic, "2022-09-07", "2022-09-14", "2022-09-07"),
+        (Symptomatic, "2019-12-01", "2019-12-11", "2020"),
+    ];
+    for (basis, day0, end, rule) in cases {
+        let got = p.compute(basis, d(day0));
+        assert_eq!(
+            (got.start, got.end, got.rule.as_str()),
+            (d(day0), d(end), rule),
+            "{basis:?} from {day0}"
+        );
+    }
+    let bad = "[[rules]]\nid = \"a\"\neffective_from = \"2022-01-01\"\nsymptomatic_days = 7\nasymptomatic_days = 7\ncontact_days = 5\n[[rules]]\nid = \"b\"\neffective_from = \"2021-01-01\"\nsymptomatic_days = 7\nasymptomatic_days = 7\ncontact_days = 5\n";
+    assert!(
+        Periods::parse("p.toml", bad)
+            .unwrap_err()
+            .contains("rule 'b' must take effect after rule 'a'")
+    );
+    let typo = "[[rules]]\nid = \"a\"\neffective_from = \"2022-01-01\"\nsymptomatic_dayz = 7\n";
+    assert!(
+        Periods::parse("p.toml", typo)
+            .unwrap_err()
+            .starts_with("p.toml:4:")
+    );
+}
+
+#[test]
+fn kana_variants_share_one_key() {
+    let same = [
+        "ヤマダ ハナコ",
+        "やまだ　はなこ",
+        "ﾔﾏﾀﾞ ﾊﾅｺ",
+        "ヤマダ・ハナコ",
+        "ヤマダハナコ",
+    ];
+    for v in same {
+        assert_eq!(kana_key(v), "ヤマダハナコ", "{v}");
+    }
+    assert_eq!(
+        kana_key("キョウコ"),
+        kana_key("キヨウコ"),
+        "small kana folded"
+    );
+    assert_eq!(kana_key("スズキ"), kana_key("スヅキ"), "ズ/ヅ");
+    assert_eq!(kana_key("Ｓｍｉｔｈ　Ｊｏｈｎ"), "SMITHJOHN");
+    assert_ne!(kana_key("ヤマダハナコ"), kana_key("ヤマダハルコ"));
+}
+
+async fn centre(db: &Db, name: &str) -> (i64, Viewer) {
+    let c = staff::create_health_centre(db, name, "03-1111-2222", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let s = staff::create_staff(db, c, &format!("nurse-{c}"), "x", "看護師")
+        .await
+        .unwrap();
+    (
+        c,
+        Viewer {
+            staff_id: s,
+            role: Role::HealthCentreStaff,
+            health_centre_id: c,
+            organisation_id: None,
+        },
+    )
+}
+
+fn case(name_kana: &str, dob: &str, phone: &str) -> PersonInput {
+    PersonInput {
+        name: "山田 花子".into(),
+        name_kana: name_kana.into(),
+        date_of_birth: dob.into(),
+        phone: phone.into(),
+        email: "hanako@example.jp".into(),
+        channel: if phone.is_empty() { "email" } else { "sms" }.into(),
+        onset_date: today().to_string(),
+        ..Default::default()
+    }
+}
+
+fn invalid_fields(e: Error) -> Vec<String> {
+    match e {
+        Error::Invalid(f) => f.iter().map(|f| f.field.to_string()).collect(),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn registration_computes_the_period_and_overrides_need_a_reason() {
+    let t = TestDb::new().await;
+    let (c, _) = centre(&t.db, "みなと保健所").await;
+    let p = shipped_periods();
+    let input = case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222");
+    let new = input.parse_with(&p, today()).unwrap();
+    let expected = p.compute(Basis::Symptomatic, today());
+    assert_eq!(
+        (new.observation_start, new.observation_end),
+        (expected.start, expected.end)
+    );
+    let id = persons::create(&t.db, Actor::System, c, &new, WINDOW, None)
+        .await
+        .unwrap();
+    let got = persons::get(&t.db, None, id, None).await.unwrap();
+    assert_eq!(got.period_rule.as_deref(), Some("2022-09-07"));
+    assert_eq!(got.reception_date, Some(today()));
+    assert_eq!(got.name_kana.as_deref(), Some("ヤマダ ハナコ"));
+
+    let longer = PersonInput {
+        observation_end: (expected.end + Duration::days(3)).to_string(),
+        ..input.clone()
+    };
+    assert_eq!(
+        invalid_fields(longer.parse_with(&p, today()).unwrap_err()),
+        ["period_override_reason"]
+    );
+    let with_reason = PersonInput {
+        period_override_reason: "症状が軽快していない".into(),
+        ..longer
+    }
+    .parse_with(&p, today())
+    .unwrap();
+    assert_eq!(
+        with_reason.observation_end,
+        expected.end + Duration::days(3)
+    );
+    assert_eq!(with_reason.details.period_rule, None);
+
+    let nothing = PersonInput {
+        onset_date: String::new(),
+        observation_start: today().to_string(),
+        ..input.clone()
+    };
+    assert_eq!(
+        invalid_fields(nothing.parse_with(&p, today()).unwrap_err()),
+        ["observation_end"]
+    );
+    let bad = PersonInput {
+        sex: "x".into(),
+        prefecture_code: "48".into(),
+        onset_date: "2026-13-01".into(),
+        observation_start: today().to_string(),
+        observation_end: today().to_string(),
+        ..input
+    };
+    assert_eq!(
+        invalid_fields(bad.parse_with(&p, today()).unwrap_err()),
+        ["sex", "prefecture_code", "onset_date"]
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_found_across_kana_and_width_variants() {
+    let t = TestDb::new().await;
+    let (c, v) = centre(&t.db, "みなと保健所").await;
+    let (_, elsewhere) = centre(&t.db, "きた保健所").await;
+    let first = case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
+        .parse()
+        .unwrap();
+    let id = persons::create(&t.db, Actor::System, c, &first, WINDOW, None)
+        .await
+        .unwrap();
+    let matched = |input: PersonInput, viewer: &Viewer| {
+        let db = t.db.clone();
+        let viewer = *viewer;
+        async move {
+            persons::possible_duplicates(&db, &viewer, &input.parse().unwrap())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.id, d.matched))
+                .collect::<Vec<_>>()
+        }
+    };
+    type Expected = Vec<(i64, Vec<&'static str>)>;
+    let cases: [(PersonInput, Expected); 5] = [
+        (
+            case("ﾔﾏﾀﾞ ﾊﾅｺ", "1950-04-01", ""),
+            vec![(id, vec!["name_kana", "date_of_birth"])],
+        ),
+        (
+            case("やまだ　はなこ", "", "09011112222"),
+            vec![(id, vec!["name_kana", "phone"])],
+        ),
+        (
+            case("スズキ イチロウ", "1950-04-01", "090-1111-2222"),
+            vec![(id, vec!["date_of_birth", "phone"])],
+        ),
+        (case("ヤマダ ハナコ", "1960-01-01", "090-9999-9999"), vec![]),
+        (case("スズキ イチロウ", "1950-04-01", ""), vec![]),
+    ];
+    for (input, want) in cases {
+        let label = format!(
+            "{} {} {}",
+            input.name_kana, input.date_of_birth, input.phone
+        );
+        assert_eq!(matched(input, &v).await, want, "{label}");
+    }
+    assert!(
+        matched(case("ヤマダ ハナコ", "1950-04-01", ""), &elsewhere)
+            .await
+            .is_empty(),
+        "another centre's people are not shown"
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn tests_severity_and_contacts_of_a_case() {
+    let t = TestDb::new().await;
+    let (c, v) = centre(&t.db, "みなと保健所").await;
+    let id = persons::create(
+        &t.db,
+        Actor::System,
+        c,
+        &case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
+            .parse()
+            .unwrap(),
+        WINDOW,
+        None,
+    )
+    .await
+    .unwrap();
+
+    let bad = registry::TestInput {
+        specimen_date: (today() + Duration::days(1)).to_string(),
+        result: "maybe".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        invalid_fields(bad.parse(today()).unwrap_err()),
+        ["specimen_date", "result"]
+    );
+    for (day, result) in [(2, "negative"), (0, "positive")] {
+        let test = registry::TestInput {
+            specimen_date: (today() - Duration::days(day)).to_string(),
+            result: result.into(),
+            laboratory: "みなと検査センター".into(),
+            ..Default::default()
+        }
+        .parse(today())
+        .unwrap();
+        registry::add_test(&t.db, &v, id, &test, None)
+            .await
+            .unwrap();
+    }
+    let tests = registry::tests(&t.db, Some(&v), id, None).await.unwrap();
+    assert_eq!(
+        tests
+            .iter()
+            .map(|r| (r.result.as_str(), r.method.as_deref()))
+            .collect::<Vec<_>>(),
+        [("positive", Some("pcr")), ("negative", Some("pcr"))],
+        "newest specimen first; PCR by default"
+    );
+
+    let sv = |level: &str, from: &str| registry::SeverityInput {
+        level: level.into(),
+        from_date: from.into(),
+    };
+    assert_eq!(
+        invalid_fields(sv("critical", "").parse(today()).unwrap_err()),
+        ["level"]
+    );
+    registry::add_severity(
+        &t.db,
+        &v,
+        id,
+        sv("mild", &(today() - Duration::days(1)).to_string())
+            .parse(today())
+            .unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    registry::add_severity(
+        &t.db,
+        &v,
+        id,
+        sv("moderate2", "").parse(today()).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let hist = registry::severities(&t.db, Some(&v), id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        hist.iter()
+            .map(|s| registry::severity_three_level(&s.level))
+            .collect::<Vec<_>>(),
+        ["moderate", "mild"]
+    );
+
+    // A contact registered from the case: linked, counted from the last exposure, planned.
+    let contact = PersonInput {
+        name: "山田 太郎".into(),
+        phone: "090-3333-4444".into(),
+        monitoring_type: "contact".into(),
+        last_exposure_date: (today() - Duration::days(1)).to_string(),
+        source_person_id: Some(id),
+        ..Default::default()
+    }
+    .parse_with(&shipped_periods(), today())
+    .unwrap();
+    assert_eq!(contact.observation_end, today() + Duration::days(4));
+    let cid = persons::create(&t.db, Actor::System, c, &contact, WINDOW, None)
+        .await
+        .unwrap();
+    let links = persons::contacts_of(&t.db, &v, id).await.unwrap();
+    assert_eq!(links.iter().map(|p| p.id).collect::<Vec<_>>(), [cid]);
+    assert_eq!(
+        checkins::list_for_person(&t.db, None, cid)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the contact is checked on from today"
+    );
+
+    // The source case must be one of the centre's.
+    let (other, _) = centre(&t.db, "きた保健所").await;
+    assert!(matches!(
+        persons::create(&t.db, Actor::System, other, &contact, WINDOW, None).await,
+        Err(Error::Invalid(_))
+    ));
+
+    // A contractor may not read test records.
+    let contractor = Viewer {
+        role: Role::Contractor,
+        organisation_id: Some(1),
+        ..v
+    };
+    assert!(
+        registry::tests(&t.db, Some(&contractor), id, None)
+            .await
+            .is_err()
+    );
+    t.drop_db().await;
+}
