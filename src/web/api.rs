@@ -11,7 +11,7 @@ use mimamori_core::store::{
     Actor, checkins,
     observations::{self, Observation},
     persons::{self, Person, PersonInput, ScheduleInput},
-    registry, residences,
+    registry, reports, residences,
 };
 
 use super::{AppState, auth::CurrentStaff, error::AppError};
@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
             get(list_contacts).post(add_contact),
         )
         .route("/persons/{id}/tests", get(list_tests).post(add_test))
+        .route("/occurrence-reports", post(file_report))
+        .route("/persons/{id}/occurrence-reports", get(person_reports))
         .route(
             "/persons/{id}/severities",
             get(list_severities).post(add_severity),
@@ -62,15 +64,7 @@ async fn create_person(
     if !input.not_duplicate {
         let dups = persons::possible_duplicates(&s.db, &who.viewer(), &p).await?;
         if !dups.is_empty() {
-            return Ok((
-                StatusCode::CONFLICT,
-                Json(serde_json::json!({"error": {
-                    "code": "possible_duplicate",
-                    "message": "this may be a person already registered; check the candidates, then post again with \"not_duplicate\": true to register anyway",
-                    "candidates": dups,
-                }})),
-            )
-                .into_response());
+            return Ok(possible_duplicate(dups));
         }
     }
     let ip = addr.ip().to_string();
@@ -86,6 +80,96 @@ async fn create_person(
     .await?;
     let person = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
     Ok((StatusCode::CREATED, Json(person)).into_response())
+}
+
+/// The 409 answer listing people who may be the one being registered.
+fn possible_duplicate(dups: Vec<persons::DuplicateCandidate>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        StatusCode::CONFLICT,
+        Json(serde_json::json!({"error": {
+            "code": "possible_duplicate",
+            "message": "this may be a person already registered; check the candidates, then post again with \"person_id\" of the right one, or \"not_duplicate\": true to register anyway",
+            "candidates": dups,
+        }})),
+    )
+        .into_response()
+}
+
+/// Files an occurrence report [発生届] (health-centre staff, or a medical institution
+/// directly). Answers 201 with what happened to the person (created, linked, re-positive),
+/// 422 naming every missing mandatory field, or — for health-centre staff — 409 with
+/// possible duplicates until `person_id` or `not_duplicate` is given.
+async fn file_report(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    b: Result<Json<reports::ReportInput>, JsonRejection>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let viewer = who.viewer();
+    if !viewer.may(
+        mimamori_core::access::FieldGroup::OccurrenceReport,
+        mimamori_core::access::Action::Write,
+    ) || !matches!(
+        who.role,
+        mimamori_core::access::Role::HealthCentreStaff
+            | mimamori_core::access::Role::MedicalInstitution
+    ) {
+        return Err(mimamori_core::Error::Forbidden(
+            "only health centres and medical institutions file occurrence reports",
+        )
+        .into());
+    }
+    let input = body(b)?;
+    let centre = match (who.role, input.health_centre_id) {
+        (mimamori_core::access::Role::MedicalInstitution, Some(c)) => {
+            mimamori_core::store::staff::health_centre(&s.db, c)
+                .await
+                .map_err(|_| {
+                    mimamori_core::Error::invalid(
+                        "health_centre_id",
+                        "no health centre with this id; leave it empty for your usual centre",
+                    )
+                })?
+                .id
+        }
+        _ => who.health_centre_id,
+    };
+    let r = input.parse(&s.periods, today())?;
+    if who.role == mimamori_core::access::Role::HealthCentreStaff
+        && input.person_id.is_none()
+        && !input.person.not_duplicate
+    {
+        let dups = persons::possible_duplicates(&s.db, &viewer, &r.person).await?;
+        if !dups.is_empty() {
+            return Ok(possible_duplicate(dups));
+        }
+    }
+    let target = reports::target(&s.db, &viewer, centre, &r, input.person_id).await?;
+    let window = Duration::minutes(s.config.checkin.answer_window_minutes);
+    let ip = addr.ip().to_string();
+    let filed = reports::file(&s.db, &viewer, centre, &r, target, window, Some(&ip)).await?;
+    tracing::info!(
+        report_id = filed.report_id,
+        person_id = filed.person_id,
+        linkage = filed.linkage,
+        staff_id = who.id,
+        "occurrence report filed"
+    );
+    Ok((StatusCode::CREATED, Json(filed)).into_response())
+}
+
+async fn person_reports(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<reports::Report>>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(
+        reports::for_person(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
 }
 
 /// Registers a close contact of case `id` in one step: the contact is linked to the case,

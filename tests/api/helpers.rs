@@ -166,6 +166,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A user of this health centre with `role` (in organisation `org`), logged in on a
+    /// client of their own.
+    pub async fn user(
+        &self,
+        username: &str,
+        role: mimamori_core::access::Role,
+        org: Option<i64>,
+    ) -> reqwest::Client {
+        let id = staff::create_staff(&self.db, self.centre, username, password_hash(), username)
+            .await
+            .unwrap();
+        staff::set_role(&self.db, id, role, org).await.unwrap();
+        staff::set_totp(&self.db, id, Some(TOTP_SECRET))
+            .await
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        login_as(&self.base, &client, username).await;
+        client
+    }
+
     /// Logs in through the API (password + TOTP); returns the CSRF token of the session.
     pub async fn login(&self) -> String {
         login_as(&self.base, &self.client, "nurse").await

@@ -140,3 +140,139 @@ async fn a_case_its_records_a_duplicate_and_a_contact() {
     }
     app.finish().await;
 }
+
+fn report(extra: serde_json::Value) -> serde_json::Value {
+    let mut r = json!({
+        "report_type": "patient", "diagnosis_date": today(), "diagnosis_method": "pcr",
+        "doctor_name": "医師 一郎", "institution_name": "みなと病院",
+        "name": "鈴木 次郎", "name_kana": "スズキ ジロウ", "sex": "male", "date_of_birth": "1960-05-05",
+        "municipality": "港区", "phone": "090-6000-0001", "onset_date": today()
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r
+}
+
+/// A medical institution files an occurrence report directly: every missing mandatory field
+/// is named and nothing is stored; a complete report creates the person at the health
+/// centre (who then gets check-ins) and the institution sees it; filing again for the same
+/// person links the report instead of registering twice; after the case has ended, a new
+/// positive report opens a re-positive case linked to the earlier one.
+#[tokio::test]
+async fn occurrence_reports_create_link_and_reopen() {
+    use mimamori_core::access::Role;
+    let app = spawn_app().await;
+    app.login().await;
+    let org = mimamori_core::store::staff::create_organisation(
+        &app.db,
+        "medical_institution",
+        "みなと病院",
+        app.centre,
+    )
+    .await
+    .unwrap();
+    let hospital = app
+        .user("hospital", Role::MedicalInstitution, Some(org))
+        .await;
+    let file = |body: serde_json::Value| {
+        hospital
+            .post(app.url("/api/v1/occurrence-reports"))
+            .json(&body)
+            .send()
+    };
+
+    let r = file(json!({"report_type": "patient", "name": "鈴木 次郎"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = e["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "diagnosis_date",
+        "diagnosis_method",
+        "doctor_name",
+        "institution_name",
+        "sex",
+        "date_of_birth",
+        "municipality",
+        "phone",
+        "onset_date",
+    ] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
+
+    let r = file(report(json!({}))).await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let filed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(filed["linkage"], "created");
+    let id = filed["person_id"].as_i64().unwrap();
+    assert_eq!(
+        hospital
+            .get(app.url(&format!("/api/v1/persons/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the institution sees the patient it reported"
+    );
+    app.wait_for_message("+819060000001").await;
+
+    // The same patient again (half-width kana): linked, not registered twice.
+    let r = file(report(
+        json!({"name_kana": "ｽｽﾞｷ ｼﾞﾛｳ", "diagnosis_method": "antigen_quantitative"}),
+    ))
+    .await
+    .unwrap();
+    let again: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (again["linkage"].as_str(), again["person_id"].as_i64()),
+        (Some("linked"), Some(id))
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM occurrence_reports").await,
+        2
+    );
+
+    // Health-centre staff see both reports on the person.
+    let reports: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{id}/occurrence-reports"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+
+    // The case ends; a new positive report opens a re-positive case.
+    mimamori_core::with_db!(&app.db, p => sqlx::query("UPDATE persons SET status = 'ended' WHERE id = $1")
+        .bind(id).execute(p).await.unwrap().rows_affected());
+    let r = file(report(json!({}))).await.unwrap();
+    let re: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (re["linkage"].as_str(), re["previous_case_id"].as_i64()),
+        (Some("repositive"), Some(id))
+    );
+    let new_case: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{}", re["person_id"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(new_case["previous_case_id"], id);
+    assert_eq!(new_case["status"], "observing");
+
+    // Health-centre staff filing for someone who looks registered get the candidates first.
+    let r = app
+        .post_json("/api/v1/occurrence-reports", &report(json!({})))
+        .await;
+    assert_eq!(r.status(), 409);
+    app.finish().await;
+}

@@ -11,6 +11,7 @@ pub mod observations;
 pub mod outbox;
 pub mod persons;
 pub mod registry;
+pub mod reports;
 pub mod residences;
 pub mod staff;
 

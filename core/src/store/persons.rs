@@ -101,6 +101,8 @@ pub struct Details {
     pub period_rule: Option<String>,
     pub period_override_reason: Option<String>,
     pub source_person_id: Option<i64>,
+    /// A re-positive case: the earlier, ended case of the same person.
+    pub previous_case_id: Option<i64>,
 }
 
 fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
@@ -383,6 +385,7 @@ impl PersonInput {
                 500,
             ),
             source_person_id,
+            previous_case_id: None,
         }
     }
 }
@@ -421,6 +424,7 @@ pub struct Person {
     pub period_rule: Option<String>,
     pub period_override_reason: Option<String>,
     pub source_person_id: Option<i64>,
+    pub previous_case_id: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -428,7 +432,73 @@ const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email
     p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.residence_kind,
     p.name_kana, p.sex, p.nationality, p.prefecture_code, p.municipality, p.address, p.occupation,
     p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
-    p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.created_at";
+    p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.previous_case_id,
+    p.created_at";
+
+/// Inserts a registered person inside the caller's write transaction `$tx` and plans
+/// today's check-ins (`$plans` from [`plans_today`]); evaluates to `Result<i64>`. The source
+/// case of a contact must belong to the same health centre.
+macro_rules! insert_person {
+    ($tx:expr, $centre:expr, $p:expr, $plans:expr, $t:expr) => {{
+        let p: &$crate::store::persons::NewPerson = $p;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
+               observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'observing', $12, $12) RETURNING id")
+            .bind($centre).bind(&p.name).bind(p.phone.as_ref().map(|x| x.as_str()))
+            .bind(p.email.as_ref().map(|x| x.as_str())).bind(p.channel.as_str()).bind(p.language.as_str())
+            .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
+            .bind(p.date_of_birth).bind(p.fallback_channel.map($crate::domain::Channel::as_str)).bind($t)
+            .fetch_one(&mut *$tx).await?;
+        let d = &p.details;
+        let mut bad_source = false;
+        if let Some(src) = d.source_person_id {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id = $1 AND health_centre_id = $2")
+                .bind(src).bind($centre).fetch_one(&mut *$tx).await?;
+            bad_source = n == 0;
+        }
+        if bad_source {
+            Err($crate::Error::invalid("source_person_id", "no case with this id at your health centre"))
+        } else {
+            sqlx::query(
+                "UPDATE persons SET name_kana = $1, name_key = $2, sex = $3, nationality = $4, prefecture_code = $5,
+                   municipality = $6, address = $7, occupation = $8, workplace = $9, emergency_contact = $10,
+                   reception_date = $11, onset_date = $12, specimen_date = $13, last_exposure_date = $14,
+                   period_rule = $15, period_override_reason = $16, source_person_id = $17, previous_case_id = $18
+                 WHERE id = $19")
+                .bind(&d.name_kana).bind(&d.name_key).bind(d.sex).bind(&d.nationality).bind(&d.prefecture_code)
+                .bind(&d.municipality).bind(&d.address).bind(&d.occupation).bind(&d.workplace).bind(&d.emergency_contact)
+                .bind(d.reception_date).bind(d.onset_date).bind(d.specimen_date).bind(d.last_exposure_date)
+                .bind(&d.period_rule).bind(&d.period_override_reason).bind(d.source_person_id)
+                .bind(d.previous_case_id).bind(id)
+                .execute(&mut *$tx).await?;
+            for (slot, (minutes, plan)) in p.slots.iter().zip($plans.iter()).enumerate() {
+                sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
+                    .bind(id).bind(slot as i32).bind(*minutes).execute(&mut *$tx).await?;
+                sqlx::query($crate::store::checkins::PLAN_PERSON_SQL)
+                    .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id).bind(slot as i32)
+                    .execute(&mut *$tx).await?;
+            }
+            Ok::<i64, $crate::Error>(id)
+        }
+    }};
+}
+pub(crate) use insert_person;
+
+/// Today's check-ins of a new person of `health_centre_id` (see [`insert_person!`]).
+pub(crate) async fn plans_today(
+    db: &Db,
+    health_centre_id: i64,
+    p: &NewPerson,
+    window: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Result<Vec<checkins::PersonPlan>> {
+    let centre = crate::store::staff::health_centre(db, health_centre_id).await?;
+    p.slots
+        .iter()
+        .map(|m| checkins::PersonPlan::today(&centre.time_zone, *m, at, window))
+        .collect()
+}
 
 /// Registers a person and, in the same transaction, plans today's check-in (when today is
 /// inside the observation period), so nobody waits for the nightly run. `window` is the
@@ -441,49 +511,11 @@ pub async fn create(
     window: chrono::Duration,
     ip: Option<&str>,
 ) -> Result<i64> {
-    let centre = crate::store::staff::health_centre(db, health_centre_id).await?;
     let t = now();
-    let plans = p
-        .slots
-        .iter()
-        .map(|m| checkins::PersonPlan::today(&centre.time_zone, *m, t, window))
-        .collect::<Result<Vec<_>>>()?;
+    let plans = plans_today(db, health_centre_id, p, window, t).await?;
     with_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
-               observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'observing', $12, $12) RETURNING id")
-            .bind(health_centre_id).bind(&p.name).bind(p.phone.as_ref().map(|x| x.as_str()))
-            .bind(p.email.as_ref().map(|x| x.as_str())).bind(p.channel.as_str()).bind(p.language.as_str())
-            .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
-            .bind(p.date_of_birth).bind(p.fallback_channel.map(Channel::as_str)).bind(t)
-            .fetch_one(&mut *tx).await?;
-        let d = &p.details;
-        if let Some(src) = d.source_person_id {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE id = $1 AND health_centre_id = $2")
-                .bind(src).bind(health_centre_id).fetch_one(&mut *tx).await?;
-            if n == 0 {
-                return Err(Error::invalid("source_person_id", "no case with this id at your health centre"));
-            }
-        }
-        sqlx::query(
-            "UPDATE persons SET name_kana = $1, name_key = $2, sex = $3, nationality = $4, prefecture_code = $5,
-               municipality = $6, address = $7, occupation = $8, workplace = $9, emergency_contact = $10,
-               reception_date = $11, onset_date = $12, specimen_date = $13, last_exposure_date = $14,
-               period_rule = $15, period_override_reason = $16, source_person_id = $17 WHERE id = $18")
-            .bind(&d.name_kana).bind(&d.name_key).bind(d.sex).bind(&d.nationality).bind(&d.prefecture_code)
-            .bind(&d.municipality).bind(&d.address).bind(&d.occupation).bind(&d.workplace).bind(&d.emergency_contact)
-            .bind(d.reception_date).bind(d.onset_date).bind(d.specimen_date).bind(d.last_exposure_date)
-            .bind(&d.period_rule).bind(&d.period_override_reason).bind(d.source_person_id).bind(id)
-            .execute(&mut *tx).await?;
-        for (slot, (minutes, plan)) in p.slots.iter().zip(&plans).enumerate() {
-            sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
-                .bind(id).bind(slot as i32).bind(*minutes).execute(&mut *tx).await?;
-            sqlx::query(checkins::PLAN_PERSON_SQL)
-                .bind(plan.local_date).bind(plan.due_at).bind(plan.deadline_at).bind(id).bind(slot as i32)
-                .execute(&mut *tx).await?;
-        }
+        let id = insert_person!(tx, health_centre_id, p, plans, t)?;
         audit(&mut *tx, actor, "person.create", "person", Some(id), ip).await?;
         tx.commit().await?;
         Ok(id)

@@ -1,0 +1,412 @@
+//! Occurrence reports [発生届]. Filing validates the notification's mandatory fields and, in
+//! one transaction, creates the person at the responsible health centre (or links the
+//! report to the person already there, or opens a re-positive case linked to an ended one),
+//! stores the report and audits it. A medical institution filing directly gets its patient
+//! assigned to it, so the institution sees the record it filed and nothing else.
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::BeginWrite;
+use crate::{
+    Db, Error, Result,
+    access::{Action, FieldGroup, Role, Viewer},
+    db::now,
+    error::Collect,
+    periods::Periods,
+    store::{
+        Actor, audit,
+        persons::{self, NewPerson, PersonInput, insert_person},
+    },
+    with_db,
+};
+
+pub const REPORT_TYPES: &[&str] = &["patient", "asymptomatic", "suspected", "deceased"];
+pub const DIAGNOSIS_METHODS: &[&str] = &[
+    "pcr",
+    "antigen_quantitative",
+    "antigen_qualitative",
+    "lamp",
+    "clinical",
+    "other",
+];
+pub const INFECTION_ROUTES: &[&str] = &["droplet", "contact", "aerosol", "unknown", "other"];
+
+/// An occurrence report as filed: the patient (the registration fields) and the
+/// notification's own fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReportInput {
+    #[serde(flatten)]
+    pub person: PersonInput,
+    /// patient, asymptomatic, suspected, deceased.
+    pub report_type: String,
+    pub diagnosis_date: String,
+    /// pcr, antigen_quantitative, antigen_qualitative, lamp, clinical, other.
+    pub diagnosis_method: String,
+    pub doctor_name: String,
+    pub institution_name: String,
+    pub institution_phone: String,
+    pub death_date: String,
+    pub estimated_infection_date: String,
+    /// Where the infection is thought to have happened (prefecture or country, setting).
+    pub infection_place: String,
+    /// droplet, contact, aerosol, unknown, other.
+    pub infection_route: String,
+    pub symptoms: String,
+    pub severity: String,
+    pub notes: String,
+    /// The responsible health centre (a medical institution's filing; default the filer's).
+    pub health_centre_id: Option<i64>,
+    /// The person this report is about, when the filer has chosen an existing record.
+    pub person_id: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub person: NewPerson,
+    pub report_type: &'static str,
+    pub diagnosis_date: NaiveDate,
+    pub diagnosis_method: &'static str,
+    pub doctor_name: String,
+    pub institution_name: String,
+    pub institution_phone: Option<String>,
+    pub death_date: Option<NaiveDate>,
+    pub estimated_infection_date: Option<NaiveDate>,
+    pub infection_place: Option<String>,
+    pub infection_route: Option<&'static str>,
+    pub symptoms: Option<String>,
+    pub severity: Option<&'static str>,
+    pub notes: Option<String>,
+}
+
+fn pick(
+    c: &mut Collect,
+    field: &'static str,
+    v: &str,
+    options: &[&'static str],
+) -> Option<&'static str> {
+    let v = v.trim();
+    let found = options.iter().copied().find(|o| *o == v);
+    if found.is_none() {
+        c.push(field, format!("choose one of: {}", options.join(", ")));
+    }
+    found
+}
+
+fn opt(v: &str) -> Option<String> {
+    Some(v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl ReportInput {
+    /// Checks every mandatory field of the notification (each problem named) and the
+    /// patient's registration; the observation period follows `periods`.
+    pub fn parse(&self, periods: &Periods, today: NaiveDate) -> Result<NewReport> {
+        let mut c = Collect::default();
+        let report_type = pick(&mut c, "report_type", &self.report_type, REPORT_TYPES);
+        let date = |c: &mut Collect, field: &'static str, v: &str, required: bool| {
+            if v.trim().is_empty() {
+                if required {
+                    c.push(field, "required on the occurrence report; write YYYY-MM-DD");
+                }
+                return None;
+            }
+            match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
+                Ok(d) if d > today => {
+                    c.push(field, "the date is in the future; check it");
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(_) => {
+                    c.push(
+                        field,
+                        "write the date as YYYY-MM-DD, for example 2026-11-24",
+                    );
+                    None
+                }
+            }
+        };
+        let diagnosis_date = date(&mut c, "diagnosis_date", &self.diagnosis_date, true);
+        let diagnosis_method = pick(
+            &mut c,
+            "diagnosis_method",
+            &self.diagnosis_method,
+            DIAGNOSIS_METHODS,
+        );
+        for (field, v, why) in [
+            (
+                "doctor_name",
+                &self.doctor_name,
+                "the diagnosing doctor's name is required",
+            ),
+            (
+                "institution_name",
+                &self.institution_name,
+                "the medical institution's name is required",
+            ),
+            (
+                "person.sex",
+                &self.person.sex,
+                "the patient's sex is required",
+            ),
+            (
+                "person.date_of_birth",
+                &self.person.date_of_birth,
+                "the patient's date of birth is required",
+            ),
+            (
+                "person.municipality",
+                &self.person.municipality,
+                "the patient's address (municipality) is required",
+            ),
+            (
+                "person.phone",
+                &self.person.phone,
+                "the patient's phone number is required to contact them",
+            ),
+        ] {
+            if v.trim().is_empty() {
+                c.push(field.trim_start_matches("person."), why);
+            }
+        }
+        let kind = report_type.unwrap_or("patient");
+        if kind == "patient" && self.person.onset_date.trim().is_empty() {
+            c.push(
+                "onset_date",
+                "a symptomatic patient's onset date is required",
+            );
+        }
+        if kind == "asymptomatic" && self.person.specimen_date.trim().is_empty() {
+            c.push(
+                "specimen_date",
+                "an asymptomatic carrier's specimen date is required",
+            );
+        }
+        let death_date = date(&mut c, "death_date", &self.death_date, kind == "deceased");
+        let estimated_infection_date = date(
+            &mut c,
+            "estimated_infection_date",
+            &self.estimated_infection_date,
+            false,
+        );
+        let infection_route = opt(&self.infection_route)
+            .and_then(|r| pick(&mut c, "infection_route", &r, INFECTION_ROUTES));
+        let severity = opt(&self.severity).and_then(|v| {
+            pick(
+                &mut c,
+                "severity",
+                &v,
+                crate::store::registry::SEVERITY_LEVELS,
+            )
+        });
+        // The patient as a person under observation (a patient, whatever the report type).
+        let mut person = self.person.clone();
+        person.monitoring_type = "patient".into();
+        if person.channel.trim().is_empty() {
+            person.channel = "sms".into();
+        }
+        if person.checkin_time.trim().is_empty() {
+            person.checkin_time = "09:00".into();
+        }
+        if person.observation_end.trim().is_empty() && kind == "deceased" {
+            person.observation_end = today.to_string();
+            person.observation_start = today.to_string();
+        }
+        let parsed = match person.parse_with(periods, today) {
+            Ok(p) => Some(p),
+            Err(Error::Invalid(f)) => {
+                for e in f {
+                    if !c.0.iter().any(|x| x.field == e.field) {
+                        c.0.push(e);
+                    }
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        c.finish()?;
+        Ok(NewReport {
+            person: parsed.expect("checked"),
+            report_type: report_type.expect("checked"),
+            diagnosis_date: diagnosis_date.expect("checked"),
+            diagnosis_method: diagnosis_method.expect("checked"),
+            doctor_name: self.doctor_name.trim().to_string(),
+            institution_name: self.institution_name.trim().to_string(),
+            institution_phone: opt(&self.institution_phone),
+            death_date,
+            estimated_infection_date,
+            infection_place: opt(&self.infection_place),
+            infection_route,
+            symptoms: opt(&self.symptoms),
+            severity,
+            notes: opt(&self.notes),
+        })
+    }
+}
+
+/// What filing did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filed {
+    pub report_id: i64,
+    pub person_id: i64,
+    /// created, linked or repositive.
+    pub linkage: &'static str,
+    /// For a re-positive case: the earlier case.
+    pub previous_case_id: Option<i64>,
+}
+
+/// Where a report goes: a person already registered (and whether their case has ended).
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    New,
+    Existing(i64),
+}
+
+/// Finds the existing record a report is about: the one the filer chose, or — for a
+/// medical institution, which may not browse the centre's people — the one person of the
+/// responsible centre with the same kana name and date of birth. Health-centre staff get
+/// [`persons::possible_duplicates`] through the API instead.
+pub async fn target(
+    db: &Db,
+    viewer: &Viewer,
+    centre: i64,
+    r: &NewReport,
+    chosen: Option<i64>,
+) -> Result<Target> {
+    if let Some(id) = chosen {
+        persons::check(
+            db,
+            Some(viewer),
+            id,
+            FieldGroup::OccurrenceReport,
+            Action::Write,
+        )
+        .await?;
+        return Ok(Target::Existing(id));
+    }
+    if viewer.role != Role::MedicalInstitution {
+        return Ok(Target::New);
+    }
+    let (Some(key), Some(dob)) = (&r.person.details.name_key, r.person.date_of_birth) else {
+        return Ok(Target::New);
+    };
+    // The latest case of each matching person (a re-positive case supersedes the earlier).
+    let ids: Vec<i64> = with_db!(db, p => sqlx::query_scalar(
+        "SELECT p.id FROM persons p WHERE p.health_centre_id = $1 AND p.name_key = $2 AND p.date_of_birth = $3
+           AND NOT EXISTS (SELECT 1 FROM persons q WHERE q.previous_case_id = p.id)
+         ORDER BY p.id DESC LIMIT 2")
+        .bind(centre).bind(key).bind(dob).fetch_all(p).await?);
+    Ok(match ids.as_slice() {
+        [one] => Target::Existing(*one),
+        _ => Target::New,
+    })
+}
+
+/// Files the report (see the module documentation). `window` is the check-in answer window.
+pub async fn file(
+    db: &Db,
+    viewer: &Viewer,
+    centre: i64,
+    r: &NewReport,
+    target: Target,
+    window: chrono::Duration,
+    ip: Option<&str>,
+) -> Result<Filed> {
+    let t = now();
+    let today = t.with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
+    // An existing person whose case has ended: a new case linked to the earlier one.
+    let (existing, previous) = match target {
+        Target::New => (None, None),
+        Target::Existing(id) => {
+            let p = persons::get(db, None, id, None).await?;
+            if p.status == "ended" || p.observation_end < today {
+                (None, Some(id))
+            } else {
+                (Some(id), None)
+            }
+        }
+    };
+    let mut person = r.person.clone();
+    person.details.previous_case_id = previous;
+    let plans = persons::plans_today(db, centre, &person, window, t).await?;
+    let linkage = match (existing, previous) {
+        (Some(_), _) => "linked",
+        (None, Some(_)) => "repositive",
+        _ => "created",
+    };
+    let org = (viewer.role == Role::MedicalInstitution)
+        .then_some(viewer.organisation_id)
+        .flatten();
+    with_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let person_id = match existing {
+            Some(id) => id,
+            None => insert_person!(tx, centre, &person, plans, t)?,
+        };
+        if r.report_type == "deceased" {
+            sqlx::query("UPDATE persons SET status = 'ended', updated_at = $1 WHERE id = $2")
+                .bind(t).bind(person_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE checkins SET status = 'cancelled', closed_at = $1 WHERE person_id = $2 AND status IN ('planned', 'sent')")
+                .bind(t).bind(person_id).execute(&mut *tx).await?;
+        }
+        let report_id: i64 = sqlx::query_scalar(
+            "INSERT INTO occurrence_reports (person_id, health_centre_id, report_type, diagnosis_date, diagnosis_method,
+               doctor_name, institution_name, institution_phone, onset_date, specimen_date, death_date,
+               estimated_infection_date, infection_place, infection_route, symptoms, severity, notes, linkage,
+               filed_by, filed_by_organisation, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             RETURNING id")
+            .bind(person_id).bind(centre).bind(r.report_type).bind(r.diagnosis_date).bind(r.diagnosis_method)
+            .bind(&r.doctor_name).bind(&r.institution_name).bind(&r.institution_phone)
+            .bind(person.details.onset_date).bind(person.details.specimen_date).bind(r.death_date)
+            .bind(r.estimated_infection_date).bind(&r.infection_place).bind(r.infection_route).bind(&r.symptoms)
+            .bind(r.severity).bind(&r.notes).bind(linkage).bind(viewer.staff_id).bind(org).bind(t)
+            .fetch_one(&mut *tx).await?;
+        if let Some(o) = org {
+            sqlx::query("INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(person_id).bind(o).bind(t).execute(&mut *tx).await?;
+        }
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "occurrence_report.file", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(Filed { report_id, person_id, linkage, previous_case_id: previous })
+    })
+}
+
+/// A filed report, for the person page and the API.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Report {
+    pub id: i64,
+    pub person_id: i64,
+    pub report_type: String,
+    pub diagnosis_date: NaiveDate,
+    pub diagnosis_method: String,
+    pub doctor_name: String,
+    pub institution_name: String,
+    pub onset_date: Option<NaiveDate>,
+    pub specimen_date: Option<NaiveDate>,
+    pub death_date: Option<NaiveDate>,
+    pub infection_place: Option<String>,
+    pub infection_route: Option<String>,
+    pub linkage: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The occurrence reports of a person (see [`persons::read_records`] for `viewer`).
+pub async fn for_person(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Vec<Report>> {
+    persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::OccurrenceReport,
+        "occurrence_report.read",
+        "SELECT id, person_id, report_type, diagnosis_date, diagnosis_method, doctor_name, institution_name,
+                onset_date, specimen_date, death_date, infection_place, infection_route, linkage, created_at
+         FROM occurrence_reports WHERE person_id = $1 ORDER BY id DESC",
+        ip,
+    )
+    .await
+}
