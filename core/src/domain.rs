@@ -226,6 +226,45 @@ pub fn kana_key(name: &str) -> String {
         .collect()
 }
 
+/// Deserializers for inputs that arrive as JSON numbers or booleans from the API and as
+/// strings from HTML forms (where flattened structs see every value as a string).
+pub mod lenient {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Bool(bool),
+        Text(String),
+    }
+
+    /// A number, a numeric string, or an empty string / null for none.
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Int(n)) => Ok(Some(n)),
+            Some(Raw::Text(s)) if s.trim().is_empty() => Ok(None),
+            Some(Raw::Text(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| D::Error::custom(format!("'{s}' is not a whole number"))),
+            Some(Raw::Bool(_)) => Err(D::Error::custom("expected a whole number")),
+        }
+    }
+
+    /// true / false, or a form's "true", "on", "1" (anything else is false).
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(match Option::<Raw>::deserialize(d)? {
+            Some(Raw::Bool(b)) => b,
+            Some(Raw::Int(n)) => n != 0,
+            Some(Raw::Text(s)) => matches!(s.trim(), "true" | "on" | "1" | "yes"),
+            None => false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

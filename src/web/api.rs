@@ -107,57 +107,13 @@ async fn file_report(
     b: Result<Json<reports::ReportInput>, JsonRejection>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    let viewer = who.viewer();
-    if !viewer.may(
-        mimamori_core::access::FieldGroup::OccurrenceReport,
-        mimamori_core::access::Action::Write,
-    ) || !matches!(
-        who.role,
-        mimamori_core::access::Role::HealthCentreStaff
-            | mimamori_core::access::Role::MedicalInstitution
-    ) {
-        return Err(mimamori_core::Error::Forbidden(
-            "only health centres and medical institutions file occurrence reports",
-        )
-        .into());
-    }
     let input = body(b)?;
-    let centre = match (who.role, input.health_centre_id) {
-        (mimamori_core::access::Role::MedicalInstitution, Some(c)) => {
-            mimamori_core::store::staff::health_centre(&s.db, c)
-                .await
-                .map_err(|_| {
-                    mimamori_core::Error::invalid(
-                        "health_centre_id",
-                        "no health centre with this id; leave it empty for your usual centre",
-                    )
-                })?
-                .id
+    match super::console::reports::submit(&s, &who, &input, &addr.ip().to_string()).await? {
+        super::console::reports::Outcome::Filed(filed) => {
+            Ok((StatusCode::CREATED, Json(filed)).into_response())
         }
-        _ => who.health_centre_id,
-    };
-    let r = input.parse(&s.periods, today())?;
-    if who.role == mimamori_core::access::Role::HealthCentreStaff
-        && input.person_id.is_none()
-        && !input.person.not_duplicate
-    {
-        let dups = persons::possible_duplicates(&s.db, &viewer, &r.person).await?;
-        if !dups.is_empty() {
-            return Ok(possible_duplicate(dups));
-        }
+        super::console::reports::Outcome::Duplicates(dups) => Ok(possible_duplicate(dups)),
     }
-    let target = reports::target(&s.db, &viewer, centre, &r, input.person_id).await?;
-    let window = Duration::minutes(s.config.checkin.answer_window_minutes);
-    let ip = addr.ip().to_string();
-    let filed = reports::file(&s.db, &viewer, centre, &r, target, window, Some(&ip)).await?;
-    tracing::info!(
-        report_id = filed.report_id,
-        person_id = filed.person_id,
-        linkage = filed.linkage,
-        staff_id = who.id,
-        "occurrence report filed"
-    );
-    Ok((StatusCode::CREATED, Json(filed)).into_response())
 }
 
 async fn person_reports(

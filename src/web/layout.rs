@@ -54,6 +54,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         a href="/persons" { (t(lang, "対象者", "People")) }
                         a href="/cohort" { (t(lang, "推移一覧", "Cohort")) }
                         a href="/persons/new" { (t(lang, "新規登録", "Register")) }
+                        a href="/reports/new" { (t(lang, "発生届", "Occurrence report")) }
                         a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
                         a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }
                         @if who.role == mimamori_core::access::Role::AuthOfficer {

@@ -276,3 +276,104 @@ async fn occurrence_reports_create_link_and_reopen() {
     assert_eq!(r.status(), 409);
     app.finish().await;
 }
+
+/// The console form: the mandatory fields are marked and each missing one named; a
+/// possible duplicate is offered to link to, and choosing it files the report on that
+/// person.
+#[tokio::test]
+async fn the_console_files_a_report_and_links_a_duplicate() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let page = app.get("/reports/new").await.text().await.unwrap();
+    assert!(page.contains("診断年月日 ※") && page.contains(r#"name="doctor_name""#));
+    let r = app
+        .post_form(
+            "/reports/new",
+            &[
+                ("csrf", &csrf),
+                ("report_type", "patient"),
+                ("name", "鈴木 次郎"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    for f in ["diagnosis_date", "doctor_name", "sex", "onset_date"] {
+        assert!(html.contains(&format!(r#"id="{f}-err""#)), "{f} is named");
+    }
+    assert!(
+        html.contains(r#"value="鈴木 次郎""#),
+        "what was typed is kept"
+    );
+    let today = today();
+    let form = |extra: &[(&'static str, &str)]| {
+        let mut f: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("report_type", "patient".into()),
+            ("diagnosis_date", today.clone()),
+            ("diagnosis_method", "pcr".into()),
+            ("doctor_name", "医師 一郎".into()),
+            ("institution_name", "みなと病院".into()),
+            ("name", "鈴木 次郎".into()),
+            ("name_kana", "スズキ ジロウ".into()),
+            ("sex", "male".into()),
+            ("date_of_birth", "1960-05-05".into()),
+            ("municipality", "港区".into()),
+            ("phone", "090-6000-0001".into()),
+            ("onset_date", today.clone()),
+        ];
+        for (k, v) in extra {
+            f.push((k, v.to_string()));
+        }
+        f
+    };
+    let r = app
+        .client
+        .post(app.url("/reports/new"))
+        .form(&form(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let first = r.headers()["location"].to_str().unwrap().to_string();
+    let id: i64 = first.trim_start_matches("/persons/").parse().unwrap();
+
+    let r = app
+        .client
+        .post(app.url("/reports/new"))
+        .form(&form(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"name="person_id" value="{id}""#)),
+        "{html}"
+    );
+    let id_s = id.to_string();
+    let r = app
+        .client
+        .post(app.url("/reports/new"))
+        .form(&form(&[("person_id", &id_s)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM occurrence_reports WHERE linkage = 'linked'")
+            .await,
+        1
+    );
+    let r = app
+        .client
+        .post(app.url("/reports/new"))
+        .form(&form(&[("not_duplicate", "true")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 2);
+    app.finish().await;
+}

@@ -57,8 +57,10 @@ pub struct PersonInput {
     /// Why `observation_end` differs from the computed end (required then).
     pub period_override_reason: String,
     /// For a close contact: the id of the case that made them one.
+    #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
     pub source_person_id: Option<i64>,
     /// Register even though possible duplicates were shown (after checking them).
+    #[serde(deserialize_with = "crate::domain::lenient::flag")]
     pub not_duplicate: bool,
 }
 

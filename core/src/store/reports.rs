@@ -56,8 +56,10 @@ pub struct ReportInput {
     pub severity: String,
     pub notes: String,
     /// The responsible health centre (a medical institution's filing; default the filer's).
+    #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
     pub health_centre_id: Option<i64>,
     /// The person this report is about, when the filer has chosen an existing record.
+    #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
     pub person_id: Option<i64>,
 }
 

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod outbox;
 pub mod person;
 pub mod persons;
+pub mod reports;
 
 use axum::{Router, extract::State, response::IntoResponse, routing::get};
 use maud::html;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(ids::router())
         .merge(outbox::router())
+        .merge(reports::router())
 }
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {
