@@ -33,6 +33,14 @@ pub fn router() -> Router<AppState> {
             get(list_contacts).post(add_contact),
         )
         .route("/persons/{id}/tests", get(list_tests).post(add_test))
+        .route(
+            "/persons/{id}/behaviours",
+            get(list_behaviours).post(add_behaviour),
+        )
+        .route(
+            "/persons/{id}/infection",
+            get(get_infection).put(put_infection),
+        )
         .route("/occurrence-reports", post(file_report))
         .route("/persons/{id}/occurrence-reports", get(person_reports))
         .route(
@@ -146,8 +154,7 @@ async fn add_contact(
     )
     .await?;
     let mut input = body(b)?;
-    input.source_person_id = Some(id);
-    input.monitoring_type = "contact".into();
+    registry::as_contact_of(&s.db, id, &mut input).await?;
     create_person(State(s), who, ConnectInfo(addr), Ok(Json(input))).await
 }
 
@@ -240,6 +247,74 @@ async fn add_test(
         StatusCode::CREATED,
         Json(registry::tests(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
     ))
+}
+
+async fn list_behaviours(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<registry::Behaviour>>, AppError> {
+    let ip = addr.ip().to_string();
+    Ok(Json(
+        registry::behaviours(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
+}
+
+/// Adds a behaviour-history entry; answers with the history.
+async fn add_behaviour(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<registry::BehaviourInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<Vec<registry::Behaviour>>), AppError> {
+    let e = body(b)?.parse(today())?;
+    let ip = addr.ip().to_string();
+    registry::add_behaviour(&s.db, &who.viewer(), id, &e, Some(&ip)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(registry::behaviours(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+    ))
+}
+
+async fn get_infection(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    persons::check(
+        &s.db,
+        Some(&who.viewer()),
+        id,
+        mimamori_core::access::FieldGroup::InfectionLink,
+        mimamori_core::access::Action::Read,
+    )
+    .await?;
+    let (link, area, setting, place) = registry::infection(&s.db, id).await?;
+    Ok(Json(
+        serde_json::json!({"link": link, "area": area, "setting": setting, "place": place}),
+    ))
+}
+
+/// Records the infection link and route.
+async fn put_infection(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<registry::InfectionInput>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let input = body(b)?;
+    registry::set_infection(
+        &s.db,
+        &who.viewer(),
+        id,
+        &input,
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_severities(

@@ -377,3 +377,130 @@ async fn the_console_files_a_report_and_links_a_duplicate() {
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 2);
     app.finish().await;
 }
+
+/// Behaviour history and the infection route: an entry names where the case went; someone
+/// met there is registered as a close contact from that entry, last exposed on its date; the
+/// route is recorded; a medical institution may not see behaviour history at all.
+#[tokio::test]
+async fn behaviour_history_contacts_and_route() {
+    use mimamori_core::access::Role;
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let case = app.register("090-7000-0001", "sms", json!({})).await;
+    let day = chrono::NaiveDate::parse_from_str(&today(), "%Y-%m-%d").unwrap()
+        - chrono::Duration::days(2);
+    let r = app
+        .post_json(
+            &format!("/api/v1/persons/{case}/behaviours"),
+            &json!({"on_date": "2026-02-31", "place": ""}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .post_json(
+            &format!("/api/v1/persons/{case}/behaviours"),
+            &json!({"on_date": day.to_string(), "place": "居酒屋みなと", "setting": "restaurant", "people_met": "同僚3人"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let entries: Vec<serde_json::Value> = r.json().await.unwrap();
+    let entry = entries[0]["id"].as_i64().unwrap();
+
+    // The console form for a contact met there carries the entry; posting it registers the
+    // contact with the entry's date as last exposure.
+    let form = app
+        .get(&format!("/persons/{case}/contacts?behaviour={entry}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains(&format!(r#"name="behaviour_id" value="{entry}""#)));
+    assert!(
+        form.contains(&format!(r#"value="{day}""#)),
+        "last exposure prefilled"
+    );
+    let entry_s = entry.to_string();
+    let r = app
+        .post_form(
+            &format!("/persons/{case}/contacts"),
+            &[
+                ("csrf", &csrf),
+                ("name", "同僚 一郎"),
+                ("phone", "090-7000-0002"),
+                ("behaviour_id", &entry_s),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let contacts: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{case}/contacts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(contacts[0]["last_exposure_date"], day.to_string());
+    assert_eq!(
+        contacts[0]["observation_end"],
+        (day + chrono::Duration::days(5)).to_string()
+    );
+
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/persons/{case}/infection")))
+        .json(&json!({"link": "presumed", "area": "東京都港区", "setting": "restaurant", "place": "居酒屋みなと"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let route: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{case}/infection"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (route["link"].as_str(), route["setting"].as_str()),
+        (Some("presumed"), Some("restaurant"))
+    );
+    let page = app
+        .get(&format!("/persons/{case}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("居酒屋みなと") && page.contains("同僚 一郎"));
+
+    let org = mimamori_core::store::staff::create_organisation(
+        &app.db,
+        "medical_institution",
+        "病院",
+        app.centre,
+    )
+    .await
+    .unwrap();
+    mimamori_core::store::staff::assign(&app.db, case, org)
+        .await
+        .unwrap();
+    let hospital = app
+        .user("hospital2", Role::MedicalInstitution, Some(org))
+        .await;
+    let r = hospital
+        .get(app.url(&format!("/api/v1/persons/{case}/behaviours")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = hospital
+        .get(app.url(&format!("/persons/{case}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("居酒屋みなと"),
+        "behaviour history is not on the page"
+    );
+    app.finish().await;
+}

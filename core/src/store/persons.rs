@@ -59,6 +59,10 @@ pub struct PersonInput {
     /// For a close contact: the id of the case that made them one.
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
     pub source_person_id: Option<i64>,
+    /// A contact met at this behaviour-history entry of the source case; its date is the
+    /// default last exposure.
+    #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
+    pub behaviour_id: Option<i64>,
     /// Register even though possible duplicates were shown (after checking them).
     #[serde(deserialize_with = "crate::domain::lenient::flag")]
     pub not_duplicate: bool,

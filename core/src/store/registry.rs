@@ -299,3 +299,221 @@ pub async fn severities(
     )
     .await
 }
+
+/// Settings of a place in the behaviour history.
+pub const SETTINGS: &[&str] = &[
+    "home",
+    "work",
+    "school",
+    "restaurant",
+    "medical",
+    "welfare",
+    "transport",
+    "event",
+    "other",
+];
+pub const INFECTION_LINKS: &[&str] = &["confirmed", "presumed", "unknown"];
+
+/// A behaviour-history entry [行動歴] as typed or sent to the API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BehaviourInput {
+    pub on_date: String,
+    /// Free text: "12:00–13:30".
+    pub time_text: String,
+    pub place: String,
+    pub place_phone: String,
+    /// home, work, school, restaurant, medical, welfare, transport, event, other.
+    pub setting: String,
+    /// Who they met there (names, how many).
+    pub people_met: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBehaviour {
+    pub on_date: NaiveDate,
+    pub time_text: Option<String>,
+    pub place: String,
+    pub place_phone: Option<String>,
+    pub setting: &'static str,
+    pub people_met: Option<String>,
+}
+
+impl BehaviourInput {
+    pub fn parse(&self, today: NaiveDate) -> Result<NewBehaviour> {
+        let mut c = Collect::default();
+        let on_date = date(&mut c, "on_date", &self.on_date, today);
+        if self.place.trim().is_empty() {
+            c.push("place", "where was it? a name or an address");
+        }
+        let setting = if self.setting.trim().is_empty() {
+            Some("other")
+        } else {
+            one_of(&mut c, "setting", &self.setting, SETTINGS)
+        };
+        for (field, v) in [
+            ("place", &self.place),
+            ("people_met", &self.people_met),
+            ("time_text", &self.time_text),
+        ] {
+            if v.chars().count() > 500 {
+                c.push(field, "use at most 500 characters");
+            }
+        }
+        c.finish()?;
+        Ok(NewBehaviour {
+            on_date: on_date.expect("checked"),
+            time_text: opt(&self.time_text),
+            place: self.place.trim().to_string(),
+            place_phone: opt(&self.place_phone),
+            setting: setting.expect("checked"),
+            people_met: opt(&self.people_met),
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Behaviour {
+    pub id: i64,
+    pub person_id: i64,
+    pub on_date: NaiveDate,
+    pub time_text: Option<String>,
+    pub place: String,
+    pub place_phone: Option<String>,
+    pub setting: String,
+    pub people_met: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Adds a behaviour-history entry. Needs write access to behaviour history. Audited.
+pub async fn add_behaviour(
+    db: &Db,
+    viewer: &Viewer,
+    person_id: i64,
+    b: &NewBehaviour,
+    ip: Option<&str>,
+) -> Result<i64> {
+    persons::check(
+        db,
+        Some(viewer),
+        person_id,
+        FieldGroup::BehaviourHistory,
+        Action::Write,
+    )
+    .await?;
+    let at = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO person_behaviours (person_id, on_date, time_text, place, place_phone, setting, people_met, entered_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+            .bind(person_id).bind(b.on_date).bind(&b.time_text).bind(&b.place).bind(&b.place_phone)
+            .bind(b.setting).bind(&b.people_met).bind(viewer.staff_id).bind(at)
+            .fetch_one(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.behaviour.add", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// A person's behaviour history, oldest first (see [`persons::read_records`]).
+pub async fn behaviours(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Vec<Behaviour>> {
+    persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::BehaviourHistory,
+        "person.behaviour.read",
+        "SELECT id, person_id, on_date, time_text, place, place_phone, setting, people_met, created_at
+         FROM person_behaviours WHERE person_id = $1 ORDER BY on_date, id",
+        ip,
+    )
+    .await
+}
+
+/// The infection link and route of a case ◎.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct InfectionInput {
+    /// confirmed, presumed, unknown.
+    pub link: String,
+    /// Area (prefecture, city, or country).
+    pub area: String,
+    /// Setting type (see [`SETTINGS`]).
+    pub setting: String,
+    pub place: String,
+}
+
+/// Records the infection link and route. Needs write access to the infection link. Audited.
+pub async fn set_infection(
+    db: &Db,
+    viewer: &Viewer,
+    person_id: i64,
+    input: &InfectionInput,
+    ip: Option<&str>,
+) -> Result<()> {
+    let mut c = Collect::default();
+    let link = one_of(&mut c, "link", &input.link, INFECTION_LINKS);
+    let setting = opt(&input.setting).and_then(|s| one_of(&mut c, "setting", &s, SETTINGS));
+    c.finish()?;
+    persons::check(
+        db,
+        Some(viewer),
+        person_id,
+        FieldGroup::InfectionLink,
+        Action::Write,
+    )
+    .await?;
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        sqlx::query("UPDATE persons SET infection_link = $1, infection_area = $2, infection_setting = $3, infection_place = $4, updated_at = $5 WHERE id = $6")
+            .bind(link).bind(opt(&input.area)).bind(setting).bind(opt(&input.place)).bind(now()).bind(person_id)
+            .execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.infection", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// The infection link and route as recorded: (link, area, setting, place).
+pub type Infection = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn infection(db: &Db, person_id: i64) -> Result<Infection> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT infection_link, infection_area, infection_setting, infection_place FROM persons WHERE id = $1")
+        .bind(person_id).fetch_one(p).await?))
+}
+
+/// One behaviour-history entry of case `person_id` (for registering a contact met there).
+pub async fn behaviour(db: &Db, person_id: i64, id: i64) -> Result<Behaviour> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT id, person_id, on_date, time_text, place, place_phone, setting, people_met, created_at
+         FROM person_behaviours WHERE person_id = $1 AND id = $2")
+        .bind(person_id).bind(id).fetch_optional(p).await?)
+    .ok_or_else(|| crate::Error::invalid("behaviour_id", "no behaviour-history entry with this id for this case"))
+}
+
+/// Prepares `input` as a close contact of case `case_id`: linked to the case, monitored as a
+/// contact, and — when it names a behaviour-history entry of the case — last exposed on that
+/// entry's date unless a date was typed.
+pub async fn as_contact_of(db: &Db, case_id: i64, input: &mut persons::PersonInput) -> Result<()> {
+    input.source_person_id = Some(case_id);
+    input.monitoring_type = "contact".into();
+    if let Some(bid) = input.behaviour_id {
+        let b = behaviour(db, case_id, bid).await?;
+        if input.last_exposure_date.trim().is_empty() {
+            input.last_exposure_date = b.on_date.to_string();
+        }
+    }
+    Ok(())
+}

@@ -48,6 +48,14 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/residences", axum::routing::post(residence))
         .route("/persons/{id}/tests", axum::routing::post(add_test))
         .route(
+            "/persons/{id}/behaviours",
+            axum::routing::post(add_behaviour),
+        )
+        .route(
+            "/persons/{id}/infection",
+            axum::routing::post(set_infection),
+        )
+        .route(
             "/persons/{id}/severities",
             axum::routing::post(add_severity),
         )
@@ -190,6 +198,16 @@ async fn show(
     } else {
         Vec::new()
     };
+    let behaviours = if may(FieldGroup::BehaviourHistory) {
+        registry::behaviours(&s.db, None, p.id, None).await?
+    } else {
+        Vec::new()
+    };
+    let infection = if may(FieldGroup::InfectionLink) {
+        Some(registry::infection(&s.db, p.id).await?)
+    } else {
+        None
+    };
     let contacts = if may(FieldGroup::Contacts) {
         persons::contacts_of(&s.db, &viewer, p.id).await?
     } else {
@@ -312,6 +330,7 @@ async fn show(
                 }
             }
             (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts))
+            (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref()))
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
@@ -727,6 +746,98 @@ fn registry_sections(
     }
 }
 
+fn setting_label(lang: Lang, s: &str) -> &'static str {
+    match s {
+        "home" => t(lang, "自宅・家族", "home, family"),
+        "work" => t(lang, "職場", "work"),
+        "school" => t(lang, "学校・保育", "school, childcare"),
+        "restaurant" => t(lang, "飲食店", "restaurant"),
+        "medical" => t(lang, "医療機関", "medical"),
+        "welfare" => t(lang, "福祉施設", "welfare facility"),
+        "transport" => t(lang, "交通機関", "transport"),
+        "event" => t(lang, "イベント・集会", "event, gathering"),
+        _ => t(lang, "その他", "other"),
+    }
+}
+
+/// Behaviour history with a way to register someone met there as a close contact, and the
+/// infection link and route ◎ — for roles that may see them (never medical institutions).
+fn investigation_sections(
+    lang: Lang,
+    who: &CurrentStaff,
+    viewer: &mimamori_core::access::Viewer,
+    p: &persons::Person,
+    behaviours: &[registry::Behaviour],
+    infection: Option<&registry::Infection>,
+) -> Markup {
+    let may = |g: FieldGroup, a: Action| viewer.may(g, a);
+    html! {
+        @if may(FieldGroup::BehaviourHistory, Action::Read) {
+        section class="card" {
+            h2 { (t(lang, "行動歴（積極的疫学調査）", "Behaviour history (investigation)")) }
+            @if behaviours.is_empty() { p class="muted" { (t(lang, "記録なし", "none recorded")) } }
+            @else {
+                table {
+                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "時間", "Time")) } th { (t(lang, "場所", "Place")) } th { (t(lang, "接触した人", "People met")) } th {} } }
+                    tbody { @for b in behaviours { tr {
+                        td { (b.on_date) } td { (b.time_text.as_deref().unwrap_or("")) }
+                        td { (b.place) " (" (setting_label(lang, &b.setting)) ")" @if let Some(ph) = &b.place_phone { div class="muted" { (ph) } } }
+                        td { (b.people_met.as_deref().unwrap_or("")) }
+                        td { @if may(FieldGroup::Contacts, Action::Write) {
+                            a href=(format!("/persons/{}/contacts?behaviour={}", p.id, b.id)) { (t(lang, "接触者を登録", "Register a contact")) } } }
+                    } } }
+                }
+            }
+            @if may(FieldGroup::BehaviourHistory, Action::Write) {
+            details {
+                summary { (t(lang, "行動歴を追加", "Add an entry")) }
+                form method="post" action=(format!("/persons/{}/behaviours", p.id)) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="b-date" { (t(lang, "日付", "Date")) }
+                    input id="b-date" name="on_date" type="date" required;
+                    label for="b-time" { (t(lang, "時間（任意）", "Time (optional)")) }
+                    input id="b-time" name="time_text" placeholder="12:00-13:30";
+                    label for="b-place" { (t(lang, "場所", "Place")) }
+                    input id="b-place" name="place" required;
+                    label for="b-setting" { (t(lang, "種別", "Setting")) }
+                    select id="b-setting" name="setting" { @for st in registry::SETTINGS { option value=(st) { (setting_label(lang, st)) } } }
+                    label for="b-phone" { (t(lang, "場所の電話（任意）", "Place phone (optional)")) }
+                    input id="b-phone" name="place_phone" type="tel";
+                    label for="b-people" { (t(lang, "接触した人（任意）", "People met (optional)")) }
+                    input id="b-people" name="people_met";
+                    button type="submit" { (t(lang, "追加", "Add")) }
+                }
+            }
+            }
+        }
+        }
+        @if let Some((link, area, setting, place)) = infection {
+        section class="card" {
+            h2 { (t(lang, "感染源・感染経路", "Infection link and route")) }
+            p {
+                (t(lang, "感染源との関連：", "Link: "))
+                strong { (match link.as_deref() { Some("confirmed") => t(lang, "確定", "confirmed"), Some("presumed") => t(lang, "推定", "presumed"), Some(_) => t(lang, "不明", "unknown"), None => "—" }) }
+                " · " (area.as_deref().unwrap_or("—")) " · " (setting.as_deref().map(|s| setting_label(lang, s)).unwrap_or("—")) " · " (place.as_deref().unwrap_or("—"))
+            }
+            @if may(FieldGroup::InfectionLink, Action::Write) {
+            form method="post" action=(format!("/persons/{}/infection", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
+                input type="hidden" name="csrf" value=(who.csrf);
+                label { (t(lang, "関連", "Link")) " " select name="link" style="width:auto" {
+                    @for (k, ja, en) in [("confirmed", "確定", "confirmed"), ("presumed", "推定", "presumed"), ("unknown", "不明", "unknown")] {
+                        option value=(k) selected[link.as_deref() == Some(k)] { (t(lang, ja, en)) } } } }
+                label { (t(lang, "地域", "Area")) " " input name="area" value=(area.clone().unwrap_or_default()) style="width:8rem"; }
+                label { (t(lang, "種別", "Setting")) " " select name="setting" style="width:auto" {
+                    option value="" { "—" }
+                    @for st in registry::SETTINGS { option value=(st) selected[setting.as_deref() == Some(*st)] { (setting_label(lang, st)) } } } }
+                label { (t(lang, "場所", "Place")) " " input name="place" value=(place.clone().unwrap_or_default()) style="width:10rem"; }
+                button type="submit" style="margin:0" { (t(lang, "記録", "Save")) }
+            }
+            }
+        }
+        }
+    }
+}
+
 const CHANNELS: &[(&str, &str, &str)] = &[
     ("sms", "SMS（リンク）", "SMS (link)"),
     ("email", "メール", "e-mail"),
@@ -824,6 +935,52 @@ async fn add_test(
     who.check_csrf(&f.csrf)?;
     let t = f.input.parse(japan_today())?;
     registry::add_test(&s.db, &who.viewer(), id, &t, Some(&addr.ip().to_string())).await?;
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct BehaviourForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: registry::BehaviourInput,
+}
+
+async fn add_behaviour(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<BehaviourForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    let e = f.input.parse(japan_today())?;
+    registry::add_behaviour(&s.db, &who.viewer(), id, &e, Some(&addr.ip().to_string())).await?;
+    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct InfectionForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: registry::InfectionInput,
+}
+
+async fn set_infection(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<InfectionForm>,
+) -> Result<Response, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    registry::set_infection(
+        &s.db,
+        &who.viewer(),
+        id,
+        &f.input,
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/persons/{id}")).into_response())
 }
 

@@ -257,6 +257,7 @@ fn form_markup(
                 (field("reception_date", t(lang, "受付日（空欄は今日）", "Reception date (empty: today)"), "date", &v.reception_date, ""))
             }
             @if let Some(src) = v.source_person_id { input type="hidden" name="source_person_id" value=(src); }
+            @if let Some(b) = v.behaviour_id { input type="hidden" name="behaviour_id" value=(b); }
             button type="submit" { (t(lang, "登録する", "Register")) }
         }
     }
@@ -327,11 +328,19 @@ async fn create(
 
 /// The registration form for a close contact of case `id`: linked to the case, monitored
 /// as a contact, the observation period counted from the last exposure.
+#[derive(Deserialize, Default)]
+struct ContactQuery {
+    /// A behaviour-history entry of the case where the contact was met.
+    #[serde(default, deserialize_with = "mimamori_core::domain::lenient::opt_i64")]
+    behaviour: Option<i64>,
+}
+
 async fn new_contact_form(
     State(s): State<AppState>,
     who: CurrentStaff,
     UiLang(lang): UiLang,
     axum::extract::Path(id): axum::extract::Path<i64>,
+    Query(q): Query<ContactQuery>,
 ) -> Result<Html<String>, HtmlError> {
     persons::check(
         &s.db,
@@ -341,11 +350,11 @@ async fn new_contact_form(
         Action::Write,
     )
     .await?;
-    let v = persons::PersonInput {
-        source_person_id: Some(id),
-        monitoring_type: "contact".into(),
+    let mut v = persons::PersonInput {
+        behaviour_id: q.behaviour,
         ..Default::default()
     };
+    mimamori_core::store::registry::as_contact_of(&s.db, id, &mut v).await?;
     Ok(layout::page(
         lang,
         &who,
@@ -372,8 +381,7 @@ async fn create_contact(
         Action::Write,
     )
     .await?;
-    f.person.source_person_id = Some(id);
-    f.person.monitoring_type = "contact".into();
+    mimamori_core::store::registry::as_contact_of(&s.db, id, &mut f.person).await?;
     register(&s, &who, lang, &addr, f).await
 }
 
