@@ -388,3 +388,187 @@ async fn tests_severity_and_contacts_of_a_case() {
     );
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn search_by_name_prefix_kana_phone_or_id() {
+    use persons::{List, Search};
+    let t = TestDb::new().await;
+    let (c, v) = centre(&t.db, "みなと保健所").await;
+    let (other, _) = centre(&t.db, "きた保健所").await;
+    let mut ids = Vec::new();
+    for (centre_id, name, kana, phone, kind) in [
+        (c, "山田 花子", "ヤマダ ハナコ", "090-1000-0001", "patient"),
+        (c, "山田 太郎", "", "090-1000-0002", "contact"),
+        (
+            c,
+            "山本 一郎",
+            "ヤマモト イチロウ",
+            "090-1000-0003",
+            "patient",
+        ),
+        (c, "鈴木 次郎", "スズキ ジロウ", "090-1000-0004", "patient"),
+        (
+            other,
+            "山田 三郎",
+            "ヤマダ サブロウ",
+            "090-1000-0005",
+            "patient",
+        ),
+    ] {
+        let input = PersonInput {
+            name: name.into(),
+            name_kana: kana.into(),
+            phone: phone.into(),
+            monitoring_type: kind.into(),
+            observation_start: today().to_string(),
+            observation_end: today().to_string(),
+            ..Default::default()
+        };
+        ids.push(
+            persons::create(
+                &t.db,
+                Actor::System,
+                centre_id,
+                &input.parse().unwrap(),
+                WINDOW,
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let find = |q: &str, kind: &str| {
+        let db = t.db.clone();
+        let s = Search {
+            q: q.into(),
+            monitoring_type: kind.into(),
+        };
+        async move {
+            let (rows, total) = persons::search(&db, &v, List::All, today(), &s, 50, 0)
+                .await
+                .unwrap();
+            assert_eq!(rows.len() as i64, total);
+            let mut names: Vec<String> = rows.into_iter().map(|p| p.name).collect();
+            names.sort();
+            names
+        }
+    };
+    let id3 = ids[3].to_string();
+    let cases: [(&str, &str, &[&str]); 9] = [
+        ("ヤマ", "", &["山本 一郎", "山田 花子"]),
+        ("やまだ", "", &["山田 花子"]),
+        ("ﾔﾏﾓﾄ", "", &["山本 一郎"]),
+        ("山田", "", &["山田 太郎", "山田 花子"]),
+        ("山田", "contact", &["山田 太郎"]),
+        ("090-1000-0004", "", &["鈴木 次郎"]),
+        (id3.as_str(), "", &["鈴木 次郎"]),
+        ("", "patient", &["山本 一郎", "山田 花子", "鈴木 次郎"]),
+        ("サブロウ", "", &[]),
+    ];
+    for (q, kind, want) in cases {
+        assert_eq!(find(q, kind).await, want, "q={q:?} type={kind:?}");
+    }
+    t.drop_db().await;
+}
+
+/// The smaller record groups: a document is checked (unknown fields and bad values named,
+/// nothing stored), written whole, read back only by roles that may read its group.
+#[tokio::test]
+async fn sections_are_checked_written_whole_and_guarded() {
+    use mimamori_core::store::sections::{self, Section};
+    let t = TestDb::new().await;
+    let (c, v) = centre(&t.db, "みなと保健所").await;
+    let id = persons::create(
+        &t.db,
+        Actor::System,
+        c,
+        &case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
+            .parse()
+            .unwrap(),
+        WINDOW,
+        None,
+    )
+    .await
+    .unwrap();
+    let put = |s: Section, doc: serde_json::Value| {
+        let db = t.db.clone();
+        async move { sections::put(&db, &v, id, s, &doc, today(), None).await }
+    };
+    let fields = |r: Result<serde_json::Value, Error>| invalid_fields(r.unwrap_err());
+    assert_eq!(
+        fields(put(Section::Admission, serde_json::json!({"admitted_on": "2026-01-10", "discharged_on": "2026-01-05", "outcome": "died"})).await),
+        ["discharged_on", "died_on"]
+    );
+    assert_eq!(
+        fields(
+            put(
+                Section::UnderlyingConditions,
+                serde_json::json!({"pregnancy_weeks": 60})
+            )
+            .await
+        ),
+        ["pregnancy_weeks"]
+    );
+    assert_eq!(
+        fields(put(Section::Welfare, serde_json::json!({"disabilty": true})).await),
+        ["document"],
+        "a misspelt field is refused, not dropped"
+    );
+    put(
+        Section::Household,
+        serde_json::json!({"lives_with_elderly": true, "members": [{"name": "山田 太郎", "relation": "夫"}]}),
+    )
+    .await
+    .unwrap();
+    put(Section::Memo, serde_json::json!({"text": "日中は不在"}))
+        .await
+        .unwrap();
+    let all = sections::get_all(&t.db, Some(&v), id).await.unwrap();
+    assert_eq!(all.len(), 8);
+    let household = all
+        .iter()
+        .find(|s| s.section == Section::Household)
+        .unwrap();
+    assert_eq!(household.data["members"][0]["name"], "山田 太郎");
+    assert_eq!(household.data["lives_with_pregnant"], false);
+    assert!(
+        all.iter()
+            .find(|s| s.section == Section::Admission)
+            .unwrap()
+            .updated_at
+            .is_none()
+    );
+
+    // A contractor (assigned) sees none of these groups; a medical institution sees its own.
+    let org = staff::create_organisation(&t.db, "medical_institution", "病院", c)
+        .await
+        .unwrap();
+    staff::assign(&t.db, id, org).await.unwrap();
+    let hospital = Viewer {
+        role: Role::MedicalInstitution,
+        organisation_id: Some(org),
+        ..v
+    };
+    let seen: Vec<Section> = sections::get_all(&t.db, Some(&hospital), id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.section)
+        .collect();
+    assert!(seen.contains(&Section::Interview) && seen.contains(&Section::Admission));
+    assert!(!seen.contains(&Section::Household), "{seen:?}");
+    assert!(matches!(
+        sections::put(
+            &t.db,
+            &hospital,
+            id,
+            Section::Memo,
+            &serde_json::json!({}),
+            today(),
+            None
+        )
+        .await,
+        Err(Error::Forbidden(_))
+    ));
+    t.drop_db().await;
+}

@@ -18,7 +18,7 @@ use super::{AppState, auth::CurrentStaff, error::AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/persons", post(create_person))
+        .route("/persons", get(search_persons).post(create_person))
         .route("/persons/{id}", get(get_person))
         .route(
             "/persons/{id}/schedule",
@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
             get(list_contacts).post(add_contact),
         )
         .route("/persons/{id}/tests", get(list_tests).post(add_test))
+        .route("/persons/{id}/sections", get(list_sections))
+        .route(
+            "/persons/{id}/sections/{section}",
+            axum::routing::put(put_section),
+        )
         .route(
             "/persons/{id}/behaviours",
             get(list_behaviours).post(add_behaviour),
@@ -317,6 +322,43 @@ async fn put_infection(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The smaller record groups the caller may read (welfare, household, memo, interview,
+/// underlying conditions, admission, care contacts, release date).
+async fn list_sections(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<mimamori_core::store::sections::Stored>>, AppError> {
+    Ok(Json(
+        mimamori_core::store::sections::get_all(&s.db, Some(&who.viewer()), id).await?,
+    ))
+}
+
+/// Writes one section whole; unknown fields and bad values are named.
+async fn put_section(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path((id, key)): Path<(i64, String)>,
+    b: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let section = mimamori_core::store::sections::Section::parse(&key)
+        .ok_or(mimamori_core::Error::NotFound("section"))?;
+    let doc = body(b)?;
+    Ok(Json(
+        mimamori_core::store::sections::put(
+            &s.db,
+            &who.viewer(),
+            id,
+            section,
+            &doc,
+            today(),
+            Some(&addr.ip().to_string()),
+        )
+        .await?,
+    ))
+}
+
 async fn list_severities(
     State(s): State<AppState>,
     who: CurrentStaff,
@@ -344,6 +386,57 @@ async fn add_severity(
         StatusCode::CREATED,
         Json(registry::severities(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
     ))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    list: String,
+    #[serde(default, rename = "type")]
+    monitoring_type: String,
+    #[serde(default)]
+    page: i64,
+    #[serde(default)]
+    per_page: i64,
+}
+
+/// Searches the people the caller may see: `q` (name or kana prefix, phone, id), `list`
+/// (a line list), `type` (patient / contact), `page` and `per_page` (≤ 200, default 50).
+/// `total` counts up to 1,000 (`more` says there are more).
+async fn search_persons(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    axum::extract::Query(q): axum::extract::Query<SearchQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let per_page = if q.per_page <= 0 {
+        50
+    } else {
+        q.per_page.min(200)
+    };
+    let search = persons::Search {
+        q: q.q,
+        monitoring_type: q.monitoring_type,
+    };
+    let (items, total) = persons::search(
+        &s.db,
+        &who.viewer(),
+        persons::List::parse(&q.list),
+        today(),
+        &search,
+        per_page,
+        q.page.max(0) * per_page,
+    )
+    .await?;
+    // `total` is exact up to the cap; above it, `more` is true and `total` is the cap.
+    Ok(Json(serde_json::json!({
+        "total": total.min(persons::COUNT_CAP),
+        "more": total > persons::COUNT_CAP,
+        "page": q.page.max(0),
+        "per_page": per_page,
+        "items": items
+    })))
 }
 
 async fn get_person(

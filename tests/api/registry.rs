@@ -124,7 +124,7 @@ async fn a_case_its_records_a_duplicate_and_a_contact() {
     assert_eq!(links.len(), 1);
 
     let page = app
-        .get(&format!("/persons/{id}"))
+        .get(&format!("/persons/{id}?tab=record"))
         .await
         .text()
         .await
@@ -463,12 +463,22 @@ async fn behaviour_history_contacts_and_route() {
         (Some("presumed"), Some("restaurant"))
     );
     let page = app
-        .get(&format!("/persons/{case}"))
+        .get(&format!("/persons/{case}?tab=investigation"))
         .await
         .text()
         .await
         .unwrap();
-    assert!(page.contains("居酒屋みなと") && page.contains("同僚 一郎"));
+    assert!(page.contains("居酒屋みなと") && page.contains("感染源・感染経路"));
+    let page = app
+        .get(&format!("/persons/{case}?tab=record"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("同僚 一郎"),
+        "the contact is listed with the case"
+    );
 
     let org = mimamori_core::store::staff::create_organisation(
         &app.db,
@@ -491,7 +501,7 @@ async fn behaviour_history_contacts_and_route() {
         .unwrap();
     assert_eq!(r.status(), 403);
     let page = hospital
-        .get(app.url(&format!("/persons/{case}")))
+        .get(app.url(&format!("/persons/{case}?tab=investigation")))
         .send()
         .await
         .unwrap()
@@ -502,5 +512,104 @@ async fn behaviour_history_contacts_and_route() {
         !page.contains("居酒屋みなと"),
         "behaviour history is not on the page"
     );
+    app.finish().await;
+}
+
+/// The person page has a tab per group of records; the "more" tab saves the smaller groups
+/// from plain forms, and a household member is registered as a close contact from there in
+/// one step.
+#[tokio::test]
+async fn tabs_and_the_smaller_record_groups() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let id = app.register("090-8000-0001", "sms", json!({})).await;
+    let obs_tab = app
+        .get(&format!("/persons/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(obs_tab.contains("健康観察の推移") && !obs_tab.contains("検査を追加"));
+    let rec_tab = app
+        .get(&format!("/persons/{id}?tab=record"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(rec_tab.contains("検査を追加") && !rec_tab.contains("健康観察の推移"));
+
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/sections/household"),
+            &[
+                ("csrf", &csrf),
+                ("lives_with_elderly", "true"),
+                ("members", "山田 太郎, 夫, 090-8000-0002\n山田 一子, 母"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/sections/underlying_conditions"),
+            &[
+                ("csrf", &csrf),
+                ("diabetes", "true"),
+                ("pregnancy_weeks", "99"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422, "out of range weeks are refused");
+    let secs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{id}/sections"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let household = secs.iter().find(|s| s["section"] == "household").unwrap();
+    assert_eq!(household["data"]["lives_with_elderly"], true);
+    assert_eq!(household["data"]["members"][1]["relation"], "母");
+    let uc = secs
+        .iter()
+        .find(|s| s["section"] == "underlying_conditions")
+        .unwrap();
+    assert_eq!(
+        uc["data"]["diabetes"], false,
+        "the refused form stored nothing"
+    );
+
+    let details = app
+        .get(&format!("/persons/{id}?tab=details"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(details.contains("高齢者と同居") && details.contains("濃厚接触者として登録"));
+    let form = app
+        .get(&format!(
+            "/persons/{id}/contacts?name=%E5%B1%B1%E7%94%B0+%E5%A4%AA%E9%83%8E&phone=090-8000-0002"
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains(r#"value="山田 太郎""#) && form.contains(r#"value="090-8000-0002""#));
+
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/persons/{id}/sections/release_date")))
+        .json(&json!({"communicated_on": today()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/persons/{id}/sections/nonsense")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     app.finish().await;
 }

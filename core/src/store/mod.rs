@@ -13,6 +13,7 @@ pub mod persons;
 pub mod registry;
 pub mod reports;
 pub mod residences;
+pub mod sections;
 pub mod staff;
 
 pub use audit::{Actor, audit};

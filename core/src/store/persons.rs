@@ -470,13 +470,14 @@ macro_rules! insert_person {
                 "UPDATE persons SET name_kana = $1, name_key = $2, sex = $3, nationality = $4, prefecture_code = $5,
                    municipality = $6, address = $7, occupation = $8, workplace = $9, emergency_contact = $10,
                    reception_date = $11, onset_date = $12, specimen_date = $13, last_exposure_date = $14,
-                   period_rule = $15, period_override_reason = $16, source_person_id = $17, previous_case_id = $18
+                   period_rule = $15, period_override_reason = $16, source_person_id = $17, previous_case_id = $18,
+                   name_norm = $20
                  WHERE id = $19")
                 .bind(&d.name_kana).bind(&d.name_key).bind(d.sex).bind(&d.nationality).bind(&d.prefecture_code)
                 .bind(&d.municipality).bind(&d.address).bind(&d.occupation).bind(&d.workplace).bind(&d.emergency_contact)
                 .bind(d.reception_date).bind(d.onset_date).bind(d.specimen_date).bind(d.last_exposure_date)
                 .bind(&d.period_rule).bind(&d.period_override_reason).bind(d.source_person_id)
-                .bind(d.previous_case_id).bind(id)
+                .bind(d.previous_case_id).bind(id).bind($crate::domain::kana_key(&p.name))
                 .execute(&mut *$tx).await?;
             for (slot, (minutes, plan)) in p.slots.iter().zip($plans.iter()).enumerate() {
                 sqlx::query("INSERT INTO person_slots (person_id, slot, minutes) VALUES ($1, $2, $3)")
@@ -876,6 +877,128 @@ pub async fn contacts_of(db: &Db, viewer: &Viewer, id: i64) -> Result<Vec<Person
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_all(pool).await?);
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.contacts.read", "person", Some(id), None).await)?;
     Ok(rows)
+}
+
+/// What was typed in the person list's search box, and its filters.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// A name or kana prefix (width and kana variants folded), a phone number, or an id.
+    pub q: String,
+    /// patient or contact (empty: both).
+    pub monitoring_type: String,
+}
+
+impl Search {
+    /// The extra condition and its values (after the list's `$1`, `$2`): a name-key range,
+    /// a phone, an id — only those the text can be.
+    fn condition(&self) -> (String, Vec<SearchValue>) {
+        let mut parts = Vec::new();
+        let mut values = Vec::new();
+        let mut n = 3;
+        let q = self.q.trim();
+        if !q.is_empty() {
+            let mut any = Vec::new();
+            let key = crate::domain::kana_key(q);
+            if !key.is_empty() {
+                any.push(format!(
+                    "(p.name_key >= ${a} AND p.name_key < ${b}) OR (p.name_norm >= ${a} AND p.name_norm < ${b})",
+                    a = n,
+                    b = n + 1
+                ));
+                values.push(SearchValue::Text(key.clone()));
+                values.push(SearchValue::Text(format!("{key}\u{10FFFF}")));
+                n += 2;
+            }
+            if let Ok(ph) = Phone::parse("q", q) {
+                any.push(format!("p.phone = ${n}"));
+                values.push(SearchValue::Text(ph.as_str().to_string()));
+                n += 1;
+            }
+            if q.len() <= 12
+                && let Ok(id) = q.parse::<i64>()
+            {
+                any.push(format!("p.id = ${n}"));
+                values.push(SearchValue::Int(id));
+                n += 1;
+            }
+            if any.is_empty() {
+                any.push("1 = 0".into());
+            }
+            parts.push(format!("({})", any.join(" OR ")));
+        }
+        if matches!(self.monitoring_type.as_str(), "patient" | "contact") {
+            parts.push(format!("p.monitoring_type = ${n}"));
+            values.push(SearchValue::Text(self.monitoring_type.clone()));
+        }
+        if parts.is_empty() {
+            ("1 = 1".into(), values)
+        } else {
+            (parts.join(" AND "), values)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum SearchValue {
+    Text(String),
+    Int(i64),
+}
+
+/// Binds the search values after the list's two.
+macro_rules! bind_search {
+    ($q:expr, $values:expr) => {{
+        let mut q = $q;
+        for v in $values {
+            q = match v {
+                SearchValue::Text(t) => q.bind(t.clone()),
+                SearchValue::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// Search results are counted up to this many; a total above it means "more than this".
+pub const COUNT_CAP: i64 = 1000;
+
+/// People on one line list matching `search` that `viewer` may see, newest first, and how
+/// many there are (at most [`COUNT_CAP`] + 1). Audited as one list read.
+pub async fn search(
+    db: &Db,
+    viewer: &Viewer,
+    which: List,
+    today: NaiveDate,
+    search: &Search,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Person>, i64)> {
+    let (cond, values) = search.condition();
+    let n = values.len() + 3;
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM persons p WHERE {} AND {} AND {cond} ORDER BY p.id DESC LIMIT ${n} OFFSET ${}",
+        viewer.row_condition(),
+        which.condition(),
+        n + 1
+    );
+    // Counting stops past the cap: "more than 1,000" is all a list needs, and counting every
+    // match of a broad search (a common surname in a million) costs more than the page.
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM persons p WHERE {} AND {} AND {cond} LIMIT {}) c",
+        viewer.row_condition(),
+        which.condition(),
+        COUNT_CAP + 1
+    );
+    let since = now() - chrono::Duration::hours(24);
+    let rows = with_db!(db, pool => {
+        let q = sqlx::query_as::<_, Person>(sqlx::AssertSqlSafe(sql.as_str())).bind(today).bind(since);
+        bind_search!(q, &values).bind(limit).bind(offset).fetch_all(pool).await?
+    });
+    let total: i64 = with_db!(db, pool => {
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.as_str())).bind(today).bind(since);
+        bind_search!(q, &values).fetch_one(pool).await?
+    });
+    with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.search", "health_centre", Some(viewer.health_centre_id), None).await)?;
+    Ok((rows, total))
 }
 
 /// People on one line list that `viewer` may see (their row scope), newest first.

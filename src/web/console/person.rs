@@ -20,7 +20,7 @@ use mimamori_core::{
     store::{
         checkins, escalations as esc_store,
         observations::{self, Answer, Observation},
-        persons, registry, residences, staff,
+        persons, registry, residences, sections, staff,
     },
 };
 use serde::Deserialize;
@@ -47,6 +47,10 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/schedule", axum::routing::post(schedule))
         .route("/persons/{id}/residences", axum::routing::post(residence))
         .route("/persons/{id}/tests", axum::routing::post(add_test))
+        .route(
+            "/persons/{id}/sections/{section}",
+            axum::routing::post(save_section),
+        )
         .route(
             "/persons/{id}/behaviours",
             axum::routing::post(add_behaviour),
@@ -162,6 +166,7 @@ async fn show(
     UiLang(lang): UiLang,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<TabQuery>,
 ) -> Result<Html<String>, HtmlError> {
     let ip = addr.ip().to_string();
     let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
@@ -171,7 +176,14 @@ async fn show(
     let viewer = who.viewer();
     // `persons::get` has checked the row scope and audited the read; each part below is read
     // only when the role may read its field group, so the lists skip their own checks.
-    let ho = viewer.may(FieldGroup::HealthObservation, Action::Read);
+    // One tab per group of records; only the open tab's records are read.
+    let ho_allowed = viewer.may(FieldGroup::HealthObservation, Action::Read);
+    let tab = match q.tab.as_str() {
+        "record" | "investigation" | "details" => q.tab.as_str(),
+        _ if ho_allowed => "observation",
+        _ => "record",
+    };
+    let ho = ho_allowed && tab == "observation";
     let (obs, cks, attempts) = if ho {
         (
             observations::list_for_person(&s.db, None, p.id).await?,
@@ -182,34 +194,39 @@ async fn show(
         (Vec::new(), Vec::new(), Vec::new())
     };
     let rs = viewer.may(FieldGroup::Residence, Action::Read);
-    let moves = if rs {
+    let moves = if rs && tab == "record" {
         residences::list(&s.db, None, p.id, None).await?
     } else {
         Vec::new()
     };
     let may = |g: FieldGroup| viewer.may(g, Action::Read);
-    let tests = if may(FieldGroup::Tests) {
+    let tests = if may(FieldGroup::Tests) && tab == "record" {
         registry::tests(&s.db, None, p.id, None).await?
     } else {
         Vec::new()
     };
-    let severities = if may(FieldGroup::Severity) {
+    let severities = if may(FieldGroup::Severity) && tab == "record" {
         registry::severities(&s.db, None, p.id, None).await?
     } else {
         Vec::new()
     };
-    let behaviours = if may(FieldGroup::BehaviourHistory) {
+    let behaviours = if may(FieldGroup::BehaviourHistory) && tab == "investigation" {
         registry::behaviours(&s.db, None, p.id, None).await?
     } else {
         Vec::new()
     };
-    let infection = if may(FieldGroup::InfectionLink) {
+    let infection = if may(FieldGroup::InfectionLink) && tab == "investigation" {
         Some(registry::infection(&s.db, p.id).await?)
     } else {
         None
     };
-    let contacts = if may(FieldGroup::Contacts) {
+    let contacts = if may(FieldGroup::Contacts) && tab == "record" {
         persons::contacts_of(&s.db, &viewer, p.id).await?
+    } else {
+        Vec::new()
+    };
+    let sections = if tab == "details" {
+        sections::get_all(&s.db, Some(&viewer), p.id).await?
     } else {
         Vec::new()
     };
@@ -224,7 +241,7 @@ async fn show(
     } else {
         Vec::new()
     };
-    let (open, timeline) = if hc {
+    let (open, timeline) = if hc && tab == "observation" {
         (
             esc_store::open_for_person(&s.db, p.id).await?,
             esc_store::timeline(&s.db, p.id).await?,
@@ -277,7 +294,7 @@ async fn show(
                     " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
                     @if rs { " · " (t(lang, "居所", "Residence")) ": " (residence_label(lang, &p.residence_kind)) }
                 }
-                @if rs {
+                @if rs && tab == "record" {
                 details {
                     summary { (t(lang, "居所の履歴・変更（入院すると健康観察の連絡は止まります）", "Residence history and moves (admission stops the check-ins)")) }
                     ul {
@@ -329,8 +346,16 @@ async fn show(
                     }
                 }
             }
-            (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts))
-            (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref()))
+            nav class="tabs" aria-label=(t(lang, "記録の種類", "Record groups")) {
+                @for (key, ja, en) in [("observation", "健康観察", "Observation"), ("record", "基本・検査・経過", "Record"), ("investigation", "積極的疫学調査", "Investigation"), ("details", "その他の項目", "More")] {
+                    @if key != "observation" || ho_allowed {
+                        a href=(format!("/persons/{}?tab={key}", p.id)) aria-current=[(tab == key).then_some("page")] { (t(lang, ja, en)) }
+                    }
+                }
+            }
+            @if tab == "record" { (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts)) }
+            @if tab == "investigation" { (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref())) }
+            @if tab == "details" { (details_sections(lang, &who, &viewer, &p, &sections)) }
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
@@ -838,6 +863,228 @@ fn investigation_sections(
     }
 }
 
+fn section_title(lang: Lang, s: sections::Section) -> &'static str {
+    use sections::Section as S;
+    match s {
+        S::Welfare => t(lang, "福祉部門との連携", "Welfare liaison"),
+        S::Household => t(lang, "同居者", "Household"),
+        S::Memo => t(lang, "メモ", "Memo"),
+        S::Interview => t(lang, "問診", "Interview"),
+        S::UnderlyingConditions => t(
+            lang,
+            "基礎疾患・服薬・妊娠・喫煙",
+            "Underlying conditions, medication, pregnancy, smoking",
+        ),
+        S::Admission => t(lang, "入院", "Admission"),
+        S::CareContacts => t(lang, "療養上の連絡先", "Contacts for care"),
+        S::ReleaseDate => t(lang, "待機解除連絡", "Release communicated"),
+    }
+}
+
+/// The label of a section field, Japanese first.
+fn field_label(lang: Lang, k: &str) -> &'static str {
+    let (ja, en) = match k {
+        "disability" => ("障害", "disability"),
+        "public_assistance" => ("生活保護", "public assistance"),
+        "childcare_needed" => ("保育が必要", "childcare needed"),
+        "carer_needed" => ("介護が必要", "carer needed"),
+        "other" => ("その他", "other"),
+        "lives_with_elderly" => ("高齢者と同居", "lives with elderly people"),
+        "lives_with_underlying_disease" => (
+            "基礎疾患のある人と同居",
+            "lives with someone with an underlying disease",
+        ),
+        "lives_with_immunosuppressed" => (
+            "免疫抑制状態の人と同居",
+            "lives with someone immunosuppressed",
+        ),
+        "lives_with_pregnant" => ("妊婦と同居", "lives with someone pregnant"),
+        "lives_with_healthcare_worker" => ("医療従事者と同居", "lives with a healthcare worker"),
+        "members" => ("同居者", "members"),
+        "text" => ("メモ", "memo"),
+        "date" => ("問診日", "date"),
+        "institution" => ("診断医療機関", "diagnosing institution"),
+        "insurance_number" => ("保険証番号", "insurance number"),
+        "symptoms" => ("症状", "symptoms"),
+        "referred_by_institution" => ("紹介元医療機関", "referred by (institution)"),
+        "referred_by_doctor" => ("紹介元医師", "referred by (doctor)"),
+        "previous_admissions" => ("過去の入院歴", "previous admissions"),
+        "remarks" => ("その他特記事項", "remarks"),
+        "copd" => (
+            "COPD等の慢性呼吸器疾患",
+            "COPD or other chronic lung disease",
+        ),
+        "diabetes" => ("糖尿病", "diabetes"),
+        "hypertension" => ("高血圧", "hypertension"),
+        "dyslipidaemia" => ("脂質異常症", "dyslipidaemia"),
+        "cerebrovascular" => ("脳血管疾患", "cerebrovascular disease"),
+        "dementia" => ("認知症", "dementia"),
+        "medication" => ("服薬中の薬", "current medication"),
+        "immunosuppressants" => ("免疫抑制剤", "immunosuppressants"),
+        "anticancer_drugs" => ("抗がん剤", "anti-cancer drugs"),
+        "dialysis" => ("透析", "dialysis"),
+        "pregnancy_weeks" => ("妊娠週数", "weeks of pregnancy"),
+        "smoking_start_age" => ("喫煙開始年齢", "age started smoking"),
+        "cigarettes_per_day" => ("1日の本数", "cigarettes a day"),
+        "admitted_on" => ("入院日", "admitted on"),
+        "discharged_on" => ("退院日", "discharged on"),
+        "hospital" => ("入院医療機関", "hospital"),
+        "doctor" => ("主治医", "doctor"),
+        "ards" => ("ARDS", "ARDS"),
+        "xray_ct_findings" => ("胸部X線・CT所見", "chest X-ray / CT findings"),
+        "icu" => ("ICU入室", "ICU"),
+        "ventilator" => ("人工呼吸器", "ventilator"),
+        "ecmo" => ("ECMO", "ECMO"),
+        "outcome" => (
+            "転帰（discharged / died / transferred / in_hospital）",
+            "outcome (discharged / died / transferred / in_hospital)",
+        ),
+        "died_on" => ("死亡日", "died on"),
+        "cause_of_death" => ("死因", "cause of death"),
+        "emergency_hospital" => ("救急時の医療機関", "emergency hospital"),
+        "family_doctor" => ("かかりつけ医", "family doctor"),
+        "follow_up_body" => ("健康観察の委託先", "follow-up body"),
+        "communicated_on" => ("待機解除を連絡した日", "release communicated on"),
+        _ => ("", ""),
+    };
+    t(lang, ja, en)
+}
+
+/// Number fields of the sections (the rest are text, dates or yes/no).
+const NUMBER_FIELDS: &[&str] = &["pregnancy_weeks", "smoking_start_age", "cigarettes_per_day"];
+
+fn is_date_field(k: &str) -> bool {
+    k.ends_with("_on") || k == "date"
+}
+
+/// The smaller record groups, each a form built from its document: yes/no as checkboxes,
+/// dates as date inputs, household members one per line ("name, relation, phone") with a
+/// link to register each as a close contact.
+fn details_sections(
+    lang: Lang,
+    who: &CurrentStaff,
+    viewer: &mimamori_core::access::Viewer,
+    p: &persons::Person,
+    stored: &[sections::Stored],
+) -> Markup {
+    html! {
+        @for st in stored {
+            @let writable = viewer.may(st.section.group(), Action::Write);
+            section class="card" {
+                h2 { (section_title(lang, st.section)) }
+                @if let Some(at) = st.updated_at { p class="muted" { (t(lang, "更新：", "Updated: ")) (at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) } }
+                form method="post" action=(format!("/persons/{}/sections/{}", p.id, st.section.key())) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    @if let Some(obj) = st.data.as_object() {
+                        @for (k, v) in obj {
+                            @let id = format!("{}-{k}", st.section.key());
+                            @match v {
+                                serde_json::Value::Bool(b) => {
+                                    label style="font-weight:400" { input type="checkbox" id=(id) name=(k) value="true" checked[*b] disabled[!writable] style="width:auto"; " " (field_label(lang, k)) }
+                                }
+                                serde_json::Value::Array(members) => {
+                                    label for=(id) { (t(lang, "同居者（1行に1人：氏名, 続柄, 電話）", "Members (one per line: name, relation, phone)")) }
+                                    textarea id=(id) name=(k) rows="4" disabled[!writable] {
+                                        @for m in members { (m["name"].as_str().unwrap_or("")) ", " (m["relation"].as_str().unwrap_or("")) ", " (m["phone"].as_str().unwrap_or("")) "\n" }
+                                    }
+                                    @if viewer.may(FieldGroup::Contacts, Action::Write) && p.monitoring_type == "patient" {
+                                        ul { @for m in members { @if m["person_id"].is_null() {
+                                            li { (m["name"].as_str().unwrap_or("")) " — "
+                                                a href=(format!("/persons/{}/contacts?{}", p.id, serde_urlencoded::to_string([("name", m["name"].as_str().unwrap_or("")), ("phone", m["phone"].as_str().unwrap_or(""))]).unwrap_or_default())) {
+                                                    (t(lang, "濃厚接触者として登録", "Register as a close contact")) } }
+                                        } } }
+                                    }
+                                }
+                                _ => {
+                                    label for=(id) { (field_label(lang, k)) }
+                                    input id=(id) name=(k) disabled[!writable]
+                                        type=(if is_date_field(k) { "date" } else if NUMBER_FIELDS.contains(&k.as_str()) { "number" } else { "text" })
+                                        value=(match v { serde_json::Value::String(x) => x.clone(), serde_json::Value::Number(n) => n.to_string(), _ => String::new() });
+                                }
+                            }
+                        }
+                    }
+                    @if writable { button type="submit" { (t(lang, "保存", "Save")) } }
+                }
+            }
+        }
+    }
+}
+
+/// A section's document from its form: the fields of the section's empty document, each
+/// read back by its kind.
+fn section_from_form(
+    section: sections::Section,
+    form: &[(String, String)],
+    today: NaiveDate,
+) -> serde_json::Value {
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim());
+    let template = section
+        .validate(&serde_json::json!({}), today)
+        .unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    if let Some(obj) = template.as_object() {
+        for (k, v) in obj {
+            let value = match v {
+                serde_json::Value::Bool(_) => serde_json::Value::Bool(get(k).is_some()),
+                serde_json::Value::Array(_) => serde_json::Value::Array(
+                    get(k)
+                        .unwrap_or("")
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| {
+                            let mut parts = l.split(',').map(str::trim);
+                            let name = parts.next().unwrap_or("");
+                            let relation = parts.next().filter(|x| !x.is_empty());
+                            let phone = parts.next().filter(|x| !x.is_empty());
+                            serde_json::json!({"name": name, "relation": relation, "phone": phone})
+                        })
+                        .collect(),
+                ),
+                _ => match get(k) {
+                    None | Some("") => serde_json::Value::Null,
+                    Some(x) if NUMBER_FIELDS.contains(&k.as_str()) => x
+                        .parse::<u64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| serde_json::Value::String(x.to_string())),
+                    Some(x) => serde_json::Value::String(x.to_string()),
+                },
+            };
+            out.insert(k.clone(), value);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+async fn save_section(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path((id, key)): Path<(i64, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, HtmlError> {
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    who.check_csrf(csrf)?;
+    let section =
+        sections::Section::parse(&key).ok_or(mimamori_core::Error::NotFound("section"))?;
+    let doc = section_from_form(section, &form, japan_today());
+    sections::put(
+        &s.db,
+        &who.viewer(),
+        id,
+        section,
+        &doc,
+        japan_today(),
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/persons/{id}?tab=details")).into_response())
+}
+
 const CHANNELS: &[(&str, &str, &str)] = &[
     ("sms", "SMS（リンク）", "SMS (link)"),
     ("email", "メール", "e-mail"),
@@ -910,6 +1157,13 @@ pub async fn add_residence(
         "residence recorded"
     );
     Ok(rid)
+}
+
+#[derive(Deserialize, Default)]
+struct TabQuery {
+    /// observation (default), record, investigation, details.
+    #[serde(default)]
+    tab: String,
 }
 
 #[derive(Deserialize)]

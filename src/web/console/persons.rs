@@ -44,6 +44,12 @@ struct Page {
     page: i64,
     #[serde(default)]
     list: String,
+    /// Name / kana prefix, phone or id.
+    #[serde(default)]
+    q: String,
+    /// patient or contact.
+    #[serde(default, rename = "type")]
+    monitoring_type: String,
 }
 
 const PAGE_SIZE: i64 = 50;
@@ -75,16 +81,29 @@ async fn list(
     let which = List::parse(&q.list);
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = super::centre_today(&centre.time_zone);
-    let rows = persons::list_by(
+    let search = persons::Search {
+        q: q.q.clone(),
+        monitoring_type: q.monitoring_type.clone(),
+    };
+    let (rows, total) = persons::search(
         &s.db,
         &who.viewer(),
         which,
         today,
+        &search,
         PAGE_SIZE,
         page * PAGE_SIZE,
     )
     .await?;
-    let total = persons::count_by(&s.db, &who.viewer(), which, today).await?;
+    let qs = |page: i64| {
+        serde_urlencoded::to_string([
+            ("list", which.key()),
+            ("q", q.q.as_str()),
+            ("type", q.monitoring_type.as_str()),
+            ("page", page.to_string().as_str()),
+        ])
+        .unwrap_or_default()
+    };
     let title = format!(
         "{} — {}",
         t(lang, "対象者一覧", "People"),
@@ -101,7 +120,22 @@ async fn list(
                         aria-current=[(l == which).then_some("page")] { (super::list_label(lang, l)) }
                 }
             }
-            p class="muted" { (total) " " (t(lang, "人", "people")) }
+            form method="get" action="/persons" role="search" style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
+                input type="hidden" name="list" value=(which.key());
+                label { (t(lang, "氏名・フリガナ・電話・ID", "Name, kana, phone or ID")) " "
+                    input type="search" name="q" value=(q.q) autofocus style="width:16rem"; }
+                label { (t(lang, "区分", "Type")) " "
+                    select name="type" style="width:auto" {
+                        option value="" { (t(lang, "すべて", "All")) }
+                        option value="patient" selected[q.monitoring_type == "patient"] { (t(lang, "患者", "patients")) }
+                        option value="contact" selected[q.monitoring_type == "contact"] { (t(lang, "濃厚接触者", "contacts")) }
+                    } }
+                button type="submit" style="margin:0" { (t(lang, "検索", "Search")) }
+            }
+            p class="muted" {
+                @if total > persons::COUNT_CAP { (persons::COUNT_CAP) (t(lang, "人以上", "+ people")) }
+                @else { (total) " " (t(lang, "人", "people")) }
+            }
             table {
                 thead { tr {
                     th { "ID" } th { (t(lang, "氏名", "Name")) } th { (t(lang, "区分", "Type")) }
@@ -122,8 +156,8 @@ async fn list(
                 }
             }
             nav aria-label="pages" {
-                @if page > 0 { a href=(format!("/persons?list={}&page={}", which.key(), page - 1)) { "← " (t(lang, "前へ", "Previous")) } " " }
-                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?list={}&page={}", which.key(), page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+                @if page > 0 { a href=(format!("/persons?{}", qs(page - 1))) { "← " (t(lang, "前へ", "Previous")) } " " }
+                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?{}", qs(page + 1))) { (t(lang, "次へ", "Next")) " →" } }
             }
         },
     ))
@@ -333,6 +367,11 @@ struct ContactQuery {
     /// A behaviour-history entry of the case where the contact was met.
     #[serde(default, deserialize_with = "mimamori_core::domain::lenient::opt_i64")]
     behaviour: Option<i64>,
+    /// A household member being registered: their name and phone.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
 }
 
 async fn new_contact_form(
@@ -352,6 +391,8 @@ async fn new_contact_form(
     .await?;
     let mut v = persons::PersonInput {
         behaviour_id: q.behaviour,
+        name: q.name,
+        phone: q.phone,
         ..Default::default()
     };
     mimamori_core::store::registry::as_contact_of(&s.db, id, &mut v).await?;

@@ -1,0 +1,11 @@
+-- The registry's smaller record groups (welfare, household, memo, interview, underlying
+-- conditions, admission, care contacts, release date), one typed JSON document per person
+-- and section; the shape and checks live in core/src/store/sections.rs.
+CREATE TABLE person_sections (
+    person_id  BIGINT NOT NULL REFERENCES persons(id),
+    section    TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    updated_by BIGINT REFERENCES staff(id),
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (person_id, section)
+);
