@@ -39,6 +39,14 @@ pub struct Args {
     pub only: String,
 }
 
+/// The URL of database `name` on the server of `admin_url`.
+fn db_url(admin_url: &str, name: &str) -> String {
+    format!(
+        "{}/{name}",
+        admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or("")
+    )
+}
+
 async fn fresh_db(admin_url: &str, tag: &str) -> anyhow::Result<(Db, String)> {
     let name = format!("mimamori_bench_{tag}_{:08x}", rand::random::<u32>());
     let admin = Db::connect(admin_url, 1)
@@ -146,14 +154,7 @@ async fn person_search(args: &Args) -> anyhow::Result<()> {
         .bind(today).bind(t).bind(N).execute(p).await?;
     sqlx::query("ANALYZE persons").execute(p).await?;
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
-    let url = format!(
-        "{}/{name}",
-        args.admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or("")
-    );
-    let app = start_web(&url).await?;
+    let app = start_web(&db_url(&args.admin_url, &name)).await?;
     let queries: Vec<(&str, String)> = vec![
         ("surname, kana (1 in 40)", "ヤマダ".into()),
         ("surname, kanji (1 in 40)", "山田".into()),
@@ -830,14 +831,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
          FROM persons WHERE id % 50 = 0")
         .bind(t).execute(p).await?;
     sqlx::query("ANALYZE").execute(p).await?;
-    let url = format!(
-        "{}/{name}",
-        args.admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or("")
-    );
-    let app = start_web(&url).await?;
+    let app = start_web(&db_url(&args.admin_url, &name)).await?;
     let (trivial, _) = rps(&app.client, &format!("{}/healthz/live", app.base), 5.0, 32).await?;
     let (page, page_lat) = rps(
         &app.client,

@@ -128,6 +128,22 @@ fn case(name_kana: &str, dob: &str, phone: &str) -> PersonInput {
     }
 }
 
+/// 山田花子 (ヤマダ ハナコ, 1950-04-01), registered at centre `c`.
+async fn a_case(db: &Db, c: i64) -> i64 {
+    persons::create(
+        db,
+        Actor::System,
+        c,
+        &case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
+            .parse()
+            .unwrap(),
+        WINDOW,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
 fn invalid_fields(e: Error) -> Vec<String> {
     match e {
         Error::Invalid(f) => f.iter().map(|f| f.field.to_string()).collect(),
@@ -204,12 +220,7 @@ async fn duplicates_are_found_across_kana_and_width_variants() {
     let t = TestDb::new().await;
     let (c, v) = centre(&t.db, "みなと保健所").await;
     let (_, elsewhere) = centre(&t.db, "きた保健所").await;
-    let first = case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
-        .parse()
-        .unwrap();
-    let id = persons::create(&t.db, Actor::System, c, &first, WINDOW, None)
-        .await
-        .unwrap();
+    let id = a_case(&t.db, c).await;
     let matched = |input: PersonInput, viewer: &Viewer| {
         let db = t.db.clone();
         let viewer = *viewer;
@@ -259,18 +270,7 @@ async fn duplicates_are_found_across_kana_and_width_variants() {
 async fn tests_severity_and_contacts_of_a_case() {
     let t = TestDb::new().await;
     let (c, v) = centre(&t.db, "みなと保健所").await;
-    let id = persons::create(
-        &t.db,
-        Actor::System,
-        c,
-        &case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
-            .parse()
-            .unwrap(),
-        WINDOW,
-        None,
-    )
-    .await
-    .unwrap();
+    let id = a_case(&t.db, c).await;
 
     let bad = registry::TestInput {
         specimen_date: (today() + Duration::days(1)).to_string(),
@@ -478,18 +478,7 @@ async fn sections_are_checked_written_whole_and_guarded() {
     use mimamori_core::store::sections::{self, Section};
     let t = TestDb::new().await;
     let (c, v) = centre(&t.db, "みなと保健所").await;
-    let id = persons::create(
-        &t.db,
-        Actor::System,
-        c,
-        &case("ヤマダ ハナコ", "1950-04-01", "090-1111-2222")
-            .parse()
-            .unwrap(),
-        WINDOW,
-        None,
-    )
-    .await
-    .unwrap();
+    let id = a_case(&t.db, c).await;
     let put = |s: Section, doc: serde_json::Value| {
         let db = t.db.clone();
         async move { sections::put(&db, &v, id, s, &doc, today(), None).await }
