@@ -561,3 +561,161 @@ async fn sections_are_checked_written_whole_and_guarded() {
     ));
     t.drop_db().await;
 }
+
+/// A duplicate merged field by field: the chosen values and the other record's test,
+/// contacts and observation history move to the kept record, the other ends, duplicate
+/// detection no longer offers it; the officer's undo puts everything back.
+#[tokio::test]
+async fn merge_moves_records_and_the_officer_can_undo_it() {
+    use mimamori_core::store::{merges, observations};
+    let t = TestDb::new().await;
+    let (c, v) = centre(&t.db, "みなと保健所").await;
+    let keep = a_case(&t.db, c).await;
+    let mut dup_input = case("ﾔﾏﾀﾞ ﾊﾅｺ", "1950-04-01", "090-9999-0000");
+    dup_input.address = "港区芝1-1".into();
+    let other = persons::create(
+        &t.db,
+        Actor::System,
+        c,
+        &dup_input.parse().unwrap(),
+        WINDOW,
+        None,
+    )
+    .await
+    .unwrap();
+    let test = registry::TestInput {
+        specimen_date: today().to_string(),
+        result: "positive".into(),
+        ..Default::default()
+    }
+    .parse(today())
+    .unwrap();
+    registry::add_test(&t.db, &v, other, &test, None)
+        .await
+        .unwrap();
+    let mut a = observations::Answer::default();
+    a.yes_no("cough", true, false);
+    observations::record_by_staff(
+        &t.db,
+        None,
+        other,
+        "staff",
+        "staff",
+        mimamori_core::db::now(),
+        &a,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let officer_id = staff::create_staff(&t.db, c, "officer", "x", "担当")
+        .await
+        .unwrap();
+    let officer = Viewer {
+        staff_id: officer_id,
+        role: Role::AuthOfficer,
+        ..v
+    };
+
+    let bad: merges::Choices = [("blood_type".to_string(), "other".to_string())].into();
+    assert!(matches!(
+        merges::merge(&t.db, &v, keep, other, &bad, None).await,
+        Err(Error::Invalid(_))
+    ));
+    let take: merges::Choices = [
+        ("phone".to_string(), "other".to_string()),
+        ("address".to_string(), "other".to_string()),
+    ]
+    .into();
+    assert!(matches!(
+        merges::merge(&t.db, &officer, keep, other, &take, None).await,
+        Err(Error::Forbidden(_))
+    ));
+    let m = merges::merge(&t.db, &v, keep, other, &take, None)
+        .await
+        .unwrap();
+    let kept = persons::get(&t.db, None, keep, None).await.unwrap();
+    assert_eq!(
+        (
+            kept.phone.as_deref(),
+            kept.address.as_deref(),
+            kept.name_kana.as_deref()
+        ),
+        (
+            Some("+819099990000"),
+            Some("港区芝1-1"),
+            Some("ヤマダ ハナコ")
+        )
+    );
+    let gone = persons::get(&t.db, None, other, None).await.unwrap();
+    assert_eq!(
+        (gone.status.as_str(), gone.merged_into),
+        ("ended", Some(keep))
+    );
+    assert_eq!(
+        registry::tests(&t.db, None, keep, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        observations::list_for_person(&t.db, None, keep)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let again = case("ヤマダ ハナコ", "1950-04-01", "").parse().unwrap();
+    assert_eq!(
+        persons::possible_duplicates(&t.db, &v, &again)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [keep],
+        "the merged-away record is not offered again"
+    );
+
+    assert!(matches!(
+        merges::undo(&t.db, &v, m, None).await,
+        Err(Error::Forbidden(_))
+    ));
+    merges::undo(&t.db, &officer, m, None).await.unwrap();
+    let kept = persons::get(&t.db, None, keep, None).await.unwrap();
+    assert_eq!(
+        (kept.phone.as_deref(), kept.address.as_deref()),
+        (Some("+819011112222"), None)
+    );
+    let back = persons::get(&t.db, None, other, None).await.unwrap();
+    assert_eq!(
+        (back.status.as_str(), back.merged_into),
+        ("observing", None)
+    );
+    assert_eq!(
+        registry::tests(&t.db, None, other, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        registry::tests(&t.db, None, keep, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        observations::list_for_person(&t.db, None, other)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        merges::undo(&t.db, &officer, m, None).await,
+        Err(Error::Invalid(_))
+    ));
+    t.drop_db().await;
+}

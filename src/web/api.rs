@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
             get(get_infection).put(put_infection),
         )
         .route("/occurrence-reports", post(file_report))
+        .route("/persons/{id}/merge", post(merge_person))
+        .route("/merges/{id}/undo", post(undo_merge))
         .route("/persons/{id}/occurrence-reports", get(person_reports))
         .route(
             "/persons/{id}/severities",
@@ -437,6 +439,50 @@ async fn search_persons(
         "per_page": per_page,
         "items": items
     })))
+}
+
+#[derive(serde::Deserialize)]
+struct MergeBody {
+    other_id: i64,
+    /// field → "other" to take the other record's value ("this" or absent keeps).
+    #[serde(default)]
+    take: mimamori_core::store::merges::Choices,
+}
+
+/// Merges record `other_id` into this one (health-centre staff). Answers 201 with the merge
+/// id, which the user-authentication officer can undo.
+async fn merge_person(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<MergeBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let m = body(b)?;
+    let merge_id = mimamori_core::store::merges::merge(
+        &s.db,
+        &who.viewer(),
+        id,
+        m.other_id,
+        &m.take,
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"merge_id": merge_id})),
+    ))
+}
+
+async fn undo_merge(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    mimamori_core::store::merges::undo(&s.db, &who.viewer(), id, Some(&addr.ip().to_string()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_person(

@@ -60,6 +60,7 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                         @if who.role == mimamori_core::access::Role::AuthOfficer {
                             a href="/audit" { (t(lang, "監査ログ", "Audit log")) }
                             a href="/ids" { (t(lang, "ID管理", "IDs")) }
+                            a href="/merges" { (t(lang, "記録の統合", "Merges")) }
                         }
                     }
                     div class="right" {

@@ -613,3 +613,103 @@ async fn tabs_and_the_smaller_record_groups() {
     assert_eq!(r.status(), 404);
     app.finish().await;
 }
+
+/// Over HTTP: the merge page puts both records side by side and marks the differences;
+/// merging sends the other record's history to the kept one; the officer sees the merge and
+/// undoes it.
+#[tokio::test]
+async fn merge_in_the_console_and_undo_by_the_officer() {
+    use mimamori_core::access::Role;
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let keep = app
+        .register(
+            "090-9100-0001",
+            "sms",
+            json!({"name_kana": "ヤマダ ハナコ", "date_of_birth": "1950-04-01"}),
+        )
+        .await;
+    let other = app
+        .register(
+            "090-9100-0002",
+            "sms",
+            json!({"name_kana": "ﾔﾏﾀﾞ ﾊﾅｺ", "date_of_birth": "1950-04-01", "not_duplicate": true}),
+        )
+        .await;
+    let page = app
+        .get(&format!("/persons/{keep}/merge?other={other}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"class="differs""#) && page.contains("+819091000002"));
+    let other_s = other.to_string();
+    let r = app
+        .post_form(
+            &format!("/persons/{keep}/merge"),
+            &[
+                ("csrf", &csrf),
+                ("other_id", &other_s),
+                ("phone", "other"),
+                ("name", "this"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let p: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{other}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["merged_into"], keep);
+    let kept: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{keep}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["phone"], "+819091000002");
+
+    let officer = app.user("officer", Role::AuthOfficer, None).await;
+    let merges = officer
+        .get(app.url("/merges"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let undo = merges
+        .split("action=\"/merges/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    let csrf_officer = merges
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = officer
+        .post(app.url(&format!("/merges/{undo}/undo")))
+        .form(&[("csrf", csrf_officer.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let p: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{other}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(p["merged_into"].is_null());
+    assert_eq!(
+        app.get("/merges").await.status(),
+        403,
+        "staff cannot undo merges"
+    );
+    app.finish().await;
+}

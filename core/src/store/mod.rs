@@ -7,6 +7,7 @@ pub mod checkins;
 mod dialect;
 pub mod escalations;
 pub mod jobs;
+pub mod merges;
 pub mod observations;
 pub mod outbox;
 pub mod persons;

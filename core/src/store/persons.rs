@@ -431,6 +431,8 @@ pub struct Person {
     pub period_override_reason: Option<String>,
     pub source_person_id: Option<i64>,
     pub previous_case_id: Option<i64>,
+    /// Merged into this record (a duplicate).
+    pub merged_into: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -439,7 +441,7 @@ const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email
     p.name_kana, p.sex, p.nationality, p.prefecture_code, p.municipality, p.address, p.occupation,
     p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
     p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.previous_case_id,
-    p.created_at";
+    p.merged_into, p.created_at";
 
 /// Inserts a registered person inside the caller's write transaction `$tx` and plans
 /// today's check-ins (`$plans` from [`plans_today`]); evaluates to `Result<i64>`. The source
@@ -809,7 +811,7 @@ pub async fn possible_duplicates(
         "SELECT p.id, p.name, p.name_kana, p.date_of_birth, p.phone, p.monitoring_type, p.status, p.name_key,
                 p.sex, p.address
          FROM persons p
-         WHERE {} AND ((p.name_key = $1 AND $1 <> '' AND (p.date_of_birth = $2 OR p.phone = $3))
+         WHERE {} AND p.merged_into IS NULL AND ((p.name_key = $1 AND $1 <> '' AND (p.date_of_birth = $2 OR p.phone = $3))
                        OR (p.phone = $3 AND $3 <> '' AND p.date_of_birth = $2))
          ORDER BY p.id DESC LIMIT 20",
         viewer.row_condition()

@@ -294,6 +294,7 @@ pub async fn target(
     // The latest case of each matching person (a re-positive case supersedes the earlier).
     let ids: Vec<i64> = with_db!(db, p => sqlx::query_scalar(
         "SELECT p.id FROM persons p WHERE p.health_centre_id = $1 AND p.name_key = $2 AND p.date_of_birth = $3
+           AND p.merged_into IS NULL
            AND NOT EXISTS (SELECT 1 FROM persons q WHERE q.previous_case_id = p.id)
          ORDER BY p.id DESC LIMIT 2")
         .bind(centre).bind(key).bind(dob).fetch_all(p).await?);

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cohort;
 pub mod escalations;
 pub mod ids;
+pub mod merges;
 pub mod outbox;
 pub mod person;
 pub mod persons;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(ids::router())
         .merge(outbox::router())
         .merge(reports::router())
+        .merge(merges::router())
 }
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {

@@ -353,7 +353,14 @@ async fn show(
                     }
                 }
             }
-            @if tab == "record" { (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts)) }
+            @if tab == "record" {
+                (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts))
+                @if let Some(m) = p.merged_into {
+                    p class="errors" { (t(lang, "この記録は統合されました：", "This record was merged into ")) a href=(format!("/persons/{m}")) { "ID " (m) } }
+                } @else if hc {
+                    p { a href=(format!("/persons/{}/merge", p.id)) { (t(lang, "重複した記録をこの記録に統合する", "Merge a duplicate record into this one")) } }
+                }
+            }
             @if tab == "investigation" { (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref())) }
             @if tab == "details" { (details_sections(lang, &who, &viewer, &p, &sections)) }
             @if hc && !open.is_empty() {
