@@ -19,7 +19,7 @@ use super::{AppState, auth::CurrentStaff, error::AppError};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons", get(search_persons).post(create_person))
-        .route("/persons/{id}", get(get_person))
+        .route("/persons/{id}", get(get_person).patch(update_person))
         .route(
             "/persons/{id}/schedule",
             axum::routing::patch(update_schedule),
@@ -483,6 +483,22 @@ async fn undo_merge(
     mimamori_core::store::merges::undo(&s.db, &who.viewer(), id, Some(&addr.ip().to_string()))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes basic information: fields given replace (empty clears), fields left out stay.
+async fn update_person(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    b: Result<Json<persons::BasicInput>, JsonRejection>,
+) -> Result<Json<Person>, AppError> {
+    let input = body(b)?;
+    let ip = addr.ip().to_string();
+    persons::update_basic(&s.db, &who.viewer(), id, &input, Some(&ip)).await?;
+    Ok(Json(
+        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+    ))
 }
 
 async fn get_person(

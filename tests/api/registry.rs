@@ -713,3 +713,100 @@ async fn merge_in_the_console_and_undo_by_the_officer() {
     );
     app.finish().await;
 }
+
+/// Editing basic information: every bad field is named and nothing changes; fields left
+/// out of a PATCH stay; a new period end needs a reason; the console form shows the errors
+/// beside the fields and keeps what was typed; search follows the new kana.
+#[tokio::test]
+async fn basic_information_is_edited_with_errors_named() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let id = app.register("090-9200-0001", "sms", json!({})).await;
+    let patch = |body: serde_json::Value| {
+        app.client
+            .patch(app.url(&format!("/api/v1/persons/{id}")))
+            .json(&body)
+            .send()
+    };
+    let r = patch(
+        json!({"name": " ", "phone": "", "prefecture_code": "99", "observation_end": "2099-01-01"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = e["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["name", "phone", "prefecture_code", "period_override_reason"]
+    );
+    let r = patch(json!({"name_kana": "ニシ タロウ", "address": "港区芝1-1"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (p["name_kana"].as_str(), p["phone"].as_str()),
+        (Some("ニシ タロウ"), Some("+819092000001"))
+    );
+    let found: serde_json::Value = app
+        .get("/api/v1/persons?q=%E3%81%AB%E3%81%97")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        found["items"][0]["id"], id,
+        "hiragana にし finds the new kana"
+    );
+
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "西 太郎"),
+                ("email", "not-an-address"),
+                ("phone", "090-9200-0001"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains(r#"id="email-err""#) && html.contains(r#"value="not-an-address""#));
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "西 太郎"),
+                ("phone", "090-9200-0001"),
+                ("observation_end", "2099-12-31"),
+                ("period_override_reason", "症状が続いているため延長"),
+                ("address", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let p: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            p["name"].as_str(),
+            p["observation_end"].as_str(),
+            p["address"].as_str()
+        ),
+        (Some("西 太郎"), Some("2099-12-31"), None),
+        "an emptied field is cleared"
+    );
+    app.finish().await;
+}

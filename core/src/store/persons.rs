@@ -1047,3 +1047,187 @@ pub async fn answer_rate(db: &Db, health_centre_id: i64, today: NaiveDate) -> Re
          WHERE p.health_centre_id = $1 AND c.local_date = $2 AND c.due_at <= $3")
         .bind(health_centre_id).bind(today).bind(now()).fetch_one(pool).await?))
 }
+
+/// A change to a person's basic information: each field given replaces the stored value
+/// (an empty string clears it), each field left out stays. Used by the console's edit form
+/// (which sends every field) and by `PATCH /api/v1/persons/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BasicInput {
+    pub name: Option<String>,
+    pub name_kana: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub sex: Option<String>,
+    pub nationality: Option<String>,
+    pub prefecture_code: Option<String>,
+    pub municipality: Option<String>,
+    pub address: Option<String>,
+    pub occupation: Option<String>,
+    pub workplace: Option<String>,
+    pub emergency_contact: Option<String>,
+    /// A new end of the observation period; needs `period_override_reason`.
+    pub observation_end: Option<String>,
+    pub period_override_reason: Option<String>,
+}
+
+/// Applies a [`BasicInput`] in one transaction after checking every given field (each
+/// problem named, nothing written when any is wrong). The person must stay reachable on
+/// their channel. Needs write access to basic information. Audited.
+pub async fn update_basic(
+    db: &Db,
+    viewer: &Viewer,
+    id: i64,
+    b: &BasicInput,
+    ip: Option<&str>,
+) -> Result<()> {
+    check(db, Some(viewer), id, FieldGroup::Basic, Action::Write).await?;
+    let cur = get(db, None, id, None).await?;
+    let mut c = Collect::default();
+    let pick = |v: &Option<String>, cur: &Option<String>| match v {
+        Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        None => cur.clone(),
+    };
+    let name = match &b.name {
+        Some(n) if n.trim().is_empty() => {
+            c.push("name", "enter the person's name");
+            cur.name.clone()
+        }
+        Some(n) if n.chars().count() > 100 => {
+            c.push("name", "use at most 100 characters");
+            cur.name.clone()
+        }
+        Some(n) => n.trim().to_string(),
+        None => cur.name.clone(),
+    };
+    let phone = match pick(&b.phone, &cur.phone) {
+        Some(p) if b.phone.is_some() => c
+            .take(Phone::parse("phone", &p))
+            .map(|p| p.as_str().to_string()),
+        other => other,
+    };
+    let email = match pick(&b.email, &cur.email) {
+        Some(e) if b.email.is_some() => c
+            .take(Email::parse("email", &e))
+            .map(|e| e.as_str().to_string()),
+        other => other,
+    };
+    for ch in std::iter::once(cur.channel.as_str()).chain(cur.fallback_channel.as_deref()) {
+        match ch {
+            "sms" | "voice" if phone.is_none() => c.push(
+                "phone",
+                "the person is reached by phone; keep a number, or change the channel first",
+            ),
+            "email" if email.is_none() => c.push(
+                "email",
+                "the person is reached by e-mail; keep an address, or change the channel first",
+            ),
+            _ => {}
+        }
+    }
+    let date_of_birth = match &b.date_of_birth {
+        Some(d) if d.trim().is_empty() => None,
+        Some(d) => c.take(parse_date("date_of_birth", d)),
+        None => cur.date_of_birth,
+    };
+    let sex = match &b.sex {
+        Some(s) if s.trim().is_empty() => None,
+        Some(s) => match ["male", "female", "other", "unknown"]
+            .into_iter()
+            .find(|x| *x == s.trim())
+        {
+            Some(x) => Some(x.to_string()),
+            None => {
+                c.push("sex", "choose male, female, other or unknown");
+                None
+            }
+        },
+        None => cur.sex.clone(),
+    };
+    let prefecture_code = pick(&b.prefecture_code, &cur.prefecture_code);
+    if b.prefecture_code.is_some()
+        && let Some(p) = &prefecture_code
+        && !(p.len() == 2 && p.parse::<u8>().is_ok_and(|n| (1..=47).contains(&n)))
+    {
+        c.push(
+            "prefecture_code",
+            "use the two-digit JIS code, 01 (Hokkaido) to 47 (Okinawa)",
+        );
+    }
+    let texts = [
+        ("name_kana", &b.name_kana, &cur.name_kana, 100),
+        ("nationality", &b.nationality, &cur.nationality, 50),
+        ("municipality", &b.municipality, &cur.municipality, 50),
+        ("address", &b.address, &cur.address, 200),
+        ("occupation", &b.occupation, &cur.occupation, 100),
+        ("workplace", &b.workplace, &cur.workplace, 100),
+        (
+            "emergency_contact",
+            &b.emergency_contact,
+            &cur.emergency_contact,
+            200,
+        ),
+    ];
+    let mut values: Vec<Option<String>> = Vec::new();
+    for (field, given, current, max) in texts {
+        let v = pick(given, current);
+        if given.is_some() && v.as_ref().is_some_and(|v| v.chars().count() > max) {
+            c.push(field, format!("use at most {max} characters"));
+        }
+        values.push(v);
+    }
+    let (end, reason) = match &b.observation_end {
+        Some(e) if !e.trim().is_empty() => {
+            let end = c.take(parse_date("observation_end", e));
+            if end.is_some_and(|d| d < cur.observation_start) {
+                c.push(
+                    "observation_end",
+                    "the end date must be on or after the start date",
+                );
+            }
+            let reason = b
+                .period_override_reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            if end.is_some_and(|d| d != cur.observation_end) && reason.is_none() {
+                c.push(
+                    "period_override_reason",
+                    "say why the observation period changes (e.g. symptoms have not eased)",
+                );
+            }
+            (
+                end.unwrap_or(cur.observation_end),
+                reason
+                    .map(str::to_string)
+                    .or(cur.period_override_reason.clone()),
+            )
+        }
+        _ => (cur.observation_end, cur.period_override_reason.clone()),
+    };
+    c.finish()?;
+    let period_rule = if end == cur.observation_end {
+        cur.period_rule.clone()
+    } else {
+        None
+    };
+    let key = crate::domain::kana_key(values[0].as_deref().unwrap_or(&name));
+    let t = now();
+    with_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(
+            "UPDATE persons SET name = $1, phone = $2, email = $3, date_of_birth = $4, sex = $5, prefecture_code = $6,
+               name_kana = $7, nationality = $8, municipality = $9, address = $10, occupation = $11, workplace = $12,
+               emergency_contact = $13, observation_end = $14, period_override_reason = $15, period_rule = $16,
+               name_key = $17, name_norm = $18, updated_at = $19 WHERE id = $20")
+            .bind(&name).bind(&phone).bind(&email).bind(date_of_birth).bind(&sex).bind(&prefecture_code)
+            .bind(&values[0]).bind(&values[1]).bind(&values[2]).bind(&values[3]).bind(&values[4]).bind(&values[5])
+            .bind(&values[6]).bind(end).bind(&reason).bind(&period_rule)
+            .bind(&key).bind(crate::domain::kana_key(&name)).bind(t).bind(id)
+            .execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.update", "person", Some(id), ip).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}

@@ -694,6 +694,7 @@ fn registry_sections(
         @if may(FieldGroup::Basic, Action::Read) {
         section class="card" {
             h2 { (t(lang, "基本情報", "Basic information")) }
+            @if may(FieldGroup::Basic, Action::Write) { p { a href=(format!("/persons/{}/edit", p.id)) { (t(lang, "基本情報を編集", "Edit basic information")) } } }
             dl class="kv" {
                 dt { (t(lang, "フリガナ", "Kana")) } dd { (opt(&p.name_kana)) }
                 dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }

@@ -36,6 +36,159 @@ pub fn router() -> Router<AppState> {
             "/persons/{id}/contacts",
             get(new_contact_form).post(create_contact),
         )
+        .route("/persons/{id}/edit", get(edit_form).post(edit))
+}
+
+const BASIC_FIELDS: &[(&str, &str, &str, &str)] = &[
+    ("name", "氏名", "Name", "text"),
+    ("name_kana", "フリガナ", "Name in kana", "text"),
+    ("phone", "電話番号", "Phone", "tel"),
+    ("email", "メールアドレス", "E-mail", "email"),
+    ("date_of_birth", "生年月日", "Date of birth", "date"),
+    (
+        "sex",
+        "性別（male / female / other / unknown）",
+        "Sex (male / female / other / unknown)",
+        "text",
+    ),
+    ("nationality", "国籍", "Nationality", "text"),
+    (
+        "prefecture_code",
+        "都道府県コード",
+        "Prefecture code",
+        "text",
+    ),
+    ("municipality", "市区町村", "Municipality", "text"),
+    ("address", "町名以下", "Rest of the address", "text"),
+    ("occupation", "職業", "Occupation", "text"),
+    ("workplace", "勤務先・学校", "Workplace or school", "text"),
+    (
+        "emergency_contact",
+        "緊急連絡先",
+        "Emergency contact",
+        "text",
+    ),
+    ("observation_end", "観察終了日", "Observation ends", "date"),
+    (
+        "period_override_reason",
+        "終了日を変える理由",
+        "Reason for changing the end date",
+        "text",
+    ),
+];
+
+fn edit_markup(
+    lang: Lang,
+    who: &CurrentStaff,
+    id: i64,
+    values: &std::collections::BTreeMap<String, String>,
+    errors: &[mimamori_core::FieldError],
+) -> Markup {
+    html! {
+        @if !errors.is_empty() {
+            div class="errors" role="alert" {
+                p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
+                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (e.reason) } } }
+            }
+        }
+        form method="post" action=(format!("/persons/{id}/edit")) novalidate {
+            input type="hidden" name="csrf" value=(who.csrf);
+            @for (name, ja, en, kind) in BASIC_FIELDS {
+                @let e = errors.iter().find(|e| e.field == *name);
+                label for=(name) { (t(lang, ja, en)) }
+                input id=(name) name=(name) type=(kind) value=(values.get(*name).map(String::as_str).unwrap_or(""))
+                    aria-invalid=[e.map(|_| "true")] aria-describedby=(format!("{name}-err"));
+                @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (e.reason) } }
+            }
+            button type="submit" { (t(lang, "保存する", "Save")) }
+        }
+    }
+}
+
+async fn edit_form(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Html<String>, HtmlError> {
+    persons::check(
+        &s.db,
+        Some(&who.viewer()),
+        id,
+        FieldGroup::Basic,
+        Action::Write,
+    )
+    .await?;
+    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    let json = serde_json::to_value(&p).unwrap_or_default();
+    let values = BASIC_FIELDS
+        .iter()
+        .map(|(k, ..)| {
+            let v = match &json[*k] {
+                serde_json::Value::String(x) => x.clone(),
+                _ => String::new(),
+            };
+            (k.to_string(), v)
+        })
+        .collect();
+    Ok(layout::page(
+        lang,
+        &who,
+        t(lang, "基本情報の編集", "Edit basic information"),
+        edit_markup(lang, &who, id, &values, &[]),
+    ))
+}
+
+async fn edit(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, HtmlError> {
+    let values: std::collections::BTreeMap<String, String> = form.into_iter().collect();
+    who.check_csrf(values.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let get = |k: &str| values.get(k).cloned();
+    let input = persons::BasicInput {
+        name: get("name"),
+        name_kana: get("name_kana"),
+        phone: get("phone"),
+        email: get("email"),
+        date_of_birth: get("date_of_birth"),
+        sex: get("sex"),
+        nationality: get("nationality"),
+        prefecture_code: get("prefecture_code"),
+        municipality: get("municipality"),
+        address: get("address"),
+        occupation: get("occupation"),
+        workplace: get("workplace"),
+        emergency_contact: get("emergency_contact"),
+        observation_end: get("observation_end"),
+        period_override_reason: get("period_override_reason"),
+    };
+    match persons::update_basic(
+        &s.db,
+        &who.viewer(),
+        id,
+        &input,
+        Some(&addr.ip().to_string()),
+    )
+    .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response()),
+        Err(Error::Invalid(errors)) => Ok((
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            layout::page(
+                lang,
+                &who,
+                t(lang, "基本情報の編集", "Edit basic information"),
+                edit_markup(lang, &who, id, &values, &errors),
+            ),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize, Default)]
