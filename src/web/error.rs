@@ -101,8 +101,14 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
+        let lang = crate::web::messages::current();
+        let fields: Vec<serde_json::Value> = self
+            .fields()
+            .iter()
+            .map(|f| json!({"field": f.field, "reason": crate::web::messages::localise(lang, &f.reason)}))
+            .collect();
         let body = json!({
-            "error": { "code": self.code(), "message": self.public_message(), "fields": self.fields() }
+            "error": { "code": self.code(), "message": self.public_message(), "fields": fields }
         });
         (self.status_code(), Json(body)).into_response()
     }
@@ -130,6 +136,12 @@ impl IntoResponse for HtmlError {
                 main class="narrow" {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                     p { (self.0.public_message()) }
+                    @let lang = crate::web::messages::current();
+                    @let fields = self.0.fields();
+                    @if !fields.is_empty() {
+                        ul { @for f in fields { li { strong { (f.field) } ": " (crate::web::messages::localise(lang, &f.reason)) } } }
+                        p { a href="javascript:history.back()" { "戻って直す / Go back and correct" } }
+                    }
                     p { a href="/" { "トップへ戻る / Back to the console" } }
                 }
             },

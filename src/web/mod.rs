@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod i18n;
 pub mod layout;
 pub mod login;
+pub mod messages;
 pub mod patient;
 pub mod simulator;
 pub mod voicecall;
@@ -95,6 +96,37 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
+/// Runs the request with its language known to error rendering: the console's `lang`
+/// cookie, else the first of `Accept-Language`, else Japanese for pages and English for the
+/// API.
+async fn lang_layer(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use mimamori_core::domain::Lang;
+    let headers = req.headers();
+    let cookie = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("lang=").map(str::to_string));
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let lang = match (cookie.as_deref(), accept.as_deref()) {
+        (Some("en"), _) => Lang::En,
+        (Some("ja"), _) => Lang::Ja,
+        (_, Some(a)) if a.starts_with("ja") => Lang::Ja,
+        (_, Some(a)) if a.starts_with("en") => Lang::En,
+        _ if req.uri().path().starts_with("/api/") => Lang::En,
+        _ => Lang::Ja,
+    };
+    messages::REQUEST_LANG.scope(lang, next.run(req)).await
+}
+
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
@@ -114,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api/v1", api::router())
         .with_state(state)
+        .layer(axum::middleware::from_fn(lang_layer))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

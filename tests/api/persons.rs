@@ -215,3 +215,54 @@ async fn a_schedule_change_takes_effect_today() {
     );
     app.finish().await;
 }
+
+/// Errors come in the request's language: the API in English unless `Accept-Language`
+/// asks for Japanese; the console in its language (Japanese first).
+#[tokio::test]
+async fn errors_speak_the_request_language() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let body = json!({"name": "", "phone": "12", "observation_start": today(), "observation_end": today()});
+    let en: serde_json::Value = app
+        .post_json("/api/v1/persons", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        en["error"]["fields"][0]["reason"],
+        "enter the person's name"
+    );
+    let ja: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/persons"))
+        .header("accept-language", "ja-JP,ja;q=0.9")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ja["error"]["fields"][0]["reason"], "氏名を入力してください");
+    assert!(
+        ja["error"]["fields"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("10桁か11桁")
+    );
+    let page = app
+        .post_form(
+            "/persons",
+            &[("csrf", &csrf), ("name", ""), ("observation_end", &today())],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("氏名を入力してください"),
+        "the console shows Japanese"
+    );
+    app.finish().await;
+}

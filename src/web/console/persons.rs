@@ -88,7 +88,7 @@ fn edit_markup(
         @if !errors.is_empty() {
             div class="errors" role="alert" {
                 p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (e.reason) } } }
+                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
             }
         }
         form method="post" action=(format!("/persons/{id}/edit")) novalidate {
@@ -98,7 +98,7 @@ fn edit_markup(
                 label for=(name) { (t(lang, ja, en)) }
                 input id=(name) name=(name) type=(kind) value=(values.get(*name).map(String::as_str).unwrap_or(""))
                     aria-invalid=[e.map(|_| "true")] aria-describedby=(format!("{name}-err"));
-                @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (e.reason) } }
+                @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (crate::web::messages::localise(lang, &e.reason)) } }
             }
             button type="submit" { (t(lang, "保存する", "Save")) }
         }
@@ -339,7 +339,7 @@ fn form_markup(
         errors
             .iter()
             .find(|e| e.field == f)
-            .map(|e| e.reason.clone())
+            .map(|e| crate::web::messages::localise(lang, &e.reason))
     };
     let field = |name: &'static str,
                  label: &'static str,
@@ -379,7 +379,7 @@ fn form_markup(
         @if !errors.is_empty() {
             div class="errors" role="alert" {
                 p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (e.reason) } } }
+                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
             }
         }
         form method="post" action=(action) novalidate {

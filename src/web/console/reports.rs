@@ -114,7 +114,7 @@ fn form_markup(
         errors
             .iter()
             .find(|e| e.field == f)
-            .map(|e| e.reason.clone())
+            .map(|e| crate::web::messages::localise(lang, &e.reason))
     };
     // ※ marks the notification's mandatory fields.
     let field = |name: &'static str,
@@ -150,7 +150,7 @@ fn form_markup(
         @if !errors.is_empty() {
             div class="errors" role="alert" {
                 p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (e.reason) } } }
+                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
             }
         }
         p class="muted" { (t(lang, "※は発生届の必須項目です。それ以外は任意です。", "※ marks the notification's mandatory fields; everything else is optional.")) }
