@@ -7,12 +7,36 @@ use crate::{
     db::now,
     domain::{Spo2, Temperature},
     rules,
-    store::{Actor, checkins, escalations, observations, persons, staff},
+    store::{Actor, checkins, escalations, observations, persons, registry, staff},
     with_db,
 };
 
 const FAMILY: &[&str] = &[
     "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
+];
+const FAMILY_KANA: &[&str] = &[
+    "サトウ",
+    "スズキ",
+    "タカハシ",
+    "タナカ",
+    "イトウ",
+    "ワタナベ",
+    "ヤマモト",
+    "ナカムラ",
+    "コバヤシ",
+    "カトウ",
+];
+const GIVEN_KANA: &[&str] = &[
+    "ハナコ",
+    "タロウ",
+    "ヒナ",
+    "ヒロト",
+    "ユイ",
+    "レン",
+    "サクラ",
+    "ケンイチ",
+    "ミサキ",
+    "ショウタ",
 ];
 const GIVEN: &[&str] = &[
     "花子",
@@ -129,6 +153,13 @@ pub async fn load(
     let tz: chrono_tz::Tz = "Asia/Tokyo".parse().expect("valid zone");
     let today = checkins::local_date(tz, Utc::now());
     let window = Duration::hours(10);
+    let nurse = crate::access::Viewer {
+        staff_id,
+        role: crate::access::Role::HealthCentreStaff,
+        health_centre_id: centre,
+        organisation_id: None,
+    };
+    let mut last_case: Option<i64> = None;
     for i in 0..people {
         let name = format!(
             "{} {}",
@@ -136,8 +167,32 @@ pub async fn load(
             GIVEN[(i / FAMILY.len() + i) % GIVEN.len()]
         );
         let started = (i % 6) as i64 + 2;
+        let given = (i / FAMILY.len() + i) % GIVEN.len();
+        let contact = i % 5 == 4;
         let input = persons::PersonInput {
             name,
+            name_kana: format!("{} {}", FAMILY_KANA[i % FAMILY.len()], GIVEN_KANA[given]),
+            sex: ["female", "male"][given % 2].into(),
+            date_of_birth: format!(
+                "{}-{:02}-{:02}",
+                1940 + (i * 7) % 70,
+                1 + i % 12,
+                1 + i % 28
+            ),
+            prefecture_code: "13".into(),
+            municipality: "港区".into(),
+            onset_date: if contact {
+                String::new()
+            } else {
+                (today - Duration::days(started)).to_string()
+            },
+            last_exposure_date: if contact {
+                (today - Duration::days(started)).to_string()
+            } else {
+                String::new()
+            },
+            source_person_id: last_case.filter(|_| contact),
+            period_override_reason: "デモデータ".into(),
             phone: format!("090-0000-{:04}", 1000 + i),
             email: format!("demo{i}@example.jp"),
             channel: ["sms", "sms", "email", "voice"][i % 4].into(),
@@ -149,6 +204,38 @@ pub async fn load(
         };
         let p = input.parse()?;
         let person = persons::create(db, Actor::Staff(staff_id), centre, &p, window, None).await?;
+        if !contact {
+            last_case = Some(person);
+            // A positive test and the severity for every case; an investigation for some.
+            let test = registry::TestInput {
+                specimen_date: (today - Duration::days(started)).to_string(),
+                result: "positive".into(),
+                laboratory: "みなと検査センター".into(),
+                ..Default::default()
+            }
+            .parse(today)?;
+            registry::add_test(db, &nurse, person, &test, None).await?;
+            let level = if i % 7 == 0 { "moderate1" } else { "mild" };
+            registry::add_severity(
+                db,
+                &nurse,
+                person,
+                (level, today - Duration::days(started)),
+                None,
+            )
+            .await?;
+            if i % 4 == 0 {
+                let b = registry::BehaviourInput {
+                    on_date: (today - Duration::days(started + 1)).to_string(),
+                    place: ["職場（港区）", "居酒屋みなと", "家族の集まり"][i % 3].into(),
+                    setting: ["work", "restaurant", "home"][i % 3].into(),
+                    people_met: "同僚・家族".into(),
+                    ..Default::default()
+                }
+                .parse(today)?;
+                registry::add_behaviour(db, &nurse, person, &b, None).await?;
+            }
+        }
         if i % 3 == 0 {
             staff::assign(db, person, contractor).await?;
         }

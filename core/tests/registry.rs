@@ -719,3 +719,32 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     ));
     t.drop_db().await;
 }
+
+/// The demo set (what `mimamori serve` loads into an empty database) loads on this backend,
+/// with the registry filled in: tests, severity, behaviour history and contacts linked to
+/// their cases.
+#[tokio::test]
+async fn the_demo_set_loads_with_registry_records() {
+    let t = TestDb::new().await;
+    mimamori_core::demo::load(&t.db, "demo", "x", 20)
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let db = t.db.clone();
+        async move {
+            mimamori_core::with_db!(&db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap())
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM persons").await, 20);
+    assert_eq!(count("SELECT COUNT(*) FROM person_tests").await, 16);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM persons WHERE monitoring_type = 'contact' AND source_person_id IS NOT NULL").await,
+        4
+    );
+    assert!(count("SELECT COUNT(*) FROM person_behaviours").await > 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM persons WHERE name_key IS NULL OR name_norm IS NULL").await,
+        0
+    );
+    t.drop_db().await;
+}
