@@ -294,7 +294,24 @@ async fn tests_severity_and_contacts_of_a_case() {
             .await
             .unwrap();
     }
+    let with_contact = registry::TestInput {
+        specimen_date: today().to_string(),
+        planned_contact_date: (today() + Duration::days(2)).to_string(),
+        result: "pending".into(),
+        ..Default::default()
+    }
+    .parse(today())
+    .unwrap();
+    registry::add_test(&t.db, &v, id, &with_contact, None)
+        .await
+        .unwrap();
     let tests = registry::tests(&t.db, Some(&v), id, None).await.unwrap();
+    assert_eq!(
+        tests[0].planned_contact_date,
+        Some(today() + Duration::days(2)),
+        "a planned contact date may lie ahead"
+    );
+    let tests = &tests[1..];
     assert_eq!(
         tests
             .iter()
@@ -303,6 +320,16 @@ async fn tests_severity_and_contacts_of_a_case() {
         [("positive", Some("pcr")), ("negative", Some("pcr"))],
         "newest specimen first; PCR by default"
     );
+    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    for (on, band) in [
+        ("2026-03-31", "70代"),
+        ("2026-04-01", "70代"),
+        ("2030-04-01", "80代"),
+        ("1960-04-01", "10代"),
+        ("1960-03-31", "10歳未満"),
+    ] {
+        assert_eq!(p.age_band(d(on)), Some(band), "born 1950-04-01, on {on}");
+    }
 
     let sv = |level: &str, from: &str| registry::SeverityInput {
         level: level.into(),

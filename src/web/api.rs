@@ -506,11 +506,13 @@ async fn get_person(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-) -> Result<Json<Person>, AppError> {
+) -> Result<Json<serde_json::Value>, AppError> {
     let ip = addr.ip().to_string();
-    Ok(Json(
-        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
-    ))
+    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    // With the derived age band of the national open-data format.
+    let mut v = serde_json::to_value(&p).map_err(|e| AppError::Internal(e.into()))?;
+    v["age_band"] = serde_json::json!(p.age_band(today()));
+    Ok(Json(v))
 }
 
 async fn person_observations(

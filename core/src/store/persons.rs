@@ -1048,6 +1048,31 @@ pub async fn answer_rate(db: &Db, health_centre_id: i64, today: NaiveDate) -> Re
         .bind(health_centre_id).bind(today).bind(now()).fetch_one(pool).await?))
 }
 
+impl Person {
+    /// The age band of the national open-data format [患者_年代] on `today`: 10歳未満,
+    /// 10代 … 80代, 90歳以上 (None without a date of birth).
+    pub fn age_band(&self, today: NaiveDate) -> Option<&'static str> {
+        use chrono::Datelike;
+        let dob = self.date_of_birth?;
+        let mut age = today.year() - dob.year();
+        if (today.month(), today.day()) < (dob.month(), dob.day()) {
+            age -= 1;
+        }
+        Some(match age {
+            a if a < 10 => "10歳未満",
+            a if a < 20 => "10代",
+            a if a < 30 => "20代",
+            a if a < 40 => "30代",
+            a if a < 50 => "40代",
+            a if a < 60 => "50代",
+            a if a < 70 => "60代",
+            a if a < 80 => "70代",
+            a if a < 90 => "80代",
+            _ => "90歳以上",
+        })
+    }
+}
+
 /// A change to a person's basic information: each field given replaces the stored value
 /// (an empty string clears it), each field left out stays. Used by the console's edit form
 /// (which sends every field) and by `PATCH /api/v1/persons/{id}`.

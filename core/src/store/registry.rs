@@ -65,6 +65,8 @@ fn opt(v: &str) -> Option<String> {
 pub struct TestInput {
     pub specimen_date: String,
     pub testing_site: String,
+    /// When the result is to be communicated [連絡予定日].
+    pub planned_contact_date: String,
     pub result_date: String,
     pub laboratory: String,
     pub specimen_type: String,
@@ -80,6 +82,7 @@ pub struct TestInput {
 pub struct NewTest {
     pub specimen_date: NaiveDate,
     pub testing_site: Option<String>,
+    pub planned_contact_date: Option<NaiveDate>,
     pub result_date: Option<NaiveDate>,
     pub laboratory: Option<String>,
     pub specimen_type: Option<String>,
@@ -105,6 +108,17 @@ impl TestInput {
                 "the result cannot come before the specimen was taken",
             );
         }
+        // A planned contact date may lie ahead.
+        let planned_contact_date = if self.planned_contact_date.trim().is_empty() {
+            None
+        } else {
+            date(
+                &mut c,
+                "planned_contact_date",
+                &self.planned_contact_date,
+                NaiveDate::MAX,
+            )
+        };
         let method = if self.method.trim().is_empty() {
             Some("pcr")
         } else {
@@ -129,6 +143,7 @@ impl TestInput {
         Ok(NewTest {
             specimen_date: specimen_date.expect("checked"),
             testing_site: opt(&self.testing_site),
+            planned_contact_date,
             result_date,
             laboratory: opt(&self.laboratory),
             specimen_type: opt(&self.specimen_type),
@@ -145,6 +160,7 @@ pub struct TestRecord {
     pub person_id: i64,
     pub specimen_date: NaiveDate,
     pub testing_site: Option<String>,
+    pub planned_contact_date: Option<NaiveDate>,
     pub result_date: Option<NaiveDate>,
     pub laboratory: Option<String>,
     pub specimen_type: Option<String>,
@@ -175,10 +191,11 @@ pub async fn add_test(
         let mut tx = p.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO person_tests (person_id, specimen_date, testing_site, result_date, laboratory, specimen_type,
-               method, result, other_pathogens, entered_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
+               method, result, other_pathogens, entered_by, created_at, planned_contact_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
             .bind(person_id).bind(t.specimen_date).bind(&t.testing_site).bind(t.result_date).bind(&t.laboratory)
             .bind(&t.specimen_type).bind(t.method).bind(t.result).bind(&t.other_pathogens).bind(viewer.staff_id).bind(at)
+            .bind(t.planned_contact_date)
             .fetch_one(&mut *tx).await?;
         audit(&mut *tx, Actor::Staff(viewer.staff_id), "person.test.add", "person", Some(person_id), ip).await?;
         tx.commit().await?;
@@ -200,8 +217,8 @@ pub async fn tests(
         person_id,
         FieldGroup::Tests,
         "person.test.read",
-        "SELECT id, person_id, specimen_date, testing_site, result_date, laboratory, specimen_type, method, result,
-                other_pathogens, created_at
+        "SELECT id, person_id, specimen_date, testing_site, planned_contact_date, result_date, laboratory, specimen_type,
+                method, result, other_pathogens, created_at
          FROM person_tests WHERE person_id = $1 ORDER BY specimen_date DESC, id DESC",
         ip,
     )

@@ -697,7 +697,8 @@ fn registry_sections(
             @if may(FieldGroup::Basic, Action::Write) { p { a href=(format!("/persons/{}/edit", p.id)) { (t(lang, "基本情報を編集", "Edit basic information")) } } }
             dl class="kv" {
                 dt { (t(lang, "フリガナ", "Kana")) } dd { (opt(&p.name_kana)) }
-                dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))
+                    @if let Some(b) = p.age_band(japan_today()) { " (" (b) ")" } }
                 dt { (t(lang, "性別", "Sex")) } dd { (opt(&p.sex)) }
                 dt { (t(lang, "住所", "Address")) } dd { (opt(&p.prefecture_code)) " " (opt(&p.municipality)) " " (opt(&p.address)) }
                 dt { (t(lang, "職業・勤務先", "Occupation, workplace")) } dd { (opt(&p.occupation)) " / " (opt(&p.workplace)) }
@@ -740,6 +741,8 @@ fn registry_sections(
                     select id="t-method" name="method" { @for m in registry::TEST_METHODS { option value=(m) { (m) } } }
                     label for="t-result" { (t(lang, "結果", "Result")) }
                     select id="t-result" name="result" { @for r in registry::TEST_RESULTS { option value=(r) selected[*r == "pending"] { (test_result_label(lang, r)) } } }
+                    label for="t-contact" { (t(lang, "結果の連絡予定日（任意）", "Planned contact date (optional)")) }
+                    input id="t-contact" name="planned_contact_date" type="date";
                     label for="t-rdate" { (t(lang, "結果判明日（任意）", "Result date (optional)")) }
                     input id="t-rdate" name="result_date" type="date";
                     label for="t-lab" { (t(lang, "検査機関（任意）", "Laboratory (optional)")) }
