@@ -540,7 +540,7 @@ async fn sections_are_checked_written_whole_and_guarded() {
         .await
         .unwrap();
     let all = sections::get_all(&t.db, Some(&v), id).await.unwrap();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 9);
     let household = all
         .iter()
         .find(|s| s.section == Section::Household)

@@ -578,6 +578,37 @@ async fn tabs_and_the_smaller_record_groups() {
         "the refused form stored nothing"
     );
 
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/sections/investigation_contacts"),
+            &[
+                ("csrf", &csrf),
+                (
+                    "contacts",
+                    "同僚 A, 090-8000-0003, はい, はい\n同僚 B, , いいえ, いいえ",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let secs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{id}/sections"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let inv = &secs
+        .iter()
+        .find(|s| s["section"] == "investigation_contacts")
+        .unwrap()["data"]["contacts"];
+    assert_eq!(
+        (
+            inv[0]["reached"].as_bool(),
+            inv[0]["close_contact"].as_bool(),
+            inv[1]["close_contact"].as_bool()
+        ),
+        (Some(true), Some(true), Some(false))
+    );
     let details = app
         .get(&format!("/persons/{id}?tab=details"))
         .await

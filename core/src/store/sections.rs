@@ -28,10 +28,12 @@ pub enum Section {
     Admission,
     CareContacts,
     ReleaseDate,
+    /// People found by the investigation: reached? a close contact?
+    InvestigationContacts,
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Welfare,
         Section::Household,
         Section::Memo,
@@ -40,6 +42,7 @@ impl Section {
         Section::Admission,
         Section::CareContacts,
         Section::ReleaseDate,
+        Section::InvestigationContacts,
     ];
 
     pub fn key(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Section {
             Section::Admission => "admission",
             Section::CareContacts => "care_contacts",
             Section::ReleaseDate => "release_date",
+            Section::InvestigationContacts => "investigation_contacts",
         }
     }
 
@@ -69,6 +73,7 @@ impl Section {
             Section::Admission => FieldGroup::Admission,
             Section::CareContacts => FieldGroup::CareContacts,
             Section::ReleaseDate => FieldGroup::ReleaseDate,
+            Section::InvestigationContacts => FieldGroup::Contacts,
         }
     }
 
@@ -99,6 +104,7 @@ impl Section {
             Section::Admission => typed::<Admission>(doc, today),
             Section::CareContacts => typed::<CareContacts>(doc, today),
             Section::ReleaseDate => typed::<ReleaseDate>(doc, today),
+            Section::InvestigationContacts => typed::<InvestigationContacts>(doc, today),
         }
     }
 }
@@ -365,4 +371,32 @@ pub async fn get_all(db: &Db, viewer: Option<&Viewer>, person_id: i64) -> Result
             }
         })
         .collect())
+}
+
+/// A person named in the investigation [接触者]: whether they were reached and whether they
+/// count as a close contact (close contacts are then registered to be observed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvestigationContact {
+    pub name: String,
+    pub phone: Option<String>,
+    pub reached: bool,
+    pub close_contact: bool,
+    pub person_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvestigationContacts {
+    pub contacts: Vec<InvestigationContact>,
+}
+impl Check for InvestigationContacts {
+    fn check(&self, c: &mut Collect, _: NaiveDate) {
+        if self.contacts.len() > 200 {
+            c.push("contacts", "at most 200 people per case");
+        }
+        if self.contacts.iter().any(|m| m.name.trim().is_empty()) {
+            c.push("contacts", "every person needs a name");
+        }
+    }
 }

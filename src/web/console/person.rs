@@ -889,6 +889,7 @@ fn section_title(lang: Lang, s: sections::Section) -> &'static str {
         S::Admission => t(lang, "入院", "Admission"),
         S::CareContacts => t(lang, "療養上の連絡先", "Contacts for care"),
         S::ReleaseDate => t(lang, "待機解除連絡", "Release communicated"),
+        S::InvestigationContacts => t(lang, "接触者（調査）", "People found by the investigation"),
     }
 }
 
@@ -956,6 +957,10 @@ fn field_label(lang: Lang, k: &str) -> &'static str {
         "family_doctor" => ("かかりつけ医", "family doctor"),
         "follow_up_body" => ("健康観察の委託先", "follow-up body"),
         "communicated_on" => ("待機解除を連絡した日", "release communicated on"),
+        "contacts" => (
+            "接触者（1行に1人：氏名, 電話, 連絡済み はい/いいえ, 濃厚接触 はい/いいえ）",
+            "People (one per line: name, phone, reached yes/no, close contact yes/no)",
+        ),
         _ => ("", ""),
     };
     t(lang, ja, en)
@@ -994,12 +999,12 @@ fn details_sections(
                                     label style="font-weight:400" { input type="checkbox" id=(id) name=(k) value="true" checked[*b] disabled[!writable] style="width:auto"; " " (field_label(lang, k)) }
                                 }
                                 serde_json::Value::Array(members) => {
-                                    label for=(id) { (t(lang, "同居者（1行に1人：氏名, 続柄, 電話）", "Members (one per line: name, relation, phone)")) }
+                                    label for=(id) { @if k == "contacts" { (field_label(lang, k)) } @else { (t(lang, "同居者（1行に1人：氏名, 続柄, 電話）", "Members (one per line: name, relation, phone)")) } }
                                     textarea id=(id) name=(k) rows="4" disabled[!writable] {
-                                        @for m in members { (m["name"].as_str().unwrap_or("")) ", " (m["relation"].as_str().unwrap_or("")) ", " (m["phone"].as_str().unwrap_or("")) "\n" }
+                                        @for m in members { (list_line(m)) "\n" }
                                     }
                                     @if viewer.may(FieldGroup::Contacts, Action::Write) && p.monitoring_type == "patient" {
-                                        ul { @for m in members { @if m["person_id"].is_null() {
+                                        ul { @for m in members { @if m["person_id"].is_null() && (k != "contacts" || m["close_contact"] == true) {
                                             li { (m["name"].as_str().unwrap_or("")) " — "
                                                 a href=(format!("/persons/{}/contacts?{}", p.id, serde_urlencoded::to_string([("name", m["name"].as_str().unwrap_or("")), ("phone", m["phone"].as_str().unwrap_or(""))]).unwrap_or_default())) {
                                                     (t(lang, "濃厚接触者として登録", "Register as a close contact")) } }
@@ -1019,6 +1024,17 @@ fn details_sections(
                 }
             }
         }
+    }
+}
+
+/// One person of a list field as a line of its textarea.
+fn list_line(m: &serde_json::Value) -> String {
+    let s = |k: &str| m[k].as_str().unwrap_or("").to_string();
+    let yn = |k: &str| if m[k] == true { "はい" } else { "いいえ" }.to_string();
+    if m.get("relation").is_some() {
+        [s("name"), s("relation"), s("phone")].join(", ")
+    } else {
+        [s("name"), s("phone"), yn("reached"), yn("close_contact")].join(", ")
     }
 }
 
@@ -1046,9 +1062,15 @@ fn section_from_form(
                         .map(|l| {
                             let mut parts = l.split(',').map(str::trim);
                             let name = parts.next().unwrap_or("");
-                            let relation = parts.next().filter(|x| !x.is_empty());
-                            let phone = parts.next().filter(|x| !x.is_empty());
-                            serde_json::json!({"name": name, "relation": relation, "phone": phone})
+                            let second = parts.next().filter(|x| !x.is_empty());
+                            let third = parts.next().filter(|x| !x.is_empty());
+                            if k == "contacts" {
+                                let yes = |x: Option<&str>| matches!(x, Some("はい" | "yes" | "y" | "1" | "○"));
+                                let close = parts.next();
+                                serde_json::json!({"name": name, "phone": second, "reached": yes(third), "close_contact": yes(close)})
+                            } else {
+                                serde_json::json!({"name": name, "relation": second, "phone": third})
+                            }
                         })
                         .collect(),
                 ),
