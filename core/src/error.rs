@@ -45,7 +45,7 @@ impl Error {
 }
 
 /// One field that failed validation: which, why and how to fix it.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: Cow<'static, str>,
     pub reason: String,

@@ -4,7 +4,6 @@ use axum::{
     Json, Router,
     extract::{ConnectInfo, Path, State, rejection::JsonRejection},
     http::StatusCode,
-    routing::{get, post},
 };
 use chrono::Duration;
 use mimamori_core::store::{
@@ -16,46 +15,145 @@ use mimamori_core::store::{
 
 use super::{AppState, auth::CurrentStaff, error::AppError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/persons", get(search_persons).post(create_person))
-        .route("/persons/{id}", get(get_person).patch(update_person))
-        .route(
-            "/persons/{id}/schedule",
-            axum::routing::patch(update_schedule),
-        )
-        .route(
-            "/persons/{id}/residences",
-            get(list_residences).post(add_residence),
-        )
-        .route(
-            "/persons/{id}/contacts",
-            get(list_contacts).post(add_contact),
-        )
-        .route("/persons/{id}/tests", get(list_tests).post(add_test))
-        .route("/persons/{id}/sections", get(list_sections))
-        .route(
-            "/persons/{id}/sections/{section}",
-            axum::routing::put(put_section),
-        )
-        .route(
-            "/persons/{id}/behaviours",
-            get(list_behaviours).post(add_behaviour),
-        )
-        .route(
-            "/persons/{id}/infection",
-            get(get_infection).put(put_infection),
-        )
-        .route("/occurrence-reports", post(file_report))
-        .route("/persons/{id}/merge", post(merge_person))
-        .route("/merges/{id}/undo", post(undo_merge))
-        .route("/persons/{id}/occurrence-reports", get(person_reports))
-        .route(
-            "/persons/{id}/severities",
-            get(list_severities).post(add_severity),
-        )
-        .route("/persons/{id}/observations", get(person_observations))
-        .route("/persons/{id}/checkins", get(person_checkins))
+/// The API's routes, written once: this table builds the router and the OpenAPI document
+/// served at `/api/openapi.json` (request and response schemas come from the Rust types), so
+/// the document cannot drift from what is routed. `()` means no body.
+macro_rules! api_routes {
+    ($( $method:ident $path:literal => $handler:ident, $summary:literal, $req:ty => $status:literal $resp:ty; )*) => {
+        pub fn router() -> Router<AppState> {
+            let r = Router::new();
+            $( let r = r.route($path, axum::routing::$method($handler)); )*
+            r
+        }
+
+        /// The OpenAPI 3.1 document of `/api/v1`.
+        pub fn openapi() -> serde_json::Value {
+            let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+            let mut paths = serde_json::Map::new();
+            $(
+                {
+                    let path = format!("/api/v1{}", $path);
+                    let params: Vec<serde_json::Value> = $path
+                        .split('/')
+                        .filter_map(|seg| seg.strip_prefix('{').and_then(|x| x.strip_suffix('}')))
+                        .map(|name| serde_json::json!({
+                            "name": name, "in": "path", "required": true,
+                            "schema": if name == "section" { serde_json::json!({"type": "string"}) } else { serde_json::json!({"type": "integer"}) }
+                        }))
+                        .collect();
+                    let mut op = serde_json::json!({
+                        "summary": $summary,
+                        "operationId": stringify!($handler),
+                        "parameters": params,
+                        "responses": {
+                            $status: {"description": "success", "content": {"application/json": {"schema": generator.subschema_for::<$resp>()}}},
+                            "401": {"$ref": "#/components/responses/Error"},
+                            "403": {"$ref": "#/components/responses/Error"},
+                            "404": {"$ref": "#/components/responses/Error"},
+                            "422": {"$ref": "#/components/responses/Error"}
+                        }
+                    });
+                    if std::any::type_name::<$req>() != "()" {
+                        op["requestBody"] = serde_json::json!({
+                            "required": true,
+                            "content": {"application/json": {"schema": generator.subschema_for::<$req>()}}
+                        });
+                    }
+                    if std::any::type_name::<$resp>() == "()" {
+                        op["responses"][$status] = serde_json::json!({"description": "success, no body"});
+                    }
+                    let entry = paths.entry(path).or_insert_with(|| serde_json::json!({}));
+                    entry[stringify!($method)] = op;
+                }
+            )*
+            // The error body every operation refers to.
+            generator.subschema_for::<ApiError>();
+            let schemas: serde_json::Map<String, serde_json::Value> = generator
+                .take_definitions(true)
+                .into_iter()
+                .collect();
+            serde_json::json!({
+                "openapi": "3.1.0",
+                "info": {
+                    "title": "mimamori API",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "description": "Health observation and case registry. Log in first with POST /api/v1/session {username, password} then POST /api/v1/session/mfa {challenge, code}; the session cookie authenticates the rest. Errors: {\"error\": {\"code\", \"message\", \"fields\": [{\"field\", \"reason\"}]}}, reasons in the request's language (Accept-Language)."
+                },
+                "paths": paths,
+                "components": {
+                    "schemas": schemas,
+                    "responses": {"Error": {"description": "an error; for 422 every problem field with its reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}}
+                }
+            })
+        }
+    };
+}
+
+api_routes! {
+    get "/persons" => search_persons, "Search the people the caller may see (name or kana prefix, phone, id; line list; type; page)", () => "200" SearchResult;
+    post "/persons" => create_person, "Register a person (409 possible_duplicate with candidates unless not_duplicate)", PersonInput => "201" Person;
+    get "/persons/{id}" => get_person, "A person's basic information, with the age band", () => "200" Person;
+    patch "/persons/{id}" => update_person, "Change basic information (fields given replace, empty clears)", persons::BasicInput => "200" Person;
+    patch "/persons/{id}/schedule" => update_schedule, "Change channel, fallback, language and check-in times; today is re-planned", ScheduleInput => "200" Person;
+    get "/persons/{id}/residences" => list_residences, "Residence history", () => "200" Vec<residences::Residence>;
+    post "/persons/{id}/residences" => add_residence, "Record a move (a hospital stay stops check-ins)", residences::ResidenceInput => "201" Person;
+    get "/persons/{id}/contacts" => list_contacts, "Close contacts registered from this case", () => "200" Vec<Person>;
+    post "/persons/{id}/contacts" => add_contact, "Register a close contact of this case", PersonInput => "201" Person;
+    get "/persons/{id}/tests" => list_tests, "Test records", () => "200" Vec<registry::TestRecord>;
+    post "/persons/{id}/tests" => add_test, "Add a test record", registry::TestInput => "201" Vec<registry::TestRecord>;
+    get "/persons/{id}/severities" => list_severities, "Severity history", () => "200" Vec<registry::Severity>;
+    post "/persons/{id}/severities" => add_severity, "Record the severity from a date", registry::SeverityInput => "201" Vec<registry::Severity>;
+    get "/persons/{id}/behaviours" => list_behaviours, "Behaviour history", () => "200" Vec<registry::Behaviour>;
+    post "/persons/{id}/behaviours" => add_behaviour, "Add a behaviour-history entry", registry::BehaviourInput => "201" Vec<registry::Behaviour>;
+    get "/persons/{id}/infection" => get_infection, "Infection link and route", () => "200" registry::InfectionInput;
+    put "/persons/{id}/infection" => put_infection, "Record the infection link and route", registry::InfectionInput => "204" ();
+    get "/persons/{id}/sections" => list_sections, "The smaller record groups the caller may read", () => "200" Vec<mimamori_core::store::sections::Stored>;
+    put "/persons/{id}/sections/{section}" => put_section, "Write one record group whole (welfare, household, memo, interview, underlying_conditions, admission, care_contacts, release_date, investigation_contacts)", serde_json::Value => "200" serde_json::Value;
+    post "/occurrence-reports" => file_report, "File an occurrence report: creates, links or re-opens the person", reports::ReportInput => "201" reports::Filed;
+    get "/persons/{id}/occurrence-reports" => person_reports, "A person's occurrence reports", () => "200" Vec<reports::Report>;
+    post "/persons/{id}/merge" => merge_person, "Merge another record of the same person into this one", MergeBody => "201" MergeResult;
+    post "/merges/{id}/undo" => undo_merge, "Undo a merge (user-authentication officer)", () => "204" ();
+    get "/persons/{id}/observations" => person_observations, "Health observations", () => "200" Vec<Observation>;
+    get "/persons/{id}/checkins" => person_checkins, "Check-ins and their outcomes", () => "200" Vec<checkins::Checkin>;
+}
+
+/// The error body of every failed request.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct ApiError {
+    error: ApiErrorBody,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct ApiErrorBody {
+    /// invalid, not_found, forbidden, unauthorized, conflict, possible_duplicate, …
+    code: String,
+    message: String,
+    fields: Vec<mimamori_core::FieldError>,
+}
+
+/// A page of search results.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct SearchResult {
+    /// Exact up to 1,000; with `more` there are more.
+    total: i64,
+    more: bool,
+    page: i64,
+    per_page: i64,
+    items: Vec<Person>,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct MergeResult {
+    merge_id: i64,
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi())
 }
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
@@ -441,7 +539,7 @@ async fn search_persons(
     })))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct MergeBody {
     other_id: i64,
     /// field → "other" to take the other record's value ("this" or absent keeps).

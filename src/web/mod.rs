@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .nest("/api/v1", api::router())
+        .route("/api/openapi.json", axum::routing::get(api::openapi_json))
         .with_state(state)
         .layer(axum::middleware::from_fn(lang_layer))
         .layer(TimeoutLayer::with_status_code(

@@ -177,3 +177,47 @@ async fn email_checkins_reach_a_real_smtp_server() {
     assert_eq!(r.status(), 200, "{link}");
     app.finish().await;
 }
+
+/// The OpenAPI document at `/api/openapi.json` is generated from the route table and the
+/// Rust types: a real validator (openapi-spec-validator) accepts it, it has every routed
+/// operation, and its schemas are those of the requests (e.g. registration's fields).
+#[tokio::test]
+async fn the_openapi_document_is_valid_and_complete() {
+    crate::peers::python_package("openapi_spec_validator", "openapi-spec-validator==0.7.1");
+    let app = crate::helpers::spawn_app().await;
+    let r = reqwest::get(app.url("/api/openapi.json")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    let ops: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(ops, 25, "every routed operation is documented");
+    let reg = &doc["paths"]["/api/v1/persons"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["$ref"];
+    assert_eq!(reg, "#/components/schemas/PersonInput");
+    let fields = doc["components"]["schemas"]["PersonInput"]["properties"]
+        .as_object()
+        .unwrap();
+    assert!(fields.contains_key("name_kana") && fields.contains_key("not_duplicate"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.finish().await;
+}

@@ -2,9 +2,11 @@
 //! * Prism serving Twilio's official OpenAPI document — our REST requests must satisfy
 //!   Twilio's contract (Prism answers 4xx to anything that does not);
 //! * Twilio's official Node SDK — its signatures must be accepted by our webhooks;
-//! * aiosmtpd — a real SMTP server receiving our e-mails.
+//! * aiosmtpd — a real SMTP server receiving our e-mails;
+//! * openapi-spec-validator — checks our generated OpenAPI document.
 //!
-//! Missing peers are installed on first use (`npm ci` in `tests/peers`, `pip install aiosmtpd`).
+//! Missing peers are installed on first use (`npm ci` in `tests/peers`, `pip install` of the
+//! Python ones).
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -42,17 +44,22 @@ pub fn node_peers() -> PathBuf {
 
 /// Makes sure `python3 -m aiosmtpd` works.
 pub fn aiosmtpd() {
+    python_package("aiosmtpd", "aiosmtpd==1.4.6");
+}
+
+/// Makes sure the Python module `import` can be imported, installing `spec` with pip if not.
+pub fn python_package(import: &str, spec: &str) {
     let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let ok = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
+        .args(["-c", &format!("import {import}")])
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
         let st = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
+            .args(["-m", "pip", "install", "--quiet", spec])
             .status()
-            .expect("python3 is needed for the SMTP test peer");
-        assert!(st.success(), "pip install aiosmtpd failed");
+            .expect("python3 is needed for the test peers");
+        assert!(st.success(), "pip install {spec} failed");
     }
 }
 

@@ -308,7 +308,7 @@ pub async fn recent_outcomes(db: &Db, person_id: i64, n: i64) -> Result<Vec<Stri
          ORDER BY due_at DESC, slot DESC LIMIT $2").bind(person_id).bind(n).fetch_all(p).await?))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Checkin {
     pub id: i64,
     pub person_id: i64,

@@ -54,7 +54,7 @@ impl Answer {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Observation {
     pub id: i64,
     pub person_id: i64,

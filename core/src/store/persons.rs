@@ -15,7 +15,7 @@ use crate::{
 
 /// Registration input as typed by staff or sent to the API: every field a string, so that
 /// every problem can be reported at once with its field name.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PersonInput {
     pub name: String,
@@ -58,13 +58,16 @@ pub struct PersonInput {
     pub period_override_reason: String,
     /// For a close contact: the id of the case that made them one.
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
+    #[schemars(with = "Option<i64>")]
     pub source_person_id: Option<i64>,
     /// A contact met at this behaviour-history entry of the source case; its date is the
     /// default last exposure.
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
+    #[schemars(with = "Option<i64>")]
     pub behaviour_id: Option<i64>,
     /// Register even though possible duplicates were shown (after checking them).
     #[serde(deserialize_with = "crate::domain::lenient::flag")]
+    #[schemars(with = "bool")]
     pub not_duplicate: bool,
 }
 
@@ -138,7 +141,7 @@ fn parse_slots(c: &mut Collect, times: &str) -> Vec<i32> {
 }
 
 /// A change to how a person is reached: every field optional (empty = keep as it is).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ScheduleInput {
     pub channel: String,
@@ -396,7 +399,7 @@ impl PersonInput {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Person {
     pub id: i64,
     pub health_centre_id: i64,
@@ -778,7 +781,7 @@ where
 }
 
 /// A registered person who may be the same as a new registration.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct DuplicateCandidate {
     pub id: i64,
     pub name: String,
@@ -1076,7 +1079,7 @@ impl Person {
 /// A change to a person's basic information: each field given replaces the stored value
 /// (an empty string clears it), each field left out stays. Used by the console's edit form
 /// (which sends every field) and by `PATCH /api/v1/persons/{id}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasicInput {
     pub name: Option<String>,

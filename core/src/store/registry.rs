@@ -60,7 +60,7 @@ fn opt(v: &str) -> Option<String> {
 }
 
 /// A test record as typed or sent to the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TestInput {
     pub specimen_date: String,
@@ -154,7 +154,7 @@ impl TestInput {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct TestRecord {
     pub id: i64,
     pub person_id: i64,
@@ -226,7 +226,7 @@ pub async fn tests(
 }
 
 /// A severity entry as typed or sent to the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SeverityInput {
     /// mild, moderate1, moderate2, severe.
@@ -235,7 +235,7 @@ pub struct SeverityInput {
     pub from_date: String,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Severity {
     pub id: i64,
     pub person_id: i64,
@@ -332,7 +332,7 @@ pub const SETTINGS: &[&str] = &[
 pub const INFECTION_LINKS: &[&str] = &["confirmed", "presumed", "unknown"];
 
 /// A behaviour-history entry [行動歴] as typed or sent to the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct BehaviourInput {
     pub on_date: String,
@@ -389,7 +389,7 @@ impl BehaviourInput {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Behaviour {
     pub id: i64,
     pub person_id: i64,
@@ -454,7 +454,7 @@ pub async fn behaviours(
 }
 
 /// The infection link and route of a case ◎.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct InfectionInput {
     /// confirmed, presumed, unknown.

@@ -33,7 +33,7 @@ pub const INFECTION_ROUTES: &[&str] = &["droplet", "contact", "aerosol", "unknow
 
 /// An occurrence report as filed: the patient (the registration fields) and the
 /// notification's own fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ReportInput {
     #[serde(flatten)]
@@ -57,9 +57,11 @@ pub struct ReportInput {
     pub notes: String,
     /// The responsible health centre (a medical institution's filing; default the filer's).
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
+    #[schemars(with = "Option<i64>")]
     pub health_centre_id: Option<i64>,
     /// The person this report is about, when the filer has chosen an existing record.
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
+    #[schemars(with = "Option<i64>")]
     pub person_id: Option<i64>,
 }
 
@@ -246,7 +248,7 @@ impl ReportInput {
 }
 
 /// What filing did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Filed {
     pub report_id: i64,
     pub person_id: i64,
@@ -375,7 +377,7 @@ pub async fn file(
 }
 
 /// A filed report, for the person page and the API.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub id: i64,
     pub person_id: i64,

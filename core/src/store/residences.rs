@@ -19,7 +19,7 @@ use crate::{
 pub const KINDS: &[&str] = &["home", "hospital", "lodging", "welfare", "other"];
 
 /// A new residence entry as typed or sent to the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ResidenceInput {
     /// home, hospital, lodging, welfare or other.
@@ -79,7 +79,7 @@ impl ResidenceInput {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Residence {
     pub id: i64,
     pub person_id: i64,

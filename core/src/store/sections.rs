@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A section and the field group that guards it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     Welfare,
@@ -310,7 +310,7 @@ impl Check for ReleaseDate {
 }
 
 /// A stored section.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Stored {
     pub section: Section,
     pub data: serde_json::Value,
