@@ -321,3 +321,16 @@ pub fn all_no_keys(flow_id: &str) -> Vec<Option<&'static str>> {
     keys.push(Some("1"));
     keys
 }
+
+/// The field names of a 422 answer, in order (asserting it is one).
+pub async fn invalid_fields(r: reqwest::Response) -> Vec<String> {
+    assert_eq!(r.status(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid");
+    v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -154,13 +154,7 @@ async fn a_schedule_change_takes_effect_today() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
-    let e: serde_json::Value = r.json().await.unwrap();
-    let fields: Vec<&str> = e["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::helpers::invalid_fields(r).await;
     assert_eq!(fields, ["channel", "checkin_time"]);
 
     let r = patch(json!({"checkin_time": "00:00", "channel": "voice"}))

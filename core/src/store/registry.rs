@@ -25,7 +25,13 @@ pub const TEST_RESULTS: &[&str] = &["positive", "negative", "pending", "inconclu
 /// The clinical guide's four levels [軽症, 中等症I, 中等症II, 重症].
 pub const SEVERITY_LEVELS: &[&str] = &["mild", "moderate1", "moderate2", "severe"];
 
-fn date(c: &mut Collect, field: &'static str, v: &str, today: NaiveDate) -> Option<NaiveDate> {
+/// A YYYY-MM-DD date not after `today` (problems collected under `field`).
+pub(crate) fn date(
+    c: &mut Collect,
+    field: &'static str,
+    v: &str,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
     match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
         Ok(d) if d > today => {
             c.push(field, "the date is in the future; check it");
@@ -42,7 +48,8 @@ fn date(c: &mut Collect, field: &'static str, v: &str, today: NaiveDate) -> Opti
     }
 }
 
-fn one_of(
+/// One of `options` (a problem listing them otherwise).
+pub(crate) fn one_of(
     c: &mut Collect,
     field: &'static str,
     v: &str,
@@ -55,7 +62,8 @@ fn one_of(
     found
 }
 
-fn opt(v: &str) -> Option<String> {
+/// Trimmed text, or None when empty.
+pub(crate) fn opt(v: &str) -> Option<String> {
     Some(v.trim().to_string()).filter(|v| !v.is_empty())
 }
 

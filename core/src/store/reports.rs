@@ -16,6 +16,7 @@ use crate::{
     store::{
         Actor, audit,
         persons::{self, NewPerson, PersonInput, insert_person},
+        registry::{date, one_of, opt},
     },
     with_db,
 };
@@ -83,30 +84,12 @@ pub struct NewReport {
     pub notes: Option<String>,
 }
 
-fn pick(
-    c: &mut Collect,
-    field: &'static str,
-    v: &str,
-    options: &[&'static str],
-) -> Option<&'static str> {
-    let v = v.trim();
-    let found = options.iter().copied().find(|o| *o == v);
-    if found.is_none() {
-        c.push(field, format!("choose one of: {}", options.join(", ")));
-    }
-    found
-}
-
-fn opt(v: &str) -> Option<String> {
-    Some(v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
 impl ReportInput {
     /// Checks every mandatory field of the notification (each problem named) and the
     /// patient's registration; the observation period follows `periods`.
     pub fn parse(&self, periods: &Periods, today: NaiveDate) -> Result<NewReport> {
         let mut c = Collect::default();
-        let report_type = pick(&mut c, "report_type", &self.report_type, REPORT_TYPES);
+        let report_type = one_of(&mut c, "report_type", &self.report_type, REPORT_TYPES);
         let date = |c: &mut Collect, field: &'static str, v: &str, required: bool| {
             if v.trim().is_empty() {
                 if required {
@@ -114,23 +97,10 @@ impl ReportInput {
                 }
                 return None;
             }
-            match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
-                Ok(d) if d > today => {
-                    c.push(field, "the date is in the future; check it");
-                    None
-                }
-                Ok(d) => Some(d),
-                Err(_) => {
-                    c.push(
-                        field,
-                        "write the date as YYYY-MM-DD, for example 2026-11-24",
-                    );
-                    None
-                }
-            }
+            date(c, field, v, today)
         };
         let diagnosis_date = date(&mut c, "diagnosis_date", &self.diagnosis_date, true);
-        let diagnosis_method = pick(
+        let diagnosis_method = one_of(
             &mut c,
             "diagnosis_method",
             &self.diagnosis_method,
@@ -193,9 +163,9 @@ impl ReportInput {
             false,
         );
         let infection_route = opt(&self.infection_route)
-            .and_then(|r| pick(&mut c, "infection_route", &r, INFECTION_ROUTES));
+            .and_then(|r| one_of(&mut c, "infection_route", &r, INFECTION_ROUTES));
         let severity = opt(&self.severity).and_then(|v| {
-            pick(
+            one_of(
                 &mut c,
                 "severity",
                 &v,
