@@ -304,10 +304,11 @@ async fn claim_send_retry_fail_and_miss() {
 
     // The sent one passes its deadline unanswered: missed. The failed one stays failed.
     assert_eq!(
-        checkins::close_overdue(&t.db, now() + Duration::days(1))
+        checkins::close_overdue(&t.db, now() + Duration::days(1), &Default::default())
             .await
             .unwrap(),
-        [a]
+        (vec![a], vec![]),
+        "one miss is not yet a streak"
     );
     assert_eq!(
         checkins::recent_outcomes(&t.db, a, 5).await.unwrap(),

@@ -8,7 +8,6 @@ use mimamori_core::{
     config::Config,
     db::now,
     provider::{OutboundMessage, SendError, smtp::escape},
-    rules,
     store::{
         checkins::{self, DueCheckin},
         escalations,
@@ -66,14 +65,17 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
-    let missed = checkins::close_overdue(&deps.db, t).await?;
+    let (missed, escalated) = checkins::close_overdue(&deps.db, t, &deps.rules).await?;
     let mut out = Pass {
         missed: missed.len() as u64,
         ..Pass::default()
     };
     if !missed.is_empty() {
-        tracing::info!(missed = missed.len(), "check-ins closed as missed");
-        non_reporting(deps, missed).await?;
+        tracing::info!(
+            missed = missed.len(),
+            non_reporting = escalated.len(),
+            "check-ins closed as missed"
+        );
     }
     notify_staff(deps).await?;
     let lease = Duration::seconds(cfg.workers.claim_lease_secs);
@@ -165,28 +167,6 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
         );
     }
     Ok(out)
-}
-
-/// The silence rule for people whose check-in just ended unanswered.
-async fn non_reporting(deps: &Deps, mut people: Vec<i64>) -> mimamori_core::Result<()> {
-    people.sort_unstable();
-    people.dedup();
-    let n = i64::from(deps.rules.non_reporting_streak);
-    for person in people {
-        let recent = checkins::recent_outcomes(&deps.db, person, n).await?;
-        if let Some(tr) = rules::on_missed(&deps.rules, &recent) {
-            escalations::open(
-                &deps.db,
-                person,
-                tr.reason,
-                tr.priority.as_str(),
-                &tr.detail,
-            )
-            .await?;
-            tracing::info!(person_id = person, "non-reporting escalation");
-        }
-    }
-    Ok(())
 }
 
 /// Sends pending staff notifications (urgent escalations) by SMS or e-mail: ids and a link

@@ -292,20 +292,53 @@ pub async fn mark_failed(db: &Db, checkin_id: i64, f: Failure<'_>) -> Result<boo
     })
 }
 
-/// Ends every open check-in whose deadline has passed as `missed`. Returns the people
-/// concerned (one entry per check-in).
-pub async fn close_overdue(db: &Db, at: DateTime<Utc>) -> Result<Vec<i64>> {
-    Ok(with_db!(db, p => sqlx::query_scalar(
-        "UPDATE checkins SET status = 'missed', closed_at = $1, claim_token = NULL
-         WHERE status IN ('planned', 'sent') AND deadline_at < $1 RETURNING person_id")
-        .bind(at).fetch_all(p).await?))
+/// Ends every open check-in whose deadline has passed as `missed` and, in the same
+/// transaction, runs the silence rule for the people concerned (`rules.non_reporting_streak`
+/// missed in a row opens or refreshes their `non_reporting` escalation) — so no crash
+/// between the two can leave a silent person without an escalation. Returns the people
+/// whose check-ins were closed (one entry per check-in) and those escalated.
+pub async fn close_overdue(
+    db: &Db,
+    at: DateTime<Utc>,
+    rules: &crate::rules::Thresholds,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    let n = i64::from(rules.non_reporting_streak);
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let closed: Vec<i64> = sqlx::query_scalar(
+            "UPDATE checkins SET status = 'missed', closed_at = $1, claim_token = NULL
+             WHERE status IN ('planned', 'sent') AND deadline_at < $1 RETURNING person_id")
+            .bind(at).fetch_all(&mut *tx).await?;
+        let mut people = closed.clone();
+        people.sort_unstable();
+        people.dedup();
+        let mut escalated = Vec::new();
+        for person in people {
+            let recent: Vec<String> = sqlx::query_scalar(RECENT_OUTCOMES_SQL)
+                .bind(person).bind(n).fetch_all(&mut *tx).await?;
+            if let Some(tr) = crate::rules::on_missed(rules, &recent) {
+                let esc: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
+                    .bind(person).bind(tr.reason).bind(tr.priority.as_str()).bind(at).bind(&tr.detail)
+                    .fetch_one(&mut *tx).await?;
+                sqlx::query(escalations::EVENT_SQL).bind(esc).bind(person).bind(None::<i64>)
+                    .bind("triggered").bind(tr.reason).bind(&tr.detail).bind(at).execute(&mut *tx).await?;
+                audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person), None).await?;
+                escalated.push(person);
+            }
+        }
+        tx.commit().await?;
+        Ok((closed, escalated))
+    })
 }
+
+/// A person's latest final outcomes: $1 person, $2 how many.
+const RECENT_OUTCOMES_SQL: &str = "SELECT status FROM checkins WHERE person_id = $1 AND status IN ('answered', 'missed', 'failed')
+     ORDER BY due_at DESC, slot DESC LIMIT $2";
 
 /// A person's latest final check-in outcomes, newest first.
 pub async fn recent_outcomes(db: &Db, person_id: i64, n: i64) -> Result<Vec<String>> {
-    Ok(with_db!(db, p => sqlx::query_scalar(
-        "SELECT status FROM checkins WHERE person_id = $1 AND status IN ('answered', 'missed', 'failed')
-         ORDER BY due_at DESC, slot DESC LIMIT $2").bind(person_id).bind(n).fetch_all(p).await?))
+    Ok(with_db!(db, p => sqlx::query_scalar(RECENT_OUTCOMES_SQL)
+        .bind(person_id).bind(n).fetch_all(p).await?))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
