@@ -13,7 +13,7 @@ use mimamori_core::store::{
     registry, reports, residences,
 };
 
-use super::{AppState, auth::CurrentStaff, error::AppError};
+use super::{AppState, auth::CurrentStaff, error::AppError, japan_today as today};
 
 /// The API's routes, written once: this table builds the router and the OpenAPI document
 /// served at `/api/openapi.json` (request and response schemas come from the Rust types), so
@@ -317,12 +317,6 @@ async fn add_residence(
         StatusCode::CREATED,
         Json(persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
     ))
-}
-
-fn today() -> chrono::NaiveDate {
-    mimamori_core::db::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
 }
 
 async fn list_tests(

@@ -74,10 +74,7 @@ impl AppState {
         &self,
         input: &mimamori_core::store::persons::PersonInput,
     ) -> mimamori_core::Result<mimamori_core::store::persons::NewPerson> {
-        let today = mimamori_core::db::now()
-            .with_timezone(&chrono_tz::Asia::Tokyo)
-            .date_naive();
-        input.parse_with(&self.periods, today)
+        input.parse_with(&self.periods, japan_today())
     }
 
     /// Public base URL without a trailing slash.
@@ -125,6 +122,14 @@ async fn lang_layer(
         _ => Lang::Ja,
     };
     messages::REQUEST_LANG.scope(lang, next.run(req)).await
+}
+
+/// Today's date in Japan (every health centre's time zone): the default for dates staff
+/// leave empty and the limit for dates that cannot lie ahead.
+pub fn japan_today() -> chrono::NaiveDate {
+    mimamori_core::db::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive()
 }
 
 pub fn router(state: AppState) -> Router {

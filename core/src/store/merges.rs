@@ -232,17 +232,16 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         let key = crate::domain::kana_key(text(&kb, "name_kana").as_deref().unwrap_or(&name));
         sqlx::query("UPDATE persons SET name_key = $1, name_norm = $2, updated_at = $3 WHERE id = $4")
             .bind(&key).bind(crate::domain::kana_key(&name)).bind(t).bind(keep).execute(&mut *tx).await?;
+        // One statement per table; the table names are ours and the ids are integers.
         for (table, ids) in &moved.rows {
-            if !MOVED_TABLES.contains(&table.as_str()) {
-                continue;
-            }
-            for rid in ids {
-                let sql = format!("UPDATE {table} SET person_id = $1 WHERE id = $2");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(other).bind(*rid).execute(&mut *tx).await?;
+            if MOVED_TABLES.contains(&table.as_str()) && !ids.is_empty() {
+                let sql = format!("UPDATE {table} SET person_id = $1 WHERE id IN ({})", id_list(ids));
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(other).execute(&mut *tx).await?;
             }
         }
-        for cid in &moved.contacts {
-            sqlx::query("UPDATE persons SET source_person_id = $1 WHERE id = $2").bind(other).bind(*cid).execute(&mut *tx).await?;
+        if !moved.contacts.is_empty() {
+            let sql = format!("UPDATE persons SET source_person_id = $1 WHERE id IN ({})", id_list(&moved.contacts));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(other).execute(&mut *tx).await?;
         }
         for s in &moved.sections {
             sqlx::query("UPDATE person_sections SET person_id = $1 WHERE person_id = $2 AND section = $3")
@@ -261,6 +260,13 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         tx.commit().await?;
         Ok(())
     })
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The merges of a health centre, newest first (for its officer).

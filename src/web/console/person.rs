@@ -35,7 +35,7 @@ use crate::web::{
     chart,
     error::HtmlError,
     i18n::{UiLang, t},
-    layout,
+    japan_today, layout,
 };
 
 pub fn router() -> Router<AppState> {
@@ -1204,12 +1204,6 @@ struct TestForm {
     csrf: String,
     #[serde(flatten)]
     input: registry::TestInput,
-}
-
-fn japan_today() -> NaiveDate {
-    mimamori_core::db::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
 }
 
 async fn add_test(

@@ -356,9 +356,7 @@ fn form_markup(
             @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (e) } }
         }
     };
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive();
+    let today = crate::web::japan_today();
     let start = if v.observation_start.is_empty() {
         today.to_string()
     } else {

@@ -20,7 +20,7 @@ use crate::web::{
     auth::CurrentStaff,
     error::{AppError, HtmlError},
     i18n::{UiLang, t},
-    layout,
+    japan_today as today, layout,
 };
 
 pub fn router() -> Router<AppState> {
@@ -33,12 +33,6 @@ pub enum Outcome {
     /// Health-centre staff: people who may be the patient; file again with `person_id` or
     /// `not_duplicate`.
     Duplicates(Vec<persons::DuplicateCandidate>),
-}
-
-fn today() -> chrono::NaiveDate {
-    mimamori_core::db::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive()
 }
 
 /// Validates and files a report for `who`: only health-centre staff and medical
