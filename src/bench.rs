@@ -34,7 +34,8 @@ pub struct Args {
     pub send: i64,
     /// Answers per ingest measurement.
     pub ingest: i64,
-    /// Which parts: all, engine (planning, sending, limits), review (ingest, pages) or
+    /// Which parts: all, engine (planning, sending, limits), review (= ingest + pages),
+    /// ingest, pages, or
     /// registry (person search).
     pub only: String,
 }
@@ -108,14 +109,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    let all = !matches!(args.only.as_str(), "engine" | "review" | "registry");
+    let all = !matches!(
+        args.only.as_str(),
+        "engine" | "review" | "ingest" | "pages" | "registry"
+    );
     if all || args.only == "engine" {
         planning(&args).await?;
         sending(&args).await?;
         rate_limits(&args).await?;
     }
-    if all || args.only == "review" {
-        review(&args).await?;
+    if all || matches!(args.only.as_str(), "review" | "ingest") {
+        ingest(&args).await?;
+    }
+    if all || matches!(args.only.as_str(), "review" | "pages") {
+        pages(&args).await?;
     }
     if all || args.only == "registry" {
         person_search(&args).await?;
@@ -671,7 +678,7 @@ async fn rps(
     Ok((all.len() as f64 / secs, all))
 }
 
-pub async fn review(args: &Args) -> anyhow::Result<()> {
+pub async fn ingest(args: &Args) -> anyhow::Result<()> {
     for backend in ["postgres", "sqlite"] {
         println!(
             "\n## Answer ingest: web form POST → validation, insert, rules, commit ({backend})"
@@ -783,7 +790,7 @@ pub async fn review(args: &Args) -> anyhow::Result<()> {
             None => db.close().await,
         }
     }
-    pages(args).await
+    Ok(())
 }
 
 /// Person page with a 14-day, twice-a-day chart against the trivial handler; the review

@@ -58,7 +58,7 @@ enum Command {
         /// Answers per ingest measurement.
         #[arg(long, default_value_t = 3_000)]
         ingest: i64,
-        /// all | engine | review | registry
+        /// all | engine | review (= ingest + pages) | ingest | pages | registry
         #[arg(long, default_value = "all")]
         only: String,
     },

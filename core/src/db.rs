@@ -117,28 +117,88 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
-/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
-/// taken at the start, so concurrent writers queue instead of failing with SQLITE_BUSY when
-/// a read transaction tries to become a write one. On PostgreSQL it is a plain `BEGIN`.
+/// A write transaction. Dereferences to the connection, so queries take `&mut *tx`.
+///
+/// On SQLite it also holds the database file's write gate: one writer per file at a time
+/// queues on an async semaphore, instead of every pooled connection racing for the lock and
+/// losing to SQLite's busy handler, which sleeps 1, 2, 5, 10 … ms between tries (at 32
+/// answers in flight that sleeping, not work, was most of the ingest time). The gate is
+/// released after commit or rollback.
+pub struct WriteTx<DB: sqlx::Database> {
+    // Declared first: dropped (rolled back) before the gate is released.
+    tx: sqlx::Transaction<'static, DB>,
+    _gate: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// The write gate of a SQLite file (one per path, shared by every pool on it).
+fn sqlite_write_gate(file: &Path) -> std::sync::Arc<tokio::sync::Semaphore> {
+    use std::{
+        collections::HashMap,
+        path::PathBuf,
+        sync::{Arc, LazyLock, Mutex},
+    };
+    static GATES: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>> =
+        LazyLock::new(Default::default);
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    gates
+        .entry(file.to_path_buf())
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+        .clone()
+}
+
+/// Starts a transaction that will write. On SQLite it waits for the file's write gate, then
+/// `BEGIN IMMEDIATE`: the write lock is taken at the start, so a read transaction never has
+/// to become a write one (which fails with SQLITE_BUSY). On PostgreSQL it is a plain `BEGIN`.
 pub trait BeginWrite {
     type Database: sqlx::Database;
     fn begin_write(
         &self,
-    ) -> impl std::future::Future<
-        Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<WriteTx<Self::Database>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
+        let gate = sqlite_write_gate(self.connect_options().get_filename())
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        Ok(WriteTx {
+            tx: self.begin_with("BEGIN IMMEDIATE").await?,
+            _gate: Some(gate),
+        })
     }
 }
 
 impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.begin().await
+    async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, sqlx::Error> {
+        Ok(WriteTx {
+            tx: self.begin().await?,
+            _gate: None,
+        })
     }
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flows;
+pub mod ingest;
 pub mod password;
 pub mod periods;
 pub mod provider;

@@ -427,6 +427,167 @@ async fn answering_closes_the_checkin_once() {
     t.drop_db().await;
 }
 
+fn answer(temp: Option<f64>, spo2: Option<i32>) -> observations::Answer {
+    observations::Answer {
+        temperature: temp.map(|v| mimamori_core::domain::Temperature::new("t", v).unwrap()),
+        spo2: spo2.map(|v| mimamori_core::domain::Spo2::new("s", v).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn answer_in(checkin_id: i64, a: observations::Answer) -> observations::AnswerIn {
+    observations::AnswerIn {
+        checkin_id,
+        source: "web".into(),
+        answer: a,
+    }
+}
+
+async fn todays_checkin(db: &Db, person: i64) -> i64 {
+    checkins::list_for_person(db, None, person).await.unwrap()[0].id
+}
+
+/// A group commit: every answer in the batch gets its own outcome in order — recorded with
+/// its own rules (a low SpO2, a fever streak built from earlier days), a second answer to the
+/// same check-in refused, an unknown check-in reported without failing the others, an
+/// already answered one refused — and each recorded answer is audited once.
+#[tokio::test]
+async fn a_batch_records_each_answer_with_its_own_outcome() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let start = today - Duration::days(2);
+    let (a, b, d, e) = (
+        person(&t.db, c, today, today).await,
+        person(&t.db, c, today, today).await,
+        person(&t.db, c, start, today).await,
+        person(&t.db, c, today, today).await,
+    );
+    let rules = Default::default();
+    // d had a fever on each of the two days before.
+    for days in [1, 2] {
+        let at = now() - Duration::days(days);
+        observations::record_by_staff(
+            &t.db,
+            None,
+            d,
+            "staff",
+            "staff",
+            at,
+            &answer(Some(38.3), None),
+            None,
+            &rules,
+        )
+        .await
+        .unwrap();
+    }
+    let (ca, cb, cd, ce) = (
+        todays_checkin(&t.db, a).await,
+        todays_checkin(&t.db, b).await,
+        todays_checkin(&t.db, d).await,
+        todays_checkin(&t.db, e).await,
+    );
+    observations::answer_checkin(&t.db, ce, "web", &answer(Some(36.5), None), &rules)
+        .await
+        .unwrap()
+        .unwrap();
+    let batch = [
+        answer_in(ca, answer(Some(36.8), Some(98))),
+        answer_in(cb, answer(Some(36.9), Some(92))),
+        answer_in(ca, answer(Some(39.9), None)),
+        answer_in(999_999, answer(None, None)),
+        answer_in(ce, answer(None, None)),
+        answer_in(cd, answer(Some(38.1), Some(97))),
+    ];
+    let out = observations::answer_checkins(&t.db, &batch, &rules)
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 6);
+    let ra = out[0].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!((ra.person_id, ra.triggers.len()), (a, 0));
+    let rb = out[1].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(rb.person_id, b);
+    assert_eq!(
+        rb.triggers.iter().map(|t| t.reason).collect::<Vec<_>>(),
+        ["spo2_low"]
+    );
+    assert_eq!(
+        *out[2].as_ref().unwrap(),
+        Err(observations::Closed::AlreadyAnswered)
+    );
+    assert!(matches!(out[3], Err(Error::NotFound(_))));
+    assert_eq!(
+        *out[4].as_ref().unwrap(),
+        Err(observations::Closed::AlreadyAnswered)
+    );
+    let rd = out[5].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(
+        rd.triggers.iter().map(|t| t.reason).collect::<Vec<_>>(),
+        ["fever_streak"]
+    );
+    // a's observation is the first answer's, not the duplicate's.
+    let obs = observations::list_for_person(&t.db, None, a).await.unwrap();
+    assert_eq!(obs.len(), 1);
+    assert_eq!((obs[0].temperature_c, obs[0].spo2), (Some(36.8), Some(98)));
+    assert_eq!(obs[0].id, ra.observation_id);
+    assert_eq!(obs[0].checkin_id, Some(ca));
+    for ck in [ca, cb, cd] {
+        assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
+    }
+    assert_eq!(
+        count(
+            &t.db,
+            "SELECT COUNT(*) FROM escalations WHERE status = 'open' AND reason IN ('spo2_low', 'fever_streak')"
+        )
+        .await,
+        2
+    );
+    // e's earlier answer, then a, b and d.
+    assert_eq!(
+        count(
+            &t.db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'observation.create' AND actor_kind = 'person'"
+        )
+        .await,
+        4
+    );
+    t.drop_db().await;
+}
+
+/// The answer writer under concurrency: 40 answers sent at once (they share transactions)
+/// each get their own reply after commit, each recorded exactly once; a second answer to
+/// one of them is refused.
+#[tokio::test]
+async fn the_answer_writer_records_concurrent_answers_once_each() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let mut cks = Vec::new();
+    for _ in 0..40 {
+        let p = person(&t.db, c, today, today).await;
+        cks.push((p, todays_checkin(&t.db, p).await));
+    }
+    let ingest =
+        mimamori_core::ingest::Ingest::spawn(t.db.clone(), std::sync::Arc::new(Default::default()));
+    let replies = futures::future::join_all(
+        cks.iter()
+            .map(|(_, ck)| ingest.answer(*ck, "web", answer(Some(36.6), Some(97)))),
+    )
+    .await;
+    for ((p, _), r) in cks.iter().zip(replies) {
+        assert_eq!(r.unwrap().unwrap().person_id, *p);
+    }
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM observations").await, 40);
+    assert_eq!(
+        ingest
+            .answer(cks[7].1, "voice", answer(None, None))
+            .await
+            .unwrap(),
+        Err(observations::Closed::AlreadyAnswered)
+    );
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn audit_log_is_append_only() {
     let t = TestDb::new().await;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub flows: Arc<Flows>,
     pub prompts: Arc<Prompts>,
     pub rules: Arc<Thresholds>,
+    /// The answer writer (group commit; see `mimamori_core::ingest`).
+    pub ingest: mimamori_core::ingest::Ingest,
     /// Observation-period rules (`flows/periods.toml`).
     pub periods: Arc<mimamori_core::periods::Periods>,
     /// For one-time login codes sent by SMS or e-mail.
@@ -56,11 +58,12 @@ impl AppState {
     ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
         AppState {
-            db,
+            db: db.clone(),
             config,
             signer,
             flows,
             prompts,
+            ingest: mimamori_core::ingest::Ingest::spawn(db.clone(), rules.clone()),
             rules,
             periods: Arc::default(),
             channels,

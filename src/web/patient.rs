@@ -20,7 +20,7 @@ use mimamori_core::{
     store::{
         Actor, audit,
         checkins::{self, LinkContext},
-        observations::{self, Answer, Closed},
+        observations::{Answer, Closed},
     },
     token::TokenError,
     with_db,
@@ -400,16 +400,17 @@ async fn submit(
             ));
         }
     };
-    match observations::answer_checkin(&s.db, ctx.checkin_id, "web", &answer, &s.rules).await? {
+    let urgent = answer.urgent;
+    match s.ingest.answer(ctx.checkin_id, "web", answer).await? {
         Ok(rec) => {
             tracing::info!(
                 checkin_id = ctx.checkin_id,
                 person_id = ctx.person_id,
                 observation_id = rec.observation_id,
-                urgent = answer.urgent,
+                urgent,
                 "answer recorded"
             );
-            Ok(thanks(&ctx, lang, answer.urgent).into_response())
+            Ok(thanks(&ctx, lang, urgent).into_response())
         }
         Err(Closed::AlreadyAnswered | Closed::Ended) => {
             let ctx = checkins::link_context(&s.db, ctx.checkin_id).await?;

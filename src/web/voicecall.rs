@@ -4,7 +4,7 @@
 use mimamori_core::{
     Error,
     domain::Lang,
-    store::{calls, checkins, escalations, observations},
+    store::{calls, checkins, escalations},
     voice::{self, CallContext, CallState, LangPrompts, Turn},
 };
 
@@ -93,12 +93,13 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
         tracing::info!(person_id = ctx.person_id, "callback requested on a call");
     }
     if let Some(answer) = turn.completed.clone() {
-        match observations::answer_checkin(&s.db, checkin_id, "voice", &answer, &s.rules).await? {
+        let urgent = answer.urgent;
+        match s.ingest.answer(checkin_id, "voice", answer).await? {
             Ok(rec) => tracing::info!(
                 checkin_id,
                 person_id = ctx.person_id,
                 observation_id = rec.observation_id,
-                urgent = answer.urgent,
+                urgent,
                 "voice answer recorded"
             ),
             Err(closed) => tracing::info!(

@@ -20,6 +20,9 @@ impl Actor {
     }
 }
 
+/// One audit row to append: actor, action, target kind, target id, client address.
+pub type NewAuditRow<'a> = (Actor, &'a str, &'a str, Option<i64>, Option<&'a str>);
+
 /// Appends one audit row inside the caller's transaction or connection.
 pub async fn audit<'c, E, DB>(
     exec: E,
@@ -38,20 +41,54 @@ where
     for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let (kind, id) = actor.parts();
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now())
-    .bind(kind)
-    .bind(id)
-    .bind(action)
-    .bind(target_kind)
-    .bind(target_id)
-    .bind(ip)
-    .execute(exec)
-    .await?;
+    audit_many(exec, &[(actor, action, target_kind, target_id, ip)]).await
+}
+
+/// Appends one audit row per `(actor, action, target kind, target id, address)` in one
+/// statement, inside the caller's transaction or connection — for batches (answers recorded
+/// in one group commit).
+pub async fn audit_many<'c, E, DB>(exec: E, rows: &[NewAuditRow<'_>]) -> Result<()>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> chrono::DateTime<chrono::Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = (0..rows.len())
+        .map(|i| {
+            let b = 2 + i * 6;
+            format!(
+                "($1, ${b}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip) VALUES {values}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now());
+    for (actor, action, kind, id, ip) in rows {
+        let (actor_kind, actor_id) = actor.parts();
+        q = q
+            .bind(actor_kind)
+            .bind(actor_id)
+            .bind(*action)
+            .bind(*kind)
+            .bind(*id)
+            .bind(*ip);
+    }
+    q.execute(exec).await?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! Health observations and the answer path of a check-in.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -11,7 +11,7 @@ use crate::{
     db::now,
     domain::{Spo2, Temperature},
     rules::{self, Thresholds},
-    store::{Actor, audit, escalations},
+    store::{Actor, audit, audit::audit_many, escalations},
     with_db,
 };
 
@@ -97,50 +97,94 @@ pub enum Closed {
     Ended,
 }
 
-/// Rule evaluation inside the caller's transaction `$tx`, after the observation is written:
-/// daily temperature maxima in the centre's time zone, the rules, escalations (raising,
+/// `$from, $from+1, …` — `n` numbered placeholders for an `IN (…)` list or a `VALUES` row.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rule evaluation inside the caller's transaction `$tx`, after the observations are
+/// written, for `$items: &[(person id, &Answer, observed at)]`: daily temperature maxima in
+/// each centre's time zone, the rules (with the centre's overrides), escalations (raising,
 /// never lowering, their priority), their timeline events, and notifications of on-duty
-/// staff for a new urgent escalation. Evaluates to `Result<Vec<Trigger>>`.
+/// staff for a new urgent escalation. Two reads serve the whole batch. Evaluates to
+/// `Result<Vec<Vec<Trigger>>>`, one list per item.
 macro_rules! evaluate_in_tx {
-    ($tx:expr, $person:expr, $a:expr, $observed_at:expr, $rules:expr, $t:expr) => {{
-        let (centre, zone, overrides): (i64, String, String) = sqlx::query_as(
-            "SELECT h.id, h.time_zone, h.rules FROM persons p JOIN health_centres h ON h.id = p.health_centre_id WHERE p.id = $1")
-            .bind($person).fetch_one(&mut *$tx).await?;
-        let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
-        let thresholds = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
-            tracing::warn!(health_centre_id = centre, error = %e, "ignoring invalid rule override");
-            $rules.clone()
-        });
-        let since = $observed_at - chrono::Duration::days(i64::from(thresholds.fever_streak_days) + 1);
-        let temps: Vec<(DateTime<Utc>, f64)> = sqlx::query_as(
-            "SELECT observed_at, temperature_c FROM observations
-             WHERE person_id = $1 AND observed_at >= $2 AND temperature_c IS NOT NULL")
-            .bind($person).bind(since).fetch_all(&mut *$tx).await?;
-        let mut daily: Vec<(NaiveDate, f64)> = Vec::new();
-        for (at, v) in temps {
-            let d = at.with_timezone(&tz).date_naive();
-            match daily.iter_mut().find(|(day, _)| *day == d) {
-                Some((_, m)) => *m = m.max(v),
-                None => daily.push((d, v)),
-            }
+    ($tx:expr, $items:expr, $rules:expr, $t:expr) => {{
+        let items: &[(i64, &Answer, DateTime<Utc>)] = $items;
+        let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        let list = placeholders(1, persons.len());
+        let sql = format!(
+            "SELECT p.id, h.id, h.time_zone, h.rules FROM persons p JOIN health_centres h ON h.id = p.health_centre_id WHERE p.id IN ({list})");
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(sqlx::AssertSqlSafe(sql));
+        for p in &persons {
+            q = q.bind(*p);
         }
-        let today = $observed_at.with_timezone(&tz).date_naive();
-        let triggers = rules::on_answer(&thresholds, $a, today, &daily);
-        for tr in &triggers {
-            let before: Option<(i64, String)> = sqlx::query_as(escalations::FIND_OPEN_SQL)
-                .bind($person).bind(tr.reason).fetch_optional(&mut *$tx).await?;
-            let id: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
-                .bind($person).bind(tr.reason).bind(tr.priority.as_str()).bind($t).bind(&tr.detail)
-                .fetch_one(&mut *$tx).await?;
-            sqlx::query(escalations::EVENT_SQL).bind(id).bind($person).bind(None::<i64>).bind("triggered")
-                .bind(tr.reason).bind(&tr.detail).bind($t).execute(&mut *$tx).await?;
-            let newly_urgent = tr.priority == rules::Priority::Urgent
-                && before.as_ref().is_none_or(|(_, p)| p != "urgent");
-            if newly_urgent {
-                sqlx::query(escalations::NOTIFY_SQL).bind(id).bind($t).bind(centre).execute(&mut *$tx).await?;
-            }
+        // Person → (centre, zone, thresholds); each centre's overrides parsed once.
+        let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
+        let mut centres: HashMap<i64, i64> = HashMap::new();
+        for (person, centre, zone, overrides) in q.fetch_all(&mut *$tx).await? {
+            by_centre.entry(centre).or_insert_with(|| {
+                let tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+                let th = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
+                    tracing::warn!(health_centre_id = centre, error = %e, "ignoring invalid rule override");
+                    $rules.clone()
+                });
+                (tz, th)
+            });
+            centres.insert(person, centre);
         }
-        Ok::<Vec<rules::Trigger>, crate::Error>(triggers)
+        let since_of = |th: &Thresholds, at: DateTime<Utc>| at - chrono::Duration::days(i64::from(th.fever_streak_days) + 1);
+        let mut since = $t;
+        for (person, _, at) in items {
+            let centre = centres.get(person).ok_or(Error::NotFound("person"))?;
+            since = since.min(since_of(&by_centre[centre].1, *at));
+        }
+        let sql = format!(
+            "SELECT person_id, observed_at, temperature_c FROM observations
+             WHERE person_id IN ({list}) AND observed_at >= ${} AND temperature_c IS NOT NULL",
+            persons.len() + 1);
+        let mut q = sqlx::query_as::<_, (i64, DateTime<Utc>, f64)>(sqlx::AssertSqlSafe(sql));
+        for p in &persons {
+            q = q.bind(*p);
+        }
+        let temps = q.bind(since).fetch_all(&mut *$tx).await?;
+        let mut all = Vec::with_capacity(items.len());
+        for (person, a, observed_at) in items {
+            let centre = centres[person];
+            let (tz, thresholds) = &by_centre[&centre];
+            let from = since_of(thresholds, *observed_at);
+            let mut daily: Vec<(NaiveDate, f64)> = Vec::new();
+            for (_, at, v) in temps.iter().filter(|(p, at, _)| p == person && *at >= from) {
+                let d = at.with_timezone(tz).date_naive();
+                match daily.iter_mut().find(|(day, _)| *day == d) {
+                    Some((_, m)) => *m = m.max(*v),
+                    None => daily.push((d, *v)),
+                }
+            }
+            let today = observed_at.with_timezone(tz).date_naive();
+            let triggers = rules::on_answer(thresholds, a, today, &daily);
+            for tr in &triggers {
+                let before: Option<(i64, String)> = sqlx::query_as(escalations::FIND_OPEN_SQL)
+                    .bind(*person).bind(tr.reason).fetch_optional(&mut *$tx).await?;
+                let id: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
+                    .bind(*person).bind(tr.reason).bind(tr.priority.as_str()).bind($t).bind(&tr.detail)
+                    .fetch_one(&mut *$tx).await?;
+                sqlx::query(escalations::EVENT_SQL).bind(id).bind(*person).bind(None::<i64>).bind("triggered")
+                    .bind(tr.reason).bind(&tr.detail).bind($t).execute(&mut *$tx).await?;
+                let newly_urgent = tr.priority == rules::Priority::Urgent
+                    && before.as_ref().is_none_or(|(_, p)| p != "urgent");
+                if newly_urgent {
+                    sqlx::query(escalations::NOTIFY_SQL).bind(id).bind($t).bind(centre).execute(&mut *$tx).await?;
+                }
+            }
+            all.push(triggers);
+        }
+        Ok::<Vec<Vec<rules::Trigger>>, crate::Error>(all)
     }};
 }
 
@@ -153,6 +197,18 @@ pub struct Recorded {
     pub triggers: Vec<rules::Trigger>,
 }
 
+/// What happened to one answer: recorded, or which way its check-in was already closed.
+pub type Outcome = std::result::Result<Recorded, Closed>;
+
+/// One answer to record: the check-in it answers, the channel it came by (`web`, `voice`),
+/// and the validated answer.
+#[derive(Debug, Clone)]
+pub struct AnswerIn {
+    pub checkin_id: i64,
+    pub source: String,
+    pub answer: Answer,
+}
+
 /// Records the answer to check-in `checkin_id`: in one transaction the check-in becomes
 /// `answered` (only if still open, so a link works once), the observation is written, the
 /// escalation rules run (escalations, notifications) and everything is audited. Returns
@@ -163,35 +219,134 @@ pub async fn answer_checkin(
     source: &str,
     a: &Answer,
     rules: &Thresholds,
-) -> Result<std::result::Result<Recorded, Closed>> {
+) -> Result<Outcome> {
+    let one = [AnswerIn {
+        checkin_id,
+        source: source.to_string(),
+        answer: a.clone(),
+    }];
+    answer_checkins(db, &one, rules)
+        .await?
+        .pop()
+        .expect("one answer gives one result")
+}
+
+/// [`answer_checkin`] for a batch, in one transaction (a group commit): each statement
+/// serves every answer (one `UPDATE … IN`, one multi-row `INSERT`, two reads for the rules,
+/// one audit `INSERT`), so the write lock is held for a few statements however many answers
+/// arrived together. Results are in the batch's order. Two answers to the same check-in: the
+/// first is recorded, the second finds it already answered. An answer to an unknown
+/// check-in gets `NotFound` without failing the others; any database error fails the whole
+/// batch (nothing is written) and is returned once.
+pub async fn answer_checkins(
+    db: &Db,
+    batch: &[AnswerIn],
+    rules: &Thresholds,
+) -> Result<Vec<Result<Outcome>>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
     let t = now();
-    let symptoms = a.symptoms_json();
+    let mut ids: Vec<i64> = batch.iter().map(|a| a.checkin_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
-        let person: Option<i64> = sqlx::query_scalar(
+        let sql = format!(
             "UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
-             WHERE id = $2 AND status IN ('planned', 'sending', 'sent') RETURNING person_id")
-            .bind(t).bind(checkin_id).fetch_optional(&mut *tx).await?;
-        let Some(person_id) = person else {
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM checkins WHERE id = $1")
-                .bind(checkin_id).fetch_optional(&mut *tx).await?;
-            return match status.as_deref() {
-                None => Err(Error::NotFound("check-in")),
-                Some("answered") => Ok(Err(Closed::AlreadyAnswered)),
-                Some(_) => Ok(Err(Closed::Ended)),
-            };
+             WHERE id IN ({}) AND status IN ('planned', 'sending', 'sent') RETURNING id, person_id",
+            placeholders(2, ids.len()));
+        let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let opened: HashMap<i64, i64> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+        // The first answer to each check-in just opened is recorded.
+        let mut taken = std::collections::HashSet::new();
+        let recording: Vec<(usize, i64)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                let person = *opened.get(&a.checkin_id)?;
+                taken.insert(a.checkin_id).then_some((i, person))
+            })
+            .collect();
+        let closed: Vec<i64> = ids.iter().copied().filter(|id| !opened.contains_key(id)).collect();
+        let statuses: HashMap<i64, String> = if closed.is_empty() {
+            HashMap::new()
+        } else {
+            let sql = format!("SELECT id, status FROM checkins WHERE id IN ({})", placeholders(1, closed.len()));
+            let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+            for id in &closed {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut *tx).await?.into_iter().collect()
         };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
-             VALUES ($1, $2, $3, 'self', $4, $5, $6, $7, $8, $4) RETURNING id")
-            .bind(person_id).bind(checkin_id).bind(source).bind(t)
-            .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
-            .bind(&symptoms).bind(a.urgent)
-            .fetch_one(&mut *tx).await?;
-        let triggers = evaluate_in_tx!(tx, person_id, a, t, rules, t)?;
-        audit(&mut *tx, Actor::Person(person_id), "observation.create", "person", Some(person_id), None).await?;
+        let mut observation_ids: HashMap<i64, i64> = HashMap::new();
+        if !recording.is_empty() {
+            // $1 is the time; then 7 values per answer.
+            let rows = (0..recording.len())
+                .map(|i| {
+                    let b = 2 + i * 7;
+                    format!("(${b}, ${}, ${}, 'self', $1, ${}, ${}, ${}, ${}, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                 VALUES {rows} RETURNING id, checkin_id");
+            let symptoms: Vec<String> = recording.iter().map(|(i, _)| batch[*i].answer.symptoms_json()).collect();
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
+            for ((i, person), sym) in recording.iter().zip(&symptoms) {
+                let a = &batch[*i];
+                q = q
+                    .bind(*person)
+                    .bind(a.checkin_id)
+                    .bind(a.source.as_str())
+                    .bind(a.answer.temperature.map(Temperature::value))
+                    .bind(a.answer.spo2.map(Spo2::value))
+                    .bind(sym.as_str())
+                    .bind(a.answer.urgent);
+            }
+            for (id, checkin) in q.fetch_all(&mut *tx).await? {
+                observation_ids.insert(checkin, id);
+            }
+        }
+        let items: Vec<(i64, &Answer, DateTime<Utc>)> =
+            recording.iter().map(|(i, person)| (*person, &batch[*i].answer, t)).collect();
+        let mut triggers = if items.is_empty() {
+            Vec::new()
+        } else {
+            evaluate_in_tx!(tx, &items, rules, t)?
+        };
+        let rows: Vec<_> = recording
+            .iter()
+            .map(|(_, person)| (Actor::Person(*person), "observation.create", "person", Some(*person), None))
+            .collect();
+        audit_many(&mut *tx, &rows).await?;
         tx.commit().await?;
-        Ok(Ok(Recorded { observation_id: id, person_id, triggers }))
+        let mut recorded: HashMap<usize, Recorded> = HashMap::new();
+        for ((i, person), tr) in recording.iter().zip(triggers.drain(..)) {
+            let observation_id = observation_ids
+                .get(&batch[*i].checkin_id)
+                .copied()
+                .ok_or_else(|| Error::Internal("an inserted observation was not returned".into()))?;
+            recorded.insert(*i, Recorded { observation_id, person_id: *person, triggers: tr });
+        }
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match recorded.remove(&i) {
+                Some(r) => Ok(Ok(r)),
+                // A second answer to a check-in recorded in this batch.
+                None if opened.contains_key(&a.checkin_id) => Ok(Err(Closed::AlreadyAnswered)),
+                None => match statuses.get(&a.checkin_id).map(String::as_str) {
+                    None => Err(Error::NotFound("check-in")),
+                    Some("answered") => Ok(Err(Closed::AlreadyAnswered)),
+                    Some(_) => Ok(Err(Closed::Ended)),
+                },
+            })
+            .collect())
     })
 }
 
@@ -241,7 +396,9 @@ pub async fn record_by_staff(
             .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
             .bind(&symptoms).bind(a.urgent).bind(note).bind(entered_by).bind(t)
             .fetch_one(&mut *tx).await?;
-        let triggers = evaluate_in_tx!(tx, person_id, a, observed_at, rules, t)?;
+        let triggers = evaluate_in_tx!(tx, &[(person_id, a, observed_at)], rules, t)?
+            .pop()
+            .unwrap_or_default();
         audit(&mut *tx, actor, "observation.create", "person", Some(person_id), None).await?;
         tx.commit().await?;
         Ok(Recorded { observation_id: id, person_id, triggers })

@@ -1,0 +1,91 @@
+//! Group commit for answers. Every answer that arrives while the previous batch is being
+//! written joins the next one, so at peak a single transaction records dozens of answers
+//! with a handful of statements ([`observations::answer_checkins`]), and a lone answer is
+//! written at once (no waiting for a batch to fill). One writer task per process holds the
+//! write path; on SQLite this is also the one writer the file allows.
+//!
+//! Nothing is acknowledged before its transaction commits: a request's reply comes from the
+//! writer after the commit. If a batch fails, each of its answers is retried alone, so one
+//! bad answer cannot take the others down with it.
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    Db, Error, Result,
+    rules::Thresholds,
+    store::observations::{self, Answer, AnswerIn, Outcome},
+};
+
+/// Most answers per transaction: keeps each transaction short (statements bind 7 values
+/// per answer, far under either backend's limit).
+pub const MAX_BATCH: usize = 64;
+
+struct Job {
+    answer: AnswerIn,
+    reply: oneshot::Sender<Result<Outcome>>,
+}
+
+/// The handle requests use; cheap to clone. The writer stops when the last handle is
+/// dropped, after answering every request it has taken.
+#[derive(Clone)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingest {
+    /// Starts the writer task on the current Tokio runtime.
+    pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(db, rules, rx));
+        Ingest { jobs }
+    }
+
+    /// Records one answer (see [`observations::answer_checkin`]); returns after it has
+    /// committed.
+    pub async fn answer(&self, checkin_id: i64, source: &str, answer: Answer) -> Result<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            answer: AnswerIn {
+                checkin_id,
+                source: source.to_string(),
+                answer,
+            },
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| Error::Internal("the answer writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("the answer writer stopped before replying".into()))?
+    }
+}
+
+async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
+        let results = match observations::answer_checkins(&db, &batch, &rules).await {
+            Ok(r) => r,
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, answers = batch.len(), "answer batch failed; recording each alone");
+                let mut r = Vec::with_capacity(batch.len());
+                for a in &batch {
+                    r.push(
+                        observations::answer_checkins(&db, std::slice::from_ref(a), &rules)
+                            .await
+                            .and_then(|mut v| v.pop().expect("one answer gives one result")),
+                    );
+                }
+                r
+            }
+            Err(e) => vec![Err(e)],
+        };
+        for (reply, r) in replies.into_iter().zip(results) {
+            // The requester may have gone (client hung up); the answer is recorded anyway.
+            let _ = reply.send(r);
+        }
+    }
+}
