@@ -39,12 +39,11 @@ impl Db {
     /// timeout set on every pooled connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            // Plan each statement for its values: sqlx prepares statements, and after a few
-            // runs PostgreSQL may switch to a generic plan, which for a search range picks a
-            // full backward walk of the primary key (215 ms instead of 0.1 ms on a million
-            // people; see BENCHMARKS.md).
-            let opts = PgConnectOptions::from_str(url)?
-                .options([("plan_cache_mode", "force_custom_plan")]);
+            // Searches and line lists are sent unprepared (`persistent(false)`), so PostgreSQL
+            // plans them for their values every time: with a cached generic plan a name
+            // search walked the whole primary key backwards (215 ms instead of 0.1 ms on a
+            // million people; see BENCHMARKS.md). Everything else keeps its cached plan.
+            let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))

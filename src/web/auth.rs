@@ -127,20 +127,20 @@ impl FromRequestParts<AppState> for CurrentStaff {
                 reject()
             })?
             .ok_or_else(reject)?;
-        let s = staff::staff_by_id(&state.db, session.staff_id)
-            .await
-            .map_err(|_| reject())?;
-        let role = Role::parse(&s.role).ok_or_else(|| {
-            tracing::error!(staff_id = s.id, "staff account with an unknown role");
+        let role = Role::parse(&session.role).ok_or_else(|| {
+            tracing::error!(
+                staff_id = session.staff_id,
+                "staff account with an unknown role"
+            );
             reject()
         })?;
         Ok(CurrentStaff {
-            id: s.id,
-            health_centre_id: s.health_centre_id,
-            display_name: s.display_name,
+            id: session.staff_id,
+            health_centre_id: session.health_centre_id,
+            display_name: session.display_name,
             csrf: session.csrf_token,
             role,
-            organisation_id: s.organisation_id,
+            organisation_id: session.organisation_id,
         })
     }
 }

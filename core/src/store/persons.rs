@@ -437,6 +437,10 @@ pub struct Person {
     /// Merged into this record (a duplicate).
     pub merged_into: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The health centre's time zone (IANA name), for local times on pages; not part of the
+    /// record.
+    #[serde(skip)]
+    pub time_zone: String,
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
@@ -444,7 +448,8 @@ const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email
     p.name_kana, p.sex, p.nationality, p.prefecture_code, p.municipality, p.address, p.occupation,
     p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
     p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.previous_case_id,
-    p.merged_into, p.created_at";
+    p.merged_into, p.created_at,
+    (SELECT h.time_zone FROM health_centres h WHERE h.id = p.health_centre_id) AS time_zone";
 
 /// Inserts a registered person inside the caller's write transaction `$tx` and plans
 /// today's check-ins (`$plans` from [`plans_today`]); evaluates to `Result<i64>`. The source
@@ -996,11 +1001,11 @@ pub async fn search(
     let since = now() - chrono::Duration::hours(24);
     let rows = with_db!(db, pool => {
         let q = sqlx::query_as::<_, Person>(sqlx::AssertSqlSafe(sql.as_str())).bind(today).bind(since);
-        bind_search!(q, &values).bind(limit).bind(offset).fetch_all(pool).await?
+        bind_search!(q, &values).bind(limit).bind(offset).persistent(false).fetch_all(pool).await?
     });
     let total: i64 = with_db!(db, pool => {
         let q = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.as_str())).bind(today).bind(since);
-        bind_search!(q, &values).fetch_one(pool).await?
+        bind_search!(q, &values).persistent(false).fetch_one(pool).await?
     });
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.search", "health_centre", Some(viewer.health_centre_id), None).await)?;
     Ok((rows, total))
@@ -1023,7 +1028,7 @@ pub async fn list_by(
     );
     let since = now() - chrono::Duration::hours(24);
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(today).bind(since).bind(limit).bind(offset).fetch_all(pool).await?);
+        .bind(today).bind(since).bind(limit).bind(offset).persistent(false).fetch_all(pool).await?);
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.list", "health_centre", Some(viewer.health_centre_id), None).await)?;
     Ok(rows)
 }
@@ -1038,7 +1043,7 @@ pub async fn count_by(db: &Db, viewer: &Viewer, which: List, today: NaiveDate) -
     let since = now() - chrono::Duration::hours(24);
     Ok(
         with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(today).bind(since).fetch_one(pool).await?),
+        .bind(today).bind(since).persistent(false).fetch_one(pool).await?),
     )
 }
 

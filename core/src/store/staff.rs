@@ -29,6 +29,11 @@ pub struct Session {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// The staff member's account, read with the session (one query per request).
+    pub health_centre_id: i64,
+    pub display_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
 }
 
 pub async fn create_health_centre(
@@ -127,7 +132,8 @@ pub async fn create_session(
 pub async fn session(db: &Db, token: &str, idle: Duration) -> Result<Option<Session>> {
     let h = hash_token(token);
     let s: Option<Session> = with_db!(db, p => sqlx::query_as(
-        "SELECT staff_id, csrf_token, expires_at, last_seen_at FROM sessions WHERE token_hash = $1")
+        "SELECT s.staff_id, s.csrf_token, s.expires_at, s.last_seen_at, st.health_centre_id, st.display_name, st.role, st.organisation_id
+         FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = $1")
         .bind(&h).fetch_optional(p).await?);
     let t = now();
     match s {

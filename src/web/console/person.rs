@@ -170,7 +170,6 @@ async fn show(
 ) -> Result<Html<String>, HtmlError> {
     let ip = addr.ip().to_string();
     let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
-    let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
     // Health-observation data only for roles that may read it (medical institutions may not);
     // fields a role may not read are absent from the page, not blanked.
     let viewer = who.viewer();
@@ -231,12 +230,15 @@ async fn show(
         Vec::new()
     };
     let hc = who.role == Role::HealthCentreStaff;
-    let centres = if hc {
+    // Sharing and assignment are record administration: their forms (and the lists they
+    // need) are on the record tab, so the observation tab stays a few queries.
+    let admin = hc && tab == "record";
+    let centres = if admin {
         staff::health_centres(&s.db).await?
     } else {
         Vec::new()
     };
-    let orgs = if hc {
+    let orgs = if admin {
         staff::organisations_of(&s.db, who.health_centre_id).await?
     } else {
         Vec::new()
@@ -249,7 +251,7 @@ async fn show(
     } else {
         (Vec::new(), Vec::new())
     };
-    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+    let tz: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let missed: Vec<_> = cks
         .iter()
         .filter(|c| matches!(c.status.as_str(), "missed" | "failed"))
@@ -323,7 +325,7 @@ async fn show(
                     (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
                     (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
                 }
-                @if hc && centres.len() > 1 {
+                @if admin && centres.len() > 1 {
                     form method="post" action=(format!("/persons/{}/share", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label { (t(lang, "関係保健所と共有", "Share with a related health centre")) " "
@@ -334,7 +336,7 @@ async fn show(
                         button type="submit" style="margin:0" { (t(lang, "共有", "Share")) }
                     }
                 }
-                @if hc && !orgs.is_empty() {
+                @if admin && !orgs.is_empty() {
                     form method="post" action=(format!("/persons/{}/assign", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label { (t(lang, "外部機関に割り当て", "Assign to an outside body")) " "
@@ -1178,8 +1180,7 @@ pub async fn add_residence(
     ip: &str,
 ) -> mimamori_core::Result<i64> {
     let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
-    let centre = staff::health_centre(&s.db, p.health_centre_id).await?;
-    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+    let tz: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let r = input.parse(checkins::local_date(tz, mimamori_core::db::now()))?;
     let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
     let rid = residences::add(&s.db, &who.viewer(), id, &r, window, Some(ip)).await?;
