@@ -843,10 +843,7 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     let (page, page_lat) = rps(
         &app.client,
         &format!("{}/persons/{person}", app.base),
-        std::env::var("PAGE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5.0),
+        5.0,
         32,
     )
     .await?;
