@@ -531,6 +531,24 @@ async fn tabs_and_the_smaller_record_groups() {
         .await
         .unwrap();
     assert!(rec_tab.contains("検査を追加") && !rec_tab.contains("健康観察の推移"));
+    // The record tab's forms bring the user back to the record tab, where the entry shows.
+    for (path, form) in [
+        (
+            "tests",
+            vec![("specimen_date", today()), ("result", "positive".into())],
+        ),
+        ("severities", vec![("level", "mild".to_string())]),
+    ] {
+        let mut f: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        f.extend(form.iter().map(|(k, v)| (*k, v.as_str())));
+        let r = app.post_form(&format!("/persons/{id}/{path}"), &f).await;
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(
+            r.headers()["location"],
+            format!("/persons/{id}?tab=record").as_str(),
+            "{path}"
+        );
+    }
 
     let r = app
         .post_form(

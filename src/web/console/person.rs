@@ -658,7 +658,7 @@ async fn assign(
     }
     staff::assign(&s.db, p.id, f.organisation_id).await?;
     mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
-    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+    Ok(Redirect::to(&format!("/persons/{}?tab=record", p.id)).into_response())
 }
 
 fn severity_label(lang: Lang, l: &str) -> &'static str {
@@ -1167,7 +1167,7 @@ async fn residence(
 ) -> Result<Response, HtmlError> {
     who.check_csrf(&f.csrf)?;
     add_residence(&s, &who, id, &f.input, &addr.ip().to_string()).await?;
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
 }
 
 /// Validates a move against the health centre's local date and records it; shared by the
@@ -1217,7 +1217,7 @@ async fn add_test(
     who.check_csrf(&f.csrf)?;
     let t = f.input.parse(japan_today())?;
     registry::add_test(&s.db, &who.viewer(), id, &t, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -1237,7 +1237,7 @@ async fn add_behaviour(
     who.check_csrf(&f.csrf)?;
     let e = f.input.parse(japan_today())?;
     registry::add_behaviour(&s.db, &who.viewer(), id, &e, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+    Ok(Redirect::to(&format!("/persons/{id}?tab=investigation")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -1263,7 +1263,7 @@ async fn set_infection(
         Some(&addr.ip().to_string()),
     )
     .await?;
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+    Ok(Redirect::to(&format!("/persons/{id}?tab=investigation")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -1283,7 +1283,7 @@ async fn add_severity(
     who.check_csrf(&f.csrf)?;
     let sv = f.input.parse(japan_today())?;
     registry::add_severity(&s.db, &who.viewer(), id, sv, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -1316,5 +1316,5 @@ async fn share(
     }
     staff::share(&s.db, p.id, f.health_centre_id, who.id).await?;
     mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.share", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
-    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+    Ok(Redirect::to(&format!("/persons/{}?tab=record", p.id)).into_response())
 }
