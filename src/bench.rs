@@ -848,6 +848,30 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     )
     .await?;
     let (queue, queue_lat) = rps(&app.client, &format!("{}/escalations", app.base), 5.0, 4).await?;
+    // For scale, not as the ceiling: the same page's bytes served from memory by a bare axum
+    // server — what moving the page over HTTP costs on this machine with no work at all.
+    let body = app
+        .client
+        .get(format!("{}/persons/{person}", app.base))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let size = body.len();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let static_url = format!("http://{}/", l.local_addr()?);
+    let static_server = tokio::spawn(async move {
+        let app = Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "text/html; charset=utf-8")], body) }
+            }),
+        );
+        axum::serve(l, app).await
+    });
+    let (bytes_only, _) = rps(&app.client, &static_url, 5.0, 32).await?;
+    static_server.abort();
     println!("| page | requests/s | p50 ms | p95 ms |");
     println!("|---|---|---|---|");
     println!("| trivial handler /healthz/live (ceiling) | {trivial:.0} | — | — |");
@@ -855,6 +879,10 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
         "| person page, 14-day chart, 2 check-ins a day | {page:.0} | {:.1} | {:.1} |",
         pct(page_lat.clone(), 0.5),
         pct(page_lat, 0.95)
+    );
+    println!(
+        "| (for scale) the person page's {:.0} KB served from memory, bare axum | {bytes_only:.0} | — | — |",
+        size as f64 / 1024.0
     );
     println!(
         "| review queue, 100,000 people, 2,000 open (4 clients) | {queue:.0} | {:.1} | {:.1} |",

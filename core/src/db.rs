@@ -12,6 +12,9 @@ use sqlx::{
 
 use crate::Result;
 
+/// How long a SQLite writer waits for the file's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Name of the application's migration table; apalis keeps `_sqlx_migrations`.
 pub const APP_MIGRATIONS_TABLE: &str = "_app_migrations";
 
@@ -64,7 +67,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .connect_with(opts)
@@ -181,10 +184,15 @@ pub trait BeginWrite {
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
     async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
-        let gate = sqlite_write_gate(self.connect_options().get_filename())
-            .acquire_owned()
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
+        // As long as SQLite's own busy timeout: a writer that waits longer fails as it
+        // would have without the gate, rather than waiting for ever.
+        let gate = tokio::time::timeout(
+            SQLITE_BUSY_TIMEOUT,
+            sqlite_write_gate(self.connect_options().get_filename()).acquire_owned(),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
+        .map_err(|_| sqlx::Error::PoolClosed)?;
         Ok(WriteTx {
             tx: self.begin_with("BEGIN IMMEDIATE").await?,
             _gate: Some(gate),

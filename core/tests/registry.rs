@@ -14,6 +14,7 @@ use mimamori_core::{
         registry, staff,
     },
     testing::TestDb,
+    with_db,
 };
 
 const WINDOW: Duration = Duration::hours(10);
@@ -635,6 +636,23 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     )
     .await
     .unwrap();
+    // An urgent escalation and a check-in still open on the duplicate.
+    let esc =
+        mimamori_core::store::escalations::open(&t.db, other, "spo2_low", "urgent", "SpO2 92")
+            .await
+            .unwrap();
+    let open_ck: i64 = with_db!(&t.db, p => sqlx::query_scalar(
+        "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
+         VALUES ($1, $2, 9, $3, $4, 'planned', 0) RETURNING id")
+        .bind(other).bind(today()).bind(mimamori_core::db::now())
+        .bind(mimamori_core::db::now() + Duration::hours(2))
+        .fetch_one(p).await.unwrap());
+    let status = |sql: &'static str, id: i64| {
+        let db = t.db.clone();
+        async move {
+            with_db!(&db, p => sqlx::query_scalar::<_, String>(sql).bind(id).fetch_one(p).await.unwrap())
+        }
+    };
     let officer_id = staff::create_staff(&t.db, c, "officer", "x", "担当")
         .await
         .unwrap();
@@ -680,6 +698,14 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
         ("ended", Some(keep))
     );
     assert_eq!(
+        status("SELECT status FROM checkins WHERE id = $1", open_ck).await,
+        "cancelled"
+    );
+    assert_eq!(
+        status("SELECT status FROM escalations WHERE id = $1", esc).await,
+        "resolved"
+    );
+    assert_eq!(
         registry::tests(&t.db, None, keep, None)
             .await
             .unwrap()
@@ -719,6 +745,15 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     assert_eq!(
         (back.status.as_str(), back.merged_into),
         ("observing", None)
+    );
+    // What the merge closed is open again: nobody is dropped by a mistaken merge.
+    assert_eq!(
+        status("SELECT status FROM checkins WHERE id = $1", open_ck).await,
+        "planned"
+    );
+    assert_eq!(
+        status("SELECT status FROM escalations WHERE id = $1", esc).await,
+        "open"
     );
     assert_eq!(
         registry::tests(&t.db, None, other, None)

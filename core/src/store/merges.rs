@@ -184,9 +184,9 @@ pub async fn merge(
 }
 
 /// Undoes merge `id`: the moved rows go back, the kept record's fields and the merged
-/// record's status are restored. Check-ins cancelled and escalations closed by the merge
-/// stay closed (their time has passed). Only the user-authentication officer of the
-/// records' health centre.
+/// record's status are restored; the check-ins the merge cancelled are planned again while
+/// their answer window lasts, and the escalations it closed are open again. Only the
+/// user-authentication officer of the records' health centre.
 pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result<()> {
     if viewer.role != Role::AuthOfficer {
         return Err(Error::Forbidden(
@@ -250,6 +250,31 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         for o in &moved.assignments {
             sqlx::query("DELETE FROM person_assignments WHERE person_id = $1 AND organisation_id = $2")
                 .bind(keep).bind(*o).execute(&mut *tx).await?;
+        }
+        // The merge closed the other record's open check-ins and escalations. Those still
+        // inside their answer window are planned again (the dispatcher sends them); every
+        // escalation the merge closed is open again, so an urgent one is not lost to a
+        // mistaken merge — unless the same reason has been opened anew meanwhile.
+        if !moved.checkins_cancelled.is_empty() {
+            let sql = format!(
+                "UPDATE checkins SET status = 'planned', closed_at = NULL
+                 WHERE id IN ({}) AND status = 'cancelled' AND deadline_at > $1",
+                id_list(&moved.checkins_cancelled));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t).execute(&mut *tx).await?;
+        }
+        if !moved.escalations_resolved.is_empty() {
+            let sql = format!(
+                "UPDATE escalations SET status = 'open', updated_at = $1
+                 WHERE id IN ({}) AND status = 'resolved' AND NOT EXISTS (
+                   SELECT 1 FROM escalations e WHERE e.person_id = escalations.person_id
+                     AND e.reason = escalations.reason AND e.status <> 'resolved')
+                 RETURNING id",
+                id_list(&moved.escalations_resolved));
+            let reopened: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(t).fetch_all(&mut *tx).await?;
+            for e in reopened {
+                sqlx::query(escalations::EVENT_SQL).bind(e).bind(other).bind(viewer.staff_id).bind("reopened")
+                    .bind("merge_undone").bind("merge undone").bind(t).execute(&mut *tx).await?;
+            }
         }
         sqlx::query("UPDATE persons SET status = $1, merged_into = NULL, updated_at = $2 WHERE id = $3")
             .bind(text(&ob, "status").unwrap_or_else(|| "observing".into())).bind(t).bind(other)
