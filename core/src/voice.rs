@@ -224,6 +224,10 @@ pub struct CallState {
     pub tries: u32,
     pub answers: BTreeMap<String, String>,
     pub stage: Stage,
+    /// The person phoned in (identified by caller id and date of birth); their answers are
+    /// recorded with source `inbound_call` instead of `voice`.
+    #[serde(default)]
+    pub inbound: bool,
 }
 
 /// What to do next on the call.
@@ -394,6 +398,7 @@ pub fn start(
 ) -> Turn {
     *state = CallState {
         seq: state.seq + 1,
+        inbound: state.inbound,
         ..CallState::default()
     };
     let sp = Speaker { p, ctx };

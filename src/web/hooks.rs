@@ -231,7 +231,11 @@ async fn voice_identify(State(s): State<AppState>, form: Signed) -> Response {
         };
         match found {
             Some(checkin) => {
-                let step = voicecall::start(&s, &sid, checkin, true, None).await?;
+                let inbound = voice::CallState {
+                    inbound: true,
+                    ..Default::default()
+                };
+                let step = voicecall::start(&s, &sid, checkin, true, Some(&inbound)).await?;
                 Ok(render(&s, &step, &step_action(&s, step.seq)))
             }
             None => {

@@ -401,7 +401,11 @@ async fn submit(
         }
     };
     let urgent = answer.urgent;
-    match s.ingest.answer(ctx.checkin_id, "web", answer).await? {
+    match s
+        .ingest
+        .answer(ctx.checkin_id, ctx.link_source(), answer)
+        .await?
+    {
         Ok(rec) => {
             tracing::info!(
                 checkin_id = ctx.checkin_id,

@@ -94,7 +94,12 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
     }
     if let Some(answer) = turn.completed.clone() {
         let urgent = answer.urgent;
-        match s.ingest.answer(checkin_id, "voice", answer).await? {
+        let source = if state.inbound {
+            "inbound_call"
+        } else {
+            "voice"
+        };
+        match s.ingest.answer(checkin_id, source, answer).await? {
             Ok(rec) => tracing::info!(
                 checkin_id,
                 person_id = ctx.person_id,

@@ -327,6 +327,36 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
     assert_eq!(first, again);
     assert!(first.contains("酸素飽和度"));
     assert_ne!(checkin_status(&app, person).await, "answered");
+    // The rest of the questionnaire: recorded as a call from the person, not an automated one.
+    let mut last = first;
+    for (n, k) in all_no_keys("patient-daily")
+        .into_iter()
+        .skip(1)
+        .flatten()
+        .enumerate()
+    {
+        let mut p = call("CAin2");
+        p.push(("Digits".into(), k.into()));
+        last = signed_post(
+            &format!("{}/hooks/twilio/voice/step?n={}", app.base, n + 2),
+            &p,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    }
+    assert_eq!(checkin_status(&app, person).await, "answered", "{last}");
+    let obs: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{person}/observations"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (obs[0]["temperature_c"].as_f64(), obs[0]["source"].as_str()),
+        (Some(36.8), Some("inbound_call"))
+    );
     app.finish().await;
 }
 
@@ -382,8 +412,12 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
         .await
         .unwrap();
     assert_eq!(
-        (obs[0]["temperature_c"].as_f64(), obs[0]["spo2"].is_null()),
-        (Some(37.2), true)
+        (
+            obs[0]["temperature_c"].as_f64(),
+            obs[0]["spo2"].is_null(),
+            obs[0]["source"].as_str()
+        ),
+        (Some(37.2), true, Some("voice"))
     );
     app.finish().await;
 }

@@ -175,6 +175,17 @@ async fn email_checkins_reach_a_real_smtp_server() {
     assert!(html.contains(&link));
     let r = reqwest::get(&link).await.unwrap();
     assert_eq!(r.status(), 200, "{link}");
+    // Answered through the e-mail's link: the observation says so.
+    let r = reqwest::Client::new()
+        .post(&link)
+        .form(&crate::helpers::answers(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sources: Vec<String> = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT source FROM observations").fetch_all(p).await.unwrap());
+    assert_eq!(sources, ["email"]);
     app.finish().await;
 }
 

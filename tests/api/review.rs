@@ -200,7 +200,8 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("家族から電話") && page.contains("staff / family"));
+    // Source and reporter in words: entered by staff, told by the family.
+    assert!(page.contains("家族から電話") && page.contains("職員・委託先の入力 / 家族"));
     app.finish().await;
 }
 

@@ -86,7 +86,8 @@ async fn register_sms_link_form_observation_chart() {
     assert_eq!(obs.len(), 1);
     assert_eq!(obs[0]["temperature_c"], 37.8);
     assert_eq!(obs[0]["spo2"], 95);
-    assert_eq!(obs[0]["source"], "web");
+    // Answered through the link of the SMS.
+    assert_eq!(obs[0]["source"], "sms");
     app.finish().await;
 }
 

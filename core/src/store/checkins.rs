@@ -425,12 +425,29 @@ pub struct LinkContext {
     pub monitoring_type: String,
     pub health_centre_name: String,
     pub health_centre_phone: String,
+    /// The channel of the latest SMS or e-mail sent for this check-in — what carried the
+    /// link (`None`: no link was sent, e.g. the simulator or a call).
+    pub link_channel: Option<String>,
+}
+
+impl LinkContext {
+    /// The observation source of an answer through the link: `sms` or `email` by what
+    /// carried it, `web` otherwise.
+    pub fn link_source(&self) -> &'static str {
+        match self.link_channel.as_deref() {
+            Some("sms") => "sms",
+            Some("email") => "email",
+            _ => "web",
+        }
+    }
 }
 
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
     with_db!(db, p => sqlx::query_as(
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type,
-                h.name AS health_centre_name, h.phone AS health_centre_phone
+                h.name AS health_centre_name, h.phone AS health_centre_phone,
+                (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
+                 ORDER BY a.id DESC LIMIT 1) AS link_channel
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
     .ok_or(Error::NotFound("check-in"))

@@ -59,6 +59,9 @@ pub struct Observation {
     pub id: i64,
     pub person_id: i64,
     pub checkin_id: Option<i64>,
+    /// How it came: `sms` / `email` (the link in that message), `web` (a link otherwise),
+    /// `voice` (an automated call), `inbound_call` (the person phoned in), `staff` (entered
+    /// by staff or a contractor, e.g. after a phone call), `demo`.
     pub source: String,
     pub reporter: String,
     pub observed_at: DateTime<Utc>,

@@ -416,7 +416,7 @@ async fn show(
                                     (yes.join("、"))
                                     @if let Some(n) = &o.note { div class="muted" { (n) } }
                                 }
-                                td { (o.source) " / " (o.reporter) }
+                                td { (source_label(lang, &o.source)) " / " (reporter_label(lang, &o.reporter)) }
                             }
                         }
                     }
@@ -659,6 +659,31 @@ async fn assign(
     staff::assign(&s.db, p.id, f.organisation_id).await?;
     mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
     Ok(Redirect::to(&format!("/persons/{}?tab=record", p.id)).into_response())
+}
+
+/// How an observation came (`observations.source`).
+fn source_label(lang: Lang, s: &str) -> &'static str {
+    match s {
+        "sms" => t(lang, "SMSのリンク", "SMS link"),
+        "email" => t(lang, "メールのリンク", "e-mail link"),
+        "web" => t(lang, "ウェブ", "web"),
+        "voice" => t(lang, "自動音声電話", "automated call"),
+        "inbound_call" => t(lang, "本人からの電話", "call from the person"),
+        "staff" => t(lang, "職員・委託先の入力", "entered by staff"),
+        "demo" => t(lang, "デモ", "demo"),
+        _ => t(lang, "その他", "other"),
+    }
+}
+
+/// Who answered (`observations.reporter`).
+fn reporter_label(lang: Lang, r: &str) -> &'static str {
+    match r {
+        "self" => t(lang, "本人", "the person"),
+        "family" => t(lang, "家族", "family"),
+        "staff" => t(lang, "職員", "staff"),
+        "contractor" => t(lang, "委託先", "contractor"),
+        _ => t(lang, "その他", "other"),
+    }
 }
 
 fn severity_label(lang: Lang, l: &str) -> &'static str {
