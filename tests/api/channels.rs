@@ -68,12 +68,7 @@ async fn a_voice_call_is_answered_with_the_keypad() {
     );
     let person = app.register("090-1111-0001", "voice", json!({})).await;
     wait_status(&app, person, "answered").await;
-    let obs: Vec<serde_json::Value> = app
-        .get(&format!("/api/v1/persons/{person}/observations"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let obs = app.observations(person).await;
     assert_eq!(
         (
             obs[0]["temperature_c"].as_f64(),
@@ -347,12 +342,7 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
         .unwrap();
     }
     assert_eq!(checkin_status(&app, person).await, "answered", "{last}");
-    let obs: Vec<serde_json::Value> = app
-        .get(&format!("/api/v1/persons/{person}/observations"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let obs = app.observations(person).await;
     assert_eq!(
         (obs[0]["temperature_c"].as_f64(), obs[0]["source"].as_str()),
         (Some(36.8), Some("inbound_call"))
@@ -405,12 +395,7 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
     }
     assert!(last.contains("回答が記録されました"), "{last}");
     assert_eq!(checkin_status(&app, person).await, "answered");
-    let obs: Vec<serde_json::Value> = app
-        .get(&format!("/api/v1/persons/{person}/observations"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let obs = app.observations(person).await;
     assert_eq!(
         (
             obs[0]["temperature_c"].as_f64(),

@@ -131,6 +131,15 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A person's observations through the JSON API, oldest first.
+    pub async fn observations(&self, person: impl std::fmt::Display) -> Vec<serde_json::Value> {
+        let r = self
+            .get(&format!("/api/v1/persons/{person}/observations"))
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.url(path))

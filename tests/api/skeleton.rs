@@ -77,12 +77,7 @@ async fn register_sms_link_form_observation_chart() {
     );
     assert!(page.contains("37.8 ℃") && page.contains("answered"));
     let id = person_path.rsplit('/').next().unwrap();
-    let obs: Vec<serde_json::Value> = app
-        .get(&format!("/api/v1/persons/{id}/observations"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let obs = app.observations(id).await;
     assert_eq!(obs.len(), 1);
     assert_eq!(obs[0]["temperature_c"], 37.8);
     assert_eq!(obs[0]["spo2"], 95);
