@@ -572,6 +572,21 @@ async fn tabs_and_the_smaller_record_groups() {
         )
         .await;
     assert_eq!(r.status(), 422, "out of range weeks are refused");
+    // Shown again as typed, the problem beside its field, on the same tab; nothing saved.
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません")
+            && html.contains(r#"id="underlying_conditions-pregnancy_weeks""#)
+            && html.contains(r#"value="99""#)
+            && html.contains(r#"aria-invalid="true""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"id="underlying_conditions-diabetes" name="diabetes" value="true" checked"#
+        ),
+        "the ticked box stays ticked"
+    );
     let secs: Vec<serde_json::Value> = app
         .get(&format!("/api/v1/persons/{id}/sections"))
         .await

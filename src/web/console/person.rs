@@ -168,8 +168,29 @@ async fn show(
     Path(id): Path<i64>,
     axum::extract::Query(q): axum::extract::Query<TabQuery>,
 ) -> Result<Html<String>, HtmlError> {
-    let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    page(&s, &who, lang, &addr.ip().to_string(), id, &q.tab, None).await
+}
+
+/// A "more" section posted with problems: shown again as typed, with each problem beside its
+/// field, so nothing typed is lost.
+struct SectionRetry {
+    section: sections::Section,
+    doc: serde_json::Value,
+    errors: Vec<mimamori_core::FieldError>,
+}
+
+/// The person page, one tab of it (`tab`: observation — the default where the role may read
+/// it —, record, investigation, details).
+async fn page(
+    s: &AppState,
+    who: &CurrentStaff,
+    lang: Lang,
+    ip: &str,
+    id: i64,
+    tab: &str,
+    retry: Option<&SectionRetry>,
+) -> Result<Html<String>, HtmlError> {
+    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(ip)).await?;
     // Health-observation data only for roles that may read it (medical institutions may not);
     // fields a role may not read are absent from the page, not blanked.
     let viewer = who.viewer();
@@ -177,8 +198,8 @@ async fn show(
     // only when the role may read its field group, so the lists skip their own checks.
     // One tab per group of records; only the open tab's records are read.
     let ho_allowed = viewer.may(FieldGroup::HealthObservation, Action::Read);
-    let tab = match q.tab.as_str() {
-        "record" | "investigation" | "details" => q.tab.as_str(),
+    let tab = match tab {
+        "record" | "investigation" | "details" => tab,
         _ if ho_allowed => "observation",
         _ => "record",
     };
@@ -364,7 +385,7 @@ async fn show(
                 }
             }
             @if tab == "investigation" { (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref())) }
-            @if tab == "details" { (details_sections(lang, &who, &viewer, &p, &sections)) }
+            @if tab == "details" { (details_sections(lang, who, &viewer, &p, &sections, retry)) }
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
@@ -1009,27 +1030,39 @@ fn details_sections(
     viewer: &mimamori_core::access::Viewer,
     p: &persons::Person,
     stored: &[sections::Stored],
+    retry: Option<&SectionRetry>,
 ) -> Markup {
     html! {
         @for st in stored {
             @let writable = viewer.may(st.section.group(), Action::Write);
-            section class="card" {
+            @let retry = retry.filter(|r| r.section == st.section);
+            @let data = retry.map_or(&st.data, |r| &r.doc);
+            @let err = |k: &str| retry.and_then(|r| r.errors.iter().find(|e| e.field == k)).map(|e| crate::web::messages::localise(lang, &e.reason));
+            section class="card" id=(format!("section-{}", st.section.key())) {
                 h2 { (section_title(lang, st.section)) }
+                @if let Some(r) = retry {
+                    div class="errors" role="alert" {
+                        p { strong { (t(lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
+                        ul { @for e in &r.errors { li { a href=(format!("#{}-{}", st.section.key(), e.field)) { (match field_label(lang, &e.field) { "" => &*e.field, l => l }) } "：" (crate::web::messages::localise(lang, &e.reason)) } } }
+                    }
+                }
                 @if let Some(at) = st.updated_at { p class="muted" { (t(lang, "更新：", "Updated: ")) (at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) } }
                 form method="post" action=(format!("/persons/{}/sections/{}", p.id, st.section.key())) {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    @if let Some(obj) = st.data.as_object() {
+                    @if let Some(obj) = data.as_object() {
                         @for (k, v) in obj {
                             @let id = format!("{}-{k}", st.section.key());
+                            @let e = err(k);
                             @match v {
                                 serde_json::Value::Bool(b) => {
                                     label style="font-weight:400" { input type="checkbox" id=(id) name=(k) value="true" checked[*b] disabled[!writable] style="width:auto"; " " (field_label(lang, k)) }
                                 }
                                 serde_json::Value::Array(members) => {
                                     label for=(id) { @if k == "contacts" { (field_label(lang, k)) } @else { (t(lang, "同居者（1行に1人：氏名, 続柄, 電話）", "Members (one per line: name, relation, phone)")) } }
-                                    textarea id=(id) name=(k) rows="4" disabled[!writable] {
+                                    textarea id=(id) name=(k) rows="4" disabled[!writable] aria-invalid=[e.as_ref().map(|_| "true")] {
                                         @for m in members { (list_line(m)) "\n" }
                                     }
+                                    @if let Some(e) = &e { div class="err" { (e) } }
                                     @if viewer.may(FieldGroup::Contacts, Action::Write) && p.monitoring_type == "patient" {
                                         ul { @for m in members { @if m["person_id"].is_null() && (k != "contacts" || m["close_contact"] == true) {
                                             li { (m["name"].as_str().unwrap_or("")) " — "
@@ -1040,9 +1073,10 @@ fn details_sections(
                                 }
                                 _ => {
                                     label for=(id) { (field_label(lang, k)) }
-                                    input id=(id) name=(k) disabled[!writable]
-                                        type=(if is_date_field(k) { "date" } else if NUMBER_FIELDS.contains(&k.as_str()) { "number" } else { "text" })
+                                    input id=(id) name=(k) disabled[!writable] aria-invalid=[e.as_ref().map(|_| "true")]
+                                        type=(if is_date_field(k) { "date" } else if NUMBER_FIELDS.contains(&k.as_str()) && e.is_none() { "number" } else { "text" })
                                         value=(match v { serde_json::Value::String(x) => x.clone(), serde_json::Value::Number(n) => n.to_string(), _ => String::new() });
+                                    @if let Some(e) = &e { div class="err" { (e) } }
                                 }
                             }
                         }
@@ -1119,6 +1153,7 @@ fn section_from_form(
 async fn save_section(
     State(s): State<AppState>,
     who: CurrentStaff,
+    UiLang(lang): UiLang,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path((id, key)): Path<(i64, String)>,
     Form(form): Form<Vec<(String, String)>>,
@@ -1132,17 +1167,31 @@ async fn save_section(
     let section =
         sections::Section::parse(&key).ok_or(mimamori_core::Error::NotFound("section"))?;
     let doc = section_from_form(section, &form, japan_today());
-    sections::put(
+    let ip = addr.ip().to_string();
+    match sections::put(
         &s.db,
         &who.viewer(),
         id,
         section,
         &doc,
         japan_today(),
-        Some(&addr.ip().to_string()),
+        Some(&ip),
     )
-    .await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=details")).into_response())
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/persons/{id}?tab=details")).into_response()),
+        // Shown again as typed, with the problems beside their fields.
+        Err(mimamori_core::Error::Invalid(errors)) => {
+            let retry = SectionRetry {
+                section,
+                doc,
+                errors,
+            };
+            let html = page(&s, &who, lang, &ip, id, "details", Some(&retry)).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 const CHANNELS: &[(&str, &str, &str)] = &[
