@@ -305,7 +305,7 @@ async fn page(
         .join(",");
     Ok(layout::page(
         lang,
-        &who,
+        who,
         &p.name,
         html! {
             div class="card" {
@@ -377,14 +377,14 @@ async fn page(
                 }
             }
             @if tab == "record" {
-                (registry_sections(lang, &who, &viewer, &p, &tests, &severities, &contacts))
+                (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts))
                 @if let Some(m) = p.merged_into {
                     p class="errors" { (t(lang, "この記録は統合されました：", "This record was merged into ")) a href=(format!("/persons/{m}")) { "ID " (m) } }
                 } @else if hc {
                     p { a href=(format!("/persons/{}/merge", p.id)) { (t(lang, "重複した記録をこの記録に統合する", "Merge a duplicate record into this one")) } }
                 }
             }
-            @if tab == "investigation" { (investigation_sections(lang, &who, &viewer, &p, &behaviours, infection.as_ref())) }
+            @if tab == "investigation" { (investigation_sections(lang, who, &viewer, &p, &behaviours, infection.as_ref())) }
             @if tab == "details" { (details_sections(lang, who, &viewer, &p, &sections, retry)) }
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
@@ -396,7 +396,7 @@ async fn page(
                                 (reason_label(lang, &e.reason)) " · " span class="muted" { (e.detail) " · " (local(e.opened_at)) }
                                 @if e.status == "acknowledged" { " · " (t(lang, "対応中", "in hand")) }
                             }
-                            (step_forms(lang, &who, e.id, &e.status, &back))
+                            (step_forms(lang, who, e.id, &e.status, &back))
                         }
                     }
                 }
