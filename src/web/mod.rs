@@ -127,6 +127,23 @@ async fn lang_layer(
     messages::REQUEST_LANG.scope(lang, next.run(req)).await
 }
 
+/// Personal data stays out of browser and proxy caches (shared terminals at health centres,
+/// a family's shared phone): every response but the voice prompts' audio is
+/// `Cache-Control: no-store`, unless the handler said otherwise.
+async fn no_store(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let cacheable = req.uri().path().starts_with("/voice-prompts/");
+    let mut res = next.run(req).await;
+    if !cacheable {
+        res.headers_mut()
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
 /// Today's date in Japan (every health centre's time zone): the default for dates staff
 /// leave empty and the limit for dates that cannot lie ahead.
 pub fn japan_today() -> chrono::NaiveDate {
@@ -156,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", axum::routing::get(api::openapi_json))
         .with_state(state)
         .layer(axum::middleware::from_fn(lang_layer))
+        .layer(axum::middleware::from_fn(no_store))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -531,6 +531,48 @@ async fn tabs_and_the_smaller_record_groups() {
         .await
         .unwrap();
     assert!(rec_tab.contains("検査を追加") && !rec_tab.contains("健康観察の推移"));
+    // A test posted with an impossible date: the record tab again with the form open as
+    // typed, the problem beside its field, nothing saved.
+    let before = app.count("SELECT COUNT(*) FROM person_tests").await;
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/tests"),
+            &[
+                ("csrf", &csrf),
+                ("specimen_date", "2026-02-30"),
+                ("result", "negative"),
+                ("laboratory", "みなと検査センター"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません")
+            && html.contains(r#"value="2026-02-30""#)
+            && html.contains(r#"value="みなと検査センター""#)
+            && html.contains(r#"<option value="negative" selected>"#)
+            && html.contains("検査を追加"),
+        "{html}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM person_tests").await, before);
+    // The same for a behaviour entry, on the investigation tab.
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/behaviours"),
+            &[
+                ("csrf", &csrf),
+                ("on_date", "yesterday"),
+                ("place", "駅前の居酒屋"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません") && html.contains(r#"value="駅前の居酒屋""#),
+        "{html}"
+    );
     // The record tab's forms bring the user back to the record tab, where the entry shows.
     for (path, form) in [
         (

@@ -46,6 +46,12 @@ async fn register_sms_link_form_observation_chart() {
     let patient = reqwest::Client::new();
     let form = patient.get(&link).send().await.unwrap();
     assert_eq!(form.status(), 200);
+    // Nothing personal is kept in caches: the patient's page and the console's.
+    assert_eq!(form.headers()["cache-control"], "no-store");
+    assert_eq!(
+        app.get(&person_path).await.headers()["cache-control"],
+        "no-store"
+    );
     let html = form.text().await.unwrap();
     assert!(
         html.contains("体温") && html.contains(r#"name="temperature""#) && !html.contains("鈴木")

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::{
     Form, Router,
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, RawForm, State},
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
@@ -179,6 +179,66 @@ struct SectionRetry {
     errors: Vec<mimamori_core::FieldError>,
 }
 
+/// One of the record tab's or investigation tab's forms (tests, severity, residence,
+/// behaviour) posted with problems: the tab is shown again with that form as typed.
+struct FormRetry {
+    form: &'static str,
+    values: std::collections::HashMap<String, String>,
+    errors: Vec<mimamori_core::FieldError>,
+}
+
+enum Retry {
+    Section(SectionRetry),
+    Form(FormRetry),
+}
+
+/// Refills form `form` from a retry (when it is the one posted): values, problems, state.
+#[derive(Clone, Copy)]
+struct Refill<'a> {
+    retry: Option<&'a FormRetry>,
+    lang: Lang,
+}
+
+impl<'a> Refill<'a> {
+    fn of(retry: Option<&'a Retry>, form: &str, lang: Lang) -> Refill<'a> {
+        let retry = match retry {
+            Some(Retry::Form(f)) if f.form == form => Some(f),
+            _ => None,
+        };
+        Refill { retry, lang }
+    }
+    fn open(&self) -> bool {
+        self.retry.is_some()
+    }
+    fn v(&self, field: &str) -> Option<&'a str> {
+        self.retry
+            .and_then(|r| r.values.get(field))
+            .map(String::as_str)
+    }
+    fn error(&self, field: &str) -> Option<String> {
+        let e = self.retry?.errors.iter().find(|e| e.field == field)?;
+        Some(crate::web::messages::localise(self.lang, &e.reason))
+    }
+    fn invalid(&self, field: &str) -> Option<&'static str> {
+        self.error(field).map(|_| "true")
+    }
+    /// The problem under a field.
+    fn note(&self, field: &str) -> Markup {
+        html! { @if let Some(e) = self.error(field) { div class="err" { (e) } } }
+    }
+    /// "Not saved" and the list of problems, at the top of the form.
+    fn summary(&self) -> Markup {
+        html! {
+            @if let Some(r) = self.retry {
+                div class="errors" role="alert" {
+                    p { strong { (t(self.lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
+                    ul { @for e in &r.errors { li { (match field_label(self.lang, &e.field) { "" => &*e.field, l => l }) "：" (crate::web::messages::localise(self.lang, &e.reason)) } } }
+                }
+            }
+        }
+    }
+}
+
 /// The person page, one tab of it (`tab`: observation — the default where the role may read
 /// it —, record, investigation, details).
 async fn page(
@@ -188,7 +248,7 @@ async fn page(
     ip: &str,
     id: i64,
     tab: &str,
-    retry: Option<&SectionRetry>,
+    retry: Option<&Retry>,
 ) -> Result<Html<String>, HtmlError> {
     let p = persons::get(&s.db, Some(&who.viewer()), id, Some(ip)).await?;
     // Health-observation data only for roles that may read it (medical institutions may not);
@@ -318,7 +378,8 @@ async fn page(
                     @if rs { " · " (t(lang, "居所", "Residence")) ": " (residence_label(lang, &p.residence_kind)) }
                 }
                 @if rs && tab == "record" {
-                details {
+                @let rf = Refill::of(retry, "residence", lang);
+                details open[rf.open()] {
                     summary { (t(lang, "居所の履歴・変更（入院すると健康観察の連絡は止まります）", "Residence history and moves (admission stops the check-ins)")) }
                     ul {
                         @for m in &moves {
@@ -327,16 +388,20 @@ async fn page(
                         @if moves.is_empty() { li class="muted" { (t(lang, "記録なし（自宅）", "none recorded (home)")) } }
                     }
                     @if viewer.may(FieldGroup::Residence, Action::Write) {
+                    (rf.summary())
                     form method="post" action=(format!("/persons/{}/residences", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label for="res-kind" { (t(lang, "居所", "Residence")) }
-                        select id="res-kind" name="kind" {
-                            @for k in residences::KINDS { option value=(k) { (residence_label(lang, k)) } }
+                        select id="res-kind" name="kind" aria-invalid=[rf.invalid("kind")] {
+                            @for k in residences::KINDS { option value=(k) selected[rf.v("kind") == Some(*k)] { (residence_label(lang, k)) } }
                         }
+                        (rf.note("kind"))
                         label for="res-place" { (t(lang, "医療機関・施設名（任意）", "Hospital or facility (optional)")) }
-                        input id="res-place" name="place" autocomplete="off";
+                        input id="res-place" name="place" autocomplete="off" value=[rf.v("place")] aria-invalid=[rf.invalid("place")];
+                        (rf.note("place"))
                         label for="res-date" { (t(lang, "開始日（空欄は今日）", "From (empty: today)")) }
-                        input id="res-date" name="from_date" type="date";
+                        input id="res-date" name="from_date" type="date" value=[rf.v("from_date")] aria-invalid=[rf.invalid("from_date")];
+                        (rf.note("from_date"))
                         button type="submit" { (t(lang, "記録する", "Record")) }
                     }
                     }
@@ -377,15 +442,15 @@ async fn page(
                 }
             }
             @if tab == "record" {
-                (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts))
+                (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts, retry))
                 @if let Some(m) = p.merged_into {
                     p class="errors" { (t(lang, "この記録は統合されました：", "This record was merged into ")) a href=(format!("/persons/{m}")) { "ID " (m) } }
                 } @else if hc {
                     p { a href=(format!("/persons/{}/merge", p.id)) { (t(lang, "重複した記録をこの記録に統合する", "Merge a duplicate record into this one")) } }
                 }
             }
-            @if tab == "investigation" { (investigation_sections(lang, who, &viewer, &p, &behaviours, infection.as_ref())) }
-            @if tab == "details" { (details_sections(lang, who, &viewer, &p, &sections, retry)) }
+            @if tab == "investigation" { (investigation_sections(lang, who, &viewer, &p, &behaviours, infection.as_ref(), retry)) }
+            @if tab == "details" { (details_sections(lang, who, &viewer, &p, &sections, match retry { Some(Retry::Section(r)) => Some(r), _ => None })) }
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
                     h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
@@ -727,6 +792,7 @@ fn test_result_label(lang: Lang, r: &str) -> &'static str {
 
 /// Basic information, test records, severity and close contacts — each only for roles that
 /// may read its field group, with its form only for those who may write it.
+#[allow(clippy::too_many_arguments)]
 fn registry_sections(
     lang: Lang,
     who: &CurrentStaff,
@@ -735,8 +801,11 @@ fn registry_sections(
     tests: &[registry::TestRecord],
     severities: &[registry::Severity],
     contacts: &[persons::Person],
+    retry: Option<&Retry>,
 ) -> Markup {
     let may = |g: FieldGroup, a: Action| viewer.may(g, a);
+    let tf = Refill::of(retry, "tests", lang);
+    let sf = Refill::of(retry, "severities", lang);
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     html! {
         @if may(FieldGroup::Basic, Action::Read) {
@@ -779,22 +848,29 @@ fn registry_sections(
                 }
             }
             @if may(FieldGroup::Tests, Action::Write) {
-            details {
+            details open[tf.open()] {
                 summary { (t(lang, "検査を追加", "Add a test")) }
+                (tf.summary())
                 form method="post" action=(format!("/persons/{}/tests", p.id)) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     label for="t-specimen" { (t(lang, "検体採取日", "Specimen date")) }
-                    input id="t-specimen" name="specimen_date" type="date" required;
+                    input id="t-specimen" name="specimen_date" type="date" required value=[tf.v("specimen_date")] aria-invalid=[tf.invalid("specimen_date")];
+                    (tf.note("specimen_date"))
                     label for="t-method" { (t(lang, "方法", "Method")) }
-                    select id="t-method" name="method" { @for m in registry::TEST_METHODS { option value=(m) { (m) } } }
+                    select id="t-method" name="method" aria-invalid=[tf.invalid("method")] { @for m in registry::TEST_METHODS { option value=(m) selected[tf.v("method") == Some(*m)] { (m) } } }
+                    (tf.note("method"))
                     label for="t-result" { (t(lang, "結果", "Result")) }
-                    select id="t-result" name="result" { @for r in registry::TEST_RESULTS { option value=(r) selected[*r == "pending"] { (test_result_label(lang, r)) } } }
+                    select id="t-result" name="result" aria-invalid=[tf.invalid("result")] { @for r in registry::TEST_RESULTS { option value=(r) selected[tf.v("result").map_or(*r == "pending", |v| v == *r)] { (test_result_label(lang, r)) } } }
+                    (tf.note("result"))
                     label for="t-contact" { (t(lang, "結果の連絡予定日（任意）", "Planned contact date (optional)")) }
-                    input id="t-contact" name="planned_contact_date" type="date";
+                    input id="t-contact" name="planned_contact_date" type="date" value=[tf.v("planned_contact_date")] aria-invalid=[tf.invalid("planned_contact_date")];
+                    (tf.note("planned_contact_date"))
                     label for="t-rdate" { (t(lang, "結果判明日（任意）", "Result date (optional)")) }
-                    input id="t-rdate" name="result_date" type="date";
+                    input id="t-rdate" name="result_date" type="date" value=[tf.v("result_date")] aria-invalid=[tf.invalid("result_date")];
+                    (tf.note("result_date"))
                     label for="t-lab" { (t(lang, "検査機関（任意）", "Laboratory (optional)")) }
-                    input id="t-lab" name="laboratory";
+                    input id="t-lab" name="laboratory" value=[tf.v("laboratory")] aria-invalid=[tf.invalid("laboratory")];
+                    (tf.note("laboratory"))
                     button type="submit" { (t(lang, "追加", "Add")) }
                 }
             }
@@ -807,11 +883,12 @@ fn registry_sections(
             ul { @for v in severities { li { (v.from_date) " " strong { (severity_label(lang, &v.level)) } } }
                  @if severities.is_empty() { li class="muted" { (t(lang, "記録なし", "none recorded")) } } }
             @if may(FieldGroup::Severity, Action::Write) {
+            (sf.summary())
             form method="post" action=(format!("/persons/{}/severities", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
                 input type="hidden" name="csrf" value=(who.csrf);
                 label { (t(lang, "重症度", "Severity")) " "
-                    select name="level" style="width:auto" { @for l in registry::SEVERITY_LEVELS { option value=(l) { (severity_label(lang, l)) } } } }
-                label { (t(lang, "日付（空欄は今日）", "From (empty: today)")) " " input name="from_date" type="date" style="width:auto"; }
+                    select name="level" style="width:auto" aria-invalid=[sf.invalid("level")] { @for l in registry::SEVERITY_LEVELS { option value=(l) selected[sf.v("level") == Some(*l)] { (severity_label(lang, l)) } } } }
+                label { (t(lang, "日付（空欄は今日）", "From (empty: today)")) " " input name="from_date" type="date" style="width:auto" value=[sf.v("from_date")] aria-invalid=[sf.invalid("from_date")]; }
                 button type="submit" style="margin:0" { (t(lang, "記録", "Record")) }
             }
             }
@@ -853,8 +930,10 @@ fn investigation_sections(
     p: &persons::Person,
     behaviours: &[registry::Behaviour],
     infection: Option<&registry::Infection>,
+    retry: Option<&Retry>,
 ) -> Markup {
     let may = |g: FieldGroup, a: Action| viewer.may(g, a);
+    let bf = Refill::of(retry, "behaviours", lang);
     html! {
         @if may(FieldGroup::BehaviourHistory, Action::Read) {
         section class="card" {
@@ -873,22 +952,29 @@ fn investigation_sections(
                 }
             }
             @if may(FieldGroup::BehaviourHistory, Action::Write) {
-            details {
+            details open[bf.open()] {
                 summary { (t(lang, "行動歴を追加", "Add an entry")) }
+                (bf.summary())
                 form method="post" action=(format!("/persons/{}/behaviours", p.id)) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     label for="b-date" { (t(lang, "日付", "Date")) }
-                    input id="b-date" name="on_date" type="date" required;
+                    input id="b-date" name="on_date" type="date" required value=[bf.v("on_date")] aria-invalid=[bf.invalid("on_date")];
+                    (bf.note("on_date"))
                     label for="b-time" { (t(lang, "時間（任意）", "Time (optional)")) }
-                    input id="b-time" name="time_text" placeholder="12:00-13:30";
+                    input id="b-time" name="time_text" placeholder="12:00-13:30" value=[bf.v("time_text")] aria-invalid=[bf.invalid("time_text")];
+                    (bf.note("time_text"))
                     label for="b-place" { (t(lang, "場所", "Place")) }
-                    input id="b-place" name="place" required;
+                    input id="b-place" name="place" required value=[bf.v("place")] aria-invalid=[bf.invalid("place")];
+                    (bf.note("place"))
                     label for="b-setting" { (t(lang, "種別", "Setting")) }
-                    select id="b-setting" name="setting" { @for st in registry::SETTINGS { option value=(st) { (setting_label(lang, st)) } } }
+                    select id="b-setting" name="setting" aria-invalid=[bf.invalid("setting")] { @for st in registry::SETTINGS { option value=(st) selected[bf.v("setting") == Some(*st)] { (setting_label(lang, st)) } } }
+                    (bf.note("setting"))
                     label for="b-phone" { (t(lang, "場所の電話（任意）", "Place phone (optional)")) }
-                    input id="b-phone" name="place_phone" type="tel";
+                    input id="b-phone" name="place_phone" type="tel" value=[bf.v("place_phone")] aria-invalid=[bf.invalid("place_phone")];
+                    (bf.note("place_phone"))
                     label for="b-people" { (t(lang, "接触した人（任意）", "People met (optional)")) }
-                    input id="b-people" name="people_met";
+                    input id="b-people" name="people_met" value=[bf.v("people_met")] aria-invalid=[bf.invalid("people_met")];
+                    (bf.note("people_met"))
                     button type="submit" { (t(lang, "追加", "Add")) }
                 }
             }
@@ -1182,11 +1268,11 @@ async fn save_section(
         Ok(_) => Ok(Redirect::to(&format!("/persons/{id}?tab=details")).into_response()),
         // Shown again as typed, with the problems beside their fields.
         Err(mimamori_core::Error::Invalid(errors)) => {
-            let retry = SectionRetry {
+            let retry = Retry::Section(SectionRetry {
                 section,
                 doc,
                 errors,
-            };
+            });
             let html = page(&s, &who, lang, &ip, id, "details", Some(&retry)).await?;
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -1224,24 +1310,110 @@ async fn schedule(
     Ok(Redirect::to(&format!("/persons/{id}")).into_response())
 }
 
-#[derive(Deserialize)]
-struct ResidenceForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: residences::ResidenceInput,
+/// A record form posted to `/persons/{id}/…`: who, in which language, from where, whose
+/// record, and the form's body.
+struct Posted {
+    s: AppState,
+    who: CurrentStaff,
+    lang: Lang,
+    ip: String,
+    id: i64,
+    raw: axum::body::Bytes,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let who = CurrentStaff::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(UiLang(lang)) = UiLang::from_request_parts(&mut parts, state).await;
+        let ConnectInfo(addr) =
+            ConnectInfo::<std::net::SocketAddr>::from_request_parts(&mut parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<i64>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let RawForm(raw) =
+            RawForm::from_request(axum::extract::Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        Ok(Posted {
+            s: state.clone(),
+            who,
+            lang,
+            ip: addr.ip().to_string(),
+            id,
+            raw,
+        })
+    }
+}
+
+impl Posted {
+    /// Checks the CSRF token, reads the form as `T` and runs `save` with it. Saved: back to
+    /// `tab`. Problems with the input: `tab` again (422) with the form `form` as typed and
+    /// each problem beside its field, nothing saved.
+    async fn run<T, Fut>(
+        &self,
+        form: &'static str,
+        tab: &'static str,
+        save: impl FnOnce(T) -> Fut,
+    ) -> Result<Response, HtmlError>
+    where
+        T: serde::de::DeserializeOwned,
+        Fut: std::future::Future<Output = mimamori_core::Result<()>>,
+    {
+        let values: std::collections::HashMap<String, String> =
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&self.raw)
+                .map_err(|e| crate::web::error::AppError::BadRequest(format!("form: {e}")))?
+                .into_iter()
+                .collect();
+        self.who
+            .check_csrf(values.get("csrf").map_or("", String::as_str))?;
+        let input: T = serde_urlencoded::from_bytes(&self.raw)
+            .map_err(|e| crate::web::error::AppError::BadRequest(format!("form: {e}")))?;
+        match save(input).await {
+            Ok(()) => Ok(Redirect::to(&format!("/persons/{}?tab={tab}", self.id)).into_response()),
+            Err(mimamori_core::Error::Invalid(errors)) => {
+                let retry = Retry::Form(FormRetry {
+                    form,
+                    values,
+                    errors,
+                });
+                let html = page(
+                    &self.s,
+                    &self.who,
+                    self.lang,
+                    &self.ip,
+                    self.id,
+                    tab,
+                    Some(&retry),
+                )
+                .await?;
+                Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Records a move (a hospital stay stops the check-ins at once).
-async fn residence(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<ResidenceForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    add_residence(&s, &who, id, &f.input, &addr.ip().to_string()).await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
+async fn residence(f: Posted) -> Result<Response, HtmlError> {
+    let (s, who, ip, id) = (&f.s, &f.who, f.ip.clone(), f.id);
+    f.run(
+        "residence",
+        "record",
+        move |input: residences::ResidenceInput| async move {
+            add_residence(s, who, id, &input, &ip).await.map(|_| ())
+        },
+    )
+    .await
 }
 
 /// Validates a move against the health centre's local date and records it; shared by the
@@ -1274,44 +1446,34 @@ struct TabQuery {
     tab: String,
 }
 
-#[derive(Deserialize)]
-struct TestForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: registry::TestInput,
+async fn add_test(f: Posted) -> Result<Response, HtmlError> {
+    let (db, viewer, ip, id) = (&f.s.db, f.who.viewer(), f.ip.clone(), f.id);
+    f.run(
+        "tests",
+        "record",
+        move |input: registry::TestInput| async move {
+            let t = input.parse(japan_today())?;
+            registry::add_test(db, &viewer, id, &t, Some(&ip))
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
 }
 
-async fn add_test(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<TestForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    let t = f.input.parse(japan_today())?;
-    registry::add_test(&s.db, &who.viewer(), id, &t, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
-}
-
-#[derive(Deserialize)]
-struct BehaviourForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: registry::BehaviourInput,
-}
-
-async fn add_behaviour(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<BehaviourForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    let e = f.input.parse(japan_today())?;
-    registry::add_behaviour(&s.db, &who.viewer(), id, &e, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=investigation")).into_response())
+async fn add_behaviour(f: Posted) -> Result<Response, HtmlError> {
+    let (db, viewer, ip, id) = (&f.s.db, f.who.viewer(), f.ip.clone(), f.id);
+    f.run(
+        "behaviours",
+        "investigation",
+        move |input: registry::BehaviourInput| async move {
+            let e = input.parse(japan_today())?;
+            registry::add_behaviour(db, &viewer, id, &e, Some(&ip))
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -1340,24 +1502,19 @@ async fn set_infection(
     Ok(Redirect::to(&format!("/persons/{id}?tab=investigation")).into_response())
 }
 
-#[derive(Deserialize)]
-struct SeverityForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: registry::SeverityInput,
-}
-
-async fn add_severity(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<SeverityForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    let sv = f.input.parse(japan_today())?;
-    registry::add_severity(&s.db, &who.viewer(), id, sv, Some(&addr.ip().to_string())).await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
+async fn add_severity(f: Posted) -> Result<Response, HtmlError> {
+    let (db, viewer, ip, id) = (&f.s.db, f.who.viewer(), f.ip.clone(), f.id);
+    f.run(
+        "severities",
+        "record",
+        move |input: registry::SeverityInput| async move {
+            let sv = input.parse(japan_today())?;
+            registry::add_severity(db, &viewer, id, sv, Some(&ip))
+                .await
+                .map(|_| ())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
