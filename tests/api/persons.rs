@@ -192,6 +192,19 @@ async fn a_schedule_change_takes_effect_today() {
         )
         .await;
     assert_eq!(r.status(), 303, "back to the person page");
+    // Impossible times: the page again with the times as typed and the problem beside them.
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/schedule"),
+            &[("csrf", &csrf), ("checkin_time", "25:00,9時")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません") && html.contains(r#"value="25:00,9時""#),
+        "{html}"
+    );
     let p: serde_json::Value = app
         .get(&format!("/api/v1/persons/{id}"))
         .await

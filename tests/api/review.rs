@@ -174,6 +174,30 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
         ]
     );
 
+    // An entry with an impossible SpO2 comes back as typed (ticked boxes too), nothing saved.
+    let before = app.count("SELECT COUNT(*) FROM observations").await;
+    let r = app
+        .post_form(
+            &format!("/persons/{urgent}/observations"),
+            &[
+                ("csrf", &csrf),
+                ("spo2", "200"),
+                ("yes", "cough"),
+                ("note", "家族から電話で聞き取り"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません")
+            && html.contains(r#"value="200""#)
+            && html.contains(r#"value="家族から電話で聞き取り""#)
+            && html.contains(r#"name="yes" value="cough" checked"#),
+        "{html}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, before);
+
     // A new trigger after resolution opens a new escalation.
     let again = app
         .post_form(

@@ -183,7 +183,8 @@ struct SectionRetry {
 /// behaviour) posted with problems: the tab is shown again with that form as typed.
 struct FormRetry {
     form: &'static str,
-    values: std::collections::HashMap<String, String>,
+    /// As posted (a field can come more than once: ticked boxes).
+    values: Vec<(String, String)>,
     errors: Vec<mimamori_core::FieldError>,
 }
 
@@ -211,9 +212,16 @@ impl<'a> Refill<'a> {
         self.retry.is_some()
     }
     fn v(&self, field: &str) -> Option<&'a str> {
+        self.retry?
+            .values
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Whether box `value` of field `field` was ticked.
+    fn ticked(&self, field: &str, value: &str) -> bool {
         self.retry
-            .and_then(|r| r.values.get(field))
-            .map(String::as_str)
+            .is_some_and(|r| r.values.iter().any(|(k, v)| k == field && v == value))
     }
     fn error(&self, field: &str) -> Option<String> {
         let e = self.retry?.errors.iter().find(|e| e.field == field)?;
@@ -508,37 +516,42 @@ async fn page(
                     }
                 }
                 @if viewer.may(FieldGroup::HealthObservation, Action::Write) {
-                details {
+                @let of = Refill::of(retry, "observation", lang);
+                details open[of.open()] {
                     summary { (t(lang, "電話などで聞き取った記録を入力", "Enter an observation taken by phone")) }
+                    (of.summary())
                     form method="post" action=(format!("/persons/{}/observations", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label for="temperature" { (t(lang, "体温（℃）", "Temperature (°C)")) }
-                        input id="temperature" name="temperature" inputmode="decimal";
+                        input id="temperature" name="temperature" inputmode="decimal" value=[of.v("temperature")] aria-invalid=[of.invalid("temperature")];
+                        (of.note("temperature"))
                         label for="spo2" { "SpO2 (%)" }
-                        input id="spo2" name="spo2" inputmode="numeric";
+                        input id="spo2" name="spo2" inputmode="numeric" value=[of.v("spo2")] aria-invalid=[of.invalid("spo2")];
+                        (of.note("spo2"))
                         label for="reporter" { (t(lang, "回答者", "Reported by")) }
-                        select id="reporter" name="reporter" {
-                            option value="self" { (t(lang, "本人", "the person")) }
-                            option value="family" { (t(lang, "家族", "family")) }
-                            option value="staff" { (t(lang, "職員", "staff")) }
-                            option value="contractor" { (t(lang, "委託先", "contractor")) }
+                        select id="reporter" name="reporter" aria-invalid=[of.invalid("reporter")] {
+                            @for (v, ja, en) in [("self", "本人", "the person"), ("family", "家族", "family"), ("staff", "職員", "staff"), ("contractor", "委託先", "contractor")] {
+                                option value=(v) selected[of.v("reporter") == Some(v)] { (t(lang, ja, en)) }
+                            }
                         }
+                        (of.note("reporter"))
                         fieldset {
                             legend { (t(lang, "「はい」の症状", "Symptoms present")) }
                             @for q in flow.questions.iter().filter(|q| q.kind == QuestionKind::YesNo) {
-                                label style="font-weight:400" { input type="checkbox" name="yes" value=(q.id.get_ref()) style="width:auto"; " " (flow.text(q, lang)) }
+                                label style="font-weight:400" { input type="checkbox" name="yes" value=(q.id.get_ref()) checked[of.ticked("yes", q.id.get_ref())] style="width:auto"; " " (flow.text(q, lang)) }
                             }
                         }
                         @for q in flow.questions.iter().filter(|q| q.kind == QuestionKind::Choice) {
                             @let id = format!("choice-{}", q.id.get_ref());
                             label for=(id) { (flow.text(q, lang)) }
-                            select id=(id) name=(id) {
+                            select id=(id) name=(id) aria-invalid=[of.invalid(&id)] {
                                 option value="" { (t(lang, "（聞き取りなし）", "(not asked)")) }
-                                @for c in &q.choices { option value=(c.id) { (flow.choice_text(c, lang)) } }
+                                @for c in &q.choices { option value=(c.id) selected[of.v(&id) == Some(c.id.as_str())] { (flow.choice_text(c, lang)) } }
                             }
+                            (of.note(&id))
                         }
                         label for="note" { (t(lang, "メモ（医師の所見など）", "Note (e.g. a doctor's findings)")) }
-                        input id="note" name="note";
+                        input id="note" name="note" value=[of.v("note")];
                         button type="submit" { (t(lang, "記録する", "Record")) }
                     }
                 }
@@ -565,26 +578,29 @@ async fn page(
             section class="card" {
                 h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
                 @if may_schedule {
-                details {
+                @let sf = Refill::of(retry, "schedule", lang);
+                details open[sf.open()] {
                     summary { (t(lang, "連絡方法・時刻を変更（本日分もすぐに反映）", "Change channel or times (applies to today at once)")) }
+                    (sf.summary())
                     form method="post" action=(format!("/persons/{}/schedule", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label for="sch-channel" { (t(lang, "連絡方法", "Channel")) }
                         select id="sch-channel" name="channel" {
-                            @for (v, ja, en) in CHANNELS { option value=(v) selected[p.channel == *v] { (t(lang, ja, en)) } }
+                            @for (v, ja, en) in CHANNELS { option value=(v) selected[sf.v("channel").map_or(p.channel == *v, |x| x == *v)] { (t(lang, ja, en)) } }
                         }
                         label for="sch-fallback" { (t(lang, "予備の連絡方法", "Fallback channel")) }
                         select id="sch-fallback" name="fallback_channel" {
-                            option value="none" selected[p.fallback_channel.is_none()] { (t(lang, "なし", "none")) }
-                            @for (v, ja, en) in CHANNELS { option value=(v) selected[p.fallback_channel.as_deref() == Some(*v)] { (t(lang, ja, en)) } }
+                            option value="none" selected[sf.v("fallback_channel").map_or(p.fallback_channel.is_none(), |x| x == "none")] { (t(lang, "なし", "none")) }
+                            @for (v, ja, en) in CHANNELS { option value=(v) selected[sf.v("fallback_channel").map_or(p.fallback_channel.as_deref() == Some(*v), |x| x == *v)] { (t(lang, ja, en)) } }
                         }
                         label for="sch-lang" { (t(lang, "言語", "Language")) }
                         select id="sch-lang" name="language" {
-                            option value="ja" selected[p.language == "ja"] { "日本語" }
-                            option value="en" selected[p.language == "en"] { "English" }
+                            option value="ja" selected[sf.v("language").map_or(p.language == "ja", |x| x == "ja")] { "日本語" }
+                            option value="en" selected[sf.v("language").map_or(p.language == "en", |x| x == "en")] { "English" }
                         }
                         label for="sch-time" { (t(lang, "連絡時刻（複数はカンマ区切り、例 09:00,17:00）", "Times (comma-separated, e.g. 09:00,17:00)")) }
-                        input id="sch-time" name="checkin_time" value=(times) inputmode="numeric" autocomplete="off";
+                        input id="sch-time" name="checkin_time" value=(sf.v("checkin_time").unwrap_or(&times)) inputmode="numeric" autocomplete="off" aria-invalid=[sf.invalid("checkin_time")];
+                        (sf.note("checkin_time"))
                         button type="submit" { (t(lang, "変更する", "Save")) }
                     }
                 }
@@ -616,7 +632,6 @@ async fn page(
 /// Staff entry: the form's fields, every one optional except that something is recorded.
 #[derive(Debug, Deserialize)]
 struct EntryForm {
-    csrf: String,
     temperature: String,
     spo2: String,
     reporter: String,
@@ -624,96 +639,97 @@ struct EntryForm {
     yes: Vec<String>,
 }
 
-async fn enter(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    Path(id): Path<i64>,
-    Form(raw): Form<Vec<(String, String)>>,
-) -> Result<Response, HtmlError> {
-    let get = |k: &str| {
-        raw.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let f = EntryForm {
-        csrf: get("csrf"),
-        temperature: get("temperature"),
-        spo2: get("spo2"),
-        reporter: get("reporter"),
-        note: get("note"),
-        yes: raw
-            .iter()
-            .filter(|(n, _)| n == "yes")
-            .map(|(_, v)| v.clone())
-            .collect(),
-    };
-    who.check_csrf(&f.csrf)?;
-    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
-    let flow = s.flows.for_monitoring(&p.monitoring_type);
-    let mut c = Collect::default();
-    let mut a = Answer::default();
-    if !f.temperature.is_empty() {
-        a.temperature = c.take(Temperature::parse("temperature", &f.temperature));
-    }
-    if !f.spo2.is_empty() {
-        a.spo2 = c.take(Spo2::parse("spo2", &f.spo2));
-    }
-    for q in flow
-        .questions
-        .iter()
-        .filter(|q| q.kind == QuestionKind::YesNo)
-    {
-        let yes = f.yes.iter().any(|y| y == q.id.get_ref());
-        a.yes_no(q.id.get_ref(), yes, q.urgent);
-    }
-    for q in flow
-        .questions
-        .iter()
-        .filter(|q| q.kind == QuestionKind::Choice)
-    {
-        let field = format!("choice-{}", q.id.get_ref());
-        let v = raw
-            .iter()
-            .find(|(n, _)| *n == field)
-            .map(|(_, v)| v.trim())
-            .unwrap_or("");
-        if v.is_empty() {
-            continue;
-        }
-        match q.choices.iter().find(|c| c.id == v) {
-            Some(c) => {
-                a.choices.insert(q.id.get_ref().clone(), c.id.clone());
+async fn enter(f: Posted) -> Result<Response, HtmlError> {
+    let (s, who, id) = (&f.s, &f.who, f.id);
+    f.run(
+        "observation",
+        "observation",
+        move |raw: Vec<(String, String)>| async move {
+            let get = |k: &str| {
+                raw.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let f = EntryForm {
+                temperature: get("temperature"),
+                spo2: get("spo2"),
+                reporter: get("reporter"),
+                note: get("note"),
+                yes: raw
+                    .iter()
+                    .filter(|(n, _)| n == "yes")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            };
+            let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+            let flow = s.flows.for_monitoring(&p.monitoring_type);
+            let mut c = Collect::default();
+            let mut a = Answer::default();
+            if !f.temperature.is_empty() {
+                a.temperature = c.take(Temperature::parse("temperature", &f.temperature));
             }
-            None => c.push(field, "not one of the question's choices".to_string()),
-        }
-    }
-    c.finish()?;
-    let note = Some(f.note.as_str()).filter(|n| !n.is_empty());
-    let reporter = if f.reporter.is_empty() {
-        "staff"
-    } else {
-        f.reporter.as_str()
-    };
-    let rec = observations::record_by_staff(
-        &s.db,
-        Some(&who.viewer()),
-        p.id,
-        reporter,
-        "staff",
-        mimamori_core::db::now(),
-        &a,
-        note,
-        &s.rules,
+            if !f.spo2.is_empty() {
+                a.spo2 = c.take(Spo2::parse("spo2", &f.spo2));
+            }
+            for q in flow
+                .questions
+                .iter()
+                .filter(|q| q.kind == QuestionKind::YesNo)
+            {
+                let yes = f.yes.iter().any(|y| y == q.id.get_ref());
+                a.yes_no(q.id.get_ref(), yes, q.urgent);
+            }
+            for q in flow
+                .questions
+                .iter()
+                .filter(|q| q.kind == QuestionKind::Choice)
+            {
+                let field = format!("choice-{}", q.id.get_ref());
+                let v = raw
+                    .iter()
+                    .find(|(n, _)| *n == field)
+                    .map(|(_, v)| v.trim())
+                    .unwrap_or("");
+                if v.is_empty() {
+                    continue;
+                }
+                match q.choices.iter().find(|c| c.id == v) {
+                    Some(c) => {
+                        a.choices.insert(q.id.get_ref().clone(), c.id.clone());
+                    }
+                    None => c.push(field, "not one of the question's choices".to_string()),
+                }
+            }
+            c.finish()?;
+            let note = Some(f.note.as_str()).filter(|n| !n.is_empty());
+            let reporter = if f.reporter.is_empty() {
+                "staff"
+            } else {
+                f.reporter.as_str()
+            };
+            let rec = observations::record_by_staff(
+                &s.db,
+                Some(&who.viewer()),
+                p.id,
+                reporter,
+                "staff",
+                mimamori_core::db::now(),
+                &a,
+                note,
+                &s.rules,
+            )
+            .await?;
+            tracing::info!(
+                person_id = p.id,
+                observation_id = rec.observation_id,
+                staff_id = who.id,
+                "observation entered by staff"
+            );
+            Ok(())
+        },
     )
-    .await?;
-    tracing::info!(
-        person_id = p.id,
-        observation_id = rec.observation_id,
-        staff_id = who.id,
-        "observation entered by staff"
-    );
-    Ok(Redirect::to(&format!("/persons/{}", p.id)).into_response())
+    .await
 }
 
 #[derive(Deserialize)]
@@ -1286,28 +1302,21 @@ const CHANNELS: &[(&str, &str, &str)] = &[
     ("voice", "自動音声電話", "automated call"),
 ];
 
-#[derive(Deserialize)]
-struct ScheduleForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: persons::ScheduleInput,
-}
-
 /// Changes how and when the person is reached; today's check-ins follow at once.
-async fn schedule(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<ScheduleForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    let change = f.input.parse()?;
-    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
-    let ip = addr.ip().to_string();
-    persons::update_schedule(&s.db, &who.viewer(), id, &change, window, Some(&ip)).await?;
-    tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
-    Ok(Redirect::to(&format!("/persons/{id}")).into_response())
+async fn schedule(f: Posted) -> Result<Response, HtmlError> {
+    let (s, viewer, ip, id, staff) = (&f.s, f.who.viewer(), f.ip.clone(), f.id, f.who.id);
+    f.run(
+        "schedule",
+        "observation",
+        move |input: persons::ScheduleInput| async move {
+            let change = input.parse()?;
+            let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+            persons::update_schedule(&s.db, &viewer, id, &change, window, Some(&ip)).await?;
+            tracing::info!(person_id = id, staff_id = staff, "schedule changed");
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// A record form posted to `/persons/{id}/…`: who, in which language, from where, whose
@@ -1369,13 +1378,10 @@ impl Posted {
         T: serde::de::DeserializeOwned,
         Fut: std::future::Future<Output = mimamori_core::Result<()>>,
     {
-        let values: std::collections::HashMap<String, String> =
-            serde_urlencoded::from_bytes::<Vec<(String, String)>>(&self.raw)
-                .map_err(|e| crate::web::error::AppError::BadRequest(format!("form: {e}")))?
-                .into_iter()
-                .collect();
-        self.who
-            .check_csrf(values.get("csrf").map_or("", String::as_str))?;
+        let values: Vec<(String, String)> = serde_urlencoded::from_bytes(&self.raw)
+            .map_err(|e| crate::web::error::AppError::BadRequest(format!("form: {e}")))?;
+        let csrf = values.iter().find(|(k, _)| k == "csrf");
+        self.who.check_csrf(csrf.map_or("", |(_, v)| v.as_str()))?;
         let input: T = serde_urlencoded::from_bytes(&self.raw)
             .map_err(|e| crate::web::error::AppError::BadRequest(format!("form: {e}")))?;
         match save(input).await {
