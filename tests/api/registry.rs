@@ -573,6 +573,18 @@ async fn tabs_and_the_smaller_record_groups() {
         html.contains("保存されていません") && html.contains(r#"value="駅前の居酒屋""#),
         "{html}"
     );
+    let r = app
+        .post_form(
+            &format!("/persons/{id}/infection"),
+            &[("csrf", &csrf), ("link", "maybe"), ("area", "港区芝浦")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("保存されていません") && html.contains(r#"value="港区芝浦""#),
+        "{html}"
+    );
     // The record tab's forms bring the user back to the record tab, where the entry shows.
     for (path, form) in [
         (

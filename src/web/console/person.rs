@@ -1006,16 +1006,20 @@ fn investigation_sections(
                 " · " (area.as_deref().unwrap_or("—")) " · " (setting.as_deref().map(|s| setting_label(lang, s)).unwrap_or("—")) " · " (place.as_deref().unwrap_or("—"))
             }
             @if may(FieldGroup::InfectionLink, Action::Write) {
+            @let inf = Refill::of(retry, "infection", lang);
+            // As posted when it came back with problems, else as stored.
+            @let cur = |k: &str, stored: &Option<String>| inf.v(k).map(str::to_string).or_else(|| stored.clone());
+            (inf.summary())
             form method="post" action=(format!("/persons/{}/infection", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
                 input type="hidden" name="csrf" value=(who.csrf);
-                label { (t(lang, "関連", "Link")) " " select name="link" style="width:auto" {
+                label { (t(lang, "関連", "Link")) " " select name="link" style="width:auto" aria-invalid=[inf.invalid("link")] {
                     @for (k, ja, en) in [("confirmed", "確定", "confirmed"), ("presumed", "推定", "presumed"), ("unknown", "不明", "unknown")] {
-                        option value=(k) selected[link.as_deref() == Some(k)] { (t(lang, ja, en)) } } } }
-                label { (t(lang, "地域", "Area")) " " input name="area" value=(area.clone().unwrap_or_default()) style="width:8rem"; }
-                label { (t(lang, "種別", "Setting")) " " select name="setting" style="width:auto" {
+                        option value=(k) selected[cur("link", link).as_deref() == Some(k)] { (t(lang, ja, en)) } } } }
+                label { (t(lang, "地域", "Area")) " " input name="area" value=(cur("area", area).unwrap_or_default()) style="width:8rem" aria-invalid=[inf.invalid("area")]; }
+                label { (t(lang, "種別", "Setting")) " " select name="setting" style="width:auto" aria-invalid=[inf.invalid("setting")] {
                     option value="" { "—" }
-                    @for st in registry::SETTINGS { option value=(st) selected[setting.as_deref() == Some(*st)] { (setting_label(lang, st)) } } } }
-                label { (t(lang, "場所", "Place")) " " input name="place" value=(place.clone().unwrap_or_default()) style="width:10rem"; }
+                    @for st in registry::SETTINGS { option value=(st) selected[cur("setting", setting).as_deref() == Some(*st)] { (setting_label(lang, st)) } } } }
+                label { (t(lang, "場所", "Place")) " " input name="place" value=(cur("place", place).unwrap_or_default()) style="width:10rem" aria-invalid=[inf.invalid("place")]; }
                 button type="submit" style="margin:0" { (t(lang, "記録", "Save")) }
             }
             }
@@ -1482,30 +1486,16 @@ async fn add_behaviour(f: Posted) -> Result<Response, HtmlError> {
     .await
 }
 
-#[derive(Deserialize)]
-struct InfectionForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: registry::InfectionInput,
-}
-
-async fn set_infection(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
-    Form(f): Form<InfectionForm>,
-) -> Result<Response, HtmlError> {
-    who.check_csrf(&f.csrf)?;
-    registry::set_infection(
-        &s.db,
-        &who.viewer(),
-        id,
-        &f.input,
-        Some(&addr.ip().to_string()),
+async fn set_infection(f: Posted) -> Result<Response, HtmlError> {
+    let (db, viewer, ip, id) = (&f.s.db, f.who.viewer(), f.ip.clone(), f.id);
+    f.run(
+        "infection",
+        "investigation",
+        move |input: registry::InfectionInput| async move {
+            registry::set_infection(db, &viewer, id, &input, Some(&ip)).await
+        },
     )
-    .await?;
-    Ok(Redirect::to(&format!("/persons/{id}?tab=investigation")).into_response())
+    .await
 }
 
 async fn add_severity(f: Posted) -> Result<Response, HtmlError> {
