@@ -67,25 +67,40 @@ async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
-        let results = match observations::answer_checkins(&db, &batch, &rules).await {
-            Ok(r) => r,
-            Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %e, answers = batch.len(), "answer batch failed; recording each alone");
-                let mut r = Vec::with_capacity(batch.len());
-                for a in &batch {
-                    r.push(
-                        observations::answer_checkins(&db, std::slice::from_ref(a), &rules)
-                            .await
-                            .and_then(|mut v| v.pop().expect("one answer gives one result")),
-                    );
-                }
-                r
-            }
-            Err(e) => vec![Err(e)],
-        };
+        let n = batch.len();
+        // Each batch in its own task: a panic fails that batch's requests (they see an
+        // error and the check-ins stay open), never the writer, so later answers still land.
+        let results = tokio::spawn(record(db.clone(), rules.clone(), batch))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, answers = n, "answer batch panicked");
+                (0..n)
+                    .map(|_| Err(Error::Internal("recording the answer failed".into())))
+                    .collect()
+            });
         for (reply, r) in replies.into_iter().zip(results) {
             // The requester may have gone (client hung up); the answer is recorded anyway.
             let _ = reply.send(r);
         }
+    }
+}
+
+/// Records one batch; when the batch fails, each answer alone.
+async fn record(db: Db, rules: Arc<Thresholds>, batch: Vec<AnswerIn>) -> Vec<Result<Outcome>> {
+    match observations::answer_checkins(&db, &batch, &rules).await {
+        Ok(r) => r,
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(error = %e, answers = batch.len(), "answer batch failed; recording each alone");
+            let mut r = Vec::with_capacity(batch.len());
+            for a in &batch {
+                r.push(
+                    observations::answer_checkins(&db, std::slice::from_ref(a), &rules)
+                        .await
+                        .and_then(|mut v| v.pop().expect("one answer gives one result")),
+                );
+            }
+            r
+        }
+        Err(e) => vec![Err(e)],
     }
 }
