@@ -9,6 +9,7 @@
 //! bad answer cannot take the others down with it.
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -68,12 +69,13 @@ async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
         let n = batch.len();
-        // Each batch in its own task: a panic fails that batch's requests (they see an
-        // error and the check-ins stay open), never the writer, so later answers still land.
-        let results = tokio::spawn(record(db.clone(), rules.clone(), batch))
+        // A panic fails that batch's requests (they see an error and the check-ins stay
+        // open), never the writer, so later answers still land.
+        let results = std::panic::AssertUnwindSafe(record(&db, &rules, batch))
+            .catch_unwind()
             .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, answers = n, "answer batch panicked");
+            .unwrap_or_else(|_| {
+                tracing::error!(answers = n, "answer batch panicked");
                 (0..n)
                     .map(|_| Err(Error::Internal("recording the answer failed".into())))
                     .collect()
@@ -86,15 +88,15 @@ async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Records one batch; when the batch fails, each answer alone.
-async fn record(db: Db, rules: Arc<Thresholds>, batch: Vec<AnswerIn>) -> Vec<Result<Outcome>> {
-    match observations::answer_checkins(&db, &batch, &rules).await {
+async fn record(db: &Db, rules: &Thresholds, batch: Vec<AnswerIn>) -> Vec<Result<Outcome>> {
+    match observations::answer_checkins(db, &batch, rules).await {
         Ok(r) => r,
         Err(e) if batch.len() > 1 => {
             tracing::warn!(error = %e, answers = batch.len(), "answer batch failed; recording each alone");
             let mut r = Vec::with_capacity(batch.len());
             for a in &batch {
                 r.push(
-                    observations::answer_checkins(&db, std::slice::from_ref(a), &rules)
+                    observations::answer_checkins(db, std::slice::from_ref(a), rules)
                         .await
                         .and_then(|mut v| v.pop().expect("one answer gives one result")),
                 );
