@@ -236,13 +236,23 @@ impl<'a> Refill<'a> {
     }
     /// "Not saved" and the list of problems, at the top of the form.
     fn summary(&self) -> Markup {
-        html! {
-            @if let Some(r) = self.retry {
-                div class="errors" role="alert" {
-                    p { strong { (t(self.lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
-                    ul { @for e in &r.errors { li { (match field_label(self.lang, &e.field) { "" => &*e.field, l => l }) "：" (crate::web::messages::localise(self.lang, &e.reason)) } } }
+        html! { @if let Some(r) = self.retry { (not_saved(self.lang, &r.errors, None)) } }
+    }
+}
+
+/// "Not saved" and each problem with its field's name — linked to the field when the
+/// fields' ids are `{prefix}-{field}`.
+fn not_saved(lang: Lang, errors: &[mimamori_core::FieldError], prefix: Option<&str>) -> Markup {
+    html! {
+        div class="errors" role="alert" {
+            p { strong { (t(lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
+            ul { @for e in errors {
+                @let name = match field_label(lang, &e.field) { "" => &*e.field, l => l };
+                li {
+                    @if let Some(pre) = prefix { a href=(format!("#{pre}-{}", e.field)) { (name) } } @else { (name) }
+                    "：" (crate::web::messages::localise(lang, &e.reason))
                 }
-            }
+            } }
         }
     }
 }
@@ -1146,12 +1156,7 @@ fn details_sections(
             @let err = |k: &str| retry.and_then(|r| r.errors.iter().find(|e| e.field == k)).map(|e| crate::web::messages::localise(lang, &e.reason));
             section class="card" id=(format!("section-{}", st.section.key())) {
                 h2 { (section_title(lang, st.section)) }
-                @if let Some(r) = retry {
-                    div class="errors" role="alert" {
-                        p { strong { (t(lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
-                        ul { @for e in &r.errors { li { a href=(format!("#{}-{}", st.section.key(), e.field)) { (match field_label(lang, &e.field) { "" => &*e.field, l => l }) } "：" (crate::web::messages::localise(lang, &e.reason)) } } }
-                    }
-                }
+                @if let Some(r) = retry { (not_saved(lang, &r.errors, Some(st.section.key()))) }
                 @if let Some(at) = st.updated_at { p class="muted" { (t(lang, "更新：", "Updated: ")) (at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) } }
                 form method="post" action=(format!("/persons/{}/sections/{}", p.id, st.section.key())) {
                     input type="hidden" name="csrf" value=(who.csrf);
