@@ -840,6 +840,8 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     sqlx::query("ANALYZE").execute(p).await?;
     let app = start_web(&db_url(&args.admin_url, &name)).await?;
     let (trivial, _) = rps(&app.client, &format!("{}/healthz/live", app.base), 5.0, 32).await?;
+    // One database round trip and nothing else: the ceiling of any page that reads once.
+    let (one_query, _) = rps(&app.client, &format!("{}/healthz", app.base), 5.0, 32).await?;
     let (page, page_lat) = rps(
         &app.client,
         &format!("{}/persons/{person}", app.base),
@@ -875,6 +877,9 @@ async fn pages(args: &Args) -> anyhow::Result<()> {
     println!("| page | requests/s | p50 ms | p95 ms |");
     println!("|---|---|---|---|");
     println!("| trivial handler /healthz/live (ceiling) | {trivial:.0} | — | — |");
+    println!(
+        "| /healthz: one `SELECT 1` round trip, no session (for scale) | {one_query:.0} | — | — |"
+    );
     println!(
         "| person page, 14-day chart, 2 check-ins a day | {page:.0} | {:.1} | {:.1} |",
         pct(page_lat.clone(), 0.5),

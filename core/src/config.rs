@@ -94,6 +94,10 @@ pub struct HttpConfig {
     pub addr: String,
     /// Per-request timeout in seconds.
     pub request_timeout_secs: u64,
+    /// Serve person observation pages and sessions from memory while the database's change
+    /// feed is heard (PostgreSQL only; see `mimamori_core::changes`). `false` reads every
+    /// request from the database.
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +175,7 @@ impl Default for HttpConfig {
         HttpConfig {
             addr: "127.0.0.1:8080".into(),
             request_timeout_secs: 15,
+            cache: true,
         }
     }
 }

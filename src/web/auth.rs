@@ -99,6 +99,38 @@ impl IntoResponse for AuthRejection {
     }
 }
 
+/// The live session for `token`: from this process's cache while the change feed is heard
+/// (every ended session and changed account is announced), else from the database. A cached
+/// session is re-read at least once a minute, which also keeps its idle timer moving.
+async fn session(state: &AppState, token: &str) -> mimamori_core::Result<Option<staff::Session>> {
+    use super::cache::{CachedSession, SESSION_REFRESH};
+    let idle = Duration::minutes(SESSION_IDLE_MINUTES);
+    let key = staff::hash_token(token);
+    let cache = &state.caches.sessions;
+    if let Some(c) = cache.get(0, &key) {
+        let t = mimamori_core::db::now();
+        if c.fetched.elapsed() < SESSION_REFRESH
+            && c.session.expires_at > t
+            && c.session.last_seen_at + idle > t
+        {
+            return Ok(Some(c.session.clone()));
+        }
+    }
+    let ticket = cache.ticket(0);
+    let s = staff::session(&state.db, token, idle).await?;
+    if let (Some(t), Some(s)) = (ticket, &s) {
+        cache.put(
+            t,
+            key,
+            CachedSession {
+                session: s.clone(),
+                fetched: std::time::Instant::now(),
+            },
+        );
+    }
+    Ok(s)
+}
+
 impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = AuthRejection;
     async fn from_request_parts(
@@ -120,13 +152,11 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .ok_or_else(reject)?
             .value()
             .to_string();
-        let session = staff::session(&state.db, &token, Duration::minutes(SESSION_IDLE_MINUTES))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = ?e, "session lookup failed");
-                reject()
-            })?
-            .ok_or_else(reject)?;
+        let session = session(state, &token).await.map_err(|e| {
+            tracing::error!(error = ?e, "session lookup failed");
+            reject()
+        })?;
+        let session = session.ok_or_else(reject)?;
         let role = Role::parse(&session.role).ok_or_else(|| {
             tracing::error!(
                 staff_id = session.staff_id,

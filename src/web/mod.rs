@@ -2,6 +2,7 @@
 //! (`/c/{token}`), the JSON API (`/api/v1`) and `/healthz`. One router per module, merged here.
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod chart;
 pub mod console;
 pub mod error;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub channels: Channels,
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
+    /// Person pages and sessions served from memory while the change feed is heard.
+    pub caches: Arc<cache::Caches>,
+    /// Group commit for the audit rows of reads served from memory.
+    pub audit: mimamori_core::store::audit::AuditWriter,
 }
 
 impl AppState {
@@ -57,6 +62,7 @@ impl AppState {
         channels: Channels,
     ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
+        let caches = cache::start(&db, config.http.cache);
         AppState {
             db: db.clone(),
             config,
@@ -64,6 +70,8 @@ impl AppState {
             flows,
             prompts,
             ingest: mimamori_core::ingest::Ingest::spawn(db.clone(), rules.clone()),
+            caches,
+            audit: mimamori_core::store::audit::AuditWriter::spawn(db.clone()),
             rules,
             periods: Arc::default(),
             channels,
@@ -171,7 +179,11 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api/v1", api::router())
         .route("/api/openapi.json", axum::routing::get(api::openapi_json))
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::local_writes,
+        ))
         .layer(axum::middleware::from_fn(lang_layer))
         .layer(axum::middleware::from_fn(no_store))
         .layer(TimeoutLayer::with_status_code(

@@ -193,3 +193,78 @@ pub async fn search(
     crate::with_db!(db, p => audit(p, Actor::Staff(officer), "audit.read", "health_centre", Some(health_centre_id), None).await)?;
     Ok(rows)
 }
+
+/// An audit row owned by a request waiting for the [`AuditWriter`].
+#[derive(Debug, Clone)]
+pub struct OwnedAuditRow {
+    pub actor: Actor,
+    pub action: &'static str,
+    pub target_kind: &'static str,
+    pub target_id: Option<i64>,
+    pub ip: Option<String>,
+}
+
+type AuditJob = (OwnedAuditRow, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// Group commit for audit rows of reads: every row that arrives while the previous batch
+/// commits goes into the next one (one multi-row INSERT). A request waits for its row's
+/// commit, so nothing is shown that was not audited first; at peak many reads share one
+/// commit.
+#[derive(Clone)]
+pub struct AuditWriter {
+    jobs: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+/// Most rows per statement (6 parameters each, under SQLite's 32,766).
+const AUDIT_BATCH: usize = 256;
+
+impl AuditWriter {
+    /// Starts the writer task on the current Tokio runtime; it stops when the last handle
+    /// is dropped, after answering every request it has taken.
+    pub fn spawn(db: crate::Db) -> AuditWriter {
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(AUDIT_BATCH);
+            while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                let rows: Vec<NewAuditRow<'_>> = batch
+                    .iter()
+                    .map(|(r, _)| {
+                        (
+                            r.actor,
+                            r.action,
+                            r.target_kind,
+                            r.target_id,
+                            r.ip.as_deref(),
+                        )
+                    })
+                    .collect();
+                let r = crate::with_db!(&db, p => audit_many(p, &rows).await);
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, rows = rows.len(), "audit batch failed; the reads it covered are refused");
+                }
+                drop(rows);
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(match &r {
+                        Ok(()) => Ok(()),
+                        Err(_) => Err(crate::Error::Internal(
+                            "the read could not be audited".into(),
+                        )),
+                    });
+                }
+            }
+        });
+        AuditWriter { jobs }
+    }
+
+    /// Appends `row`; returns once it has committed.
+    pub async fn record(&self, row: OwnedAuditRow) -> Result<()> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send((row, reply))
+            .await
+            .map_err(|_| crate::Error::Internal("the audit writer has stopped".into()))?;
+        rx.await.map_err(|_| {
+            crate::Error::Internal("the audit writer stopped before replying".into())
+        })?
+    }
+}

@@ -105,9 +105,16 @@ pub async fn staff_by_id(db: &Db, id: i64) -> Result<Staff> {
     .ok_or(Error::NotFound("staff"))
 }
 
-fn hash_token(token: &str) -> String {
+/// What the database keeps of a session token (its SHA-256, hex).
+pub fn hash_token(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = Sha256::digest(token.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    let mut s = String::with_capacity(2 * d.len());
+    for b in d {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// Stores a new session for `token` (the cookie value, kept only as a hash).

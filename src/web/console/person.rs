@@ -11,13 +11,14 @@ use axum::{
     routing::get,
 };
 use chrono::NaiveDate;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use mimamori_core::{
     access::{Action, FieldGroup, Role},
     domain::{Lang, Spo2, Temperature},
     error::Collect,
     flows::{Flow, QuestionKind},
     store::{
+        audit::{Actor, OwnedAuditRow},
         checkins, escalations as esc_store,
         observations::{self, Answer, Observation},
         persons, registry, residences, sections, staff,
@@ -32,6 +33,7 @@ use super::{
 use crate::web::{
     AppState,
     auth::CurrentStaff,
+    cache::{CachedPage, PageKey},
     chart,
     error::HtmlError,
     i18n::{UiLang, t},
@@ -268,18 +270,54 @@ async fn page(
     tab: &str,
     retry: Option<&Retry>,
 ) -> Result<Html<String>, HtmlError> {
-    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(ip)).await?;
     // Health-observation data only for roles that may read it (medical institutions may not);
     // fields a role may not read are absent from the page, not blanked.
     let viewer = who.viewer();
-    // `persons::get` has checked the row scope and audited the read; each part below is read
-    // only when the role may read its field group, so the lists skip their own checks.
     // One tab per group of records; only the open tab's records are read.
     let ho_allowed = viewer.may(FieldGroup::HealthObservation, Action::Read);
     let tab = match tab {
         "record" | "investigation" | "details" => tab,
         _ if ho_allowed => "observation",
         _ => "record",
+    };
+    // The observation tab, the one watched all day, comes from memory while nothing it shows
+    // has changed (see `web::cache`); the read is audited all the same, before it is shown.
+    let key = (retry.is_none() && tab == "observation").then(|| PageKey {
+        role: who.role.as_str(),
+        health_centre_id: who.health_centre_id,
+        organisation_id: who.organisation_id,
+        lang,
+    });
+    if let Some(key) = &key
+        && let Some(c) = s.caches.pages.get(id, key)
+    {
+        s.audit
+            .record(OwnedAuditRow {
+                actor: Actor::Staff(who.id),
+                action: "person.read",
+                target_kind: "person",
+                target_id: Some(id),
+                ip: Some(ip.to_string()),
+            })
+            .await?;
+        let body = c.body.replace(&s.caches.csrf_slot, &who.csrf);
+        return Ok(layout::page(lang, who, &c.title, PreEscaped(body)));
+    }
+    let ticket = key.as_ref().and_then(|_| s.caches.pages.ticket(id));
+    let p = persons::get(&s.db, Some(&viewer), id, Some(ip)).await?;
+    // `persons::get` has checked the row scope and audited the read; each part below is read
+    // only when the role may read its field group, so the lists skip their own checks.
+    // A page to be kept carries a placeholder for the viewer's CSRF token.
+    let viewer_who = who;
+    let slotted;
+    let who = if ticket.is_some() {
+        slotted = CurrentStaff {
+            csrf: s.caches.csrf_slot.clone(),
+            ..who.clone()
+        };
+        &slotted
+    } else {
+        who
     };
     let ho = ho_allowed && tab == "observation";
     let (obs, cks, attempts) = if ho {
@@ -381,11 +419,7 @@ async fn page(
         .map(|m| format!("{:02}:{:02}", m / 60, m % 60))
         .collect::<Vec<_>>()
         .join(",");
-    Ok(layout::page(
-        lang,
-        who,
-        &p.name,
-        html! {
+    let body = html! {
             div class="card" {
                 p {
                     (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
@@ -635,8 +669,23 @@ async fn page(
                 }
             }
             }
-        },
-    ))
+    };
+    let body = match (ticket, key) {
+        (Some(ticket), Some(key)) => {
+            let shown = body.0.replace(&s.caches.csrf_slot, &viewer_who.csrf);
+            s.caches.pages.put(
+                ticket,
+                key,
+                CachedPage {
+                    title: p.name.clone(),
+                    body: body.0,
+                },
+            );
+            PreEscaped(shown)
+        }
+        _ => body,
+    };
+    Ok(layout::page(lang, viewer_who, &p.name, body))
 }
 
 /// Staff entry: the form's fields, every one optional except that something is recorded.
