@@ -3,6 +3,7 @@
 //! real workers (dispatcher, apalis queue) and the dev outbox provider.
 mod access;
 mod auth;
+mod cache;
 mod channels;
 mod charts;
 mod cli;

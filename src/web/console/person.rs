@@ -169,8 +169,10 @@ async fn show(
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     axum::extract::Query(q): axum::extract::Query<TabQuery>,
-) -> Result<Html<String>, HtmlError> {
-    page(&s, &who, lang, &addr.ip().to_string(), id, &q.tab, None).await
+) -> Result<Response, HtmlError> {
+    let (hit, html) = page_served(&s, &who, lang, &addr.ip().to_string(), id, &q.tab, None).await?;
+    // Says whether the page came from memory (`web::cache`), for operators and tests.
+    Ok(([("x-cache", if hit { "hit" } else { "miss" })], html).into_response())
 }
 
 /// A "more" section posted with problems: shown again as typed, with each problem beside its
@@ -270,6 +272,19 @@ async fn page(
     tab: &str,
     retry: Option<&Retry>,
 ) -> Result<Html<String>, HtmlError> {
+    Ok(page_served(s, who, lang, ip, id, tab, retry).await?.1)
+}
+
+/// [`page`], and whether it came from memory.
+async fn page_served(
+    s: &AppState,
+    who: &CurrentStaff,
+    lang: Lang,
+    ip: &str,
+    id: i64,
+    tab: &str,
+    retry: Option<&Retry>,
+) -> Result<(bool, Html<String>), HtmlError> {
     // Health-observation data only for roles that may read it (medical institutions may not);
     // fields a role may not read are absent from the page, not blanked.
     let viewer = who.viewer();
@@ -301,7 +316,7 @@ async fn page(
             })
             .await?;
         let body = c.body.replace(&s.caches.csrf_slot, &who.csrf);
-        return Ok(layout::page(lang, who, &c.title, PreEscaped(body)));
+        return Ok((true, layout::page(lang, who, &c.title, PreEscaped(body))));
     }
     let ticket = key.as_ref().and_then(|_| s.caches.pages.ticket(id));
     let p = persons::get(&s.db, Some(&viewer), id, Some(ip)).await?;
@@ -685,7 +700,7 @@ async fn page(
         }
         _ => body,
     };
-    Ok(layout::page(lang, viewer_who, &p.name, body))
+    Ok((false, layout::page(lang, viewer_who, &p.name, body)))
 }
 
 /// Staff entry: the form's fields, every one optional except that something is recorded.
