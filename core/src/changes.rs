@@ -144,8 +144,9 @@ impl<K: Eq + Hash, V> Cache<K, V> {
         let added = usize::from(g.entries.insert(key, Arc::new(value)).is_none());
         s.entries += added;
         if s.entries > max_entries {
-            // Drop other groups' values (keeping their generations) until under the limit.
-            let mut over = s.entries - max_entries;
+            // Drop other groups' values (keeping their generations) down to three quarters
+            // of the limit, so the walk over the groups happens once per many stores.
+            let mut over = s.entries - max_entries * 3 / 4;
             for (id, g) in s.groups.iter_mut() {
                 if over == 0 {
                     break;
