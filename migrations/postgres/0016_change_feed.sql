@@ -5,32 +5,46 @@
 -- Payloads: 'p<person id>' (that person's page), 's' (every cached session), '*' (everything).
 -- Triggers, not application code, announce the writes, so no write path can be forgotten.
 
-CREATE FUNCTION mimamori_changed_person() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level with transition tables: one call per statement, one announcement per
+-- person, however many rows (an answer batch, a dispatch batch, a sweep).
+CREATE FUNCTION mimamori_changed_new() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM pg_notify('mimamori_changes', 'p' || OLD.person_id);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM pg_notify('mimamori_changes', 'p' || NEW.person_id);
-    END IF;
+    PERFORM pg_notify('mimamori_changes', 'p' || d.person_id)
+    FROM (SELECT DISTINCT person_id FROM new_rows) d;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION mimamori_changed_person_row() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mimamori_changed_old() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM pg_notify('mimamori_changes', 'p' || OLD.id);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM pg_notify('mimamori_changes', 'p' || NEW.id);
-    END IF;
+    PERFORM pg_notify('mimamori_changes', 'p' || d.person_id)
+    FROM (SELECT DISTINCT person_id FROM old_rows) d;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION mimamori_changed_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mimamori_changed_both() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('mimamori_changes', 'p' || c.person_id)
-    FROM checkins c WHERE c.id = NEW.checkin_id;
+    PERFORM pg_notify('mimamori_changes', 'p' || d.person_id)
+    FROM (SELECT person_id FROM old_rows UNION SELECT person_id FROM new_rows) d;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION mimamori_changed_persons() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mimamori_changes', 'p' || d.id)
+    FROM (SELECT id FROM old_rows UNION SELECT id FROM new_rows) d;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION mimamori_changed_persons_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mimamori_changes', 'p' || d.id) FROM (SELECT DISTINCT id FROM old_rows) d;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION mimamori_changed_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mimamori_changes', 'p' || d.person_id)
+    FROM (SELECT DISTINCT c.person_id FROM new_rows a JOIN checkins c ON c.id = a.checkin_id) d;
     RETURN NULL;
 END $$;
 
@@ -46,30 +60,39 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- What the observation page reads, row by row.
-CREATE TRIGGER changes_observations AFTER INSERT OR UPDATE OR DELETE ON observations
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
-CREATE TRIGGER changes_checkins AFTER UPDATE OR DELETE ON checkins
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
+-- What the observation page reads (rows with a person_id). PostgreSQL allows one event per
+-- trigger with transition tables, hence three triggers a table.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['observations', 'escalations', 'escalation_events', 'person_slots',
+                             'person_shares', 'person_assignments'] LOOP
+        EXECUTE format('CREATE TRIGGER changes_%1$s_insert AFTER INSERT ON %1$I REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_new()', t);
+        EXECUTE format('CREATE TRIGGER changes_%1$s_update AFTER UPDATE ON %1$I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_both()', t);
+        EXECUTE format('CREATE TRIGGER changes_%1$s_delete AFTER DELETE ON %1$I REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_old()', t);
+    END LOOP;
+END $$;
+CREATE TRIGGER changes_checkins_update AFTER UPDATE ON checkins
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_both();
+CREATE TRIGGER changes_checkins_delete AFTER DELETE ON checkins REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_old();
 -- New check-ins come from the planner by the million: one announcement per statement
--- (every page) instead of one per row.
+-- (every page) instead of a transition table of a million rows.
 CREATE TRIGGER changes_checkins_insert AFTER INSERT ON checkins
     FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_all();
-CREATE TRIGGER changes_attempts AFTER INSERT OR UPDATE ON contact_attempts
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_attempt();
-CREATE TRIGGER changes_escalations AFTER INSERT OR UPDATE OR DELETE ON escalations
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
-CREATE TRIGGER changes_escalation_events AFTER INSERT OR UPDATE OR DELETE ON escalation_events
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
-CREATE TRIGGER changes_slots AFTER INSERT OR UPDATE OR DELETE ON person_slots
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
-CREATE TRIGGER changes_persons AFTER UPDATE OR DELETE ON persons
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person_row();
--- Who may see the person (row scope).
-CREATE TRIGGER changes_shares AFTER INSERT OR UPDATE OR DELETE ON person_shares
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
-CREATE TRIGGER changes_assignments AFTER INSERT OR UPDATE OR DELETE ON person_assignments
-    FOR EACH ROW EXECUTE FUNCTION mimamori_changed_person();
+CREATE TRIGGER changes_attempts_insert AFTER INSERT ON contact_attempts REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_attempts();
+CREATE TRIGGER changes_attempts_update AFTER UPDATE ON contact_attempts REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_attempts();
+CREATE TRIGGER changes_persons_update AFTER UPDATE ON persons
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_persons();
+CREATE TRIGGER changes_persons_delete AFTER DELETE ON persons REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_persons_deleted();
 -- Time zone, prefecture, "government staff only": every page.
 CREATE TRIGGER changes_health_centres AFTER UPDATE OR DELETE ON health_centres
     FOR EACH STATEMENT EXECUTE FUNCTION mimamori_changed_all();
