@@ -101,11 +101,6 @@ impl<K: Eq + Hash, V> Cache<K, V> {
         s.entries = 0;
     }
 
-    /// Whether the cache is serving (its process is receiving announcements).
-    pub fn is_live(&self) -> bool {
-        self.lock().live
-    }
-
     /// The stored value, if the cache is live and holds one.
     pub fn get(&self, group: i64, key: &K) -> Option<Arc<V>> {
         let s = self.lock();
