@@ -433,6 +433,7 @@ async fn rate_limits(args: &Args) -> anyhow::Result<()> {
                     url: Some("https://bench.invalid/hooks/twilio/voice?t=x".into()),
                     status_callback: None,
                     idempotency_key: format!("rate-{i}"),
+                    priority: false,
                 };
                 tw.send(&m).await
             }));

@@ -125,6 +125,9 @@ pub struct WorkersConfig {
     pub dispatch_interval_ms: u64,
     /// How often an idle queue worker looks for new jobs, in milliseconds.
     pub queue_poll_ms: u64,
+    /// How often pending staff alerts (urgent escalations) are looked for, in milliseconds;
+    /// they have their own lane, never behind a batch of patient sends.
+    pub alert_interval_ms: u64,
     /// Check-ins claimed per batch.
     pub batch_size: i64,
     /// A claim older than this is considered abandoned (crashed worker) and taken again.
@@ -198,6 +201,7 @@ impl Default for WorkersConfig {
         WorkersConfig {
             dispatch_interval_ms: 1000,
             queue_poll_ms: 1000,
+            alert_interval_ms: 500,
             batch_size: 200,
             claim_lease_secs: 300,
             planning_cron: "0 5 0 * * *".into(),

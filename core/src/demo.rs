@@ -306,16 +306,29 @@ pub async fn load(
         // The review queue of the demo: what the rules say about each person's latest answer.
         if let Some((a, date)) = last {
             for tr in rules::on_answer(&rules::Thresholds::default(), &a, date, &daily) {
-                escalations::open(db, person, tr.reason, tr.priority.as_str(), &tr.detail).await?;
+                escalations::open(
+                    db,
+                    escalations::Raise {
+                        person_id: person,
+                        reason: tr.reason,
+                        priority: tr.priority,
+                        detail: &tr.detail,
+                        actor: crate::store::Actor::System,
+                    },
+                )
+                .await?;
             }
         }
         if i % 7 == 3 {
             escalations::open(
                 db,
-                person,
-                "non_reporting",
-                "high",
-                "demo: no answer yesterday",
+                escalations::Raise {
+                    person_id: person,
+                    reason: "non_reporting",
+                    priority: rules::Priority::High,
+                    detail: "demo: no answer yesterday",
+                    actor: crate::store::Actor::System,
+                },
             )
             .await?;
         }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod changes;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;

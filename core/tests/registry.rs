@@ -638,7 +638,7 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     .unwrap();
     // An urgent escalation and a check-in still open on the duplicate.
     let esc =
-        mimamori_core::store::escalations::open(&t.db, other, "spo2_low", "urgent", "SpO2 92")
+        mimamori_core::store::escalations::open(&t.db, mimamori_core::store::escalations::Raise { person_id: other, reason: "spo2_low", priority: mimamori_core::rules::Priority::Urgent, detail: "SpO2 92", actor: mimamori_core::store::Actor::System })
             .await
             .unwrap();
     let open_ck: i64 = with_db!(&t.db, p => sqlx::query_scalar(

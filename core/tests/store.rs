@@ -256,7 +256,7 @@ async fn claim_send_retry_fail_and_miss() {
     );
 
     let ca = claimed.iter().find(|x| x.person_id == a).unwrap();
-    let key = checkins::attempt_key(ca.id, 0, ca.attempts);
+    let key = checkins::attempt_key(ca.id, 0, "sms", ca.attempts);
     assert_eq!(begin(&t.db, ca.id, &key).await.unwrap(), None);
     checkins::mark_sent_many(&t.db, &[(ca.id, key.clone(), "OB1".to_string())])
         .await
@@ -266,23 +266,28 @@ async fn claim_send_retry_fail_and_miss() {
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "sent");
 
     let cb = claimed.iter().find(|x| x.person_id == b).unwrap();
-    let k1 = checkins::attempt_key(cb.id, 0, 0);
+    let k1 = checkins::attempt_key(cb.id, 0, "sms", 0);
     begin(&t.db, cb.id, &k1).await.unwrap();
-    assert!(
-        !checkins::mark_failed(&t.db, cb.id, fail(&k1, "429"))
+    assert_eq!(
+        checkins::mark_failed(&t.db, fail(&k1, "429"))
             .await
-            .unwrap()
+            .unwrap(),
+        checkins::Failed::Retry
     );
     let after = checkins::get(&t.db, cb.id).await.unwrap();
     assert_eq!((after.status.as_str(), after.attempts), ("planned", 1));
     assert!(after.due_at > now(), "retry is pushed back");
-    let k2 = checkins::attempt_key(cb.id, 0, 1);
+    // The dispatcher claims it again when the back-off has passed.
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET due_at = $1 WHERE id = $2").bind(now() - Duration::minutes(1)).bind(cb.id).execute(p).await.unwrap().rows_affected());
+    assert_eq!(checkins::claim_due(&t.db, now(), lease, 10).await.unwrap().len(), 1);
+    let k2 = checkins::attempt_key(cb.id, 0, "sms", 1);
     assert_ne!(k1, k2);
     begin(&t.db, cb.id, &k2).await.unwrap();
-    assert!(
-        checkins::mark_failed(&t.db, cb.id, fail(&k2, "500"))
+    assert_eq!(
+        checkins::mark_failed(&t.db, fail(&k2, "500"))
             .await
-            .unwrap()
+            .unwrap(),
+        checkins::Failed::Ended
     );
     assert_eq!(checkins::get(&t.db, cb.id).await.unwrap().status, "failed");
     let esc = escalations::open_for_person(&t.db, b).await.unwrap();
@@ -745,7 +750,7 @@ async fn batch_attempts_and_batch_sent() {
         .unwrap();
     let keys: Vec<String> = claimed
         .iter()
-        .map(|c| checkins::attempt_key(c.id, 0, 0))
+        .map(|c| checkins::attempt_key(c.id, 0, "sms", 0))
         .collect();
     let items: Vec<checkins::NewAttempt> = claimed
         .iter()
@@ -895,6 +900,7 @@ fn fail<'a>(key: &'a str, error: &'a str) -> checkins::Failure<'a> {
     checkins::Failure {
         key,
         channel: "sms",
+        status: "failed",
         error,
         permanent: false,
         max_attempts: 2,
@@ -1068,7 +1074,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
 
     // The queue: both have an open escalation; filters pick by residence and by contractor.
     for p in [id, other] {
-        escalations::open(&t.db, p, "callback", "high", "test")
+        escalations::open(&t.db, escalations::Raise { person_id: p, reason: "callback", priority: mimamori_core::rules::Priority::High, detail: "test", actor: mimamori_core::store::Actor::System })
             .await
             .unwrap();
     }

@@ -12,9 +12,10 @@ use axum::{
 };
 use chrono::NaiveDate;
 use mimamori_core::{
+    delivery,
     domain::Lang,
     signature,
-    store::{calls, checkins, escalations},
+    store::calls,
     voice,
 };
 use secrecy::ExposeSecret;
@@ -94,33 +95,50 @@ fn twiml(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// Answers a duplicate delivery with the first answer; otherwise runs `f` and remembers its
-/// answer under `key`.
+/// Runs `f` once per delivery `key`: the key is claimed first (atomically, under a unique
+/// key), so two deliveries at the same moment cannot both take effect; a duplicate gets the
+/// first delivery's answer once it is there. A failed `f` gives the claim up, so the
+/// provider's retry is handled.
 async fn once<F, Fut>(s: &AppState, key: &str, f: F) -> Response
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, mimamori_core::Error>>,
 {
-    match calls::seen(&s.db, key).await {
-        Ok(Some(previous)) => {
+    match calls::claim(&s.db, key).await {
+        Ok(true) => {}
+        Ok(false) => {
             tracing::info!("duplicate webhook delivery");
-            return twiml(previous);
+            // The first delivery may still be working: wait for its answer (up to ~5 s).
+            for _ in 0..100 {
+                match calls::seen(&s.db, key).await {
+                    Ok(Some(previous)) if !previous.is_empty() => return twiml(previous),
+                    Ok(None) => break,
+                    Ok(Some(_)) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "webhook dedupe lookup failed");
+                        break;
+                    }
+                }
+            }
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Ok(None) => {}
         Err(e) => {
-            tracing::error!(error = %e, "webhook dedupe lookup failed");
+            tracing::error!(error = %e, "webhook dedupe claim failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
     match f().await {
         Ok(body) => {
-            if let Err(e) = calls::remember(&s.db, key, &body).await {
+            if let Err(e) = calls::answered(&s.db, key, &body).await {
                 tracing::error!(error = %e, "remembering a webhook failed");
             }
             twiml(body)
         }
         Err(e) => {
             tracing::error!(error = %e, "webhook failed");
+            if let Err(e) = calls::release(&s.db, key).await {
+                tracing::error!(error = %e, "releasing a webhook claim failed");
+            }
             // Twilio retries on 5xx; a fallback TwiML keeps the caller informed.
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
@@ -181,16 +199,32 @@ async fn voice_step(
     let Some(sid) = form.call_sid() else {
         return missing_call();
     };
-    let digits = form
-        .get("Digits")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
+    let digits = keys_pressed(form.get("Digits"), form.get("FinishedOnKey"));
     let key = format!("voice:{sid}:{}", q.n);
     once(&s, &key, || async {
-        let step = voicecall::advance(&s, &sid, digits.as_deref()).await?;
-        Ok(render(&s, &step, &step_action(&s, step.seq)))
+        match voicecall::advance(&s, &sid, digits.as_deref()).await {
+            Ok(step) => Ok(render(&s, &step, &step_action(&s, step.seq))),
+            // A step for a call we never started (or whose state is gone): end it politely
+            // rather than answer 500, which the provider reads out as an application error.
+            Err(mimamori_core::Error::NotFound(_)) => {
+                tracing::warn!("voice step for an unknown call");
+                let p = voicecall::prompts(&s, Lang::Ja);
+                Ok(voice::say_and_hang_up(p, &[("nothing_today", vec![])]))
+            }
+            Err(e) => Err(e),
+        }
     })
     .await
+}
+
+/// What the caller pressed. The provider leaves the finish key out of `Digits`: a lone `#`
+/// arrives as an empty `Digits` with `FinishedOnKey=#` (skip), which is not silence.
+fn keys_pressed(digits: Option<&str>, finished_on: Option<&str>) -> Option<String> {
+    match (digits.filter(|d| !d.is_empty()), finished_on) {
+        (Some(d), _) => Some(d.to_string()),
+        (None, Some("#")) => Some("#".to_string()),
+        (None, _) => None,
+    }
 }
 
 /// A person phones the published number: identify them by caller id and date of birth.
@@ -248,88 +282,72 @@ async fn voice_identify(State(s): State<AppState>, form: Signed) -> Response {
     .await
 }
 
-/// Call progress: busy, no-answer, failed or a completed call without an answer send the
-/// check-in back for a retry (with back-off, up to the configured attempts).
-async fn call_status(State(s): State<AppState>, form: Signed) -> Response {
-    let sid = form.get("CallSid").unwrap_or_default().to_string();
-    let status = form.get("CallStatus").unwrap_or_default().to_string();
-    let key = format!("callstatus:{sid}:{status}");
-    once(&s, &key, || async {
-        if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
-            let unanswered = matches!(
-                status.as_str(),
-                "busy" | "no-answer" | "failed" | "canceled" | "completed"
-            );
-            if unanswered && a.checkin_status == "sent" {
-                let cfg = &s.config.checkin;
-                let ended = checkins::mark_failed(
-                    &s.db,
-                    a.checkin_id,
-                    checkins::Failure {
-                        key: &a.idempotency_key,
-                        channel: &a.channel,
-                        error: &status,
-                        permanent: false,
-                        max_attempts: cfg.max_send_attempts,
-                        backoff: chrono::Duration::seconds(cfg.retry_backoff_secs),
-                    },
-                )
-                .await?;
-                tracing::info!(
-                    checkin_id = a.checkin_id,
-                    status,
-                    ended,
-                    "call ended without an answer"
-                );
-            }
-            // After any retry bookkeeping, so the attempt shows the provider's status.
-            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, None).await?;
-        }
-        Ok("<Response/>".into())
-    })
-    .await
+#[derive(Deserialize)]
+struct AttemptQuery {
+    /// Our key of the attempt, put in the status-callback URL before the request left.
+    a: Option<String>,
 }
 
-/// Twilio delivery error codes that mean the number cannot get SMS at all.
-const UNREACHABLE_SMS: &[&str] = &["30003", "30005", "30006", "21610"];
-
-async fn message_status(State(s): State<AppState>, form: Signed) -> Response {
-    let sid = form.get("MessageSid").unwrap_or_default().to_string();
-    let status = form.get("MessageStatus").unwrap_or_default().to_string();
-    let code = form.get("ErrorCode").map(str::to_string);
-    let key = format!("msgstatus:{sid}:{status}");
-    once(&s, &key, || async {
-        if let Some(a) = calls::attempt_by_provider_id(&s.db, &sid).await? {
-            if matches!(status.as_str(), "undelivered" | "failed") && a.checkin_status == "sent" {
-                let permanent = code
-                    .as_deref()
-                    .is_some_and(|c| UNREACHABLE_SMS.contains(&c));
-                let cfg = &s.config.checkin;
-                let error = format!("{status} {}", code.as_deref().unwrap_or(""));
-                let ended = checkins::mark_failed(
-                    &s.db,
-                    a.checkin_id,
-                    checkins::Failure {
-                        key: &a.idempotency_key,
-                        channel: &a.channel,
-                        error: error.trim_end(),
-                        permanent,
-                        max_attempts: cfg.max_send_attempts,
-                        backoff: chrono::Duration::seconds(cfg.retry_backoff_secs),
-                    },
-                )
-                .await?;
-                tracing::info!(
-                    checkin_id = a.checkin_id,
-                    status,
-                    ended,
-                    "message not delivered"
-                );
-            }
-            calls::set_attempt_status(&s.db, &a.idempotency_key, &status, code.as_deref()).await?;
+/// A provider report (call or message status), applied by [`delivery::report`]: matched by
+/// our attempt key, de-duplicated atomically in the transaction that does the work. A report
+/// for no known attempt is answered 404 and not remembered.
+async fn status_report(s: &AppState, a: Option<&str>, r: delivery::Report<'_>) -> Response {
+    let cfg = &s.config.checkin;
+    let policy = delivery::Policy {
+        max_attempts: cfg.max_send_attempts,
+        backoff: chrono::Duration::seconds(cfg.retry_backoff_secs),
+    };
+    match delivery::report(&s.db, policy, a, r).await {
+        Ok(delivery::Handled::Unknown) => {
+            tracing::warn!(attempt = a, "report for an unknown attempt");
+            (StatusCode::NOT_FOUND, "unknown attempt").into_response()
         }
-        Ok("<Response/>".into())
-    })
+        Ok(h) => {
+            if h == delivery::Handled::Duplicate {
+                tracing::info!("duplicate webhook delivery");
+            } else {
+                tracing::info!(attempt = a, outcome = ?h, "provider report");
+            }
+            twiml("<Response/>".into())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "provider report failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
+}
+
+/// Call progress: busy, no-answer, failed or a completed call without an answer send the
+/// check-in back for a retry, then to the fallback channel, then end it with an escalation.
+async fn call_status(
+    State(s): State<AppState>,
+    Query(q): Query<AttemptQuery>,
+    form: Signed,
+) -> Response {
+    let sid = form.get("CallSid").unwrap_or_default();
+    let status = form.get("CallStatus").unwrap_or_default();
+    status_report(&s, q.a.as_deref(), delivery::Report::Call { sid, status }).await
+}
+
+/// Message delivery status: `undelivered` / `failed` go the same way as a failed call (an
+/// unreachable-number code at once).
+async fn message_status(
+    State(s): State<AppState>,
+    Query(q): Query<AttemptQuery>,
+    form: Signed,
+) -> Response {
+    let sid = form.get("MessageSid").unwrap_or_default();
+    let status = form.get("MessageStatus").unwrap_or_default();
+    let error_code = form.get("ErrorCode").filter(|c| !c.is_empty());
+    status_report(
+        &s,
+        q.a.as_deref(),
+        delivery::Report::Message {
+            sid,
+            status,
+            error_code,
+        },
+    )
     .await
 }
 
@@ -355,9 +373,6 @@ async fn sms_inbound(State(s): State<AppState>, form: Signed) -> Response {
     once(&s, &key, || async {
         let reply = if STOP_WORDS.contains(&word.as_str()) {
             let ids = calls::opt_out(&s.db, &from).await?;
-            for id in &ids {
-                escalations::open(&s.db, *id, "unreachable", "high", "opted out by SMS STOP").await?;
-            }
             tracing::info!(people = ids.len(), "SMS opt-out");
             "健康観察のSMS送信を停止しました。再開するには START と返信してください。/ You will get no more health-check messages. Reply START to resume."
         } else if START_WORDS.contains(&word.as_str()) {

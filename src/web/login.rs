@@ -145,6 +145,7 @@ pub async fn password_step(
         url: None,
         status_callback: None,
         idempotency_key: format!("mfa-{}", &token[..16]),
+        priority: true,
     };
     provider
         .send(&msg)
@@ -469,6 +470,7 @@ async fn mfa_by_voice(State(s): State<AppState>, jar: CookieJar) -> Result<Respo
         url: Some(format!("{}/hooks/twilio/login-code?t={t}", s.base())),
         status_callback: None,
         idempotency_key: format!("mfa-voice-{}", &t[t.len() - 12..]),
+        priority: true,
     };
     provider
         .send(&msg)

@@ -84,10 +84,13 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
     if turn.callback {
         escalations::open(
             &s.db,
-            ctx.person_id,
-            "callback",
-            "high",
-            "pressed 0 on an automated call",
+            escalations::Raise {
+                person_id: ctx.person_id,
+                reason: "callback",
+                priority: mimamori_core::rules::Priority::High,
+                detail: "pressed 0 on an automated call",
+                actor: mimamori_core::store::Actor::System,
+            },
         )
         .await?;
         tracing::info!(person_id = ctx.person_id, "callback requested on a call");

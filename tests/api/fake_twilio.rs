@@ -1,7 +1,14 @@
 //! A loopback stand-in for a Twilio-compatible provider, for driving whole call flows and
 //! faults: it accepts `Messages.json` / `Calls.json`, places calls by fetching our TwiML and
-//! posting the scripted keys back (signed like Twilio), reports call status, and can answer
-//! with 429, 5xx, an invalid-number error or a slow response for chosen numbers.
+//! posting the scripted keys back (signed like Twilio), reports call and message status, and
+//! can answer with 429 (with `Retry-After`), 5xx, 401 (code 20003), an invalid-number error
+//! or a hang for chosen numbers.
+//!
+//! It is no kinder than the real provider: status reports of a message or an unanswered
+//! call are delivered **before** the create request is answered (so they reach us before the
+//! batch has recorded the provider's id), the final one **twice in parallel**, and once more
+//! **late**; the keypad's finish key is left out of `Digits` (`375#` arrives as `Digits=375`
+//! with `FinishedOnKey=#`, a lone `#` as an empty `Digits`).
 //! What it proves: our sending, webhook handling and retries against Twilio's wire format.
 //! (That our requests satisfy Twilio's real contract is proved separately with Prism.)
 use std::{
@@ -27,9 +34,15 @@ pub const TOKEN: &str = "fake-auth-token";
 pub enum Fault {
     /// Answer 429 the first `n` times.
     TooMany(usize),
+    /// Answer 429 with `Retry-After: secs` the first `n` times.
+    TooManyRetryAfter(usize, u64),
     ServerError,
     InvalidNumber,
+    /// 401 with code 20003 (authentication failed), as for a wrong auth token.
+    Unauthorized,
     Slow(Duration),
+    /// Accept the SMS, then report it `undelivered` with this error code (30003: unreachable).
+    Undelivered(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +62,12 @@ pub struct Inner {
     pub pickups: HashMap<String, Vec<Pickup>>,
     /// Every TwiML document the calls received.
     pub twiml: Vec<String>,
+    /// When each create request arrived, per `To` (for Retry-After compliance).
+    pub requests: Vec<(String, std::time::Instant)>,
+    /// Answers our app gave to status reports (HTTP status codes).
+    pub report_answers: Vec<u16>,
+    /// Every report was delivered this many times in parallel (default 2).
+    pub report_copies: usize,
     counter: usize,
 }
 
@@ -60,7 +79,10 @@ pub struct Fake {
 
 impl Fake {
     pub async fn start() -> Fake {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        let inner = Arc::new(Mutex::new(Inner {
+            report_copies: 2,
+            ..Inner::default()
+        }));
         let app = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(message))
             .route("/2010-04-01/Accounts/{sid}/Calls.json", post(call))
@@ -113,25 +135,50 @@ fn check_auth(headers: &axum::http::HeaderMap) -> bool {
 async fn fault_for(inner: &Arc<Mutex<Inner>>, to: &str) -> Option<Response> {
     let f = {
         let mut g = inner.lock().unwrap();
+        g.requests.push((to.to_string(), std::time::Instant::now()));
         match g.faults.get_mut(to) {
             Some(Fault::TooMany(n)) if *n > 0 => {
                 *n -= 1;
                 Some(Fault::TooMany(1))
             }
-            Some(Fault::TooMany(_)) => None,
+            Some(Fault::TooManyRetryAfter(n, secs)) if *n > 0 => {
+                *n -= 1;
+                Some(Fault::TooManyRetryAfter(1, *secs))
+            }
+            Some(Fault::TooMany(_)) | Some(Fault::TooManyRetryAfter(..)) => None,
+            Some(Fault::Undelivered(_)) => None,
             other => other.cloned(),
         }
     };
     match f {
         Some(Fault::TooMany(_)) => Some((StatusCode::TOO_MANY_REQUESTS, Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429}))).into_response()),
+        Some(Fault::TooManyRetryAfter(_, secs)) => Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())], Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429}))).into_response()),
+        Some(Fault::Unauthorized) => Some((StatusCode::UNAUTHORIZED, Json(json!({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}))).into_response()),
         Some(Fault::ServerError) => Some((StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()),
         Some(Fault::InvalidNumber) => Some((StatusCode::BAD_REQUEST, Json(json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}))).into_response()),
         Some(Fault::Slow(d)) => {
             tokio::time::sleep(d).await;
             None
         }
-        None => None,
+        Some(Fault::Undelivered(_)) | None => None,
     }
+}
+
+/// Delivers a status report as the real provider does: `copies` deliveries at the same
+/// moment (Twilio may deliver a callback more than once), answered by our app before the
+/// caller goes on; then, spawned, one more late delivery of the same report.
+async fn report(inner: &Arc<Mutex<Inner>>, url: &str, params: Vec<(String, String)>) {
+    let copies = inner.lock().unwrap().report_copies.max(1);
+    let sends = (0..copies).map(|_| signed_post(url, &params));
+    for r in futures::future::join_all(sends).await {
+        inner.lock().unwrap().report_answers.push(r.status().as_u16());
+    }
+    let (inner, url) = (inner.clone(), url.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = signed_post(&url, &params).await;
+        inner.lock().unwrap().report_answers.push(r.status().as_u16());
+    });
 }
 
 async fn message(
@@ -147,10 +194,34 @@ async fn message(
     if let Some(r) = fault_for(&inner, &to).await {
         return r;
     }
-    let mut g = inner.lock().unwrap();
-    g.counter += 1;
-    let msid = format!("SM{:032}", g.counter);
-    g.messages.push(f);
+    let (msid, undelivered) = {
+        let mut g = inner.lock().unwrap();
+        g.counter += 1;
+        let msid = format!("SM{:032}", g.counter);
+        g.messages.push(f.clone());
+        let undelivered = match g.faults.get(&to) {
+            Some(Fault::Undelivered(code)) => Some(*code),
+            _ => None,
+        };
+        (msid, undelivered)
+    };
+    // The outcome is reported before the create request is answered: a paced batch records
+    // the provider's id long after the handset's network has answered.
+    if let Some(cb) = f.get("StatusCallback") {
+        let mut p = vec![
+            ("MessageSid".to_string(), msid.clone()),
+            ("AccountSid".to_string(), SID.to_string()),
+            ("To".to_string(), to.clone()),
+        ];
+        match undelivered {
+            Some(code) => {
+                p.push(("MessageStatus".into(), "undelivered".into()));
+                p.push(("ErrorCode".into(), code.into()));
+            }
+            None => p.push(("MessageStatus".into(), "delivered".into())),
+        }
+        report(&inner, cb, p).await;
+    }
     (
         StatusCode::CREATED,
         Json(json!({"sid": msid, "status": "queued"})),
@@ -186,7 +257,24 @@ async fn call(
         });
         (call_sid, pickup.unwrap_or(Pickup::Status("no-answer")))
     };
-    tokio::spawn(drive_call(inner.clone(), call_sid.clone(), map, pickup));
+    match pickup {
+        // Busy / no answer: the outcome is known within seconds, before a paced batch ends —
+        // reported before the create request is answered.
+        Pickup::Status(status) => {
+            if let Some(cb) = map.get("StatusCallback") {
+                let p = vec![
+                    ("CallSid".to_string(), call_sid.clone()),
+                    ("From".to_string(), map.get("From").cloned().unwrap_or_default()),
+                    ("To".to_string(), to.clone()),
+                    ("CallStatus".to_string(), status.to_string()),
+                ];
+                report(&inner, cb, p).await;
+            }
+        }
+        keys @ Pickup::Keys(_) => {
+            tokio::spawn(drive_call(inner.clone(), call_sid.clone(), map, keys));
+        }
+    }
     (
         StatusCode::CREATED,
         Json(json!({"sid": call_sid, "status": "queued"})),
@@ -230,29 +318,43 @@ async fn drive_call(
         ("To".to_string(), req.get("To").cloned().unwrap_or_default()),
     ];
     let status_cb = req.get("StatusCallback").cloned();
-    let status = match pickup {
-        Pickup::Status(s) => s,
-        Pickup::Keys(keys) => {
-            let mut twiml = signed_post(req.get("Url").unwrap(), &base)
-                .await
-                .text()
-                .await
-                .unwrap();
-            inner.lock().unwrap().twiml.push(twiml.clone());
-            let mut keys = keys.into_iter();
-            while let Some(action) = gather_action(&twiml) {
-                let Some(k) = keys.next() else { break };
-                let mut p = base.clone();
-                p.push(("Digits".into(), k.unwrap_or("").into()));
-                twiml = signed_post(&action, &p).await.text().await.unwrap();
-                inner.lock().unwrap().twiml.push(twiml.clone());
-            }
-            "completed"
-        }
-    };
+    let Pickup::Keys(keys) = pickup else { return };
+    let mut twiml = signed_post(req.get("Url").unwrap(), &base)
+        .await
+        .text()
+        .await
+        .unwrap();
+    inner.lock().unwrap().twiml.push(twiml.clone());
+    let mut keys = keys.into_iter();
+    while let Some(action) = gather_action(&twiml) {
+        let Some(k) = keys.next() else { break };
+        let mut p = base.clone();
+        p.extend(keypad(k));
+        twiml = signed_post(&action, &p).await.text().await.unwrap();
+        inner.lock().unwrap().twiml.push(twiml.clone());
+    }
     if let Some(cb) = status_cb {
         let mut p = base.clone();
-        p.push(("CallStatus".into(), status.into()));
-        signed_post(&cb, &p).await;
+        p.push(("CallStatus".into(), "completed".into()));
+        report(&inner, &cb, p).await;
+    }
+}
+
+/// What the provider posts for keys pressed: the finish key `#` ends input and is left out
+/// of `Digits` (reported as `FinishedOnKey`); `None` is a timeout (empty `Digits`).
+pub fn keypad(keys: Option<&str>) -> Vec<(String, String)> {
+    match keys {
+        Some(k) if k.ends_with('#') => vec![
+            ("Digits".into(), k.trim_end_matches('#').into()),
+            ("FinishedOnKey".into(), "#".into()),
+        ],
+        Some(k) => vec![
+            ("Digits".into(), k.into()),
+            ("FinishedOnKey".into(), String::new()),
+        ],
+        None => vec![
+            ("Digits".into(), String::new()),
+            ("FinishedOnKey".into(), String::new()),
+        ],
     }
 }

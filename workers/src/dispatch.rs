@@ -9,7 +9,8 @@ use mimamori_core::{
     db::now,
     provider::{OutboundMessage, SendError, smtp::escape},
     store::{
-        checkins::{self, DueCheckin},
+        alarms,
+        checkins::{self, DueCheckin, Failed},
         escalations,
     },
     token::LinkSigner,
@@ -23,6 +24,8 @@ pub struct Pass {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Put back because of an operator fault (alarm raised), not counted as attempts.
+    pub held: usize,
     pub missed: u64,
 }
 
@@ -31,6 +34,9 @@ impl Pass {
         self.sent + self.retried + self.failed
     }
 }
+
+/// How long a check-in held back by an operator fault waits before it is tried again.
+const OPERATOR_RETRY_SECS: i64 = 60;
 
 /// How many sends run at once within a batch.
 const CONCURRENCY: usize = 32;
@@ -59,6 +65,25 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
     tracing::info!("dispatcher stopped");
 }
 
+/// Staff alerts in their own lane: pending notifications of urgent escalations leave within
+/// a second of being queued, never behind a batch of paced patient sends (which runs in
+/// [`run`]; the provider serves these first, see `RateLimiter::acquire`).
+pub async fn run_alerts(deps: Arc<Deps>, mut shutdown: Shutdown) {
+    let interval = std::time::Duration::from_millis(deps.config.workers.alert_interval_ms);
+    loop {
+        if let Err(e) = notify_staff(&deps).await {
+            tracing::error!(error = %e, "staff alerts failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+}
+
 /// One pass: close overdue check-ins as missed, then claim one batch of due check-ins and
 /// reminders, record their attempts (one transaction), send them concurrently, and record
 /// the results (one transaction; failures one by one).
@@ -77,7 +102,6 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
             "check-ins closed as missed"
         );
     }
-    notify_staff(deps).await?;
     let lease = Duration::seconds(cfg.workers.claim_lease_secs);
     let mut batch = checkins::claim_due(&deps.db, t, lease, cfg.workers.batch_size).await?;
     // Reminders, by each flow's policy (falling back to the `[checkin]` configuration).
@@ -98,7 +122,7 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let mut work = Vec::with_capacity(batch.len());
     for c in batch {
         let channel = channel_of(deps, &c);
-        let key = checkins::attempt_key(c.id, c.reminders, c.attempts);
+        let key = checkins::attempt_key(c.id, c.reminders, &channel, c.attempts);
         let kind = match (c.reminders, channel.as_str()) {
             (_, "voice") => "call",
             (0, _) => "initial",
@@ -144,16 +168,30 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
         .await;
 
     let mut sent = Vec::new();
+    let mut reached = std::collections::BTreeSet::new();
     for (w, r) in results {
+        let provider = deps.channels.for_channel(&w.channel).name();
         match r {
-            Ok(provider_id) => sent.push((w.c.id, w.key, provider_id)),
+            Ok(provider_id) => {
+                reached.insert(provider);
+                sent.push((w.c.id, w.key, provider_id));
+            }
+            Err(SendError::Operator(reason)) => {
+                out.held += 1;
+                hold_for_operator(deps, &w, provider, &reason, t).await;
+            }
             Err(err) => match record_failure(deps, &w, &err).await {
-                Ok(true) => out.failed += 1,
-                Ok(false) => out.retried += 1,
+                Ok(Failed::Ended) => out.failed += 1,
+                Ok(_) => out.retried += 1,
                 Err(e) => {
                     tracing::error!(error = %e, checkin_id = w.c.id, "recording a failed send failed")
                 }
             },
+        }
+    }
+    for provider in reached {
+        if alarms::clear(&deps.db, provider).await? {
+            tracing::warn!(provider, "operator alarm cleared: the provider accepts sends again");
         }
     }
     out.sent = sent.len();
@@ -163,6 +201,7 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
             sent = out.sent,
             retried = out.retried,
             failed = out.failed,
+            held = out.held,
             "dispatcher batch"
         );
     }
@@ -198,6 +237,7 @@ async fn notify_staff(deps: &Deps) -> mimamori_core::Result<()> {
             url: None,
             status_callback: None,
             idempotency_key: format!("notify-{}-try-{}", n.id, n.attempts),
+            priority: true,
         };
         let r = deps.channels.for_channel(channel).send(&msg).await;
         let err = r.as_ref().err().map(|e| e.to_string());
@@ -230,32 +270,56 @@ fn reminder_policy(deps: &Deps, monitoring_type: &str) -> (i64, i32) {
     )
 }
 
-/// The channel of this send: the person's own, or for the last reminder their fallback.
+/// The channel of this send: the person's own; their fallback once the primary channel has
+/// failed (busy, no answer, undeliverable, invalid) or for the last reminder.
 fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
     let (_, max) = reminder_policy(deps, &c.monitoring_type);
     let last_reminder = c.reminders > 0 && c.reminders >= max;
-    match (&c.fallback_channel, last_reminder) {
+    match (&c.fallback_channel, last_reminder || c.on_fallback) {
         (Some(f), true) => f.clone(),
         _ => c.channel.clone(),
     }
 }
 
-/// Records a failed send: retried with back-off, or ended as `failed` (permanent error or
-/// attempts used up) with an `unreachable` escalation, in one transaction. Returns true
-/// when it ended.
+/// A send refused for a fault of our own set-up: the check-in goes back (no attempt counted,
+/// no patient escalation) and one operator alarm is raised (logged at error when new).
+async fn hold_for_operator(deps: &Deps, w: &Work, provider: &str, reason: &str, t: DateTime<Utc>) {
+    let retry_at = t + Duration::seconds(OPERATOR_RETRY_SECS);
+    if let Err(e) = checkins::put_back(&deps.db, &w.key, reason, retry_at).await {
+        tracing::error!(error = %e, checkin_id = w.c.id, "putting a held check-in back failed");
+    }
+    let code = reason
+        .split("code ")
+        .nth(1)
+        .unwrap_or(reason)
+        .to_string();
+    match alarms::raise(&deps.db, provider, &code, reason).await {
+        Ok(true) => tracing::error!(
+            provider,
+            reason,
+            "OPERATOR ALARM: the provider refuses our credentials or account; sending on it is \
+             stopped and check-ins are held, not failed. Fix the configuration."
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "raising the operator alarm failed"),
+    }
+}
+
+/// Records a failed send: retried with back-off, moved to the fallback channel, or ended as
+/// `failed` with an `unreachable` escalation — one transaction ([`checkins::fail_in_tx`]).
 #[tracing::instrument(skip_all, fields(checkin_id = w.c.id, person_id = w.c.person_id))]
-async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core::Result<bool> {
+async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core::Result<Failed> {
     let (permanent, reason) = match err {
         SendError::Permanent(r) => (true, r.as_str()),
-        SendError::Transient(r) => (false, r.as_str()),
+        SendError::Transient(r) | SendError::Operator(r) => (false, r.as_str()),
     };
     let cfg = &deps.config.checkin;
-    let ended = checkins::mark_failed(
+    let outcome = checkins::mark_failed(
         &deps.db,
-        w.c.id,
         checkins::Failure {
             key: &w.key,
             channel: &w.channel,
+            status: "failed",
             error: reason,
             permanent,
             max_attempts: cfg.max_send_attempts,
@@ -263,8 +327,8 @@ async fn record_failure(deps: &Deps, w: &Work, err: &SendError) -> mimamori_core
         },
     )
     .await?;
-    tracing::warn!(permanent, ended, reason, channel = %w.channel, "send failed");
-    Ok(ended)
+    tracing::warn!(permanent, ?outcome, reason, channel = %w.channel, "send failed");
+    Ok(outcome)
 }
 
 /// The outbound message of a check-in on `channel`: an SMS or e-mail with the signed link,
@@ -333,6 +397,7 @@ pub fn message(
                 url: None,
                 status_callback: None,
                 idempotency_key: key.into(),
+                priority: false,
             })
         }
         "voice" => {
@@ -348,8 +413,9 @@ pub fn message(
                 },
                 html: None,
                 url: Some(format!("{base}/hooks/twilio/voice?t={token}")),
-                status_callback: Some(format!("{base}/hooks/twilio/status/call")),
+                status_callback: Some(format!("{base}/hooks/twilio/status/call?a={key}")),
                 idempotency_key: key.into(),
+                priority: false,
             })
         }
         _ => {
@@ -369,8 +435,9 @@ pub fn message(
                 body,
                 html: None,
                 url: None,
-                status_callback: Some(format!("{base}/hooks/twilio/status/message")),
+                status_callback: Some(format!("{base}/hooks/twilio/status/message?a={key}")),
                 idempotency_key: key.into(),
+                priority: false,
             })
         }
     }

@@ -98,6 +98,7 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     }
 
     let dispatcher = tokio::spawn(dispatch::run(deps.clone(), shutdown.clone()));
+    let alerts = tokio::spawn(dispatch::run_alerts(deps.clone(), shutdown.clone()));
     let signal = {
         let mut s = shutdown.clone();
         async move {
@@ -128,6 +129,7 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
         }
     };
     dispatcher.await?;
+    alerts.await?;
     result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
 }
 

@@ -15,6 +15,7 @@ fn due(lang: &str, reminders: i32) -> DueCheckin {
         deadline_at: Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap(),
         channel: "sms".into(),
         fallback_channel: None,
+        on_fallback: false,
         monitoring_type: "patient".into(),
         phone: Some("+819012345678".into()),
         email: Some("hanako@example.jp".into()),

@@ -1,7 +1,13 @@
 //! Per-sender-number rate limiting: each number sends at most `rate` messages (or calls) per
 //! second; the limiter hands out the number that is free soonest and the instant to send at,
 //! so the configured limit is reached but never exceeded, spread over several numbers.
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -9,6 +15,8 @@ pub struct RateLimiter {
     numbers: Vec<String>,
     interval: Duration,
     next_free: Mutex<Vec<Instant>>,
+    /// Priority sends (staff alerts, login codes) waiting: ordinary sends step aside.
+    priority_waiting: AtomicUsize,
 }
 
 impl RateLimiter {
@@ -26,25 +34,54 @@ impl RateLimiter {
             next_free: Mutex::new(vec![now; numbers.len().max(1)]),
             numbers,
             interval,
+            priority_waiting: AtomicUsize::new(0),
         }
     }
 
-    /// Waits for a sending slot and returns the sender number to use.
-    pub async fn acquire(&self) -> String {
-        let (at, idx) = {
-            let mut next = self.next_free.lock().expect("limiter lock");
-            let now = Instant::now();
-            let (idx, _) = next
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, t)| **t)
-                .expect("at least one slot");
-            let at = next[idx].max(now);
-            next[idx] = at + self.interval;
-            (at, idx)
+    /// Waits for a sending slot and returns the sender number to use. A slot is taken only
+    /// when it has come (nothing is reserved ahead), so a `priority` send waiting behind a
+    /// paced batch gets the next free slot of a number; ordinary sends wait while one waits.
+    pub async fn acquire(&self, priority: bool) -> String {
+        if priority {
+            self.priority_waiting.fetch_add(1, Ordering::SeqCst);
+        }
+        let idx = loop {
+            let wake = {
+                let mut next = self.next_free.lock().expect("limiter lock");
+                let now = Instant::now();
+                let (idx, at) = next
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .min_by_key(|(_, t)| *t)
+                    .expect("at least one slot");
+                let others_first = !priority && self.priority_waiting.load(Ordering::SeqCst) > 0;
+                if at <= now && !others_first {
+                    next[idx] = now + self.interval;
+                    break idx;
+                }
+                // Ordinary sends give way a moment after the slot, so a waiting priority send
+                // takes it first.
+                at.max(now) + if others_first { Duration::from_millis(1) } else { Duration::ZERO }
+            };
+            tokio::time::sleep_until(wake).await;
         };
-        tokio::time::sleep_until(at).await;
+        if priority {
+            self.priority_waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         self.numbers.get(idx).cloned().unwrap_or_default()
+    }
+
+    /// The provider answered 429 with `Retry-After` for `number`: nothing more is sent from
+    /// it until then.
+    pub fn hold(&self, number: &str, for_: Duration) {
+        let until = Instant::now() + for_;
+        let mut next = self.next_free.lock().expect("limiter lock");
+        for (i, n) in self.numbers.iter().enumerate() {
+            if n == number {
+                next[i] = next[i].max(until);
+            }
+        }
     }
 }
 
@@ -60,7 +97,7 @@ mod tests {
         for _ in 0..40 {
             let l = l.clone();
             handles.push(tokio::spawn(async move {
-                let n = l.acquire().await;
+                let n = l.acquire(false).await;
                 (n, Instant::now() - start)
             }));
         }
@@ -86,5 +123,31 @@ mod tests {
                 "{number}: {times:?}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_priority_send_is_not_kept_behind_a_paced_batch() {
+        // One number at 1/s and 30 ordinary sends waiting: a priority send that arrives
+        // 2.5 s later leaves at the next slot (3 s), not after the batch (30 s).
+        let l = std::sync::Arc::new(RateLimiter::new(vec!["+1".into()], 1.02));
+        let start = Instant::now();
+        for _ in 0..30 {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire(false).await });
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        l.acquire(true).await;
+        let waited = Instant::now() - start;
+        assert!(waited <= Duration::from_millis(3100), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_holds_the_number() {
+        let l = RateLimiter::new(vec!["+1".into(), "+2".into()], 0.0);
+        l.hold("+1", Duration::from_secs(30));
+        let start = Instant::now();
+        assert_eq!(l.acquire(false).await, "+2");
+        assert_eq!(l.acquire(false).await, "+2", "+1 is held for 30 s");
+        assert!(Instant::now() - start < Duration::from_secs(1));
     }
 }

@@ -29,6 +29,9 @@ pub struct OutboundMessage {
     pub status_callback: Option<String>,
     /// Same key, same message: a provider must not send it twice.
     pub idempotency_key: String,
+    /// Staff alerts and login codes: served before any paced patient send waiting for the
+    /// same sender number (never more than the number's rate).
+    pub priority: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,9 @@ pub enum SendError {
     Permanent(String),
     /// May succeed later (rate limit, provider down, timeout): retry with back-off.
     Transient(String),
+    /// Our own set-up is wrong (bad credential, suspended account, sender not allowed): no
+    /// patient is at fault. Raises an operator alarm; the check-in is put back, not failed.
+    Operator(String),
 }
 
 impl std::fmt::Display for SendError {
@@ -44,6 +50,7 @@ impl std::fmt::Display for SendError {
         match self {
             SendError::Permanent(r) => write!(f, "permanent: {r}"),
             SendError::Transient(r) => write!(f, "transient: {r}"),
+            SendError::Operator(r) => write!(f, "operator: {r}"),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Twilio-compatible REST client: `POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json`
 //! and `…/Calls.json`, form-encoded, Basic auth. Tested against Prism serving Twilio's
 //! official OpenAPI document.
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -16,6 +19,26 @@ pub struct Twilio {
     auth_token: SecretString,
     sms: RateLimiter,
     calls: RateLimiter,
+    /// After an operator fault (bad credential, suspended account), sending stops until this
+    /// UNIX second; then one request tries again.
+    halted_until: AtomicU64,
+    halted_reason: std::sync::Mutex<String>,
+}
+
+/// How long sending stops after an operator fault before one request tries again.
+const HALT_SECS: u64 = 30;
+
+/// Twilio error codes that mean our own set-up is wrong, not the patient's number:
+/// 20003 authentication failed, 20005 account not active, 20008 test credentials,
+/// 21212 invalid From, 21606 From not SMS-capable, 21608 unverified (trial) number,
+/// 21659 From not a Twilio number.
+const OPERATOR_CODES: &[i64] = &[20003, 20005, 20008, 21212, 21606, 21608, 21659];
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -48,6 +71,8 @@ impl Twilio {
             account_sid: cfg.account_sid.clone(),
             auth_token: cfg.auth_token.clone(),
             sms: RateLimiter::new(cfg.sms_from.clone(), cfg.messages_per_sec),
+            halted_until: AtomicU64::new(0),
+            halted_reason: std::sync::Mutex::new(String::new()),
             calls: RateLimiter::new(
                 if cfg.voice_from.is_empty() {
                     cfg.sms_from.clone()
@@ -66,7 +91,17 @@ impl Twilio {
         )
     }
 
-    async fn post(&self, resource: &str, form: &[(&str, &str)]) -> Result<String, SendError> {
+    async fn post(
+        &self,
+        resource: &str,
+        limiter: &RateLimiter,
+        from: &str,
+        form: &[(&str, &str)],
+    ) -> Result<String, SendError> {
+        if unix_now() < self.halted_until.load(Ordering::SeqCst) {
+            let why = self.halted_reason.lock().map(|r| r.clone()).unwrap_or_default();
+            return Err(SendError::Operator(format!("sending stopped: {why}")));
+        }
         let res = self
             .http
             .post(self.url(resource))
@@ -89,6 +124,11 @@ impl Twilio {
                 .map_err(|_| SendError::Transient("unreadable provider answer".into()))?;
             return Ok(c.sid);
         }
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let err: TwilioError = res.json().await.unwrap_or_default();
         let code = err.code.map(|c| c.to_string()).unwrap_or_default();
         // The provider's message can echo the number; keep only status and code.
@@ -107,7 +147,20 @@ impl Twilio {
             detail = err.message.is_some(),
             "provider refused"
         );
-        if err.code.is_some_and(|c| PERMANENT_CODES.contains(&c)) {
+        if status.as_u16() == 429 {
+            // Honour Retry-After for this sender number (1 s when the provider gives none).
+            limiter.hold(from, Duration::from_secs(retry_after.unwrap_or(1).min(3600)));
+        }
+        let operator = matches!(status.as_u16(), 401 | 403)
+            || err.code.is_some_and(|c| OPERATOR_CODES.contains(&c));
+        if operator {
+            if let Ok(mut r) = self.halted_reason.lock() {
+                *r = reason.clone();
+            }
+            self.halted_until
+                .store(unix_now() + HALT_SECS, Ordering::SeqCst);
+            Err(SendError::Operator(reason))
+        } else if err.code.is_some_and(|c| PERMANENT_CODES.contains(&c)) {
             Err(SendError::Permanent(reason))
         } else {
             Err(SendError::Transient(reason))
@@ -124,7 +177,7 @@ impl Provider for Twilio {
         Box::pin(async move {
             match m.channel {
                 "voice" => {
-                    let from = self.calls.acquire().await;
+                    let from = self.calls.acquire(m.priority).await;
                     let url = m
                         .url
                         .as_deref()
@@ -143,10 +196,10 @@ impl Provider for Twilio {
                             ("StatusCallbackMethod", "POST"),
                         ]);
                     }
-                    self.post("Calls", &form).await
+                    self.post("Calls", &self.calls, &from, &form).await
                 }
                 _ => {
-                    let from = self.sms.acquire().await;
+                    let from = self.sms.acquire(m.priority).await;
                     let mut form = vec![
                         ("To", m.to.as_str()),
                         ("From", from.as_str()),
@@ -155,7 +208,7 @@ impl Provider for Twilio {
                     if let Some(cb) = &m.status_callback {
                         form.push(("StatusCallback", cb.as_str()));
                     }
-                    self.post("Messages", &form).await
+                    self.post("Messages", &self.sms, &from, &form).await
                 }
             }
         })

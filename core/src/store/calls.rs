@@ -5,7 +5,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::db::BeginWrite;
 use crate::{Db, Error, Result, db::now, voice::CallState, with_db};
 
-/// The answer already given to webhook `key`, if it was delivered before.
+/// Claims webhook delivery `key` before its work is done: true for the first delivery, false
+/// for a duplicate (in parallel or later). The claim holds an empty answer until
+/// [`answered`] fills it in, or [`release`] gives it up when the work failed (so the
+/// provider's retry is handled).
+pub async fn claim(db: &Db, key: &str) -> Result<bool> {
+    Ok(with_db!(db, p => sqlx::query(
+        "INSERT INTO webhook_events (key, response, created_at) VALUES ($1, '', $2) ON CONFLICT (key) DO NOTHING")
+        .bind(key).bind(now()).execute(p).await?.rows_affected() == 1))
+}
+
+/// The answer given to a claimed delivery (empty while the first one is still working).
 pub async fn seen(db: &Db, key: &str) -> Result<Option<String>> {
     Ok(
         with_db!(db, p => sqlx::query_scalar("SELECT response FROM webhook_events WHERE key = $1")
@@ -13,11 +23,18 @@ pub async fn seen(db: &Db, key: &str) -> Result<Option<String>> {
     )
 }
 
-/// Remembers the answer to webhook `key`. Returns false if another delivery got there first.
-pub async fn remember(db: &Db, key: &str, response: &str) -> Result<bool> {
-    Ok(with_db!(db, p => sqlx::query(
-        "INSERT INTO webhook_events (key, response, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
-        .bind(key).bind(response).bind(now()).execute(p).await?.rows_affected() == 1))
+/// Records the answer of a claimed delivery.
+pub async fn answered(db: &Db, key: &str, response: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("UPDATE webhook_events SET response = $1 WHERE key = $2")
+        .bind(response).bind(key).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// Gives up a claim whose work failed.
+pub async fn release(db: &Db, key: &str) -> Result<()> {
+    with_db!(db, p => sqlx::query("DELETE FROM webhook_events WHERE key = $1 AND response = ''")
+        .bind(key).execute(p).await?.rows_affected());
+    Ok(())
 }
 
 pub async fn session(db: &Db, call_sid: &str) -> Result<Option<(i64, CallState)>> {
@@ -50,38 +67,8 @@ pub async fn save_session(db: &Db, call_sid: &str, checkin_id: i64, s: &CallStat
     Ok(())
 }
 
-/// An attempt found by the provider's id of the message or call.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AttemptRef {
-    pub checkin_id: i64,
-    pub idempotency_key: String,
-    pub channel: String,
-    pub status: String,
-    pub checkin_status: String,
-}
-
-pub async fn attempt_by_provider_id(db: &Db, provider_id: &str) -> Result<Option<AttemptRef>> {
-    Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT a.checkin_id, a.idempotency_key, a.channel, a.status, c.status AS checkin_status
-         FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE a.provider_id = $1")
-        .bind(provider_id).fetch_optional(p).await?))
-}
-
-/// Records a delivery or call status reported by the provider.
-pub async fn set_attempt_status(
-    db: &Db,
-    key: &str,
-    status: &str,
-    error: Option<&str>,
-) -> Result<()> {
-    with_db!(db, p => sqlx::query(
-        "UPDATE contact_attempts SET status = $1, error = COALESCE($2, error), updated_at = $3 WHERE idempotency_key = $4")
-        .bind(status).bind(error).bind(now()).bind(key).execute(p).await?.rows_affected());
-    Ok(())
-}
-
 /// SMS STOP: everyone registered with this number stops receiving check-ins; their open
-/// check-ins end as `opted_out`. Returns the person ids.
+/// check-ins end as `opted_out` and an `unreachable` escalation is raised, in one transaction. Returns the person ids.
 pub async fn opt_out(db: &Db, phone: &str) -> Result<Vec<i64>> {
     let t = now();
     with_db!(db, p => {
@@ -95,6 +82,14 @@ pub async fn opt_out(db: &Db, phone: &str) -> Result<Vec<i64>> {
                          WHERE person_id = $2 AND status IN ('planned', 'sending', 'sent')")
                 .bind(t).bind(id).execute(&mut *tx).await?;
             crate::store::audit(&mut *tx, crate::store::Actor::Person(*id), "person.opt_out", "person", Some(*id), None).await?;
+            // In the same transaction: nobody opts out without a human hearing of it.
+            crate::store::escalations::raise(&mut tx, crate::store::escalations::Raise {
+                person_id: *id,
+                reason: "unreachable",
+                priority: crate::rules::Priority::High,
+                detail: "opted out by SMS STOP",
+                actor: crate::store::Actor::System,
+            }, t).await?;
         }
         tx.commit().await?;
         Ok(ids)

@@ -4,12 +4,12 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::db::BeginWrite;
+use crate::db::{BeginWrite, WriteTx};
 use crate::{
     Db, Error, Result,
     access::{Action, FieldGroup, Viewer},
     db::now,
-    store::{Actor, audit, dialect, escalations},
+    store::{Actor, dialect, escalations},
     with_db,
 };
 
@@ -127,6 +127,8 @@ pub struct DueCheckin {
     pub deadline_at: DateTime<Utc>,
     pub channel: String,
     pub fallback_channel: Option<String>,
+    /// The primary channel failed: this check-in now goes through the fallback channel.
+    pub on_fallback: bool,
     pub monitoring_type: String,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -171,7 +173,7 @@ async fn claimed(db: &Db, n: u64, token: &str) -> Result<Vec<DueCheckin>> {
         return Ok(Vec::new());
     }
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, p.monitoring_type, p.phone, p.email,
+        "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, c.on_fallback, p.monitoring_type, p.phone, p.email,
                 p.language, h.name AS health_centre_name, h.phone AS health_centre_phone
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.claim_token = $1 ORDER BY c.due_at").bind(token).fetch_all(p).await?))
@@ -183,9 +185,12 @@ fn uuid_like() -> String {
     format!("{v:032x}")
 }
 
-/// The idempotency key of the current send attempt of a check-in.
-pub fn attempt_key(checkin_id: i64, reminders: i32, attempts: i32) -> String {
-    format!("checkin-{checkin_id}-r{reminders}-try-{attempts}")
+/// The idempotency key of the current send attempt of a check-in: our own id of the
+/// attempt from before the request leaves (it travels in the status-callback URL, so a
+/// report is matched whenever it arrives). The channel is part of it: attempts on the
+/// fallback channel count from 0 again.
+pub fn attempt_key(checkin_id: i64, reminders: i32, channel: &str, attempts: i32) -> String {
+    format!("checkin-{checkin_id}-r{reminders}-{channel}-try-{attempts}")
 }
 
 /// One attempt about to be made, for [`begin_attempts`].
@@ -234,10 +239,15 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         for (checkin_id, key, provider_id) in items {
-            sqlx::query("UPDATE contact_attempts SET status = 'sent', provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
+            // A report may have come first: it keeps its status; the id is filled in.
+            sqlx::query("UPDATE contact_attempts SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,
+                                provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
                 .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
-            sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
-                .bind(t).bind(checkin_id).execute(&mut *tx).await?;
+            // Only while this attempt is still the check-in's latest and nothing moved it on.
+            sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'
+                           AND NOT EXISTS (SELECT 1 FROM contact_attempts a WHERE a.checkin_id = $2
+                                           AND a.id > (SELECT b.id FROM contact_attempts b WHERE b.idempotency_key = $3))")
+                .bind(t).bind(checkin_id).bind(key).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });
@@ -251,6 +261,9 @@ pub struct Failure<'a> {
     pub key: &'a str,
     /// The channel that failed (for the escalation's detail).
     pub channel: &'a str,
+    /// What the attempt's status becomes: `failed` for a refused send, or the provider's
+    /// reported status (`busy`, `no-answer`, `undelivered`, …).
+    pub status: &'a str,
     /// The provider's error or status, stored on the attempt.
     pub error: &'a str,
     /// The number or address can never be reached (invalid number, unreachable handset).
@@ -259,37 +272,147 @@ pub struct Failure<'a> {
     pub backoff: Duration,
 }
 
-/// The send failed. A permanent failure (invalid number) or the last allowed attempt ends
-/// the check-in as `failed` and, in the same transaction, opens (or refreshes) the person's
-/// `unreachable` escalation — so no crash between the two can lose the person silently.
-/// Otherwise the check-in is planned again after a back-off. Returns true when it ended.
-pub async fn mark_failed(db: &Db, checkin_id: i64, f: Failure<'_>) -> Result<bool> {
-    let t = now();
+/// What a failed attempt did to its check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Planned again on the same channel after a back-off.
+    Retry,
+    /// The primary channel is used up: planned at once on the person's fallback channel.
+    Fallback,
+    /// No channel left: the check-in ended `failed` with an `unreachable` escalation.
+    Ended,
+    /// Nothing changed but the attempt: its check-in is already final (answered, closed) or
+    /// has moved on to a later attempt. A final outcome is never overwritten.
+    Stale,
+}
+
+/// The transition of a failed attempt, inside the caller's transaction. Every guard is in
+/// the statement that makes the change: only the check-in's latest attempt counts, and only
+/// while the check-in is `sending` or `sent`. A permanent failure or the last allowed
+/// attempt moves to the person's fallback channel when there is one not yet tried, and
+/// otherwise ends the check-in as `failed` and raises the `unreachable` escalation — in the
+/// same transaction, so no crash between the two can lose the person silently.
+pub async fn fail_in_tx<DB>(
+    tx: &mut WriteTx<DB>,
+    f: Failure<'_>,
+    t: DateTime<Utc>,
+) -> Result<Failed>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> (i64, String): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i64, i64): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i32, i64, bool): sqlx::FromRow<'q, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let Some((attempt, checkin_id)): Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE contact_attempts SET status = $1, error = $2, updated_at = $3 WHERE idempotency_key = $4 RETURNING id, checkin_id",
+    )
+    .bind(f.status)
+    .bind(f.error)
+    .bind(t)
+    .bind(f.key)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Failed::Stale);
+    };
+    let Some((attempts, person_id, on_fallback)): Option<(i32, i64, bool)> = sqlx::query_as(
+        "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL
+         WHERE id = $1 AND status IN ('sending', 'sent')
+           AND NOT EXISTS (SELECT 1 FROM contact_attempts a WHERE a.checkin_id = $1 AND a.id > $2)
+         RETURNING attempts, person_id, on_fallback",
+    )
+    .bind(checkin_id)
+    .bind(attempt)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Failed::Stale);
+    };
+    if !(f.permanent || attempts >= f.max_attempts) {
+        sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1 WHERE id = $2")
+            .bind(t + f.backoff * attempts)
+            .bind(checkin_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Failed::Retry);
+    }
+    let fallback: Option<String> =
+        sqlx::query_scalar("SELECT fallback_channel FROM persons WHERE id = $1")
+            .bind(person_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if !on_fallback && fallback.as_deref().is_some_and(|fb| fb != f.channel) {
+        sqlx::query(
+            "UPDATE checkins SET status = 'planned', due_at = $1, attempts = 0, on_fallback = $2 WHERE id = $3",
+        )
+        .bind(t)
+        .bind(true)
+        .bind(checkin_id)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(Failed::Fallback);
+    }
+    sqlx::query("UPDATE checkins SET status = 'failed', closed_at = $1 WHERE id = $2")
+        .bind(t)
+        .bind(checkin_id)
+        .execute(&mut **tx)
+        .await?;
     let detail = format!("{} failed: {}", f.channel, f.error);
+    escalations::raise(
+        tx,
+        escalations::Raise {
+            person_id,
+            reason: "unreachable",
+            priority: crate::rules::Priority::High,
+            detail: &detail,
+            actor: Actor::System,
+        },
+        t,
+    )
+    .await?;
+    Ok(Failed::Ended)
+}
+
+/// [`fail_in_tx`] in its own transaction (a send the provider refused).
+pub async fn mark_failed(db: &Db, f: Failure<'_>) -> Result<Failed> {
+    let t = now();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
-        sqlx::query("UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3")
-            .bind(f.error).bind(t).bind(f.key).execute(&mut *tx).await?;
-        let (attempts, person_id): (i32, i64) = sqlx::query_as(
-            "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL WHERE id = $1 RETURNING attempts, person_id")
-            .bind(checkin_id).fetch_one(&mut *tx).await?;
-        let ended = f.permanent || attempts >= f.max_attempts;
-        if ended {
-            sqlx::query("UPDATE checkins SET status = 'failed', closed_at = $1 WHERE id = $2")
-                .bind(t).bind(checkin_id).execute(&mut *tx).await?;
-            let esc: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
-                .bind(person_id).bind("unreachable").bind("high").bind(t).bind(&detail)
-                .fetch_one(&mut *tx).await?;
-            sqlx::query(escalations::EVENT_SQL).bind(esc).bind(person_id).bind(None::<i64>)
-                .bind("triggered").bind("unreachable").bind(&detail).bind(t).execute(&mut *tx).await?;
-            audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person_id), None).await?;
-        } else {
-            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1 WHERE id = $2")
-                .bind(t + f.backoff * attempts).bind(checkin_id).execute(&mut *tx).await?;
+        let r = fail_in_tx(&mut tx, f, t).await?;
+        tx.commit().await?;
+        Ok(r)
+    })
+}
+
+/// The send could not be made for a fault of our own set-up (an operator alarm is open):
+/// the attempt is recorded as failed, the check-in goes back to `planned` for `retry_at`
+/// without counting an attempt — no patient is failed or escalated for it.
+pub async fn put_back(db: &Db, key: &str, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let checkin: Option<i64> = sqlx::query_scalar(
+            "UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 RETURNING checkin_id")
+            .bind(error).bind(t).bind(key).fetch_optional(&mut *tx).await?;
+        if let Some(c) = checkin {
+            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
+                .bind(retry_at).bind(c).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ended)
-    })
+    });
+    Ok(())
 }
 
 /// Ends every open check-in whose deadline has passed as `missed` and, in the same
@@ -317,12 +440,13 @@ pub async fn close_overdue(
             let recent: Vec<String> = sqlx::query_scalar(RECENT_OUTCOMES_SQL)
                 .bind(person).bind(n).fetch_all(&mut *tx).await?;
             if let Some(tr) = crate::rules::on_missed(rules, &recent) {
-                let esc: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
-                    .bind(person).bind(tr.reason).bind(tr.priority.as_str()).bind(at).bind(&tr.detail)
-                    .fetch_one(&mut *tx).await?;
-                sqlx::query(escalations::EVENT_SQL).bind(esc).bind(person).bind(None::<i64>)
-                    .bind("triggered").bind(tr.reason).bind(&tr.detail).bind(at).execute(&mut *tx).await?;
-                audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person), None).await?;
+                escalations::raise(&mut tx, escalations::Raise {
+                    person_id: person,
+                    reason: tr.reason,
+                    priority: tr.priority,
+                    detail: &tr.detail,
+                    actor: Actor::System,
+                }, at).await?;
                 escalated.push(person);
             }
         }

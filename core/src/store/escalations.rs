@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::BeginWrite;
+use crate::db::{BeginWrite, WriteTx};
 use crate::{
     Db, Error, Result,
     db::now,
@@ -38,26 +38,104 @@ pub const NOTIFY_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id
      SELECT $1, s.id, CASE WHEN s.phone IS NOT NULL THEN 'sms' ELSE 'email' END, 'pending', 0, $2
      FROM staff s WHERE s.health_centre_id = $3 AND s.on_duty = TRUE AND (s.phone IS NOT NULL OR s.email IS NOT NULL)";
 
-/// Opens (or refreshes) an escalation in its own transaction — for triggers outside an
-/// answer (failed channels, opt-out, callback requests, silence).
-pub async fn open(
-    db: &Db,
-    person_id: i64,
-    reason: &str,
-    priority: &str,
-    detail: &str,
-) -> Result<i64> {
+/// On-duty notification for an escalation of person `$3`: every on-duty staff member of
+/// the person's health centre who can be reached. $1 escalation, $2 now.
+const NOTIFY_PERSON_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id, channel, status, attempts, created_at)
+     SELECT $1, s.id, CASE WHEN s.phone IS NOT NULL THEN 'sms' ELSE 'email' END, 'pending', 0, $2
+     FROM staff s WHERE s.health_centre_id = (SELECT health_centre_id FROM persons WHERE id = $3)
+       AND s.on_duty = TRUE AND (s.phone IS NOT NULL OR s.email IS NOT NULL)";
+
+/// What an escalation was raised for.
+#[derive(Debug, Clone, Copy)]
+pub struct Raise<'a> {
+    pub person_id: i64,
+    pub reason: &'a str,
+    pub priority: crate::rules::Priority,
+    /// What fired, for staff (values and ids, never names or answers).
+    pub detail: &'a str,
+    /// Who raised it (`System` for rules, workers and webhooks).
+    pub actor: Actor,
+}
+
+/// What [`raise`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raised {
+    pub escalation_id: i64,
+    /// The on-duty staff were queued a notification (the escalation became urgent now).
+    pub notified: bool,
+}
+
+/// **The one way an escalation is opened**, inside the caller's transaction: opens or
+/// refreshes the person's open escalation for the reason (priority only rises), writes the
+/// `triggered` timeline event and the audit row, and — when this makes it urgent — queues a
+/// notification to every reachable on-duty staff member of the person's centre. Every path
+/// (answers, missed and failed check-ins, call-back requests, opt-out, staff) comes here.
+pub async fn raise<DB>(tx: &mut WriteTx<DB>, r: Raise<'_>, at: DateTime<Utc>) -> Result<Raised>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> (i64, String): sqlx::FromRow<'q, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let urgent = r.priority == crate::rules::Priority::Urgent;
+    let before: Option<(i64, String)> = sqlx::query_as(FIND_OPEN_SQL)
+        .bind(r.person_id)
+        .bind(r.reason)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let id: i64 = sqlx::query_scalar(UPSERT_SQL)
+        .bind(r.person_id)
+        .bind(r.reason)
+        .bind(r.priority.as_str())
+        .bind(at)
+        .bind(r.detail)
+        .fetch_one(&mut **tx)
+        .await?;
+    let staff = match r.actor {
+        Actor::Staff(s) => Some(s),
+        _ => None,
+    };
+    sqlx::query(EVENT_SQL)
+        .bind(id)
+        .bind(r.person_id)
+        .bind(staff)
+        .bind("triggered")
+        .bind(r.reason)
+        .bind(r.detail)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    let notified = urgent && before.as_ref().is_none_or(|(_, p)| p != "urgent");
+    if notified {
+        sqlx::query(NOTIFY_PERSON_SQL)
+            .bind(id)
+            .bind(at)
+            .bind(r.person_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    audit(&mut **tx, r.actor, "escalation.open", "person", Some(r.person_id), None).await?;
+    Ok(Raised {
+        escalation_id: id,
+        notified,
+    })
+}
+
+/// [`raise`] in its own transaction.
+pub async fn open(db: &Db, r: Raise<'_>) -> Result<Raised> {
     let t = now();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(UPSERT_SQL)
-            .bind(person_id).bind(reason).bind(priority).bind(t).bind(detail)
-            .fetch_one(&mut *tx).await?;
-        sqlx::query(EVENT_SQL).bind(id).bind(person_id).bind(None::<i64>).bind("triggered").bind(reason)
-            .bind(detail).bind(t).execute(&mut *tx).await?;
-        audit(&mut *tx, Actor::System, "escalation.open", "person", Some(person_id), None).await?;
+        let raised = raise(&mut tx, r, t).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(raised)
     })
 }
 

@@ -1,6 +1,7 @@
 //! The store: every read and write of the database goes through here. Queries are plain,
 //! runtime-checked SQL written once for both backends (see [`crate::with_db!`]); the few
 //! statements that differ live in [`dialect`].
+pub mod alarms;
 pub mod audit;
 pub mod calls;
 pub mod checkins;

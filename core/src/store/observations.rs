@@ -172,18 +172,13 @@ macro_rules! evaluate_in_tx {
             let today = observed_at.with_timezone(tz).date_naive();
             let triggers = rules::on_answer(thresholds, a, today, &daily);
             for tr in &triggers {
-                let before: Option<(i64, String)> = sqlx::query_as(escalations::FIND_OPEN_SQL)
-                    .bind(*person).bind(tr.reason).fetch_optional(&mut *$tx).await?;
-                let id: i64 = sqlx::query_scalar(escalations::UPSERT_SQL)
-                    .bind(*person).bind(tr.reason).bind(tr.priority.as_str()).bind($t).bind(&tr.detail)
-                    .fetch_one(&mut *$tx).await?;
-                sqlx::query(escalations::EVENT_SQL).bind(id).bind(*person).bind(None::<i64>).bind("triggered")
-                    .bind(tr.reason).bind(&tr.detail).bind($t).execute(&mut *$tx).await?;
-                let newly_urgent = tr.priority == rules::Priority::Urgent
-                    && before.as_ref().is_none_or(|(_, p)| p != "urgent");
-                if newly_urgent {
-                    sqlx::query(escalations::NOTIFY_SQL).bind(id).bind($t).bind(centre).execute(&mut *$tx).await?;
-                }
+                escalations::raise(&mut $tx, escalations::Raise {
+                    person_id: *person,
+                    reason: tr.reason,
+                    priority: tr.priority,
+                    detail: &tr.detail,
+                    actor: Actor::System,
+                }, $t).await?;
             }
             all.push(triggers);
         }

@@ -1,0 +1,284 @@
+//! The contact state machine under real provider timing, on SQLite and PostgreSQL: reports
+//! that arrive before the batch has recorded the provider's id, the same report delivered
+//! twice at the same moment, reports for unknown attempts, final outcomes that must not be
+//! overwritten, and the fallback channel after a failure.
+use chrono::{Duration, Utc};
+use mimamori_core::{
+    Db,
+    db::now,
+    delivery::{self, Handled, Policy, Report},
+    store::{
+        Actor, checkins,
+        checkins::{Failed, NewAttempt},
+        escalations, persons, staff,
+    },
+    testing::TestDb,
+    with_db,
+};
+
+const WINDOW: Duration = Duration::hours(12);
+const POLICY: Policy = Policy {
+    max_attempts: 2,
+    backoff: Duration::zero(),
+};
+
+/// A person due now on `channel` (with `fallback`); returns (person, claimed check-in).
+async fn due_person(
+    db: &Db,
+    channel: &str,
+    fallback: Option<&str>,
+) -> (i64, checkins::DueCheckin) {
+    let c = staff::create_health_centre(db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
+        .await
+        .unwrap();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let input = persons::PersonInput {
+        name: "山田 花子".into(),
+        phone: "090-1234-5678".into(),
+        channel: channel.into(),
+        fallback_channel: fallback.unwrap_or_default().into(),
+        observation_start: today.to_string(),
+        observation_end: today.to_string(),
+        checkin_time: "00:00".into(),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let p = persons::create(db, Actor::System, c, &input, WINDOW, None)
+        .await
+        .unwrap();
+    let mut due = claim(db).await;
+    assert_eq!(due.len(), 1);
+    (p, due.remove(0))
+}
+
+async fn claim(db: &Db) -> Vec<checkins::DueCheckin> {
+    checkins::claim_due(db, now(), Duration::minutes(5), 10)
+        .await
+        .unwrap()
+}
+
+/// Records the attempt before the send, as the dispatcher does; returns its key.
+async fn begin(db: &Db, c: &checkins::DueCheckin, channel: &str) -> String {
+    let key = checkins::attempt_key(c.id, c.reminders, channel, c.attempts);
+    checkins::begin_attempts(
+        db,
+        &[NewAttempt {
+            checkin_id: c.id,
+            key: &key,
+            channel,
+            provider: "twilio",
+            kind: "initial",
+        }],
+    )
+    .await
+    .unwrap();
+    key
+}
+
+async fn status(db: &Db, checkin: i64) -> (String, i32, bool) {
+    with_db!(db, p => sqlx::query_as("SELECT status, attempts, on_fallback FROM checkins WHERE id = $1")
+        .bind(checkin).fetch_one(p).await.unwrap())
+}
+
+async fn attempt(db: &Db, key: &str) -> (String, Option<String>) {
+    with_db!(db, p => sqlx::query_as("SELECT status, provider_id FROM contact_attempts WHERE idempotency_key = $1")
+        .bind(key).fetch_one(p).await.unwrap())
+}
+
+async fn count(db: &Db, sql: &'static str) -> i64 {
+    with_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
+}
+
+fn undelivered<'a>(sid: &'a str) -> Report<'a> {
+    Report::Message {
+        sid,
+        status: "undelivered",
+        error_code: Some("30003"),
+    }
+}
+
+#[tokio::test]
+async fn a_report_before_the_batch_recorded_the_id_is_applied_and_kept() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "sms", None).await;
+    let key = begin(&t.db, &c, "sms").await;
+    // The handset's network answers before the batch has recorded the provider's id.
+    let h = delivery::report(&t.db, POLICY, Some(&key), undelivered("SM1"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
+    // Then the batch records its result: it neither re-opens the check-in nor hides the
+    // reported status.
+    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "SM1".into())])
+        .await
+        .unwrap();
+    assert_eq!(status(&t.db, c.id).await.0, "failed");
+    assert_eq!(
+        attempt(&t.db, &key).await,
+        ("undelivered".into(), Some("SM1".into()))
+    );
+    let open = escalations::open_for_person(&t.db, person).await.unwrap();
+    assert_eq!(
+        open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+        ["unreachable"]
+    );
+    // A delivered report that arrives before the batch: the attempt keeps `delivered`.
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_same_report_twice_at_the_same_moment_takes_effect_once() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "voice", None).await;
+    let key = begin(&t.db, &c, "voice").await;
+    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "CA1".into())])
+        .await
+        .unwrap();
+    let busy = Report::Call {
+        sid: "CA1",
+        status: "busy",
+    };
+    let runs = (0..4).map(|_| delivery::report(&t.db, POLICY, Some(&key), busy));
+    let mut results: Vec<Handled> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    results.sort_by_key(|h| format!("{h:?}"));
+    assert_eq!(
+        results,
+        [
+            Handled::Applied(Some(Failed::Retry)),
+            Handled::Duplicate,
+            Handled::Duplicate,
+            Handled::Duplicate
+        ]
+    );
+    assert_eq!(
+        status(&t.db, c.id).await,
+        ("planned".into(), 1, false),
+        "one attempt counted"
+    );
+    assert!(
+        escalations::open_for_person(&t.db, person)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_report_for_an_unknown_attempt_is_not_remembered() {
+    let t = TestDb::new().await;
+    let h = delivery::report(&t.db, POLICY, Some("checkin-9-r0-sms-try-0"), undelivered("SMx"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Unknown);
+    let h = delivery::report(&t.db, POLICY, None, undelivered("SMx"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Unknown, "a retried delivery is looked at again");
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM webhook_events").await, 0);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_final_outcome_is_never_overwritten() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "sms", None).await;
+    let key = begin(&t.db, &c, "sms").await;
+    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "SM2".into())])
+        .await
+        .unwrap();
+    // The person answers through the link …
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET status = 'answered', closed_at = $1 WHERE id = $2")
+        .bind(now()).bind(c.id).execute(p).await.unwrap().rows_affected());
+    // … then a reminder's send fails, and a late report says undelivered.
+    let failed = checkins::mark_failed(
+        &t.db,
+        checkins::Failure {
+            key: &key,
+            channel: "sms",
+            status: "failed",
+            error: "HTTP 500",
+            permanent: false,
+            max_attempts: 3,
+            backoff: Duration::zero(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed, Failed::Stale);
+    let h = delivery::report(&t.db, POLICY, Some(&key), undelivered("SM2"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Applied(Some(Failed::Stale)));
+    assert_eq!(status(&t.db, c.id).await.0, "answered");
+    assert!(
+        escalations::open_for_person(&t.db, person)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A late `sent` after `delivered` does not set the attempt back.
+    let (_, c2) = due_person(&t.db, "sms", None).await;
+    let k2 = begin(&t.db, &c2, "sms").await;
+    for s in ["delivered", "sent"] {
+        let r = Report::Message {
+            sid: "SM3",
+            status: s,
+            error_code: None,
+        };
+        delivery::report(&t.db, POLICY, Some(&k2), r).await.unwrap();
+    }
+    assert_eq!(attempt(&t.db, &k2).await.0, "delivered");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escalation() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "voice", Some("sms")).await;
+    // No answer twice on the call (max_attempts = 2) …
+    let mut c = c;
+    for expected in [Failed::Retry, Failed::Fallback] {
+        assert!(!c.on_fallback);
+        let key = begin(&t.db, &c, "voice").await;
+        let sid = format!("CA-{}", c.attempts);
+        let r = Report::Call {
+            sid: &sid,
+            status: "no-answer",
+        };
+        let h = delivery::report(&t.db, POLICY, Some(&key), r).await.unwrap();
+        assert_eq!(h, Handled::Applied(Some(expected)));
+        c = claim(&t.db).await.remove(0);
+    }
+    // … then the check-in goes out again at once, on the fallback channel.
+    assert!(c.on_fallback);
+    assert_eq!((c.attempts, c.fallback_channel.as_deref()), (0, Some("sms")));
+    assert!(
+        escalations::open_for_person(&t.db, person)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no escalation while a channel is left"
+    );
+    // An invalid number on the fallback too: nothing left, the check-in ends and escalates.
+    let key = begin(&t.db, &c, "sms").await;
+    let h = delivery::report(&t.db, POLICY, Some(&key), undelivered("SM9"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
+    assert_eq!(status(&t.db, c.id).await.0, "failed");
+    let open = escalations::open_for_person(&t.db, person).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].reason.as_str(), open[0].priority.as_str()),
+        ("unreachable", "high")
+    );
+    t.drop_db().await;
+}

@@ -1,0 +1,20 @@
+-- Delivery you can trust (issue 12).
+-- A check-in whose primary channel failed (busy, no answer, undeliverable, invalid) moves to
+-- the person's fallback channel inside its answer window; its attempts count again from 0
+-- there (attempt keys carry the channel, so they never collide).
+ALTER TABLE checkins ADD COLUMN on_fallback INTEGER NOT NULL DEFAULT 0;
+
+-- Faults of the operator's own set-up (a wrong provider credential, a suspended account):
+-- one open alarm per provider, shown on the console, /healthz and the log. While one is
+-- open, check-ins are put back, not failed: no patient is escalated for our mistake.
+CREATE TABLE operator_alarms (
+    id           INTEGER PRIMARY KEY,
+    provider     TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    raised_at    TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    occurrences  INTEGER NOT NULL DEFAULT 1,
+    cleared_at   TEXT
+);
+CREATE UNIQUE INDEX operator_alarms_open ON operator_alarms(provider) WHERE cleared_at IS NULL;
