@@ -45,6 +45,9 @@ pub struct TwilioConfig {
     pub calls_per_sec: f64,
     /// Timeout of one REST request, in seconds.
     pub request_timeout_secs: u64,
+    /// After the provider refuses our credential or account (401, 20003, …), sending stops
+    /// this many seconds before one request tries again.
+    pub operator_halt_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +70,7 @@ impl Default for TwilioConfig {
             messages_per_sec: 10.0,
             calls_per_sec: 1.0,
             request_timeout_secs: 10,
+            operator_halt_secs: 30,
         }
     }
 }
@@ -116,6 +120,9 @@ pub struct CheckinConfig {
     /// Reminders per check-in. The last one goes through the person's fallback channel
     /// (e.g. a voice call) when they have one.
     pub max_reminders: i32,
+    /// A check-in held back by an operator alarm (wrong credential) is tried again after
+    /// this many seconds — not failed, not counted as an attempt.
+    pub operator_retry_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +199,7 @@ impl Default for CheckinConfig {
             retry_backoff_secs: 600,
             reminder_after_minutes: 180,
             max_reminders: 2,
+            operator_retry_secs: 60,
         }
     }
 }

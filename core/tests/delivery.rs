@@ -23,11 +23,7 @@ const POLICY: Policy = Policy {
 };
 
 /// A person due now on `channel` (with `fallback`); returns (person, claimed check-in).
-async fn due_person(
-    db: &Db,
-    channel: &str,
-    fallback: Option<&str>,
-) -> (i64, checkins::DueCheckin) {
+async fn due_person(db: &Db, channel: &str, fallback: Option<&str>) -> (i64, checkins::DueCheckin) {
     let c = staff::create_health_centre(db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
         .await
         .unwrap();
@@ -174,9 +170,14 @@ async fn the_same_report_twice_at_the_same_moment_takes_effect_once() {
 #[tokio::test]
 async fn a_report_for_an_unknown_attempt_is_not_remembered() {
     let t = TestDb::new().await;
-    let h = delivery::report(&t.db, POLICY, Some("checkin-9-r0-sms-try-0"), undelivered("SMx"))
-        .await
-        .unwrap();
+    let h = delivery::report(
+        &t.db,
+        POLICY,
+        Some("checkin-9-r0-sms-try-0"),
+        undelivered("SMx"),
+    )
+    .await
+    .unwrap();
     assert_eq!(h, Handled::Unknown);
     let h = delivery::report(&t.db, POLICY, None, undelivered("SMx"))
         .await
@@ -253,13 +254,18 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
             sid: &sid,
             status: "no-answer",
         };
-        let h = delivery::report(&t.db, POLICY, Some(&key), r).await.unwrap();
+        let h = delivery::report(&t.db, POLICY, Some(&key), r)
+            .await
+            .unwrap();
         assert_eq!(h, Handled::Applied(Some(expected)));
         c = claim(&t.db).await.remove(0);
     }
     // … then the check-in goes out again at once, on the fallback channel.
     assert!(c.on_fallback);
-    assert_eq!((c.attempts, c.fallback_channel.as_deref()), (0, Some("sms")));
+    assert_eq!(
+        (c.attempts, c.fallback_channel.as_deref()),
+        (0, Some("sms"))
+    );
     assert!(
         escalations::open_for_person(&t.db, person)
             .await

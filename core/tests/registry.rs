@@ -637,10 +637,18 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     .await
     .unwrap();
     // An urgent escalation and a check-in still open on the duplicate.
-    let esc =
-        mimamori_core::store::escalations::open(&t.db, mimamori_core::store::escalations::Raise { person_id: other, reason: "spo2_low", priority: mimamori_core::rules::Priority::Urgent, detail: "SpO2 92", actor: mimamori_core::store::Actor::System })
-            .await
-            .unwrap();
+    let esc = mimamori_core::store::escalations::open(
+        &t.db,
+        mimamori_core::store::escalations::Raise {
+            person_id: other,
+            reason: "spo2_low",
+            priority: mimamori_core::rules::Priority::Urgent,
+            detail: "SpO2 92",
+            actor: mimamori_core::store::Actor::System,
+        },
+    )
+    .await
+    .unwrap();
     let open_ck: i64 = with_db!(&t.db, p => sqlx::query_scalar(
         "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
          VALUES ($1, $2, 9, $3, $4, 'planned', 0) RETURNING id")

@@ -279,7 +279,13 @@ async fn claim_send_retry_fail_and_miss() {
     assert!(after.due_at > now(), "retry is pushed back");
     // The dispatcher claims it again when the back-off has passed.
     with_db!(&t.db, p => sqlx::query("UPDATE checkins SET due_at = $1 WHERE id = $2").bind(now() - Duration::minutes(1)).bind(cb.id).execute(p).await.unwrap().rows_affected());
-    assert_eq!(checkins::claim_due(&t.db, now(), lease, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        checkins::claim_due(&t.db, now(), lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let k2 = checkins::attempt_key(cb.id, 0, "sms", 1);
     assert_ne!(k1, k2);
     begin(&t.db, cb.id, &k2).await.unwrap();
@@ -1074,9 +1080,18 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
 
     // The queue: both have an open escalation; filters pick by residence and by contractor.
     for p in [id, other] {
-        escalations::open(&t.db, escalations::Raise { person_id: p, reason: "callback", priority: mimamori_core::rules::Priority::High, detail: "test", actor: mimamori_core::store::Actor::System })
-            .await
-            .unwrap();
+        escalations::open(
+            &t.db,
+            escalations::Raise {
+                person_id: p,
+                reason: "callback",
+                priority: mimamori_core::rules::Priority::High,
+                detail: "test",
+                actor: mimamori_core::store::Actor::System,
+            },
+        )
+        .await
+        .unwrap();
     }
     let org = staff::create_organisation(&t.db, "contractor", "みまもり委託", c)
         .await

@@ -1,5 +1,7 @@
-//! `GET /healthz`: 200 when the database answers, 503 when it does not.
+//! `GET /healthz`: 200 when the database answers (`"status": "degraded"` with the open
+//! operator alarms), 503 when it does not.
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use mimamori_core::store::alarms;
 use serde_json::json;
 
 use super::AppState;
@@ -13,12 +15,24 @@ pub fn router() -> Router<AppState> {
 async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let probe = tokio::time::timeout(std::time::Duration::from_secs(3), s.db.ping()).await;
     match probe {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(
-                json!({ "status": "ok", "database": { "backend": s.db.backend(), "reachable": true } }),
-            ),
-        ),
+        Ok(Ok(())) => {
+            // Operator alarms (a provider refusing our credential): still serving, so 200,
+            // but "degraded" with what is wrong, for the operator and monitoring.
+            let alarms = alarms::open(&s.db).await.unwrap_or_default();
+            let status = if alarms.is_empty() { "ok" } else { "degraded" };
+            let list: Vec<_> = alarms
+                .iter()
+                .map(|a| json!({ "provider": a.provider, "code": a.code, "detail": a.detail, "since": a.raised_at, "occurrences": a.occurrences }))
+                .collect();
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": status,
+                    "database": { "backend": s.db.backend(), "reachable": true },
+                    "operator_alarms": list,
+                })),
+            )
+        }
         Ok(Err(e)) => {
             tracing::error!(error = ?e, "health check: database unreachable");
             (

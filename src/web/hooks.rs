@@ -11,13 +11,7 @@ use axum::{
     routing::post,
 };
 use chrono::NaiveDate;
-use mimamori_core::{
-    delivery,
-    domain::Lang,
-    signature,
-    store::calls,
-    voice,
-};
+use mimamori_core::{delivery, domain::Lang, signature, store::calls, voice};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 

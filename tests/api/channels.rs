@@ -160,7 +160,10 @@ async fn provider_faults_are_retried_or_end_visibly() {
     let invalid = app.register("090-2222-0002", "sms", json!({})).await;
     let down = app.register("090-2222-0003", "sms", json!({})).await;
     wait_status(&app, slow_ok, "sent").await;
-    assert_eq!(attempt_statuses(&app, slow_ok).await, ["failed", "sent"]);
+    assert_eq!(
+        attempt_statuses(&app, slow_ok).await,
+        ["failed", "delivered"]
+    );
     assert_eq!(
         fake.messages_to("+819022220001").len(),
         1,
@@ -190,21 +193,49 @@ async fn provider_faults_are_retried_or_end_visibly() {
 }
 
 #[tokio::test]
-async fn delivery_callbacks_update_attempts_once_and_need_a_signature() {
+async fn delivery_reports_before_the_batch_twice_and_late_take_effect_once() {
     let (app, fake) = app_with_fake(3).await;
     app.login().await;
+    // The network reports "undelivered 30003" before the create request is even answered,
+    // twice at the same moment, and once more later.
+    fake.fault("+819033330001", Fault::Undelivered("30003"));
     let person = app.register("090-3333-0001", "sms", json!({})).await;
-    wait_status(&app, person, "sent").await;
+    wait_status(&app, person, "failed").await;
     let msg = fake.messages_to("+819033330001").remove(0);
     let cb = msg["StatusCallback"].clone();
-    assert_eq!(cb, format!("{}/hooks/twilio/status/message", app.base));
-    let provider_id: String = with_db!(&app.db, p => sqlx::query_scalar("SELECT provider_id FROM contact_attempts").fetch_one(p).await.unwrap());
+    let key: String = with_db!(&app.db, p => sqlx::query_scalar("SELECT idempotency_key FROM contact_attempts").fetch_one(p).await.unwrap());
+    assert_eq!(
+        cb,
+        format!("{}/hooks/twilio/status/message?a={key}", app.base),
+        "our own attempt key travels in the callback URL"
+    );
+    for _ in 0..100 {
+        if fake.inner.lock().unwrap().report_answers.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.inner.lock().unwrap().report_answers, [200, 200, 200]);
+    assert_eq!(attempt_statuses(&app, person).await, ["undelivered"]);
+    let provider_id: Option<String> = with_db!(&app.db, p => sqlx::query_scalar("SELECT provider_id FROM contact_attempts").fetch_one(p).await.unwrap());
+    assert!(provider_id.is_some_and(|id| id.starts_with("SM")));
+    assert_eq!(
+        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
+        "unreachable"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM escalations").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM escalation_events").await,
+        1,
+        "three deliveries, one event"
+    );
+
+    // Forged: wrong or missing signature → 403, nothing stored.
     let params = vec![
-        ("MessageSid".to_string(), provider_id.clone()),
+        ("MessageSid".to_string(), "SM-forged".to_string()),
         ("MessageStatus".to_string(), "undelivered".to_string()),
-        ("ErrorCode".to_string(), "30003".to_string()),
     ];
-    // Forged: wrong signature → 403, nothing stored.
     let r = reqwest::Client::new()
         .post(&cb)
         .header("X-Twilio-Signature", "AAAA")
@@ -220,20 +251,13 @@ async fn delivery_callbacks_update_attempts_once_and_need_a_signature() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 0);
-    assert_eq!(checkin_status(&app, person).await, "sent");
-
-    assert_eq!(signed_post(&cb, &params).await.status(), 200);
-    assert_eq!(checkin_status(&app, person).await, "failed");
-    assert_eq!(attempt_statuses(&app, person).await, ["undelivered"]);
-    assert_eq!(
-        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
-        "unreachable"
+    // A signed report for an attempt we never made: 404, and not remembered as handled.
+    let unknown = format!(
+        "{}/hooks/twilio/status/message?a=checkin-999-r0-sms-try-0",
+        app.base
     );
-    // A duplicate delivery changes nothing.
-    assert_eq!(signed_post(&cb, &params).await.status(), 200);
+    assert_eq!(signed_post(&unknown, &params).await.status(), 404);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM escalations").await, 1);
     app.finish().await;
 }
 

@@ -171,13 +171,21 @@ async fn report(inner: &Arc<Mutex<Inner>>, url: &str, params: Vec<(String, Strin
     let copies = inner.lock().unwrap().report_copies.max(1);
     let sends = (0..copies).map(|_| signed_post(url, &params));
     for r in futures::future::join_all(sends).await {
-        inner.lock().unwrap().report_answers.push(r.status().as_u16());
+        inner
+            .lock()
+            .unwrap()
+            .report_answers
+            .push(r.status().as_u16());
     }
     let (inner, url) = (inner.clone(), url.to_string());
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let r = signed_post(&url, &params).await;
-        inner.lock().unwrap().report_answers.push(r.status().as_u16());
+        inner
+            .lock()
+            .unwrap()
+            .report_answers
+            .push(r.status().as_u16());
     });
 }
 
@@ -264,7 +272,10 @@ async fn call(
             if let Some(cb) = map.get("StatusCallback") {
                 let p = vec![
                     ("CallSid".to_string(), call_sid.clone()),
-                    ("From".to_string(), map.get("From").cloned().unwrap_or_default()),
+                    (
+                        "From".to_string(),
+                        map.get("From").cloned().unwrap_or_default(),
+                    ),
                     ("To".to_string(), to.clone()),
                     ("CallStatus".to_string(), status.to_string()),
                 ];

@@ -8,6 +8,7 @@ mod channels;
 mod charts;
 mod cli;
 mod contracts;
+mod delivery;
 mod fake_twilio;
 mod health;
 mod helpers;

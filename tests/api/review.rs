@@ -234,9 +234,19 @@ async fn escalations_of_another_health_centre_cannot_be_touched() {
     let app = spawn_app().await;
     let csrf = app.login().await;
     let pid = crate::helpers::person_elsewhere(&app).await;
-    let esc = mimamori_core::store::escalations::open(&app.db, mimamori_core::store::escalations::Raise { person_id: pid, reason: "callback", priority: mimamori_core::rules::Priority::High, detail: "test", actor: mimamori_core::store::Actor::System })
-        .await
-        .unwrap();
+    let esc = mimamori_core::store::escalations::open(
+        &app.db,
+        mimamori_core::store::escalations::Raise {
+            person_id: pid,
+            reason: "callback",
+            priority: mimamori_core::rules::Priority::High,
+            detail: "test",
+            actor: mimamori_core::store::Actor::System,
+        },
+    )
+    .await
+    .unwrap()
+    .escalation_id;
     let r = app
         .post_form(
             &format!("/escalations/{esc}/steps"),

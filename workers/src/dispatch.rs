@@ -35,9 +35,6 @@ impl Pass {
     }
 }
 
-/// How long a check-in held back by an operator fault waits before it is tried again.
-const OPERATOR_RETRY_SECS: i64 = 60;
-
 /// How many sends run at once within a batch.
 const CONCURRENCY: usize = 32;
 
@@ -191,7 +188,10 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     }
     for provider in reached {
         if alarms::clear(&deps.db, provider).await? {
-            tracing::warn!(provider, "operator alarm cleared: the provider accepts sends again");
+            tracing::warn!(
+                provider,
+                "operator alarm cleared: the provider accepts sends again"
+            );
         }
     }
     out.sent = sent.len();
@@ -284,15 +284,11 @@ fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
 /// A send refused for a fault of our own set-up: the check-in goes back (no attempt counted,
 /// no patient escalation) and one operator alarm is raised (logged at error when new).
 async fn hold_for_operator(deps: &Deps, w: &Work, provider: &str, reason: &str, t: DateTime<Utc>) {
-    let retry_at = t + Duration::seconds(OPERATOR_RETRY_SECS);
+    let retry_at = t + Duration::seconds(deps.config.checkin.operator_retry_secs);
     if let Err(e) = checkins::put_back(&deps.db, &w.key, reason, retry_at).await {
         tracing::error!(error = %e, checkin_id = w.c.id, "putting a held check-in back failed");
     }
-    let code = reason
-        .split("code ")
-        .nth(1)
-        .unwrap_or(reason)
-        .to_string();
+    let code = reason.split("code ").nth(1).unwrap_or(reason).to_string();
     match alarms::raise(&deps.db, provider, &code, reason).await {
         Ok(true) => tracing::error!(
             provider,

@@ -62,7 +62,12 @@ impl RateLimiter {
                 }
                 // Ordinary sends give way a moment after the slot, so a waiting priority send
                 // takes it first.
-                at.max(now) + if others_first { Duration::from_millis(1) } else { Duration::ZERO }
+                at.max(now)
+                    + if others_first {
+                        Duration::from_millis(1)
+                    } else {
+                        Duration::ZERO
+                    }
             };
             tokio::time::sleep_until(wake).await;
         };

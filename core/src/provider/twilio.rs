@@ -23,10 +23,8 @@ pub struct Twilio {
     /// UNIX second; then one request tries again.
     halted_until: AtomicU64,
     halted_reason: std::sync::Mutex<String>,
+    halt_secs: u64,
 }
-
-/// How long sending stops after an operator fault before one request tries again.
-const HALT_SECS: u64 = 30;
 
 /// Twilio error codes that mean our own set-up is wrong, not the patient's number:
 /// 20003 authentication failed, 20005 account not active, 20008 test credentials,
@@ -73,6 +71,7 @@ impl Twilio {
             sms: RateLimiter::new(cfg.sms_from.clone(), cfg.messages_per_sec),
             halted_until: AtomicU64::new(0),
             halted_reason: std::sync::Mutex::new(String::new()),
+            halt_secs: cfg.operator_halt_secs,
             calls: RateLimiter::new(
                 if cfg.voice_from.is_empty() {
                     cfg.sms_from.clone()
@@ -99,7 +98,11 @@ impl Twilio {
         form: &[(&str, &str)],
     ) -> Result<String, SendError> {
         if unix_now() < self.halted_until.load(Ordering::SeqCst) {
-            let why = self.halted_reason.lock().map(|r| r.clone()).unwrap_or_default();
+            let why = self
+                .halted_reason
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
             return Err(SendError::Operator(format!("sending stopped: {why}")));
         }
         let res = self
@@ -149,7 +152,10 @@ impl Twilio {
         );
         if status.as_u16() == 429 {
             // Honour Retry-After for this sender number (1 s when the provider gives none).
-            limiter.hold(from, Duration::from_secs(retry_after.unwrap_or(1).min(3600)));
+            limiter.hold(
+                from,
+                Duration::from_secs(retry_after.unwrap_or(1).min(3600)),
+            );
         }
         let operator = matches!(status.as_u16(), 401 | 403)
             || err.code.is_some_and(|c| OPERATOR_CODES.contains(&c));
@@ -158,7 +164,7 @@ impl Twilio {
                 *r = reason.clone();
             }
             self.halted_until
-                .store(unix_now() + HALT_SECS, Ordering::SeqCst);
+                .store(unix_now() + self.halt_secs, Ordering::SeqCst);
             Err(SendError::Operator(reason))
         } else if err.code.is_some_and(|c| PERMANENT_CODES.contains(&c)) {
             Err(SendError::Permanent(reason))

@@ -40,7 +40,8 @@ pub const NOTIFY_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id
 
 /// On-duty notification for an escalation of person `$3`: every on-duty staff member of
 /// the person's health centre who can be reached. $1 escalation, $2 now.
-const NOTIFY_PERSON_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id, channel, status, attempts, created_at)
+const NOTIFY_PERSON_SQL: &str =
+    "INSERT INTO notifications (escalation_id, staff_id, channel, status, attempts, created_at)
      SELECT $1, s.id, CASE WHEN s.phone IS NOT NULL THEN 'sms' ELSE 'email' END, 'pending', 0, $2
      FROM staff s WHERE s.health_centre_id = (SELECT health_centre_id FROM persons WHERE id = $3)
        AND s.on_duty = TRUE AND (s.phone IS NOT NULL OR s.email IS NOT NULL)";
@@ -121,7 +122,15 @@ where
             .execute(&mut **tx)
             .await?;
     }
-    audit(&mut **tx, r.actor, "escalation.open", "person", Some(r.person_id), None).await?;
+    audit(
+        &mut **tx,
+        r.actor,
+        "escalation.open",
+        "person",
+        Some(r.person_id),
+        None,
+    )
+    .await?;
     Ok(Raised {
         escalation_id: id,
         notified,

@@ -96,11 +96,23 @@ async fn home(
         "—".into()
     };
     let _ = observing;
+    let alarms = mimamori_core::store::alarms::open(&s.db).await?;
     Ok(layout::page(
         lang,
         &who,
         &centre.name,
         html! {
+            @if !alarms.is_empty() {
+                div class="card" role="alert" style="border:3px solid #b3261e;background:#fdecea" {
+                    h2 style="margin-top:0;color:#8c1d18" { (t(lang, "運用アラーム：送信が止まっています", "Operator alarm: sending has stopped")) }
+                    p { (t(lang,
+                        "連絡事業者が認証情報またはアカウントを拒否しています。対象者への送信は保留中で、失敗扱いにはしていません。設定（twilio.account_sid / auth_token、送信元番号）を直してください。直ると自動で再送します。",
+                        "The provider refuses our credential or account. Sends to people are held, not failed. Fix the configuration (twilio.account_sid / auth_token, sender numbers); they go out again by themselves once it works.")) }
+                    ul { @for a in &alarms {
+                        li { (a.provider) " — " (a.detail) " (" (t(lang, "発生", "since")) " " (a.raised_at.format("%Y-%m-%d %H:%M UTC")) ", " (a.occurrences) (t(lang, " 回", " times")) ")" }
+                    } }
+                }
+            }
             div class="card" style="display:flex;gap:2rem;flex-wrap:wrap" {
                 div { div class="muted" { (t(lang, "本日の回答率", "Today's answer rate")) } strong style="font-size:1.6rem" { (rate) } div class="muted" { (answered) " / " (due) } }
                 div { div class="muted" { (t(lang, "未対応の要確認（緊急）", "Open escalations (urgent)")) } strong style="font-size:1.6rem;color:#b3261e" id="urgent-count" { (n("urgent")) } }
