@@ -648,7 +648,8 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+    .escalation_id;
     let open_ck: i64 = with_db!(&t.db, p => sqlx::query_scalar(
         "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
          VALUES ($1, $2, 9, $3, $4, 'planned', 0) RETURNING id")

@@ -18,3 +18,8 @@ CREATE TABLE operator_alarms (
     cleared_at   TIMESTAMPTZ
 );
 CREATE UNIQUE INDEX operator_alarms_open ON operator_alarms(provider) WHERE cleared_at IS NULL;
+
+-- A medical institution's report never links itself to an existing person (issue 13): when
+-- it looks like someone the centre already has (kana, date of birth and phone or name), the
+-- report creates a new record and proposes the match here, for the centre to confirm (merge).
+ALTER TABLE occurrence_reports ADD COLUMN proposed_person_id BIGINT REFERENCES persons(id);

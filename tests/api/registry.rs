@@ -916,3 +916,90 @@ async fn basic_information_is_edited_with_errors_named() {
     );
     app.finish().await;
 }
+
+/// Issue 13, leak 1: a hospital cannot take over a patient of another centre by filing a
+/// report with the patient's kana and birth date — not through another centre's id, and not
+/// at its own centre either: a match it may not already see is only proposed to the centre,
+/// which confirms it; the hospital gets a new record and reads nothing of the other.
+#[tokio::test]
+async fn a_hospital_report_never_grants_an_existing_person_by_itself() {
+    use mimamori_core::access::Role;
+    use mimamori_core::store::staff;
+    let app = spawn_app().await;
+    app.login().await;
+    // An Osaka centre with a patient; the hospital belongs to a Tokyo centre.
+    let osaka = staff::create_health_centre(&app.db, "大阪保健所", "06-0000-0000", "Asia/Tokyo")
+        .await
+        .unwrap();
+    staff::set_prefecture(&app.db, osaka, "27").await.unwrap();
+    staff::set_prefecture(&app.db, app.centre, "13").await.unwrap();
+    let org = staff::create_organisation(&app.db, "medical_institution", "東京病院", app.centre)
+        .await
+        .unwrap();
+    let hospital = app
+        .user("tokyo-hospital", Role::MedicalInstitution, Some(org))
+        .await;
+    let file = |body: serde_json::Value| {
+        hospital
+            .post(app.url("/api/v1/occurrence-reports"))
+            .json(&body)
+            .send()
+    };
+    // The health centre's own patient, registered by staff.
+    let victim = app
+        .register(
+            "090-6100-0001",
+            "sms",
+            json!({"name": "鈴木 次郎", "name_kana": "スズキ ジロウ", "date_of_birth": "1960-05-05", "not_duplicate": true}),
+        )
+        .await;
+
+    // Another prefecture's centre: refused by name, nothing stored.
+    let r = file(report(json!({"health_centre_id": osaka, "name": "別人 太郎", "phone": "090-6100-0099"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(crate::helpers::invalid_fields(r).await, ["health_centre_id"]);
+
+    // Its own centre, same kana and birth date, other name and phone: a new record.
+    let before = app.count("SELECT COUNT(*) FROM persons").await;
+    let r = file(report(json!({"name": "別人 太郎", "phone": "090-6100-0099"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let filed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(filed["linkage"], "created");
+    assert_ne!(filed["person_id"].as_i64(), Some(victim));
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, before + 1);
+    // Same name and phone too: still only proposed to the centre, never linked.
+    let r = file(report(json!({"phone": "090-6100-0001"}))).await.unwrap();
+    let filed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(filed["linkage"], "created");
+    let new_id = filed["person_id"].as_i64().unwrap();
+    assert_ne!(new_id, victim);
+    let status = hospital
+        .get(app.url(&format!("/api/v1/persons/{victim}")))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404, "the hospital reads nothing of the centre's patient");
+    // The centre sees the proposal; the hospital does not.
+    let reports: Vec<serde_json::Value> = app
+        .get(&format!("/api/v1/persons/{new_id}/occurrence-reports"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reports[0]["proposed_person_id"].as_i64(), Some(victim));
+    let theirs: Vec<serde_json::Value> = hospital
+        .get(app.url(&format!("/api/v1/persons/{new_id}/occurrence-reports")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs[0]["proposed_person_id"].is_null());
+    app.finish().await;
+}

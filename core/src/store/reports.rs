@@ -233,12 +233,17 @@ pub struct Filed {
 pub enum Target {
     New,
     Existing(i64),
+    /// A new record, with a possible match for the responsible centre to confirm (a
+    /// medical institution's report never links itself to an existing person).
+    Proposed(i64),
 }
 
-/// Finds the existing record a report is about: the one the filer chose, or — for a
-/// medical institution, which may not browse the centre's people — the one person of the
-/// responsible centre with the same kana name and date of birth. Health-centre staff get
-/// [`persons::possible_duplicates`] through the API instead.
+/// Finds the existing record a report is about: the one the filer chose (within the
+/// filer's own scope), or none. A medical institution's report is linked by itself only to
+/// a patient already in its scope: otherwise, when one person of the responsible centre matches on kana name and date of
+/// birth **and** on phone or written name, the match is proposed to the centre
+/// ([`Target::Proposed`]) and the report creates a new record; the centre confirms by
+/// merging. Health-centre staff get [`persons::possible_duplicates`] through the API instead.
 pub async fn target(
     db: &Db,
     viewer: &Viewer,
@@ -263,15 +268,28 @@ pub async fn target(
     let (Some(key), Some(dob)) = (&r.person.details.name_key, r.person.date_of_birth) else {
         return Ok(Target::New);
     };
-    // The latest case of each matching person (a re-positive case supersedes the earlier).
+    let phone = r.person.phone.as_ref().map(|p| p.as_str().to_string());
     let ids: Vec<i64> = with_db!(db, p => sqlx::query_scalar(
         "SELECT p.id FROM persons p WHERE p.health_centre_id = $1 AND p.name_key = $2 AND p.date_of_birth = $3
+           AND (p.phone = $4 OR p.name = $5)
            AND p.merged_into IS NULL
            AND NOT EXISTS (SELECT 1 FROM persons q WHERE q.previous_case_id = p.id)
          ORDER BY p.id DESC LIMIT 2")
-        .bind(centre).bind(key).bind(dob).fetch_all(p).await?);
+        .bind(centre).bind(key).bind(dob).bind(phone).bind(&r.person.name).fetch_all(p).await?);
     Ok(match ids.as_slice() {
-        [one] => Target::Existing(*one),
+        // Its own patient (already in its scope) is linked; anyone else is only proposed.
+        [one] => match persons::check(
+            db,
+            Some(viewer),
+            *one,
+            FieldGroup::OccurrenceReport,
+            Action::Write,
+        )
+        .await
+        {
+            Ok(()) => Target::Existing(*one),
+            Err(_) => Target::Proposed(*one),
+        },
         _ => Target::New,
     })
 }
@@ -289,8 +307,12 @@ pub async fn file(
     let t = now();
     let today = t.with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
     // An existing person whose case has ended: a new case linked to the earlier one.
+    let proposed = match target {
+        Target::Proposed(id) => Some(id),
+        _ => None,
+    };
     let (existing, previous) = match target {
-        Target::New => (None, None),
+        Target::New | Target::Proposed(_) => (None, None),
         Target::Existing(id) => {
             let p = persons::get(db, None, id, None).await?;
             if p.status == "ended" || p.observation_end < today {
@@ -327,14 +349,14 @@ pub async fn file(
             "INSERT INTO occurrence_reports (person_id, health_centre_id, report_type, diagnosis_date, diagnosis_method,
                doctor_name, institution_name, institution_phone, onset_date, specimen_date, death_date,
                estimated_infection_date, infection_place, infection_route, symptoms, severity, notes, linkage,
-               filed_by, filed_by_organisation, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+               filed_by, filed_by_organisation, created_at, proposed_person_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
              RETURNING id")
             .bind(person_id).bind(centre).bind(r.report_type).bind(r.diagnosis_date).bind(r.diagnosis_method)
             .bind(&r.doctor_name).bind(&r.institution_name).bind(&r.institution_phone)
             .bind(person.details.onset_date).bind(person.details.specimen_date).bind(r.death_date)
             .bind(r.estimated_infection_date).bind(&r.infection_place).bind(r.infection_route).bind(&r.symptoms)
-            .bind(r.severity).bind(&r.notes).bind(linkage).bind(viewer.staff_id).bind(org).bind(t)
+            .bind(r.severity).bind(&r.notes).bind(linkage).bind(viewer.staff_id).bind(org).bind(t).bind(proposed)
             .fetch_one(&mut *tx).await?;
         if let Some(o) = org {
             sqlx::query("INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -363,6 +385,9 @@ pub struct Report {
     pub infection_route: Option<String>,
     pub linkage: String,
     pub created_at: DateTime<Utc>,
+    /// A medical institution's report that looks like an existing person of the centre: that
+    /// person, for the centre to confirm by merging (never shown to the institution).
+    pub proposed_person_id: Option<i64>,
 }
 
 /// The occurrence reports of a person (see [`persons::read_records`] for `viewer`).
@@ -379,9 +404,19 @@ pub async fn for_person(
         FieldGroup::OccurrenceReport,
         "occurrence_report.read",
         "SELECT id, person_id, report_type, diagnosis_date, diagnosis_method, doctor_name, institution_name,
-                onset_date, specimen_date, death_date, infection_place, infection_route, linkage, created_at
+                onset_date, specimen_date, death_date, infection_place, infection_route, linkage, created_at,
+                proposed_person_id
          FROM occurrence_reports WHERE person_id = $1 ORDER BY id DESC",
         ip,
     )
     .await
+    .map(|mut list: Vec<Report>| {
+        // Only the responsible centre sees what a report may be linked to.
+        if viewer.is_some_and(|v| v.role != Role::HealthCentreStaff) {
+            for r in &mut list {
+                r.proposed_person_id = None;
+            }
+        }
+        list
+    })
 }

@@ -208,6 +208,13 @@ pub async fn assign(db: &Db, person_id: i64, organisation_id: i64) -> Result<()>
     Ok(())
 }
 
+/// The prefectures of health centres `a` and `b` (`None` when `a` does not exist).
+pub async fn prefecture_of(db: &Db, a: i64, b: i64) -> Result<Option<(String, String)>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT x.prefecture, y.prefecture FROM health_centres x, health_centres y WHERE x.id = $1 AND y.id = $2")
+        .bind(a).bind(b).fetch_optional(p).await?))
+}
+
 /// Sets the prefecture of a health centre (prefecture HQ staff see every centre of theirs).
 pub async fn set_prefecture(db: &Db, health_centre_id: i64, prefecture: &str) -> Result<()> {
     with_db!(db, p => sqlx::query("UPDATE health_centres SET prefecture = $1 WHERE id = $2")

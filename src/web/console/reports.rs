@@ -53,16 +53,22 @@ pub async fn submit(
         .into());
     }
     let centre = match (who.role, input.health_centre_id) {
-        (Role::MedicalInstitution, Some(c)) => {
-            mimamori_core::store::staff::health_centre(&s.db, c)
-                .await
-                .map_err(|_| {
-                    Error::invalid(
-                        "health_centre_id",
-                        "no health centre with this id; leave it empty for your usual centre",
-                    )
-                })?
-                .id
+        // A medical institution reports to its own health centre or another centre of the
+        // same prefecture — never to a centre elsewhere (which would reach its people).
+        (Role::MedicalInstitution, Some(c)) if c != who.health_centre_id => {
+            let refuse = || {
+                Error::invalid(
+                    "health_centre_id",
+                    "not a health centre you may report to (your own centre or one of its prefecture); leave it empty for your usual centre",
+                )
+            };
+            let (theirs, ours) = mimamori_core::store::staff::prefecture_of(&s.db, c, who.health_centre_id)
+                .await?
+                .ok_or_else(refuse)?;
+            if theirs.is_empty() || theirs != ours {
+                return Err(refuse().into());
+            }
+            c
         }
         _ => who.health_centre_id,
     };
