@@ -278,11 +278,77 @@ async fn every_role_sees_exactly_its_slice() {
         .filter(|r| expect(**r, true, FieldGroup::HealthObservation, Action::Write, 303) == 303)
         .count() as i64;
     assert_eq!(obs, writers, "one observation per role allowed to write");
+
+    // Field by field: the person object (GET and every search item) carries exactly the
+    // groups the role may read. The person is in hospital: residence and "admitted" say so.
+    mimamori_core::with_db!(&app.db, p => sqlx::query(
+        "UPDATE persons SET status = 'admitted', residence_kind = 'hospital', workplace = '港区役所', address = '港区1-1' WHERE id = $1")
+        .bind(inside).execute(p).await.unwrap().rows_affected());
+    let mut fields_checked = 0;
+    for u in &users {
+        if expect(u.role, true, FieldGroup::Basic, Action::Read, 200) != 200 {
+            continue;
+        }
+        let one: serde_json::Value = u
+            .client
+            .get(app.url(&format!("/api/v1/persons/{inside}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list: serde_json::Value = u
+            .client
+            .get(app.url("/api/v1/persons?q=対象者in"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let residence = access::allowed(u.role, FieldGroup::Residence, Action::Read);
+        let outside_body = matches!(u.role, Role::Contractor | Role::LodgingFacility);
+        for (how, obj) in [("GET", &one), ("search item", &list["items"][0])] {
+            assert_eq!(
+                obj["id"].as_i64(),
+                Some(inside),
+                "{:?} {how}: {obj}",
+                u.role
+            );
+            assert_eq!(
+                obj.get("residence_kind").is_some(),
+                residence,
+                "{:?} {how} residence_kind: {obj}",
+                u.role
+            );
+            assert_eq!(
+                obj["status"],
+                if residence { "admitted" } else { "paused" },
+                "{:?} {how} status",
+                u.role
+            );
+            for f in ["workplace", "address"] {
+                assert_eq!(
+                    obj[f].is_null(),
+                    outside_body,
+                    "{:?} {how} {f}: {obj}",
+                    u.role
+                );
+            }
+            assert!(obj["name"].is_string() && obj.get("email").is_some());
+            fields_checked += 1;
+        }
+    }
     println!(
-        "access matrix: checked {checked} cases ({} roles)",
+        "access matrix: checked {checked} cases ({} roles), {fields_checked} person objects field by field",
         users.len()
     );
     assert_eq!(checked, Role::ALL.len() * 26);
+    assert_eq!(
+        fields_checked, 10,
+        "5 roles that read basic information × GET and search"
+    );
     app.finish().await;
 }
 

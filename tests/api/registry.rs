@@ -932,7 +932,9 @@ async fn a_hospital_report_never_grants_an_existing_person_by_itself() {
         .await
         .unwrap();
     staff::set_prefecture(&app.db, osaka, "27").await.unwrap();
-    staff::set_prefecture(&app.db, app.centre, "13").await.unwrap();
+    staff::set_prefecture(&app.db, app.centre, "13")
+        .await
+        .unwrap();
     let org = staff::create_organisation(&app.db, "medical_institution", "東京病院", app.centre)
         .await
         .unwrap();
@@ -955,24 +957,33 @@ async fn a_hospital_report_never_grants_an_existing_person_by_itself() {
         .await;
 
     // Another prefecture's centre: refused by name, nothing stored.
-    let r = file(report(json!({"health_centre_id": osaka, "name": "別人 太郎", "phone": "090-6100-0099"})))
-        .await
-        .unwrap();
+    let r = file(report(
+        json!({"health_centre_id": osaka, "name": "別人 太郎", "phone": "090-6100-0099"}),
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status(), 422);
-    assert_eq!(crate::helpers::invalid_fields(r).await, ["health_centre_id"]);
+    assert_eq!(
+        crate::helpers::invalid_fields(r).await,
+        ["health_centre_id"]
+    );
 
     // Its own centre, same kana and birth date, other name and phone: a new record.
     let before = app.count("SELECT COUNT(*) FROM persons").await;
-    let r = file(report(json!({"name": "別人 太郎", "phone": "090-6100-0099"})))
-        .await
-        .unwrap();
+    let r = file(report(
+        json!({"name": "別人 太郎", "phone": "090-6100-0099"}),
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status(), 201);
     let filed: serde_json::Value = r.json().await.unwrap();
     assert_eq!(filed["linkage"], "created");
     assert_ne!(filed["person_id"].as_i64(), Some(victim));
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, before + 1);
     // Same name and phone too: still only proposed to the centre, never linked.
-    let r = file(report(json!({"phone": "090-6100-0001"}))).await.unwrap();
+    let r = file(report(json!({"phone": "090-6100-0001"})))
+        .await
+        .unwrap();
     let filed: serde_json::Value = r.json().await.unwrap();
     assert_eq!(filed["linkage"], "created");
     let new_id = filed["person_id"].as_i64().unwrap();
@@ -983,7 +994,10 @@ async fn a_hospital_report_never_grants_an_existing_person_by_itself() {
         .await
         .unwrap()
         .status();
-    assert_eq!(status, 404, "the hospital reads nothing of the centre's patient");
+    assert_eq!(
+        status, 404,
+        "the hospital reads nothing of the centre's patient"
+    );
     // The centre sees the proposal; the hospital does not.
     let reports: Vec<serde_json::Value> = app
         .get(&format!("/api/v1/persons/{new_id}/occurrence-reports"))

@@ -413,8 +413,12 @@ pub struct Person {
     pub observation_end: NaiveDate,
     pub date_of_birth: Option<NaiveDate>,
     pub fallback_channel: Option<String>,
+    /// `observing`, `ended`, `opted_out`, `admitted` — or `paused` for a role that may not
+    /// read residence (admission says where the person is).
     pub status: String,
-    /// Current residence kind (home, hospital, lodging, welfare, other).
+    /// Current residence kind (home, hospital, lodging, welfare, other); absent for a role
+    /// that may not read residence.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub residence_kind: String,
     pub name_kana: Option<String>,
     pub sex: Option<String>,
@@ -657,7 +661,10 @@ pub async fn get(db: &Db, viewer: Option<&Viewer>, id: i64, ip: Option<&str>) ->
         .map(|v| Actor::Staff(v.staff_id))
         .unwrap_or(Actor::System);
     with_db!(db, pool => audit(pool, actor, "person.read", "person", Some(id), ip).await)?;
-    Ok(p)
+    Ok(match viewer {
+        Some(v) => p.visible_to(v),
+        None => p,
+    })
 }
 
 /// Refuses (not found / forbidden) unless `viewer` may do `action` on `group` of person
@@ -886,7 +893,11 @@ pub async fn contacts_of(db: &Db, viewer: &Viewer, id: i64) -> Result<Vec<Person
     );
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_all(pool).await?);
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.contacts.read", "person", Some(id), None).await)?;
-    Ok(rows)
+    Ok(visible(rows, viewer))
+}
+
+fn visible(rows: Vec<Person>, viewer: &Viewer) -> Vec<Person> {
+    rows.into_iter().map(|p| p.visible_to(viewer)).collect()
 }
 
 /// What was typed in the person list's search box, and its filters.
@@ -1008,7 +1019,7 @@ pub async fn search(
         bind_search!(q, &values).persistent(false).fetch_one(pool).await?
     });
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.search", "health_centre", Some(viewer.health_centre_id), None).await)?;
-    Ok((rows, total))
+    Ok((visible(rows, viewer), total))
 }
 
 /// People on one line list that `viewer` may see (their row scope), newest first.
@@ -1030,7 +1041,7 @@ pub async fn list_by(
     let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(today).bind(since).bind(limit).bind(offset).persistent(false).fetch_all(pool).await?);
     with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.list", "health_centre", Some(viewer.health_centre_id), None).await)?;
-    Ok(rows)
+    Ok(visible(rows, viewer))
 }
 
 /// How many people on a line list `viewer` may see.
@@ -1057,6 +1068,43 @@ pub async fn answer_rate(db: &Db, health_centre_id: i64, today: NaiveDate) -> Re
 }
 
 impl Person {
+    /// This record as `viewer` may see it, field by field — the one place every person
+    /// object passes before it leaves the store (API, search items, lists, pages, caches):
+    /// residence (and so "admitted") only for roles that may read residence; the contact
+    /// and case links only with those groups; for outside bodies that only phone the person
+    /// (contractors, lodging facilities) the narrow reading of basic information — who they
+    /// are and how to reach them, not address, workplace, occupation, nationality or the
+    /// case's dates.
+    pub fn visible_to(mut self, viewer: &Viewer) -> Person {
+        use crate::access::Role;
+        if !viewer.may(FieldGroup::Residence, Action::Read) {
+            self.residence_kind = String::new();
+            if self.status == "admitted" {
+                self.status = "paused".into();
+            }
+        }
+        if !viewer.may(FieldGroup::Contacts, Action::Read) {
+            self.source_person_id = None;
+        }
+        if !viewer.may(FieldGroup::InfectionLink, Action::Read) {
+            self.previous_case_id = None;
+        }
+        if matches!(viewer.role, Role::Contractor | Role::LodgingFacility) {
+            self.address = None;
+            self.occupation = None;
+            self.workplace = None;
+            self.nationality = None;
+            self.reception_date = None;
+            self.onset_date = None;
+            self.specimen_date = None;
+            self.last_exposure_date = None;
+            self.period_rule = None;
+            self.period_override_reason = None;
+            self.merged_into = None;
+        }
+        self
+    }
+
     /// The age band of the national open-data format [患者_年代] on `today`: 10歳未満,
     /// 10代 … 80代, 90歳以上 (None without a date of birth).
     pub fn age_band(&self, today: NaiveDate) -> Option<&'static str> {

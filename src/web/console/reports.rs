@@ -62,9 +62,10 @@ pub async fn submit(
                     "not a health centre you may report to (your own centre or one of its prefecture); leave it empty for your usual centre",
                 )
             };
-            let (theirs, ours) = mimamori_core::store::staff::prefecture_of(&s.db, c, who.health_centre_id)
-                .await?
-                .ok_or_else(refuse)?;
+            let (theirs, ours) =
+                mimamori_core::store::staff::prefecture_of(&s.db, c, who.health_centre_id)
+                    .await?
+                    .ok_or_else(refuse)?;
             if theirs.is_empty() || theirs != ours {
                 return Err(refuse().into());
             }
