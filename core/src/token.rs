@@ -62,8 +62,12 @@ impl LinkSigner {
         let (Some(id), Some(exp), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(TokenError::Malformed);
         };
+        // Only the canonical form we issue: no leading zeros or signs (`0{id}`, `+{id}`).
         let id: i64 = id.parse().map_err(|_| TokenError::Malformed)?;
         let exp: i64 = exp.parse().map_err(|_| TokenError::Malformed)?;
+        if token.rsplit_once('.').map(|(head, _)| head) != Some(format!("{id}.{exp}").as_str()) {
+            return Err(TokenError::Malformed);
+        }
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| TokenError::Malformed)?;
@@ -82,6 +86,20 @@ impl LinkSigner {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_canonical_form_is_accepted() {
+        let s = super::LinkSigner::new(b"0123456789abcdef0123456789abcdef");
+        let good = s.sign(42, 2_000_000_000);
+        assert_eq!(s.verify(&good, 1_000_000_000), Ok(42));
+        for bad in [format!("0{good}"), format!("+{good}")] {
+            assert_eq!(
+                s.verify(&bad, 1_000_000_000),
+                Err(super::TokenError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

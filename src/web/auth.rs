@@ -275,7 +275,7 @@ async fn set_lang(
             r.find("://")
                 .and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string()))
         })
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .filter(|p| super::same_origin_path(p).is_some())
         .unwrap_or_else(|| "/".into());
     let cookie = Cookie::build(("lang", code))
         .path("/")

@@ -140,7 +140,7 @@ impl IntoResponse for HtmlError {
                     @let fields = self.0.fields();
                     @if !fields.is_empty() {
                         ul { @for f in fields { li { strong { (f.field) } ": " (crate::web::messages::localise(lang, &f.reason)) } } }
-                        p { a href="javascript:history.back()" { "戻って直す / Go back and correct" } }
+                        p { "ブラウザの「戻る」で前の画面に戻り、直してください。/ Use your browser's Back button to go back and correct it." }
                     }
                     p { a href="/" { "トップへ戻る / Back to the console" } }
                 }

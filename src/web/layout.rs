@@ -31,7 +31,6 @@ svg{max-width:100%;height:auto;background:#fff}
 
 fn head(title: &str, lang: Lang) -> Markup {
     html! {
-        (DOCTYPE)
         meta charset="utf-8";
         meta name="viewport" content="width=device-width, initial-scale=1";
         meta name="referrer" content="same-origin";
@@ -44,6 +43,7 @@ fn head(title: &str, lang: Lang) -> Markup {
 /// A console page with the navigation bar.
 pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<String> {
     let markup = html! {
+        (DOCTYPE)
         html lang=(lang.as_str()) {
             (head(title, lang))
             body {
@@ -91,5 +91,8 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
 }
 
 pub fn bare_lang(lang: Lang, title: &str, body: Markup) -> Html<String> {
-    Html(html! { html lang=(lang.as_str()) { (head(title, lang)) body { (body) } } }.into_string())
+    Html(
+        html! { (DOCTYPE) html lang=(lang.as_str()) { (head(title, lang)) body { (body) } } }
+            .into_string(),
+    )
 }

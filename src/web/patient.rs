@@ -400,13 +400,18 @@ async fn submit(
             ));
         }
     };
-    let urgent = answer.urgent;
     match s
         .ingest
         .answer(ctx.checkin_id, ctx.link_source(), answer)
         .await?
     {
         Ok(rec) => {
+            // Whatever made the answer urgent — a warning sign, SpO2 at or under the urgent
+            // threshold, any urgent rule — the person is told to phone now.
+            let urgent = rec
+                .triggers
+                .iter()
+                .any(|t| t.priority == mimamori_core::rules::Priority::Urgent);
             tracing::info!(
                 checkin_id = ctx.checkin_id,
                 person_id = ctx.person_id,
@@ -431,7 +436,7 @@ fn thanks(ctx: &LinkContext, lang: Lang, urgent: bool) -> Html<String> {
             main class="narrow" {
                 @if urgent {
                     div class="urgent" role="alert" {
-                        p { strong { (t(lang, "緊急性の高い症状があります。すぐに保健所へ電話してください。", "You reported an urgent warning sign. Phone the health centre now.")) } }
+                        p { strong { (t(lang, "急いで対応が必要な状態の可能性があります。すぐに保健所へ電話してください。", "Your answers show you may need help urgently. Phone the health centre now.")) } }
                         p { (ctx.health_centre_name) ": " a style="color:#fff;font-size:1.4rem" href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) } }
                         p { (t(lang, "つながらない場合や命に関わる場合は 119 番へ。", "If you cannot get through or it is life-threatening, call 119.")) }
                     }

@@ -8,7 +8,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use mimamori_core::{domain::Lang, with_db};
 use serde::Deserialize;
 
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/simulator", get(index).post(place_call))
         .route("/simulator/{sid}", post(press))
+        .route("/static/simulator.js", get(script))
 }
 
 #[derive(sqlx::FromRow)]
@@ -124,14 +125,13 @@ fn call_page(lang: Lang, who: &CurrentStaff, sid: &str, step: &voicecall::Step) 
             } @else {
                 p { (t(lang, "通話は終了しました。", "The call has ended.")) " " a href="/simulator" { (t(lang, "一覧へ", "Back to the list")) } }
             }
-            script {
-                (PreEscaped(format!(
-                    "(function(){{var f=document.getElementById('digits');document.querySelectorAll('.key').forEach(function(b){{b.addEventListener('click',function(){{f.value+=b.dataset.key;if(b.dataset.key==='#'||(f.value.length===1&&{single})){{document.getElementById('keys').submit();}}}});}});\
-                     if(window.speechSynthesis){{var u=new SpeechSynthesisUtterance({text});u.lang='{voice_lang}';speechSynthesis.speak(u);}}}})();",
-                    single = step.turn.gather.is_some_and(|g| g.num_digits == Some(1)),
-                    text = serde_json::to_string(&spoken.join(" ")).unwrap_or_default(),
-                )))
-            }
+            // The page's script is a file of its own (the CSP allows no inline script); what
+            // it needs comes in data attributes.
+            div id="sim" hidden
+                data-single=(step.turn.gather.is_some_and(|g| g.num_digits == Some(1)))
+                data-text=(spoken.join(" "))
+                data-lang=(voice_lang) {}
+            script src="/static/simulator.js" {}
         },
     )
 }
@@ -186,4 +186,37 @@ async fn press(
     };
     let step = voicecall::advance(&s, &sid, input).await?;
     Ok(call_page(lang, &who, &sid, &step).into_response())
+}
+
+/// The phone simulator's keypad: keys add to the field, `#` (or a single-key question) sends,
+/// and the prompts are spoken by the browser where it can.
+const SCRIPT: &str = r#"(function () {
+  var f = document.getElementById('digits');
+  var sim = document.getElementById('sim');
+  if (!f || !sim) return;
+  var single = sim.dataset.single === 'true';
+  document.querySelectorAll('.key').forEach(function (b) {
+    b.addEventListener('click', function () {
+      f.value += b.dataset.key;
+      if (b.dataset.key === '#' || (f.value.length === 1 && single)) {
+        document.getElementById('keys').submit();
+      }
+    });
+  });
+  if (window.speechSynthesis && sim.dataset.text) {
+    var u = new SpeechSynthesisUtterance(sim.dataset.text);
+    u.lang = sim.dataset.lang;
+    speechSynthesis.speak(u);
+  }
+})();
+"#;
+
+async fn script() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        SCRIPT,
+    )
 }

@@ -103,13 +103,39 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
             "voice"
         };
         match s.ingest.answer(checkin_id, source, answer).await? {
-            Ok(rec) => tracing::info!(
-                checkin_id,
-                person_id = ctx.person_id,
-                observation_id = rec.observation_id,
-                urgent,
-                "voice answer recorded"
-            ),
+            Ok(rec) => {
+                // Urgent by any rule (SpO2 at or under the threshold too), not only by a
+                // warning sign: the caller hears to phone now, before the thanks.
+                let by_rule = rec
+                    .triggers
+                    .iter()
+                    .any(|t| t.priority == mimamori_core::rules::Priority::Urgent);
+                if by_rule && !turn.says.iter().any(|u| u.id == "urgent") {
+                    let at = turn
+                        .says
+                        .iter()
+                        .position(|u| u.id == "thanks")
+                        .unwrap_or(turn.says.len());
+                    let vars = [
+                        ("centre", cc.centre.to_string()),
+                        ("phone", cc.phone.to_string()),
+                    ];
+                    turn.says.insert(
+                        at,
+                        voice::Utterance {
+                            id: "urgent".into(),
+                            text: prompts(s, lang).text("urgent", &vars),
+                        },
+                    );
+                }
+                tracing::info!(
+                    checkin_id,
+                    person_id = ctx.person_id,
+                    observation_id = rec.observation_id,
+                    urgent = urgent || by_rule,
+                    "voice answer recorded"
+                )
+            }
             Err(closed) => tracing::info!(
                 checkin_id,
                 ?closed,

@@ -130,6 +130,79 @@ async fn urgent_sign_tells_the_person_to_phone_now() {
     app.finish().await;
 }
 
+/// Issue 14, item 1: SpO2 at the urgent threshold with every sign "no" is urgent too — the
+/// person sees the same "phone now" page with the centre's number and 119, in a standards-
+/// mode page (doctype first).
+#[tokio::test]
+async fn low_spo2_alone_tells_the_person_to_phone_now() {
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &serde_json::json!({
+        "name": "x", "phone": "08044446666", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    assert_eq!(r.status(), 201);
+    let link = link_in(&app.wait_for_message("+818044446666").await.body);
+    let page = reqwest::Client::new()
+        .post(&link)
+        .form(&answers(&[("temperature", "38.9"), ("spo2", "88")]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.starts_with("<!DOCTYPE html><html"), "{}", &page[..60]);
+    assert!(
+        page.contains("すぐに保健所へ電話")
+            && page.contains("tel:03-1111-2222")
+            && page.contains("119"),
+        "{page}"
+    );
+    app.finish().await;
+}
+
+/// Issue 13 hardening: security headers on every response; the language switch only goes
+/// back to a path of this site.
+#[tokio::test]
+async fn security_headers_and_same_origin_redirects() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/login", "/healthz/live", "/c/1.2.abc"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-eval") && !csp.contains("script-src 'self' 'unsafe-inline'"));
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "http: no HSTS"
+        );
+    }
+    for (referer, back) in [
+        ("http://x/\\evil.example", "/"),
+        ("http://x//evil.example", "/"),
+        ("http://x/persons?q=1", "/persons?q=1"),
+    ] {
+        let r = c
+            .get(app.url("/lang/en"))
+            .header("referer", referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], back, "{referer}");
+    }
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn bad_links_get_a_clear_page_and_reveal_nothing() {
     let app = spawn_app().await;

@@ -101,11 +101,18 @@ async fn page(
     ))
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV cell. A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return) is neutralised with a leading `'` (OWASP CSV injection).
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -149,4 +156,20 @@ async fn csv(
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(
+            super::csv_field("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\""
+        );
+        assert_eq!(super::csv_field("+81 3"), "'+81 3");
+        assert_eq!(super::csv_field("-1"), "'-1");
+        assert_eq!(super::csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_field("person.read"), "person.read");
+    }
 }
