@@ -164,9 +164,11 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
     }
     let kinds: Vec<String> = with_db!(&app.db, p => sqlx::query_scalar(
         "SELECT action FROM audit_log WHERE target_id = $1 AND action LIKE 'escalation.%' ORDER BY id").bind(urgent).fetch_all(p).await.unwrap());
+    // Opening is audited too: every escalation goes through `escalations::raise`.
     assert_eq!(
         kinds,
         [
+            "escalation.open",
             "escalation.acknowledged",
             "escalation.action",
             "escalation.action",
