@@ -39,7 +39,8 @@ fn messages_snapshot() {
             assert!(ucs2_segments(&sms.body) <= 2, "{}", sms.body);
             assert_eq!(
                 sms.status_callback.as_deref(),
-                Some("https://mimamori.example.jp/hooks/twilio/status/message")
+                Some("https://mimamori.example.jp/hooks/twilio/status/message?a=k"),
+                "our own attempt key travels in the callback URL"
             );
             insta::assert_snapshot!(format!("sms_{lang}_r{reminders}"), sms.body);
         }
