@@ -243,11 +243,9 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
             sqlx::query("UPDATE contact_attempts SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,
                                 provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
                 .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
-            // Only while this attempt is still the check-in's latest and nothing moved it on.
-            sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'
-                           AND NOT EXISTS (SELECT 1 FROM contact_attempts a WHERE a.checkin_id = $2
-                                           AND a.id > (SELECT b.id FROM contact_attempts b WHERE b.idempotency_key = $3))")
-                .bind(t).bind(checkin_id).bind(key).execute(&mut *tx).await?;
+            // Only while nothing moved it on (a report that came first has).
+            sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
+                .bind(t).bind(checkin_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });
