@@ -32,12 +32,6 @@ pub const EVENT_SQL: &str =
     "INSERT INTO escalation_events (escalation_id, person_id, staff_id, kind, action, note, at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// Notifies every on-duty staff member of the person's health centre who can be reached.
-/// $1 escalation, $2 now, $3 health centre.
-pub const NOTIFY_SQL: &str = "INSERT INTO notifications (escalation_id, staff_id, channel, status, attempts, created_at)
-     SELECT $1, s.id, CASE WHEN s.phone IS NOT NULL THEN 'sms' ELSE 'email' END, 'pending', 0, $2
-     FROM staff s WHERE s.health_centre_id = $3 AND s.on_duty = TRUE AND (s.phone IS NOT NULL OR s.email IS NOT NULL)";
-
 /// On-duty notification for an escalation of person `$3`: every on-duty staff member of
 /// the person's health centre who can be reached. $1 escalation, $2 now.
 const NOTIFY_PERSON_SQL: &str =
