@@ -434,6 +434,7 @@ async fn rate_limits(args: &Args) -> anyhow::Result<()> {
                     status_callback: None,
                     idempotency_key: format!("rate-{i}"),
                     priority: false,
+                    audience: mimamori_core::provider::Audience::Nobody,
                 };
                 tw.send(&m).await
             }));

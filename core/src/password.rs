@@ -81,6 +81,26 @@ pub fn check(password: &str, username: &str) -> Result<(), Error> {
             "avoid runs like 'abcdef' or '111111'",
         ));
     }
+    // Keyboard walks (`1qaz2wsx3edc`), dates, names and l33t spellings: zxcvbn estimates how
+    // many guesses a cracker needs; under 10^8 (score 3 of 4, "safely unguessable" against an
+    // online attack and a slow hash) the password is refused.
+    let strength = zxcvbn::zxcvbn(password, &[username, "mimamori", "hersys"]);
+    if strength.score() < zxcvbn::Score::Three {
+        let pattern = strength.sequence().iter().any(|m| {
+            matches!(
+                m.pattern,
+                zxcvbn::matching::patterns::MatchPattern::Spatial(_)
+            )
+        });
+        return Err(Error::invalid(
+            "password",
+            if pattern {
+                "this follows a line of keys on the keyboard and is guessed quickly; a few unrelated words make a good one"
+            } else {
+                "this is guessed quickly (common words, names, dates or substitutions); a few unrelated words make a good one"
+            },
+        ));
+    }
     Ok(())
 }
 
@@ -115,6 +135,9 @@ mod tests {
         assert!(check("aaaaaaaaaaaaaaa", "u").is_err());
         assert!(check("abcdefghijklmnop", "u").is_err());
         assert!(check("kawa sakana hikari 7", "u").is_ok());
+        assert!(check("1qaz2wsx3edc", "u").is_err(), "keyboard columns");
+        assert!(check("qazwsxedcrfvtgb", "u").is_err(), "keyboard columns");
+        assert!(check("zaq12wsxcde34rfv", "u").is_err(), "keyboard columns");
         assert!(check("correct horse battery staple", "nurse").is_ok());
     }
 

@@ -6,6 +6,7 @@ use mimamori_core::{
     Db, Error,
     access::{Role, Viewer},
     db::now,
+    provider::Audience,
     store::{Actor, audit, checkins, escalations, jobs, observations, outbox, persons, staff},
     testing::{TestDb, requested_backend},
     with_db,
@@ -693,14 +694,18 @@ async fn staff_and_sessions() {
 #[tokio::test]
 async fn outbox_is_idempotent_and_job_runs_once() {
     let t = TestDb::new().await;
-    let a = outbox::put(&t.db, "sms", "+81900", None, "body", "k1")
-        .await
-        .unwrap();
-    let b = outbox::put(&t.db, "sms", "+81900", None, "body", "k1")
-        .await
-        .unwrap();
+    let msg = |key| outbox::NewMessage {
+        channel: "sms",
+        to: "+81900",
+        subject: None,
+        body: "body",
+        key,
+        audience: Audience::Nobody,
+    };
+    let a = outbox::put(&t.db, msg("k1")).await.unwrap();
+    let b = outbox::put(&t.db, msg("k1")).await.unwrap();
     assert_eq!(a, b);
-    assert_eq!(outbox::list(&t.db, 10).await.unwrap().len(), 1);
+    assert_eq!(outbox::all(&t.db, 10).await.unwrap().len(), 1);
     let at = Utc.with_ymd_and_hms(2030, 1, 1, 15, 5, 0).unwrap();
     assert!(jobs::try_start(&t.db, "plan-day", at).await.unwrap());
     assert!(!jobs::try_start(&t.db, "plan-day", at).await.unwrap());
@@ -1158,6 +1163,73 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
     assert_eq!(
         hist.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
         ["home", "hospital"]
+    );
+    t.drop_db().await;
+}
+
+/// The dev outbox shows a centre only its own people's messages and a staff member only
+/// their own login codes; every view is audited (issue 13, leak 3).
+#[tokio::test]
+async fn outbox_is_scoped_to_the_viewer_and_audited() {
+    let t = TestDb::new().await;
+    let (a, b) = (centre(&t.db).await, centre(&t.db).await);
+    let today = jst_today();
+    let pa = person(&t.db, a, today, today).await;
+    let pb = person(&t.db, b, today, today).await;
+    let nurse_a = staff::create_staff(&t.db, a, "nurse_a", "h", "A")
+        .await
+        .unwrap();
+    let nurse_b = staff::create_staff(&t.db, a, "nurse_b", "h", "B")
+        .await
+        .unwrap();
+    for (key, audience) in [
+        ("to-pa", Audience::Person(pa)),
+        ("to-pb", Audience::Person(pb)),
+        ("code-a", Audience::Staff(nurse_a)),
+        ("code-b", Audience::Staff(nurse_b)),
+        ("bench", Audience::Nobody),
+    ] {
+        let m = outbox::NewMessage {
+            channel: "sms",
+            to: "+81900",
+            subject: None,
+            body: key,
+            key,
+            audience,
+        };
+        outbox::put(&t.db, m).await.unwrap();
+    }
+    let viewer = Viewer {
+        staff_id: nurse_a,
+        ..hc_viewer(a)
+    };
+    let seen: Vec<String> = outbox::list_for(&t.db, &viewer, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(seen, ["code-a", "to-pa"]);
+    let other = Viewer {
+        staff_id: nurse_b,
+        ..hc_viewer(b)
+    };
+    let seen: Vec<String> = outbox::list_for(&t.db, &other, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(seen, ["code-b", "to-pb"]);
+    let views: i64 = with_db!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'outbox.view'").fetch_one(p).await.unwrap());
+    assert_eq!(views, 2);
+    assert_eq!(
+        outbox::latest_for_staff(&t.db, nurse_a)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("code-a")
     );
     t.drop_db().await;
 }

@@ -19,8 +19,8 @@ use maud::html;
 use mimamori_core::{
     db::now,
     domain::Lang,
-    provider::OutboundMessage,
-    store::{Actor, audit, staff},
+    provider::{Audience, OutboundMessage, SendError},
+    store::{Actor, audit, outbox, staff},
     with_db,
 };
 use rand::Rng;
@@ -48,12 +48,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/session/mfa", post(api_mfa))
 }
 
-/// Why a password step did not lead to a second factor.
+/// Why a password step did not lead to a second factor. An unknown ID, a wrong password
+/// and a locked account get the same answer (no account enumeration); "suspended" and "no
+/// second factor" are said only to someone who gave the right password.
 pub enum Refusal {
     Wrong,
-    Locked(chrono::DateTime<chrono::Utc>),
     Suspended,
     NoSecondFactor,
+    /// The provider would not take the login code (after retries).
+    CodeNotSent,
 }
 
 /// A second factor waiting for its code.
@@ -62,9 +65,10 @@ pub struct Pending {
     pub method: &'static str,
     /// Where the code went, masked ("***-5678").
     pub hint: String,
-    /// In development (dev outbox), the code itself, so a newcomer can log in.
-    pub dev_code: Option<String>,
 }
+
+/// How often a login code's send is tried before the person is told it could not be sent.
+const CODE_SEND_TRIES: u32 = 3;
 
 fn mask(s: &str) -> String {
     let tail: String = s
@@ -87,7 +91,8 @@ pub fn totp(secret_b64: &str) -> Option<totp_rs::Totp> {
 }
 
 /// Password step: checks lock, suspension and password, then creates the second-factor
-/// challenge and sends its code.
+/// challenge and sends its code. The password hash is checked on every path (also for an
+/// unknown or locked ID), so the answer's timing does not tell them apart either.
 pub async fn password_step(
     s: &AppState,
     username: &str,
@@ -95,26 +100,23 @@ pub async fn password_step(
     ip: Option<&str>,
 ) -> Result<Result<Pending, Refusal>, AppError> {
     let account = staff::staff_by_username(&s.db, username.trim()).await?;
-    if let Some(a) = &account {
-        let st = staff::login_state(&s.db, a.id).await?;
-        if st.suspended {
-            return Ok(Err(Refusal::Suspended));
-        }
-        if let Some(until) = st.locked_until.filter(|u| *u > now()) {
-            return Ok(Err(Refusal::Locked(until)));
-        }
-    }
-    let Some(id) = verify_login(s, username, password).await? else {
-        if let Some(a) = &account {
-            let locked = staff::login_failed(&s.db, a.id).await?;
-            with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.failed", "staff", Some(a.id), ip).await)?;
-            if let Some(until) = locked {
-                return Ok(Err(Refusal::Locked(until)));
-            }
-        }
+    let verified = verify_login(s, username, password).await?;
+    let Some(a) = account else {
         return Ok(Err(Refusal::Wrong));
     };
-    let st = staff::login_state(&s.db, id).await?;
+    let st = staff::login_state(&s.db, a.id).await?;
+    if st.locked_until.is_some_and(|u| u > now()) {
+        with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.locked", "staff", Some(a.id), ip).await)?;
+        return Ok(Err(Refusal::Wrong));
+    }
+    let Some(id) = verified else {
+        staff::login_failed(&s.db, a.id).await?;
+        with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.failed", "staff", Some(a.id), ip).await)?;
+        return Ok(Err(Refusal::Wrong));
+    };
+    if st.suspended {
+        return Ok(Err(Refusal::Suspended));
+    }
     let token = auth::random_token();
     let ttl = Duration::minutes(MFA_TTL_MINUTES);
     if st.totp_secret.is_some() {
@@ -123,7 +125,6 @@ pub async fn password_step(
             token,
             method: "totp",
             hint: String::new(),
-            dev_code: None,
         }));
     }
     let (channel, to) = match (&st.phone, &st.email) {
@@ -133,7 +134,6 @@ pub async fn password_step(
     };
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
     staff::create_challenge(&s.db, &token, id, channel, Some(&code), ttl).await?;
-    let provider = s.channels.for_channel(channel);
     let msg = OutboundMessage {
         channel: if channel == "sms" { "sms" } else { "email" },
         to: to.clone(),
@@ -146,22 +146,40 @@ pub async fn password_step(
         status_callback: None,
         idempotency_key: format!("mfa-{}", &token[..16]),
         priority: true,
+        audience: Audience::Staff(id),
     };
-    provider
-        .send(&msg)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("sending the login code: {e}")))?;
+    if let Err(e) = send_code(s, &msg).await {
+        tracing::warn!(staff_id = id, error = %e, "login code not sent");
+        staff::delete_challenge(&s.db, &token).await?;
+        with_db!(&s.db, p => audit(p, Actor::Staff(id), "login.mfa_not_sent", "staff", Some(id), ip).await)?;
+        return Ok(Err(Refusal::CodeNotSent));
+    }
     with_db!(&s.db, p => audit(p, Actor::Staff(id), "login.mfa_sent", "staff", Some(id), ip).await)?;
-    let dev_code = (provider.name() == "outbox").then(|| code.clone());
     Ok(Ok(Pending {
         token,
         method: if channel == "sms" { "sms" } else { "email" },
         hint: mask(&to),
-        dev_code,
     }))
 }
 
-/// Second-factor step: returns the staff id when the code is right.
+/// Sends a login code, trying again after a temporary refusal (429, 5xx, timeout) — the
+/// person is waiting, so at most [`CODE_SEND_TRIES`] tries within about two seconds.
+async fn send_code(s: &AppState, msg: &OutboundMessage) -> Result<String, SendError> {
+    let provider = s.channels.for_channel(msg.channel);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match provider.send(msg).await {
+            Err(SendError::Transient(_)) if tries < CODE_SEND_TRIES => {
+                tokio::time::sleep(std::time::Duration::from_millis(300 * u64::from(tries))).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Second-factor step: returns the staff id when the code is right. A wrong code counts
+/// toward the account's lock like a wrong password; a locked account's codes are refused.
 pub async fn code_step(
     s: &AppState,
     token: &str,
@@ -171,12 +189,13 @@ pub async fn code_step(
     let Some(c) = staff::challenge_attempt(&s.db, token).await? else {
         return Ok(None);
     };
-    if c.expires_at < now() || c.tries > MFA_MAX_TRIES {
+    let st = staff::login_state(&s.db, c.staff_id).await?;
+    if c.expires_at < now() || c.tries > MFA_MAX_TRIES || st.locked_until.is_some_and(|u| u > now())
+    {
         staff::delete_challenge(&s.db, token).await?;
         return Ok(None);
     }
     let ok = if c.method == "totp" {
-        let st = staff::login_state(&s.db, c.staff_id).await?;
         st.totp_secret
             .as_deref()
             .and_then(totp)
@@ -186,6 +205,9 @@ pub async fn code_step(
     };
     with_db!(&s.db, p => audit(p, Actor::Staff(c.staff_id), if ok { "login.ok" } else { "login.mfa_failed" }, "staff", Some(c.staff_id), ip).await)?;
     if !ok {
+        if staff::login_failed(&s.db, c.staff_id).await?.is_some() {
+            staff::delete_challenge(&s.db, token).await?;
+        }
         return Ok(None);
     }
     staff::delete_challenge(&s.db, token).await?;
@@ -195,17 +217,23 @@ pub async fn code_step(
 
 fn refusal_text(lang: Lang, r: &Refusal) -> String {
     match r {
-        Refusal::Wrong => t(lang, "ユーザーIDまたはパスワードが違います。", "Wrong user ID or password.").into(),
-        Refusal::Locked(until) => format!(
-            "{} {}",
-            t(lang, "ログインの失敗が続いたため一時的にロックしています。再試行できる時刻:", "Too many failed logins; the account is locked until"),
-            until.with_timezone(&chrono_tz::Asia::Tokyo).format("%H:%M")
-        ),
+        Refusal::Wrong => t(
+            lang,
+            "ユーザーIDまたはパスワードが違います。失敗が続くと、そのIDはしばらく（5分から最長1時間）ログインできなくなります。",
+            "Wrong user ID or password. After repeated failures an ID cannot log in for a while (5 minutes, up to an hour).",
+        )
+        .into(),
         Refusal::Suspended => t(lang, "このIDは停止されています。利用者認証実施者に連絡してください。", "This ID is suspended; contact your ID officer.").into(),
         Refusal::NoSecondFactor => t(
             lang,
             "二要素認証の連絡先（電話・メール・認証アプリ）が登録されていません。利用者認証実施者に連絡してください。",
             "No second factor (phone, e-mail or authenticator app) is registered; contact your ID officer.",
+        )
+        .into(),
+        Refusal::CodeNotSent => t(
+            lang,
+            "確認コードを送れませんでした（送信サービスが応答しません）。1分ほど待ってからもう一度ログインしてください。続くときは認証アプリを使うか、システム管理者に連絡してください。",
+            "We could not send your login code (the messaging service is not answering). Wait a minute and log in again; if it continues, use your authenticator app or contact the system administrator.",
         )
         .into(),
     }
@@ -214,8 +242,8 @@ fn refusal_text(lang: Lang, r: &Refusal) -> String {
 fn refusal_status(r: &Refusal) -> StatusCode {
     match r {
         Refusal::Wrong => StatusCode::UNAUTHORIZED,
-        Refusal::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Suspended | Refusal::NoSecondFactor => StatusCode::FORBIDDEN,
+        Refusal::CodeNotSent => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -267,11 +295,7 @@ async fn login(
                 .secure(s.secure_cookies)
                 .path("/login")
                 .build();
-            let mut target = format!("/login/mfa?m={}&h={}", p.method, p.hint.replace('*', "%2A"));
-            if let Some(code) = p.dev_code {
-                target.push_str(&format!("&dev={code}"));
-            }
-            Ok((jar.add(cookie), Redirect::to(&target)).into_response())
+            Ok((jar.add(cookie), Redirect::to("/login/mfa")).into_response())
         }
         Err(r) => {
             tracing::info!("login refused");
@@ -284,18 +308,57 @@ async fn login(
     }
 }
 
-#[derive(Deserialize, Default)]
-struct MfaQuery {
-    #[serde(default)]
-    m: String,
-    #[serde(default)]
-    h: String,
-    #[serde(default)]
-    dev: String,
+/// What the code page says, all of it from the server's own records (the pending challenge
+/// and, in development, the dev outbox) — never from the request.
+struct CodePage {
+    method: String,
+    hint: String,
+    dev_code: Option<String>,
 }
 
-fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Html<String> {
-    let how = match q.m.as_str() {
+async fn code_page_for(s: &AppState, jar: &CookieJar) -> Result<Option<CodePage>, AppError> {
+    let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let Some((staff_id, method)) = staff::challenge_owner(&s.db, &token).await? else {
+        return Ok(None);
+    };
+    let st = staff::login_state(&s.db, staff_id).await?;
+    let hint = match method.as_str() {
+        "sms" => st.phone.as_deref().map(mask).unwrap_or_default(),
+        "email" => st.email.as_deref().map(mask).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let dev_code = if method != "totp" && s.channels.for_channel(&method).name() == "outbox" {
+        outbox::latest_for_staff(&s.db, staff_id)
+            .await?
+            .and_then(|body| last_code(body.lines().next().unwrap_or("")))
+    } else {
+        None
+    };
+    Ok(Some(CodePage {
+        method,
+        hint,
+        dev_code,
+    }))
+}
+
+/// The last run of six digits in a line (the login code in a dev-outbox message; a call's
+/// URL, on the next line, is not read).
+fn last_code(body: &str) -> Option<String> {
+    let b = body.as_bytes();
+    (0..b.len().saturating_sub(5))
+        .rev()
+        .find(|&i| {
+            b[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !b[i - 1].is_ascii_digit())
+                && b.get(i + 6).is_none_or(|c| !c.is_ascii_digit())
+        })
+        .map(|i| body[i..i + 6].to_string())
+}
+
+fn mfa_page(lang: Lang, q: &CodePage, error: Option<&str>) -> axum::response::Html<String> {
+    let how = match q.method.as_str() {
         "totp" => t(
             lang,
             "認証アプリに表示された6桁のコードを入力してください。",
@@ -308,8 +371,8 @@ fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Ht
         ),
         _ => t(
             lang,
-            "SMSで送ったコードを入力してください。",
-            "Enter the code we sent by SMS.",
+            "SMSで送ったコード（電話でお聞きになった場合はそのコード）を入力してください。",
+            "Enter the code we sent by SMS (or the one read out in the call).",
         ),
     };
     layout::bare_lang(
@@ -318,9 +381,9 @@ fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Ht
         html! {
             main class="narrow" {
                 h1 { (t(lang, "確認コード", "Login code")) }
-                p { (how) " " @if !q.h.is_empty() { span class="muted" { "(" (q.h) ")" } } }
-                @if !q.dev.is_empty() {
-                    p class="ok" { (t(lang, "開発用送信箱のため、コードをここに表示しています：", "Development outbox — your code is shown here: ")) strong { (q.dev) } }
+                p { (how) " " @if !q.hint.is_empty() { span class="muted" { "(" (q.hint) ")" } } }
+                @if let Some(code) = &q.dev_code {
+                    p class="ok" { (t(lang, "開発用送信箱のため、コードをここに表示しています：", "Development outbox — your code is shown here: ")) strong { (code) } }
                 }
                 @if let Some(e) = error { p class="errors" role="alert" { (e) } }
                 form method="post" action="/login/mfa" {
@@ -328,7 +391,7 @@ fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Ht
                     input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus pattern="[0-9]{6}";
                     button type="submit" { (t(lang, "ログイン", "Log in")) }
                 }
-                @if q.m == "sms" || q.m == "voice" {
+                @if q.method == "sms" {
                     form method="post" action="/login/mfa/voice" {
                         button type="submit" style="background:#555" { (t(lang, "電話（自動音声）でコードを聞く", "Call me and read the code instead")) }
                     }
@@ -340,10 +403,14 @@ fn mfa_page(lang: Lang, q: &MfaQuery, error: Option<&str>) -> axum::response::Ht
 }
 
 async fn mfa_form(
+    State(s): State<AppState>,
     UiLang(lang): UiLang,
-    axum::extract::Query(q): axum::extract::Query<MfaQuery>,
-) -> impl IntoResponse {
-    mfa_page(lang, &q, None)
+    jar: CookieJar,
+) -> Result<Response, HtmlError> {
+    Ok(match code_page_for(&s, &jar).await? {
+        Some(page) => mfa_page(lang, &page, None).into_response(),
+        None => Redirect::to("/login").into_response(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -368,19 +435,23 @@ async fn mfa(
             tracing::info!(staff_id = id, "login");
             Ok((jar, Redirect::to("/")).into_response())
         }
-        None => Ok((
-            StatusCode::UNAUTHORIZED,
-            mfa_page(
+        None => {
+            let error = t(
                 lang,
-                &MfaQuery::default(),
-                Some(t(
-                    lang,
-                    "コードが違うか期限切れです。",
-                    "Wrong or expired code.",
-                )),
-            ),
-        )
-            .into_response()),
+                "コードが違うか期限切れです。失敗が続くと、しばらくログインできなくなります。",
+                "Wrong or expired code. After repeated failures the ID cannot log in for a while.",
+            );
+            let page = match code_page_for(&s, &jar).await? {
+                Some(page) => page,
+                // The challenge is used up: start again from the password.
+                None => {
+                    return Ok(
+                        (StatusCode::UNAUTHORIZED, login_page(lang, Some(error))).into_response()
+                    );
+                }
+            };
+            Ok((StatusCode::UNAUTHORIZED, mfa_page(lang, &page, Some(error))).into_response())
+        }
     }
 }
 
@@ -441,7 +512,11 @@ async fn api_mfa(
 
 /// The code by an automated call instead of SMS (landlines, people who cannot read SMS): a
 /// new code replaces the old one and is read out by `/hooks/twilio/login-code`.
-async fn mfa_by_voice(State(s): State<AppState>, jar: CookieJar) -> Result<Response, HtmlError> {
+async fn mfa_by_voice(
+    State(s): State<AppState>,
+    UiLang(lang): UiLang,
+    jar: CookieJar,
+) -> Result<Response, HtmlError> {
     let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(Redirect::to("/login").into_response());
     };
@@ -455,31 +530,48 @@ async fn mfa_by_voice(State(s): State<AppState>, jar: CookieJar) -> Result<Respo
     let code = rand::rng().random_range(0..1_000_000i64);
     let code_text = format!("{code:06}");
     staff::replace_challenge_code(&s.db, &token, &code_text).await?;
+    let provider = s.channels.for_channel("voice");
+    // The dev outbox keeps the code in its note (no call is made there); a real call's note
+    // never carries it.
+    let body = if provider.name() == "outbox" {
+        format!("mimamori login code call {code_text}")
+    } else {
+        "mimamori login code call".into()
+    };
     let t = s.signer.sign_for(
         "login-code",
         code,
         (now() + Duration::minutes(MFA_TTL_MINUTES)).timestamp(),
     );
-    let provider = s.channels.for_channel("voice");
     let msg = OutboundMessage {
         channel: "voice",
         to: phone.clone(),
         subject: None,
-        body: "mimamori login code call".into(),
+        body,
         html: None,
         url: Some(format!("{}/hooks/twilio/login-code?t={t}", s.base())),
         status_callback: None,
         idempotency_key: format!("mfa-voice-{}", &t[t.len() - 12..]),
         priority: true,
+        audience: Audience::Staff(staff_id),
     };
-    provider
-        .send(&msg)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("placing the login-code call: {e}")))?;
-    with_db!(&s.db, p => audit(p, Actor::Staff(staff_id), "login.mfa_call", "staff", Some(staff_id), None).await)?;
-    let mut target = format!("/login/mfa?m=voice&h={}", mask(&phone).replace('*', "%2A"));
-    if provider.name() == "outbox" {
-        target.push_str(&format!("&dev={code_text}"));
+    if let Err(e) = send_code(&s, &msg).await {
+        tracing::warn!(staff_id, error = %e, "login-code call not placed");
+        let page = CodePage {
+            method: method.clone(),
+            hint: mask(&phone),
+            dev_code: None,
+        };
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            mfa_page(
+                lang,
+                &page,
+                Some(&refusal_text(lang, &Refusal::CodeNotSent)),
+            ),
+        )
+            .into_response());
     }
-    Ok(Redirect::to(&target).into_response())
+    with_db!(&s.db, p => audit(p, Actor::Staff(staff_id), "login.mfa_call", "staff", Some(staff_id), None).await)?;
+    Ok(Redirect::to("/login/mfa").into_response())
 }

@@ -32,12 +32,7 @@ async fn login_with_password_sets_a_strict_http_only_cookie() {
         .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
         .await;
     assert_eq!(r.status(), 303, "the password alone is not enough");
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/login/mfa?m=totp")
-    );
+    assert_eq!(r.headers()["location"], "/login/mfa");
     assert_eq!(app.get("/").await.status(), 303, "no session yet");
     let r = app.post_form("/login/mfa", &[("code", "000000")]).await;
     assert_eq!(r.status(), 401);
@@ -158,16 +153,35 @@ async fn sms_code_through_the_outbox_and_lockout_after_repeated_failures() {
         .await;
     assert_eq!(r.status(), 401, "a challenge works once");
 
-    // Five wrong passwords lock the account; even the right one is refused then.
+    // Five wrong passwords lock the account; even the right one is refused then — with the
+    // very answer an unknown ID gets after as many tries (no account enumeration).
     for _ in 0..5 {
         app.post_form("/login", &[("username", "nurse"), ("password", "nope")])
             .await;
+        app.post_form("/login", &[("username", "ghost"), ("password", "nope")])
+            .await;
     }
-    let r = app
+    let real = app
         .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
         .await;
-    assert_eq!(r.status(), 429);
-    assert!(r.text().await.unwrap().contains("ロック"));
+    let ghost = app
+        .post_form("/login", &[("username", "ghost"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(
+        (real.status().as_u16(), ghost.status().as_u16()),
+        (401, 401)
+    );
+    let (real, ghost) = (real.text().await.unwrap(), ghost.text().await.unwrap());
+    assert_eq!(real, ghost, "a locked ID answers as an unknown one");
+    assert!(
+        real.contains("しばらく"),
+        "the answer says a lock may apply"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions").await,
+        1,
+        "only the session of the first login"
+    );
     let failed: i64 = app
         .count("SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'")
         .await;
@@ -393,14 +407,14 @@ async fn login_code_read_out_by_an_automated_call() {
         303
     );
     let r = app.post_form("/login/mfa/voice", &[]).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let page = app.get("/login/mfa").await.text().await.unwrap();
     assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/login/mfa?m=voice")
+        page.contains("電話でお聞きになった") && page.contains("***5678"),
+        "{page}"
     );
     // The call went out (dev outbox); the provider fetches our TwiML, signed.
-    let call = mimamori_core::store::outbox::list(&app.db, 10)
+    let call = mimamori_core::store::outbox::all(&app.db, 10)
         .await
         .unwrap()
         .into_iter()
@@ -435,6 +449,149 @@ async fn login_code_read_out_by_an_automated_call() {
         app.get("/").await.status(),
         200,
         "logged in with the code heard on the phone"
+    );
+    app.finish().await;
+}
+
+/// Logs in with the password (API) and returns the challenge.
+async fn challenge(
+    app: &crate::helpers::TestApp,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/session",
+        &serde_json::json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn wrong_codes_count_toward_the_lock() {
+    let app = spawn_app().await;
+    // Five wrong codes, spread over new password steps (each used to give five more tries).
+    for round in 0..5 {
+        let r = challenge(&app, "nurse", PASSWORD).await;
+        assert_eq!(r.status(), 202, "round {round}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        let r = app
+            .post_json(
+                "/api/v1/session/mfa",
+                &serde_json::json!({"challenge": v["challenge"], "code": "999999"}),
+            )
+            .await;
+        assert_eq!(r.status(), 401);
+    }
+    // Now locked: the right password answers as a wrong one, and a pending challenge no
+    // longer takes even the right code.
+    let r = challenge(&app, "nurse", PASSWORD).await;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 401);
+    let failed = app
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'login.mfa_failed'")
+        .await;
+    assert_eq!(failed, 5);
+    let locked = app
+        .count("SELECT COUNT(*) FROM staff WHERE username = 'nurse' AND locked_until IS NOT NULL")
+        .await;
+    assert_eq!(locked, 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_suspended_id_is_named_only_to_the_right_password() {
+    let app = spawn_app().await;
+    mimamori_core::with_db!(&app.db, p => sqlx::query("UPDATE staff SET suspended = TRUE WHERE username = 'nurse'")
+        .execute(p).await.unwrap().rows_affected());
+    let wrong = challenge(&app, "nurse", "not-the-password").await;
+    let ghost = challenge(&app, "ghost", "not-the-password").await;
+    assert_eq!(
+        (wrong.status().as_u16(), ghost.status().as_u16()),
+        (401, 401)
+    );
+    assert_eq!(
+        wrong.text().await.unwrap(),
+        ghost.text().await.unwrap(),
+        "a suspended ID with a wrong password answers as an unknown one"
+    );
+    let right = challenge(&app, "nurse", PASSWORD).await;
+    assert_eq!(right.status(), 403);
+    assert!(right.text().await.unwrap().contains("suspended"));
+    app.finish().await;
+}
+
+/// The code page shows only what the server holds: a URL cannot make it display a code or a
+/// destination (phishing "call this number" / "your code is …").
+#[tokio::test]
+async fn the_code_page_renders_nothing_from_its_url() {
+    let app = spawn_app().await;
+    let evil = "/login/mfa?m=sms&h=CALL%20%2B81-3-EVIL&dev=123456";
+    let r = app.get(evil).await;
+    assert_eq!(r.status(), 303, "no pending login: back to the start");
+    assert_eq!(r.headers()["location"], "/login");
+    app.post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+        .await;
+    let page = app.get(evil).await.text().await.unwrap();
+    assert!(
+        page.contains("認証アプリ"),
+        "the method comes from the challenge"
+    );
+    assert!(!page.contains("EVIL") && !page.contains("123456"), "{page}");
+    app.finish().await;
+}
+
+/// The provider refuses the login code once (429): it is sent again and the login goes on.
+/// It keeps failing (5xx): the person is told in words, with what to do, not a bare 500.
+#[tokio::test]
+async fn a_login_code_is_retried_and_its_failure_explained() {
+    use crate::fake_twilio::{Fake, Fault, SID, TOKEN};
+    let fake = Fake::start().await;
+    let base = fake.base.clone();
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.twilio.api_base = base;
+        c.twilio.account_sid = SID.into();
+        c.twilio.auth_token = secrecy::SecretString::from(TOKEN);
+        c.twilio.sms_from = vec!["+815000000001".into()];
+        c.twilio.request_timeout_secs = 2;
+    })
+    .await;
+    let id = mimamori_core::store::staff::staff_by_username(&app.db, "nurse")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    mimamori_core::store::staff::set_totp(&app.db, id, None)
+        .await
+        .unwrap();
+    let phone = "+819011112222";
+    mimamori_core::store::staff::set_contact(&app.db, id, Some(phone), None)
+        .await
+        .unwrap();
+    fake.fault(phone, Fault::TooMany(1));
+    let r = challenge(&app, "nurse", PASSWORD).await;
+    assert_eq!(r.status(), 202, "sent on the second try");
+    assert_eq!(fake.messages_to(phone).len(), 1);
+
+    fake.fault(phone, Fault::ServerError);
+    let r = app
+        .post_form("/login", &[("username", "nurse"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 503);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("確認コードを送れませんでした"), "{page}");
+    assert!(page.contains("認証アプリ"), "says what to do instead");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'login.mfa_not_sent'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM mfa_challenges").await,
+        1,
+        "the failed one is gone"
     );
     app.finish().await;
 }

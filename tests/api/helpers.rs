@@ -207,7 +207,7 @@ impl TestApp {
     /// Waits until the outbox holds a message to `to`, and returns the newest one.
     pub async fn wait_for_message(&self, to: &str) -> outbox::OutboxMessage {
         for _ in 0..200 {
-            let msgs = outbox::list(&self.db, 1000).await.unwrap();
+            let msgs = outbox::all(&self.db, 1000).await.unwrap();
             if let Some(m) = msgs.into_iter().find(|m| m.to_addr == to) {
                 return m;
             }

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use mimamori_core::{
     config::Config,
     db::now,
-    provider::{OutboundMessage, SendError, smtp::escape},
+    provider::{Audience, OutboundMessage, SendError, smtp::escape},
     store::{
         alarms,
         checkins::{self, DueCheckin, Failed},
@@ -238,6 +238,7 @@ async fn notify_staff(deps: &Deps) -> mimamori_core::Result<()> {
             status_callback: None,
             idempotency_key: format!("notify-{}-try-{}", n.id, n.attempts),
             priority: true,
+            audience: Audience::Staff(n.staff_id),
         };
         let r = deps.channels.for_channel(channel).send(&msg).await;
         let err = r.as_ref().err().map(|e| e.to_string());
@@ -394,6 +395,7 @@ pub fn message(
                 status_callback: None,
                 idempotency_key: key.into(),
                 priority: false,
+                audience: Audience::Person(c.person_id),
             })
         }
         "voice" => {
@@ -412,6 +414,7 @@ pub fn message(
                 status_callback: Some(format!("{base}/hooks/twilio/status/call?a={key}")),
                 idempotency_key: key.into(),
                 priority: false,
+                audience: Audience::Person(c.person_id),
             })
         }
         _ => {
@@ -434,6 +437,7 @@ pub fn message(
                 status_callback: Some(format!("{base}/hooks/twilio/status/message?a={key}")),
                 idempotency_key: key.into(),
                 priority: false,
+                audience: Audience::Person(c.person_id),
             })
         }
     }

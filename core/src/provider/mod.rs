@@ -32,6 +32,18 @@ pub struct OutboundMessage {
     /// Staff alerts and login codes: served before any paced patient send waiting for the
     /// same sender number (never more than the number's rate).
     pub priority: bool,
+    /// Whose message it is: the dev outbox shows it only to those who may see that person
+    /// (or to that staff member).
+    pub audience: Audience,
+}
+
+/// Whose message an outbound message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Person(i64),
+    Staff(i64),
+    /// Benchmarks and checks: shown to nobody.
+    Nobody,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +92,14 @@ impl Provider for Outbox {
             };
             outbox::put(
                 &self.db,
-                m.channel,
-                &m.to,
-                m.subject.as_deref(),
-                &body,
-                &m.idempotency_key,
+                outbox::NewMessage {
+                    channel: m.channel,
+                    to: &m.to,
+                    subject: m.subject.as_deref(),
+                    body: &body,
+                    key: &m.idempotency_key,
+                    audience: m.audience,
+                },
             )
             .await
             .map(|id| format!("OB{id}"))

@@ -327,6 +327,7 @@ pub async fn timeline(db: &Db, person_id: i64) -> Result<Vec<Event>> {
 pub struct PendingNotification {
     pub id: i64,
     pub channel: String,
+    pub staff_id: i64,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub person_id: i64,
@@ -336,7 +337,7 @@ pub struct PendingNotification {
 
 pub async fn pending_notifications(db: &Db, limit: i64) -> Result<Vec<PendingNotification>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT n.id, n.channel, s.phone, s.email, e.person_id, e.reason, n.attempts
+        "SELECT n.id, n.channel, n.staff_id, s.phone, s.email, e.person_id, e.reason, n.attempts
          FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
          WHERE n.status = 'pending' ORDER BY n.id LIMIT $1").bind(limit).fetch_all(p).await?))
 }

@@ -1,5 +1,7 @@
-//! The dev outbox: every SMS and e-mail the `outbox` provider "sent", newest first, with the
-//! links clickable so the whole loop can be tried without a provider account.
+//! The dev outbox: the SMS and e-mail the `outbox` provider "sent", newest first, with the
+//! links clickable so the whole loop can be tried without a provider account. A member of
+//! staff sees the messages to the people of their own centre and their own login codes and
+//! alerts — never another centre's or another colleague's; each view is audited.
 use axum::{Router, extract::State, response::Html, routing::get};
 use maud::html;
 use mimamori_core::store::outbox;
@@ -37,7 +39,7 @@ async fn list(
     UiLang(lang): UiLang,
 ) -> Result<Html<String>, HtmlError> {
     who.require_health_centre()?;
-    let msgs = outbox::list(&s.db, 200).await?;
+    let msgs = outbox::list_for(&s.db, &who.viewer(), 200).await?;
     Ok(layout::page(
         lang,
         &who,
@@ -49,8 +51,8 @@ async fn list(
         html! {
             p class="muted" {
                 (t(lang,
-                   "SMS・メールのプロバイダーが設定されていないため、送信内容はここに保存されます。リンクを開くと対象者の回答画面になります。",
-                   "No SMS or e-mail provider is configured, so messages are kept here. Open a link to see the person's form."))
+                   "SMS・メールのプロバイダーが設定されていないため、送信内容はここに保存されます。リンクを開くと対象者の回答画面になります。表示されるのは、この保健所の対象者あてのものと、ご自身あての確認コード・通知だけです。",
+                   "No SMS or e-mail provider is configured, so messages are kept here. Open a link to see the person's form. Only messages to this centre's people and your own login codes and alerts are shown."))
             }
             @if msgs.is_empty() {
                 p { (t(lang, "まだ送信はありません。", "Nothing sent yet.")) }
