@@ -46,6 +46,33 @@ impl Role {
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
+
+    /// The ID chain [ID発行の流れ]: the roles whose IDs this role issues, suspends and resets.
+    /// The ministry manages the user-authentication officers; an officer manages the staff
+    /// and outside bodies of their own health centre — never the ministry, the prefecture,
+    /// the analyst or another officer. Nobody else manages IDs.
+    pub fn manages(self) -> &'static [Role] {
+        match self {
+            Role::MinistryAdmin => &[Role::AuthOfficer],
+            Role::AuthOfficer => &[
+                Role::HealthCentreStaff,
+                Role::Contractor,
+                Role::LodgingFacility,
+                Role::MedicalInstitution,
+            ],
+            _ => &[],
+        }
+    }
+
+    /// The kind of outside body an ID of this role acts for, if any.
+    pub fn organisation_kind(self) -> Option<&'static str> {
+        match self {
+            Role::Contractor => Some("contractor"),
+            Role::LodgingFacility => Some("lodging_facility"),
+            Role::MedicalInstitution => Some("medical_institution"),
+            _ => None,
+        }
+    }
 }
 
 /// The field groups of a record [管理可能項目].

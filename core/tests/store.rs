@@ -7,7 +7,7 @@ use mimamori_core::{
     access::{Role, Viewer},
     db::now,
     provider::Audience,
-    store::{Actor, audit, checkins, escalations, jobs, observations, outbox, persons, staff},
+    store::{Actor, audit, checkins, escalations, ids, jobs, observations, outbox, persons, staff},
     testing::{TestDb, requested_backend},
     with_db,
 };
@@ -885,25 +885,155 @@ async fn organisations_ids_and_reference_data() {
     staff::set_role(&t.db, worker, Role::Contractor, Some(org))
         .await
         .unwrap();
-    assert_eq!(staff::ids_of(&t.db, c).await.unwrap().len(), 2);
+    let m = |staff_id, role, health_centre_id| ids::Manager {
+        staff_id,
+        role,
+        health_centre_id,
+    };
+    let by_officer = m(officer, Role::AuthOfficer, c);
+    let listed = |v: Vec<staff::StaffId>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(
-        staff::officers(&t.db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id)
-            .collect::<Vec<_>>(),
+        listed(ids::list(&t.db, &by_officer).await.unwrap()),
+        [worker]
+    );
+    let ministry = staff::create_staff(&t.db, c, "ministry1", "h", "m")
+        .await
+        .unwrap();
+    staff::set_role(&t.db, ministry, Role::MinistryAdmin, None)
+        .await
+        .unwrap();
+    let by_ministry = m(ministry, Role::MinistryAdmin, c);
+    assert_eq!(
+        listed(ids::list(&t.db, &by_ministry).await.unwrap()),
         [officer]
     );
-    staff::set_suspended(&t.db, c, worker, true).await.unwrap();
+    ids::change(&t.db, &by_officer, worker, ids::Change::Suspend, None)
+        .await
+        .unwrap();
     assert!(staff::login_state(&t.db, worker).await.unwrap().suspended);
-    assert!(
-        matches!(
-            staff::set_suspended(&t.db, c + 1, worker, false).await,
-            Err(Error::NotFound(_))
-        ),
-        "other bodies' IDs are not found"
-    );
+    let audited: i64 = with_db!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'id.suspend' AND target_id = $1").bind(worker).fetch_one(p).await.unwrap());
+    assert_eq!(audited, 1, "audited with the change");
+    t.drop_db().await;
+}
+
+/// The ID chain runs one way, ministry → officer → staff, and an officer manages only their
+/// own body's IDs: the ministry, prefecture, analyst, another officer and another centre's
+/// IDs are out of reach ("not found", nothing changed, nothing audited).
+#[tokio::test]
+async fn the_id_chain_is_enforced_in_the_store() {
+    let t = TestDb::new().await;
+    let (c, other) = (centre(&t.db).await, centre(&t.db).await);
+    let mut made = std::collections::HashMap::new();
+    for (name, role, at) in [
+        ("officer", Role::AuthOfficer, c),
+        ("officer2", Role::AuthOfficer, c),
+        ("ministry", Role::MinistryAdmin, c),
+        ("pref", Role::PrefectureStaff, c),
+        ("analyst", Role::Analyst, c),
+        ("nurse", Role::HealthCentreStaff, c),
+        ("far_nurse", Role::HealthCentreStaff, other),
+    ] {
+        let id = staff::create_staff(&t.db, at, name, "h", name)
+            .await
+            .unwrap();
+        staff::set_role(&t.db, id, role, None).await.unwrap();
+        made.insert(name, id);
+    }
+    let officer = ids::Manager {
+        staff_id: made["officer"],
+        role: Role::AuthOfficer,
+        health_centre_id: c,
+    };
+    for out_of_reach in [
+        "officer2",
+        "ministry",
+        "pref",
+        "analyst",
+        "far_nurse",
+        "officer",
+    ] {
+        for change in [
+            ids::Change::Suspend,
+            ids::Change::Reset {
+                password_hash: "new",
+            },
+        ] {
+            assert!(
+                matches!(
+                    ids::change(&t.db, &officer, made[out_of_reach], change, None).await,
+                    Err(Error::NotFound(_))
+                ),
+                "{out_of_reach}"
+            );
+        }
+        let st = staff::login_state(&t.db, made[out_of_reach]).await.unwrap();
+        assert!(!st.suspended, "{out_of_reach} untouched");
+    }
+    ids::change(
+        &t.db,
+        &officer,
+        made["nurse"],
+        ids::Change::Reset {
+            password_hash: "new",
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let hashes: Vec<String> = with_db!(&t.db, p => sqlx::query_scalar(
+        "SELECT password_hash FROM staff WHERE password_hash = 'new'").fetch_all(p).await.unwrap());
+    assert_eq!(hashes.len(), 1, "only the nurse's password changed");
+    let audits: i64 = with_db!(&t.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'id.%'").fetch_one(p).await.unwrap());
+    assert_eq!(audits, 1);
+
+    // Issuing: an officer cannot make an officer or a ministry ID, nor one for another
+    // centre (the centre field is ignored for them); a contractor needs its body's name.
+    let new = |role, centre, organisation| ids::NewId {
+        health_centre_id: centre,
+        username: "newid",
+        password_hash: "h",
+        display_name: "新規",
+        role,
+        organisation,
+        phone: Some("+819000000000"),
+        email: None,
+    };
+    for role in [
+        Role::AuthOfficer,
+        Role::MinistryAdmin,
+        Role::PrefectureStaff,
+    ] {
+        assert!(matches!(
+            ids::issue(&t.db, &officer, new(role, c, None), None).await,
+            Err(Error::Invalid(_))
+        ));
+    }
+    assert!(matches!(
+        ids::issue(&t.db, &officer, new(Role::Contractor, c, None), None).await,
+        Err(Error::Invalid(_))
+    ));
+    let id = ids::issue(
+        &t.db,
+        &officer,
+        new(Role::Contractor, other, Some("コールセンター")),
+        None,
+    )
+    .await
+    .unwrap();
+    let s = staff::staff_by_id(&t.db, id).await.unwrap();
+    assert_eq!((s.health_centre_id, s.role.as_str()), (c, "contractor"));
+    assert!(s.organisation_id.is_some());
+    let nurse = ids::Manager {
+        staff_id: made["nurse"],
+        role: Role::HealthCentreStaff,
+        health_centre_id: c,
+    };
+    assert!(matches!(
+        ids::list(&t.db, &nurse).await,
+        Err(Error::Forbidden(_))
+    ));
     t.drop_db().await;
 }
 

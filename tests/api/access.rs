@@ -527,6 +527,34 @@ async fn officer_issues_suspends_and_restricts_ids() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+
+    // The chain runs one way: the centre's officer cannot suspend or reset the ministry (nor
+    // see its new password), and does not even see that ID in the list.
+    let admin = staff::create_staff(&app.db, app.centre, "mhlw", &hash, "厚労省")
+        .await
+        .unwrap();
+    staff::set_role(&app.db, admin, Role::MinistryAdmin, None)
+        .await
+        .unwrap();
+    for step in ["suspend", "reset"] {
+        let r = oc
+            .post(app.url(&format!("/ids/{admin}/{step}")))
+            .form(&[("csrf", ocsrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{step}");
+        assert!(!r.text().await.unwrap().contains(r#"class="password""#));
+    }
+    let list = oc
+        .get(app.url("/ids"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("mhlw") && list.contains("callco"));
     let actions: Vec<String> = mimamori_core::with_db!(&app.db, pool => sqlx::query_scalar(
         "SELECT action FROM audit_log WHERE actor_id = $1 AND (action LIKE 'id.%' OR action LIKE 'centre.%') ORDER BY id").bind(officer).fetch_all(pool).await.unwrap());
     assert_eq!(

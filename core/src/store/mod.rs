@@ -7,6 +7,7 @@ pub mod calls;
 pub mod checkins;
 mod dialect;
 pub mod escalations;
+pub mod ids;
 pub mod jobs;
 pub mod merges;
 pub mod observations;

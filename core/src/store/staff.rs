@@ -74,6 +74,16 @@ pub async fn create_staff(
     password_hash: &str,
     display_name: &str,
 ) -> Result<i64> {
+    let username = check_username(username)?;
+    with_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO staff (health_centre_id, username, password_hash, display_name, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        .bind(health_centre_id).bind(username).bind(password_hash).bind(display_name).bind(now())
+        .fetch_one(p).await.map_err(Error::unique_as("username")))
+}
+
+/// A user ID as typed, trimmed, if it is well formed.
+pub fn check_username(username: &str) -> Result<&str> {
     let username = username.trim();
     if username.len() < 3
         || !username
@@ -85,11 +95,7 @@ pub async fn create_staff(
             "use at least 3 letters, digits, '.', '_' or '-'",
         ));
     }
-    with_db!(db, p => sqlx::query_scalar(
-        "INSERT INTO staff (health_centre_id, username, password_hash, display_name, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id")
-        .bind(health_centre_id).bind(username).bind(password_hash).bind(display_name).bind(now())
-        .fetch_one(p).await.map_err(Error::unique_as("username")))
+    Ok(username)
 }
 
 pub async fn staff_by_username(db: &Db, username: &str) -> Result<Option<Staff>> {
@@ -355,50 +361,6 @@ pub struct StaffId {
     pub email: Option<String>,
 }
 
-/// The IDs of a body: staff of the health centre and of the outside bodies it registered.
-pub async fn ids_of(db: &Db, health_centre_id: i64) -> Result<Vec<StaffId>> {
-    Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT id, username, display_name, role, organisation_id, suspended,
-                (totp_secret IS NOT NULL) AS has_totp, phone, email
-         FROM staff WHERE health_centre_id = $1 ORDER BY id").bind(health_centre_id).fetch_all(p).await?))
-}
-
-/// Suspends (or re-enables) an ID of the body; suspension ends its sessions.
-pub async fn set_suspended(
-    db: &Db,
-    health_centre_id: i64,
-    staff_id: i64,
-    suspended: bool,
-) -> Result<()> {
-    let n = with_db!(db, p => sqlx::query("UPDATE staff SET suspended = $1 WHERE id = $2 AND health_centre_id = $3")
-        .bind(suspended).bind(staff_id).bind(health_centre_id).execute(p).await?.rows_affected());
-    if n == 0 {
-        return Err(Error::NotFound("staff"));
-    }
-    if suspended {
-        delete_sessions_of(db, staff_id).await?;
-    }
-    Ok(())
-}
-
-/// Replaces the password of an ID of the body (hash made by the caller), clears its lock and
-/// ends its sessions.
-pub async fn reset_password(
-    db: &Db,
-    health_centre_id: i64,
-    staff_id: i64,
-    password_hash: &str,
-) -> Result<()> {
-    let n = with_db!(db, p => sqlx::query(
-        "UPDATE staff SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2 AND health_centre_id = $3")
-        .bind(password_hash).bind(staff_id).bind(health_centre_id).execute(p).await?.rows_affected());
-    if n == 0 {
-        return Err(Error::NotFound("staff"));
-    }
-    delete_sessions_of(db, staff_id).await?;
-    Ok(())
-}
-
 /// Restricts a health centre's people to government staff (no outside institution access).
 pub async fn set_government_only(db: &Db, health_centre_id: i64, on: bool) -> Result<()> {
     with_db!(db, p => sqlx::query("UPDATE health_centres SET government_only = $1 WHERE id = $2")
@@ -442,14 +404,6 @@ pub async fn replace_challenge_code(db: &Db, token: &str, code: &str) -> Result<
     with_db!(db, p => sqlx::query("UPDATE mfa_challenges SET code_hash = $1 WHERE token_hash = $2 AND method <> 'totp'")
         .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(p).await?.rows_affected());
     Ok(())
-}
-
-/// Every user-authentication officer, for the ministry level of the ID chain.
-pub async fn officers(db: &Db) -> Result<Vec<StaffId>> {
-    Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT id, username, display_name, role, organisation_id, suspended,
-                (totp_secret IS NOT NULL) AS has_totp, phone, email
-         FROM staff WHERE role = 'auth_officer' ORDER BY health_centre_id, id").fetch_all(p).await?))
 }
 
 /// Shares a person's record with a related health centre [関係保健所].

@@ -11,9 +11,10 @@ use axum::{
 use maud::{Markup, html};
 use mimamori_core::{
     access::Role,
+    domain::Lang,
     domain::{Email, Phone},
     error::Collect,
-    store::{Actor, audit, staff},
+    store::{Actor, audit, ids, staff},
     with_db,
 };
 use rand::Rng;
@@ -42,47 +43,37 @@ pub fn router() -> Router<AppState> {
         .route("/ids/government-only", post(government_only))
 }
 
-/// Roles an officer may give, with the kind of outside body they belong to.
-const ISSUABLE: &[(Role, Option<&str>)] = &[
-    (Role::HealthCentreStaff, None),
-    (Role::Contractor, Some("contractor")),
-    (Role::LodgingFacility, Some("lodging_facility")),
-    (Role::MedicalInstitution, Some("medical_institution")),
-];
-
-/// The ministry issues the officers' IDs [利用者認証実施者], for any health centre.
-const MINISTRY_ISSUABLE: &[(Role, Option<&str>)] = &[(Role::AuthOfficer, None)];
-
-fn issuable(who: &CurrentStaff) -> &'static [(Role, Option<&'static str>)] {
-    if who.role == Role::MinistryAdmin {
-        MINISTRY_ISSUABLE
-    } else {
-        ISSUABLE
+fn manager(who: &CurrentStaff) -> ids::Manager {
+    ids::Manager {
+        staff_id: who.id,
+        role: who.role,
+        health_centre_id: who.health_centre_id,
     }
 }
 
 fn officer(who: &CurrentStaff) -> Result<(), HtmlError> {
-    if matches!(who.role, Role::AuthOfficer | Role::MinistryAdmin) {
-        Ok(())
-    } else {
+    if who.role.manages().is_empty() {
         Err(mimamori_core::Error::Forbidden(
             "only the user-authentication officer (or the ministry, for officers) manages IDs",
         )
         .into())
+    } else {
+        Ok(())
     }
 }
 
-/// The health centre whose ID `id` is, if `who` may manage it: their own body's IDs for an
-/// officer, officers anywhere for the ministry.
-async fn managed_centre(s: &AppState, who: &CurrentStaff, id: i64) -> Result<i64, HtmlError> {
-    if who.role == Role::MinistryAdmin {
-        let target = staff::staff_by_id(&s.db, id).await?;
-        if target.role != Role::AuthOfficer.as_str() {
-            return Err(mimamori_core::Error::NotFound("staff").into());
-        }
-        Ok(target.health_centre_id)
-    } else {
-        Ok(who.health_centre_id)
+/// A role in words.
+fn role_label(lang: Lang, r: &str) -> &'static str {
+    match Role::parse(r) {
+        Some(Role::MinistryAdmin) => t(lang, "厚生労働省", "Ministry"),
+        Some(Role::AuthOfficer) => t(lang, "利用者認証実施者", "ID officer"),
+        Some(Role::HealthCentreStaff) => t(lang, "保健所職員", "Health-centre staff"),
+        Some(Role::PrefectureStaff) => t(lang, "都道府県本部", "Prefecture HQ"),
+        Some(Role::MedicalInstitution) => t(lang, "医療機関", "Medical institution"),
+        Some(Role::Contractor) => t(lang, "委託先", "Contractor"),
+        Some(Role::LodgingFacility) => t(lang, "宿泊療養施設", "Lodging facility"),
+        Some(Role::Analyst) => t(lang, "感染症情報センター", "Analyst"),
+        None => t(lang, "不明", "unknown"),
     }
 }
 
@@ -100,11 +91,7 @@ async fn page(
     lang: mimamori_core::domain::Lang,
     notice: Option<Markup>,
 ) -> Result<Html<String>, HtmlError> {
-    let ids = if who.role == Role::MinistryAdmin {
-        staff::officers(&s.db).await?
-    } else {
-        staff::ids_of(&s.db, who.health_centre_id).await?
-    };
+    let ids = ids::list(&s.db, &manager(who)).await?;
     let centres = if who.role == Role::MinistryAdmin {
         staff::health_centres(&s.db).await?
     } else {
@@ -124,11 +111,10 @@ async fn page(
                 tbody {
                     @for i in &ids {
                         tr {
-                            td { (i.id) } td { (i.username) } td { (i.display_name) } td { (i.role) }
+                            td { (i.id) } td { (i.username) } td { (i.display_name) } td { (role_label(lang, &i.role)) }
                             td { @if i.has_totp { "TOTP" } @else if i.phone.is_some() { "SMS" } @else if i.email.is_some() { "e-mail" } @else { strong class="err" { (t(lang, "未登録", "none")) } } }
                             td { @if i.suspended { strong class="err" { (t(lang, "停止中", "suspended")) } } @else { (t(lang, "有効", "active")) } }
                             td style="display:flex;gap:.3rem" {
-                                @if i.id != who.id {
                                     form method="post" action=(format!("/ids/{}/{}", i.id, if i.suspended { "enable" } else { "suspend" })) {
                                         input type="hidden" name="csrf" value=(who.csrf);
                                         button type="submit" style="margin:0" { (if i.suspended { t(lang, "再開", "Enable") } else { t(lang, "停止", "Suspend") }) }
@@ -137,7 +123,6 @@ async fn page(
                                         input type="hidden" name="csrf" value=(who.csrf);
                                         button type="submit" style="margin:0;background:#555" { (t(lang, "パスワード再発行", "Reset password")) }
                                     }
-                                }
                             }
                         }
                     }
@@ -151,7 +136,7 @@ async fn page(
                     label for="display_name" { (t(lang, "氏名・機関名", "Name / institution")) } input id="display_name" name="display_name" required;
                     label for="role" { (t(lang, "役割", "Role")) }
                     select id="role" name="role" {
-                        @for (r, _) in issuable(who) { option value=(r.as_str()) { (r.as_str()) } }
+                        @for r in who.role.manages() { option value=(r.as_str()) { (role_label(lang, r.as_str())) } }
                     }
                     @if !centres.is_empty() {
                         label for="health_centre_id" { (t(lang, "保健所", "Health centre")) }
@@ -212,7 +197,7 @@ async fn issue(
     officer(&who)?;
     who.check_csrf(&f.csrf)?;
     let mut c = Collect::default();
-    let role = issuable(&who).iter().find(|(r, _)| r.as_str() == f.role);
+    let role = Role::parse(&f.role).filter(|r| who.role.manages().contains(r));
     let centre = if who.role == Role::MinistryAdmin {
         match f.health_centre_id.and_then(|c| c.parse::<i64>().ok()) {
             Some(c) if staff::health_centre(&s.db, c).await.is_ok() => c,
@@ -242,36 +227,36 @@ async fn issue(
             "give a mobile number or an e-mail address: every login needs a second factor",
         );
     }
-    if role.is_some_and(|(_, kind)| kind.is_some()) && f.organisation.trim().is_empty() {
+    if role.is_some_and(|r| r.organisation_kind().is_some()) && f.organisation.trim().is_empty() {
         c.push("organisation", "name the outside body this ID is for");
     }
     if f.display_name.trim().is_empty() {
         c.push("display_name", "enter the name");
     }
     c.finish()?;
-    let (role, kind) = *role.expect("checked");
+    let role = role.expect("checked");
     let password = new_password();
     let hash = tokio::task::spawn_blocking({
         let p = password.clone();
         move || crate::startup::hash_password(&p)
     })
     .await??;
-    let id = staff::create_staff(&s.db, centre, &f.username, &hash, f.display_name.trim()).await?;
-    let org = match kind {
-        Some(kind) => {
-            Some(staff::create_organisation(&s.db, kind, f.organisation.trim(), centre).await?)
-        }
-        None => None,
-    };
-    staff::set_role(&s.db, id, role, org).await?;
-    staff::set_contact(
+    ids::issue(
         &s.db,
-        id,
-        phone.as_ref().map(|p| p.as_str()),
-        email.as_ref().map(|e| e.as_str()),
+        &manager(&who),
+        ids::NewId {
+            health_centre_id: centre,
+            username: &f.username,
+            password_hash: &hash,
+            display_name: &f.display_name,
+            role,
+            organisation: Some(&f.organisation),
+            phone: phone.as_ref().map(|p| p.as_str()),
+            email: email.as_ref().map(|e| e.as_str()),
+        },
+        Some(&addr.ip().to_string()),
     )
     .await?;
-    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "id.issue", "staff", Some(id), Some(&addr.ip().to_string())).await)?;
     let notice = html! {
         (t(lang, "IDを発行しました。初期パスワード（この画面でのみ表示）: ", "ID issued. Initial password (shown only now): "))
         strong class="password" { (password) }
@@ -298,10 +283,19 @@ async fn set_state(
 ) -> Result<Html<String>, HtmlError> {
     officer(&who)?;
     who.check_csrf(&f.csrf)?;
-    let centre = managed_centre(&s, &who, id).await?;
-    staff::set_suspended(&s.db, centre, id, suspended).await?;
-    let action = if suspended { "id.suspend" } else { "id.enable" };
-    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), action, "staff", Some(id), Some(&addr.ip().to_string())).await)?;
+    let change = if suspended {
+        ids::Change::Suspend
+    } else {
+        ids::Change::Enable
+    };
+    ids::change(
+        &s.db,
+        &manager(&who),
+        id,
+        change,
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
     let notice = if suspended {
         t(
             lang,
@@ -330,9 +324,16 @@ async fn reset(
         move || crate::startup::hash_password(&p)
     })
     .await??;
-    let centre = managed_centre(&s, &who, id).await?;
-    staff::reset_password(&s.db, centre, id, &hash).await?;
-    with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "id.reset", "staff", Some(id), Some(&addr.ip().to_string())).await)?;
+    ids::change(
+        &s.db,
+        &manager(&who),
+        id,
+        ids::Change::Reset {
+            password_hash: &hash,
+        },
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
     page(&s, &who, lang, Some(html! {
         (t(lang, "パスワードを再発行しました（この画面でのみ表示）: ", "Password reset (shown only now): ")) strong class="password" { (password) }
     }))
