@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod hooks;
 pub mod i18n;
+pub mod input;
 pub mod layout;
 pub mod login;
 pub mod messages;
@@ -231,6 +232,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             cache::local_writes,
         ))
+        .layer(axum::middleware::from_fn(input::screen))
         .layer(axum::middleware::from_fn(lang_layer))
         .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn_with_state(

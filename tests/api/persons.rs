@@ -272,3 +272,106 @@ async fn errors_speak_the_request_language() {
     );
     app.finish().await;
 }
+
+/// A NUL character anywhere (a name, a search, a PATCH field, a console form, a provider's
+/// `From`) is a clear field error on both backends — never a 500 from PostgreSQL — and
+/// nothing is written. A body over the limit is 413 with a JSON error.
+#[tokio::test]
+async fn nul_characters_and_huge_bodies_are_clear_errors() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let before = app.count("SELECT COUNT(*) FROM persons").await;
+    let field_of = |v: &serde_json::Value| {
+        v["error"]["fields"][0]["field"]
+            .as_str()
+            .map(str::to_string)
+    };
+
+    let r = app
+        .post_json(
+            "/api/v1/persons",
+            &json!({
+                "name": "山田\u{0}花子", "phone": "090-1234-5678", "channel": "sms",
+                "observation_start": today(), "observation_end": today(), "checkin_time": "09:00"
+            }),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(field_of(&v).as_deref(), Some("name"));
+    assert!(
+        v["error"]["fields"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NUL")
+    );
+
+    let r = app.get("/api/v1/persons?q=%00").await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(field_of(&r.json().await.unwrap()).as_deref(), Some("q"));
+    assert_eq!(
+        app.get("/persons?q=a%00b").await.status(),
+        422,
+        "console search"
+    );
+
+    let id = app.register("090-1234-0001", "sms", json!({})).await;
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/persons/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"address": "港区\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        field_of(&r.json().await.unwrap()).as_deref(),
+        Some("address")
+    );
+
+    let r = app
+        .post_form(
+            "/persons",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "a\0b"),
+                ("phone", "090-1111-2222"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("NUL"));
+
+    let r = app
+        .client
+        .post(app.url("/hooks/twilio/sms"))
+        .form(&[
+            ("MessageSid", "SMx"),
+            ("From", "+81\u{0}90"),
+            ("Body", "STOP"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        422,
+        "refused before the signature is even looked at"
+    );
+
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let r = app
+        .post_json("/api/v1/persons", &json!({ "name": huge }))
+        .await;
+    assert_eq!(r.status(), 413);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_large");
+
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM persons").await,
+        before + 1,
+        "only the good one"
+    );
+    app.finish().await;
+}
