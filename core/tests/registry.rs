@@ -540,7 +540,7 @@ async fn sections_are_checked_written_whole_and_guarded() {
     put(Section::Memo, serde_json::json!({"text": "日中は不在"}))
         .await
         .unwrap();
-    let all = sections::get_all(&t.db, Some(&v), id).await.unwrap();
+    let all = sections::get_all(&t.db, Some(&v), id, None).await.unwrap();
     assert_eq!(all.len(), 9);
     let household = all
         .iter()
@@ -566,7 +566,7 @@ async fn sections_are_checked_written_whole_and_guarded() {
         organisation_id: Some(org),
         ..v
     };
-    let seen: Vec<Section> = sections::get_all(&t.db, Some(&hospital), id)
+    let seen: Vec<Section> = sections::get_all(&t.db, Some(&hospital), id, None)
         .await
         .unwrap()
         .into_iter()

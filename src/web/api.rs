@@ -105,7 +105,7 @@ api_routes! {
     post "/persons/{id}/severities" => add_severity, "Record the severity from a date", registry::SeverityInput => "201" Vec<registry::Severity>;
     get "/persons/{id}/behaviours" => list_behaviours, "Behaviour history", () => "200" Vec<registry::Behaviour>;
     post "/persons/{id}/behaviours" => add_behaviour, "Add a behaviour-history entry", registry::BehaviourInput => "201" Vec<registry::Behaviour>;
-    get "/persons/{id}/infection" => get_infection, "Infection link and route", () => "200" registry::InfectionInput;
+    get "/persons/{id}/infection" => get_infection, "Infection link and route (each null until recorded)", () => "200" registry::Infection;
     put "/persons/{id}/infection" => put_infection, "Record the infection link and route", registry::InfectionInput => "204" ();
     get "/persons/{id}/sections" => list_sections, "The smaller record groups the caller may read", () => "200" Vec<mimamori_core::store::sections::Stored>;
     put "/persons/{id}/sections/{section}" => put_section, "Write one record group whole (welfare, household, memo, interview, underlying_conditions, admission, care_contacts, release_date, investigation_contacts)", serde_json::Value => "200" serde_json::Value;
@@ -380,19 +380,12 @@ async fn add_behaviour(
 async fn get_infection(
     State(s): State<AppState>,
     who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    persons::check(
-        &s.db,
-        Some(&who.viewer()),
-        id,
-        mimamori_core::access::FieldGroup::InfectionLink,
-        mimamori_core::access::Action::Read,
-    )
-    .await?;
-    let (link, area, setting, place) = registry::infection(&s.db, id).await?;
+) -> Result<Json<registry::Infection>, AppError> {
+    let ip = addr.ip().to_string();
     Ok(Json(
-        serde_json::json!({"link": link, "area": area, "setting": setting, "place": place}),
+        registry::infection(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -421,10 +414,12 @@ async fn put_infection(
 async fn list_sections(
     State(s): State<AppState>,
     who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<mimamori_core::store::sections::Stored>>, AppError> {
+    let ip = addr.ip().to_string();
     Ok(Json(
-        mimamori_core::store::sections::get_all(&s.db, Some(&who.viewer()), id).await?,
+        mimamori_core::store::sections::get_all(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 

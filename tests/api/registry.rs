@@ -456,6 +456,12 @@ async fn behaviour_history_contacts_and_route() {
         (route["link"].as_str(), route["setting"].as_str()),
         (Some("presumed"), Some("restaurant"))
     );
+    // The API's read is audited as the console tab's is.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'person.infection.read'")
+            .await,
+        1
+    );
     let page = app
         .get(&format!("/persons/{case}?tab=investigation"))
         .await
@@ -647,6 +653,12 @@ async fn tabs_and_the_smaller_record_groups() {
         .json()
         .await
         .unwrap();
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'person.sections.read' AND ip IS NOT NULL")
+            .await,
+        2,
+        "the details tab and the API read, each audited"
+    );
     let household = secs.iter().find(|s| s["section"] == "household").unwrap();
     assert_eq!(household["data"]["lives_with_elderly"], true);
     assert_eq!(household["data"]["members"][1]["relation"], "母");

@@ -505,18 +505,41 @@ pub async fn set_infection(
     })
 }
 
-/// The infection link and route as recorded: (link, area, setting, place).
-pub type Infection = (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// The infection link and route as recorded (each absent until recorded).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, Serialize, schemars::JsonSchema)]
+pub struct Infection {
+    /// confirmed, presumed, unknown.
+    pub link: Option<String>,
+    /// Area (prefecture, city, or country).
+    pub area: Option<String>,
+    /// household, workplace, school, care_facility, medical, restaurant, other, unknown.
+    pub setting: Option<String>,
+    pub place: Option<String>,
+}
 
-pub async fn infection(db: &Db, person_id: i64) -> Result<Infection> {
-    Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT infection_link, infection_area, infection_setting, infection_place FROM persons WHERE id = $1")
-        .bind(person_id).fetch_one(p).await?))
+/// The infection link and route of a person. With a viewer: checked against the matrix and
+/// audited (`person.infection.read`); without one the caller has checked (a page that
+/// audited its read of the person).
+pub async fn infection(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Infection> {
+    let rows: Vec<Infection> = persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::InfectionLink,
+        "person.infection.read",
+        "SELECT infection_link AS link, infection_area AS area, infection_setting AS setting, infection_place AS place
+         FROM persons WHERE id = $1",
+        ip,
+    )
+    .await?;
+    rows.into_iter()
+        .next()
+        .ok_or(crate::Error::NotFound("person"))
 }
 
 /// One behaviour-history entry of case `person_id` (for registering a contact met there).

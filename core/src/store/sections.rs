@@ -346,13 +346,22 @@ pub async fn put(
 
 /// The sections of a person the viewer may read (None: the caller checked), each with its
 /// document (an empty default when never written).
-pub async fn get_all(db: &Db, viewer: Option<&Viewer>, person_id: i64) -> Result<Vec<Stored>> {
-    if let Some(v) = viewer {
-        persons::check(db, Some(v), person_id, FieldGroup::Basic, Action::Read).await?;
-    }
-    let rows: Vec<(String, String, DateTime<Utc>)> = with_db!(db, p => sqlx::query_as(
-        "SELECT section, data, updated_at FROM person_sections WHERE person_id = $1")
-        .bind(person_id).fetch_all(p).await?);
+pub async fn get_all(
+    db: &Db,
+    viewer: Option<&Viewer>,
+    person_id: i64,
+    ip: Option<&str>,
+) -> Result<Vec<Stored>> {
+    let rows: Vec<(String, String, DateTime<Utc>)> = persons::read_records(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::Basic,
+        "person.sections.read",
+        "SELECT section, data, updated_at FROM person_sections WHERE person_id = $1",
+        ip,
+    )
+    .await?;
     let today = now().date_naive();
     Ok(Section::ALL
         .into_iter()

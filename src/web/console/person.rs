@@ -367,7 +367,7 @@ async fn page_served(
         Vec::new()
     };
     let infection = if may(FieldGroup::InfectionLink) && tab == "investigation" {
-        Some(registry::infection(&s.db, p.id).await?)
+        Some(registry::infection(&s.db, None, p.id, None).await?)
     } else {
         None
     };
@@ -377,7 +377,7 @@ async fn page_served(
         Vec::new()
     };
     let sections = if tab == "details" {
-        sections::get_all(&s.db, Some(&viewer), p.id).await?
+        sections::get_all(&s.db, Some(&viewer), p.id, Some(ip)).await?
     } else {
         Vec::new()
     };
@@ -1071,7 +1071,7 @@ fn investigation_sections(
             }
         }
         }
-        @if let Some((link, area, setting, place)) = infection {
+        @if let Some(registry::Infection { link, area, setting, place }) = infection {
         section class="card" {
             h2 { (t(lang, "感染源・感染経路", "Infection link and route")) }
             p {
