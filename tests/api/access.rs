@@ -471,6 +471,38 @@ async fn officer_issues_suspends_and_restricts_ids() {
         200
     );
 
+    // Basic information for outside bodies: the narrow reading by default (no address), all
+    // of it once the centre's officer chooses so — and back.
+    mimamori_core::with_db!(&app.db, pool => sqlx::query("UPDATE persons SET address = '港区芝公園1-1', workplace = '港商事' WHERE id = $1")
+        .bind(p).execute(pool).await.unwrap().rows_affected());
+    let url = app.url(&format!("/api/v1/persons/{p}"));
+    let read = |cc: reqwest::Client, url: String| async move {
+        cc.get(url)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let narrow = read(cc.clone(), url.clone()).await;
+    assert!(
+        narrow["name"].is_string() && narrow["address"].is_null() && narrow["workplace"].is_null(),
+        "{narrow}"
+    );
+    for (on, address) in [("1", Some("港区芝公園1-1")), ("", None)] {
+        let r = oc
+            .post(app.url("/ids/outside-basic"))
+            .form(&[("csrf", ocsrf.as_str()), ("on", on)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let seen = read(cc.clone(), url.clone()).await;
+        assert_eq!(seen["address"].as_str(), address, "on={on:?}");
+        assert!(seen["residence_kind"].is_null(), "residence never");
+    }
+
     // Government staff only: outside bodies lose the centre's people at once.
     oc.post(app.url("/ids/government-only"))
         .form(&[("csrf", ocsrf.as_str()), ("on", "1")])
@@ -561,6 +593,8 @@ async fn officer_issues_suspends_and_restricts_ids() {
         actions,
         [
             "id.issue",
+            "centre.outside_basic_full",
+            "centre.outside_basic_narrow",
             "centre.government_only",
             "centre.outside_allowed",
             "id.suspend"

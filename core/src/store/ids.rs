@@ -177,3 +177,29 @@ pub async fn change(
         Ok(())
     })
 }
+
+/// How much basic information the officer's centre shows contractors and lodging facilities:
+/// `full` or the narrow reading (name and how to reach the person). Audited with the change.
+pub async fn set_outside_basic(db: &Db, m: &Manager, full: bool, ip: Option<&str>) -> Result<()> {
+    if m.role != Role::AuthOfficer {
+        return Err(Error::Forbidden(
+            "the health centre's own officer decides this",
+        ));
+    }
+    let value = if full { "full" } else { "narrow" };
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        sqlx::query("UPDATE health_centres SET outside_basic = $1 WHERE id = $2")
+            .bind(value).bind(m.health_centre_id).execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(m.staff_id), &format!("centre.outside_basic_{value}"), "health_centre", Some(m.health_centre_id), ip).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// The centre's setting for outside bodies' basic information: true when `full`.
+pub async fn outside_basic_full(db: &Db, health_centre_id: i64) -> Result<bool> {
+    let v: Option<String> = with_db!(db, p => sqlx::query_scalar(
+        "SELECT outside_basic FROM health_centres WHERE id = $1").bind(health_centre_id).fetch_optional(p).await?);
+    Ok(v.as_deref() == Some("full"))
+}

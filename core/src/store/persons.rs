@@ -445,6 +445,11 @@ pub struct Person {
     /// record.
     #[serde(skip)]
     pub time_zone: String,
+    /// The centre's choice of basic information for contractors and lodging facilities
+    /// (`narrow` or `full`, migration 0019); not part of the record.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub outside_basic: String,
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
@@ -453,7 +458,8 @@ const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email
     p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
     p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.previous_case_id,
     p.merged_into, p.created_at,
-    (SELECT h.time_zone FROM health_centres h WHERE h.id = p.health_centre_id) AS time_zone";
+    (SELECT h.time_zone FROM health_centres h WHERE h.id = p.health_centre_id) AS time_zone,
+    (SELECT h.outside_basic FROM health_centres h WHERE h.id = p.health_centre_id) AS outside_basic";
 
 /// Inserts a registered person inside the caller's write transaction `$tx` and plans
 /// today's check-ins (`$plans` from [`plans_today`]); evaluates to `Result<i64>`. The source
@@ -1074,7 +1080,8 @@ impl Person {
     /// and case links only with those groups; for outside bodies that only phone the person
     /// (contractors, lodging facilities) the narrow reading of basic information — who they
     /// are and how to reach them, not address, workplace, occupation, nationality or the
-    /// case's dates.
+    /// case's dates — unless the person's centre chose to show them all basic information
+    /// (`health_centres.outside_basic = 'full'`).
     pub fn visible_to(mut self, viewer: &Viewer) -> Person {
         use crate::access::Role;
         if !viewer.may(FieldGroup::Residence, Action::Read) {
@@ -1089,7 +1096,9 @@ impl Person {
         if !viewer.may(FieldGroup::InfectionLink, Action::Read) {
             self.previous_case_id = None;
         }
-        if matches!(viewer.role, Role::Contractor | Role::LodgingFacility) {
+        if matches!(viewer.role, Role::Contractor | Role::LodgingFacility)
+            && self.outside_basic != "full"
+        {
             self.address = None;
             self.occupation = None;
             self.workplace = None;

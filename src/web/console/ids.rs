@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/ids/{id}/reset", post(reset))
         .route("/ids/government-only", post(government_only))
+        .route("/ids/outside-basic", post(outside_basic))
 }
 
 fn manager(who: &CurrentStaff) -> ids::Manager {
@@ -92,6 +93,7 @@ async fn page(
     notice: Option<Markup>,
 ) -> Result<Html<String>, HtmlError> {
     let ids = ids::list(&s.db, &manager(who)).await?;
+    let outside_full = ids::outside_basic_full(&s.db, who.health_centre_id).await?;
     let centres = if who.role == Role::MinistryAdmin {
         staff::health_centres(&s.db).await?
     } else {
@@ -149,6 +151,19 @@ async fn page(
                     label for="phone" { (t(lang, "携帯電話（SMSで確認コード）", "Mobile (login codes by SMS)")) } input id="phone" name="phone" type="tel";
                     label for="email" { (t(lang, "メール（確認コード）", "E-mail (login codes)")) } input id="email" name="email" type="email";
                     button type="submit" { (t(lang, "発行", "Issue")) }
+                }
+                @if who.role == Role::AuthOfficer {
+                    form method="post" action="/ids/outside-basic" style="margin-top:1rem" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        fieldset {
+                            legend { (t(lang, "委託先・宿泊療養施設に見せる基本情報", "Basic information shown to contractors and lodging facilities")) }
+                            label style="font-weight:400" { input type="radio" name="on" value="" checked[!outside_full] style="width:auto"; " "
+                                (t(lang, "最小限（氏名・ふりがな・性別・生年月日・連絡先）— 既定", "Narrow (name, kana, sex, date of birth, how to reach them) — default")) }
+                            label style="font-weight:400" { input type="radio" name="on" value="1" checked[outside_full] style="width:auto"; " "
+                                (t(lang, "すべて（住所・職業・勤務先・国籍・届出日などを含む）", "All (with address, occupation, workplace, nationality, the case's dates)")) }
+                        }
+                        button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                    }
                 }
                 form method="post" action="/ids/government-only" style="margin-top:1rem" {
                     input type="hidden" name="csrf" value=(who.csrf);
@@ -358,4 +373,31 @@ async fn government_only(
     staff::set_government_only(&s.db, who.health_centre_id, on).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), if on { "centre.government_only" } else { "centre.outside_allowed" }, "health_centre", Some(who.health_centre_id), None).await)?;
     page(&s, &who, lang, Some(html! { (if on { t(lang, "行政職員のみに限定しました。", "Restricted to government staff.") } else { t(lang, "外部機関の閲覧を許可しました。", "Outside bodies allowed.") }) })).await
+}
+
+async fn outside_basic(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
+    let full = f.on.as_deref().is_some_and(|v| !v.is_empty());
+    ids::set_outside_basic(&s.db, &manager(&who), full, Some(&addr.ip().to_string())).await?;
+    let notice = if full {
+        t(
+            lang,
+            "委託先・宿泊療養施設に基本情報をすべて表示します。",
+            "Contractors and lodging facilities now see all basic information.",
+        )
+    } else {
+        t(
+            lang,
+            "委託先・宿泊療養施設には氏名と連絡先だけを表示します。",
+            "Contractors and lodging facilities now see only who the person is and how to reach them.",
+        )
+    };
+    page(&s, &who, lang, Some(html! { (notice) })).await
 }
