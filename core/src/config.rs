@@ -102,6 +102,10 @@ pub struct HttpConfig {
     /// feed is heard (PostgreSQL only; see `mimamori_core::changes`). `false` reads every
     /// request from the database.
     pub cache: bool,
+    /// Behind our own TLS-terminating proxy (docker-compose's Caddy): take the client's
+    /// address from the last `X-Forwarded-For` entry the proxy wrote, for the audit log.
+    /// Leave false when clients reach this process directly (they could forge the header).
+    pub behind_proxy: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +190,7 @@ impl Default for HttpConfig {
             addr: "127.0.0.1:8080".into(),
             request_timeout_secs: 15,
             cache: true,
+            behind_proxy: false,
         }
     }
 }

@@ -79,7 +79,16 @@ impl FromRequest<AppState> for Signed {
             .map_err(|_| forbidden("body is not form-encoded"))?;
         match sig {
             Some(sig) if signature::verify(&token, &url, &params, &sig) => Ok(Signed(params)),
-            Some(_) => Err(forbidden("bad signature")),
+            Some(_) => {
+                // The URL the signature was checked against: a wrong `public_url` (or a proxy
+                // rewriting the path) shows here. A signed check-in token (`t=`) is cut.
+                let shown = match url.split_once("t=") {
+                    Some((head, _)) => format!("{head}t=…"),
+                    None => url.clone(),
+                };
+                tracing::warn!(checked_against = %shown, "webhook signature does not match");
+                Err(forbidden("bad signature"))
+            }
             None => Err(forbidden("missing X-Twilio-Signature")),
         }
     }

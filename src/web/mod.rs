@@ -136,6 +136,31 @@ async fn lang_layer(
     messages::REQUEST_LANG.scope(lang, next.run(req)).await
 }
 
+/// Behind our own proxy (`http.behind_proxy`), the client's address is the last
+/// `X-Forwarded-For` entry (the one the proxy appended); every handler that audits an
+/// address reads it from `ConnectInfo`, which is replaced here.
+async fn client_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if state.config.http.behind_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .last();
+        if let Some(ip) = forwarded {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
+        }
+    }
+    next.run(req).await
+}
+
 /// Personal data stays out of browser and proxy caches (shared terminals at health centres,
 /// a family's shared phone): every response but the voice prompts' audio is
 /// `Cache-Control: no-store`, unless the handler said otherwise.
@@ -233,6 +258,10 @@ pub fn router(state: AppState) -> Router {
             cache::local_writes,
         ))
         .layer(axum::middleware::from_fn(input::screen))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_address,
+        ))
         .layer(axum::middleware::from_fn(lang_layer))
         .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn_with_state(

@@ -17,3 +17,4 @@ mod persons;
 mod registry;
 mod review;
 mod skeleton;
+mod transport;

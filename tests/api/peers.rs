@@ -66,6 +66,12 @@ pub fn python_package(import: &str, spec: &str) {
 /// A child process killed when dropped.
 pub struct Peer(Child);
 
+impl Peer {
+    pub fn spawn(cmd: &mut Command) -> Peer {
+        Peer(cmd.spawn().expect("starting a test peer"))
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.0.kill();
