@@ -152,7 +152,7 @@ async fn client_address(
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .last();
+            .next_back();
         if let Some(ip) = forwarded {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
