@@ -16,6 +16,67 @@ pub struct Thresholds {
     pub fever_at_or_above: f64,
     pub fever_streak_days: u32,
     pub non_reporting_streak: u32,
+    /// Missed check-ins in a row that escalate a person at high risk (see [`Risk`]).
+    #[serde(default = "one")]
+    pub non_reporting_streak_high_risk: u32,
+    /// Age at which a person counts as high risk (0 = age does not count).
+    #[serde(default = "sixty_five")]
+    pub high_risk_age_at_or_over: u32,
+    /// Underlying conditions, immunosuppression, dialysis or pregnancy (the record group
+    /// 基礎疾患) count as high risk.
+    #[serde(default = "yes")]
+    pub high_risk_conditions: bool,
+    /// A high or urgent escalation opened within this many days (or still open) counts as
+    /// high risk (0 = only an open one).
+    #[serde(default = "three")]
+    pub high_risk_recent_escalation_days: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn sixty_five() -> u32 {
+    65
+}
+fn yes() -> bool {
+    true
+}
+
+/// What the silence rule knows about a person's risk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Risk {
+    /// Age in whole years on the day, if the date of birth is known.
+    pub age: Option<u32>,
+    /// Any underlying condition, immunosuppression, dialysis ticked in the record group.
+    pub conditions: bool,
+    pub pregnant: bool,
+    /// A high or urgent escalation open, or opened within `high_risk_recent_escalation_days`.
+    pub recent_serious_escalation: bool,
+}
+
+impl Risk {
+    /// Why this person is at high risk under `t`, in words for staff; None when not.
+    pub fn high(&self, t: &Thresholds) -> Option<String> {
+        let mut why = Vec::new();
+        if t.high_risk_age_at_or_over > 0
+            && let Some(age) = self.age.filter(|a| *a >= t.high_risk_age_at_or_over)
+        {
+            why.push(format!("age {age}"));
+        }
+        if t.high_risk_conditions && self.conditions {
+            why.push("underlying conditions".into());
+        }
+        if t.high_risk_conditions && self.pregnant {
+            why.push("pregnancy".into());
+        }
+        if self.recent_serious_escalation {
+            why.push("a recent high or urgent escalation".into());
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
 }
 
 const BUILTIN: &str = include_str!("../../flows/rules.toml");
@@ -51,8 +112,17 @@ impl Thresholds {
         if self.spo2_urgent_at_or_below > self.spo2_high_at_or_below {
             return Err("spo2_urgent_at_or_below must not be above spo2_high_at_or_below".into());
         }
-        if self.fever_streak_days == 0 || self.non_reporting_streak == 0 {
+        if self.fever_streak_days == 0
+            || self.non_reporting_streak == 0
+            || self.non_reporting_streak_high_risk == 0
+        {
             return Err("streak lengths must be at least 1".into());
+        }
+        if self.non_reporting_streak_high_risk > self.non_reporting_streak {
+            return Err(
+                "non_reporting_streak_high_risk must not be above non_reporting_streak (people at high risk are escalated sooner, never later)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -155,12 +225,23 @@ pub fn on_answer(
 }
 
 /// The rule on silence: `recent` are the person's latest final check-in outcomes, newest
-/// first.
-pub fn on_missed(t: &Thresholds, recent: &[String]) -> Option<Trigger> {
-    let n = t.non_reporting_streak as usize;
+/// first. A person at high risk ([`Risk::high`]) is escalated after
+/// `non_reporting_streak_high_risk` misses (default: the first), everyone else after
+/// `non_reporting_streak`.
+pub fn on_missed(t: &Thresholds, recent: &[String], risk: &Risk) -> Option<Trigger> {
+    let high = risk.high(t);
+    let n = if high.is_some() {
+        t.non_reporting_streak_high_risk
+    } else {
+        t.non_reporting_streak
+    } as usize;
     (recent.len() >= n && recent[..n].iter().all(|s| s == "missed")).then(|| Trigger {
         reason: "non_reporting",
         priority: Priority::High,
-        detail: format!("{n} check-ins in a row without an answer"),
+        detail: match high {
+            Some(why) if n == 1 => format!("no answer to the last check-in; high risk: {why}"),
+            Some(why) => format!("{n} check-ins in a row without an answer; high risk: {why}"),
+            None => format!("{n} check-ins in a row without an answer"),
+        },
     })
 }

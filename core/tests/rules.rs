@@ -180,13 +180,82 @@ fn streak_days_are_local_days_of_the_health_centre() {
 fn non_reporting_streak() {
     let t = shipped();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(rules::on_missed(&t, &s(&["missed", "missed"])).is_some());
-    assert!(rules::on_missed(&t, &s(&["missed", "missed", "answered"])).is_some());
-    assert!(rules::on_missed(&t, &s(&["missed", "answered", "missed"])).is_none());
-    assert!(rules::on_missed(&t, &s(&["missed"])).is_none());
+    let low = rules::Risk::default();
+    assert!(rules::on_missed(&t, &s(&["missed", "missed"]), &low).is_some());
+    assert!(rules::on_missed(&t, &s(&["missed", "missed", "answered"]), &low).is_some());
+    assert!(rules::on_missed(&t, &s(&["missed", "answered", "missed"]), &low).is_none());
+    assert!(rules::on_missed(&t, &s(&["missed"]), &low).is_none());
     assert!(
-        rules::on_missed(&t, &s(&["failed", "missed"])).is_none(),
+        rules::on_missed(&t, &s(&["failed", "missed"]), &low).is_none(),
         "a failed send is 'unreachable', not silence"
+    );
+}
+
+/// A person at high risk is escalated after the first miss; the detail says why. Each
+/// factor on its own is enough; age counts from the threshold on.
+#[test]
+fn non_reporting_is_risk_aware() {
+    let t = shipped();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let one = s(&["missed", "answered"]);
+    let cases = [
+        (
+            rules::Risk {
+                age: Some(64),
+                ..Default::default()
+            },
+            None,
+        ),
+        (
+            rules::Risk {
+                age: Some(65),
+                ..Default::default()
+            },
+            Some("age 65"),
+        ),
+        (
+            rules::Risk {
+                conditions: true,
+                ..Default::default()
+            },
+            Some("underlying conditions"),
+        ),
+        (
+            rules::Risk {
+                pregnant: true,
+                ..Default::default()
+            },
+            Some("pregnancy"),
+        ),
+        (
+            rules::Risk {
+                recent_serious_escalation: true,
+                ..Default::default()
+            },
+            Some("recent high or urgent escalation"),
+        ),
+    ];
+    for (risk, why) in cases {
+        let got = rules::on_missed(&t, &one, &risk);
+        match why {
+            None => assert!(got.is_none(), "{risk:?}"),
+            Some(w) => assert!(got.unwrap().detail.contains(w), "{risk:?}"),
+        }
+    }
+    // Configurable: age off, conditions off, or a longer streak for high risk.
+    let off = t
+        .with_overrides(r#"{"high_risk_age_at_or_over": 0, "high_risk_conditions": false}"#)
+        .unwrap();
+    let old_and_ill = rules::Risk {
+        age: Some(90),
+        conditions: true,
+        ..Default::default()
+    };
+    assert!(rules::on_missed(&off, &one, &old_and_ill).is_none());
+    assert!(
+        t.with_overrides(r#"{"non_reporting_streak_high_risk": 3}"#)
+            .is_err(),
+        "high risk never waits longer than everyone else"
     );
 }
 

@@ -1363,3 +1363,77 @@ async fn outbox_is_scoped_to_the_viewer_and_audited() {
     );
     t.drop_db().await;
 }
+
+/// Risk-aware silence (issue 12): after one missed day a person aged 65 or more, one with an
+/// underlying condition, or one with a recent urgent escalation is escalated at once, with
+/// the reason in words; a young healthy person waits for the second miss.
+#[tokio::test]
+async fn one_missed_day_escalates_a_person_at_high_risk() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let make = |dob: &str| {
+        let mut i = input(&today.to_string(), &today.to_string());
+        i.date_of_birth = dob.into();
+        i.parse().unwrap()
+    };
+    let mut ids = Vec::new();
+    for dob in ["1950-04-01", "1996-04-01", "1996-04-01", "1996-04-01", ""] {
+        ids.push(
+            persons::create(&t.db, Actor::System, c, &make(dob), WINDOW, None)
+                .await
+                .unwrap(),
+        );
+    }
+    let (old, ill, recently_urgent, healthy, unknown_age) =
+        (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    with_db!(&t.db, p => sqlx::query(
+        "INSERT INTO person_sections (person_id, section, data, updated_at) VALUES ($1, 'underlying_conditions', $2, $3)")
+        .bind(ill).bind(r#"{"diabetes": true}"#).bind(now()).execute(p).await.unwrap().rows_affected());
+    let raised = escalations::open(
+        &t.db,
+        escalations::Raise {
+            person_id: recently_urgent,
+            reason: "spo2_low",
+            priority: mimamori_core::rules::Priority::Urgent,
+            detail: "SpO2 91 %",
+            actor: Actor::System,
+        },
+    )
+    .await
+    .unwrap();
+    // Resolved since: it still counts for the next days.
+    with_db!(&t.db, p => sqlx::query("UPDATE escalations SET status = 'resolved', resolved_at = $1 WHERE id = $2")
+        .bind(now()).bind(raised.escalation_id).execute(p).await.unwrap().rows_affected());
+    let (closed, mut escalated) =
+        checkins::close_overdue(&t.db, now() + Duration::days(1), &Default::default())
+            .await
+            .unwrap();
+    assert_eq!(closed.len(), 5);
+    escalated.sort_unstable();
+    assert_eq!(
+        escalated,
+        [old, ill, recently_urgent],
+        "healthy {healthy} and {unknown_age} wait"
+    );
+    let detail = |id| {
+        let t = &t;
+        async move {
+            escalations::open_for_person(&t.db, id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.reason == "non_reporting")
+                .unwrap()
+                .detail
+        }
+    };
+    assert!(detail(old).await.contains("high risk: age"), "says why");
+    assert!(detail(ill).await.contains("underlying conditions"));
+    assert!(
+        detail(recently_urgent)
+            .await
+            .contains("recent high or urgent escalation")
+    );
+    t.drop_db().await;
+}

@@ -434,10 +434,15 @@ pub async fn close_overdue(
         people.sort_unstable();
         people.dedup();
         let mut escalated = Vec::new();
+        let since = at - chrono::Duration::days(i64::from(rules.high_risk_recent_escalation_days));
+        let today = at.with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
         for person in people {
             let recent: Vec<String> = sqlx::query_scalar(RECENT_OUTCOMES_SQL)
                 .bind(person).bind(n).fetch_all(&mut *tx).await?;
-            if let Some(tr) = crate::rules::on_missed(rules, &recent) {
+            let (dob, conditions, serious): (Option<NaiveDate>, Option<String>, bool) = sqlx::query_as(RISK_SQL)
+                .bind(person).bind(since).fetch_one(&mut *tx).await?;
+            let risk = risk_of(dob, conditions.as_deref(), serious, today);
+            if let Some(tr) = crate::rules::on_missed(rules, &recent, &risk) {
                 escalations::raise(&mut tx, escalations::Raise {
                     person_id: person,
                     reason: tr.reason,
@@ -451,6 +456,41 @@ pub async fn close_overdue(
         tx.commit().await?;
         Ok((closed, escalated))
     })
+}
+
+/// What the silence rule needs to know about a person's risk: $1 person, $2 since when a
+/// closed high or urgent escalation still counts. A `non_reporting` escalation does not count
+/// (silence does not make itself worse).
+const RISK_SQL: &str = "SELECT p.date_of_birth,
+        (SELECT s.data FROM person_sections s WHERE s.person_id = p.id AND s.section = 'underlying_conditions'),
+        EXISTS (SELECT 1 FROM escalations e WHERE e.person_id = p.id AND e.priority IN ('high', 'urgent')
+                AND e.reason <> 'non_reporting' AND (e.status <> 'resolved' OR e.opened_at >= $2))
+     FROM persons p WHERE p.id = $1";
+
+fn risk_of(
+    dob: Option<NaiveDate>,
+    conditions: Option<&str>,
+    recent_serious_escalation: bool,
+    today: NaiveDate,
+) -> crate::rules::Risk {
+    use chrono::Datelike;
+    let age = dob.and_then(|d| {
+        let mut a = today.year() - d.year();
+        if (today.month(), today.day()) < (d.month(), d.day()) {
+            a -= 1;
+        }
+        u32::try_from(a).ok()
+    });
+    let (conditions, pregnant) = conditions
+        .and_then(|c| serde_json::from_str::<crate::store::sections::UnderlyingConditions>(c).ok())
+        .map(|c| c.risk())
+        .unwrap_or_default();
+    crate::rules::Risk {
+        age,
+        conditions,
+        pregnant,
+        recent_serious_escalation,
+    }
 }
 
 /// A person's latest final outcomes: $1 person, $2 how many.

@@ -224,6 +224,24 @@ pub struct UnderlyingConditions {
     pub smoking_start_age: Option<u8>,
     pub cigarettes_per_day: Option<u16>,
 }
+impl UnderlyingConditions {
+    /// Any condition, treatment or pregnancy that makes a person high risk for the silence
+    /// rule ([`crate::rules::Risk`]): (any condition, pregnant).
+    pub fn risk(&self) -> (bool, bool) {
+        let condition = self.copd
+            || self.diabetes
+            || self.hypertension
+            || self.dyslipidaemia
+            || self.cerebrovascular
+            || self.dementia
+            || self.immunosuppressants
+            || self.anticancer_drugs
+            || self.dialysis
+            || self.other.as_deref().is_some_and(|o| !o.trim().is_empty());
+        (condition, self.pregnancy_weeks.is_some())
+    }
+}
+
 impl Check for UnderlyingConditions {
     fn check(&self, c: &mut Collect, _: NaiveDate) {
         if self.pregnancy_weeks.is_some_and(|w| w > 45) {
