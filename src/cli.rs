@@ -93,7 +93,7 @@ pub fn main() -> ExitCode {
             }
             Command::Demo => {
                 let db = startup::open_db(&config).await?;
-                startup::load_demo_if_empty(&db).await
+                startup::load_demo_if_empty(&db, startup::dev_outbox(&config)).await
             }
             Command::Check => check(&config),
             Command::Bench {

@@ -60,8 +60,13 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// Whether some channel has no provider and goes to the dev outbox.
+pub fn dev_outbox(config: &Config) -> bool {
+    config.twilio.account_sid.is_empty() || config.smtp.url.as_deref().unwrap_or("").is_empty()
+}
+
 /// Loads the demo set when the database has no health centre yet; prints the login.
-pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
+pub async fn load_demo_if_empty(db: &Db, dev_outbox: bool) -> anyhow::Result<()> {
     if staff::count_health_centres(db).await? > 0 {
         return Ok(());
     }
@@ -76,9 +81,14 @@ pub async fn load_demo_if_empty(db: &Db) -> anyhow::Result<()> {
     })
     .await??;
     let login = mimamori_core::demo::load(db, "demo", &hash, 50).await?;
+    let second_factor = if dev_outbox {
+        "second factor: the code is shown on the code page (dev outbox: no SMS or e-mail provider is configured)"
+    } else {
+        "second factor: login codes go through the configured SMS / e-mail provider to each account's contact; give the demo accounts real ones on the ID page first"
+    };
     // Printed to the operator's terminal on purpose (not to the log): the only copy.
     println!(
-        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n  Follow-up contractor login (sees its assigned people only) — user: {}  same password\n  Other roles, same password: demo-officer, demo-prefecture, demo-hospital, demo-hotel, demo-analyst, demo-ministry\n  (second factor: the code is shown on the code page while the dev outbox is in use)\n",
+        "\n  mimamori demo data loaded (health centre {}).\n  Console login — user: {}  password: {}\n  Follow-up contractor login (sees its assigned people only) — user: {}  same password\n  Other roles, same password: demo-officer, demo-prefecture, demo-hospital, demo-hotel, demo-analyst, demo-ministry\n  ({second_factor})\n",
         login.health_centre_id, login.username, password, login.contractor_username
     );
     Ok(())
@@ -110,7 +120,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("observation periods are invalid: {e}"))?;
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
-            load_demo_if_empty(&db).await?;
+            load_demo_if_empty(&db, dev_outbox(&config)).await?;
         }
         let signer = LinkSigner::new(&crate::settings::link_key(&config)?);
         let (listener, port) = if role == Role::Work {

@@ -45,12 +45,25 @@ impl Ingest {
     /// Records one answer (see [`observations::answer_checkin`]); returns after it has
     /// committed.
     pub async fn answer(&self, checkin_id: i64, source: &str, answer: Answer) -> Result<Outcome> {
+        self.answer_as(checkin_id, source, answer, None).await
+    }
+
+    /// [`Ingest::answer`], entered by staff on the phone simulator when `simulated_by` is
+    /// set (stored and audited as a simulated staff entry).
+    pub async fn answer_as(
+        &self,
+        checkin_id: i64,
+        source: &str,
+        answer: Answer,
+        simulated_by: Option<i64>,
+    ) -> Result<Outcome> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             answer: AnswerIn {
                 checkin_id,
                 source: source.to_string(),
                 answer,
+                simulated_by,
             },
             reply,
         };

@@ -452,6 +452,7 @@ fn answer_in(checkin_id: i64, a: observations::Answer) -> observations::AnswerIn
         checkin_id,
         source: "web".into(),
         answer: a,
+        simulated_by: None,
     }
 }
 

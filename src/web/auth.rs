@@ -39,6 +39,25 @@ pub struct CurrentStaff {
     pub csrf: String,
     pub role: Role,
     pub organisation_id: Option<i64>,
+    /// The development tools this instance offers: the dev outbox (a channel without a
+    /// provider) and the phone simulator (no telephone provider) — for the menu.
+    pub dev_tools: DevTools,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DevTools {
+    pub outbox: bool,
+    pub simulator: bool,
+}
+
+impl DevTools {
+    pub fn of(s: &AppState) -> DevTools {
+        let outbox = |c| s.channels.for_channel(c).name() == "outbox";
+        DevTools {
+            outbox: outbox("sms") || outbox("email") || outbox("voice"),
+            simulator: outbox("voice"),
+        }
+    }
 }
 
 impl CurrentStaff {
@@ -171,6 +190,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
             csrf: session.csrf_token,
             role,
             organisation_id: session.organisation_id,
+            dev_tools: DevTools::of(state),
         })
     }
 }

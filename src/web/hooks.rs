@@ -205,7 +205,7 @@ async fn voice_step(
     let digits = keys_pressed(form.get("Digits"), form.get("FinishedOnKey"));
     let key = format!("voice:{sid}:{}", q.n);
     once(&s, &key, || async {
-        match voicecall::advance(&s, &sid, digits.as_deref()).await {
+        match voicecall::advance(&s, &sid, digits.as_deref(), None).await {
             Ok(step) => Ok(render(&s, &step, &step_action(&s, step.seq))),
             // A step for a call we never started (or whose state is gone): end it politely
             // rather than answer 500, which the provider reads out as an application error.

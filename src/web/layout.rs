@@ -41,6 +41,45 @@ fn head(title: &str, lang: Lang) -> Markup {
 }
 
 /// A console page with the navigation bar.
+/// The menu of a role: only the pages it may use (a link that answers 403 is a dead end for
+/// someone in a hurry). The dev outbox and the phone simulator appear only where this
+/// instance offers them (no provider configured).
+pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str, &'static str)> {
+    use mimamori_core::access::Role;
+    let mut m = Vec::new();
+    match who.role {
+        Role::HealthCentreStaff => {
+            m.push(("/escalations", "要確認", "Review queue"));
+            m.push(("/persons", "対象者", "People"));
+            m.push(("/cohort", "推移一覧", "Cohort"));
+            m.push(("/persons/new", "新規登録", "Register"));
+            m.push(("/reports/new", "発生届", "Occurrence report"));
+            if who.dev_tools.outbox {
+                m.push(("/outbox", "送信箱", "Outbox"));
+            }
+            if who.dev_tools.simulator {
+                m.push(("/simulator", "電話シミュレーター", "Phone simulator"));
+            }
+        }
+        Role::MedicalInstitution => {
+            m.push(("/persons", "対象者", "People"));
+            m.push(("/reports/new", "発生届", "Occurrence report"));
+        }
+        Role::PrefectureStaff | Role::Contractor | Role::LodgingFacility => {
+            m.push(("/persons", "対象者", "People"));
+            m.push(("/cohort", "推移一覧", "Cohort"));
+        }
+        Role::AuthOfficer => {
+            m.push(("/ids", "ID管理", "IDs"));
+            m.push(("/audit", "監査ログ", "Audit log"));
+            m.push(("/merges", "記録の統合", "Merges"));
+        }
+        Role::MinistryAdmin => m.push(("/ids", "ID管理", "IDs")),
+        Role::Analyst => {}
+    }
+    m
+}
+
 pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<String> {
     let markup = html! {
         (DOCTYPE)
@@ -50,17 +89,8 @@ pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<S
                 header {
                     a class="brand" href="/" { "見守り mimamori" }
                     nav aria-label=(t(lang, "メニュー", "Menu")) {
-                        a href="/escalations" { (t(lang, "要確認", "Review queue")) }
-                        a href="/persons" { (t(lang, "対象者", "People")) }
-                        a href="/cohort" { (t(lang, "推移一覧", "Cohort")) }
-                        a href="/persons/new" { (t(lang, "新規登録", "Register")) }
-                        a href="/reports/new" { (t(lang, "発生届", "Occurrence report")) }
-                        a href="/outbox" { (t(lang, "送信箱", "Outbox")) }
-                        a href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) }
-                        @if who.role == mimamori_core::access::Role::AuthOfficer {
-                            a href="/audit" { (t(lang, "監査ログ", "Audit log")) }
-                            a href="/ids" { (t(lang, "ID管理", "IDs")) }
-                            a href="/merges" { (t(lang, "記録の統合", "Merges")) }
+                        @for (href, ja, en) in menu(who) {
+                            a href=(href) { (t(lang, ja, en)) }
                         }
                     }
                     div class="right" {

@@ -36,12 +36,26 @@ struct OpenCheckin {
     status: String,
 }
 
+/// The simulator is a training tool: health-centre staff only, and only on an instance with
+/// no telephone provider — with a real one, a staff member's key presses must never be
+/// mistaken for calls (what they enter is stored and audited as a simulated staff entry).
+fn available(who: &CurrentStaff) -> Result<(), HtmlError> {
+    who.require_health_centre()?;
+    if !who.dev_tools.simulator {
+        return Err(mimamori_core::Error::Forbidden(
+            "the phone simulator is a training tool and is off while a telephone provider is configured",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 async fn index(
     State(s): State<AppState>,
     who: CurrentStaff,
     UiLang(lang): UiLang,
 ) -> Result<Html<String>, HtmlError> {
-    who.require_health_centre()?;
+    available(&who)?;
     let rows: Vec<OpenCheckin> = with_db!(&s.db, p => sqlx::query_as(
         "SELECT c.id, c.person_id, p.name, p.channel, c.status FROM checkins c JOIN persons p ON p.id = c.person_id
          WHERE p.health_centre_id = $1 AND c.status IN ('planned', 'sending', 'sent')
@@ -53,8 +67,8 @@ async fn index(
         t(lang, "電話シミュレーター", "Phone simulator"),
         html! {
             p class="muted" { (t(lang,
-                "自動音声電話を画面上で再現します。本物の電話と同じ質問・入力ルールで回答が記録されます。",
-                "Places a simulated automated call. Questions, keypad rules and recording are the same as on a real call.")) }
+                "研修用：自動音声電話を画面上で再現します。質問と入力ルールは本物の電話と同じです。ここで入力した回答は「シミュレーターによる職員入力」として記録され、本人の回答とは区別されます。",
+                "Training: places a simulated automated call with the same questions and keypad rules as a real one. What you enter is recorded as a simulated staff entry, never as the person's own answer.")) }
             @if rows.is_empty() { p { (t(lang, "回答待ちの健康観察はありません。", "No check-ins are waiting for an answer.")) } }
             table {
                 thead { tr { th { (t(lang, "対象者", "Person")) } th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "状態", "Status")) } th {} } }
@@ -142,7 +156,7 @@ async fn place_call(
     UiLang(lang): UiLang,
     Form(f): Form<CallForm>,
 ) -> Result<Response, HtmlError> {
-    who.require_health_centre()?;
+    available(&who)?;
     who.check_csrf(&f.csrf)?;
     let ctx = mimamori_core::store::checkins::link_context(&s.db, f.checkin_id).await?;
     let p =
@@ -169,7 +183,7 @@ async fn press(
     Path(sid): Path<String>,
     Form(f): Form<PressForm>,
 ) -> Result<Response, HtmlError> {
-    who.require_health_centre()?;
+    available(&who)?;
     who.check_csrf(&f.csrf)?;
     if !sid.starts_with("SIM") {
         return Ok(Redirect::to("/simulator").into_response());
@@ -184,7 +198,7 @@ async fn press(
     } else {
         Some(digits.as_str())
     };
-    let step = voicecall::advance(&s, &sid, input).await?;
+    let step = voicecall::advance(&s, &sid, input, Some(who.id)).await?;
     Ok(call_page(lang, &who, &sid, &step).into_response())
 }
 

@@ -68,8 +68,14 @@ pub async fn start(
     })
 }
 
-/// Advances call `sid` with the keys pressed (`None`: timeout).
-pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<Step, Error> {
+/// Advances call `sid` with the keys pressed (`None`: timeout). `simulated_by`: the staff
+/// member pressing keys on the phone simulator (their entry is never the person's answer).
+pub async fn advance(
+    s: &AppState,
+    sid: &str,
+    digits: Option<&str>,
+    simulated_by: Option<i64>,
+) -> Result<Step, Error> {
     let (checkin_id, mut state) = calls::session(&s.db, sid)
         .await?
         .ok_or(Error::NotFound("call"))?;
@@ -102,7 +108,11 @@ pub async fn advance(s: &AppState, sid: &str, digits: Option<&str>) -> Result<St
         } else {
             "voice"
         };
-        match s.ingest.answer(checkin_id, source, answer).await? {
+        match s
+            .ingest
+            .answer_as(checkin_id, source, answer, simulated_by)
+            .await?
+        {
             Ok(rec) => {
                 // Urgent by any rule (SpO2 at or under the threshold too), not only by a
                 // warning sign: the caller hears to phone now, before the thanks.

@@ -376,7 +376,24 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
 
 #[tokio::test]
 async fn the_phone_simulator_walks_a_call_in_the_console() {
-    let (app, _fake) = app_with_fake(3).await;
+    // With a real telephone provider the simulator is off (and not in the menu).
+    let (real, _fake) = app_with_fake(3).await;
+    real.login().await;
+    let r = real.get("/simulator").await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("training"));
+    assert!(
+        !real
+            .get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"href="/simulator""#)
+    );
+    real.finish().await;
+
+    let app = crate::helpers::spawn_app().await;
     let csrf = app.login().await;
     // E-mail person: the check-in is open; the simulator can call anyone with one.
     let person = app
@@ -426,8 +443,13 @@ async fn the_phone_simulator_walks_a_call_in_the_console() {
             obs[0]["spo2"].is_null(),
             obs[0]["source"].as_str()
         ),
-        (Some(37.2), true, Some("voice"))
+        (Some(37.2), true, Some("simulator"))
     );
+    // A staff member's key presses are their simulated entry, never the person's answer.
+    let (reporter, actor): (String, String) = with_db!(&app.db, p => sqlx::query_as(
+        "SELECT o.reporter, a.actor_kind FROM observations o JOIN audit_log a ON a.target_id = o.person_id AND a.action = 'observation.create_simulated'
+         WHERE o.person_id = $1").bind(person).fetch_one(p).await.unwrap());
+    assert_eq!((reporter.as_str(), actor.as_str()), ("staff", "staff"));
     app.finish().await;
 }
 

@@ -205,6 +205,10 @@ pub struct AnswerIn {
     pub checkin_id: i64,
     pub source: String,
     pub answer: Answer,
+    /// A staff member entering keys on the phone simulator (training): the observation is
+    /// stored with `source = 'simulator'`, `reporter = 'staff'`, and audited as that staff
+    /// member's simulated entry — never as the person's own answer.
+    pub simulated_by: Option<i64>,
 }
 
 /// Records the answer to check-in `checkin_id`: in one transaction the check-in becomes
@@ -222,6 +226,7 @@ pub async fn answer_checkin(
         checkin_id,
         source: source.to_string(),
         answer: a.clone(),
+        simulated_by: None,
     }];
     answer_checkins(db, &one, rules)
         .await?
@@ -282,11 +287,11 @@ pub async fn answer_checkins(
         };
         let mut observation_ids: HashMap<i64, i64> = HashMap::new();
         if !recording.is_empty() {
-            // $1 is the time; then 7 values per answer.
+            // $1 is the time; then 8 values per answer.
             let rows = (0..recording.len())
                 .map(|i| {
-                    let b = 2 + i * 7;
-                    format!("(${b}, ${}, ${}, 'self', $1, ${}, ${}, ${}, ${}, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                    let b = 2 + i * 8;
+                    format!("(${b}, ${}, ${}, ${}, $1, ${}, ${}, ${}, ${}, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -300,7 +305,8 @@ pub async fn answer_checkins(
                 q = q
                     .bind(*person)
                     .bind(a.checkin_id)
-                    .bind(a.source.as_str())
+                    .bind(if a.simulated_by.is_some() { "simulator" } else { a.source.as_str() })
+                    .bind(if a.simulated_by.is_some() { "staff" } else { "self" })
                     .bind(a.answer.temperature.map(Temperature::value))
                     .bind(a.answer.spo2.map(Spo2::value))
                     .bind(sym.as_str())
@@ -319,7 +325,10 @@ pub async fn answer_checkins(
         };
         let rows: Vec<_> = recording
             .iter()
-            .map(|(_, person)| (Actor::Person(*person), "observation.create", "person", Some(*person), None))
+            .map(|(i, person)| match batch[*i].simulated_by {
+                Some(staff) => (Actor::Staff(staff), "observation.create_simulated", "person", Some(*person), None),
+                None => (Actor::Person(*person), "observation.create", "person", Some(*person), None),
+            })
             .collect();
         audit_many(&mut *tx, &rows).await?;
         tx.commit().await?;

@@ -67,9 +67,14 @@ async fn home(
     who: CurrentStaff,
     UiLang(lang): UiLang,
 ) -> Result<axum::response::Response, HtmlError> {
-    if who.role != mimamori_core::access::Role::HealthCentreStaff {
+    match who.role {
+        mimamori_core::access::Role::HealthCentreStaff => {}
+        // ID management is all the officers and the ministry do here.
+        mimamori_core::access::Role::AuthOfficer | mimamori_core::access::Role::MinistryAdmin => {
+            return Ok(axum::response::Redirect::to("/ids").into_response());
+        }
         // Outside bodies (contractors, facilities, institutions) start from their people.
-        return Ok(axum::response::Redirect::to("/persons").into_response());
+        _ => return Ok(axum::response::Redirect::to("/persons").into_response()),
     }
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = centre_today(&centre.time_zone);
@@ -130,8 +135,12 @@ async fn home(
             }
             p {
                 a class="button" href="/persons/new" { (t(lang, "対象者を登録", "Register a person")) } " "
-                a class="button" href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) } " "
-                a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
+                @if who.dev_tools.simulator {
+                    a class="button" href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) } " "
+                }
+                @if who.dev_tools.outbox {
+                    a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
+                }
             }
         },
     ).into_response())
