@@ -38,7 +38,12 @@ enum Command {
     /// Load demo data into an empty database and exit.
     Demo,
     /// Validate configuration and flows; report every problem with file and line.
-    Check,
+    Check {
+        /// Also ask the providers, without sending: the Twilio account and credential, each
+        /// sender number (on the account, SMS- / voice-capable), the SMTP login.
+        #[arg(long)]
+        live: bool,
+    },
     /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
     /// (see BENCHMARKS.md).
     Bench {
@@ -95,7 +100,7 @@ pub fn main() -> ExitCode {
                 let db = startup::open_db(&config).await?;
                 startup::load_demo_if_empty(&db, startup::dev_outbox(&config)).await
             }
-            Command::Check => check(&config),
+            Command::Check { live } => check(&config, live).await,
             Command::Bench {
                 pg,
                 people,
@@ -128,8 +133,20 @@ async fn serve(config: mimamori_core::config::Config, role: Role) -> anyhow::Res
     app.run_until(startup::shutdown_signal()).await
 }
 
-fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
+async fn check(config: &mimamori_core::config::Config, live: bool) -> anyhow::Result<()> {
     let mut problems = config.problems();
+    if live && problems.is_empty() {
+        let found = mimamori_core::provider::Channels::live_check(config).await;
+        println!(
+            "providers: {}",
+            if found.is_empty() {
+                "the Twilio account, sender numbers and SMTP login answer as configured (nothing was sent)"
+            } else {
+                "problems found (nothing was sent)"
+            }
+        );
+        problems.extend(found);
+    }
     if let Err(e) = config.workers.planning_cron.parse::<cron::Schedule>() {
         problems.push(format!(
             "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"
@@ -170,7 +187,14 @@ fn check(config: &mimamori_core::config::Config) -> anyhow::Result<()> {
     );
     println!("link_secret: {}", settings::redacted(&config.link_secret));
     if problems.is_empty() {
-        println!("ok: configuration and flows are valid");
+        println!(
+            "ok: configuration and flows are valid{}",
+            if live {
+                "; providers answer"
+            } else {
+                " (add --live to ask the providers too)"
+            }
+        );
         Ok(())
     } else {
         for p in &problems {

@@ -10,10 +10,34 @@ use mimamori_core::config::Config;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Sender lists taken from the environment as written: figment would read a lone
+/// `+815000000001` as a number (dropping the `+`), so these are split on commas here.
+const NUMBER_LISTS: [(&str, &str); 2] = [
+    ("twilio.sms_from", "TWILIO__SMS_FROM"),
+    ("twilio.voice_from", "TWILIO__VOICE_FROM"),
+];
+
 pub fn load(file: &Path) -> anyhow::Result<Config> {
-    let cfg: Config = Figment::new()
-        .merge(Toml::file(file))
-        .merge(Env::prefixed("MIMAMORI_").split("__"))
+    let mut figment = Figment::new().merge(Toml::file(file)).merge(
+        Env::prefixed("MIMAMORI_")
+            .filter(|k| {
+                !NUMBER_LISTS
+                    .iter()
+                    .any(|(_, v)| k.as_str().eq_ignore_ascii_case(v))
+            })
+            .split("__"),
+    );
+    for (key, var) in NUMBER_LISTS {
+        if let Ok(v) = std::env::var(format!("MIMAMORI_{var}")) {
+            let list: Vec<String> = v
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+            figment = figment.merge(figment::providers::Serialized::default(key, list));
+        }
+    }
+    let cfg: Config = figment
         .extract()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     Ok(cfg)

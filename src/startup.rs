@@ -60,6 +60,43 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// At start-up, asks the configured providers whether they would work (nothing is sent): a
+/// refused Twilio credential, a sender number not on the account, an SMTP server that does
+/// not answer or refuses the login is logged at error and raised as an operator alarm
+/// (console banner, `/healthz` degraded) — the process still serves patients, and the first
+/// successful send clears the alarm.
+async fn provider_check(db: Db, config: Arc<Config>) {
+    let problems = mimamori_core::provider::Channels::live_check(&config).await;
+    let configured = [
+        ("twilio", !config.twilio.account_sid.is_empty()),
+        (
+            "smtp",
+            config.smtp.url.as_deref().is_some_and(|u| !u.is_empty()),
+        ),
+    ];
+    for (provider, _) in configured.into_iter().filter(|(_, on)| *on) {
+        let mine: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.starts_with(provider))
+            .map(String::as_str)
+            .collect();
+        let result = if mine.is_empty() {
+            mimamori_core::store::alarms::clear(&db, provider)
+                .await
+                .map(|_| ())
+        } else {
+            let detail = mine.join("; ");
+            tracing::error!(provider, problems = %detail, "OPERATOR ALARM: the provider check at start-up failed");
+            mimamori_core::store::alarms::raise(&db, provider, "startup_check", &detail)
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = result {
+            tracing::warn!(provider, error = %e, "recording the start-up provider check failed");
+        }
+    }
+}
+
 /// Whether some channel has no provider and goes to the dev outbox.
 pub fn dev_outbox(config: &Config) -> bool {
     config.twilio.account_sid.is_empty() || config.smtp.url.as_deref().unwrap_or("").is_empty()
@@ -163,6 +200,7 @@ impl Application {
             periods: Arc::new(periods),
             ..state
         };
+        tokio::spawn(provider_check(deps.db.clone(), config.clone()));
         Ok(Application {
             listener,
             port,

@@ -28,6 +28,33 @@ pub struct Config {
     pub smtp: SmtpConfig,
 }
 
+/// A list of sender numbers given as a list, or as one comma-separated string (how an
+/// environment variable carries several).
+fn numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Numbers {
+        List(Vec<String>),
+        One(String),
+    }
+    let list = match Numbers::deserialize(d)? {
+        Numbers::List(l) => l,
+        Numbers::One(s) => s.split(',').map(str::to_string).collect(),
+    };
+    Ok(list
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect())
+}
+
+/// Whether `n` is an E.164 number (`+` then 8 to 15 digits, no leading 0).
+pub fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| {
+        (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
 /// A Twilio-compatible REST API for SMS and voice. Unset `account_sid` = dev outbox.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -36,9 +63,12 @@ pub struct TwilioConfig {
     pub account_sid: String,
     /// Basic-auth password and the key of webhook signatures (X-Twilio-Signature).
     pub auth_token: SecretString,
-    /// Sender numbers for SMS; sends are spread over them.
+    /// Sender numbers for SMS; sends are spread over them. A list in the file; in the
+    /// environment a comma-separated value (`+815000000001,+815000000002`) or a list.
+    #[serde(deserialize_with = "numbers")]
     pub sms_from: Vec<String>,
-    /// Caller ids for automated calls.
+    /// Caller ids for automated calls (as `sms_from`).
+    #[serde(deserialize_with = "numbers")]
     pub voice_from: Vec<String>,
     /// Per sender number; 0 = unlimited.
     pub messages_per_sec: f64,
@@ -295,6 +325,16 @@ impl Config {
                 out.push(
                     "twilio.sms_from / twilio.voice_from: give at least one sender number".into(),
                 );
+            }
+            for (key, list) in [
+                ("twilio.sms_from", &self.twilio.sms_from),
+                ("twilio.voice_from", &self.twilio.voice_from),
+            ] {
+                for n in list.iter().filter(|n| !is_e164(n)) {
+                    out.push(format!(
+                        "{key}: '{n}' is not an E.164 number; write it as +81 and the number without its leading 0 (e.g. +815012345678)"
+                    ));
+                }
             }
             if !self.twilio.api_base.starts_with("http") {
                 out.push(

@@ -63,3 +63,90 @@ fn example_config_documents_the_defaults() {
     assert_eq!(cfg.database.max_connections, d.database.max_connections);
     assert!(cfg.problems().is_empty());
 }
+
+/// `mimamori check --live` against the provider double (which answers the account and number
+/// lookups as Twilio documents them) and the SMTP peer: every problem by name, nothing sent.
+/// Sender lists come comma-separated from the environment.
+#[tokio::test]
+async fn check_live_asks_the_providers_and_names_each_problem() {
+    use crate::fake_twilio::{Fake, SID, TOKEN};
+    let fake = Fake::start().await;
+    let maildir = tempfile::tempdir().unwrap();
+    let (_smtp, smtp_port) = crate::peers::smtp_server(maildir.path()).await;
+    let closed = crate::peers::free_port();
+    let run = |token: &'static str, smtp_port: u16| {
+        let base = fake.base.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+                .args(["check", "--live"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+                .env("MIMAMORI_TWILIO__API_BASE", base)
+                .env("MIMAMORI_TWILIO__ACCOUNT_SID", SID)
+                .env("MIMAMORI_TWILIO__AUTH_TOKEN", token)
+                .env("MIMAMORI_TWILIO__SMS_FROM", "+815000000001,+815000000002")
+                .env(
+                    "MIMAMORI_SMTP__URL",
+                    format!("smtp://127.0.0.1:{smtp_port}"),
+                )
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+    };
+    let (ok, text) = run(TOKEN, smtp_port).await.unwrap();
+    assert!(ok, "{text}");
+    assert!(text.contains("providers answer"), "{text}");
+
+    // One sender not on the account, the other not SMS-capable; a wrong SMTP port.
+    fake.inner.lock().unwrap().owned = Some(vec![("+815000000002".into(), false, true)]);
+    let (ok, text) = run(TOKEN, closed).await.unwrap();
+    assert!(!ok);
+    assert!(
+        text.contains("+815000000001 is not a number of this account"),
+        "{text}"
+    );
+    assert!(text.contains("+815000000002 cannot send SMS"), "{text}");
+    assert!(text.contains("smtp: cannot connect"), "{text}");
+
+    // A wrong credential is named as such.
+    let (ok, text) = run("wrong-token", smtp_port).await.unwrap();
+    assert!(!ok);
+    assert!(
+        text.contains("refuses twilio.account_sid / twilio.auth_token"),
+        "{text}"
+    );
+    let sent = {
+        let g = fake.inner.lock().unwrap();
+        g.messages.len() + g.calls.len()
+    };
+    assert_eq!(sent, 0, "a check sends nothing");
+}
+
+/// Sender numbers that are not E.164 are named with how to write them.
+#[test]
+fn check_refuses_sender_numbers_that_are_not_e164() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .arg("check")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+        .env("MIMAMORI_TWILIO__ACCOUNT_SID", "ACx")
+        .env("MIMAMORI_TWILIO__AUTH_TOKEN", "t")
+        .env("MIMAMORI_TWILIO__SMS_FROM", "+815000000001, 050-1234-5678")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'050-1234-5678' is not an E.164 number"),
+        "{err}"
+    );
+    assert!(!err.contains("'+815000000001'"), "{err}");
+}

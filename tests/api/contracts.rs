@@ -232,3 +232,38 @@ async fn the_openapi_document_is_valid_and_complete() {
     );
     app.finish().await;
 }
+
+/// The live check's lookups (account, incoming numbers) are requests Twilio's OpenAPI accepts:
+/// Prism answers them (401 / 422 would mean our request is wrong) with documented shapes that
+/// our client reads.
+#[tokio::test]
+async fn the_live_check_speaks_twilios_contract() {
+    let (_prism, base) = peers::prism().await;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mimamori"))
+            .args(["check", "--live"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+            .env("MIMAMORI_TWILIO__API_BASE", base)
+            .env(
+                "MIMAMORI_TWILIO__ACCOUNT_SID",
+                "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            )
+            .env("MIMAMORI_TWILIO__AUTH_TOKEN", "prism-token")
+            .env("MIMAMORI_TWILIO__SMS_FROM", "+815000000001")
+            .env("MIMAMORI_TWILIO__REQUEST_TIMEOUT_SECS", "30")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for wrong in ["refuses", "cannot reach", "answered HTTP"] {
+        assert!(!text.contains(wrong), "{text}");
+    }
+    assert!(text.contains("providers:"), "{text}");
+}

@@ -55,6 +55,10 @@ pub enum Pickup {
 
 #[derive(Default)]
 pub struct Inner {
+    /// The account's status (`active` when None).
+    pub account_status: Option<String>,
+    /// The account's numbers with (sms, voice) capability; None: every number, both.
+    pub owned: Option<Vec<(String, bool, bool)>>,
     pub messages: Vec<HashMap<String, String>>,
     pub calls: Vec<HashMap<String, String>>,
     pub faults: HashMap<String, Fault>,
@@ -86,6 +90,11 @@ impl Fake {
         let app = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(message))
             .route("/2010-04-01/Accounts/{sid}/Calls.json", post(call))
+            .route("/2010-04-01/Accounts/{file}", axum::routing::get(account))
+            .route(
+                "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
+                axum::routing::get(numbers),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -121,6 +130,52 @@ impl Fake {
             .filter(|m| m.get("To").map(String::as_str) == Some(to))
             .count()
     }
+}
+
+/// `GET /Accounts/{sid}.json`: the account, as Twilio describes it (`status: active`), or
+/// 401 with code 20003 for a wrong credential.
+async fn account(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(file): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if file != format!("{SID}.json") || !check_auth(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": 20003, "message": "Authenticate", "status": 401})),
+        )
+            .into_response();
+    }
+    let status = inner
+        .lock()
+        .unwrap()
+        .account_status
+        .clone()
+        .unwrap_or_else(|| "active".into());
+    Json(json!({"sid": SID, "status": status, "type": "Full"})).into_response()
+}
+
+/// `GET …/IncomingPhoneNumbers.json?PhoneNumber=…`: the account's numbers matching, with
+/// their capabilities. The fake owns every number unless `owned` says otherwise.
+async fn numbers(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if !check_auth(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let wanted = q.get("PhoneNumber").cloned().unwrap_or_default();
+    let g = inner.lock().unwrap();
+    let found: Vec<serde_json::Value> = match &g.owned {
+        None => vec![json!({"phone_number": wanted, "capabilities": {"sms": true, "voice": true, "mms": false, "fax": false}})],
+        Some(list) => list
+            .iter()
+            .filter(|(n, _, _)| *n == wanted)
+            .map(|(n, sms, voice)| json!({"phone_number": n, "capabilities": {"sms": sms, "voice": voice, "mms": false, "fax": false}}))
+            .collect(),
+    };
+    Json(json!({"incoming_phone_numbers": found, "page": 0, "page_size": 50})).into_response()
 }
 
 fn check_auth(headers: &axum::http::HeaderMap) -> bool {

@@ -28,3 +28,31 @@ async fn healthz_is_503_when_the_database_is_gone() {
     assert_eq!(v["database"]["reachable"], false);
     app.finish().await;
 }
+
+/// An SMTP URL pointing at a closed port does not start silently: the start-up check raises
+/// an operator alarm (`/healthz` degraded, naming SMTP) while patients are still served.
+#[tokio::test]
+async fn a_dead_smtp_server_is_an_operator_alarm_at_start_up() {
+    let closed = crate::peers::free_port();
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.smtp.url = Some(format!("smtp://127.0.0.1:{closed}"));
+    })
+    .await;
+    let mut v = serde_json::Value::Null;
+    for _ in 0..100 {
+        v = app.get("/healthz").await.json().await.unwrap();
+        if v["status"] == "degraded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert_eq!(v["operator_alarms"][0]["provider"], "smtp");
+    assert!(
+        v["operator_alarms"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect")
+    );
+    app.finish().await;
+}

@@ -134,6 +134,50 @@ impl Channels {
         Ok(Channels { sms, email, voice })
     }
 
+    /// Asks every configured provider whether it would work — the Twilio account and each
+    /// sender number, the SMTP login — without sending anything (`mimamori check --live`,
+    /// start-up). Each problem in words; empty when all is well or nothing is configured.
+    pub async fn live_check(cfg: &Config) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !cfg.twilio.account_sid.is_empty() {
+            match twilio::Twilio::new(&cfg.twilio) {
+                Err(e) => problems.push(e),
+                Ok(t) => {
+                    let mut senders: Vec<twilio::Sender<'_>> = Vec::new();
+                    for n in &cfg.twilio.sms_from {
+                        senders.push(twilio::Sender {
+                            number: n,
+                            sms: true,
+                            voice: cfg.twilio.voice_from.is_empty(),
+                        });
+                    }
+                    for n in &cfg.twilio.voice_from {
+                        match senders.iter_mut().find(|s| s.number == n) {
+                            Some(s) => s.voice = true,
+                            None => senders.push(twilio::Sender {
+                                number: n,
+                                sms: false,
+                                voice: true,
+                            }),
+                        }
+                    }
+                    problems.extend(t.check_account(&senders).await);
+                }
+            }
+        }
+        if let Some(url) = cfg.smtp.url.as_deref().filter(|u| !u.is_empty()) {
+            match smtp::Smtp::new(url, &cfg.smtp.from) {
+                Err(e) => problems.push(e),
+                Ok(m) => {
+                    if let Err(e) = m.check().await {
+                        problems.push(e);
+                    }
+                }
+            }
+        }
+        problems
+    }
+
     /// Every channel through one provider (tests, benchmarks).
     pub fn all(p: Arc<dyn Provider>) -> Channels {
         Channels {

@@ -19,6 +19,27 @@ impl Smtp {
     }
 }
 
+impl Smtp {
+    /// Connects, greets and logs in (when the URL has credentials) without sending: the
+    /// problem in words, or Ok.
+    pub async fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("smtp: the server did not accept a connection test".into()),
+            Err(e) => Err(format!(
+                "smtp: cannot connect or log in to the server in smtp.url ({})",
+                if e.is_permanent() {
+                    "refused: check the user name and password"
+                } else if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection failed: is the host and port right, is it up?"
+                }
+            )),
+        }
+    }
+}
+
 impl Provider for Smtp {
     fn name(&self) -> &'static str {
         "smtp"

@@ -57,7 +57,133 @@ struct TwilioError {
 /// (STOP), 21612 cannot route, 21614 not a mobile number, 13224 invalid call number.
 const PERMANENT_CODES: &[i64] = &[21211, 21214, 21217, 21610, 21612, 21614, 13224];
 
+#[derive(Deserialize)]
+struct AccountInfo {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NumberList {
+    #[serde(default)]
+    incoming_phone_numbers: Vec<OwnedNumber>,
+}
+
+#[derive(Deserialize)]
+struct OwnedNumber {
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default)]
+    capabilities: Option<Capabilities>,
+}
+
+#[derive(Deserialize, Default)]
+struct Capabilities {
+    #[serde(default)]
+    sms: bool,
+    #[serde(default)]
+    voice: bool,
+}
+
+/// A sender number and what it must be able to do.
+pub struct Sender<'a> {
+    pub number: &'a str,
+    pub sms: bool,
+    pub voice: bool,
+}
+
 impl Twilio {
+    /// Asks the provider, without sending anything, whether the account answers with our
+    /// credential and is active, and whether each sender number belongs to it and can do
+    /// what it is configured for. Returns each problem in words (empty: all good).
+    pub async fn check_account(&self, senders: &[Sender<'_>]) -> Vec<String> {
+        let mut problems = Vec::new();
+        let get = |url: String| {
+            self.http
+                .get(url)
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .send()
+        };
+        let account_url = format!(
+            "{}/2010-04-01/Accounts/{}.json",
+            self.api_base, self.account_sid
+        );
+        match get(account_url).await {
+            Err(e) => {
+                problems.push(format!(
+                    "twilio: cannot reach {} ({})",
+                    self.api_base,
+                    if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection failed"
+                    }
+                ));
+                return problems;
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                problems.push(
+                    "twilio: the provider refuses twilio.account_sid / twilio.auth_token (401, 20003): check both".into(),
+                );
+                return problems;
+            }
+            Ok(r) if !r.status().is_success() => {
+                problems.push(format!(
+                    "twilio: the account lookup answered HTTP {}",
+                    r.status().as_u16()
+                ));
+                return problems;
+            }
+            Ok(r) => {
+                let info: Option<AccountInfo> = r.json().await.ok();
+                match info.and_then(|i| i.status).as_deref() {
+                    Some("active") | None => {}
+                    Some(other) => problems.push(format!(
+                        "twilio: the account is {other}, not active: nothing can be sent"
+                    )),
+                }
+            }
+        }
+        for s in senders {
+            let url = format!(
+                "{}?PhoneNumber={}",
+                self.url("IncomingPhoneNumbers"),
+                s.number.replace('+', "%2B")
+            );
+            let owned: Option<NumberList> = match get(url).await {
+                Ok(r) if r.status().is_success() => r.json().await.ok(),
+                _ => None,
+            };
+            let found = owned.and_then(|l| {
+                l.incoming_phone_numbers
+                    .into_iter()
+                    .find(|n| n.phone_number.as_deref() == Some(s.number))
+            });
+            match found {
+                None => problems.push(format!(
+                    "twilio: sender {} is not a number of this account",
+                    s.number
+                )),
+                Some(n) => {
+                    let caps = n.capabilities.unwrap_or_default();
+                    if s.sms && !caps.sms {
+                        problems.push(format!(
+                            "twilio: sender {} cannot send SMS (twilio.sms_from)",
+                            s.number
+                        ));
+                    }
+                    if s.voice && !caps.voice {
+                        problems.push(format!(
+                            "twilio: sender {} cannot place calls (twilio.voice_from)",
+                            s.number
+                        ));
+                    }
+                }
+            }
+        }
+        problems
+    }
+
     pub fn new(cfg: &TwilioConfig) -> Result<Twilio, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(cfg.request_timeout_secs))
