@@ -30,6 +30,9 @@ pub const STANDARD_PROMPTS: &[&str] = &[
     "identify_dob",
     "identify_failed",
     "nothing_today",
+    "identify_retry",
+    "already_answered",
+    "machine",
     "summary_temperature",
     "summary_spo2",
     "summary_spo2_none",
@@ -426,6 +429,14 @@ pub fn step(
     let raw = digits.unwrap_or("").trim();
     let pressed = raw.trim_end_matches('#');
     let timed_out = digits.is_none();
+    // `*` repeats what was asked, without counting as a wrong answer.
+    if raw.trim_end_matches('#') == "*" && state.stage != Stage::Done {
+        match state.stage {
+            Stage::Questions => ask(&sp, flow, state, &mut turn),
+            _ => readback(&sp, flow, state, &mut turn),
+        }
+        return turn;
+    }
     if pressed == "0" && state.stage != Stage::Done {
         turn.callback = true;
         sp.say(&mut turn, "callback", &[]);
@@ -587,6 +598,17 @@ pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> St
         None => format!("{speech}<Hangup/>"),
     };
     format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>"#)
+}
+
+/// The turn that ends a call whose check-in was closed meanwhile (answered through the link,
+/// by another call, or cancelled): nothing more is asked.
+pub fn closed_elsewhere(p: &LangPrompts, ctx: &CallContext, state: &mut CallState) -> Turn {
+    state.stage = Stage::Done;
+    state.seq += 1;
+    let sp = Speaker { p, ctx };
+    let mut turn = Turn::new();
+    sp.say(&mut turn, "already_answered", &[]);
+    turn
 }
 
 /// TwiML that only speaks and hangs up.

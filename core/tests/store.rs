@@ -1035,6 +1035,23 @@ async fn the_id_chain_is_enforced_in_the_store() {
         ids::list(&t.db, &nurse).await,
         Err(Error::Forbidden(_))
     ));
+    // The centre's English name for English calls: the officer's, in English letters.
+    assert!(matches!(
+        ids::set_centre_name_en(&t.db, &officer, "みなと", None).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        ids::set_centre_name_en(&t.db, &nurse, "Minato", None).await,
+        Err(Error::Forbidden(_))
+    ));
+    ids::set_centre_name_en(&t.db, &officer, " Minato Health Centre ", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids::centre_name_en(&t.db, c).await.unwrap(),
+        "Minato Health Centre"
+    );
+    assert_eq!(ids::centre_name_en(&t.db, other).await.unwrap(), "");
     t.drop_db().await;
 }
 

@@ -277,3 +277,40 @@ fn a_question_can_name_its_voice_prompt() {
         ]
     );
 }
+
+/// `*` repeats the current question (or the read-back) and never counts as a wrong answer:
+/// three stars and the call is still asking, then a valid answer moves on.
+#[test]
+fn star_repeats_the_question_without_counting_a_try() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::Ja);
+    let mut st = CallState::default();
+    voice::start(flow, p, &CTX, &mut st, true);
+    for _ in 0..voice::MAX_TRIES + 1 {
+        // As a finish-on-# question reports it, and as a single key.
+        for keys in ["*", "*#"] {
+            let t = voice::step(flow, p, &CTX, &mut st, Some(keys));
+            assert!(!t.gave_up);
+            assert_eq!(
+                t.says.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+                ["q.temperature", "howto_temperature"]
+            );
+        }
+    }
+    assert_eq!(st.tries, 0);
+    let t = voice::step(flow, p, &CTX, &mut st, Some("365#"));
+    assert_eq!(t.says[0].id, "q.spo2");
+    // At the read-back, * reads it again.
+    for k in ["#", "2", "2", "2", "2", "2", "2", "2", "2", "2", "2"] {
+        voice::step(flow, p, &CTX, &mut st, Some(k));
+    }
+    let again = voice::step(flow, p, &CTX, &mut st, Some("*"));
+    assert_eq!(again.says[0].id, "readback");
+    assert!(again.completed.is_none());
+    assert!(
+        voice::step(flow, p, &CTX, &mut st, Some("1"))
+            .completed
+            .is_some()
+    );
+}

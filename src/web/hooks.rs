@@ -181,7 +181,32 @@ async fn voice_start(
         }
     };
     let key = format!("voice:{sid}:start");
+    // Answering-machine detection: a machine hears a short message and the call ends; its
+    // `completed` report (check-in still open) then counts as not answered and is retried.
+    let machine = form
+        .get("AnsweredBy")
+        .is_some_and(|a| a.starts_with("machine") || a == "fax");
     once(&s, &key, || async {
+        if machine {
+            let ctx = mimamori_core::store::checkins::link_context(&s.db, checkin).await?;
+            let lang = if ctx.language == "en" {
+                Lang::En
+            } else {
+                Lang::Ja
+            };
+            let p = voicecall::prompts(&s, lang);
+            tracing::info!(
+                checkin_id = checkin,
+                "answering machine: message left, retried later"
+            );
+            return Ok(voice::say_and_hang_up(
+                p,
+                &[(
+                    "machine",
+                    vec![("centre", ctx.centre_name_for(lang).to_string())],
+                )],
+            ));
+        }
         let step = voicecall::start(&s, &sid, checkin, true, None).await?;
         Ok(render(&s, &step, &step_action(&s, step.seq)))
     })
@@ -230,42 +255,69 @@ fn keys_pressed(digits: Option<&str>, finished_on: Option<&str>) -> Option<Strin
     }
 }
 
+/// Date-of-birth tries on the inbound line before the caller is asked to phone the centre.
+const IDENTIFY_TRIES: u32 = 2;
+
+/// The turn asking for the date of birth (`prompt`: first ask or retry), whose keys go to
+/// `/voice/identify?try={try}`.
+fn ask_dob(s: &AppState, prompt: &str, attempt: u32) -> String {
+    let p = voicecall::prompts(s, Lang::Ja);
+    let turn = voice::Turn {
+        says: vec![voice::Utterance {
+            id: prompt.into(),
+            text: p.text(prompt, &[]),
+        }],
+        gather: Some(voice::GatherSpec {
+            finish_on_hash: false,
+            num_digits: Some(8),
+        }),
+        callback: false,
+        completed: None,
+        gave_up: false,
+    };
+    let action = format!("{}/hooks/twilio/voice/identify?try={attempt}", s.base());
+    voice::twiml(&turn, p, &action, "")
+}
+
 /// A person phones the published number: identify them by caller id and date of birth.
 async fn voice_inbound(State(s): State<AppState>, form: Signed) -> Response {
     let sid = form.get("CallSid").unwrap_or_default().to_string();
     let key = format!("voice:{sid}:inbound");
-    once(&s, &key, || async {
-        let p = voicecall::prompts(&s, Lang::Ja);
-        let turn = voice::Turn {
-            says: vec![voice::Utterance {
-                id: "identify_dob".into(),
-                text: p.text("identify_dob", &[]),
-            }],
-            gather: Some(voice::GatherSpec {
-                finish_on_hash: false,
-                num_digits: Some(8),
-            }),
-            callback: false,
-            completed: None,
-            gave_up: false,
-        };
-        let action = format!("{}/hooks/twilio/voice/identify", s.base());
-        Ok(voice::twiml(&turn, p, &action, ""))
-    })
-    .await
+    once(&s, &key, || async { Ok(ask_dob(&s, "identify_dob", 1)) }).await
 }
 
-async fn voice_identify(State(s): State<AppState>, form: Signed) -> Response {
+#[derive(Deserialize)]
+struct IdentifyQuery {
+    #[serde(rename = "try", default = "first_try")]
+    attempt: u32,
+}
+
+fn first_try() -> u32 {
+    1
+}
+
+/// The date of birth typed on the inbound line: the caller's open check-in starts; a wrong
+/// or unknown date gets a second try; a known caller with nothing open hears so.
+async fn voice_identify(
+    State(s): State<AppState>,
+    Query(q): Query<IdentifyQuery>,
+    form: Signed,
+) -> Response {
     let sid = form.get("CallSid").unwrap_or_default().to_string();
     let from = form.get("From").unwrap_or_default().to_string();
     let digits = form.get("Digits").unwrap_or_default().to_string();
-    let key = format!("voice:{sid}:identify");
+    let key = format!("voice:{sid}:identify:{}", q.attempt);
     once(&s, &key, || async {
         let dob = NaiveDate::parse_from_str(&digits, "%Y%m%d").ok();
         let found = match dob {
             Some(d) => calls::identify(&s.db, &from, d).await?,
             None => None,
         };
+        let known = match (found, dob) {
+            (None, Some(d)) => calls::known_caller(&s.db, &from, d).await?,
+            _ => false,
+        };
+        let p = voicecall::prompts(&s, Lang::Ja);
         match found {
             Some(checkin) => {
                 let inbound = voice::CallState {
@@ -275,9 +327,13 @@ async fn voice_identify(State(s): State<AppState>, form: Signed) -> Response {
                 let step = voicecall::start(&s, &sid, checkin, true, Some(&inbound)).await?;
                 Ok(render(&s, &step, &step_action(&s, step.seq)))
             }
+            None if known => {
+                tracing::info!("inbound caller identified; nothing open today");
+                Ok(voice::say_and_hang_up(p, &[("nothing_today", vec![])]))
+            }
+            None if q.attempt < IDENTIFY_TRIES => Ok(ask_dob(&s, "identify_retry", q.attempt + 1)),
             None => {
                 tracing::info!("inbound caller not identified");
-                let p = voicecall::prompts(&s, Lang::Ja);
                 Ok(voice::say_and_hang_up(p, &[("identify_failed", vec![])]))
             }
         }

@@ -39,7 +39,7 @@ pub async fn start(
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
     let mut state = prior.cloned().unwrap_or_default();
     let cc = CallContext {
-        centre: &ctx.health_centre_name,
+        centre: ctx.centre_name_for(lang),
         phone: &ctx.health_centre_phone,
     };
     let turn = if matches!(ctx.status.as_str(), "planned" | "sending" | "sent") {
@@ -83,9 +83,27 @@ pub async fn advance(
     let lang = lang_of(&ctx.language);
     let flow = s.flows.for_monitoring(&ctx.monitoring_type);
     let cc = CallContext {
-        centre: &ctx.health_centre_name,
+        centre: ctx.centre_name_for(lang),
         phone: &ctx.health_centre_phone,
     };
+    // Answered through the link (or by another call) while this call was asking: stop
+    // asking, say so and hang up — never record a second answer.
+    if state.stage != voice::Stage::Done
+        && !matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
+    {
+        let turn = voice::closed_elsewhere(prompts(s, lang), &cc, &mut state);
+        calls::save_session(&s.db, sid, checkin_id, &state).await?;
+        tracing::info!(
+            checkin_id,
+            "call stopped: the check-in was closed elsewhere"
+        );
+        return Ok(Step {
+            turn,
+            lang,
+            seq: state.seq,
+            checkin_id,
+        });
+    }
     let mut turn = voice::step(flow, prompts(s, lang), &cc, &mut state, digits);
     if turn.callback {
         escalations::open(

@@ -321,6 +321,7 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
     .await
     .unwrap();
     assert!(twiml.contains("生年月日") && twiml.contains(r#"numDigits="8""#));
+    // A wrong date gets a second try, a second wrong one the number to phone.
     let mut wrong = call("CAin1");
     wrong.push(("Digits".into(), "19500402".into()));
     let twiml = signed_post(&format!("{}/hooks/twilio/voice/identify", app.base), &wrong)
@@ -328,7 +329,19 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
         .text()
         .await
         .unwrap();
-    assert!(twiml.contains("確認できませんでした"));
+    assert!(
+        twiml.contains("もう一度") && twiml.contains("identify?try=2"),
+        "{twiml}"
+    );
+    let twiml = signed_post(
+        &format!("{}/hooks/twilio/voice/identify?try=2", app.base),
+        &wrong,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(twiml.contains("確認できませんでした") && twiml.contains("<Hangup/>"));
     let mut right = call("CAin2");
     right.push(("Digits".into(), "19500401".into()));
     let twiml = signed_post(&format!("{}/hooks/twilio/voice/identify", app.base), &right)
@@ -371,6 +384,114 @@ async fn inbound_call_identified_by_caller_id_and_date_of_birth() {
         (obs[0]["temperature_c"].as_f64(), obs[0]["source"].as_str()),
         (Some(36.8), Some("inbound_call"))
     );
+    // Phoning again, identified, with nothing open: told so — not "could not confirm".
+    let mut again = call("CAin3");
+    again.push(("Digits".into(), "19500401".into()));
+    let twiml = signed_post(&format!("{}/hooks/twilio/voice/identify", app.base), &again)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        twiml.contains("本日お答えいただく健康観察はありません"),
+        "{twiml}"
+    );
+    app.finish().await;
+}
+
+/// An answering machine hears a short "we will call again" (never the questions), the call
+/// counts as not answered and is tried again; the person answers the second call. English
+/// calls read the centre's English name (or "your health centre"), never the Japanese one.
+#[tokio::test]
+async fn an_answering_machine_gets_a_message_and_a_second_call() {
+    let (app, fake) = app_with_fake(3).await;
+    app.login().await;
+    with_db!(&app.db, p => sqlx::query("UPDATE health_centres SET name_en = 'Minato Health Centre'")
+        .execute(p).await.unwrap().rows_affected());
+    fake.pickups(
+        "+819077770001",
+        vec![Pickup::Machine, Pickup::Keys(all_no_keys("patient-daily"))],
+    );
+    let person = app
+        .register("090-7777-0001", "voice", json!({"language": "en"}))
+        .await;
+    wait_status(&app, person, "answered").await;
+    assert_eq!(fake.calls_to("+819077770001"), 2);
+    let twiml = fake.inner.lock().unwrap().twiml.clone();
+    assert!(twiml[0].contains("We will call you again later") && twiml[0].contains("<Hangup/>"));
+    assert!(
+        !twiml[0].contains("temperature"),
+        "no questions to a machine"
+    );
+    assert!(
+        twiml[1].contains("This is Minato Health Centre"),
+        "{}",
+        twiml[1]
+    );
+    assert!(twiml.iter().all(|t| !t.contains("テスト保健所")));
+    let calls: Vec<(String, Option<String>)> = with_db!(&app.db, p => sqlx::query_as(
+        "SELECT a.status, a.error FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1 ORDER BY a.id")
+        .bind(person).fetch_all(p).await.unwrap());
+    assert_eq!(calls[0].0, "completed", "{calls:?}");
+    app.finish().await;
+}
+
+/// A call that is still asking when the check-in is answered another way (the SMS link, a
+/// nurse's entry) stops: it says so and hangs up, and no second answer is recorded.
+#[tokio::test]
+async fn a_live_call_stops_once_the_check_in_is_answered_elsewhere() {
+    let app = crate::helpers::spawn_app().await;
+    let csrf = app.login().await;
+    let person = app
+        .register("090-6666-0009", "email", json!({"email": "c@example.jp"}))
+        .await;
+    let ck: i64 = with_db!(&app.db, p => sqlx::query_scalar("SELECT id FROM checkins WHERE person_id = $1").bind(person).fetch_one(p).await.unwrap());
+    let html = app
+        .post_form(
+            "/simulator",
+            &[("csrf", &csrf), ("checkin_id", &ck.to_string())],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let sid = html
+        .split("action=\"/simulator/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    app.post_form(
+        &format!("/simulator/{sid}"),
+        &[("csrf", &csrf), ("digits", "368#")],
+    )
+    .await;
+    // Answered through the link meanwhile.
+    let answer = mimamori_core::store::observations::Answer::default();
+    mimamori_core::store::observations::answer_checkin(
+        &app.db,
+        ck,
+        "email",
+        &answer,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let page = app
+        .post_form(
+            &format!("/simulator/{sid}"),
+            &[("csrf", &csrf), ("digits", "#")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("すでに回答をいただきました"), "{page}");
+    assert!(page.contains("通話は終了しました"), "the call hangs up");
+    assert_eq!(app.observations(person).await.len(), 1, "one answer only");
     app.finish().await;
 }
 

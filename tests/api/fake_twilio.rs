@@ -51,6 +51,9 @@ pub enum Pickup {
     Keys(Vec<Option<&'static str>>),
     /// Report this call status without answering (`busy`, `no-answer`).
     Status(&'static str),
+    /// An answering machine picks up: our TwiML is fetched with `AnsweredBy=machine_start`,
+    /// then the call completes.
+    Machine,
 }
 
 #[derive(Default)]
@@ -337,7 +340,7 @@ async fn call(
                 report(&inner, cb, p).await;
             }
         }
-        keys @ Pickup::Keys(_) => {
+        keys @ (Pickup::Keys(_) | Pickup::Machine) => {
             tokio::spawn(drive_call(inner.clone(), call_sid.clone(), map, keys));
         }
     }
@@ -384,8 +387,22 @@ async fn drive_call(
         ("To".to_string(), req.get("To").cloned().unwrap_or_default()),
     ];
     let status_cb = req.get("StatusCallback").cloned();
-    let Pickup::Keys(keys) = pickup else { return };
-    let mut twiml = signed_post(req.get("Url").unwrap(), &base)
+    // With machine detection asked for, the first request says who answered.
+    let mut first = base.clone();
+    if req.contains_key("MachineDetection") {
+        let by = if matches!(pickup, Pickup::Machine) {
+            "machine_start"
+        } else {
+            "human"
+        };
+        first.push(("AnsweredBy".into(), by.into()));
+    }
+    let keys = match pickup {
+        Pickup::Keys(keys) => keys,
+        Pickup::Machine => Vec::new(),
+        Pickup::Status(_) => return,
+    };
+    let mut twiml = signed_post(req.get("Url").unwrap(), &first)
         .await
         .text()
         .await

@@ -319,6 +319,10 @@ impl Provider for Twilio {
                         ("From", from.as_str()),
                         ("Url", url),
                         ("Method", "POST"),
+                        // Answering machines get a short "we will call again" and the call
+                        // counts as not answered (retried later), instead of questions read
+                        // to a tape (`AnsweredBy` on our TwiML request).
+                        ("MachineDetection", "Enable"),
                     ];
                     // Status callbacks default to the `completed` event, which carries the
                     // outcome (completed, busy, no-answer, failed) — all we need.

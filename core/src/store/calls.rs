@@ -139,6 +139,15 @@ pub async fn identify(db: &Db, phone: &str, dob: NaiveDate) -> Result<Option<i64
         .bind(phone).bind(dob).fetch_optional(p).await?))
 }
 
+/// Whether someone is registered with this phone and date of birth (a caller identified
+/// but with nothing open today hears that, not "could not confirm who you are").
+pub async fn known_caller(db: &Db, phone: &str, dob: NaiveDate) -> Result<bool> {
+    let n: i64 = with_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM persons WHERE phone = $1 AND date_of_birth = $2")
+        .bind(phone).bind(dob).fetch_one(p).await?);
+    Ok(n > 0)
+}
+
 /// The phone number of the person a check-in belongs to.
 pub async fn phone_of_checkin(db: &Db, checkin_id: i64) -> Result<Option<String>> {
     Ok(with_db!(db, p => sqlx::query_scalar(

@@ -586,6 +586,8 @@ pub struct LinkContext {
     pub language: String,
     pub monitoring_type: String,
     pub health_centre_name: String,
+    /// The name an English call reads (empty: "your health centre").
+    pub health_centre_name_en: String,
     pub health_centre_phone: String,
     /// The channel of the latest SMS or e-mail sent for this check-in — what carried the
     /// link (`None`: no link was sent, e.g. the simulator or a call).
@@ -593,6 +595,18 @@ pub struct LinkContext {
 }
 
 impl LinkContext {
+    /// The centre's name as a call in `lang` reads it: an English voice cannot read
+    /// Japanese, so English calls use `name_en` or "your health centre".
+    pub fn centre_name_for(&self, lang: crate::domain::Lang) -> &str {
+        match lang {
+            crate::domain::Lang::Ja => &self.health_centre_name,
+            crate::domain::Lang::En if !self.health_centre_name_en.trim().is_empty() => {
+                &self.health_centre_name_en
+            }
+            crate::domain::Lang::En => "your health centre",
+        }
+    }
+
     /// The observation source of an answer through the link: `sms` or `email` by what
     /// carried it, `web` otherwise.
     pub fn link_source(&self) -> &'static str {
@@ -607,7 +621,7 @@ impl LinkContext {
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
     with_db!(db, p => sqlx::query_as(
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type,
-                h.name AS health_centre_name, h.phone AS health_centre_phone,
+                h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
                 (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
                  ORDER BY a.id DESC LIMIT 1) AS link_channel
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id

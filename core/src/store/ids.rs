@@ -203,3 +203,35 @@ pub async fn outside_basic_full(db: &Db, health_centre_id: i64) -> Result<bool> 
         "SELECT outside_basic FROM health_centres WHERE id = $1").bind(health_centre_id).fetch_optional(p).await?);
     Ok(v.as_deref() == Some("full"))
 }
+
+/// The centre's name as English calls read it (empty: "your health centre"). Set by the
+/// centre's own officer; audited with the change.
+pub async fn set_centre_name_en(db: &Db, m: &Manager, name: &str, ip: Option<&str>) -> Result<()> {
+    if m.role != Role::AuthOfficer {
+        return Err(Error::Forbidden(
+            "the health centre's own officer decides this",
+        ));
+    }
+    let name = name.trim();
+    if name.chars().count() > 100 || !name.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        return Err(Error::invalid(
+            "name_en",
+            "write the name in English letters (at most 100), as an English voice should read it",
+        ));
+    }
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        sqlx::query("UPDATE health_centres SET name_en = $1 WHERE id = $2")
+            .bind(name).bind(m.health_centre_id).execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(m.staff_id), "centre.name_en", "health_centre", Some(m.health_centre_id), ip).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// The centre's English name ('' when not set).
+pub async fn centre_name_en(db: &Db, health_centre_id: i64) -> Result<String> {
+    Ok(with_db!(db, p => sqlx::query_scalar(
+        "SELECT name_en FROM health_centres WHERE id = $1").bind(health_centre_id).fetch_optional(p).await?)
+        .unwrap_or_default())
+}

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/ids/{id}/reset", post(reset))
         .route("/ids/government-only", post(government_only))
         .route("/ids/outside-basic", post(outside_basic))
+        .route("/ids/name-en", post(name_en))
 }
 
 fn manager(who: &CurrentStaff) -> ids::Manager {
@@ -94,6 +95,7 @@ async fn page(
 ) -> Result<Html<String>, HtmlError> {
     let ids = ids::list(&s.db, &manager(who)).await?;
     let outside_full = ids::outside_basic_full(&s.db, who.health_centre_id).await?;
+    let name_en = ids::centre_name_en(&s.db, who.health_centre_id).await?;
     let centres = if who.role == Role::MinistryAdmin {
         staff::health_centres(&s.db).await?
     } else {
@@ -153,6 +155,12 @@ async fn page(
                     button type="submit" { (t(lang, "発行", "Issue")) }
                 }
                 @if who.role == Role::AuthOfficer {
+                    form method="post" action="/ids/name-en" style="margin-top:1rem" {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        label for="name_en" { (t(lang, "保健所の英語名（英語の自動音声が読み上げます。空欄なら「your health centre」）", "The centre's name in English (read by English calls; empty: \"your health centre\")")) }
+                        input id="name_en" name="name_en" value=(name_en) lang="en";
+                        button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                    }
                     form method="post" action="/ids/outside-basic" style="margin-top:1rem" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         fieldset {
@@ -400,4 +408,36 @@ async fn outside_basic(
         )
     };
     page(&s, &who, lang, Some(html! { (notice) })).await
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    csrf: String,
+    #[serde(default)]
+    name_en: String,
+}
+
+async fn name_en(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<NameForm>,
+) -> Result<Html<String>, HtmlError> {
+    officer(&who)?;
+    who.check_csrf(&f.csrf)?;
+    ids::set_centre_name_en(
+        &s.db,
+        &manager(&who),
+        &f.name_en,
+        Some(&addr.ip().to_string()),
+    )
+    .await?;
+    page(
+        &s,
+        &who,
+        lang,
+        Some(html! { (t(lang, "英語名を設定しました。", "English name saved.")) }),
+    )
+    .await
 }
