@@ -559,10 +559,52 @@ fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
+/// How a call is read to one person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pace {
+    /// Slower speech with pauses between sentences and more time for keys (elderly
+    /// people; `persons.slow_speech`).
+    pub slow: bool,
+}
+
+/// Seconds the keypad waits: 8, or 15 at the slow pace.
+fn key_timeout(pace: Pace) -> u32 {
+    if pace.slow { 15 } else { 8 }
+}
+
+/// A prompt's text as SSML for the slow pace: read at 80 % with a 0.6 s pause after each
+/// sentence (Amazon Polly voices through Twilio `<Say>` honour `<prosody>` and `<break>`).
+fn slow_ssml(text: &str) -> String {
+    let mut out = String::from(r#"<prosody rate="80%">"#);
+    let mut sentence = String::new();
+    for ch in text.chars() {
+        sentence.push(ch);
+        if matches!(ch, '。' | '.' | '?' | '？' | '!' | '！') {
+            out.push_str(&xml_escape(&sentence));
+            out.push_str(r#"<break time="600ms"/>"#);
+            sentence.clear();
+        }
+    }
+    out.push_str(&xml_escape(&sentence));
+    out.push_str("</prosody>");
+    out
+}
+
+/// TwiML for a turn at the normal pace; see [`twiml_paced`].
+pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> String {
+    twiml_paced(turn, p, action, audio_base, Pace::default())
+}
+
 /// TwiML for a turn. Keys are accepted while prompts play (barge-in: the prompts are nested
 /// in `<Gather>`); an empty result is posted too, so timeouts reach the engine.
 /// `audio_base` is the public URL of `/voice-prompts/audio/<lang>`.
-pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> String {
+pub fn twiml_paced(
+    turn: &Turn,
+    p: &LangPrompts,
+    action: &str,
+    audio_base: &str,
+    pace: Pace,
+) -> String {
     let mut speech = String::new();
     for u in &turn.says {
         if let Some(file) = p.audio(&u.id) {
@@ -571,19 +613,24 @@ pub fn twiml(turn: &Turn, p: &LangPrompts, action: &str, audio_base: &str) -> St
                 xml_escape(&format!("{audio_base}/{file}"))
             ));
         } else if !u.text.is_empty() {
+            let text = if pace.slow {
+                slow_ssml(&u.text)
+            } else {
+                xml_escape(&u.text)
+            };
             speech.push_str(&format!(
-                r#"<Say language="{}" voice="{}">{}</Say>"#,
+                r#"<Say language="{}" voice="{}">{text}</Say>"#,
                 xml_escape(&p.language),
                 xml_escape(&p.voice),
-                xml_escape(&u.text)
             ));
         }
     }
     let body = match turn.gather {
         Some(g) => {
             let mut attrs = format!(
-                r#"input="dtmf" action="{}" method="POST" timeout="8" actionOnEmptyResult="true""#,
-                xml_escape(action)
+                r#"input="dtmf" action="{}" method="POST" timeout="{}" actionOnEmptyResult="true""#,
+                xml_escape(action),
+                key_timeout(pace)
             );
             if g.finish_on_hash {
                 attrs.push_str(r##" finishOnKey="#""##);

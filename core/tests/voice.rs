@@ -314,3 +314,30 @@ fn star_repeats_the_question_without_counting_a_try() {
             .is_some()
     );
 }
+
+/// The slow pace reads each sentence at 80 % with a pause after it and waits 15 s for keys;
+/// text stays escaped inside the SSML.
+#[test]
+fn the_slow_pace_reads_slower_with_pauses() {
+    let (flows, prompts) = setup();
+    let flow = flows.get("patient-daily").unwrap();
+    let p = prompts.lang(Lang::Ja);
+    let mut st = CallState::default();
+    let turn = voice::start(flow, p, &CTX, &mut st, true);
+    let slow = voice::twiml_paced(
+        &turn,
+        p,
+        "https://x/step?a=1&b=2",
+        "",
+        voice::Pace { slow: true },
+    );
+    assert!(slow.contains(r#"<prosody rate="80%">"#), "{slow}");
+    assert!(
+        slow.matches(r#"<break time="600ms"/>"#).count() >= 3,
+        "{slow}"
+    );
+    assert!(slow.contains(r#"timeout="15""#));
+    assert!(slow.contains("a=1&amp;b=2"));
+    let normal = voice::twiml(&turn, p, "https://x/step", "");
+    assert!(!normal.contains("prosody") && normal.contains(r#"timeout="8""#));
+}

@@ -151,7 +151,7 @@ where
 fn render(s: &AppState, step: &voicecall::Step, sid_action: &str) -> String {
     let p = voicecall::prompts(s, step.lang);
     let audio = format!("{}/voice-prompts/audio/{}", s.base(), step.lang.as_str());
-    voice::twiml(&step.turn, p, sid_action, &audio)
+    voice::twiml_paced(&step.turn, p, sid_action, &audio, step.pace)
 }
 
 fn step_action(s: &AppState, seq: u32) -> String {

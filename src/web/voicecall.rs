@@ -16,6 +16,8 @@ pub struct Step {
     pub lang: Lang,
     pub seq: u32,
     pub checkin_id: i64,
+    /// How this person's calls are read.
+    pub pace: voice::Pace,
 }
 
 fn lang_of(s: &str) -> Lang {
@@ -65,6 +67,9 @@ pub async fn start(
         lang,
         seq: state.seq,
         checkin_id,
+        pace: voice::Pace {
+            slow: ctx.slow_speech,
+        },
     })
 }
 
@@ -102,6 +107,9 @@ pub async fn advance(
             lang,
             seq: state.seq,
             checkin_id,
+            pace: voice::Pace {
+                slow: ctx.slow_speech,
+            },
         });
     }
     let mut turn = voice::step(flow, prompts(s, lang), &cc, &mut state, digits);
@@ -193,5 +201,8 @@ pub async fn advance(
         lang,
         seq: state.seq,
         checkin_id,
+        pace: voice::Pace {
+            slow: ctx.slow_speech,
+        },
     })
 }

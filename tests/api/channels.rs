@@ -594,3 +594,36 @@ async fn a_provider_that_does_not_answer_in_time_is_retried_then_escalated() {
     );
     app.finish().await;
 }
+
+/// A person registered for slow speech gets calls read slowly with pauses and more time for
+/// keys; the schedule form turns it off again.
+#[tokio::test]
+async fn slow_speech_is_per_person() {
+    let (app, fake) = app_with_fake(3).await;
+    let csrf = app.login().await;
+    fake.pickups(
+        "+819077770002",
+        vec![Pickup::Keys(all_no_keys("patient-daily"))],
+    );
+    let person = app
+        .register("090-7777-0002", "voice", json!({"slow_speech": true}))
+        .await;
+    wait_status(&app, person, "answered").await;
+    let twiml = fake.inner.lock().unwrap().twiml.clone();
+    assert!(twiml[0].contains(r#"<prosody rate="80%">"#) && twiml[0].contains(r#"timeout="15""#));
+    let r = app
+        .post_form(
+            &format!("/persons/{person}/schedule"),
+            &[("csrf", csrf.as_str()), ("slow_speech", "no")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let p: serde_json::Value = app
+        .get(&format!("/api/v1/persons/{person}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["slow_speech"], false);
+    app.finish().await;
+}

@@ -588,6 +588,8 @@ pub struct LinkContext {
     pub health_centre_name: String,
     /// The name an English call reads (empty: "your health centre").
     pub health_centre_name_en: String,
+    /// Calls to this person are read slower and wait longer for keys.
+    pub slow_speech: bool,
     pub health_centre_phone: String,
     /// The channel of the latest SMS or e-mail sent for this check-in — what carried the
     /// link (`None`: no link was sent, e.g. the simulator or a call).
@@ -620,7 +622,7 @@ impl LinkContext {
 
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
     with_db!(db, p => sqlx::query_as(
-        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type,
+        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
                 h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
                 (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
                  ORDER BY a.id DESC LIMIT 1) AS link_channel

@@ -33,6 +33,8 @@ pub struct PersonInput {
     pub date_of_birth: String,
     /// Channel to try when the main one fails or goes unanswered (sms, email, voice).
     pub fallback_channel: String,
+    /// Automated calls read slower, with pauses, and wait longer for keys (elderly people).
+    pub slow_speech: bool,
     /// Name in kana [フリガナ]; used to find duplicates.
     pub name_kana: String,
     /// male, female, other, unknown.
@@ -86,6 +88,7 @@ pub struct NewPerson {
     pub slots: Vec<i32>,
     pub date_of_birth: Option<NaiveDate>,
     pub fallback_channel: Option<Channel>,
+    pub slow_speech: bool,
     pub details: Details,
 }
 
@@ -150,6 +153,8 @@ pub struct ScheduleInput {
     pub language: String,
     /// "HH:MM", comma-separated for several check-ins a day.
     pub checkin_time: String,
+    /// "yes" / "no": calls read slower with pauses and wait longer for keys.
+    pub slow_speech: String,
 }
 
 /// A validated schedule change (None = unchanged).
@@ -159,6 +164,7 @@ pub struct ScheduleChange {
     pub fallback_channel: Option<Option<Channel>>,
     pub language: Option<Lang>,
     pub slots: Option<Vec<i32>>,
+    pub slow_speech: Option<bool>,
 }
 
 impl ScheduleInput {
@@ -175,6 +181,14 @@ impl ScheduleInput {
             }),
             language: some(&self.language).and_then(|v| c.take(Lang::parse("language", v))),
             slots: some(&self.checkin_time).map(|v| parse_slots(&mut c, v)),
+            slow_speech: some(&self.slow_speech).and_then(|v| match v {
+                "yes" | "true" | "1" => Some(true),
+                "no" | "false" | "0" => Some(false),
+                _ => {
+                    c.push("slow_speech", "answer yes or no");
+                    None
+                }
+            }),
         };
         c.finish()?;
         Ok(out)
@@ -339,6 +353,7 @@ impl PersonInput {
             slots,
             date_of_birth,
             fallback_channel,
+            slow_speech: self.slow_speech,
             details,
         })
     }
@@ -413,6 +428,9 @@ pub struct Person {
     pub observation_end: NaiveDate,
     pub date_of_birth: Option<NaiveDate>,
     pub fallback_channel: Option<String>,
+    /// Calls read slower, with pauses, and wait longer for keys.
+    #[sqlx(default)]
+    pub slow_speech: bool,
     /// `observing`, `ended`, `opted_out`, `admitted` — or `paused` for a role that may not
     /// read residence (admission says where the person is).
     pub status: String,
@@ -453,7 +471,7 @@ pub struct Person {
 }
 
 const PERSON_COLUMNS: &str = "p.id, p.health_centre_id, p.name, p.phone, p.email, p.channel, p.language,
-    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.status, p.residence_kind,
+    p.monitoring_type, p.observation_start, p.observation_end, p.date_of_birth, p.fallback_channel, p.slow_speech, p.status, p.residence_kind,
     p.name_kana, p.sex, p.nationality, p.prefecture_code, p.municipality, p.address, p.occupation,
     p.workplace, p.emergency_contact, p.reception_date, p.onset_date, p.specimen_date,
     p.last_exposure_date, p.period_rule, p.period_override_reason, p.source_person_id, p.previous_case_id,
@@ -469,12 +487,13 @@ macro_rules! insert_person {
         let p: &$crate::store::persons::NewPerson = $p;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO persons (health_centre_id, name, phone, email, channel, language, monitoring_type,
-               observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'observing', $12, $12) RETURNING id")
+               observation_start, observation_end, date_of_birth, fallback_channel, status, created_at, updated_at, slow_speech)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'observing', $12, $12, $13) RETURNING id")
             .bind($centre).bind(&p.name).bind(p.phone.as_ref().map(|x| x.as_str()))
             .bind(p.email.as_ref().map(|x| x.as_str())).bind(p.channel.as_str()).bind(p.language.as_str())
             .bind(p.monitoring_type).bind(p.observation_start).bind(p.observation_end)
             .bind(p.date_of_birth).bind(p.fallback_channel.map($crate::domain::Channel::as_str)).bind($t)
+            .bind(p.slow_speech)
             .fetch_one(&mut *$tx).await?;
         let d = &p.details;
         let mut bad_source = false;
@@ -614,8 +633,9 @@ pub async fn update_schedule(
         .unwrap_or(person.language.clone());
     with_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        sqlx::query("UPDATE persons SET channel = $1, fallback_channel = $2, language = $3, updated_at = $4 WHERE id = $5")
-            .bind(&channel).bind(fallback.as_deref()).bind(&language).bind(t).bind(id)
+        sqlx::query("UPDATE persons SET channel = $1, fallback_channel = $2, language = $3, updated_at = $4,
+                     slow_speech = COALESCE($6, slow_speech) WHERE id = $5")
+            .bind(&channel).bind(fallback.as_deref()).bind(&language).bind(t).bind(id).bind(change.slow_speech)
             .execute(&mut *tx).await?;
         if let (Some(slots), Some(plans)) = (&change.slots, &plans) {
             sqlx::query("DELETE FROM person_slots WHERE person_id = $1").bind(id).execute(&mut *tx).await?;

@@ -657,6 +657,11 @@ async fn page_served(
                             option value="ja" selected[sf.v("language").map_or(p.language == "ja", |x| x == "ja")] { "日本語" }
                             option value="en" selected[sf.v("language").map_or(p.language == "en", |x| x == "en")] { "English" }
                         }
+                        label for="sch-slow" { (t(lang, "自動音声の速さ", "Automated call pace")) }
+                        select id="sch-slow" name="slow_speech" {
+                            option value="no" selected[sf.v("slow_speech").map_or(!p.slow_speech, |x| x == "no")] { (t(lang, "ふつう", "Normal")) }
+                            option value="yes" selected[sf.v("slow_speech").map_or(p.slow_speech, |x| x == "yes")] { (t(lang, "ゆっくり（入力を長めに待つ）", "Slow (waits longer for keys)")) }
+                        }
                         label for="sch-time" { (t(lang, "連絡時刻（複数はカンマ区切り、例 09:00,17:00）", "Times (comma-separated, e.g. 09:00,17:00)")) }
                         input id="sch-time" name="checkin_time" value=(sf.v("checkin_time").unwrap_or(&times)) inputmode="numeric" autocomplete="off" aria-invalid=[sf.invalid("checkin_time")];
                         (sf.note("checkin_time"))

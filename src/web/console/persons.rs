@@ -402,6 +402,10 @@ fn form_markup(
                 option value="sms" selected[v.fallback_channel == "sms"] { (t(lang, "SMS（リンク）", "SMS with link")) }
                 option value="email" selected[v.fallback_channel == "email"] { (t(lang, "メール", "E-mail")) }
             }
+            label style="font-weight:400" {
+                input type="checkbox" name="slow_speech" value="true" checked[v.slow_speech] style="width:auto";
+                " " (t(lang, "自動音声をゆっくり読み上げ、入力を長めに待つ（ご高齢の方など）", "Automated calls read slowly and wait longer for keys (e.g. elderly people)"))
+            }
             label for="language" { (t(lang, "言語", "Language")) }
             select id="language" name="language" {
                 option value="ja" selected[v.language != "en"] { "日本語" }
