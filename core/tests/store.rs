@@ -1455,3 +1455,73 @@ async fn one_missed_day_escalates_a_person_at_high_risk() {
     );
     t.drop_db().await;
 }
+
+/// A staff alert is claimed before it is sent: two workers asking at the same moment never
+/// get the same one (the nurse is texted once); a failed send is claimable again at once; an
+/// abandoned claim runs out.
+#[tokio::test]
+async fn staff_alerts_are_claimed_once() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let nurse = staff::create_staff(&t.db, c, "duty1", "h", "当番")
+        .await
+        .unwrap();
+    with_db!(&t.db, p => sqlx::query("UPDATE staff SET on_duty = TRUE, phone = '+819000000001' WHERE id = $1")
+        .bind(nurse).execute(p).await.unwrap().rows_affected());
+    let person = person(&t.db, c, today, today).await;
+    let raised = escalations::open(
+        &t.db,
+        escalations::Raise {
+            person_id: person,
+            reason: "urgent_sign",
+            priority: mimamori_core::rules::Priority::Urgent,
+            detail: "urgent sign",
+            actor: Actor::System,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(raised.notified, "the on-duty nurse is to be told");
+    let (a, b) = tokio::join!(
+        escalations::pending_notifications(&t.db, 10),
+        escalations::pending_notifications(&t.db, 10)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.len() + b.len(),
+        1,
+        "one worker gets it, the other nothing"
+    );
+    let n = a.into_iter().chain(b).next().unwrap();
+    assert_eq!(n.staff_id, nurse);
+    assert!(
+        escalations::pending_notifications(&t.db, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed"
+    );
+    escalations::notification_result(&t.db, n.id, Some("503"))
+        .await
+        .unwrap();
+    assert_eq!(
+        escalations::pending_notifications(&t.db, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a failed send is tried again"
+    );
+    // The worker holding it dies: after the claim runs out, another takes it.
+    with_db!(&t.db, p => sqlx::query("UPDATE notifications SET claimed_until = $1").bind(now() - Duration::seconds(1))
+        .execute(p).await.unwrap().rows_affected());
+    assert_eq!(
+        escalations::pending_notifications(&t.db, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    t.drop_db().await;
+}

@@ -24,6 +24,21 @@ pub fn claim_due(db: &Db) -> String {
     )
 }
 
+/// Claims up to `$3` pending staff notifications for one sender until `$2` (`$1` = now):
+/// ones never claimed and ones whose claim ran out (a worker died holding it). Two workers
+/// never get the same one.
+pub fn claim_notifications(db: &Db) -> String {
+    format!(
+        "UPDATE notifications SET claimed_until = $2
+         WHERE id IN (
+           SELECT id FROM notifications
+           WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)
+           ORDER BY id LIMIT $3{})
+         RETURNING id",
+        skip_locked(db)
+    )
+}
+
 /// Claims up to `$3` sent-but-unanswered check-ins for a reminder: sent before `$2`, fewer
 /// than `$5` reminders so far, answer window still open, of people with monitoring type
 /// `$6` (each flow has its own policy). `$4` = claim token.

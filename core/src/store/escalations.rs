@@ -335,11 +335,28 @@ pub struct PendingNotification {
     pub attempts: i32,
 }
 
+/// Claims up to `limit` pending notifications for this worker (for a minute: a worker that
+/// dies holding them leaves them to another) and returns them; two workers never get the
+/// same one.
 pub async fn pending_notifications(db: &Db, limit: i64) -> Result<Vec<PendingNotification>> {
-    Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT n.id, n.channel, n.staff_id, s.phone, s.email, e.person_id, e.reason, n.attempts
-         FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
-         WHERE n.status = 'pending' ORDER BY n.id LIMIT $1").bind(limit).fetch_all(p).await?))
+    let t = now();
+    let claim = super::dialect::claim_notifications(db);
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim.as_str()))
+            .bind(t).bind(t + chrono::Duration::seconds(60)).bind(limit)
+            .fetch_all(&mut *tx).await?;
+        let mut out: Vec<PendingNotification> = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(sqlx::query_as(
+                "SELECT n.id, n.channel, n.staff_id, s.phone, s.email, e.person_id, e.reason, n.attempts
+                 FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
+                 WHERE n.id = $1").bind(id).fetch_one(&mut *tx).await?);
+        }
+        tx.commit().await?;
+        out.sort_by_key(|n| n.id);
+        Ok(out)
+    })
 }
 
 /// Records the outcome of a notification; a failure is retried up to 3 times.
@@ -347,10 +364,10 @@ pub async fn notification_result(db: &Db, id: i64, error: Option<&str>) -> Resul
     let t = now();
     with_db!(db, p => {
         match error {
-            None => sqlx::query("UPDATE notifications SET status = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
+            None => sqlx::query("UPDATE notifications SET status = 'sent', sent_at = $1, attempts = attempts + 1, claimed_until = NULL WHERE id = $2")
                 .bind(t).bind(id).execute(p).await?,
             Some(e) => sqlx::query(
-                "UPDATE notifications SET attempts = attempts + 1, error = $1,
+                "UPDATE notifications SET attempts = attempts + 1, error = $1, claimed_until = NULL,
                    status = CASE WHEN attempts + 1 >= 3 THEN 'failed' ELSE 'pending' END WHERE id = $2")
                 .bind(e).bind(id).execute(p).await?,
         };
