@@ -136,6 +136,9 @@ pub struct HttpConfig {
     /// address from the last `X-Forwarded-For` entry the proxy wrote, for the audit log.
     /// Leave false when clients reach this process directly (they could forge the header).
     pub behind_proxy: bool,
+    /// Bearer token for `GET /metrics` (Prometheus text: operator alarms, open escalations,
+    /// pending staff alerts). Empty: `/metrics` is off (404).
+    pub metrics_token: secrecy::SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +224,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 15,
             cache: true,
             behind_proxy: false,
+            metrics_token: SecretString::from(""),
         }
     }
 }

@@ -36,6 +36,7 @@ async fn a_dead_smtp_server_is_an_operator_alarm_at_start_up() {
     let closed = crate::peers::free_port();
     let app = crate::helpers::spawn_app_with(move |c| {
         c.smtp.url = Some(format!("smtp://127.0.0.1:{closed}"));
+        c.http.metrics_token = secrecy::SecretString::from("scrape-me");
     })
     .await;
     let mut v = serde_json::Value::Null;
@@ -54,5 +55,37 @@ async fn a_dead_smtp_server_is_an_operator_alarm_at_start_up() {
             .unwrap()
             .contains("cannot connect")
     );
+    // The alarm is a metric too (counts only, behind a bearer token).
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains(r#"mimamori_operator_alarm{provider="smtp"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"mimamori_operator_alarm{provider="twilio"} 0"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"mimamori_open_escalations{priority="urgent"} 0"#),
+        "{m}"
+    );
+    assert!(m.contains("mimamori_pending_staff_alerts 0"), "{m}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn metrics_are_off_without_a_token() {
+    let app = crate::helpers::spawn_app().await;
+    assert_eq!(app.get("/metrics").await.status(), 404);
     app.finish().await;
 }

@@ -53,3 +53,30 @@ pub async fn open(db: &Db) -> Result<Vec<Alarm>> {
         "SELECT id, provider, code, detail, raised_at, last_seen_at, occurrences FROM operator_alarms
          WHERE cleared_at IS NULL ORDER BY raised_at").fetch_all(p).await?))
 }
+
+/// What `/metrics` reports: providers with an open alarm, open escalations per priority,
+/// staff alerts not yet sent.
+pub struct Figures {
+    pub alarms: Vec<String>,
+    pub open_escalations: Vec<(String, i64)>,
+    pub pending_alerts: i64,
+}
+
+pub async fn figures(db: &Db) -> Result<Figures> {
+    Ok(with_db!(db, p => {
+        let alarms: Vec<String> = sqlx::query_scalar(
+            "SELECT provider FROM operator_alarms WHERE cleared_at IS NULL").fetch_all(p).await?;
+        let mut open_escalations: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT priority, COUNT(*) FROM escalations WHERE status <> 'resolved' GROUP BY priority")
+            .fetch_all(p).await?;
+        for want in ["urgent", "high", "normal"] {
+            if !open_escalations.iter().any(|(k, _)| k == want) {
+                open_escalations.push((want.into(), 0));
+            }
+        }
+        open_escalations.sort();
+        let pending_alerts: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE status = 'pending'").fetch_one(p).await?;
+        Figures { alarms, open_escalations, pending_alerts }
+    }))
+}
