@@ -1525,3 +1525,33 @@ async fn staff_alerts_are_claimed_once() {
     );
     t.drop_db().await;
 }
+
+/// A worker whose paced batch outlasts the lease renews its claim; another worker then finds
+/// nothing to take. Without the renewal the claim would run out and be taken again.
+#[tokio::test]
+async fn a_renewed_claim_is_not_taken_by_another_worker() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    person(&t.db, c, today, today).await;
+    person(&t.db, c, today, today).await;
+    let lease = Duration::minutes(5);
+    let t0 = now() + Duration::days(1);
+    let batch = checkins::claim_due(&t.db, t0, lease, 10).await.unwrap();
+    assert_eq!(batch.len(), 2);
+    let first = batch[0].id;
+    // Four minutes on, still sending: the first worker renews only the first (the second
+    // was sent meanwhile and left 'sending' for this test, unrenewed).
+    assert_eq!(
+        checkins::renew_claims(&t.db, &[first], t0 + Duration::minutes(4))
+            .await
+            .unwrap(),
+        1
+    );
+    let taken = checkins::claim_due(&t.db, t0 + Duration::minutes(6), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "only the unrenewed claim ran out");
+    assert_ne!(taken[0].id, first);
+    t.drop_db().await;
+}

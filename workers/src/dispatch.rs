@@ -147,7 +147,8 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
     let already = checkins::begin_attempts(&deps.db, &attempts).await?;
     drop(attempts);
 
-    let results: Vec<(Work, Result<String, SendError>)> = futures::stream::iter(work)
+    let ids: Vec<i64> = work.iter().map(|w| w.c.id).collect();
+    let sending = futures::stream::iter(work)
         .map(|w| {
             let previous = already.get(&w.key).cloned();
             async move {
@@ -161,8 +162,22 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
             }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        .collect::<Vec<(Work, Result<String, SendError>)>>();
+    // A paced batch can outlast the claim's lease: renew it every third of the lease while
+    // sending, so no other worker takes (and sends) what this one still holds.
+    tokio::pin!(sending);
+    let every = std::time::Duration::from_secs((cfg.workers.claim_lease_secs / 3).max(1) as u64);
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let results = loop {
+        tokio::select! {
+            r = &mut sending => break r,
+            _ = renew.tick() => {
+                if let Err(e) = checkins::renew_claims(&deps.db, &ids, mimamori_core::db::now()).await {
+                    tracing::error!(error = %e, "renewing the batch's claim failed");
+                }
+            }
+        }
+    };
 
     let mut sent = Vec::new();
     let mut reached = std::collections::BTreeSet::new();

@@ -151,6 +151,27 @@ pub async fn claim_due(
     claimed(db, n, &token).await
 }
 
+/// Renews this worker's claim on check-ins still being sent (`ids` from its batch): a paced
+/// batch can outlast the lease (200 calls at one a second per number take minutes), and a
+/// claim that ran out would let another worker take — and send — the same check-ins.
+pub async fn renew_claims(db: &Db, ids: &[i64], at: DateTime<Utc>) -> Result<u64> {
+    let mut renewed = 0;
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The ids are integers from our own claim, not input.
+        let sql = format!(
+            "UPDATE checkins SET claimed_at = $1 WHERE status = 'sending' AND id IN ({list})"
+        );
+        renewed += with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(at).persistent(false).execute(p).await?.rows_affected());
+    }
+    Ok(renewed)
+}
+
 /// Claims up to `limit` check-ins of people with `monitoring_type` sent more than `after` ago
 /// and still unanswered, for a reminder; at most `max` reminders per check-in.
 pub async fn claim_reminders(
