@@ -44,6 +44,19 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Delivery capacity: whether every first message, reminder and fallback of a day leaves
+    /// inside its answer window at the configured sender rates, per channel and check-in
+    /// time, with a forecast of the following days and what would fix an overflow.
+    Plan {
+        /// Required: the capacity report (the planning itself runs in the worker).
+        #[arg(long)]
+        capacity: bool,
+        /// The day (YYYY-MM-DD, Japan); default tomorrow.
+        date: Option<chrono::NaiveDate>,
+        /// Days forecast after it.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
     /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
     /// (see BENCHMARKS.md).
     Bench {
@@ -101,6 +114,17 @@ pub fn main() -> ExitCode {
                 startup::load_demo_if_empty(&db, startup::dev_outbox(&config)).await
             }
             Command::Check { live } => check(&config, live).await,
+            Command::Plan {
+                capacity,
+                date,
+                days,
+            } => {
+                anyhow::ensure!(
+                    capacity,
+                    "say what to plan: `mimamori plan --capacity [DATE]` (the day's check-ins are planned by the worker)"
+                );
+                crate::capacity_report::print(&config, date, days).await
+            }
             Command::Bench {
                 pg,
                 people,

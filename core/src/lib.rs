@@ -1,6 +1,7 @@
 //! mimamori-core: domain types, configuration, the store (SQLite + PostgreSQL),
 //! signed links and channel providers. No HTTP server and no queue runtime here.
 pub mod access;
+pub mod capacity;
 pub mod changes;
 pub mod config;
 pub mod db;

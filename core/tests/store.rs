@@ -1555,3 +1555,43 @@ async fn a_renewed_claim_is_not_taken_by_another_worker() {
     assert_ne!(taken[0].id, first);
     t.drop_db().await;
 }
+
+/// The planner's counts: everyone whose period covers the day, per check-in time (in the
+/// centre's time zone, as UTC instants) and channel.
+#[tokio::test]
+async fn capacity_demand_counts_people_per_time_and_channel() {
+    use mimamori_core::store::capacity;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let end = today + Duration::days(3);
+    for _ in 0..2 {
+        person(&t.db, c, today, end).await;
+    }
+    let mut i = input(&today.to_string(), &today.to_string());
+    i.channel = "voice".into();
+    i.checkin_time = "09:00,17:00".into();
+    persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
+        .await
+        .unwrap();
+    let d = capacity::demand_on(&t.db, today).await.unwrap();
+    let nine = today.and_hms_opt(0, 0, 0).unwrap().and_utc(); // 09:00 JST
+    let got: Vec<(chrono::DateTime<chrono::Utc>, &str, i64)> = d
+        .iter()
+        .map(|x| (x.due_at, x.channel.as_str(), x.people))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (nine, "sms", 2),
+            (nine, "voice", 1),
+            (nine + Duration::hours(8), "voice", 1)
+        ]
+    );
+    // Tomorrow only the two whose period continues.
+    let d = capacity::demand_on(&t.db, today + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(d.iter().map(|x| x.people).sum::<i64>(), 2);
+    t.drop_db().await;
+}

@@ -50,6 +50,10 @@ pub struct AppState {
     pub caches: Arc<cache::Caches>,
     /// Group commit for the audit rows of reads served from memory.
     pub audit: mimamori_core::store::audit::AuditWriter,
+    /// Tomorrow's delivery capacity plan, recomputed at most every five minutes (it counts
+    /// everyone under observation).
+    pub capacity:
+        Arc<tokio::sync::Mutex<Option<(std::time::Instant, mimamori_core::capacity::Plan)>>>,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             periods: Arc::default(),
             channels,
             secure_cookies,
+            capacity: Arc::default(),
         }
     }
 

@@ -56,6 +56,11 @@ async fn login_with_password_sets_a_strict_http_only_cookie() {
     assert_eq!(home.status(), 200);
     let html = home.text().await.unwrap();
     assert!(html.contains("テスト保健所") && html.contains("看護師 一郎"));
+    // Tomorrow's delivery capacity (dev outbox: no rate limit, so it fits).
+    assert!(
+        html.contains(r#"id="capacity""#) && html.contains("すべて回答期限内に送信できます"),
+        "{html}"
+    );
     app.finish().await;
 }
 

@@ -150,3 +150,55 @@ fn check_refuses_sender_numbers_that_are_not_e164() {
     );
     assert!(!err.contains("'+815000000001'"), "{err}");
 }
+
+/// `mimamori plan --capacity`: on the demo set, generous rates fit (exit 0, "ok"); a single
+/// number at a crawl overflows, names how many sends miss their window and what would fix
+/// it, forecasts the next days, and exits non-zero.
+#[test]
+fn plan_capacity_reports_overflow_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], rate: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mimamori"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+            .env("MIMAMORI_DATA_DIR", dir.path())
+            .env("MIMAMORI_TWILIO__ACCOUNT_SID", "ACx")
+            .env("MIMAMORI_TWILIO__AUTH_TOKEN", "t")
+            .env("MIMAMORI_TWILIO__SMS_FROM", "+815000000001")
+            .env("MIMAMORI_TWILIO__MESSAGES_PER_SEC", rate)
+            .env("MIMAMORI_TWILIO__CALLS_PER_SEC", rate)
+            .output()
+            .unwrap()
+    };
+    let demo = run(&["demo"], "1");
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let out = run(&["plan", "--capacity", "--days", "2"], "50");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("ok: every send of"), "{text}");
+    assert!(
+        text.contains("| channel | wave |") && text.contains("Forecast"),
+        "{text}"
+    );
+
+    let out = run(&["plan", "--capacity"], "0.0001");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success());
+    assert!(text.contains("OVERFLOW:"), "{text}");
+    assert!(
+        text.contains("fix:") && text.contains("more sender number"),
+        "{text}"
+    );
+    let without = run(&["plan"], "1");
+    assert!(!without.status.success());
+    assert!(String::from_utf8_lossy(&without.stderr).contains("--capacity"));
+}

@@ -12,14 +12,15 @@ fn skip_locked(db: &Db) -> &'static str {
 
 /// Claims up to `$3` due check-ins for one dispatcher batch (`$4` = claim token): planned
 /// ones whose time has come, and ones whose earlier claim (`claimed_at < $2`) was abandoned
-/// by a crashed worker.
+/// by a crashed worker — the nearest answer deadline first, so a short window is not stuck
+/// behind a long one (see `mimamori_core::capacity`).
 pub fn claim_due(db: &Db) -> String {
     format!(
         "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
          WHERE id IN (
            SELECT id FROM checkins
            WHERE (status = 'planned' AND due_at <= $1) OR (status = 'sending' AND claimed_at < $2)
-           ORDER BY due_at LIMIT $3{})",
+           ORDER BY deadline_at, due_at LIMIT $3{})",
         skip_locked(db)
     )
 }

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod audit;
 pub mod calls;
+pub mod capacity;
 pub mod checkins;
 mod dialect;
 pub mod escalations;

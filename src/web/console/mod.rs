@@ -102,6 +102,7 @@ async fn home(
     };
     let _ = observing;
     let alarms = mimamori_core::store::alarms::open(&s.db).await?;
+    let plan = tomorrow_plan(&s).await;
     Ok(layout::page(
         lang,
         &who,
@@ -116,6 +117,22 @@ async fn home(
                     ul { @for a in &alarms {
                         li { (a.provider) " — " (a.detail) " (" (t(lang, "発生", "since")) " " (a.raised_at.format("%Y-%m-%d %H:%M UTC")) ", " (a.occurrences) (t(lang, " 回", " times")) ")" }
                     } }
+                }
+            }
+            @if let Some(plan) = &plan {
+                @let [(_, sms), (_, voice), (_, email)] = mimamori_core::capacity::totals(plan);
+                @if plan.overflow() == 0 {
+                    p class="muted" id="capacity" {
+                        (t(lang, "明日の送信計画（全保健所・未回答時の再送を含む最大）: ", "Tomorrow's sends (all centres, with every reminder): "))
+                        "SMS " (sms) " / " (t(lang, "電話 ", "calls ")) (voice) " / " (t(lang, "メール ", "e-mail ")) (email)
+                        (t(lang, " — すべて回答期限内に送信できます。", " — all leave inside their answer windows."))
+                    }
+                } @else {
+                    div class="card" role="alert" id="capacity" style="border:3px solid #b3261e;background:#fdecea" {
+                        h2 style="margin-top:0;color:#8c1d18" { (t(lang, "明日の送信が回答期限内に終わりません", "Tomorrow's sends will not all leave in time")) }
+                        p { (plan.overflow()) (t(lang, " 件が回答期限を過ぎてから送信されます（未回答時の再送を含む最大）。", " sends would leave after their answer window closes (worst case, with every reminder).")) }
+                        p { (t(lang, "送信元番号を増やすか、時刻を分散してください。詳細: ", "Add sender numbers or spread the check-in times. Details: ")) code { "mimamori plan --capacity" } }
+                    }
                 }
             }
             div class="card" style="display:flex;gap:2rem;flex-wrap:wrap" {
@@ -144,4 +161,32 @@ async fn home(
             }
         },
     ).into_response())
+}
+
+/// Tomorrow's delivery capacity plan, at most five minutes old (None if it cannot be
+/// computed now: the dashboard shows the rest).
+async fn tomorrow_plan(s: &AppState) -> Option<mimamori_core::capacity::Plan> {
+    let mut slot = s.capacity.lock().await;
+    if let Some((at, plan)) = slot.as_ref()
+        && at.elapsed() < std::time::Duration::from_secs(300)
+    {
+        return Some(plan.clone());
+    }
+    match crate::capacity_report::plan_for(
+        &s.db,
+        &s.config,
+        &s.flows,
+        crate::capacity_report::tomorrow(),
+    )
+    .await
+    {
+        Ok(plan) => {
+            *slot = Some((std::time::Instant::now(), plan.clone()));
+            Some(plan)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "capacity plan for the dashboard");
+            None
+        }
+    }
 }
