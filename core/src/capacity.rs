@@ -129,11 +129,14 @@ pub fn advice(
     out
 }
 
+/// (channel, reminder number, due, deadline, sends) before queueing.
+type RawWave = (String, i32, DateTime<Utc>, DateTime<Utc>, i64);
+
 /// Queues the day's sends per channel at the channel's rate, in deadline order, and says
 /// when the last of each wave leaves and how many miss their window.
 pub fn plan(demand: &[Demand], capacity: &dyn Fn(&str) -> ChannelCapacity, p: &Policy) -> Plan {
     // Waves: first messages, then each reminder (the last on the fallback channel).
-    let mut waves: Vec<(String, i32, DateTime<Utc>, DateTime<Utc>, i64)> = Vec::new();
+    let mut waves: Vec<RawWave> = Vec::new();
     for d in demand {
         let deadline = d.due_at + p.answer_window;
         waves.push((d.channel.clone(), 0, d.due_at, deadline, d.people));
@@ -152,7 +155,7 @@ pub fn plan(demand: &[Demand], capacity: &dyn Fn(&str) -> ChannelCapacity, p: &P
     }
     // Merge waves of the same channel, kind and time.
     waves.sort_by(|a, b| (&a.0, a.3, a.2, a.1).cmp(&(&b.0, b.3, b.2, b.1)));
-    let mut merged: Vec<(String, i32, DateTime<Utc>, DateTime<Utc>, i64)> = Vec::new();
+    let mut merged: Vec<RawWave> = Vec::new();
     for w in waves {
         match merged.last_mut() {
             Some(m) if m.0 == w.0 && m.1 == w.1 && m.2 == w.2 && m.3 == w.3 => m.4 += w.4,
