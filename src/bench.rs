@@ -41,14 +41,14 @@ pub struct Args {
 }
 
 /// The URL of database `name` on the server of `admin_url`.
-fn db_url(admin_url: &str, name: &str) -> String {
+pub(crate) fn db_url(admin_url: &str, name: &str) -> String {
     format!(
         "{}/{name}",
         admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or("")
     )
 }
 
-async fn fresh_db(admin_url: &str, tag: &str) -> anyhow::Result<(Db, String)> {
+pub(crate) async fn fresh_db(admin_url: &str, tag: &str) -> anyhow::Result<(Db, String)> {
     let name = format!("mimamori_bench_{tag}_{:08x}", rand::random::<u32>());
     let admin = Db::connect(admin_url, 1)
         .await
@@ -64,7 +64,7 @@ async fn fresh_db(admin_url: &str, tag: &str) -> anyhow::Result<(Db, String)> {
     Ok((db, name))
 }
 
-async fn drop_db(admin_url: &str, db: Db, name: &str) {
+pub(crate) async fn drop_db(admin_url: &str, db: Db, name: &str) {
     db.close().await;
     if let Ok(admin) = Db::connect(admin_url, 1).await {
         with_db!(&admin, p => {
@@ -74,7 +74,7 @@ async fn drop_db(admin_url: &str, db: Db, name: &str) {
 }
 
 /// People under observation, spread over 10 health centres, one 09:00 slot each.
-async fn seed_people(db: &Db, n: i64, channel: &str) -> anyhow::Result<()> {
+pub(crate) async fn seed_people(db: &Db, n: i64, channel: &str) -> anyhow::Result<()> {
     let Db::Postgres(p) = db else {
         anyhow::bail!("the benchmark seeds PostgreSQL")
     };
@@ -111,7 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let all = !matches!(
         args.only.as_str(),
-        "engine" | "review" | "ingest" | "pages" | "registry"
+        "engine" | "review" | "ingest" | "pages" | "registry" | "delivery"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -126,6 +126,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.only == "registry" {
         person_search(&args).await?;
+    }
+    if all || args.only == "delivery" {
+        crate::bench_delivery::run(&args.admin_url, 10_000, 20_000).await?;
     }
     Ok(())
 }
@@ -396,7 +399,7 @@ async fn sending(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The most timestamps in any half-open one-second window.
-fn max_per_second(times: &[Instant]) -> usize {
+pub(crate) fn max_per_second(times: &[Instant]) -> usize {
     let mut t: Vec<Instant> = times.to_vec();
     t.sort();
     let mut best = 0;
@@ -460,7 +463,7 @@ async fn rate_limits(args: &Args) -> anyhow::Result<()> {
 // Review side: answer ingest, escalation visibility, person page, review queue.
 
 /// Latency percentiles in milliseconds.
-fn pct(mut v: Vec<f64>, p: f64) -> f64 {
+pub(crate) fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

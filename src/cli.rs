@@ -76,7 +76,7 @@ enum Command {
         /// Answers per ingest measurement.
         #[arg(long, default_value_t = 3_000)]
         ingest: i64,
-        /// all | engine | review (= ingest + pages) | ingest | pages | registry
+        /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery
         #[arg(long, default_value = "all")]
         only: String,
     },

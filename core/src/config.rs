@@ -176,6 +176,10 @@ pub struct WorkersConfig {
     pub batch_size: i64,
     /// A claim older than this is considered abandoned (crashed worker) and taken again.
     pub claim_lease_secs: i64,
+    /// How often attempts whose provider report never arrived are asked of the provider.
+    pub reconcile_interval_secs: u64,
+    /// How long an attempt waits for its report before it is asked of the provider.
+    pub reconcile_after_secs: i64,
     /// Cron expression (seconds first) of the daily planning run, in `planning_time_zone`.
     pub planning_cron: String,
     pub planning_time_zone: String,
@@ -251,6 +255,8 @@ impl Default for WorkersConfig {
             alert_interval_ms: 500,
             batch_size: 200,
             claim_lease_secs: 300,
+            reconcile_interval_secs: 60,
+            reconcile_after_secs: 120,
             planning_cron: "0 5 0 * * *".into(),
             planning_time_zone: "Asia/Tokyo".into(),
         }

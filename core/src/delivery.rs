@@ -50,6 +50,10 @@ impl Report<'_> {
             Report::Call { status, .. } | Report::Message { status, .. } => status,
         }
     }
+    /// Whether nothing more will happen to the attempt after this status.
+    pub fn is_final(&self) -> bool {
+        FINAL.contains(&self.status())
+    }
     /// The key under which a delivery of this report is remembered.
     pub fn dedupe_key(&self) -> String {
         match self {

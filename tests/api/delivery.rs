@@ -310,3 +310,78 @@ async fn an_urgent_alert_is_not_kept_behind_paced_sends() {
     );
     app.finish().await;
 }
+
+/// Our webhooks never hear a single outcome (every report refused under load or lost — the
+/// provider does not send a status callback again): the worker asks the provider what became
+/// of each attempt and applies it as the report would have. The undeliverable SMS ends
+/// failed with an unreachable escalation, the unanswered calls are retried then escalated,
+/// the delivered SMS waits for its answer; no attempt stays "sent".
+#[tokio::test]
+async fn outcomes_whose_reports_never_arrive_are_asked_of_the_provider() {
+    let fake = Fake::start().await;
+    fake.inner.lock().unwrap().drop_reports = true;
+    let base = fake.base.clone();
+    let app = spawn_app_with(move |c| {
+        c.twilio.api_base = base;
+        c.twilio.account_sid = SID.into();
+        c.twilio.auth_token = SecretString::from(TOKEN);
+        c.twilio.sms_from = vec!["+815000000001".into()];
+        c.checkin.retry_backoff_secs = 0;
+        c.checkin.max_send_attempts = 2;
+        c.twilio.request_timeout_secs = 2;
+        c.workers.reconcile_interval_secs = 1;
+        c.workers.reconcile_after_secs = 1;
+    })
+    .await;
+    app.login().await;
+    fake.fault("+819042220001", Fault::Undelivered("30003"));
+    let undeliverable = app.register("090-4222-0001", "sms", json!({})).await;
+    fake.pickups(
+        "+819042220002",
+        vec![Pickup::Status("no-answer"), Pickup::Status("no-answer")],
+    );
+    let no_answer = app.register("090-4222-0002", "voice", json!({})).await;
+    let delivered = app.register("090-4222-0003", "sms", json!({})).await;
+    let final_of = |s: &[(i64, String)], p: i64| {
+        s.iter()
+            .find(|(id, _)| *id == p)
+            .map(|(_, st)| st.clone())
+            .unwrap_or_default()
+    };
+    settle(&app, |s| {
+        final_of(s, undeliverable) == "failed" && final_of(s, no_answer) == "failed"
+    })
+    .await;
+    assert_eq!(
+        fake.calls_to("+819042220002"),
+        2,
+        "the unanswered call was retried"
+    );
+    for p in [undeliverable, no_answer] {
+        let open = escalations::open_for_person(&app.db, p).await.unwrap();
+        assert_eq!(
+            open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+            ["unreachable"]
+        );
+    }
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = with_db!(&app.db, p => sqlx::query_scalar::<_, String>(
+            "SELECT status FROM contact_attempts WHERE status IN ('queued', 'sent')").fetch_all(p).await.unwrap());
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "{left:?}");
+    let status: String = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT a.status FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id WHERE c.person_id = $1")
+        .bind(delivered).fetch_one(p).await.unwrap());
+    assert_eq!(status, "delivered");
+    assert_eq!(
+        fake.inner.lock().unwrap().report_answers.len(),
+        0,
+        "not one report reached us"
+    );
+    app.finish().await;
+}

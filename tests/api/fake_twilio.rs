@@ -58,6 +58,11 @@ pub enum Pickup {
 
 #[derive(Default)]
 pub struct Inner {
+    /// Our webhooks never hear of outcomes (refused under load, lost on the way): they can
+    /// only be asked for (`GET …/Calls/{sid}.json`, `…/Messages/{sid}.json`).
+    pub drop_reports: bool,
+    /// The final status (and error code) of each call and message, as reported or not.
+    pub outcomes: HashMap<String, (String, Option<String>)>,
     /// The account's status (`active` when None).
     pub account_status: Option<String>,
     /// The account's numbers with (sms, voice) capability; None: every number, both.
@@ -97,6 +102,14 @@ impl Fake {
             .route(
                 "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
                 axum::routing::get(numbers),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Calls/{file}",
+                axum::routing::get(fetch),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages/{file}",
+                axum::routing::get(fetch),
             )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -181,6 +194,28 @@ async fn numbers(
     Json(json!({"incoming_phone_numbers": found, "page": 0, "page_size": 50})).into_response()
 }
 
+/// `GET …/Calls/{sid}.json` or `…/Messages/{sid}.json`: the resource with its status as
+/// Twilio documents it (`queued` until its outcome is known).
+async fn fetch(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((_, file)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !check_auth(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let sid = file.trim_end_matches(".json").to_string();
+    let (status, code) = inner
+        .lock()
+        .unwrap()
+        .outcomes
+        .get(&sid)
+        .cloned()
+        .unwrap_or_else(|| ("queued".into(), None));
+    let code = code.and_then(|c| c.parse::<i64>().ok());
+    Json(json!({"sid": sid, "status": status, "error_code": code})).into_response()
+}
+
 fn check_auth(headers: &axum::http::HeaderMap) -> bool {
     use base64::Engine;
     let expected = format!(
@@ -226,7 +261,20 @@ async fn fault_for(inner: &Arc<Mutex<Inner>>, to: &str) -> Option<Response> {
 /// moment (Twilio may deliver a callback more than once), answered by our app before the
 /// caller goes on; then, spawned, one more late delivery of the same report.
 async fn report(inner: &Arc<Mutex<Inner>>, url: &str, params: Vec<(String, String)>) {
-    let copies = inner.lock().unwrap().report_copies.max(1);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let copies = {
+        let mut g = inner.lock().unwrap();
+        if let (Some(sid), Some(status)) = (
+            get("CallSid").or_else(|| get("MessageSid")),
+            get("CallStatus").or_else(|| get("MessageStatus")),
+        ) {
+            g.outcomes.insert(sid, (status, get("ErrorCode")));
+        }
+        if g.drop_reports {
+            return;
+        }
+        g.report_copies.max(1)
+    };
     let sends = (0..copies).map(|_| signed_post(url, &params));
     for r in futures::future::join_all(sends).await {
         inner

@@ -81,6 +81,79 @@ pub async fn run_alerts(deps: Arc<Deps>, mut shutdown: Shutdown) {
     }
 }
 
+/// Every minute: asks the provider what became of attempts whose report never arrived (our
+/// webhook refused it under load, or it was lost on the way — Twilio does not send a status
+/// callback again) and applies the answer as if the report had come, through the same
+/// `delivery::report` (so a late real report is a duplicate). No outcome stays unknown.
+pub async fn run_reconcile(deps: Arc<Deps>, mut shutdown: Shutdown) {
+    let interval =
+        std::time::Duration::from_secs(deps.config.workers.reconcile_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        match reconcile(&deps).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                applied = n,
+                "outcomes whose report never arrived, asked of the provider"
+            ),
+            Err(e) => tracing::error!(error = %e, "reconciliation failed"),
+        }
+    }
+}
+
+/// One reconciliation pass; returns how many outcomes it applied.
+pub async fn reconcile(deps: &Deps) -> mimamori_core::Result<usize> {
+    let before = now() - Duration::seconds(deps.config.workers.reconcile_after_secs);
+    let open = checkins::open_attempts(&deps.db, before, 500).await?;
+    let policy = mimamori_core::delivery::Policy {
+        max_attempts: deps.config.checkin.max_send_attempts,
+        backoff: Duration::seconds(deps.config.checkin.retry_backoff_secs),
+    };
+    let mut applied = 0;
+    for a in open {
+        let provider = deps.channels.for_channel(&a.channel);
+        if provider.name() != a.provider {
+            continue;
+        }
+        let looked = match provider.lookup(&a.channel, &a.provider_id).await {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(attempt = %a.key, error = %e, "reconciliation lookup failed");
+                continue;
+            }
+        };
+        let report = if a.channel == "voice" {
+            mimamori_core::delivery::Report::Call {
+                sid: &a.provider_id,
+                status: &looked.status,
+            }
+        } else {
+            mimamori_core::delivery::Report::Message {
+                sid: &a.provider_id,
+                status: &looked.status,
+                error_code: looked.error_code.as_deref(),
+            }
+        };
+        if !report.is_final() {
+            checkins::touch_attempt(&deps.db, &a.key, now()).await?;
+            continue;
+        }
+        if let mimamori_core::delivery::Handled::Applied(_) =
+            mimamori_core::delivery::report(&deps.db, policy, Some(&a.key), report).await?
+        {
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
 /// One pass: close overdue check-ins as missed, then claim one batch of due check-ins and
 /// reminders, record their attempts (one transaction), send them concurrently, and record
 /// the results (one transaction; failures one by one).

@@ -69,8 +69,26 @@ impl std::fmt::Display for SendError {
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SendError>> + Send + 'a>>;
 
+/// What a provider says of an earlier send when asked (reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Looked {
+    /// The provider's status word (`delivered`, `undelivered`, `busy`, `no-answer`,
+    /// `completed`, `in-progress`, …).
+    pub status: String,
+    pub error_code: Option<String>,
+}
+
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Looked>, SendError>> + Send + 'a>>;
+
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Asks the provider what became of message or call `id` sent on `channel` (`None`: this
+    /// provider does not report, e.g. the dev outbox or SMTP).
+    fn lookup<'a>(&'a self, channel: &'a str, id: &'a str) -> LookupFuture<'a> {
+        let _ = (channel, id);
+        Box::pin(async { Ok(None) })
+    }
     /// Sends and returns the provider's id of the message or call.
     fn send<'a>(&'a self, msg: &'a OutboundMessage) -> SendFuture<'a>;
 }

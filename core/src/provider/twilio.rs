@@ -300,7 +300,50 @@ impl Twilio {
     }
 }
 
+#[derive(Deserialize)]
+struct Fetched {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    error_code: Option<serde_json::Value>,
+}
+
 impl Provider for Twilio {
+    fn lookup<'a>(&'a self, channel: &'a str, id: &'a str) -> super::LookupFuture<'a> {
+        Box::pin(async move {
+            let resource = if channel == "voice" {
+                format!("Calls/{id}")
+            } else {
+                format!("Messages/{id}")
+            };
+            let res = self
+                .http
+                .get(self.url(&resource))
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                .send()
+                .await
+                .map_err(|_| SendError::Transient("lookup: connection failed".into()))?;
+            if !res.status().is_success() {
+                return Err(SendError::Transient(format!(
+                    "lookup: HTTP {}",
+                    res.status().as_u16()
+                )));
+            }
+            let f: Fetched = res
+                .json()
+                .await
+                .map_err(|_| SendError::Transient("lookup: unreadable answer".into()))?;
+            Ok(f.status.map(|status| super::Looked {
+                status,
+                error_code: f.error_code.and_then(|c| match c {
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    serde_json::Value::String(s) if !s.is_empty() => Some(s),
+                    _ => None,
+                }),
+            }))
+        })
+    }
+
     fn name(&self) -> &'static str {
         "twilio"
     }

@@ -151,6 +151,34 @@ pub async fn claim_due(
     claimed(db, n, &token).await
 }
 
+/// An attempt still waiting for its provider's report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenAttempt {
+    pub key: String,
+    pub channel: String,
+    pub provider: String,
+    pub provider_id: String,
+}
+
+/// Attempts sent before `before` whose provider has not reported (oldest first): their
+/// outcome is asked of the provider (`dispatch::reconcile`).
+pub async fn open_attempts(db: &Db, before: DateTime<Utc>, limit: i64) -> Result<Vec<OpenAttempt>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT idempotency_key AS key, channel, provider, provider_id FROM contact_attempts
+         WHERE status IN ('queued', 'sent') AND updated_at < $1 AND provider_id IS NOT NULL
+           AND created_at > $3
+         ORDER BY updated_at LIMIT $2")
+        .bind(before).bind(limit).bind(before - Duration::days(2)).fetch_all(p).await?))
+}
+
+/// An attempt asked of the provider that is still under way: to the back of the queue.
+pub async fn touch_attempt(db: &Db, key: &str, at: DateTime<Utc>) -> Result<()> {
+    with_db!(db, p => sqlx::query(
+        "UPDATE contact_attempts SET updated_at = $1 WHERE idempotency_key = $2 AND status IN ('queued', 'sent')")
+        .bind(at).bind(key).execute(p).await?.rows_affected());
+    Ok(())
+}
+
 /// Renews this worker's claim on check-ins still being sent (`ids` from its batch): a paced
 /// batch can outlast the lease (200 calls at one a second per number take minutes), and a
 /// claim that ran out would let another worker take — and send — the same check-ins.
