@@ -79,10 +79,11 @@ pub struct Temperature(f64);
 impl Temperature {
     pub const MIN: f64 = 34.0;
     pub const MAX: f64 = 43.0;
+    /// As typed on any keyboard: full-width digits and point (`３７．５`), a comma decimal
+    /// (`37,5`), a trailing 度 / ℃ / °C (`36.5度`).
     pub fn parse(field: &'static str, input: &str) -> Result<Temperature, Error> {
-        let v: f64 = input
-            .trim()
-            .replace(['，', '．'], ".")
+        let v: f64 = keyboard_number(input, &["°C", "°c", "°", "度", "C", "c"])
+            .replace(',', ".")
             .parse()
             .map_err(|_| Error::invalid(field, "write the temperature as a number such as 36.5"))?;
         Self::new(field, v)
@@ -105,15 +106,29 @@ impl Temperature {
     }
 }
 
+/// A number as a Japanese keyboard may type it: NFKC folds full-width digits, points, commas
+/// and the ℃ / ％ signs to their ASCII forms; then one of `units` is cut from the end.
+fn keyboard_number(input: &str, units: &[&str]) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = input.nfkc().collect();
+    let mut s = folded.trim().to_string();
+    for u in units {
+        if let Some(rest) = s.strip_suffix(u) {
+            s = rest.trim_end().to_string();
+            break;
+        }
+    }
+    s
+}
+
 /// Oxygen saturation in %, 50–100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Serialize)]
 pub struct Spo2(i32);
 
 impl Spo2 {
+    /// As typed on any keyboard: full-width digits (`９７`), a trailing % or ％.
     pub fn parse(field: &'static str, input: &str) -> Result<Spo2, Error> {
-        let v: i32 = input
-            .trim()
-            .trim_end_matches('%')
+        let v: i32 = keyboard_number(input, &["%"])
             .parse()
             .map_err(|_| Error::invalid(field, "write SpO2 as a whole number such as 97"))?;
         Self::new(field, v)
@@ -295,6 +310,25 @@ mod tests {
         assert!(Temperature::parse("t", "33.9").is_err());
         assert!(Temperature::parse("t", "43.1").is_err());
         assert_eq!(Spo2::parse("s", "96%").unwrap().value(), 96);
+        // Japanese keyboards (issue 14): full-width, comma decimal, units.
+        for typed in [
+            "３７．５",
+            "37,5",
+            "37.5度",
+            "３７．５℃",
+            "37.5°C",
+            " 37.5 ",
+            "37.5 度",
+        ] {
+            assert_eq!(
+                Temperature::parse("t", typed).unwrap().value(),
+                37.5,
+                "{typed}"
+            );
+        }
+        assert_eq!(Spo2::parse("s", "９６％").unwrap().value(), 96);
+        assert!(Temperature::parse("t", "37.5度度").is_err());
+        assert!(Temperature::parse("t", "熱あり").is_err());
         assert!(Spo2::parse("s", "101").is_err());
     }
 

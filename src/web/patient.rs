@@ -185,9 +185,18 @@ fn form_page(
                         @match q.kind {
                             QuestionKind::Temperature | QuestionKind::Spo2 => {
                                 label for=(id) { (flow.text(q, lang)) }
+                                // A hint beside the box, not a placeholder that looks like a
+                                // value already filled in.
+                                p class="muted" id=(format!("{id}-hint")) style="margin:.2rem 0" {
+                                    @if q.kind == QuestionKind::Temperature {
+                                        (t(lang, "例：36.5（「36.5度」や全角でも入力できます）", "e.g. 36.5"))
+                                    } @else {
+                                        (t(lang, "例：97（パルスオキシメーターの数字）", "e.g. 97 (the pulse oximeter's number)"))
+                                    }
+                                }
                                 input id=(id) name=(id) type="text" inputmode="decimal" value=(v)
                                     autocomplete="off" aria-invalid=[err(id).map(|_| "true")]
-                                    placeholder=(if q.kind == QuestionKind::Temperature { "36.5" } else { "97" });
+                                    aria-describedby=(format!("{id}-hint"));
                             }
                             QuestionKind::YesNo => {
                                 p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }

@@ -13,25 +13,35 @@ use crate::{
     helpers::{TestApp, all_no_keys, spawn_app_with},
 };
 
-/// The app on the fake provider with sends paced per sender number (`per_sec`).
-async fn paced(per_sec: f64, max_attempts: i32) -> (TestApp, Fake) {
+/// The app on the fake provider, configured as the tests here need and then by `tweak`.
+async fn on_fake(
+    tweak: impl Fn(&mut mimamori_core::config::Config) + Send + 'static,
+) -> (TestApp, Fake) {
     let fake = Fake::start().await;
     let base = fake.base.clone();
     let app = spawn_app_with(move |c| {
-        c.twilio.api_base = base;
+        c.twilio.api_base = base.clone();
         c.twilio.account_sid = SID.into();
         c.twilio.auth_token = SecretString::from(TOKEN);
         c.twilio.sms_from = vec!["+815000000001".into()];
-        c.twilio.messages_per_sec = per_sec;
-        c.twilio.calls_per_sec = per_sec;
-        c.twilio.operator_halt_secs = 1;
         c.checkin.retry_backoff_secs = 0;
-        c.checkin.max_send_attempts = max_attempts;
-        c.checkin.operator_retry_secs = 1;
         c.twilio.request_timeout_secs = 2;
+        tweak(c);
     })
     .await;
     (app, fake)
+}
+
+/// The app on the fake provider with sends paced per sender number (`per_sec`).
+async fn paced(per_sec: f64, max_attempts: i32) -> (TestApp, Fake) {
+    on_fake(move |c| {
+        c.twilio.messages_per_sec = per_sec;
+        c.twilio.calls_per_sec = per_sec;
+        c.twilio.operator_halt_secs = 1;
+        c.checkin.max_send_attempts = max_attempts;
+        c.checkin.operator_retry_secs = 1;
+    })
+    .await
 }
 
 async fn statuses(app: &TestApp) -> Vec<(i64, String)> {
@@ -318,21 +328,13 @@ async fn an_urgent_alert_is_not_kept_behind_paced_sends() {
 /// the delivered SMS waits for its answer; no attempt stays "sent".
 #[tokio::test]
 async fn outcomes_whose_reports_never_arrive_are_asked_of_the_provider() {
-    let fake = Fake::start().await;
-    fake.inner.lock().unwrap().drop_reports = true;
-    let base = fake.base.clone();
-    let app = spawn_app_with(move |c| {
-        c.twilio.api_base = base;
-        c.twilio.account_sid = SID.into();
-        c.twilio.auth_token = SecretString::from(TOKEN);
-        c.twilio.sms_from = vec!["+815000000001".into()];
-        c.checkin.retry_backoff_secs = 0;
+    let (app, fake) = on_fake(|c| {
         c.checkin.max_send_attempts = 2;
-        c.twilio.request_timeout_secs = 2;
         c.workers.reconcile_interval_secs = 1;
         c.workers.reconcile_after_secs = 1;
     })
     .await;
+    fake.inner.lock().unwrap().drop_reports = true;
     app.login().await;
     fake.fault("+819042220001", Fault::Undelivered("30003"));
     let undeliverable = app.register("090-4222-0001", "sms", json!({})).await;

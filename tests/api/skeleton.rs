@@ -161,6 +161,47 @@ async fn low_spo2_alone_tells_the_person_to_phone_now() {
     app.finish().await;
 }
 
+/// Japanese keyboards (issue 14): a full-width temperature with 度 and a full-width SpO2 with
+/// ％ are accepted and stored as numbers; the form shows hints, not placeholder "values".
+#[tokio::test]
+async fn full_width_and_unit_input_is_accepted() {
+    let app = spawn_app().await;
+    app.login().await;
+    let r = app.post_json("/api/v1/persons", &serde_json::json!({
+        "name": "x", "phone": "08044447777", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+    })).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let link = link_in(&app.wait_for_message("+818044447777").await.body);
+    let form = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(
+        !form.contains("placeholder="),
+        "no placeholder that looks like a value"
+    );
+    assert!(form.contains(r#"aria-describedby="temperature-hint""#));
+    let page = reqwest::Client::new()
+        .post(&link)
+        .form(&answers(&[
+            ("temperature", "３７．５度"),
+            ("spo2", "９６％"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("回答を受け付けました"), "{page}");
+    let obs = app.observations(id).await;
+    assert_eq!(
+        (obs[0]["temperature_c"].as_f64(), obs[0]["spo2"].as_i64()),
+        (Some(37.5), Some(96))
+    );
+    app.finish().await;
+}
+
 /// Issue 13 hardening: security headers on every response; the language switch only goes
 /// back to a path of this site.
 #[tokio::test]
