@@ -38,27 +38,53 @@ impl Pass {
 /// How many sends run at once within a batch.
 const CONCURRENCY: usize = 32;
 
-/// Runs passes until shutdown; a pass that found a full batch is followed at once by the next.
+/// Passes kept in flight while there is work: the next batch is claimed and recorded while
+/// the previous one's paced sends are still going out, so the sender numbers never idle
+/// between batches (one pass at a time reached 0.83 of the configured SMS rate). The claims
+/// keep the passes' batches apart.
+const PASSES_IN_FLIGHT: usize = 2;
+
+/// Runs passes until shutdown; while passes find full batches, two run at once.
 pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
+    use futures::stream::FuturesUnordered;
     let interval = std::time::Duration::from_millis(deps.config.workers.dispatch_interval_ms);
+    let one = |deps: Arc<Deps>| async move { pass(&deps).await };
+    let mut running = FuturesUnordered::new();
+    running.push(one(deps.clone()));
     loop {
-        let busy = match pass(&deps).await {
-            Ok(p) => p.handled() >= deps.config.workers.batch_size as usize,
-            Err(e) => {
-                tracing::error!(error = %e, "dispatcher pass failed");
-                false
+        tokio::select! {
+            Some(result) = running.next() => {
+                let busy = match result {
+                    Ok(p) => p.handled() >= deps.config.workers.batch_size as usize,
+                    Err(e) => {
+                        tracing::error!(error = %e, "dispatcher pass failed");
+                        false
+                    }
+                };
+                if *shutdown.borrow() {
+                    break;
+                }
+                if busy {
+                    while running.len() < PASSES_IN_FLIGHT {
+                        running.push(one(deps.clone()));
+                    }
+                } else if running.is_empty() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    running.push(one(deps.clone()));
+                }
             }
-        };
-        if *shutdown.borrow() {
-            break;
-        }
-        if !busy {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => break,
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
             }
         }
     }
+    // Passes in flight finish their batch (their sends are recorded) before the worker stops.
+    while running.next().await.is_some() {}
     tracing::info!("dispatcher stopped");
 }
 
