@@ -346,15 +346,19 @@ pub async fn pending_notifications(db: &Db, limit: i64) -> Result<Vec<PendingNot
         let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim.as_str()))
             .bind(t).bind(t + chrono::Duration::seconds(60)).bind(limit)
             .fetch_all(&mut *tx).await?;
-        let mut out: Vec<PendingNotification> = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(sqlx::query_as(
-                "SELECT n.id, n.channel, n.staff_id, s.phone, s.email, e.person_id, e.reason, n.attempts
-                 FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
-                 WHERE n.id = $1").bind(id).fetch_one(&mut *tx).await?);
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
+        // The claimed ids (integers from our own UPDATE, not input), read in one query.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT n.id, n.channel, n.staff_id, s.phone, s.email, e.person_id, e.reason, n.attempts
+             FROM notifications n JOIN staff s ON s.id = n.staff_id JOIN escalations e ON e.id = n.escalation_id
+             WHERE n.id IN ({list}) ORDER BY n.id");
+        let out: Vec<PendingNotification> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .persistent(false).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        out.sort_by_key(|n| n.id);
         Ok(out)
     })
 }

@@ -33,8 +33,9 @@ impl Manager {
         }
     }
 
-    /// SQL condition on `staff s`: the IDs this manager may manage. Role names and the centre
-    /// id are literals from the code and the session, never user input.
+    /// SQL condition on `staff s`: the IDs this manager may manage (called after `check`, so
+    /// the role list is never empty). Role names and the centre id are literals from the
+    /// code and the session, never user input.
     fn reach(&self) -> String {
         let roles = self
             .role
@@ -43,7 +44,6 @@ impl Manager {
             .map(|r| format!("'{}'", r.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
-        let roles = if roles.is_empty() { "''".into() } else { roles };
         if self.role == Role::MinistryAdmin {
             format!("s.role IN ({roles})")
         } else {
