@@ -154,8 +154,12 @@ async fn page(
                     label for="email" { (t(lang, "メール（確認コード）", "E-mail (login codes)")) } input id="email" name="email" type="email";
                     button type="submit" { (t(lang, "発行", "Issue")) }
                 }
+            }
+            // The centre's own settings, apart from issuing an ID.
+            section class="card" {
+                h2 { (t(lang, "保健所の設定", "Centre settings")) }
                 @if who.role == Role::AuthOfficer {
-                    form method="post" action="/ids/name-en" style="margin-top:1rem" {
+                    form method="post" action="/ids/name-en" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         label for="name_en" { (t(lang, "保健所の英語名（英語の自動音声が読み上げます。空欄なら「your health centre」）", "The centre's name in English (read by English calls; empty: \"your health centre\")")) }
                         input id="name_en" name="name_en" value=(name_en) lang="en";
