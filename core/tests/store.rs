@@ -380,6 +380,67 @@ async fn abandoned_claims_are_taken_again_after_the_lease() {
 }
 
 #[tokio::test]
+async fn calls_and_texts_are_claimed_in_their_own_lanes() {
+    use checkins::Lane;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let texted = person(&t.db, c, today, today).await;
+    let called = person(&t.db, c, today, today).await;
+    let moved = person(&t.db, c, today, today).await;
+    // `called` and `moved` are called; `moved`'s calls failed, so it goes out on its SMS
+    // fallback and belongs to the text lane.
+    with_db!(&t.db, p => sqlx::query("UPDATE persons SET channel = 'voice', fallback_channel = 'sms' WHERE id IN ($1, $2)")
+        .bind(called).bind(moved).execute(p).await.unwrap().rows_affected());
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET on_fallback = (person_id = $1), due_at = $2")
+        .bind(moved).bind(now() - Duration::minutes(1)).execute(p).await.unwrap().rows_affected());
+    let lease = Duration::minutes(5);
+    let voice = checkins::claim_due_in(&t.db, Some(Lane::Voice), now(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        voice.iter().map(|d| d.person_id).collect::<Vec<_>>(),
+        vec![called]
+    );
+    let mut text: Vec<i64> = checkins::claim_due_in(&t.db, Some(Lane::Text), now(), lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.person_id)
+        .collect();
+    text.sort();
+    assert_eq!(text, vec![texted, moved]);
+    // Sent and unanswered: the reminders are claimed per lane too.
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1")
+        .bind(now() - Duration::hours(5)).execute(p).await.unwrap().rows_affected());
+    let r = checkins::claim_reminders_in(
+        &t.db,
+        Some(Lane::Voice),
+        "patient",
+        now(),
+        Duration::hours(4),
+        2,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.iter().map(|d| d.person_id).collect::<Vec<_>>(), vec![called]);
+    let r = checkins::claim_reminders_in(
+        &t.db,
+        None,
+        "patient",
+        now(),
+        Duration::hours(4),
+        2,
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.len(), 2, "the rest, in no particular lane");
+    t.drop_db().await;
+}
+
+#[tokio::test]
 async fn answering_closes_the_checkin_once() {
     let t = TestDb::new().await;
     let c = centre(&t.db).await;

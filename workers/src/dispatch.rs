@@ -10,7 +10,7 @@ use mimamori_core::{
     provider::{Audience, OutboundMessage, SendError, smtp::escape},
     store::{
         alarms,
-        checkins::{self, DueCheckin, Failed},
+        checkins::{self, DueCheckin, Failed, Lane},
         escalations,
     },
     token::LinkSigner,
@@ -44,11 +44,27 @@ const CONCURRENCY: usize = 32;
 /// keep the passes' batches apart.
 const PASSES_IN_FLIGHT: usize = 2;
 
-/// Runs passes until shutdown; while passes find full batches, two run at once.
-pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
+/// Runs the dispatcher until shutdown: one loop per lane (calls; SMS and e-mail), so that
+/// a morning of texts does not leave the call numbers idle, nor the other way round (one
+/// loop for both reached the configured SMS rate only while no calls were due).
+pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) {
+    let lanes: Vec<_> = Lane::ALL
+        .into_iter()
+        .map(|lane| tokio::spawn(run_lane(deps.clone(), shutdown.clone(), lane)))
+        .collect();
+    for lane in lanes {
+        if let Err(e) = lane.await {
+            tracing::error!(error = %e, "dispatcher lane ended abnormally");
+        }
+    }
+    tracing::info!("dispatcher stopped");
+}
+
+/// One lane's passes until shutdown; while passes find full batches, two run at once.
+async fn run_lane(deps: Arc<Deps>, mut shutdown: Shutdown, lane: Lane) {
     use futures::stream::FuturesUnordered;
     let interval = std::time::Duration::from_millis(deps.config.workers.dispatch_interval_ms);
-    let one = |deps: Arc<Deps>| async move { pass(&deps).await };
+    let one = |deps: Arc<Deps>| async move { pass_in(&deps, Some(lane)).await };
     let mut running = FuturesUnordered::new();
     running.push(one(deps.clone()));
     loop {
@@ -85,7 +101,6 @@ pub async fn run(deps: Arc<Deps>, mut shutdown: Shutdown) {
     }
     // Passes in flight finish their batch (their sends are recorded) before the worker stops.
     while running.next().await.is_some() {}
-    tracing::info!("dispatcher stopped");
 }
 
 /// Staff alerts in their own lane: pending notifications of urgent escalations leave within
@@ -184,9 +199,19 @@ pub async fn reconcile(deps: &Deps) -> mimamori_core::Result<usize> {
 /// reminders, record their attempts (one transaction), send them concurrently, and record
 /// the results (one transaction; failures one by one).
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
+    pass_in(deps, None).await
+}
+
+/// [`pass`] for one lane (`None`: both). Overdue check-ins are closed by the text lane's
+/// passes (and by `None`), once per pass.
+async fn pass_in(deps: &Deps, lane: Option<Lane>) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
-    let (missed, escalated) = checkins::close_overdue(&deps.db, t, &deps.rules).await?;
+    let (missed, escalated) = if lane == Some(Lane::Voice) {
+        (Vec::new(), Vec::new())
+    } else {
+        checkins::close_overdue(&deps.db, t, &deps.rules).await?
+    };
     let mut out = Pass {
         missed: missed.len() as u64,
         ..Pass::default()
@@ -199,7 +224,8 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
         );
     }
     let lease = Duration::seconds(cfg.workers.claim_lease_secs);
-    let mut batch = checkins::claim_due(&deps.db, t, lease, cfg.workers.batch_size).await?;
+    let mut batch =
+        checkins::claim_due_in(&deps.db, lane, t, lease, cfg.workers.batch_size).await?;
     // Reminders, by each flow's policy (falling back to the `[checkin]` configuration).
     for monitoring_type in ["patient", "contact"] {
         let (after, max) = reminder_policy(deps, monitoring_type);
@@ -207,7 +233,8 @@ pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
         if after > 0 && max > 0 && room > 0 {
             let after = Duration::minutes(after);
             batch.extend(
-                checkins::claim_reminders(&deps.db, monitoring_type, t, after, max, room).await?,
+                checkins::claim_reminders_in(&deps.db, lane, monitoring_type, t, after, max, room)
+                    .await?,
             );
         }
     }

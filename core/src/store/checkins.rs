@@ -137,9 +137,36 @@ pub struct DueCheckin {
     pub health_centre_phone: String,
 }
 
-/// Claims up to `limit` due check-ins (and abandoned claims older than `lease`).
+/// A dispatcher lane: calls and texts (SMS, e-mail) are claimed and sent apart, each at its
+/// own numbers' pace, so that neither waits behind the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Voice,
+    Text,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Text, Lane::Voice];
+
+    fn voice(lane: Option<Lane>) -> Option<bool> {
+        lane.map(|l| l == Lane::Voice)
+    }
+}
+
+/// Claims up to `limit` due check-ins (and abandoned claims older than `lease`), of every lane.
 pub async fn claim_due(
     db: &Db,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<DueCheckin>> {
+    claim_due_in(db, None, at, lease, limit).await
+}
+
+/// [`claim_due`] for one lane (`None`: every lane).
+pub async fn claim_due_in(
+    db: &Db,
+    lane: Option<Lane>,
     at: DateTime<Utc>,
     lease: Duration,
     limit: i64,
@@ -147,7 +174,8 @@ pub async fn claim_due(
     let token = uuid_like();
     let sql = dialect::claim_due(db);
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(at).bind(at - lease).bind(limit).bind(&token).execute(p).await?.rows_affected());
+        .bind(at).bind(at - lease).bind(limit).bind(&token).bind(Lane::voice(lane))
+        .execute(p).await?.rows_affected());
     claimed(db, n, &token).await
 }
 
@@ -210,10 +238,24 @@ pub async fn claim_reminders(
     max: i32,
     limit: i64,
 ) -> Result<Vec<DueCheckin>> {
+    claim_reminders_in(db, None, monitoring_type, at, after, max, limit).await
+}
+
+/// [`claim_reminders`] for one lane (`None`: every lane).
+pub async fn claim_reminders_in(
+    db: &Db,
+    lane: Option<Lane>,
+    monitoring_type: &str,
+    at: DateTime<Utc>,
+    after: Duration,
+    max: i32,
+    limit: i64,
+) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
     let sql = dialect::claim_reminders(db);
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(at).bind(at - after).bind(limit).bind(&token).bind(max).bind(monitoring_type).execute(p).await?.rows_affected());
+        .bind(at).bind(at - after).bind(limit).bind(&token).bind(max).bind(monitoring_type)
+        .bind(Lane::voice(lane)).execute(p).await?.rows_affected());
     claimed(db, n, &token).await
 }
 

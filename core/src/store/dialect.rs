@@ -10,6 +10,12 @@ fn skip_locked(db: &Db) -> &'static str {
     }
 }
 
+/// True when a check-in (`c`) of a person (`p`) goes out as a call: its lane (`$5`/`$7` in
+/// the claims; NULL = every lane). The voice and text lanes are claimed apart so that a day
+/// of SMS does not keep the call numbers idle, nor the other way round.
+const LANE_VOICE: &str = "CASE WHEN c.on_fallback AND p.fallback_channel IS NOT NULL \
+     THEN p.fallback_channel ELSE p.channel END = 'voice'";
+
 /// Claims up to `$3` due check-ins for one dispatcher batch (`$4` = claim token): planned
 /// ones whose time has come, and ones whose earlier claim (`claimed_at < $2`) was abandoned
 /// by a crashed worker — the nearest answer deadline first, so a short window is not stuck
@@ -18,10 +24,11 @@ pub fn claim_due(db: &Db) -> String {
     format!(
         "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
          WHERE id IN (
-           SELECT id FROM checkins
-           WHERE (status = 'planned' AND due_at <= $1) OR (status = 'sending' AND claimed_at < $2)
-           ORDER BY deadline_at, due_at LIMIT $3{})",
-        skip_locked(db)
+           SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
+           WHERE ((c.status = 'planned' AND c.due_at <= $1) OR (c.status = 'sending' AND c.claimed_at < $2))
+             AND ($5 IS NULL OR ({LANE_VOICE}) = $5)
+           ORDER BY c.deadline_at, c.due_at LIMIT $3{})",
+        skip_locked(db).replace("UPDATE", "UPDATE OF c")
     )
 }
 
@@ -49,7 +56,7 @@ pub fn claim_reminders(db: &Db) -> String {
          WHERE id IN (
            SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
            WHERE c.status = 'sent' AND c.sent_at <= $2 AND c.reminders < $5 AND c.deadline_at > $1
-             AND p.monitoring_type = $6
+             AND p.monitoring_type = $6 AND ($7 IS NULL OR ({LANE_VOICE}) = $7)
            ORDER BY c.sent_at LIMIT $3{})",
         skip_locked(db).replace("UPDATE", "UPDATE OF c")
     )
