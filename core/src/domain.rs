@@ -280,9 +280,34 @@ pub mod lenient {
     }
 }
 
+/// The short form of a name that tells the members of a family sharing one phone apart
+/// without spelling the whole name out on a lock screen: the given name when the name has
+/// two parts (family name first in Japanese, last in a Latin-script name), the whole name
+/// otherwise (which part is which cannot be told).
+pub fn short_name(name: &str) -> &str {
+    let parts: Vec<&str> = name
+        .split(|c: char| c.is_whitespace() || c == '\u{3000}')
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.as_slice() {
+        [first, _, ..] if name.is_ascii() => first,
+        [_, .., last] => last,
+        _ => name.trim(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_names_tell_a_family_apart() {
+        assert_eq!(short_name("山田 花子"), "花子");
+        assert_eq!(short_name("山田\u{3000}太郎"), "太郎");
+        assert_eq!(short_name("Hanako Yamada"), "Hanako");
+        assert_eq!(short_name("山田花子"), "山田花子");
+        assert_eq!(short_name("  ヤマダ  ハナコ "), "ハナコ");
+    }
 
     #[test]
     fn phone_accepts_domestic_and_international() {

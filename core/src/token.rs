@@ -43,6 +43,12 @@ impl LinkSigner {
         self.verify_for("checkin", token, now_unix)
     }
 
+    /// The check-in of a link that is genuine but has expired (signature checked, expiry
+    /// not): its page can still name the health centre to phone.
+    pub fn verify_expired(&self, token: &str) -> Option<i64> {
+        self.verify_for("checkin", token, i64::MIN).ok()
+    }
+
     /// A token for another purpose (e.g. `login-code`): the purpose is part of the MAC, so a
     /// token made for one purpose never verifies for another.
     pub fn sign_for(&self, purpose: &str, checkin_id: i64, expires_unix: i64) -> String {
@@ -124,5 +130,10 @@ mod tests {
             "purposes do not mix"
         );
         assert_eq!(s.verify_for("login-code", &other, 999), Ok(42));
+        // An expired genuine link still names its check-in (for the centre's number);
+        // a forged or other-purpose one does not.
+        assert_eq!(s.verify_expired(&t), Some(42));
+        assert_eq!(s.verify_expired(&tampered), None);
+        assert_eq!(s.verify_expired(&other), None);
     }
 }

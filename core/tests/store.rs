@@ -424,19 +424,52 @@ async fn calls_and_texts_are_claimed_in_their_own_lanes() {
     )
     .await
     .unwrap();
-    assert_eq!(r.iter().map(|d| d.person_id).collect::<Vec<_>>(), vec![called]);
-    let r = checkins::claim_reminders_in(
-        &t.db,
-        None,
-        "patient",
-        now(),
-        Duration::hours(4),
-        2,
-        10,
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        r.iter().map(|d| d.person_id).collect::<Vec<_>>(),
+        vec![called]
+    );
+    let r = checkins::claim_reminders_in(&t.db, None, "patient", now(), Duration::hours(4), 2, 10)
+        .await
+        .unwrap();
     assert_eq!(r.len(), 2, "the rest, in no particular lane");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn answer_drafts_are_kept_audited_and_purged() {
+    use mimamori_core::store::drafts;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let a = person(&t.db, c, today, today).await;
+    let checkin = todays_checkin(&t.db, a).await;
+    assert!(drafts::open(&t.db, checkin, a).await.unwrap().is_empty());
+    let mut typed = drafts::Answers::new();
+    typed.insert("temperature".into(), "36.6".into());
+    drafts::save(&t.db, checkin, a, &typed).await.unwrap();
+    typed.insert("cough".into(), "yes".into());
+    drafts::save(&t.db, checkin, a, &typed).await.unwrap();
+    assert_eq!(drafts::open(&t.db, checkin, a).await.unwrap(), typed);
+    assert_eq!(
+        count(&t.db, "SELECT COUNT(*) FROM audit_log WHERE action IN ('checkin.open', 'checkin.draft') AND actor_kind = 'person'").await,
+        4
+    );
+    // Nothing is purged while the check-in is open and the draft fresh.
+    assert_eq!(
+        drafts::purge(&t.db, now() - Duration::days(2))
+            .await
+            .unwrap(),
+        0
+    );
+    with_db!(&t.db, p => sqlx::query("UPDATE checkins SET status = 'missed'").execute(p).await.unwrap().rows_affected());
+    assert_eq!(
+        drafts::purge(&t.db, now() - Duration::days(2))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(drafts::open(&t.db, checkin, a).await.unwrap().is_empty());
+    drafts::discard(&t.db, checkin).await.unwrap();
     t.drop_db().await;
 }
 

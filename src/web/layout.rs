@@ -26,6 +26,12 @@ fieldset{border:1px solid #ccd;border-radius:8px;margin:1rem 0;padding:.5rem 1re
 .yn{display:flex;gap:.5rem;flex-wrap:wrap;margin:.3rem 0 .8rem}.yn label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1.2rem;min-width:6rem;background:#fff}
 .yn input{width:auto;margin-right:.4rem;transform:scale(1.4)}.choices{display:flex;flex-direction:column;gap:.4rem;margin:.3rem 0 .8rem}.choices label{font-weight:400;margin:0;border:2px solid #889;border-radius:8px;padding:.6rem 1rem;background:#fff}.choices input{width:auto;margin-right:.6rem;transform:scale(1.4)}nav.tabs{display:flex;gap:.25rem;flex-wrap:wrap;margin:1rem 0;border-bottom:2px solid #ccd}nav.tabs a{padding:.5rem 1rem;text-decoration:none;border-radius:6px 6px 0 0}nav.tabs a[aria-current]{background:#1a56db;color:#fff}dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;margin:0}dl.kv dt{color:#555}dl.kv dd{margin:0}a.button{display:inline-block;background:#1a56db;color:#fff;padding:.5rem 1rem;border-radius:6px;text-decoration:none}h2.subhead{font-size:1.05rem;margin:1rem 0 .2rem;border-bottom:1px solid #ccd}.q{margin:.6rem 0 0;font-weight:600}
 svg{max-width:100%;height:auto;background:#fff}
+.error-summary{border:4px solid #b3261e;background:#fff;padding:.5rem 1rem;margin:1rem 0;border-radius:6px}.error-summary:focus{outline:3px solid #ffbf47}.error-summary h2{margin:.2rem 0;font-size:1.2rem}.error-summary a{color:#b3261e;font-weight:600}
+.visually-hidden{position:absolute!important;width:1px;height:1px;margin:0;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
+.call{border-top:1px solid #ccd;margin-top:1.5rem;padding-top:.5rem}.call a{font-weight:700;font-size:1.2rem}
+.none{margin:.6rem 0;padding:.4rem .6rem;border:2px dashed #889;border-radius:8px}.none label{display:flex;gap:.6rem;align-items:center;margin:0;font-weight:600}.none input{width:auto;transform:scale(1.4)}
+.actions{display:flex;gap:.8rem;flex-wrap:wrap;align-items:center}button.secondary{background:#555}.whose{margin:.2rem 0}
+ul.next{list-style:none;padding:0}
 @media print{header{display:none}}
 "#;
 

@@ -216,6 +216,23 @@ impl TestApp {
         panic!("no message to {to} within 10 s");
     }
 
+    /// Waits until the outbox holds `n` messages to `to`, and returns them.
+    pub async fn wait_for_messages(&self, to: &str, n: usize) -> Vec<outbox::OutboxMessage> {
+        for _ in 0..200 {
+            let msgs: Vec<_> = outbox::all(&self.db, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.to_addr == to)
+                .collect();
+            if msgs.len() >= n {
+                return msgs;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} messages to {to} within 10 s");
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         with_db!(&self.db, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
     }

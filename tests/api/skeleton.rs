@@ -329,112 +329,268 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
     let app = spawn_app().await;
     app.login().await;
     let r = app.post_json("/api/v1/persons", &serde_json::json!({
-        "name": "x", "phone": "08012120000", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+        "name": "山田 花子", "phone": "08012120000", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
     })).await;
     assert_eq!(r.status(), 201);
     let link = link_in(&app.wait_for_message("+818012120000").await.body);
-    let patient = reqwest::Client::new();
-    let first = patient
-        .get(&link)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
+    let path = link
+        .split_once("/c/")
+        .map(|(_, t)| format!("/c/{t}"))
         .unwrap();
+    // A browser: follows nothing by itself, so every redirect is seen.
+    let patient = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |url: String| {
+        let patient = patient.clone();
+        async move { patient.get(&url).send().await.unwrap() }
+    };
+    let page = |url: String| {
+        async move {
+            let r = get(url).await;
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let post = |form: Vec<(String, String)>| {
+        let patient = patient.clone();
+        let link = link.clone();
+        async move { patient.post(&link).form(&form).send().await.unwrap() }
+    };
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let redirected_to = |r: &reqwest::Response| {
+        assert_eq!(r.status(), 303, "each screen is posted, then redirected to");
+        r.headers()["location"].to_str().unwrap().to_string()
+    };
+    let first = page(link.clone()).await;
     assert!(
         first.contains(r#"name="temperature""#)
             && !first.contains(r#"name="cough""#)
             && first.contains("1 / 3")
     );
     assert!(!first.contains("<script"), "no JavaScript needed");
-    // Screen 1 with a bad value stays on screen 1.
-    let r = patient
-        .post(&link)
-        .form(&[
-            ("screen", "0"),
-            ("nav", "next"),
-            ("temperature", "abc"),
-            ("spo2", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    assert!(
+        first.contains("花子さんの") && !first.contains("山田"),
+        "a family phone's form says whose it is, by the short name"
+    );
+    assert!(
+        first.contains("tel:0"),
+        "the centre's number is on every screen"
+    );
+    // Screen 1 with a bad value stays on screen 1, with a summary that names and links the
+    // problem, the message tied to its input, and the title saying so.
+    let r = post(pairs(&[
+        ("screen", "0"),
+        ("nav", "next"),
+        ("temperature", "abc"),
+        ("spo2", ""),
+    ]))
+    .await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("1 / 3"));
-    let second = patient
-        .post(&link)
-        .form(&[
-            ("screen", "0"),
-            ("nav", "next"),
-            ("temperature", "36.6"),
-            ("spo2", ""),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let bad = r.text().await.unwrap();
+    assert!(bad.contains("1 / 3") && bad.contains("<title>エラー: "));
+    assert!(bad.contains(r##"class="error-summary""##) && bad.contains(r##"href="#temperature""##));
+    assert!(bad.contains(r#"aria-describedby="temperature-hint temperature-error""#));
+    assert!(bad.contains(r#"id="temperature-error""#) && bad.contains(r#"value="abc""#));
+    let r = post(pairs(&[
+        ("screen", "0"),
+        ("nav", "next"),
+        ("temperature", "36.6"),
+        ("spo2", ""),
+    ]))
+    .await;
+    assert_eq!(redirected_to(&r), format!("{path}?s=1"));
+    let second = page(format!("{link}?s=1")).await;
     assert!(second.contains("2 / 3") && second.contains(r#"name="cough""#));
     assert!(
-        second.contains(r#"type="hidden" name="temperature" value="36.6""#),
-        "earlier answers travel along"
+        !second.contains(r#"name="temperature""#),
+        "earlier answers wait on the server, not in the page"
     );
-    // Back keeps what was typed.
-    let back = patient
-        .post(&link)
-        .form(&[
-            ("screen", "1"),
-            ("nav", "back"),
-            ("temperature", "36.6"),
-            ("cough", "yes"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(back.contains("1 / 3") && back.contains(r#"value="36.6""#));
-    let mut answers: Vec<(String, String)> = vec![
-        ("screen".into(), "1".into()),
-        ("nav".into(), "next".into()),
-        ("temperature".into(), "36.6".into()),
-        ("spo2".into(), "".into()),
-    ];
-    answers.extend(answers_in(Some("symptoms"), &[]));
-    let third = patient
-        .post(&link)
-        .form(&answers)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Back keeps what was typed on both screens.
+    let r = post(pairs(&[("screen", "1"), ("nav", "back"), ("cough", "yes")])).await;
+    assert_eq!(redirected_to(&r), format!("{path}?s=0"));
+    assert!(
+        page(format!("{link}?s=0"))
+            .await
+            .contains(r#"value="36.6""#)
+    );
+    assert!(
+        page(format!("{link}?s=1"))
+            .await
+            .contains(r#"id="cough" name="cough" value="yes" checked"#)
+    );
+    // "None of these" next to a "yes" is a contradiction to resolve, not a guess.
+    let r = post(pairs(&[
+        ("screen", "1"),
+        ("nav", "next"),
+        ("none:symptoms", "yes"),
+        ("cough", "yes"),
+        ("feeling", "same"),
+    ]))
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains(r##"href="#none:symptoms""##)
+    );
+    // A healthy day: one box for the symptoms (each still stored as an explicit "no").
+    let r = post(pairs(&[
+        ("screen", "1"),
+        ("nav", "next"),
+        ("none:symptoms", "yes"),
+        ("feeling", "same"),
+    ]))
+    .await;
+    assert_eq!(redirected_to(&r), format!("{path}?s=2"));
+    let third = page(format!("{link}?s=2")).await;
     // The last screen asks the 13 urgent warning signs one by one, under their three
-    // headings.
+    // headings, with "none of these" after them.
     assert!(third.contains("3 / 3") && third.contains(r#"name="urgent_purple_lips""#));
-    assert_eq!(third.matches(r#"value="yes""#).count(), 13, "{third}");
+    assert_eq!(third.matches(r#"value="yes""#).count(), 14, "{third}");
     assert!(third.contains("表情・外見") && third.contains("意識障害等"));
-    answers[0].1 = "2".into();
-    answers.extend(answers_in(Some("urgent"), &[("urgent_purple_lips", "yes")]));
-    let done = patient
-        .post(&link)
-        .form(&answers)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(done.contains("すぐに保健所へ電話") && done.contains("回答を受け付けました"));
+    assert!(
+        third.find(r#"name="urgent_purple_lips""#) < third.find(r#"name="none:urgent""#),
+        "the urgent signs are read before \"none of these\""
+    );
+    assert!(
+        third.find(r#"value="next""#) < third.find(r#"value="back""#),
+        "Enter in a field goes forward, not back"
+    );
+    let r = post(
+        answers_in(Some("urgent"), &[("urgent_purple_lips", "yes")])
+            .into_iter()
+            .chain(pairs(&[("screen", "2"), ("nav", "next")]))
+            .collect(),
+    )
+    .await;
+    assert_eq!(redirected_to(&r), format!("{path}/done"));
+    let done = page(format!("{link}/done")).await;
+    assert!(
+        done.contains("<h1>すぐに保健所へ電話してください</h1>")
+            && done.contains("回答を受け付けました")
+    );
+    assert!(
+        done.contains("このあと"),
+        "the thanks page says what happens next"
+    );
+    // Reload and Back behave: the thanks page again, then "already received" — never a
+    // form resubmission.
+    assert!(
+        page(format!("{link}/done"))
+            .await
+            .contains("すぐに保健所へ電話")
+    );
+    assert_eq!(get(format!("{link}?s=2")).await.status(), 409);
     assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM answer_drafts").await,
+        0,
+        "the draft is gone"
+    );
+    let symptoms: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT symptoms FROM observations").fetch_one(p).await.unwrap());
+    let symptoms: serde_json::Value = serde_json::from_str(&symptoms).unwrap();
+    assert_eq!(symptoms["cough"], serde_json::json!(false), "{symptoms}");
+    assert_eq!(symptoms["fatigue"], serde_json::json!(false), "{symptoms}");
     assert_eq!(
         app.count("SELECT COUNT(*) FROM escalations WHERE reason = 'urgent_sign'")
             .await,
         1
+    );
+    // Each screen read and written is audited as the person.
+    assert!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'checkin.draft' AND actor_kind = 'person'")
+            .await
+            >= 3
+    );
+    app.finish().await;
+}
+
+/// Low SpO2 with every sign "no" is urgent too: the page says to phone now. A family
+/// sharing one phone is walked on to the next member; an expired link still names the
+/// centre's number.
+#[tokio::test]
+async fn low_spo2_family_phone_and_expired_link() {
+    let app = spawn_app().await;
+    app.login().await;
+    for name in ["山田 花子", "山田 太郎"] {
+        let r = app.post_json("/api/v1/persons", &serde_json::json!({
+            "name": name, "phone": "08012129999", "observation_start": today(), "observation_end": today(), "checkin_time": "00:00"
+        })).await;
+        assert_eq!(r.status(), 201);
+    }
+    let msgs = app.wait_for_messages("+818012129999", 2).await;
+    let hanako = msgs
+        .iter()
+        .find(|m| m.body.contains("花子さん"))
+        .expect("花子's own SMS");
+    assert!(
+        msgs.iter().any(|m| m.body.contains("太郎さん")),
+        "one SMS each, by name"
+    );
+    assert!(
+        hanako.body.contains("急な悪化は0"),
+        "the SMS gives the number to call"
+    );
+    let link = link_in(&hanako.body);
+    let patient = reqwest::Client::new();
+    let r = patient
+        .post(&link)
+        .form(&answers(&[("spo2", "88"), ("temperature", "38.9")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.url().path().ends_with("/done"));
+    let done = r.text().await.unwrap();
+    assert!(done.contains("すぐに保健所へ電話"), "{done}");
+    assert!(
+        done.contains("太郎さんの回答へ"),
+        "walks on to the next member"
+    );
+    let next = done
+        .split(r#"class="button" href=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let form = patient
+        .get(format!("{}{next}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("太郎さんの") && form.contains(r#"name="temperature""#));
+    // An expired link (genuine signature) still names the centre to phone.
+    let id: i64 = link
+        .rsplit("/c/")
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expired = mimamori_core::token::LinkSigner::new(LINK_SECRET.as_bytes()).sign(id, 1);
+    let r = patient
+        .get(format!("{}/c/{expired}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("有効期限") && page.contains("tel:0"),
+        "{page}"
     );
     app.finish().await;
 }

@@ -19,7 +19,7 @@ try {
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
   const resp = await page.goto(`${base}${path}`);
   const chart = page.locator('svg[role=img]').first();
-  await chart.waitFor({ state: 'visible', timeout: 10000 });
+  await chart.waitFor({ state: 'visible', timeout: 30000 });
   const box = await chart.boundingBox();
   const paths = await page.locator('svg[role=img] path').count();
   await page.screenshot({ path: out, fullPage: true });

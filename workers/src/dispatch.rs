@@ -122,7 +122,7 @@ pub async fn run_alerts(deps: Arc<Deps>, mut shutdown: Shutdown) {
     }
 }
 
-/// Every minute: asks the provider what became of attempts whose report never arrived (our
+/// Every minute: purges the link form's stale drafts, and asks the provider what became of attempts whose report never arrived (our
 /// webhook refused it under load, or it was lost on the way — Twilio does not send a status
 /// callback again) and applies the answer as if the report had come, through the same
 /// `delivery::report` (so a late real report is a duplicate). No outcome stays unknown.
@@ -136,6 +136,12 @@ pub async fn run_reconcile(deps: Arc<Deps>, mut shutdown: Shutdown) {
         }
         if *shutdown.borrow() {
             break;
+        }
+        // Drafts of the link form whose check-in has closed, or untouched for two days.
+        match mimamori_core::store::drafts::purge(&deps.db, now() - Duration::days(2)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "answer drafts of closed check-ins deleted"),
+            Err(e) => tracing::error!(error = %e, "purging answer drafts failed"),
         }
         match reconcile(&deps).await {
             Ok(0) => {}
@@ -487,27 +493,30 @@ pub fn message(
     let ja = c.language != "en";
     let centre = &c.health_centre_name;
     let phone = &c.health_centre_phone;
+    // Whose check-in and which day: a family sharing one phone gets one message each.
+    let who = mimamori_core::domain::short_name(&c.person_name);
+    let day = c.local_date.format("%-m/%-d").to_string();
     match channel {
         "email" => {
             let to = c.email.clone().ok_or("no e-mail address")?;
             let (subject, text, lead, urgent) = if ja {
                 (
-                    format!("【{centre}】本日の健康観察のお願い"),
+                    format!("【{centre}】{who}さんの健康観察（{day}）のお願い"),
                     format!(
-                        "本日の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"
+                        "{who}さんの本日（{day}）の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"
                     ),
-                    "本日の体温と体調を入力してください。",
+                    format!("{who}さんの本日（{day}）の体温と体調を入力してください。"),
                     format!(
                         "息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。"
                     ),
                 )
             } else {
                 (
-                    format!("[{centre}] Your daily health check"),
+                    format!("[{centre}] Daily health check for {who} ({day})"),
                     format!(
-                        "Please enter today's temperature and symptoms here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"
+                        "Please enter {who}'s temperature and symptoms for today ({day}) here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"
                     ),
-                    "Please enter today's temperature and symptoms.",
+                    format!("Please enter {who}'s temperature and symptoms for today ({day})."),
                     format!("If you suddenly feel worse, do not wait: call {centre} at {phone}."),
                 )
             };
@@ -521,7 +530,7 @@ pub fn message(
                  <p>{lead}</p><p><a href=\"{href}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px\">{button}</a></p>\
                  <p style=\"color:#555\">{href}</p><p><strong>{urgent}</strong></p></body></html>",
                 lang = if ja { "ja" } else { "en" },
-                lead = escape(lead),
+                lead = escape(&lead),
                 href = escape(&link),
                 button = escape(button),
                 urgent = escape(&urgent),
@@ -561,12 +570,18 @@ pub fn message(
         _ => {
             let to = c.phone.clone().ok_or("no phone number")?;
             let body = match (ja, c.reminders > 0) {
-                (true, false) => format!("{centre}です。本日の健康観察をお願いします {link}"),
-                (true, true) => {
-                    format!("{centre}です。本日の健康観察が未回答です。ご回答をお願いします {link}")
+                (true, false) => format!(
+                    "{centre}です。{who}さんの{day}の健康観察をお願いします {link} 急な悪化は{phone}へ"
+                ),
+                (true, true) => format!(
+                    "{centre}です。{who}さんの{day}の健康観察が未回答です {link} 急な悪化は{phone}へ"
+                ),
+                (false, false) => format!(
+                    "{centre}: {who}'s health check for {day} {link} Much worse? Call {phone}"
+                ),
+                (false, true) => {
+                    format!("{centre}: {who}'s {day} check not sent yet {link} Urgent: {phone}")
                 }
-                (false, false) => format!("{centre}: please send today's health check {link}"),
-                (false, true) => format!("{centre}: reminder, health check not yet sent {link}"),
             };
             Ok(OutboundMessage {
                 channel: "sms",

@@ -22,6 +22,8 @@ fn due(lang: &str, reminders: i32) -> DueCheckin {
         language: lang.into(),
         health_centre_name: "みなと保健所".into(),
         health_centre_phone: "03-0000-0000".into(),
+        person_name: "山田 花子".into(),
+        local_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
     }
 }
 

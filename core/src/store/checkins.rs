@@ -135,6 +135,9 @@ pub struct DueCheckin {
     pub language: String,
     pub health_centre_name: String,
     pub health_centre_phone: String,
+    /// For the short form that tells a family sharing one phone whose message it is.
+    pub person_name: String,
+    pub local_date: NaiveDate,
 }
 
 /// A dispatcher lane: calls and texts (SMS, e-mail) are claimed and sent apart, each at its
@@ -265,7 +268,8 @@ async fn claimed(db: &Db, n: u64, token: &str) -> Result<Vec<DueCheckin>> {
     }
     Ok(with_db!(db, p => sqlx::query_as(
         "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, c.on_fallback, p.monitoring_type, p.phone, p.email,
-                p.language, h.name AS health_centre_name, h.phone AS health_centre_phone
+                p.language, h.name AS health_centre_name, h.phone AS health_centre_phone,
+                p.name AS person_name, c.local_date
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.claim_token = $1 ORDER BY c.due_at").bind(token).fetch_all(p).await?))
 }
@@ -685,6 +689,11 @@ pub struct LinkContext {
     /// The channel of the latest SMS or e-mail sent for this check-in — what carried the
     /// link (`None`: no link was sent, e.g. the simulator or a call).
     pub link_channel: Option<String>,
+    /// The person's name, for the short form a shared family phone needs
+    /// ([`crate::domain::short_name`]); never logged.
+    pub person_name: String,
+    /// The local day this check-in is for.
+    pub local_date: NaiveDate,
 }
 
 impl LinkContext {
@@ -711,12 +720,36 @@ impl LinkContext {
     }
 }
 
+/// Another member of a household sharing one phone whose check-in of the same day is still
+/// open: after one member's answer, the page walks on to the next.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HouseholdMember {
+    pub checkin_id: i64,
+    pub person_name: String,
+    pub deadline_at: DateTime<Utc>,
+}
+
+/// The open check-ins of the same local day of the other people with the same phone number
+/// (and centre) as `checkin_id`'s person, oldest person first.
+pub async fn household_open(db: &Db, checkin_id: i64) -> Result<Vec<HouseholdMember>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT o.id AS checkin_id, q.name AS person_name, o.deadline_at
+         FROM checkins c JOIN persons p ON p.id = c.person_id
+         JOIN persons q ON q.phone = p.phone AND q.health_centre_id = p.health_centre_id AND q.id <> p.id
+         JOIN checkins o ON o.person_id = q.id AND o.local_date = c.local_date
+         WHERE c.id = $1 AND p.phone IS NOT NULL AND p.phone <> ''
+           AND o.status IN ('planned', 'sending', 'sent')
+         ORDER BY q.id, o.slot LIMIT 10")
+        .bind(checkin_id).fetch_all(p).await?))
+}
+
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
     with_db!(db, p => sqlx::query_as(
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
                 h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
                 (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
-                 ORDER BY a.id DESC LIMIT 1) AS link_channel
+                 ORDER BY a.id DESC LIMIT 1) AS link_channel,
+                p.name AS person_name, c.local_date
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
     .ok_or(Error::NotFound("check-in"))

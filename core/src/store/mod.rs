@@ -7,6 +7,7 @@ pub mod calls;
 pub mod capacity;
 pub mod checkins;
 mod dialect;
+pub mod drafts;
 pub mod escalations;
 pub mod ids;
 pub mod jobs;
