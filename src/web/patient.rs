@@ -472,6 +472,12 @@ fn see_other(to: String) -> Response {
 fn parse_answers(flow: &Flow, lang: Lang, form: &Answers) -> Result<Answer, Vec<FieldError>> {
     let mut c = Collect::default();
     let mut a = Answer::default();
+    // One urgent sign answered "yes" is enough to act on: the others are not required then,
+    // so a person in trouble is not held back by twelve more questions.
+    let urgent_yes = flow
+        .questions
+        .iter()
+        .any(|q| q.urgent && form.get(q.id.get_ref().as_str()).map(|v| v.trim()) == Some("yes"));
     for q in &flow.questions {
         let id = q.id.get_ref().as_str();
         let field = id.to_string();
@@ -519,6 +525,7 @@ fn parse_answers(flow: &Flow, lang: Lang, form: &Answers) -> Result<Answer, Vec<
             }
             QuestionKind::YesNo => match v {
                 "yes" | "no" => a.yes_no(id, v == "yes", q.urgent),
+                "" if q.urgent && urgent_yes => {}
                 _ => c.push(
                     field,
                     t(

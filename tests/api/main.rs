@@ -18,3 +18,4 @@ mod registry;
 mod review;
 mod skeleton;
 mod transport;
+mod walks;

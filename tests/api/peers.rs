@@ -28,6 +28,7 @@ pub fn node_peers() -> PathBuf {
         "node_modules/.bin/prism",
         "node_modules/twilio",
         "node_modules/playwright-core",
+        "node_modules/axe-core",
     ]
     .iter()
     .all(|p| dir.join(p).exists());
@@ -219,4 +220,26 @@ pub fn screenshot(
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).expect("screenshot.mjs prints JSON")
+}
+
+/// Runs `tests/peers/walk.mjs` with `spec` (see the script for the steps): a walk through
+/// pages in headless Chromium, each checked with axe-core. Returns its report.
+pub fn walk(spec: &serde_json::Value) -> serde_json::Value {
+    let dir = node_peers();
+    let chromium = chromium();
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), spec.to_string()).expect("write spec");
+    let o = Command::new("node")
+        .arg("walk.mjs")
+        .arg(file.path())
+        .env("CHROMIUM", chromium)
+        .current_dir(dir)
+        .output()
+        .expect("node");
+    assert!(
+        o.status.success(),
+        "browser walk failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("walk.mjs prints JSON")
 }

@@ -346,12 +346,10 @@ async fn the_form_is_one_screen_per_group_and_works_without_javascript() {
         let patient = patient.clone();
         async move { patient.get(&url).send().await.unwrap() }
     };
-    let page = |url: String| {
-        async move {
-            let r = get(url).await;
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
+    let page = |url: String| async move {
+        let r = get(url).await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
     };
     let post = |form: Vec<(String, String)>| {
         let patient = patient.clone();
