@@ -98,7 +98,20 @@ async fn provider() -> anyhow::Result<(String, Arc<Mutex<Seen>>)> {
             }
         }
     };
+    // The account and its numbers, for the start-up provider check.
+    let account = || async { Json(serde_json::json!({ "status": "active" })) };
+    let numbers = |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+        let n = q.get("PhoneNumber").cloned().unwrap_or_default();
+        Json(serde_json::json!({ "incoming_phone_numbers": [
+            { "phone_number": n, "capabilities": { "sms": true, "voice": true } }
+        ] }))
+    };
     let app = Router::new()
+        .route("/2010-04-01/Accounts/{sid}", axum::routing::get(account))
+        .route(
+            "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
+            axum::routing::get(numbers),
+        )
         .route(
             "/2010-04-01/Accounts/{sid}/Messages.json",
             post(handle(

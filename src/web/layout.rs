@@ -32,6 +32,12 @@ svg{max-width:100%;height:auto;background:#fff}
 .none{margin:.6rem 0;padding:.4rem .6rem;border:2px dashed #889;border-radius:8px}.none label{display:flex;gap:.6rem;align-items:center;margin:0;font-weight:600}.none input{width:auto;transform:scale(1.4)}
 .actions{display:flex;gap:.8rem;flex-wrap:wrap;align-items:center}button.secondary{background:#555}.whose{margin:.2rem 0}
 ul.next{list-style:none;padding:0}
+.prio{display:inline-block;min-width:3.2rem;text-align:center;padding:.1rem .5rem;border-radius:4px;font-weight:700;background:#eef1f6;color:#1b1b1b}.prio-urgent{background:#b3261e;color:#fff}.prio-high{background:#f9dedc;color:#8c1d18;border:1px solid #b3261e}
+table.queue td,table.queue th{padding:.3rem .5rem;vertical-align:middle}table.queue tr.esc-urgent td:first-child{border-left:6px solid #b3261e}table.queue details summary{cursor:pointer;color:#0b57d0;font-weight:600}
+.steps{display:grid;gap:.6rem;padding:.4rem 0;max-width:34rem}.steps form{border:1px solid #dde;border-radius:6px;padding:.4rem .6rem;background:#fff}.steps label{margin-top:.3rem}.steps button{margin-top:.5rem}button.resolve{background:#137333}label.confirm{display:flex;gap:.5rem;align-items:center;font-weight:600}label.confirm input{width:auto}
+.filters{display:flex;flex-wrap:wrap;gap:.3rem .8rem;align-items:flex-end}.filters label{margin:0}.filters select{width:auto}.filters button{margin:0}
+.done{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;background:#e6f4ea;border:1px solid #137333;border-radius:8px;padding:.3rem 1rem;margin:.5rem 0}.done p{margin:0}.done button{margin:0}
+.live{background:#fff4e5;border:2px solid #b3261e;border-radius:8px;padding:.4rem 1rem}
 @media print{header{display:none}}
 "#;
 

@@ -110,7 +110,21 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
             r.status().as_u16(),
             r.headers()["location"].to_str().unwrap()
         ),
-        (303, format!("/persons/{urgent}").as_str())
+        (
+            303,
+            format!("/persons/{urgent}?done=acknowledged&esc={esc}").as_str()
+        ),
+        "back where the nurse was, saying what was done"
+    );
+    let page = app
+        .get(&format!("/persons/{urgent}?done=acknowledged&esc={esc}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"action="/escalations/{esc}/undo""#)),
+        "the step can be undone from the page it returns to"
     );
     let r = step(vec![
         ("csrf", csrf.clone()),
@@ -133,10 +147,25 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
         ("note", String::new()),
     ])
     .await;
+    // An urgent case is not resolved by one click: without the confirmation it stays open,
+    // and the page names the problem and offers the forms again.
+    let r = step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "resolve".into()),
+        ("note", "入院".into()),
+    ])
+    .await;
+    assert_eq!(r.status(), 422);
+    let problem = r.text().await.unwrap();
+    assert!(
+        problem.contains("<title>エラー: ") && problem.contains(r#"name="confirm""#),
+        "{problem}"
+    );
     step(vec![
         ("csrf", csrf.clone()),
         ("step", "resolve".into()),
         ("note", "入院".into()),
+        ("confirm", "yes".into()),
     ])
     .await;
     let r = step(vec![("csrf", csrf.clone()), ("step", "acknowledge".into())]).await;
@@ -147,6 +176,31 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
         !queue.contains(&format!("/persons/{urgent}\"")),
         "resolved leaves the queue"
     );
+    // Undone within its minutes: back on the queue, taken on as before; then resolved again.
+    let r = app
+        .post_form(
+            &format!("/escalations/{esc}/undo"),
+            &[("csrf", csrf.as_str()), ("back", "/escalations")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let queue = app.get("/escalations").await.text().await.unwrap();
+    assert!(
+        queue.contains(&format!("/persons/{urgent}\"")),
+        "undo puts it back"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM escalations WHERE status = 'acknowledged'")
+            .await,
+        1
+    );
+    step(vec![
+        ("csrf", csrf.clone()),
+        ("step", "resolve".into()),
+        ("note", "入院".into()),
+        ("confirm", "yes".into()),
+    ])
+    .await;
     let page = app
         .get(&format!("/persons/{urgent}"))
         .await
@@ -156,8 +210,9 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
     for text in [
         "本人と通話、受診調整へ",
         "入院調整",
-        "resolved",
-        "acknowledged",
+        "解決",
+        "対応開始",
+        "取り消し",
         "看護師 一郎",
     ] {
         assert!(page.contains(text), "timeline shows {text}");
@@ -170,8 +225,14 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
         [
             "escalation.open",
             "escalation.acknowledged",
+            // The refused steps (an unknown action, a resolve without confirmation) show
+            // the case again: a read.
+            "escalation.view",
             "escalation.action",
             "escalation.action",
+            "escalation.view",
+            "escalation.resolved",
+            "escalation.undo",
             "escalation.resolved"
         ]
     );

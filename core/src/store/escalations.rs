@@ -166,6 +166,31 @@ pub async fn open_for_person(db: &Db, person_id: i64) -> Result<Vec<Escalation>>
     )
 }
 
+/// One escalation of health centre `centre` (others are not found), read by `actor`: audited.
+pub async fn get(db: &Db, actor: Actor, centre: i64, id: i64) -> Result<Escalation> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM escalations e JOIN persons p ON p.id = e.person_id
+         WHERE e.id = $1 AND p.health_centre_id = $2"
+    );
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let e: Option<Escalation> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id).bind(centre).fetch_optional(&mut *tx).await?;
+        let e = e.ok_or(Error::NotFound("escalation"))?;
+        audit(&mut *tx, actor, "escalation.view", "person", Some(e.person_id), None).await?;
+        tx.commit().await?;
+        Ok(e)
+    })
+}
+
+/// Open urgent cases of the centre nobody has taken on yet: the review queue's live count.
+pub async fn urgent_open(db: &Db, centre: i64) -> Result<i64> {
+    Ok(with_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM escalations e JOIN persons p ON p.id = e.person_id
+         WHERE p.health_centre_id = $1 AND e.status = 'open' AND e.priority = 'urgent'")
+        .bind(centre).fetch_one(p).await?))
+}
+
 /// A row of the review queue.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct QueueRow {
@@ -231,13 +256,34 @@ pub enum Step {
     Note(String),
     /// phoned | arranged_admission | advised | other, with an optional note.
     Action(String, String),
-    Resolve(String),
+    /// Closes the case. An urgent or high one needs a recorded action — given here or
+    /// recorded before — and the nurse's explicit confirmation: one click that records
+    /// nothing cannot take an urgent case off the queue.
+    Resolve {
+        action: Option<String>,
+        note: String,
+        confirmed: bool,
+    },
 }
 
 pub const ACTIONS: &[&str] = &["phoned", "arranged_admission", "advised", "other"];
 
+/// How long the nurse who took a step can undo it.
+pub const UNDO_MINUTES: i64 = 10;
+
+fn known_action(a: &str) -> Result<()> {
+    if ACTIONS.contains(&a) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "action",
+            format!("choose one of {}", ACTIONS.join(", ")),
+        ))
+    }
+}
+
 /// Applies a step by `staff_id` to escalation `id` of health centre `centre` (others are
-/// not found). Audited and recorded on the person's timeline.
+/// not found). Audited and recorded on the person's timeline, in one transaction.
 pub async fn step(
     db: &Db,
     centre: i64,
@@ -251,34 +297,34 @@ pub async fn step(
         Step::Acknowledge => ("acknowledged", None, None),
         Step::Note(n) => ("note", None, Some(n.clone())),
         Step::Action(a, n) => {
-            if !ACTIONS.contains(&a.as_str()) {
-                return Err(Error::invalid(
-                    "action",
-                    format!("choose one of {}", ACTIONS.join(", ")),
-                ));
-            }
+            known_action(a)?;
             (
                 "action",
                 Some(a.clone()),
                 Some(n.clone()).filter(|n| !n.trim().is_empty()),
             )
         }
-        Step::Resolve(n) => (
-            "resolved",
-            None,
-            Some(n.clone()).filter(|n| !n.trim().is_empty()),
-        ),
+        Step::Resolve { action, note, .. } => {
+            if let Some(a) = action {
+                known_action(a)?;
+            }
+            (
+                "resolved",
+                None,
+                Some(note.clone()).filter(|n| !n.trim().is_empty()),
+            )
+        }
     };
     if matches!(step, Step::Note(ref n) if n.trim().is_empty()) {
         return Err(Error::invalid("note", "write the note"));
     }
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT e.person_id, e.status FROM escalations e JOIN persons p ON p.id = e.person_id
+        let row: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT e.person_id, e.status, e.priority FROM escalations e JOIN persons p ON p.id = e.person_id
              WHERE e.id = $1 AND p.health_centre_id = $2")
             .bind(id).bind(centre).fetch_optional(&mut *tx).await?;
-        let Some((person_id, status)) = row else { return Err(Error::NotFound("escalation")) };
+        let Some((person_id, status, priority)) = row else { return Err(Error::NotFound("escalation")) };
         if status == "resolved" {
             return Err(Error::Conflict { field: "escalation" });
         }
@@ -287,7 +333,23 @@ pub async fn step(
                 sqlx::query("UPDATE escalations SET status = 'acknowledged', assigned_to = $1, updated_at = $2 WHERE id = $3")
                     .bind(staff_id).bind(t).bind(id).execute(&mut *tx).await?;
             }
-            Step::Resolve(_) => {
+            Step::Resolve { action, confirmed, .. } => {
+                if matches!(priority.as_str(), "urgent" | "high") {
+                    let acted: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM escalation_events WHERE escalation_id = $1 AND kind = 'action'")
+                        .bind(id).fetch_one(&mut *tx).await?;
+                    if acted == 0 && action.is_none() {
+                        return Err(Error::invalid("action", "record what was done before resolving an urgent or high case"));
+                    }
+                    if !confirmed {
+                        return Err(Error::invalid("confirm", "confirm that this urgent or high case is resolved"));
+                    }
+                }
+                if let Some(a) = action {
+                    sqlx::query(EVENT_SQL).bind(id).bind(person_id).bind(Some(staff_id)).bind("action").bind(Some(a.as_str())).bind(None::<&str>).bind(t)
+                        .execute(&mut *tx).await?;
+                    audit(&mut *tx, Actor::Staff(staff_id), "escalation.action", "person", Some(person_id), ip).await?;
+                }
                 sqlx::query("UPDATE escalations SET status = 'resolved', resolved_at = $1, updated_at = $1 WHERE id = $2")
                     .bind(t).bind(id).execute(&mut *tx).await?;
             }
@@ -300,6 +362,65 @@ pub async fn step(
         audit(&mut *tx, Actor::Staff(staff_id), &format!("escalation.{kind}"), "person", Some(person_id), ip).await?;
         tx.commit().await?;
         Ok(())
+    })
+}
+
+/// Undoes the last step `staff_id` took on escalation `id`, within [`UNDO_MINUTES`]: a
+/// resolve reopens the case (acknowledged again if it had been), an acknowledgement puts it
+/// back to open and unassigned, an action or note is marked withdrawn. The step stays on the
+/// timeline with an `undone` entry after it; audited. Returns the kind undone.
+pub async fn undo(
+    db: &Db,
+    centre: i64,
+    staff_id: i64,
+    id: i64,
+    ip: Option<&str>,
+) -> Result<String> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT e.person_id, e.reason FROM escalations e JOIN persons p ON p.id = e.person_id
+             WHERE e.id = $1 AND p.health_centre_id = $2")
+            .bind(id).bind(centre).fetch_optional(&mut *tx).await?;
+        let Some((person_id, reason)) = row else { return Err(Error::NotFound("escalation")) };
+        let last: Option<(String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT kind, staff_id, at FROM escalation_events WHERE escalation_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(id).fetch_optional(&mut *tx).await?;
+        let kind = match last {
+            Some((kind, Some(by), at)) if by == staff_id && t - at <= chrono::Duration::minutes(UNDO_MINUTES)
+                && matches!(kind.as_str(), "acknowledged" | "action" | "note" | "resolved") => kind,
+            _ => return Err(Error::invalid("undo", "only your own last step of the past 10 minutes can be undone")),
+        };
+        match kind.as_str() {
+            "resolved" => {
+                // Reopened only if no newer case for the same reason has opened meanwhile.
+                let newer: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM escalations WHERE person_id = $1 AND reason = $2 AND status <> 'resolved'")
+                    .bind(person_id).bind(&reason).fetch_one(&mut *tx).await?;
+                if newer > 0 {
+                    return Err(Error::Conflict { field: "escalation" });
+                }
+                let acknowledged: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM escalation_events WHERE escalation_id = $1 AND kind = 'acknowledged'")
+                    .bind(id).fetch_one(&mut *tx).await?;
+                let status = if acknowledged > 0 { "acknowledged" } else { "open" };
+                sqlx::query("UPDATE escalations SET status = $1, resolved_at = NULL, updated_at = $2 WHERE id = $3")
+                    .bind(status).bind(t).bind(id).execute(&mut *tx).await?;
+            }
+            "acknowledged" => {
+                sqlx::query("UPDATE escalations SET status = 'open', assigned_to = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(t).bind(id).execute(&mut *tx).await?;
+            }
+            _ => {
+                sqlx::query("UPDATE escalations SET updated_at = $1 WHERE id = $2").bind(t).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        sqlx::query(EVENT_SQL).bind(id).bind(person_id).bind(Some(staff_id)).bind("undone").bind(Some(kind.as_str())).bind(None::<&str>).bind(t)
+            .execute(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(staff_id), "escalation.undo", "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        Ok(kind)
     })
 }
 

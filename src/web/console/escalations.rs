@@ -29,7 +29,10 @@ use crate::web::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/escalations", get(queue))
+        .route("/escalations/live", get(live))
         .route("/escalations/{id}/steps", post(step))
+        .route("/escalations/{id}/undo", post(undo))
+        .route("/static/queue.js", get(script))
 }
 
 pub fn reason_label(lang: Lang, r: &str) -> &'static str {
@@ -91,38 +94,185 @@ struct Filter {
     residence: String,
 }
 
-/// The forms to act on one escalation (used here and on the person's page).
-pub fn step_forms(lang: Lang, who: &CurrentStaff, id: i64, status: &str, back: &str) -> Markup {
+/// The timeline's words for an event kind.
+pub fn event_label(lang: Lang, kind: &str) -> &'static str {
+    match kind {
+        "triggered" => t(lang, "発生", "raised"),
+        "acknowledged" => t(lang, "対応開始", "taken on"),
+        "note" => t(lang, "メモ", "note"),
+        "action" => t(lang, "対応", "action"),
+        "resolved" => t(lang, "解決", "resolved"),
+        "undone" => t(lang, "取り消し", "undone"),
+        _ => "?",
+    }
+}
+
+/// The forms to act on one escalation (used in the queue's expanding rows and on the
+/// person's page). Resolving an urgent or high case asks for the action taken (unless one
+/// is recorded) and an explicit confirmation; the store refuses it otherwise.
+pub fn step_forms(
+    lang: Lang,
+    who: &CurrentStaff,
+    id: i64,
+    status: &str,
+    priority: &str,
+    back: &str,
+) -> Markup {
+    let serious = matches!(priority, "urgent" | "high");
+    let field = |name: &str| format!("esc{id}-{name}");
     html! {
-        div class="steps" style="display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end" {
+        div class="steps" {
             @if status == "open" {
                 form method="post" action=(format!("/escalations/{id}/steps")) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     input type="hidden" name="back" value=(back);
                     input type="hidden" name="step" value="acknowledge";
-                    button type="submit" style="margin:0" { (t(lang, "対応する", "I'm on it")) }
+                    button type="submit" { (t(lang, "対応する（担当になる）", "I'm on it")) }
                 }
             }
             form method="post" action=(format!("/escalations/{id}/steps")) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="back" value=(back);
                 input type="hidden" name="step" value="action";
-                label { (t(lang, "対応内容", "Action")) " "
-                    select name="action" style="width:auto" {
-                        @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
-                    }
+                label for=(field("action")) { (t(lang, "対応内容", "Action taken")) }
+                select id=(field("action")) name="action" {
+                    @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
                 }
-                input name="note" placeholder=(t(lang, "メモ（任意）", "Note (optional)")) style="width:14rem";
-                button type="submit" style="margin:0" { (t(lang, "記録", "Record")) }
+                label for=(field("note")) { (t(lang, "メモ（任意）", "Note (optional)")) }
+                input id=(field("note")) name="note";
+                button type="submit" { (t(lang, "対応を記録", "Record action")) }
             }
-            form method="post" action=(format!("/escalations/{id}/steps")) {
+            form method="post" action=(format!("/escalations/{id}/steps")) class="resolve" {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="back" value=(back);
                 input type="hidden" name="step" value="resolve";
-                input name="note" placeholder=(t(lang, "解決メモ", "Resolution note")) style="width:12rem";
-                button type="submit" style="margin:0;background:#137333" { (t(lang, "解決", "Resolve")) }
+                @if serious {
+                    label for=(field("raction")) { (t(lang, "行った対応（記録済みなら空欄）", "Action taken (empty if already recorded)")) }
+                    select id=(field("raction")) name="action" {
+                        option value="" { (t(lang, "— 記録済み —", "— already recorded —")) }
+                        @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
+                    }
+                }
+                label for=(field("rnote")) { (t(lang, "解決メモ（任意）", "Resolution note (optional)")) }
+                input id=(field("rnote")) name="note";
+                @if serious {
+                    label class="confirm" {
+                        input type="checkbox" name="confirm" value="yes";
+                        (t(lang, "この案件への対応が済んだことを確認しました", "I confirm this case has been dealt with"))
+                    }
+                }
+                button type="submit" class="resolve" { (t(lang, "解決にする", "Resolve")) }
             }
         }
+    }
+}
+
+/// What a step did, with its undo: shown at the top of the page the nurse returns to.
+pub fn done_banner(lang: Lang, who: &CurrentStaff, done: &str, esc: i64, back: &str) -> Markup {
+    html! {
+        div class="done" role="status" {
+            p {
+                strong { (event_label(lang, done)) } " "
+                (t(lang, "を記録しました（要確認", "recorded (case ")) (esc) (t(lang, "）。", ")."))
+                " " (t(lang, "10分以内なら取り消せます。", "You can undo it for 10 minutes."))
+            }
+            form method="post" action=(format!("/escalations/{esc}/undo")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                input type="hidden" name="back" value=(back);
+                button type="submit" class="secondary" { (t(lang, "元に戻す", "Undo")) }
+            }
+        }
+    }
+}
+
+/// Puts `banner` at the top of a page's main content (the person page is cached whole).
+pub fn with_banner(page: String, banner: Markup) -> String {
+    match page
+        .find("<main")
+        .and_then(|i| page[i..].find('>').map(|j| i + j + 1))
+    {
+        Some(at) => format!("{}{}{}", &page[..at], banner.into_string(), &page[at..]),
+        None => page,
+    }
+}
+
+/// `?done=<kind>&esc=<id>` after a step.
+#[derive(Deserialize, Default)]
+pub struct Done {
+    #[serde(default)]
+    pub done: String,
+    #[serde(default)]
+    pub esc: Option<i64>,
+}
+
+impl Done {
+    pub fn banner(&self, lang: Lang, who: &CurrentStaff, back: &str) -> Option<Markup> {
+        let esc = self.esc?;
+        matches!(
+            self.done.as_str(),
+            "acknowledged" | "action" | "note" | "resolved"
+        )
+        .then(|| done_banner(lang, who, &self.done, esc, back))
+    }
+}
+
+/// Refreshes the queue's live count without reloading the page (what the nurse typed in an
+/// open row stays): polls the count of open urgent cases and says when new ones came in.
+const QUEUE_SCRIPT: &str = r#"(function () {
+  var el = document.getElementById('live');
+  if (!el) return;
+  var shown = parseInt(el.getAttribute('data-urgent') || '0', 10);
+  function poll() {
+    fetch('/escalations/live', { credentials: 'same-origin', headers: { 'Accept': 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (v) {
+        if (!v) return;
+        var fresh = v.urgent_open - shown;
+        var link = el.querySelector('a');
+        if (fresh > 0) {
+          el.hidden = false;
+          el.querySelector('.n').textContent = String(fresh);
+        } else {
+          el.hidden = true;
+        }
+        if (link) link.href = location.pathname + location.search;
+      })
+      .catch(function () {});
+  }
+  setInterval(poll, 20000);
+})();"#;
+
+async fn script() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        QUEUE_SCRIPT,
+    )
+}
+
+/// The count behind the queue's live line: open, not yet taken on, urgent cases of the
+/// centre (a count, no person).
+async fn live(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+) -> Result<axum::Json<serde_json::Value>, HtmlError> {
+    who.require_health_centre()?;
+    let n = escalations::urgent_open(&s.db, who.health_centre_id).await?;
+    Ok(axum::Json(serde_json::json!({ "urgent_open": n })))
+}
+
+/// "12分前" / "12 min ago" beside the time: how long someone has been waiting.
+fn waited(lang: Lang, since: chrono::DateTime<chrono::Utc>) -> String {
+    let m = (chrono::Utc::now() - since).num_minutes().max(0);
+    match (lang, m) {
+        (Lang::Ja, 0..60) => format!("{m}分前"),
+        (Lang::Ja, 60..1440) => format!("{}時間前", m / 60),
+        (Lang::Ja, _) => format!("{}日前", m / 1440),
+        (Lang::En, 0..60) => format!("{m} min ago"),
+        (Lang::En, 60..1440) => format!("{} h ago", m / 60),
+        (Lang::En, _) => format!("{} d ago", m / 1440),
     }
 }
 
@@ -131,6 +281,7 @@ async fn queue(
     who: CurrentStaff,
     UiLang(lang): UiLang,
     Query(f): Query<Filter>,
+    Query(done): Query<Done>,
 ) -> Result<Html<String>, HtmlError> {
     who.require_health_centre()?;
     let reason = Some(f.reason.as_str()).filter(|r| REASONS.contains(r));
@@ -154,51 +305,68 @@ async fn queue(
         500,
     )
     .await?;
+    let urgent_open = rows
+        .iter()
+        .filter(|r| r.priority == "urgent" && r.status == "open")
+        .count();
     let tz = chrono_tz::Asia::Tokyo;
     Ok(layout::page(
         lang,
         &who,
         t(lang, "要確認キュー", "Review queue"),
         html! {
-            form method="get" action="/escalations" {
-                label for="reason" { (t(lang, "理由で絞り込み", "Filter by reason")) }
-                select id="reason" name="reason" style="width:auto" {
+            @if let Some(b) = done.banner(lang, &who, "/escalations") { (b) }
+            p id="live" class="live" role="status" hidden data-urgent=(urgent_open) {
+                (t(lang, "新しい緊急案件が ", "New urgent cases: ")) strong class="n" { "0" } (t(lang, " 件あります。", ". "))
+                a href="/escalations" { (t(lang, "一覧を更新", "Refresh the list")) }
+            }
+            form method="get" action="/escalations" class="filters" {
+                label for="reason" { (t(lang, "理由", "Reason")) }
+                select id="reason" name="reason" {
                     option value="" { (t(lang, "すべて", "All")) }
                     @for r in REASONS { option value=(r) selected[reason == Some(*r)] { (reason_label(lang, r)) } }
                 }
-                " "
                 label for="org" { (t(lang, "委託先・施設", "Contractor / facility")) }
-                select id="org" name="org" style="width:auto" {
+                select id="org" name="org" {
                     option value="" { (t(lang, "すべて", "All")) }
                     @for (id, _, name) in &orgs { option value=(id) selected[org == Some(*id)] { (name) } }
                 }
-                " "
                 label for="residence" { (t(lang, "居所", "Residence")) }
-                select id="residence" name="residence" style="width:auto" {
+                select id="residence" name="residence" {
                     option value="" { (t(lang, "すべて", "All")) }
                     @for k in residences::KINDS { option value=(k) selected[residence == Some(*k)] { (residence_label(lang, k)) } }
                 }
-                " " button type="submit" style="margin:0" { (t(lang, "表示", "Show")) }
+                button type="submit" { (t(lang, "絞り込む", "Filter")) }
             }
-            p class="muted" { (rows.len()) " " (t(lang, "件（緊急度の高い順、古い順）", "open (most urgent first, then oldest)")) }
-            table {
+            p class="muted" {
+                strong { (rows.len()) } " " (t(lang, "件（緊急度の高い順、待ち時間の長い順）", "open (most urgent first, then longest waiting)"))
+                @if urgent_open > 0 { " · " strong class="err" { (t(lang, "未対応の緊急 ", "urgent, not taken on: ")) (urgent_open) } }
+            }
+            table class="queue" {
                 thead { tr {
-                    th { (t(lang, "緊急度", "Priority")) } th { (t(lang, "対象者", "Person")) } th { (t(lang, "理由", "Reason")) }
-                    th { (t(lang, "発生", "Since")) } th { (t(lang, "担当", "Who")) } th { (t(lang, "操作", "Act")) }
+                    th scope="col" { (t(lang, "緊急度", "Priority")) } th scope="col" { (t(lang, "対象者", "Person")) }
+                    th scope="col" { (t(lang, "理由", "Why")) } th scope="col" { (t(lang, "発生", "Since")) }
+                    th scope="col" { (t(lang, "担当", "Taken on by")) } th scope="col" { (t(lang, "操作", "Act")) }
                 } }
                 tbody {
                     @for r in &rows {
                         tr class=(format!("esc esc-{}", r.priority)) {
-                            td { span class=(format!("tag {}", if r.priority == "urgent" { "failed" } else { "" })) { (priority_label(lang, &r.priority)) } }
+                            td { span class=(format!("prio prio-{}", r.priority)) { (priority_label(lang, &r.priority)) } }
                             td { a href=(format!("/persons/{}", r.person_id)) { (r.name) } }
-                            td { (reason_label(lang, &r.reason)) div class="muted" { (r.detail) } }
-                            td { (r.opened_at.with_timezone(&tz).format("%m/%d %H:%M")) }
-                            td { (r.assigned_name.as_deref().unwrap_or("—")) }
-                            td { (step_forms(lang, &who, r.id, &r.status, "/escalations")) }
+                            td { (reason_label(lang, &r.reason)) @if !r.detail.is_empty() { span class="muted" { " · " (r.detail) } } }
+                            td { (waited(lang, r.opened_at)) span class="muted" { " (" (r.opened_at.with_timezone(&tz).format("%m/%d %H:%M")) ")" } }
+                            td { @match &r.assigned_name { Some(n) => (n), None => span class="muted" { (t(lang, "未対応", "nobody yet")) } } }
+                            td {
+                                details {
+                                    summary { (t(lang, "操作", "Act")) span class="visually-hidden" { " " (r.name) } }
+                                    (step_forms(lang, &who, r.id, &r.status, &r.priority, "/escalations"))
+                                }
+                            }
                         }
                     }
                 }
             }
+            script src="/static/queue.js" {}
         },
     ))
 }
@@ -212,26 +380,51 @@ struct StepForm {
     #[serde(default)]
     note: String,
     #[serde(default)]
+    confirm: String,
+    #[serde(default)]
     back: String,
+}
+
+/// Where to go after a step: a console path of ours, never elsewhere.
+fn back_to(back: &str) -> String {
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
+        back.to_string()
+    } else {
+        "/escalations".into()
+    }
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{query}")
 }
 
 async fn step(
     State(s): State<AppState>,
     who: CurrentStaff,
+    UiLang(lang): UiLang,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     Form(f): Form<StepForm>,
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    let step = match f.step.as_str() {
-        "acknowledge" => Step::Acknowledge,
-        "note" => Step::Note(f.note),
-        "action" => Step::Action(f.action, f.note),
-        "resolve" => Step::Resolve(f.note),
+    let back = back_to(&f.back);
+    let (step, kind) = match f.step.as_str() {
+        "acknowledge" => (Step::Acknowledge, "acknowledged"),
+        "note" => (Step::Note(f.note), "note"),
+        "action" => (Step::Action(f.action, f.note), "action"),
+        "resolve" => (
+            Step::Resolve {
+                action: Some(f.action).filter(|a| !a.is_empty()),
+                note: f.note,
+                confirmed: f.confirm == "yes",
+            },
+            "resolved",
+        ),
         _ => return Err(crate::web::error::AppError::BadRequest("unknown step".into()).into()),
     };
-    escalations::step(
+    match escalations::step(
         &s.db,
         who.health_centre_id,
         who.id,
@@ -239,11 +432,78 @@ async fn step(
         step,
         Some(&addr.ip().to_string()),
     )
+    .await
+    {
+        Ok(()) => {
+            Ok(Redirect::to(&with_query(&back, &format!("done={kind}&esc={id}"))).into_response())
+        }
+        Err(mimamori_core::Error::Invalid(errors)) => {
+            Ok(step_problem(&s, &who, lang, id, &back, &errors).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A step refused (e.g. resolving an urgent case without an action or confirmation): the
+/// problem named, and the case's forms again.
+async fn step_problem(
+    s: &AppState,
+    who: &CurrentStaff,
+    lang: Lang,
+    id: i64,
+    back: &str,
+    errors: &[mimamori_core::FieldError],
+) -> Result<Response, HtmlError> {
+    let e = escalations::get(&s.db, Actor::Staff(who.id), who.health_centre_id, id).await?;
+    let title = format!(
+        "{}{}",
+        t(lang, "エラー: ", "Error: "),
+        t(lang, "対応の記録", "Review step")
+    );
+    let page = layout::page(
+        lang,
+        who,
+        &title,
+        html! {
+            div class="error-summary" role="alert" tabindex="-1" autofocus {
+                h2 { (t(lang, "記録できませんでした", "Not recorded")) }
+                ul { @for f in errors { li { (crate::web::messages::localise(lang, &f.reason)) } } }
+            }
+            p {
+                strong class=(format!("prio prio-{}", e.priority)) { (priority_label(lang, &e.priority)) } " "
+                (reason_label(lang, &e.reason)) " · "
+                a href=(format!("/persons/{}", e.person_id)) { (t(lang, "対象者のページ", "The person's page")) }
+            }
+            (step_forms(lang, who, id, &e.status, &e.priority, back))
+            p { a href=(back) { (t(lang, "戻る", "Back")) } }
+        },
+    );
+    Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+#[derive(Deserialize)]
+struct UndoForm {
+    csrf: String,
+    #[serde(default)]
+    back: String,
+}
+
+async fn undo(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<UndoForm>,
+) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
+    who.check_csrf(&f.csrf)?;
+    escalations::undo(
+        &s.db,
+        who.health_centre_id,
+        who.id,
+        id,
+        Some(&addr.ip().to_string()),
+    )
     .await?;
-    let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
-        f.back
-    } else {
-        "/escalations".into()
-    };
-    Ok(Redirect::to(&back).into_response())
+    Ok(Redirect::to(&back_to(&f.back)).into_response())
 }

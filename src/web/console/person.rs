@@ -27,7 +27,10 @@ use mimamori_core::{
 use serde::Deserialize;
 
 use super::{
-    escalations::{action_label, priority_label, reason_label, residence_label, step_forms},
+    escalations::{
+        Done, action_label, event_label, priority_label, reason_label, residence_label, step_forms,
+        with_banner,
+    },
     persons::status_label,
 };
 use crate::web::{
@@ -169,8 +172,14 @@ async fn show(
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     axum::extract::Query(q): axum::extract::Query<TabQuery>,
+    axum::extract::Query(done): axum::extract::Query<Done>,
 ) -> Result<Response, HtmlError> {
     let (hit, html) = page_served(&s, &who, lang, &addr.ip().to_string(), id, &q.tab, None).await?;
+    // What a review step just did, with its undo (outside the cached page).
+    let html = match done.banner(lang, &who, &format!("/persons/{id}")) {
+        Some(b) => axum::response::Html(with_banner(html.0, b)),
+        None => html,
+    };
     // Says whether the page came from memory (`web::cache`), for operators and tests.
     Ok(([("x-cache", if hit { "hit" } else { "miss" })], html).into_response())
 }
@@ -528,7 +537,7 @@ async fn page_served(
                                 (reason_label(lang, &e.reason)) " · " span class="muted" { (e.detail) " · " (local(e.opened_at)) }
                                 @if e.status == "acknowledged" { " · " (t(lang, "対応中", "in hand")) }
                             }
-                            (step_forms(lang, who, e.id, &e.status, &back))
+                            (step_forms(lang, who, e.id, &e.status, &e.priority, &back))
                         }
                     }
                 }
@@ -624,8 +633,11 @@ async fn page_served(
                 ul {
                     @for ev in &timeline {
                         li class=(format!("ev ev-{}", ev.kind)) {
-                            (local(ev.at)) " · " (reason_label(lang, &ev.reason)) " · " strong { (ev.kind) }
-                            @if let Some(a) = &ev.action { @if ev.kind == "action" { " · " (action_label(lang, a)) } }
+                            (local(ev.at)) " · " (reason_label(lang, &ev.reason)) " · " strong { (event_label(lang, &ev.kind)) }
+                            @if let Some(a) = &ev.action {
+                                @if ev.kind == "action" { " · " (action_label(lang, a)) }
+                                @if ev.kind == "undone" { " · " (event_label(lang, a)) }
+                            }
                             @if let Some(n) = &ev.note { " · " (n) }
                             @if let Some(who) = &ev.staff_name { " — " (who) }
                         }
