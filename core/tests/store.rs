@@ -7,6 +7,7 @@ use mimamori_core::{
     access::{Role, Viewer},
     db::now,
     provider::Audience,
+    rules::Priority,
     store::{Actor, audit, checkins, escalations, ids, jobs, observations, outbox, persons, staff},
     testing::{TestDb, requested_backend},
     with_db,
@@ -470,6 +471,105 @@ async fn answer_drafts_are_kept_audited_and_purged() {
     );
     assert!(drafts::open(&t.db, checkin, a).await.unwrap().is_empty());
     drafts::discard(&t.db, checkin).await.unwrap();
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
+    use mimamori_core::store::followups;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let calm = person(&t.db, c, today, today).await;
+    let silent = person(&t.db, c, today, today).await;
+    let urgent = person(&t.db, c, today, today).await;
+    let elsewhere = person(&t.db, c, today, today).await;
+    let org = staff::create_organisation(&t.db, "contractor", "コール", c)
+        .await
+        .unwrap();
+    let worker = staff::create_staff(&t.db, c, "caller1", "h", "w")
+        .await
+        .unwrap();
+    staff::set_role(&t.db, worker, Role::Contractor, Some(org))
+        .await
+        .unwrap();
+    for p in [calm, silent, urgent] {
+        staff::assign(&t.db, p, org).await.unwrap();
+    }
+    for (p, reason, priority) in [
+        (silent, "non_reporting", Priority::High),
+        (urgent, "spo2_low", Priority::Urgent),
+    ] {
+        escalations::open(
+            &t.db,
+            escalations::Raise {
+                person_id: p,
+                reason,
+                priority,
+                detail: "test",
+                actor: Actor::System,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let v = Viewer {
+        staff_id: worker,
+        role: Role::Contractor,
+        health_centre_id: c,
+        organisation_id: Some(org),
+    };
+    let order: Vec<i64> = persons::most_worrying(&t.db, &v, today, 50, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        order,
+        vec![urgent, silent, calm],
+        "urgent, then not reporting; only its own"
+    );
+    // A call: recorded, listed, audited; an unknown outcome or someone else's person is not.
+    followups::record(&t.db, &v, silent, "no_answer", "留守電に伝言")
+        .await
+        .unwrap();
+    assert!(matches!(
+        followups::record(&t.db, &v, silent, "maybe", "").await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        followups::record(&t.db, &v, elsewhere, "reached", "").await,
+        Err(Error::NotFound(_))
+    ));
+    let calls = followups::list(&t.db, Some(&v), silent).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (
+            calls[0].outcome.as_str(),
+            calls[0].note.as_deref(),
+            calls[0].staff_name.as_str()
+        ),
+        ("no_answer", Some("留守電に伝言"), "w")
+    );
+    assert_eq!(
+        count(
+            &t.db,
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('followup.create', 'followup.list')"
+        )
+        .await,
+        2
+    );
+    // A medical institution may not write observations, so may not record calls.
+    let hospital = Viewer {
+        role: Role::MedicalInstitution,
+        ..hc_viewer(c)
+    };
+    assert!(
+        followups::record(&t.db, &hospital, calm, "reached", "")
+            .await
+            .is_err()
+    );
     t.drop_db().await;
 }
 

@@ -164,7 +164,9 @@ pub fn render(c: &ChartInput) -> Markup {
 }
 
 /// A small temperature sparkline (last readings), for cohort lists: 37.5 °C drawn as a line.
-pub fn sparkline(observations: &[Observation]) -> Markup {
+/// A row's temperature trend; its text alternative says it in words (first, last and how
+/// many readings, or that there are none yet).
+pub fn sparkline(observations: &[Observation], lang: Lang) -> Markup {
     let temps: Vec<f64> = observations
         .iter()
         .filter_map(|o| o.temperature_c)
@@ -188,10 +190,24 @@ pub fn sparkline(observations: &[Observation]) -> Markup {
             )
         })
         .collect();
-    let last = temps.last().copied();
+    let label = match (temps.first(), temps.last()) {
+        (Some(a), Some(b)) => match lang {
+            Lang::Ja => format!("体温の推移 {a:.1} ℃ → {b:.1} ℃（{} 回）", temps.len()),
+            Lang::En => format!(
+                "Temperature {a:.1} °C → {b:.1} °C ({} readings)",
+                temps.len()
+            ),
+        },
+        _ => crate::web::i18n::t(
+            lang,
+            "体温の記録はまだありません",
+            "No temperature recorded yet",
+        )
+        .to_string(),
+    };
     html! {
         svg class="sparkline" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img"
-            aria-label=(last.map(|v| format!("{v:.1} ℃")).unwrap_or_default()) {
+            aria-label=(label) {
             line x1="0" x2=(w) y1=(format!("{:.1}", y(37.5))) y2=(format!("{:.1}", y(37.5))) stroke="#f0b400" stroke-dasharray="2 2" {}
             @if !d.is_empty() { path d=(d) fill="none" stroke="#c5221f" stroke-width="1.5" {} }
         }

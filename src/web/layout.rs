@@ -77,7 +77,11 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str, &'static str
             m.push(("/persons", "対象者", "People"));
             m.push(("/reports/new", "発生届", "Occurrence report"));
         }
-        Role::PrefectureStaff | Role::Contractor | Role::LodgingFacility => {
+        Role::Contractor | Role::LodgingFacility => {
+            m.push(("/cohort", "見守り一覧", "My people"));
+            m.push(("/persons", "対象者の検索", "Find a person"));
+        }
+        Role::PrefectureStaff => {
             m.push(("/persons", "対象者", "People"));
             m.push(("/cohort", "推移一覧", "Cohort"));
         }

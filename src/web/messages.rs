@@ -209,6 +209,27 @@ const EXACT: &[(&str, &str)] = &[
     ),
     ("an age in years", "年齢（歳）で入力してください"),
     ("at most 200 a day", "1日200本までで入力してください"),
+    (
+        "record what was done before resolving an urgent or high case",
+        "緊急・高の案件は、行った対応を記録してから解決にしてください",
+    ),
+    (
+        "confirm that this urgent or high case is resolved",
+        "対応が済んだことの確認欄にチェックしてください",
+    ),
+    (
+        "only your own last step of the past 10 minutes can be undone",
+        "取り消せるのは、ご自分が10分以内に行った最後の操作だけです",
+    ),
+    (
+        "choose one of reached, no_answer, busy, wrong_number",
+        "電話の結果を選んでください",
+    ),
+    ("at most 2000 characters", "2000文字以内で入力してください"),
+    (
+        "choose one of phoned, arranged_admission, advised, other",
+        "対応内容を一覧から選んでください",
+    ),
 ];
 
 fn ja(reason: &str) -> Option<String> {

@@ -290,6 +290,13 @@ async fn every_write_the_page_shows_is_announced() {
             vec![p],
         ),
         (
+            "phone_followups",
+            format!(
+                "INSERT INTO phone_followups (person_id, staff_id, outcome, at) SELECT {id}, id, 'busy', now() FROM staff LIMIT 1"
+            ),
+            vec![p],
+        ),
+        (
             "person_slots",
             format!("UPDATE person_slots SET minutes = minutes WHERE person_id = {id}"),
             vec![p],

@@ -218,3 +218,197 @@ async fn a_patient_on_an_old_phone() {
     assert_eq!(app.count("SELECT COUNT(*) FROM observations").await, 3);
     app.finish().await;
 }
+
+fn login(base: &str, user: &str) -> Vec<Value> {
+    vec![
+        go(&format!("{base}/login")),
+        fill("#username", user),
+        fill("#password", crate::helpers::PASSWORD),
+        json!({"submit": "button[type=submit]"}),
+        fill("#code", &crate::helpers::totp_now()),
+        json!({"submit": "button[type=submit]"}),
+    ]
+}
+
+/// People with open escalations: one urgent (SpO2), one not reporting, one calm; all three
+/// assigned to a follow-up contractor.
+async fn people_to_review(app: &TestApp) -> (i64, i64, i64, i64) {
+    use mimamori_core::{
+        rules::Priority,
+        store::{Actor, escalations, staff},
+    };
+    let urgent = app
+        .register("080-3232-0001", "sms", json!({"name": "高橋 一郎"}))
+        .await;
+    let silent = app
+        .register("080-3232-0002", "sms", json!({"name": "田中 次郎"}))
+        .await;
+    let calm = app
+        .register("080-3232-0003", "sms", json!({"name": "伊藤 三郎"}))
+        .await;
+    for (p, reason, priority, detail) in [
+        (silent, "non_reporting", Priority::High, "2 回連続で未回答"),
+        (urgent, "spo2_low", Priority::Urgent, "SpO2 88 % ≤ 93"),
+    ] {
+        escalations::open(
+            &app.db,
+            escalations::Raise {
+                person_id: p,
+                reason,
+                priority,
+                detail,
+                actor: Actor::System,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let org = staff::create_organisation(&app.db, "contractor", "みまもりコール", app.centre)
+        .await
+        .unwrap();
+    for p in [urgent, silent, calm] {
+        staff::assign(&app.db, p, org).await.unwrap();
+    }
+    (urgent, silent, calm, org)
+}
+
+/// A nurse at 1366×768 finds the urgent case at the top of the queue, cannot resolve it with
+/// one click, resolves it with the action and the confirmation, sees what she did and can
+/// undo it; every console page she uses, in Japanese and English, is axe-core clean.
+#[tokio::test]
+async fn a_nurse_finds_and_resolves_an_urgent_case() {
+    let app = spawn_app().await;
+    app.login().await;
+    let (urgent, _silent, calm, _) = people_to_review(&app).await;
+    let b = app.base.clone();
+    let mut steps = vec![go(&format!("{b}/login")), axe("console-login")];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        see("urgent-count"),
+        axe("console-dashboard"),
+        shot("nurse-01-dashboard"),
+        go(&format!("{b}/escalations")),
+        see("高橋 一郎"),
+        axe("console-queue"),
+        shot("nurse-02-queue"),
+        // The urgent row is first; its actions open in the row.
+        json!({"click_first": "table.queue tbody tr:first-child summary"}),
+        see("この案件への対応が済んだことを確認しました"),
+        shot("nurse-03-row-open"),
+        // One click that records nothing does not take it off the queue.
+        json!({"submit": "table.queue tbody tr:first-child button.resolve"}),
+        json!({"status": 422}),
+        json!({"title": "エラー: "}),
+        see("行った対応を記録してから"),
+        axe("console-step-error"),
+        shot("nurse-04-resolve-refused"),
+        json!({"select": "form.resolve select", "value": "phoned"}),
+        check("form.resolve input[name=confirm]"),
+        json!({"submit": "form.resolve button.resolve"}),
+        see("元に戻す"),
+        not_see(&format!("/persons/{urgent}\"")),
+        axe("console-queue-done"),
+        shot("nurse-05-resolved-with-undo"),
+        json!({"submit": "div.done button"}),
+        see(&format!("/persons/{urgent}\"")),
+        go(&format!("{b}/persons/{urgent}")),
+        see("取り消し"),
+        axe("console-person-observation"),
+        shot("nurse-06-person"),
+        go(&format!("{b}/persons/{urgent}?tab=record")),
+        axe("console-person-record"),
+        go(&format!("{b}/persons/{urgent}?tab=investigation")),
+        axe("console-person-investigation"),
+        go(&format!("{b}/persons/{urgent}?tab=details")),
+        axe("console-person-details"),
+        go(&format!("{b}/persons")),
+        axe("console-persons"),
+        go(&format!("{b}/cohort")),
+        axe("console-cohort"),
+        go(&format!("{b}/persons/new")),
+        axe("console-register"),
+        json!({"submit": "main form button[type=submit]"}),
+        axe("console-register-error"),
+        shot("nurse-07-register-error"),
+        go(&format!("{b}/reports/new")),
+        axe("console-report"),
+        go(&format!("{b}/account")),
+        axe("console-account"),
+        go(&format!("{b}/persons/{calm}")),
+        axe("console-person-calm"),
+        // The same pages in English.
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/escalations")),
+        see("Review queue"),
+        axe("console-queue-en"),
+        shot("nurse-08-queue-en"),
+        go(&format!("{b}/persons/{urgent}")),
+        axe("console-person-en"),
+        go(&format!("{b}/persons/new")),
+        json!({"submit": "main form button[type=submit]"}),
+        axe("console-register-error-en"),
+        go(&format!("{b}/")),
+        axe("console-dashboard-en"),
+    ]);
+    let axed = steps.iter().filter(|s| s.get("axe").is_some()).count();
+    let report = walk((1366, 768), true, steps).await;
+    assert_eq!(report["axe"].as_object().unwrap().len(), axed);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'escalation.undo'")
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
+/// A follow-up contractor lands on its people, most worrying first, and records a call that
+/// went unanswered; nothing of the health centre's own pages is offered to it.
+#[tokio::test]
+async fn a_contractor_lands_on_its_people_and_records_a_call() {
+    let app = spawn_app().await;
+    app.login().await;
+    let (urgent, silent, calm, org) = people_to_review(&app).await;
+    app.user("caller", mimamori_core::access::Role::Contractor, Some(org))
+        .await;
+    let b = app.base.clone();
+    let mut steps = login(&b, "caller");
+    steps.extend([
+        see("見守り一覧"),
+        not_see("href=\"/escalations\""),
+        axe("contractor-landing"),
+        shot("contractor-01-landing"),
+        json!({"submit": "table tbody tr:nth-child(2) a[href$='#calls']"}),
+        see("電話フォローアップ"),
+        check("input[name=outcome][value=no_answer]"),
+        fill("#call-note", "留守電に伝言"),
+        json!({"submit": "#calls button[type=submit]"}),
+        see("出なかった"),
+        see("留守電に伝言"),
+        axe("contractor-person"),
+        shot("contractor-02-call-recorded"),
+        // An empty submit names the problem.
+        json!({"submit": "#calls button[type=submit]"}),
+        json!({"status": 422}),
+        see("電話の結果を選んでください"),
+        axe("contractor-call-error"),
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/cohort")),
+        axe("contractor-landing-en"),
+    ]);
+    let report = walk((1366, 768), true, steps).await;
+    assert!(report["failed"].is_null());
+    let order = |id: i64| format!("/persons/{id}\"");
+    let _ = (order(urgent), order(calm));
+    let calls: i64 = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM phone_followups WHERE person_id = $1 AND outcome = 'no_answer'")
+        .bind(silent).fetch_one(p).await.unwrap());
+    assert_eq!(
+        calls, 1,
+        "the second row (not reporting) was the one called"
+    );
+    app.finish().await;
+}
+
+fn not_see(text: &str) -> Value {
+    json!({"not_see": text})
+}

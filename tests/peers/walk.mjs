@@ -6,6 +6,8 @@
 //   {goto: url, status?: n}        open a URL (status checked when given)
 //   {fill: selector, value}        type into a field
 //   {check: selector}              tick a radio or checkbox
+//   {select: selector, value}      choose an option
+//   {click_first: selector}        click (no navigation), e.g. to open a <details>
 //   {submit: selector}             click a button and wait for the next page
 //   {enter: selector}              press Enter in a field and wait for the next page
 //   {back: true} / {reload: true}  the browser's Back / Reload
@@ -50,6 +52,10 @@ try {
       if (step.status && last.status() !== step.status) fail(i, step, `status ${last.status()}`);
     } else if (step.fill) {
       await page.fill(step.fill, step.value, { timeout: 10000 });
+    } else if (step.select) {
+      await page.selectOption(step.select, step.value, { timeout: 10000 });
+    } else if (step.click_first) {
+      await page.locator(step.click_first).first().click({ timeout: 10000 });
     } else if (step.check) {
       await page.check(step.check, { timeout: 10000 });
     } else if (step.submit || step.enter) {

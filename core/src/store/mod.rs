@@ -9,6 +9,7 @@ pub mod checkins;
 mod dialect;
 pub mod drafts;
 pub mod escalations;
+pub mod followups;
 pub mod ids;
 pub mod jobs;
 pub mod merges;

@@ -1070,6 +1070,30 @@ pub async fn list_by(
     Ok(visible(rows, viewer))
 }
 
+/// The people under observation `viewer` may see, most worrying first: an open urgent
+/// escalation, then high (not reporting, unreachable, fever), then the rest — over the whole
+/// list, not one page. The landing page of a follow-up contractor.
+pub async fn most_worrying(
+    db: &Db,
+    viewer: &Viewer,
+    today: NaiveDate,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Person>> {
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM persons p
+         WHERE {} AND p.status = 'observing' AND p.observation_end >= $1
+         ORDER BY COALESCE((SELECT MIN(CASE e.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END)
+                            FROM escalations e WHERE e.person_id = p.id AND e.status <> 'resolved'), 3), p.id
+         LIMIT $2 OFFSET $3",
+        viewer.row_condition()
+    );
+    let rows = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(today).bind(limit).bind(offset).persistent(false).fetch_all(pool).await?);
+    with_db!(db, pool => audit(pool, Actor::Staff(viewer.staff_id), "person.list", "health_centre", Some(viewer.health_centre_id), None).await)?;
+    Ok(visible(rows, viewer))
+}
+
 /// How many people on a line list `viewer` may see.
 pub async fn count_by(db: &Db, viewer: &Viewer, which: List, today: NaiveDate) -> Result<i64> {
     let sql = format!(

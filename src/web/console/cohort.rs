@@ -1,6 +1,6 @@
 //! Cohort view: everyone under observation with a temperature sparkline and their latest
-//! values, most worrying first — the page a follow-up contractor watches. (Scoping it to the
-//! people assigned to a contractor comes with organisations and roles.)
+//! values, most worrying first — the page a follow-up contractor lands on (it sees only the
+//! people assigned to it: `Viewer::row_condition`), with a way to record each call.
 use axum::{
     Router,
     extract::{Query, State},
@@ -9,11 +9,7 @@ use axum::{
 };
 use maud::html;
 use mimamori_core::access::{Action, FieldGroup};
-use mimamori_core::store::{
-    escalations as esc_store, observations,
-    persons::{self, List},
-    staff,
-};
+use mimamori_core::store::{escalations as esc_store, observations, persons, staff};
 use serde::Deserialize;
 
 use crate::web::{
@@ -54,34 +50,16 @@ async fn cohort(
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;
     let today = super::centre_today(&centre.time_zone);
     let page = q.page.max(0);
-    let people = persons::list_by(
-        &s.db,
-        &who.viewer(),
-        List::All,
-        today,
-        PAGE_SIZE,
-        page * PAGE_SIZE,
-    )
-    .await?;
+    // Most worrying first over the whole list (urgent, then high: not reporting,
+    // unreachable, fever), so nobody urgent waits on page 3.
+    let people =
+        persons::most_worrying(&s.db, &who.viewer(), today, PAGE_SIZE, page * PAGE_SIZE).await?;
     let mut rows = Vec::new();
-    for p in people
-        .into_iter()
-        .filter(|p| p.status == "observing" && p.observation_end >= today)
-    {
+    for p in people {
         let obs = observations::list_for_person(&s.db, Some(&who.viewer()), p.id).await?;
         let open = esc_store::open_for_person(&s.db, p.id).await?;
-        let rank = open
-            .iter()
-            .map(|e| match e.priority.as_str() {
-                "urgent" => 0,
-                "high" => 1,
-                _ => 2,
-            })
-            .min()
-            .unwrap_or(3);
-        rows.push((rank, p, obs, open));
+        rows.push((p, obs, open));
     }
-    rows.sort_by_key(|r| r.0);
     Ok(layout::page(
         lang,
         &who,
@@ -93,21 +71,28 @@ async fn cohort(
                     th { (t(lang, "最新", "Latest")) } th { (t(lang, "要確認", "Review")) }
                 } }
                 tbody {
-                    @for (_, p, obs, open) in &rows {
+                    @for (p, obs, open) in &rows {
                         @let last = obs.last();
                         tr {
                             td { a href=(format!("/persons/{}", p.id)) { (p.name) } }
-                            td { (sparkline(obs)) }
+                            td { (sparkline(obs, lang)) }
                             td {
                                 (last.and_then(|o| o.temperature_c).map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into()))
                                 " / " (last.and_then(|o| o.spo2).map(|v| format!("{v} %")).unwrap_or_else(|| "—".into()))
                             }
-                            td { @for e in open { span class=(format!("tag {}", if e.priority == "urgent" { "failed" } else { "" })) { (super::escalations::reason_label(lang, &e.reason)) } " " } }
+                            td {
+                                @for e in open { span class=(format!("prio prio-{}", e.priority)) { (super::escalations::reason_label(lang, &e.reason)) } " " }
+                                a href=(format!("/persons/{}#calls", p.id)) { (t(lang, "電話の記録", "Record a call")) span class="visually-hidden" { " " (p.name) } }
+                            }
                         }
                     }
                 }
             }
-            nav { @if page > 0 { a href=(format!("/cohort?page={}", page - 1)) { "← " } } " " a href=(format!("/cohort?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+            nav aria-label=(t(lang, "ページ", "Pages")) {
+                @if page > 0 { a href=(format!("/cohort?page={}", page - 1)) { "← " (t(lang, "前へ", "Previous")) } }
+                " "
+                @if rows.len() as i64 == PAGE_SIZE { a href=(format!("/cohort?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+            }
         },
     ))
 }

@@ -149,7 +149,7 @@ pub fn step_forms(
                 @if serious {
                     label for=(field("raction")) { (t(lang, "行った対応（記録済みなら空欄）", "Action taken (empty if already recorded)")) }
                     select id=(field("raction")) name="action" {
-                        option value="" { (t(lang, "— 記録済み —", "— already recorded —")) }
+                        option value="" { (t(lang, "— 選ぶ（記録済みなら不要）—", "— choose (not needed if recorded) —")) }
                         @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
                     }
                 }

@@ -73,7 +73,11 @@ async fn home(
         mimamori_core::access::Role::AuthOfficer | mimamori_core::access::Role::MinistryAdmin => {
             return Ok(axum::response::Redirect::to("/ids").into_response());
         }
-        // Outside bodies (contractors, facilities, institutions) start from their people.
+        // Follow-up contractors and lodging facilities watch their people's observations:
+        // they start on the cohort, most worrying first. Others start from their people.
+        mimamori_core::access::Role::Contractor | mimamori_core::access::Role::LodgingFacility => {
+            return Ok(axum::response::Redirect::to("/cohort").into_response());
+        }
         _ => return Ok(axum::response::Redirect::to("/persons").into_response()),
     }
     let centre = staff::health_centre(&s.db, who.health_centre_id).await?;

@@ -19,7 +19,7 @@ use mimamori_core::{
     flows::{Flow, QuestionKind},
     store::{
         audit::{Actor, OwnedAuditRow},
-        checkins, escalations as esc_store,
+        checkins, escalations as esc_store, followups,
         observations::{self, Answer, Observation},
         persons, registry, residences, sections, staff,
     },
@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/persons/{id}", get(show))
         .route("/persons/{id}/observations", axum::routing::post(enter))
+        .route("/persons/{id}/calls", axum::routing::post(call))
         .route("/persons/{id}/assign", axum::routing::post(assign))
         .route("/persons/{id}/share", axum::routing::post(share))
         .route("/persons/{id}/schedule", axum::routing::post(schedule))
@@ -344,14 +345,15 @@ async fn page_served(
         who
     };
     let ho = ho_allowed && tab == "observation";
-    let (obs, cks, attempts) = if ho {
+    let (obs, cks, attempts, calls) = if ho {
         (
             observations::list_for_person(&s.db, None, p.id).await?,
             checkins::list_for_person(&s.db, None, p.id).await?,
             checkins::attempts_for_person(&s.db, None, p.id).await?,
+            followups::list(&s.db, None, p.id).await?,
         )
     } else {
-        (Vec::new(), Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new())
     };
     let rs = viewer.may(FieldGroup::Residence, Action::Read);
     let moves = if rs && tab == "record" {
@@ -623,6 +625,37 @@ async fn page_served(
                         button type="submit" { (t(lang, "記録する", "Record")) }
                     }
                 }
+                }
+            }
+            section class="card" aria-labelledby="calls-h" id="calls" {
+                h2 id="calls-h" { (t(lang, "電話フォローアップ", "Follow-up calls")) }
+                @if viewer.may(FieldGroup::HealthObservation, Action::Write) {
+                    @let cf = Refill::of(retry, "call", lang);
+                    (cf.summary())
+                    form method="post" action=(format!("/persons/{}/calls", p.id)) {
+                        input type="hidden" name="csrf" value=(who.csrf);
+                        fieldset {
+                            legend { (t(lang, "電話をかけた結果", "What came of the call")) }
+                            @for o in followups::OUTCOMES {
+                                label style="font-weight:400" {
+                                    input type="radio" name="outcome" value=(o) checked[cf.v("outcome") == Some(*o)] style="width:auto";
+                                    " " (call_outcome_label(lang, o))
+                                }
+                            }
+                            (cf.note("outcome"))
+                        }
+                        label for="call-note" { (t(lang, "メモ（任意）", "Note (optional)")) }
+                        input id="call-note" name="note" value=[cf.v("note")];
+                        button type="submit" { (t(lang, "電話の結果を記録", "Record the call")) }
+                    }
+                    p class="muted" { (t(lang, "話せたときは、聞き取った体温や症状を上の「聞き取った記録」に入力してください。", "When you reached the person, enter what they told you in the observation form above.")) }
+                }
+                @if calls.is_empty() { p class="muted" { (t(lang, "記録はありません", "None recorded")) } }
+                ul {
+                    @for c in &calls {
+                        li { (local(c.at)) " · " strong { (call_outcome_label(lang, &c.outcome)) } " — " (c.staff_name)
+                            @if let Some(n) = &c.note { " · " (n) } }
+                    }
                 }
             }
             }
@@ -1540,6 +1573,36 @@ struct TabQuery {
     /// observation (default), record, investigation, details.
     #[serde(default)]
     tab: String,
+}
+
+/// The words for a follow-up call's outcome.
+pub fn call_outcome_label(lang: Lang, o: &str) -> &'static str {
+    match o {
+        "reached" => t(lang, "本人・家族と話せた", "reached the person or family"),
+        "no_answer" => t(lang, "出なかった", "no answer"),
+        "busy" => t(lang, "話し中", "busy"),
+        "wrong_number" => t(lang, "番号違い・不通", "wrong or dead number"),
+        _ => "?",
+    }
+}
+
+#[derive(Deserialize)]
+struct CallForm {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A contractor (or nurse) records that they phoned the person, and what came of it.
+async fn call(f: Posted) -> Result<Response, HtmlError> {
+    let (db, viewer, id) = (&f.s.db, f.who.viewer(), f.id);
+    f.run("call", "observation", move |c: CallForm| async move {
+        followups::record(db, &viewer, id, &c.outcome, &c.note)
+            .await
+            .map(|_| ())
+    })
+    .await
 }
 
 async fn add_test(f: Posted) -> Result<Response, HtmlError> {

@@ -1,0 +1,91 @@
+//! Follow-up phone calls made by people (a contractor, a nurse): the outcome of each call,
+//! reached or not. Part of the health-observation group of the access matrix: whoever may
+//! write a person's observations may record a call; reads and writes are audited in the same
+//! transaction.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{
+    Db, Error, Result,
+    access::{Action, FieldGroup, Viewer},
+    db::{BeginWrite, now},
+    store::{Actor, audit, persons},
+    with_db,
+};
+
+pub const OUTCOMES: &[&str] = &["reached", "no_answer", "busy", "wrong_number"];
+
+/// One recorded call.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Followup {
+    pub id: i64,
+    pub outcome: String,
+    pub note: Option<String>,
+    pub staff_name: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Records that `viewer` phoned person `person_id`, with the outcome and an optional note.
+pub async fn record(
+    db: &Db,
+    viewer: &Viewer,
+    person_id: i64,
+    outcome: &str,
+    note: &str,
+) -> Result<i64> {
+    if !OUTCOMES.contains(&outcome) {
+        return Err(Error::invalid(
+            "outcome",
+            format!("choose one of {}", OUTCOMES.join(", ")),
+        ));
+    }
+    if note.chars().count() > 2000 {
+        return Err(Error::invalid("note", "at most 2000 characters"));
+    }
+    persons::check(
+        db,
+        Some(viewer),
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Write,
+    )
+    .await?;
+    let note = Some(note.trim()).filter(|n| !n.is_empty());
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO phone_followups (person_id, staff_id, outcome, note, at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(person_id).bind(viewer.staff_id).bind(outcome).bind(note).bind(t).fetch_one(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "followup.create", "person", Some(person_id), None).await?;
+        tx.commit().await?;
+        Ok(id)
+    })
+}
+
+/// The calls recorded for a person, newest first. With a viewer, the person's scope and the
+/// viewer's right are checked and the read audited; `None` is for a page whose person read
+/// (`persons::get`) has done both.
+pub async fn list(db: &Db, viewer: Option<&Viewer>, person_id: i64) -> Result<Vec<Followup>> {
+    persons::check(
+        db,
+        viewer,
+        person_id,
+        FieldGroup::HealthObservation,
+        Action::Read,
+    )
+    .await?;
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let rows: Vec<Followup> = sqlx::query_as(
+            "SELECT f.id, f.outcome, f.note, s.display_name AS staff_name, f.at
+             FROM phone_followups f JOIN staff s ON s.id = f.staff_id
+             WHERE f.person_id = $1 ORDER BY f.at DESC, f.id DESC LIMIT 200")
+            .bind(person_id).fetch_all(&mut *tx).await?;
+        if let Some(v) = viewer {
+            audit(&mut *tx, Actor::Staff(v.staff_id), "followup.list", "person", Some(person_id), None).await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    })
+}
