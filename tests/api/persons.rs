@@ -115,7 +115,55 @@ async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
         "error names the fix and keeps input"
     );
     assert!(html.contains(r#"aria-invalid="true""#));
+    // The summary names the field in words and links to it; the title says "Error".
+    assert!(html.contains("<title>エラー: ") && html.contains(r##"<a href="#phone">電話番号："##));
+    assert!(
+        !html.contains(">phone:"),
+        "no field codes in the Japanese console"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
+    app.finish().await;
+}
+
+/// Codes are shown in words: sex, the prefecture by name, how each message went out.
+#[tokio::test]
+async fn the_japanese_console_shows_words_not_codes() {
+    let app = spawn_app().await;
+    app.login().await;
+    let id = app
+        .register(
+            "080-5656-0001",
+            "sms",
+            serde_json::json!({"sex": "male", "prefecture_code": "13", "municipality": "港区"}),
+        )
+        .await;
+    app.wait_for_message("+818056560001").await;
+    let record = app
+        .get(&format!("/persons/{id}?tab=record"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(record.contains("<dd>男性</dd>"), "{record}");
+    assert!(record.contains("東京都 港区"));
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = app
+            .get(&format!("/persons/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if page.contains("送信済み") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("初回 · SMS · <strong>送信済み</strong>"),
+        "{page}"
+    );
+    assert!(!page.contains("initial sms"));
     app.finish().await;
 }
 

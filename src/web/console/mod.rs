@@ -3,6 +3,7 @@ pub mod account;
 pub mod audit;
 pub mod cohort;
 pub mod escalations;
+pub mod forms;
 pub mod ids;
 pub mod merges;
 pub mod outbox;

@@ -382,6 +382,18 @@ async fn page_served(
     } else {
         None
     };
+    // The prefecture by name, not its code.
+    let prefecture = match (
+        &p.prefecture_code,
+        may(FieldGroup::Basic) && tab == "record",
+    ) {
+        (Some(code), true) => staff::prefectures(&s.db)
+            .await?
+            .into_iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, name)| name),
+        _ => None,
+    };
     let contacts = if may(FieldGroup::Contacts) && tab == "record" {
         persons::contacts_of(&s.db, &viewer, p.id).await?
     } else {
@@ -520,7 +532,7 @@ async fn page_served(
                 }
             }
             @if tab == "record" {
-                (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts, retry))
+                (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts, retry, prefecture.as_deref()))
                 @if let Some(m) = p.merged_into {
                     p class="errors" { (t(lang, "この記録は統合されました：", "This record was merged into ")) a href=(format!("/persons/{m}")) { "ID " (m) } }
                 } @else if hc {
@@ -724,7 +736,9 @@ async fn page_served(
                                 td { span class=(format!("tag {}", c.status)) { (status_label(lang, &c.status)) } }
                                 td {
                                     @for a in attempts.iter().filter(|a| a.checkin_id == c.id) {
-                                        div { (local(a.created_at)) " " (a.kind) " " (a.channel) " (" (a.provider) ") " (a.status)
+                                        div { (local(a.created_at)) " " (attempt_kind_label(lang, &a.kind)) " · " (channel_label(lang, &a.channel)) " · "
+                                            strong { (attempt_status_label(lang, &a.status)) }
+                                            span class="muted" { " (" (a.provider) ")" }
                                             @if let Some(e) = &a.error { " — " (e) } }
                                     }
                                 }
@@ -942,6 +956,7 @@ fn registry_sections(
     severities: &[registry::Severity],
     contacts: &[persons::Person],
     retry: Option<&Retry>,
+    prefecture: Option<&str>,
 ) -> Markup {
     let may = |g: FieldGroup, a: Action| viewer.may(g, a);
     let tf = Refill::of(retry, "tests", lang);
@@ -956,8 +971,11 @@ fn registry_sections(
                 dt { (t(lang, "フリガナ", "Kana")) } dd { (opt(&p.name_kana)) }
                 dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))
                     @if let Some(b) = p.age_band(japan_today()) { " (" (b) ")" } }
-                dt { (t(lang, "性別", "Sex")) } dd { (opt(&p.sex)) }
-                dt { (t(lang, "住所", "Address")) } dd { (opt(&p.prefecture_code)) " " (opt(&p.municipality)) " " (opt(&p.address)) }
+                dt { (t(lang, "性別", "Sex")) } dd { (p.sex.as_deref().map(|s| super::forms::sex_label(lang, s)).unwrap_or("—")) }
+                dt { (t(lang, "住所", "Address")) } dd {
+                    (prefecture.or(p.prefecture_code.as_deref()).unwrap_or("—")) " "
+                    (p.municipality.as_deref().unwrap_or("")) " " (p.address.as_deref().unwrap_or(""))
+                }
                 dt { (t(lang, "職業・勤務先", "Occupation, workplace")) } dd { (opt(&p.occupation)) " / " (opt(&p.workplace)) }
                 dt { (t(lang, "緊急連絡先", "Emergency contact")) } dd { (opt(&p.emergency_contact)) }
                 dt { (t(lang, "発症日・検体採取日・最終接触日", "Onset, specimen, last exposure")) }
@@ -1573,6 +1591,46 @@ struct TabQuery {
     /// observation (default), record, investigation, details.
     #[serde(default)]
     tab: String,
+}
+
+/// The words for a contact attempt's kind.
+fn attempt_kind_label(lang: Lang, k: &str) -> &'static str {
+    match k {
+        "initial" => t(lang, "初回", "first message"),
+        "reminder" => t(lang, "再通知", "reminder"),
+        "call" => t(lang, "電話", "call"),
+        _ => t(lang, "その他", "other"),
+    }
+}
+
+/// The words for a channel.
+fn channel_label(lang: Lang, c: &str) -> &'static str {
+    match c {
+        "sms" => "SMS",
+        "email" => t(lang, "メール", "e-mail"),
+        "voice" => t(lang, "自動音声電話", "automated call"),
+        _ => t(lang, "その他", "other"),
+    }
+}
+
+/// The words for an attempt's status as the provider reported it.
+fn attempt_status_label(lang: Lang, s: &str) -> &'static str {
+    match s {
+        "queued" | "accepted" | "scheduled" => t(lang, "送信待ち", "queued"),
+        "sending" => t(lang, "送信中", "sending"),
+        "sent" => t(lang, "送信済み", "sent"),
+        "read" => t(lang, "既読", "read"),
+        "initiated" | "ringing" => t(lang, "呼び出し中", "ringing"),
+        "in-progress" => t(lang, "通話中", "in progress"),
+        "delivered" => t(lang, "配信済み", "delivered"),
+        "undelivered" => t(lang, "配信できず", "not delivered"),
+        "failed" => t(lang, "失敗", "failed"),
+        "busy" => t(lang, "話し中", "busy"),
+        "no-answer" => t(lang, "応答なし", "no answer"),
+        "completed" => t(lang, "通話完了", "call completed"),
+        "canceled" => t(lang, "取り消し", "cancelled"),
+        _ => t(lang, "その他", "other"),
+    }
 }
 
 /// The words for a follow-up call's outcome.

@@ -85,12 +85,7 @@ fn edit_markup(
     errors: &[mimamori_core::FieldError],
 ) -> Markup {
     html! {
-        @if !errors.is_empty() {
-            div class="errors" role="alert" {
-                p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
-            }
-        }
+        (super::forms::error_summary(lang, errors, &BASIC_FIELDS.iter().map(|f| f.0).collect::<Vec<_>>()))
         form method="post" action=(format!("/persons/{id}/edit")) novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
             @for (name, ja, en, kind) in BASIC_FIELDS {
@@ -182,7 +177,11 @@ async fn edit(
             layout::page(
                 lang,
                 &who,
-                t(lang, "基本情報の編集", "Edit basic information"),
+                &super::forms::title(
+                    lang,
+                    t(lang, "基本情報の編集", "Edit basic information"),
+                    &errors,
+                ),
                 edit_markup(lang, &who, id, &values, &errors),
             ),
         )
@@ -374,12 +373,7 @@ fn form_markup(
         v.channel.as_str()
     };
     html! {
-        @if !errors.is_empty() {
-            div class="errors" role="alert" {
-                p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
-            }
-        }
+        (super::forms::error_summary(lang, errors, REGISTRATION_FIELDS))
         form method="post" action=(action) novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
             @if !dups.is_empty() {
@@ -451,6 +445,35 @@ fn form_markup(
         }
     }
 }
+
+/// The fields on the registration form (an error about any other is named in words).
+const REGISTRATION_FIELDS: &[&str] = &[
+    "name",
+    "phone",
+    "email",
+    "channel",
+    "fallback_channel",
+    "language",
+    "monitoring_type",
+    "onset_date",
+    "specimen_date",
+    "last_exposure_date",
+    "observation_start",
+    "observation_end",
+    "period_override_reason",
+    "checkin_time",
+    "date_of_birth",
+    "name_kana",
+    "sex",
+    "nationality",
+    "prefecture_code",
+    "municipality",
+    "address",
+    "occupation",
+    "workplace",
+    "emergency_contact",
+    "reception_date",
+];
 
 fn has_details(v: &persons::PersonInput) -> bool {
     [
@@ -638,7 +661,7 @@ async fn register(
             layout::page(
                 lang,
                 who,
-                title,
+                &super::forms::title(lang, title, &errors),
                 form_markup(lang, who, &f.person, &errors, &[]),
             ),
         )

@@ -104,6 +104,35 @@ struct ReportForm {
     report: reports::ReportInput,
 }
 
+/// The fields on the occurrence report form (an error about any other is named in words).
+const REPORT_FIELDS: &[&str] = &[
+    "report_type",
+    "diagnosis_date",
+    "diagnosis_method",
+    "doctor_name",
+    "institution_name",
+    "institution_phone",
+    "name",
+    "name_kana",
+    "sex",
+    "date_of_birth",
+    "phone",
+    "email",
+    "prefecture_code",
+    "municipality",
+    "address",
+    "occupation",
+    "onset_date",
+    "specimen_date",
+    "death_date",
+    "estimated_infection_date",
+    "infection_place",
+    "infection_route",
+    "severity",
+    "symptoms",
+    "notes",
+];
+
 fn form_markup(
     lang: Lang,
     who: &CurrentStaff,
@@ -148,12 +177,7 @@ fn form_markup(
     };
     let p = &v.person;
     html! {
-        @if !errors.is_empty() {
-            div class="errors" role="alert" {
-                p { (t(lang, "入力内容を確認してください：", "Please check these fields:")) }
-                ul { @for e in errors { li { a href=(format!("#{}", e.field)) { (e.field) } ": " (crate::web::messages::localise(lang, &e.reason)) } } }
-            }
-        }
+        (super::forms::error_summary(lang, errors, REPORT_FIELDS))
         p class="muted" { (t(lang, "※は発生届の必須項目です。それ以外は任意です。", "※ marks the notification's mandatory fields; everything else is optional.")) }
         form method="post" action="/reports/new" novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
@@ -282,7 +306,7 @@ async fn create(
             layout::page(
                 lang,
                 &who,
-                title,
+                &super::forms::title(lang, title, &errors),
                 form_markup(lang, &who, &f.report, &errors, &[]),
             ),
         )
