@@ -44,6 +44,10 @@ const CONCURRENCY: usize = 32;
 /// keep the passes' batches apart.
 const PASSES_IN_FLIGHT: usize = 2;
 
+/// Told once by a pass with a full batch when half its sends are done: time to prepare the
+/// next batch.
+type Halfway = tokio::sync::mpsc::UnboundedSender<()>;
+
 /// Runs the dispatcher until shutdown: one loop per lane (calls; SMS and e-mail), so that
 /// a morning of texts does not leave the call numbers idle, nor the other way round (one
 /// loop for both reached the configured SMS rate only while no calls were due).
@@ -60,15 +64,26 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) {
     tracing::info!("dispatcher stopped");
 }
 
-/// One lane's passes until shutdown; while passes find full batches, two run at once.
+/// One lane's passes until shutdown. While batches come full, the next pass starts when the
+/// running one is halfway through its sends, so its claim and bookkeeping happen while the
+/// numbers are still busy and they never idle between batches (starting it only at the end,
+/// or two at once, left a gap of claim + record time every batch: 0.94 of the SMS rate).
 async fn run_lane(deps: Arc<Deps>, mut shutdown: Shutdown, lane: Lane) {
     use futures::stream::FuturesUnordered;
     let interval = std::time::Duration::from_millis(deps.config.workers.dispatch_interval_ms);
-    let one = |deps: Arc<Deps>| async move { pass_in(&deps, Some(lane)).await };
+    let (halfway, mut halfway_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let one = |deps: Arc<Deps>, halfway: Halfway| async move {
+        pass_in(&deps, Some(lane), Some(halfway)).await
+    };
     let mut running = FuturesUnordered::new();
-    running.push(one(deps.clone()));
+    running.push(one(deps.clone(), halfway.clone()));
     loop {
         tokio::select! {
+            Some(()) = halfway_rx.recv() => {
+                if !*shutdown.borrow() && running.len() < PASSES_IN_FLIGHT {
+                    running.push(one(deps.clone(), halfway.clone()));
+                }
+            }
             Some(result) = running.next() => {
                 let busy = match result {
                     Ok(p) => p.handled() >= deps.config.workers.batch_size as usize,
@@ -80,16 +95,14 @@ async fn run_lane(deps: Arc<Deps>, mut shutdown: Shutdown, lane: Lane) {
                 if *shutdown.borrow() {
                     break;
                 }
-                if busy {
-                    while running.len() < PASSES_IN_FLIGHT {
-                        running.push(one(deps.clone()));
+                if running.is_empty() {
+                    if !busy {
+                        tokio::select! {
+                            _ = tokio::time::sleep(interval) => {}
+                            _ = shutdown.changed() => break,
+                        }
                     }
-                } else if running.is_empty() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(interval) => {}
-                        _ = shutdown.changed() => break,
-                    }
-                    running.push(one(deps.clone()));
+                    running.push(one(deps.clone(), halfway.clone()));
                 }
             }
             _ = shutdown.changed() => {
@@ -205,12 +218,16 @@ pub async fn reconcile(deps: &Deps) -> mimamori_core::Result<usize> {
 /// reminders, record their attempts (one transaction), send them concurrently, and record
 /// the results (one transaction; failures one by one).
 pub async fn pass(deps: &Deps) -> mimamori_core::Result<Pass> {
-    pass_in(deps, None).await
+    pass_in(deps, None, None).await
 }
 
 /// [`pass`] for one lane (`None`: both). Overdue check-ins are closed by the text lane's
 /// passes (and by `None`), once per pass.
-async fn pass_in(deps: &Deps, lane: Option<Lane>) -> mimamori_core::Result<Pass> {
+async fn pass_in(
+    deps: &Deps,
+    lane: Option<Lane>,
+    halfway: Option<Halfway>,
+) -> mimamori_core::Result<Pass> {
     let t = now();
     let cfg = &deps.config;
     let (missed, escalated) = if lane == Some(Lane::Voice) {
@@ -280,6 +297,9 @@ async fn pass_in(deps: &Deps, lane: Option<Lane>) -> mimamori_core::Result<Pass>
     drop(attempts);
 
     let ids: Vec<i64> = work.iter().map(|w| w.c.id).collect();
+    let full = ids.len() >= cfg.workers.batch_size as usize;
+    let half = ids.len() / 2;
+    let mut done = 0usize;
     let sending = futures::stream::iter(work)
         .map(|w| {
             let previous = already.get(&w.key).cloned();
@@ -294,6 +314,15 @@ async fn pass_in(deps: &Deps, lane: Option<Lane>) -> mimamori_core::Result<Pass>
             }
         })
         .buffer_unordered(CONCURRENCY)
+        .inspect(|_| {
+            done += 1;
+            if full
+                && done == half.max(1)
+                && let Some(h) = &halfway
+            {
+                let _ = h.send(());
+            }
+        })
         .collect::<Vec<(Work, Result<String, SendError>)>>();
     // A paced batch can outlast the claim's lease: renew it every third of the lease while
     // sending, so no other worker takes (and sends) what this one still holds.
