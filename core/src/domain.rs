@@ -280,6 +280,23 @@ pub mod lenient {
     }
 }
 
+/// A Japanese number stored as E.164 shown as people type it: `+819012345678` →
+/// `090-1234-5678` (mobiles and 050 as 3-4-4; other numbers as `0…` without hyphens, since
+/// area codes vary in length). Anything else is returned as it is.
+pub fn national_phone(e164: &str) -> String {
+    match e164.strip_prefix("+81") {
+        Some(rest) if rest.chars().all(|c| c.is_ascii_digit()) => {
+            let n = format!("0{rest}");
+            if n.len() == 11 && ["050", "070", "080", "090"].contains(&&n[..3]) {
+                format!("{}-{}-{}", &n[..3], &n[3..7], &n[7..])
+            } else {
+                n
+            }
+        }
+        _ => e164.to_string(),
+    }
+}
+
 /// The short form of a name that tells the members of a family sharing one phone apart
 /// without spelling the whole name out on a lock screen: the given name when the name has
 /// two parts (family name first in Japanese, last in a Latin-script name), the whole name
@@ -299,6 +316,13 @@ pub fn short_name(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_shown_as_typed() {
+        assert_eq!(national_phone("+819012345678"), "090-1234-5678");
+        assert_eq!(national_phone("+81311112222"), "0311112222");
+        assert_eq!(national_phone("nurse@example.jp"), "nurse@example.jp");
+    }
 
     #[test]
     fn short_names_tell_a_family_apart() {

@@ -60,20 +60,30 @@ pub fn render(c: &ChartInput) -> Markup {
         min: 85.0,
         max: 100.0,
     };
-    let height = spo2.y0 + PANEL_H + 40.0;
+    // Room below the day labels for the legend.
+    let height = spo2.y0 + PANEL_H + 78.0;
 
+    // A line joins readings of consecutive days only: across a missed check-in or a day
+    // without a reading it breaks, so a gap is never drawn as if it had been measured.
+    let local_day = |at: DateTime<Utc>| at.with_timezone(&c.tz).date_naive();
     let series =
         |f: &dyn Fn(&Observation) -> Option<f64>, p: &Panel| -> (String, Vec<(f64, f64, f64)>) {
             let mut d = String::new();
             let mut pts = Vec::new();
+            let mut last: Option<NaiveDate> = None;
             for o in c.observations {
                 if let Some(v) = f(o) {
                     let (px, py) = (x(day_pos(c.tz, c.start, o.observed_at)), p.y(v));
+                    let day = local_day(o.observed_at);
+                    let joined = last.is_some_and(|l| {
+                        (day - l).num_days() <= 1 && !c.missed.iter().any(|m| *m > l && *m <= day)
+                    });
                     d.push_str(&format!(
                         "{}{px:.1},{py:.1} ",
-                        if d.is_empty() { "M" } else { "L" }
+                        if joined { "L" } else { "M" }
                     ));
                     pts.push((px, py, v));
+                    last = Some(day);
                 }
             }
             (d.trim_end().to_string(), pts)
@@ -110,9 +120,13 @@ pub fn render(c: &ChartInput) -> Markup {
             rect x=(LEFT) y=(temp.y0) width=(plot_w) height=(PANEL_H) fill="#fafbfc" stroke="#ccd" {}
             rect class="band-fever" x=(LEFT) y=(temp.y(41.0)) width=(plot_w) height=(temp.y(38.0) - temp.y(41.0)) fill="#fdecea" {}
             rect class="band-warm" x=(LEFT) y=(temp.y(38.0)) width=(plot_w) height=(temp.y(37.5) - temp.y(38.0)) fill="#fff4e0" {}
+            // Whole degrees labelled; 37.5 is the band's edge, named in the legend (three
+            // labels half a degree apart crowded into each other).
             @for v in [36.0, 37.0, 37.5, 38.0, 39.0, 40.0] {
                 line x1=(LEFT) x2=(W - RIGHT) y1=(temp.y(v)) y2=(temp.y(v)) stroke="#dde" stroke-dasharray="3 3" {}
-                text x=(LEFT - 6.0) y=(temp.y(v) + 4.0) text-anchor="end" { (format!("{v:.1}")) }
+                @if v != 37.5 {
+                    text x=(LEFT - 6.0) y=(temp.y(v) + 4.0) text-anchor="end" { (format!("{v:.1}")) }
+                }
             }
             // SpO2 panel with bands at ≤ 93 % and 94–95 %.
             text x=(LEFT) y=(spo2.y0 - 8.0) font-weight="bold" { (t(lang, "酸素飽和度 SpO2 (%)", "SpO2 (%)")) }
@@ -149,6 +163,25 @@ pub fn render(c: &ChartInput) -> Markup {
             }
             @for (px, py, v) in &spo2_pts {
                 circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="3.5" fill="#0b57d0" { title { (format!("{v:.0} %")) } }
+            }
+            // A low SpO2 is urgent by itself: its point gets the red ring too.
+            @for (px, py, v) in spo2_pts.iter().filter(|(_, _, v)| *v <= 93.0) {
+                g class="urgent-spo2" {
+                    title { (format!("{v:.0} % — {}", t(lang, "緊急（SpO2 93 %以下）", "urgent (SpO2 93 % or less)"))) }
+                    circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="7" fill="none" stroke="#b3261e" stroke-width="2.5" {}
+                }
+            }
+            // The legend: what the bands and marks mean.
+            @let ly = spo2.y0 + PANEL_H + 34.0;
+            g class="legend" font-size="11" {
+                rect x=(LEFT) y=(ly - 9.0) width="12" height="12" fill="#fdecea" stroke="#b3261e" stroke-width="0.5" {}
+                text x=(LEFT + 16.0) y=(ly + 1.0) { (t(lang, "38.0 ℃以上 / SpO2 93 %以下", "38.0 °C and over / SpO2 93 % or less")) }
+                rect x=(LEFT + 250.0) y=(ly - 9.0) width="12" height="12" fill="#fff4e0" stroke="#b06000" stroke-width="0.5" {}
+                text x=(LEFT + 266.0) y=(ly + 1.0) { (t(lang, "37.5〜37.9 ℃ / SpO2 94〜95 %", "37.5–37.9 °C / SpO2 94–95 %")) }
+                text x=(LEFT) y=(ly + 22.0) fill="#b3261e" font-size="14" { "×" }
+                text x=(LEFT + 16.0) y=(ly + 21.0) { (t(lang, "未回答の日", "no answer that day")) }
+                circle cx=(LEFT + 136.0) cy=(ly + 17.0) r="6" fill="none" stroke="#b3261e" stroke-width="2.5" {}
+                text x=(LEFT + 148.0) y=(ly + 21.0) { (t(lang, "緊急（症状または SpO2）", "urgent (a warning sign or SpO2)")) }
             }
             // Missed check-ins: a mark on the day in both panels.
             @for d in c.missed {

@@ -36,7 +36,10 @@ async fn register_sms_link_form_observation_chart() {
     let msg = app.wait_for_message("+818022223333").await;
     assert!(msg.body.starts_with("テスト保健所です。"), "{}", msg.body);
     assert!(mimamori_core::provider::ucs2_segments(&msg.body) <= 2);
-    assert!(!msg.body.contains("鈴木"), "no name in the SMS");
+    assert!(
+        !msg.body.contains("鈴木"),
+        "no full name in the SMS: the given name only, for a family phone"
+    );
     let link = link_in(&msg.body);
     assert!(link.starts_with(&app.base));
     let outbox_page = app.get("/outbox").await.text().await.unwrap();

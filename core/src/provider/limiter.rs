@@ -61,10 +61,14 @@ impl RateLimiter {
                 if at <= now && !others_first {
                     // Keep the cadence from the slot itself while sends follow each other
                     // (a timer wakes a millisecond or two late; counting from `now` would
-                    // lose that on every send, ~3 % of the rate); when later than a tenth
-                    // of an interval (idle, or a stalled runtime), from now — so lateness
-                    // never squeezes `rate + 1` sends into less than the spacing allows.
-                    let base = if now.duration_since(at) < self.interval / 10 {
+                    // lose that on every send, ~3 % of the rate, ~13 % at 100/s); when later
+                    // than a tenth of an interval (at least 5 ms, at most half) — idle, or a
+                    // stalled runtime — from now, so lateness never squeezes `rate + 1` sends
+                    // into less than the spacing allows.
+                    let tolerance = (self.interval / 10)
+                        .max(Duration::from_millis(5))
+                        .min(self.interval / 2);
+                    let base = if now.duration_since(at) < tolerance {
                         at
                     } else {
                         now

@@ -175,7 +175,7 @@ pub async fn claim_due_in(
     limit: i64,
 ) -> Result<Vec<DueCheckin>> {
     let token = uuid_like();
-    let sql = dialect::claim_due(db);
+    let sql = dialect::claim_due(db, lane.is_some());
     let n = with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(at).bind(at - lease).bind(limit).bind(&token).bind(Lane::voice(lane))
         .execute(p).await?.rows_affected());

@@ -20,13 +20,22 @@ const LANE_VOICE: &str = "CASE WHEN c.on_fallback AND p.fallback_channel IS NOT 
 /// ones whose time has come, and ones whose earlier claim (`claimed_at < $2`) was abandoned
 /// by a crashed worker — the nearest answer deadline first, so a short window is not stuck
 /// behind a long one (see `mimamori_core::capacity`).
-pub fn claim_due(db: &Db) -> String {
+pub fn claim_due(db: &Db, lane: bool) -> String {
+    // Without a lane (`$5` NULL) the claim needs no join: the sending path's hot statement.
+    let (from, filter) = if lane {
+        (
+            "checkins c JOIN persons p ON p.id = c.person_id",
+            format!("AND ({LANE_VOICE}) = $5"),
+        )
+    } else {
+        ("checkins c", "AND $5 IS NULL".to_string())
+    };
     format!(
         "UPDATE checkins SET status = 'sending', claimed_at = $1, claim_token = $4
          WHERE id IN (
-           SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
+           SELECT c.id FROM {from}
            WHERE ((c.status = 'planned' AND c.due_at <= $1) OR (c.status = 'sending' AND c.claimed_at < $2))
-             AND ($5 IS NULL OR ({LANE_VOICE}) = $5)
+             {filter}
            ORDER BY c.deadline_at, c.due_at LIMIT $3{})",
         skip_locked(db).replace("UPDATE", "UPDATE OF c")
     )

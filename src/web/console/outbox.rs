@@ -67,8 +67,8 @@ async fn list(
                             tr class="outbox-message" {
                                 td { (m.id) }
                                 td { (m.created_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
-                                td { (m.channel) }
-                                td { (m.to_addr) }
+                                td { (match m.channel.as_str() { "sms" => "SMS", "email" => t(lang, "メール", "e-mail"), "voice" => t(lang, "電話", "call"), _ => "—" }) }
+                                td { (mimamori_core::domain::national_phone(&m.to_addr)) }
                                 td {
                                     @if let Some(sub) = &m.subject { strong { (sub) } br; }
                                     (linkify(&m.body))

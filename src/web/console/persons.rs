@@ -380,7 +380,8 @@ fn form_markup(
                 (duplicates_panel(lang, dups))
                 label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (t(lang, "別人として登録", "Register as a different person")) }
             }
-            (field("name", t(lang, "氏名", "Name"), "text", &v.name, ""))
+            p class="muted" { (t(lang, "※は必須です。電話番号はSMS・自動音声電話に、メールアドレスはメールに必要です。", "※ marks required fields. A phone number is needed for SMS and calls, an e-mail address for e-mail.")) }
+            (field("name", t(lang, "氏名 ※", "Name ※"), "text", &v.name, ""))
             (field("phone", t(lang, "電話番号", "Phone"), "tel", &v.phone, t(lang, "例：090-1234-5678", "e.g. 090-1234-5678")))
             (field("email", t(lang, "メールアドレス", "E-mail"), "email", &v.email, ""))
             label for="channel" { (t(lang, "毎日の連絡方法", "Daily contact by")) }
@@ -413,12 +414,12 @@ fn form_markup(
             (field("onset_date", t(lang, "発症日（有症状の患者）", "Onset date (symptomatic patient)"), "date", &v.onset_date, ""))
             (field("specimen_date", t(lang, "検体採取日（無症状の患者）", "Specimen date (asymptomatic patient)"), "date", &v.specimen_date, ""))
             (field("last_exposure_date", t(lang, "最終接触日（濃厚接触者）", "Last exposure (close contact)"), "date", &v.last_exposure_date, ""))
-            (field("observation_start", t(lang, "観察開始日", "Observation starts"), "date", &start, ""))
+            (field("observation_start", t(lang, "観察開始日 ※", "Observation starts ※"), "date", &start, ""))
             (field("observation_end", t(lang, "観察終了日", "Observation ends"), "date", &end,
                 t(lang, "空欄なら上の日付と療養期間の規則（flows/periods.toml）から自動計算", "empty: computed from the date above and the period rules (flows/periods.toml)")))
             (field("period_override_reason", t(lang, "規則と異なる終了日にする理由", "Reason for an end date other than the rules'"), "text", &v.period_override_reason, ""))
-            (field("checkin_time", t(lang, "毎日の連絡時刻", "Daily check-in times"), "text", &checkin_time,
-                t(lang, "例：09:00　1日2回なら 09:00,17:00", "e.g. 09:00; twice a day: 09:00,17:00")))
+            (field("checkin_time", t(lang, "毎日の連絡時刻 ※", "Daily check-in times ※"), "text", &checkin_time,
+                t(lang, "日本時間（保健所の時刻）。例：09:00　1日2回なら 09:00,17:00", "Japan time (the health centre's clock). e.g. 09:00; twice a day: 09:00,17:00")))
             (field("date_of_birth", t(lang, "生年月日（電話での本人確認に使用）", "Date of birth (identifies callers on the phone line)"), "date", &v.date_of_birth, ""))
             (field("name_kana", t(lang, "フリガナ（重複の確認に使用）", "Name in kana (used to find duplicates)"), "text", &v.name_kana, ""))
             details open[has_details(v)] {
