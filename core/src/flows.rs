@@ -116,6 +116,9 @@ pub struct Flow {
     pub voice_items: Vec<VoiceItem>,
 }
 
+/// The groups the link form has a screen for (`web::patient`), in their order.
+pub const SCREEN_GROUPS: &[&str] = &["vitals", "symptoms", "urgent"];
+
 /// A flow's retry policy: reminders after the first message, the last one through the
 /// person's fallback channel (e.g. a voice call).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -330,6 +333,45 @@ impl Flows {
                     }
                 }
             }
+            // Meaning, not only syntax: a flow that parses can still break the product.
+            for q in &flow.questions {
+                let at = line(q.id.span().start);
+                let id = q.id.get_ref();
+                if !SCREEN_GROUPS.contains(&q.group.as_str()) {
+                    problems.push(format!(
+                        "{file}:{at}: question '{id}' is in group '{}', which no screen shows (no patient could finish the form); use one of {}",
+                        q.group,
+                        SCREEN_GROUPS.join(", ")
+                    ));
+                }
+                let expected = match id.as_str() {
+                    "temperature" => Some(QuestionKind::Temperature),
+                    "spo2" => Some(QuestionKind::Spo2),
+                    _ => None,
+                };
+                if expected.is_some_and(|k| k != q.kind) {
+                    problems.push(format!(
+                        "{file}:{at}: question '{id}' must be of kind '{id}' (its answer is stored as the {id} reading)"
+                    ));
+                }
+                if matches!(q.kind, QuestionKind::Temperature | QuestionKind::Spo2)
+                    && expected != Some(q.kind)
+                {
+                    problems.push(format!(
+                        "{file}:{at}: question '{id}' has a reading kind; only the question with that id ('temperature' / 'spo2') may"
+                    ));
+                }
+            }
+            if flow.policy.reminder_after_minutes.is_some_and(|m| m < 0) {
+                problems.push(format!(
+                    "{file}:1: policy.reminder_after_minutes must be 0 (no reminders) or more, not negative"
+                ));
+            }
+            if flow.policy.max_reminders.is_some_and(|m| m < 0) {
+                problems.push(format!(
+                    "{file}:1: policy.max_reminders must be 0 or more, not negative"
+                ));
+            }
             for (g, vg) in &flow.voice_groups {
                 if seen.contains(g) {
                     problems.push(format!(
@@ -520,5 +562,44 @@ mod tests {
                 .any(|e| e.contains("'contact-daily' is missing")),
             "{errs:?}"
         );
+    }
+
+    /// Flows that parse but would break the product are refused, each with file, line and why.
+    #[test]
+    fn flows_that_break_the_product_are_refused() {
+        let head = "id = \"patient-daily\"\ntitle = { ja = \"x\", en = \"x\" }\n";
+        let q = |id: &str, kind: &str, group: &str| {
+            format!(
+                "[[questions]]\nid = \"{id}\"\nkind = \"{kind}\"\ngroup = \"{group}\"\ntext = {{ ja = \"a\", en = \"b\" }}\n"
+            )
+        };
+        let cases = [
+            (
+                format!("{head}{}", q("temperature", "temperature", "vitalz")),
+                "p.toml:4: question 'temperature' is in group 'vitalz', which no screen shows",
+            ),
+            (
+                format!("{head}{}", q("temperature", "spo2", "vitals")),
+                "p.toml:4: question 'temperature' must be of kind 'temperature'",
+            ),
+            (
+                format!("{head}{}", q("fever", "temperature", "vitals")),
+                "p.toml:4: question 'fever' has a reading kind",
+            ),
+            (
+                format!(
+                    "{head}[policy]\nreminder_after_minutes = -5\n{}",
+                    q("temperature", "temperature", "vitals")
+                ),
+                "p.toml:1: policy.reminder_after_minutes must be 0 (no reminders) or more",
+            ),
+        ];
+        for (src, want) in cases {
+            let errs = Flows::from_sources(&[("p.toml".into(), src.clone())]).unwrap_err();
+            assert!(
+                errs.iter().any(|e| e.starts_with(want)),
+                "{want}\n{errs:?}\n{src}"
+            );
+        }
     }
 }

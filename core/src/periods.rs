@@ -76,6 +76,20 @@ impl Periods {
         if p.rules.is_empty() {
             return Err(format!("{file}: no [[rules]]"));
         }
+        let mut ids = std::collections::HashSet::new();
+        for r in &p.rules {
+            if !ids.insert(r.id.as_str()) {
+                let line = src
+                    .match_indices(&format!("\"{}\"", r.id))
+                    .nth(1)
+                    .map(|(i, _)| src[..i].matches('\n').count() + 1)
+                    .unwrap_or(1);
+                return Err(format!(
+                    "{file}:{line}: rule id '{}' is used twice; each rule needs its own id (people's periods record it)",
+                    r.id
+                ));
+            }
+        }
         for w in p.rules.windows(2) {
             if w[1].effective_from <= w[0].effective_from {
                 return Err(format!(
@@ -116,5 +130,20 @@ impl Periods {
             end: day0 + Duration::days(days.into()),
             rule: r.id.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod duplicate_ids {
+    use super::*;
+
+    #[test]
+    fn a_rule_id_used_twice_is_refused_with_its_line() {
+        let src = "[[rules]]\nid = \"a\"\neffective_from = \"2020-01-01\"\nsymptomatic_days = 10\nasymptomatic_days = 7\ncontact_days = 14\n\n[[rules]]\nid = \"a\"\neffective_from = \"2021-01-01\"\nsymptomatic_days = 10\nasymptomatic_days = 7\ncontact_days = 14\n";
+        let e = Periods::parse("periods.toml", src).unwrap_err();
+        assert!(
+            e.starts_with("periods.toml:9: rule id 'a' is used twice"),
+            "{e}"
+        );
     }
 }

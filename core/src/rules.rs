@@ -109,6 +109,20 @@ impl Thresholds {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if !(35.0..=42.0).contains(&self.fever_at_or_above) {
+            return Err(format!(
+                "fever_at_or_above = {} is not a body temperature; use 35.0–42.0 °C (37.5 or 38.0)",
+                self.fever_at_or_above
+            ));
+        }
+        for (key, v) in [
+            ("spo2_urgent_at_or_below", self.spo2_urgent_at_or_below),
+            ("spo2_high_at_or_below", self.spo2_high_at_or_below),
+        ] {
+            if !(50..=100).contains(&v) {
+                return Err(format!("{key} = {v} is not an SpO2; use 50–100 %"));
+            }
+        }
         if self.spo2_urgent_at_or_below > self.spo2_high_at_or_below {
             return Err("spo2_urgent_at_or_below must not be above spo2_high_at_or_below".into());
         }
@@ -244,4 +258,32 @@ pub fn on_missed(t: &Thresholds, recent: &[String], risk: &Risk) -> Option<Trigg
             None => format!("{n} check-ins in a row without an answer"),
         },
     })
+}
+
+#[cfg(test)]
+mod meaning {
+    use super::*;
+
+    #[test]
+    fn thresholds_that_are_not_readings_are_refused() {
+        let t = Thresholds::default();
+        for (key, value, want) in [
+            (
+                "fever_at_or_above",
+                "-1",
+                "fever_at_or_above = -1 is not a body temperature",
+            ),
+            (
+                "spo2_urgent_at_or_below",
+                "930",
+                "spo2_urgent_at_or_below = 930 is not an SpO2",
+            ),
+        ] {
+            let e = t
+                .with_overrides(&format!("{{\"{key}\": {value}}}"))
+                .unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+        assert!(t.with_overrides("{\"fever_at_or_above\": 37.5}").is_ok());
+    }
 }

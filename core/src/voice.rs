@@ -43,6 +43,51 @@ pub const STANDARD_PROMPTS: &[&str] = &[
 /// Invalid or empty answers to one question before the call gives up.
 pub const MAX_TRIES: u32 = 3;
 
+/// The placeholders a prompt may use (filled in by the call engine).
+pub const PLACEHOLDERS: &[&str] = &["centre", "count", "phone", "summary", "value"];
+
+/// Prompts that would be read wrongly: empty ones (the caller hears silence) and unknown
+/// `{placeholders}` (read out literally). Each named with file and line.
+fn check_prompts(file: &str, src: &str, prompts: &BTreeMap<String, String>) -> Vec<String> {
+    let line_of = |id: &str| {
+        src.lines()
+            .position(|l| {
+                let l = l.trim_start().trim_start_matches('"');
+                l.starts_with(id)
+                    && l[id.len()..]
+                        .trim_start_matches('"')
+                        .trim_start()
+                        .starts_with('=')
+            })
+            .map(|i| i + 1)
+            .unwrap_or(1)
+    };
+    let mut problems = Vec::new();
+    for (id, text) in prompts {
+        if text.trim().is_empty() {
+            problems.push(format!(
+                "{file}:{}: prompt '{id}' is empty (the caller would hear silence)",
+                line_of(id)
+            ));
+        }
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else { break };
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                problems.push(format!(
+                    "{file}:{}: prompt '{id}' uses {{{name}}}, which is not filled in (it would be read out as written); known: {}",
+                    line_of(id),
+                    PLACEHOLDERS.join(", ")
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+    }
+    problems
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct PromptFile {
     voice: String,
@@ -105,6 +150,7 @@ impl Prompts {
         for (file, lang, src) in sources {
             match toml::from_str::<PromptFile>(&src) {
                 Ok(p) => {
+                    problems.extend(check_prompts(&file, &src, &p.prompts));
                     let mut audio = BTreeMap::new();
                     if let Ok(entries) = std::fs::read_dir(dir.join("audio").join(&lang)) {
                         for e in entries.flatten() {
@@ -668,4 +714,27 @@ pub fn say_and_hang_up(p: &LangPrompts, ids: &[(&str, Vec<(&str, String)>)]) -> 
         });
     }
     twiml(&turn, p, "", "")
+}
+
+#[cfg(test)]
+mod prompt_meaning {
+    use super::*;
+
+    #[test]
+    fn empty_prompts_and_unknown_placeholders_are_refused() {
+        let src = "voice = \"x\"\nlanguage = \"ja-JP\"\n[prompts]\ngreeting = \"  \"\nbye = \"{centre} です {centr}\"\n";
+        let p: PromptFile = toml::from_str(src).unwrap();
+        let problems = check_prompts("ja.toml", src, &p.prompts);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|e| e.starts_with("ja.toml:4: prompt 'greeting' is empty"))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|e| e.starts_with("ja.toml:5: prompt 'bye' uses {centr}"))
+        );
+    }
 }

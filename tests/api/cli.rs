@@ -42,6 +42,58 @@ fn check_reports_file_line_and_fails() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Files that parse but would break the product: `check` refuses each with file, line and
+/// why, and `serve` will not start with them.
+#[test]
+fn check_and_serve_refuse_flows_that_would_break_the_product() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    let dir = std::env::temp_dir().join(format!("mimamori-meaning-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&shipped).unwrap().flatten() {
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    let patient = std::fs::read_to_string(dir.join("patient-daily.toml")).unwrap();
+    std::fs::write(
+        dir.join("patient-daily.toml"),
+        patient.replacen("group = \"vitals\"", "group = \"vitalz\"", 1),
+    )
+    .unwrap();
+    let rules = std::fs::read_to_string(dir.join("rules.toml")).unwrap();
+    let fever = rules
+        .lines()
+        .find(|l| l.starts_with("fever_at_or_above"))
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        dir.join("rules.toml"),
+        rules.replace(&fever, "fever_at_or_above = -1"),
+    )
+    .unwrap();
+    for sub in [&["check"][..], &["serve"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+            .args(sub)
+            .env("MIMAMORI_FLOWS_DIR", &dir)
+            .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+            .env("MIMAMORI_DATA_DIR", dir.join("data"))
+            .env("MIMAMORI_HTTP__ADDR", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sub:?} must refuse: {err}");
+        assert!(
+            err.contains("patient-daily.toml:") && err.contains("'vitalz', which no screen shows"),
+            "{sub:?}: {err}"
+        );
+        if sub == ["check"] {
+            assert!(
+                err.contains("fever_at_or_above = -1 is not a body temperature"),
+                "{err}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn example_config_documents_the_defaults() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mimamori.example.toml");
