@@ -91,7 +91,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log_format);
+    let quiet = matches!(cli.command, Some(Command::Bench { .. }));
+    telemetry::init(
+        &config.log_format,
+        if quiet {
+            telemetry::QUIET_FILTER
+        } else {
+            telemetry::SERVER_FILTER
+        },
+    );
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

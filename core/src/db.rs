@@ -38,8 +38,11 @@ macro_rules! with_db {
 
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files and their folder
-    /// are created on first use, with WAL, `synchronous=NORMAL`, foreign keys and a busy
-    /// timeout set on every pooled connection.
+    /// are created on first use, with WAL, `synchronous=FULL`, foreign keys and a busy
+    /// timeout set on every pooled connection. FULL, not NORMAL: in WAL mode SQLite documents
+    /// that a transaction committed under NORMAL may roll back after a power loss or an OS
+    /// crash, and an answer a patient was told was received must not vanish. The answer
+    /// writer's batches (group commit) keep the cost to one sync per batch.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // Searches and line lists are sent unprepared (`persistent(false)`), so PostgreSQL
@@ -65,7 +68,7 @@ impl Db {
             let opts = opts
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()

@@ -76,6 +76,28 @@ async fn backend_is_the_one_requested() {
     let t = TestDb::new().await;
     assert_eq!(t.db.backend(), requested_backend());
     t.db.ping().await.unwrap();
+    // Acknowledged writes are durable: SQLite syncs every commit (FULL = 2), in WAL mode;
+    // PostgreSQL keeps its synchronous commit.
+    match &t.db {
+        Db::Sqlite(p) => {
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(p)
+                .await
+                .unwrap();
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(p)
+                .await
+                .unwrap();
+            assert_eq!((sync, mode.as_str()), (2, "wal"));
+        }
+        Db::Postgres(p) => {
+            let sc: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(p)
+                .await
+                .unwrap();
+            assert_eq!(sc, "on");
+        }
+    }
     t.drop_db().await;
 }
 

@@ -94,6 +94,35 @@ fn check_and_serve_refuse_flows_that_would_break_the_product() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Logs written to a file (not a terminal) carry no colour codes, and go to standard error,
+/// leaving standard output to what a command prints.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let dir = std::env::temp_dir().join(format!("mimamori-logs-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .arg("serve")
+        .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+        .env("MIMAMORI_DATA_DIR", &dir)
+        .env("MIMAMORI_HTTP__ADDR", "127.0.0.1:0")
+        .env("MIMAMORI_DEMO__LOAD_ON_EMPTY", "false")
+        .env_remove("MIMAMORI_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    child.kill().ok();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(" INFO ") && err.contains("listening"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI escape codes in a log file: {err:?}"
+    );
+    assert!(out.stdout.is_empty(), "logs are not on standard output");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn example_config_documents_the_defaults() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mimamori.example.toml");

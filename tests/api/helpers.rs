@@ -82,7 +82,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var("MIMAMORI_TEST_LOG").is_ok() {
-        mimamori::telemetry::init("text");
+        mimamori::telemetry::init("text", mimamori::telemetry::SERVER_FILTER);
     }
     let tdb = TestDb::new().await;
     let centre = staff::create_health_centre(&tdb.db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
