@@ -47,12 +47,17 @@ macro_rules! api_routes {
                         "parameters": params,
                         "responses": {
                             $status: {"description": "success", "content": {"application/json": {"schema": generator.subschema_for::<$resp>()}}},
+                            "400": {"$ref": "#/components/responses/Error"},
                             "401": {"$ref": "#/components/responses/Error"},
                             "403": {"$ref": "#/components/responses/Error"},
                             "404": {"$ref": "#/components/responses/Error"},
                             "422": {"$ref": "#/components/responses/Error"}
                         }
                     });
+                    if std::any::type_name::<$req>() != "()" {
+                        op["responses"]["413"] = serde_json::json!({"$ref": "#/components/responses/Error"});
+                        op["responses"]["415"] = serde_json::json!({"$ref": "#/components/responses/Error"});
+                    }
                     if std::any::type_name::<$req>() != "()" {
                         op["requestBody"] = serde_json::json!({
                             "required": true,
@@ -151,14 +156,75 @@ struct MergeResult {
     merge_id: i64,
 }
 
+/// Every error of `/api/v1` in the JSON body the document promises: the framework's own
+/// refusals (a path id that is not a number, a query string or body that does not parse, a
+/// body too large, a wrong content type) come as plain text and are rewritten here, keeping
+/// their status and headers (`Allow`, `Retry-After`).
+pub async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid",
+        429 | 503 => "busy",
+        s if s >= 500 => "internal",
+        _ => "client_error",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": message, "fields": []}})),
+    )
+        .into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != CONTENT_TYPE && k != CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
 /// `GET /api/openapi.json`.
 pub async fn openapi_json() -> Json<serde_json::Value> {
     Json(openapi())
 }
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    r.map(|Json(v)| v)
-        .map_err(|e| AppError::BadRequest(format!("request body: {}", e.body_text())))
+    r.map(|Json(v)| v).map_err(|e| {
+        let status = match e.status() {
+            s if s.is_client_error() => s,
+            _ => axum::http::StatusCode::BAD_REQUEST,
+        };
+        AppError::Rejected(status, format!("request body: {}", e.body_text()))
+    })
 }
 
 /// Registers a person. When people the caller may see look like the same person (kana

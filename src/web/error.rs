@@ -13,6 +13,8 @@ pub enum AppError {
     Core(CoreError),
     Unauthorized,
     BadRequest(String),
+    /// A body the framework refused before the handler (too large, not JSON): its status.
+    Rejected(StatusCode, String),
     Internal(anyhow::Error),
 }
 
@@ -43,6 +45,7 @@ impl AppError {
             AppError::Core(CoreError::Forbidden(_)) => StatusCode::FORBIDDEN,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Rejected(s, _) => *s,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,6 +58,11 @@ impl AppError {
             AppError::Core(CoreError::Forbidden(_)) => "forbidden",
             AppError::Unauthorized => "unauthorized",
             AppError::BadRequest(_) => "bad_request",
+            AppError::Rejected(s, _) if *s == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            AppError::Rejected(s, _) if *s == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                "unsupported_media_type"
+            }
+            AppError::Rejected(..) => "bad_request",
             _ => "internal",
         }
     }
@@ -71,7 +79,7 @@ impl AppError {
             AppError::Unauthorized => {
                 "log in first: POST /api/v1/session or the console login".into()
             }
-            AppError::BadRequest(m) => m.clone(),
+            AppError::BadRequest(m) | AppError::Rejected(_, m) => m.clone(),
             _ => {
                 "internal error; the request id in the x-request-id header identifies it in the log"
                     .into()

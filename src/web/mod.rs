@@ -255,7 +255,10 @@ pub fn router(state: AppState) -> Router {
                 std::path::Path::new(&state.config.voice_prompts_dir).join("audio"),
             ),
         )
-        .nest("/api/v1", api::router())
+        .nest(
+            "/api/v1",
+            api::router().layer(axum::middleware::from_fn(api::json_errors)),
+        )
         .route("/api/openapi.json", axum::routing::get(api::openapi_json))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

@@ -40,6 +40,62 @@ async fn api_registers_reads_and_audits_a_person() {
     app.finish().await;
 }
 
+/// The framework's own refusals (a path id that is not a number, a query that does not parse,
+/// a body that is not JSON) come in the API's JSON error body, as the document says.
+#[tokio::test]
+async fn malformed_api_requests_get_the_json_error_body() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    for (r, status, code) in [
+        (app.get("/api/v1/persons/abc").await, 400, "bad_request"),
+        (app.get("/api/v1/persons?page=x").await, 400, "bad_request"),
+        (
+            app.client
+                .post(app.url("/api/v1/persons"))
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "text/plain")
+                .body("name=x")
+                .send()
+                .await
+                .unwrap(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            app.client
+                .post(app.url("/api/v1/persons"))
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "application/json")
+                .body("{not json")
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "bad_request",
+        ),
+    ] {
+        assert_eq!(r.status(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+    }
+    let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/persons/{id}"]["get"]["responses"]["400"].is_object());
+    assert!(doc["paths"]["/api/v1/persons"]["post"]["responses"]["415"].is_object());
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn api_rejects_bad_input_naming_every_field_and_writes_nothing() {
     let app = spawn_app().await;
