@@ -46,6 +46,14 @@ async fn urgent_people_are_on_top_and_staff_act_and_resolve() {
     );
     assert!(pu < ph, "urgent first");
     assert!(queue.contains("SpO2 93 % ≤ 93"));
+    // The queue's live count: open urgent cases nobody has taken on (a count, no person),
+    // read by the page's script without reloading it.
+    let live: serde_json::Value = app.get("/escalations/live").await.json().await.unwrap();
+    assert_eq!(live["urgent_open"], 1);
+    assert!(queue.contains(r#"data-urgent="1""#) && queue.contains(r#"src="/static/queue.js""#));
+    let js = app.get("/static/queue.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.text().await.unwrap().contains("/escalations/live"));
     let home = app.get("/").await.text().await.unwrap();
     assert!(
         home.contains(r#"id="urgent-count">1<"#),
