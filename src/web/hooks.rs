@@ -72,9 +72,14 @@ impl FromRequest<AppState> for Signed {
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = Bytes::from_request(req, s)
-            .await
-            .map_err(|_| forbidden("unreadable body"))?;
+        let body = Bytes::from_request(req, s).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                tracing::warn!("webhook refused: body over the limit");
+                (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response()
+            } else {
+                forbidden("unreadable body")
+            }
+        })?;
         let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
             .map_err(|_| forbidden("body is not form-encoded"))?;
         match sig {

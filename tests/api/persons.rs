@@ -471,6 +471,30 @@ async fn nul_characters_and_huge_bodies_are_clear_errors() {
     assert_eq!(r.status(), 413);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "too_large");
+    // A huge webhook is "too large" (not a signature refusal), and a huge patient form gets
+    // the bilingual page.
+    for kind in ["application/x-www-form-urlencoded"] {
+        let r = app
+            .client
+            .post(app.url("/hooks/twilio/sms"))
+            .header("content-type", kind)
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{kind}");
+    }
+    let r = app
+        .client
+        .post(app.url("/c/1.2.abc"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("temperature={huge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("送信内容が大きすぎます") && page.contains("Too much at once"));
 
     assert_eq!(
         app.count("SELECT COUNT(*) FROM persons").await,
