@@ -26,7 +26,9 @@ macro_rules! api_routes {
             r
         }
 
-        /// The OpenAPI 3.1 document of `/api/v1`.
+        /// The OpenAPI 3.0 document of `/api/v1` (schemars' `openapi3` settings write optional
+        /// fields as `nullable: true`, an OpenAPI 3.0 keyword: declaring 3.1 made them plain
+        /// strings to validators, and every null a conformance failure).
         pub fn openapi() -> serde_json::Value {
             let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
             let mut paths = serde_json::Map::new();
@@ -77,8 +79,8 @@ macro_rules! api_routes {
                 .take_definitions(true)
                 .into_iter()
                 .collect();
-            serde_json::json!({
-                "openapi": "3.1.0",
+            let mut doc = serde_json::json!({
+                "openapi": "3.0.3",
                 "info": {
                     "title": "mimamori API",
                     "version": env!("CARGO_PKG_VERSION"),
@@ -89,7 +91,9 @@ macro_rules! api_routes {
                     "schemas": schemas,
                     "responses": {"Error": {"description": "an error; for 422 every problem field with its reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}}
                 }
-            })
+            });
+            any_value_schemas(&mut doc);
+            doc
         }
     };
 }
@@ -154,6 +158,36 @@ struct SearchResult {
 #[allow(dead_code)]
 struct MergeResult {
     merge_id: i64,
+}
+
+/// OpenAPI 3.0 has no boolean schemas: "any value" (`true`, schemars' schema for
+/// `serde_json::Value`) is written `{}` wherever a schema stands.
+fn any_value_schemas(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                if child == &serde_json::Value::Bool(true)
+                    && matches!(k.as_str(), "schema" | "items")
+                {
+                    *child = serde_json::json!({});
+                } else if k == "properties"
+                    && let Some(props) = child.as_object_mut()
+                {
+                    for p in props.values_mut() {
+                        if p == &serde_json::Value::Bool(true) {
+                            *p = serde_json::json!({});
+                        } else {
+                            any_value_schemas(p);
+                        }
+                    }
+                } else {
+                    any_value_schemas(child);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(any_value_schemas),
+        _ => {}
+    }
 }
 
 /// Every error of `/api/v1` in the JSON body the document promises: the framework's own

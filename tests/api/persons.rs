@@ -93,6 +93,12 @@ async fn malformed_api_requests_get_the_json_error_body() {
     let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["paths"]["/api/v1/persons/{id}"]["get"]["responses"]["400"].is_object());
     assert!(doc["paths"]["/api/v1/persons"]["post"]["responses"]["415"].is_object());
+    // Optional fields are `nullable`, which is OpenAPI 3.0's keyword: the document says 3.0.
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(
+        doc["components"]["schemas"]["Infection"]["properties"]["link"]["nullable"],
+        true
+    );
     app.finish().await;
 }
 
