@@ -2,7 +2,7 @@
 //! `POST /api/v1/session`). Errors are JSON: `{"error": {"code", "message", "fields": [{field, reason}]}}`.
 use axum::{
     Json, Router,
-    extract::{ConnectInfo, Path, State, rejection::JsonRejection},
+    extract::{ConnectInfo, Path, State},
     http::StatusCode,
 };
 use chrono::Duration;
@@ -251,14 +251,48 @@ pub async fn openapi_json() -> Json<serde_json::Value> {
     Json(openapi())
 }
 
-fn body<T>(r: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
-    r.map(|Json(v)| v).map_err(|e| {
-        let status = match e.status() {
-            s if s.is_client_error() => s,
-            _ => axum::http::StatusCode::BAD_REQUEST,
+/// A JSON request body that must be an object (`{…}`): serde would otherwise read a struct
+/// from an array by position, so `[null, null]` was an accepted, empty change.
+pub struct Body<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let v = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(e) => {
+                let status = match e.status() {
+                    s if s.is_client_error() => s,
+                    _ => axum::http::StatusCode::BAD_REQUEST,
+                };
+                return Err(AppError::Rejected(
+                    status,
+                    format!("request body: {}", e.body_text()),
+                ));
+            }
         };
-        AppError::Rejected(status, format!("request body: {}", e.body_text()))
-    })
+        if !v.is_object() {
+            return Err(AppError::Rejected(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "request body: send a JSON object ({\"field\": value, …})".into(),
+            ));
+        }
+        serde_json::from_value(v).map(Body).map_err(|e| {
+            AppError::Rejected(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!("request body: {e}"),
+            )
+        })
+    }
+}
+
+fn body<T>(b: Body<T>) -> Result<T, AppError> {
+    Ok(b.0)
 }
 
 /// Registers a person. When people the caller may see look like the same person (kana
@@ -268,7 +302,7 @@ async fn create_person(
     State(s): State<AppState>,
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    b: Result<Json<PersonInput>, JsonRejection>,
+    b: Body<PersonInput>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     who.require_health_centre()?;
@@ -317,7 +351,7 @@ async fn file_report(
     State(s): State<AppState>,
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    b: Result<Json<reports::ReportInput>, JsonRejection>,
+    b: Body<reports::ReportInput>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let input = body(b)?;
@@ -348,7 +382,7 @@ async fn add_contact(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<PersonInput>, JsonRejection>,
+    b: Body<PersonInput>,
 ) -> Result<axum::response::Response, AppError> {
     persons::check(
         &s.db,
@@ -360,7 +394,7 @@ async fn add_contact(
     .await?;
     let mut input = body(b)?;
     registry::as_contact_of(&s.db, id, &mut input).await?;
-    create_person(State(s), who, ConnectInfo(addr), Ok(Json(input))).await
+    create_person(State(s), who, ConnectInfo(addr), Body(input)).await
 }
 
 /// The close contacts registered from case `id` (the transmission links from it).
@@ -378,7 +412,7 @@ async fn update_schedule(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<ScheduleInput>, JsonRejection>,
+    b: Body<ScheduleInput>,
 ) -> Result<Json<Person>, AppError> {
     let change = body(b)?.parse()?;
     let ip = addr.ip().to_string();
@@ -408,7 +442,7 @@ async fn add_residence(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<residences::ResidenceInput>, JsonRejection>,
+    b: Body<residences::ResidenceInput>,
 ) -> Result<(StatusCode, Json<Person>), AppError> {
     let input = body(b)?;
     let ip = addr.ip().to_string();
@@ -437,7 +471,7 @@ async fn add_test(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<registry::TestInput>, JsonRejection>,
+    b: Body<registry::TestInput>,
 ) -> Result<(StatusCode, Json<Vec<registry::TestRecord>>), AppError> {
     let t = body(b)?.parse(today())?;
     let ip = addr.ip().to_string();
@@ -466,7 +500,7 @@ async fn add_behaviour(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<registry::BehaviourInput>, JsonRejection>,
+    b: Body<registry::BehaviourInput>,
 ) -> Result<(StatusCode, Json<Vec<registry::Behaviour>>), AppError> {
     let e = body(b)?.parse(today())?;
     let ip = addr.ip().to_string();
@@ -495,7 +529,7 @@ async fn put_infection(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<registry::InfectionInput>, JsonRejection>,
+    b: Body<registry::InfectionInput>,
 ) -> Result<StatusCode, AppError> {
     let input = body(b)?;
     registry::set_infection(
@@ -529,7 +563,7 @@ async fn put_section(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path((id, key)): Path<(i64, String)>,
-    b: Result<Json<serde_json::Value>, JsonRejection>,
+    b: Body<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let section = mimamori_core::store::sections::Section::parse(&key)
         .ok_or(mimamori_core::Error::NotFound("section"))?;
@@ -566,7 +600,7 @@ async fn add_severity(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<registry::SeverityInput>, JsonRejection>,
+    b: Body<registry::SeverityInput>,
 ) -> Result<(StatusCode, Json<Vec<registry::Severity>>), AppError> {
     let sv = body(b)?.parse(today())?;
     let ip = addr.ip().to_string();
@@ -643,7 +677,7 @@ async fn merge_person(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<MergeBody>, JsonRejection>,
+    b: Body<MergeBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     let m = body(b)?;
     let merge_id = mimamori_core::store::merges::merge(
@@ -678,7 +712,7 @@ async fn update_person(
     who: CurrentStaff,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
-    b: Result<Json<persons::BasicInput>, JsonRejection>,
+    b: Body<persons::BasicInput>,
 ) -> Result<Json<Person>, AppError> {
     let input = body(b)?;
     let ip = addr.ip().to_string();

@@ -90,6 +90,24 @@ async fn malformed_api_requests_get_the_json_error_body() {
             "{v}"
         );
     }
+    // A struct is not read from an array by position: `[null, null]` is no change at all.
+    let id = app.register("090-1234-0009", "sms", json!({})).await;
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/persons/{id}")))
+        .json(&json!([null, null]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"),
+        "{v}"
+    );
     let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["paths"]["/api/v1/persons/{id}"]["get"]["responses"]["400"].is_object());
     assert!(doc["paths"]["/api/v1/persons"]["post"]["responses"]["415"].is_object());
