@@ -561,8 +561,18 @@ fn parse_answers(flow: &Flow, lang: Lang, form: &Answers) -> Result<Answer, Vec<
 async fn submit(
     State(s): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, HtmlError> {
+    // Not a form (another content type, a broken body): a page in both languages, not the
+    // framework's English text.
+    let Ok(Form(form)) = form else {
+        return Ok(link_problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "回答を読み取れませんでした。リンクを開き直して、もう一度送ってください。",
+            "Your answers could not be read. Please open the link again and send them once more.",
+            None,
+        ));
+    };
     let ctx = match open(&s, &token).await {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -519,6 +519,17 @@ async fn nul_characters_and_huge_bodies_are_clear_errors() {
     assert_eq!(r.status(), 413);
     let page = r.text().await.unwrap();
     assert!(page.contains("送信内容が大きすぎます") && page.contains("Too much at once"));
+    let r = app
+        .client
+        .post(app.url("/c/1.2.abc"))
+        .header("content-type", "text/plain")
+        .body("temperature=36.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("回答を読み取れませんでした") && page.contains("could not be read"));
 
     assert_eq!(
         app.count("SELECT COUNT(*) FROM persons").await,
