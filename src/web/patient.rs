@@ -18,13 +18,12 @@ use mimamori_core::{
     error::Collect,
     flows::{Flow, QuestionKind},
     store::{
-        Actor, audit,
+        Actor,
         checkins::{self, LinkContext},
         drafts,
         observations::{self, Answer, Closed},
     },
     token::TokenError,
-    with_db,
 };
 
 use super::{AppState, error::HtmlError, i18n::t, layout};
@@ -705,7 +704,7 @@ async fn finish(
         }
         Err(Closed::AlreadyAnswered | Closed::Ended) => {}
     }
-    drafts::discard(&s.db, ctx.checkin_id).await?;
+    // The draft went with the answer, in its transaction (`answer_checkins`).
     Ok(see_other(format!("/c/{token}/done")))
 }
 
@@ -723,7 +722,16 @@ async fn done(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
         return Ok(closed_page(&ctx));
     };
     let household = checkins::household_open(&s.db, ctx.checkin_id).await?;
-    with_db!(&s.db, p => audit(p, Actor::Person(ctx.person_id), "checkin.done", "person", Some(ctx.person_id), None).await)?;
+    // Through the batched audit writer: this page is on the answer path of every person.
+    s.audit
+        .record(mimamori_core::store::audit::OwnedAuditRow {
+            actor: Actor::Person(ctx.person_id),
+            action: "checkin.done",
+            target_kind: "person",
+            target_id: Some(ctx.person_id),
+            ip: None,
+        })
+        .await?;
     let next: Vec<(String, String)> = household
         .iter()
         .map(|m| {

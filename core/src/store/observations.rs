@@ -264,6 +264,16 @@ pub async fn answer_checkins(
             q = q.bind(*id);
         }
         let opened: HashMap<i64, i64> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+        // What the link form kept between its screens goes with the answer (one statement
+        // per batch; nothing to delete for most).
+        if !opened.is_empty() {
+            let sql = format!("DELETE FROM answer_drafts WHERE checkin_id IN ({})", placeholders(1, opened.len()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in opened.keys() {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
         // The first answer to each check-in just opened is recorded.
         let mut taken = std::collections::HashSet::new();
         let recording: Vec<(usize, i64)> = batch
