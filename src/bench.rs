@@ -602,8 +602,9 @@ fn answers(flows: &mimamori_core::flows::Flows, urgent: bool) -> Vec<(String, St
     form
 }
 
-/// Posts the form for each check-in with `concurrency` in flight; returns (per second,
-/// latencies in ms). `pace`: at most this many requests per second (None = as fast as
+/// Posts the form for each check-in with `concurrency` in flight and follows its redirect
+/// to the page after the answer, as a browser does (Post/Redirect/Get); returns (per second,
+/// latencies in ms of the two requests together). `pace`: at most this many requests per second (None = as fast as
 /// possible).
 async fn post_answers(
     app: &BenchApp,
