@@ -40,7 +40,7 @@ macro_rules! api_routes {
                         .filter_map(|seg| seg.strip_prefix('{').and_then(|x| x.strip_suffix('}')))
                         .map(|name| serde_json::json!({
                             "name": name, "in": "path", "required": true,
-                            "schema": if name == "section" { serde_json::json!({"type": "string"}) } else { serde_json::json!({"type": "integer"}) }
+                            "schema": if name == "section" { serde_json::json!({"type": "string"}) } else { serde_json::json!({"type": "integer", "format": "int64", "minimum": 1}) }
                         }))
                         .collect();
                     let mut op = serde_json::json!({

@@ -146,7 +146,9 @@ fn report(extra: serde_json::Value) -> serde_json::Value {
         "report_type": "patient", "diagnosis_date": today(), "diagnosis_method": "pcr",
         "doctor_name": "医師 一郎", "institution_name": "みなと病院",
         "name": "鈴木 次郎", "name_kana": "スズキ ジロウ", "sex": "male", "date_of_birth": "1960-05-05",
-        "municipality": "港区", "phone": "090-6000-0001", "onset_date": today()
+        "municipality": "港区", "phone": "090-6000-0001", "onset_date": today(),
+        // Due at once whatever the hour in Japan (the default 09:00 is not due before 09:00).
+        "checkin_time": "00:00"
     });
     for (k, v) in extra.as_object().unwrap() {
         r[k] = v.clone();
