@@ -496,6 +496,64 @@ async fn answer_drafts_are_kept_audited_and_purged() {
     t.drop_db().await;
 }
 
+/// The page after an answer reads everything in one statement: context, urgency (a low
+/// SpO2 with no urgent sign is urgent too), whether the phone is shared; and the answer's
+/// batch deletes the draft.
+#[tokio::test]
+async fn the_page_after_an_answer_reads_once() {
+    use mimamori_core::store::drafts;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let a = person(&t.db, c, today, today).await;
+    let ca = todays_checkin(&t.db, a).await;
+    let d = checkins::done_context(&t.db, ca).await.unwrap();
+    assert_eq!(
+        (d.urgent, d.shared_phone),
+        (None, false),
+        "not answered, alone on the phone"
+    );
+    let mut typed = drafts::Answers::new();
+    typed.insert("temperature".into(), "38.9".into());
+    drafts::save(&t.db, ca, a, &typed).await.unwrap();
+    observations::answer_checkin(
+        &t.db,
+        ca,
+        "web",
+        &answer(Some(38.9), Some(88)),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM answer_drafts").await, 0);
+    let d = checkins::done_context(&t.db, ca).await.unwrap();
+    assert_eq!(d.urgent, Some(true), "SpO2 88 is urgent without any sign");
+    assert_eq!(
+        (d.link.status.as_str(), d.link.person_name.as_str()),
+        ("answered", "山田 花子")
+    );
+    let b = person(&t.db, c, today, today).await;
+    let cb = todays_checkin(&t.db, b).await;
+    observations::answer_checkin(
+        &t.db,
+        cb,
+        "web",
+        &answer(Some(36.5), Some(98)),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let d = checkins::done_context(&t.db, cb).await.unwrap();
+    assert_eq!(
+        (d.urgent, d.shared_phone),
+        (Some(false), true),
+        "same phone as the first"
+    );
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
     use mimamori_core::store::followups;

@@ -21,7 +21,7 @@ use mimamori_core::{
         Actor,
         checkins::{self, LinkContext},
         drafts,
-        observations::{self, Answer, Closed},
+        observations::{Answer, Closed},
     },
     token::TokenError,
 };
@@ -711,17 +711,31 @@ async fn finish(
 /// After the submit (and on reload): thanks, what happens next, the "phone now" box when
 /// the answer was urgent, and the next member of a household sharing the phone.
 async fn done(State(s): State<AppState>, Path(token): Path<String>) -> Result<Response, HtmlError> {
-    let ctx = match open(&s, &token).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    // One read for the whole page (it follows every answer): the link's context, the
+    // answer's urgency and whether the phone is shared.
+    let d = match s.signer.verify(&token, chrono::Utc::now().timestamp()) {
+        Ok(id) => checkins::done_context(&s.db, id).await.ok(),
+        Err(_) => None,
     };
+    let Some(d) = d else {
+        // Expired or unknown: the same explanations as the form's.
+        return Ok(match open(&s, &token).await {
+            Ok(ctx) => closed_page(&ctx),
+            Err(r) => r,
+        });
+    };
+    let ctx = d.link;
     if is_open(&ctx) {
         return Ok(see_other(format!("/c/{token}")));
     }
-    let Some(urgent) = observations::answered_urgent(&s.db, ctx.checkin_id).await? else {
+    let Some(urgent) = d.urgent else {
         return Ok(closed_page(&ctx));
     };
-    let household = checkins::household_open(&s.db, ctx.checkin_id).await?;
+    let household = if d.shared_phone {
+        checkins::household_open(&s.db, ctx.checkin_id).await?
+    } else {
+        Vec::new()
+    };
     // Through the batched audit writer: this page is on the answer path of every person.
     s.audit
         .record(mimamori_core::store::audit::OwnedAuditRow {

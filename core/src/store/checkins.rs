@@ -743,6 +743,35 @@ pub async fn household_open(db: &Db, checkin_id: i64) -> Result<Vec<HouseholdMem
         .bind(checkin_id).fetch_all(p).await?))
 }
 
+/// The page after an answer, in one read: the link's context, whether the answer was
+/// urgent (an urgent sign, or an urgent rule that fired since; `None`: not answered) and whether anyone
+/// else shares the person's phone (only then are the household's open check-ins read).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DoneContext {
+    #[sqlx(flatten)]
+    pub link: LinkContext,
+    pub urgent: Option<bool>,
+    pub shared_phone: bool,
+}
+
+pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
+                h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
+                NULL AS link_channel, p.name AS person_name, c.local_date,
+                (SELECT o.urgent OR EXISTS (
+                    SELECT 1 FROM escalation_events v JOIN escalations e ON e.id = v.escalation_id
+                    WHERE v.person_id = o.person_id AND v.kind = 'triggered' AND e.priority = 'urgent'
+                      AND v.at >= o.created_at)
+                 FROM observations o WHERE o.checkin_id = c.id) AS urgent,
+                (p.phone IS NOT NULL AND p.phone <> '' AND EXISTS (
+                    SELECT 1 FROM persons q WHERE q.phone = p.phone
+                      AND q.health_centre_id = p.health_centre_id AND q.id <> p.id)) AS shared_phone
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("check-in"))
+}
+
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
     with_db!(db, p => sqlx::query_as(
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,

@@ -441,16 +441,3 @@ pub async fn list_for_person(
         "SELECT id, person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note
          FROM observations WHERE person_id = $1 ORDER BY observed_at, id").bind(person_id).fetch_all(p).await?))
 }
-
-/// Whether the answer to `checkin_id` was urgent — an urgent warning sign, or any urgent
-/// rule that fired on it (SpO2 at or under the urgent threshold …) — so the page after the
-/// submit tells the person to phone now. `None`: not answered (yet).
-pub async fn answered_urgent(db: &Db, checkin_id: i64) -> Result<Option<bool>> {
-    Ok(with_db!(db, p => sqlx::query_scalar(
-        "SELECT o.urgent OR EXISTS (
-           SELECT 1 FROM escalation_events v JOIN escalations e ON e.id = v.escalation_id
-           WHERE v.person_id = o.person_id AND v.kind = 'triggered' AND e.priority = 'urgent'
-             AND v.at >= o.created_at)
-         FROM observations o WHERE o.checkin_id = $1")
-        .bind(checkin_id).fetch_optional(p).await?))
-}
