@@ -270,3 +270,94 @@ async fn the_live_check_speaks_twilios_contract() {
     }
     assert!(text.contains("providers:"), "{text}");
 }
+
+/// Schemathesis — a fuzzer driven by our own OpenAPI document — against the running API with
+/// a logged-in session: no server error, no response outside its documented schema, status
+/// code or content type, no undocumented method accepted. Bounded (a few examples per
+/// operation, fixed seed). Left out: the check that every schema-valid request is accepted
+/// (`positive_data_acceptance`): the request schemas do not yet state the store's rules
+/// (dates, enums, cross-field rules such as "a phone for the SMS channel"), 11 operations
+/// (#18, closing note of session 7); session, merge and undo operations would end the
+/// session or need prepared data.
+#[tokio::test]
+async fn schemathesis_finds_no_contract_breaks() {
+    peers::python_package("schemathesis", "schemathesis==4.32.5");
+    let app = crate::helpers::spawn_app().await;
+    // Logged in by hand, to hand the session cookie to the fuzzer.
+    let plain = reqwest::Client::new();
+    let r = plain
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": "nurse", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let challenge: serde_json::Value = r.json().await.unwrap();
+    let r = plain
+        .post(app.url("/api/v1/session/mfa"))
+        .json(&json!({"challenge": challenge["challenge"], "code": crate::helpers::totp_now()}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("mimamori_session="))
+        .expect("a session cookie");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let csrf = r.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; schemathesis()",
+                "run",
+                &format!("{base}/api/openapi.json"),
+                "--url",
+                &base,
+                "-H",
+                &format!("Cookie: {cookie}"),
+                "-H",
+                &format!("X-CSRF-Token: {csrf}"),
+                "-n",
+                "5",
+                "--seed",
+                "20261203",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--exclude-path-regex",
+                "session|merge|undo",
+                "--no-color",
+            ])
+            .output()
+            .expect("python3")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found contract breaks:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tested: usize = text
+        .split("Tested: ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        tested >= 20,
+        "the operations were tested ({tested}): {text}"
+    );
+    app.finish().await;
+}
