@@ -387,11 +387,9 @@ struct StepForm {
 
 /// Where to go after a step: a console path of ours, never elsewhere.
 fn back_to(back: &str) -> String {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
-        back.to_string()
-    } else {
-        "/escalations".into()
-    }
+    crate::web::same_origin_path(back)
+        .unwrap_or("/escalations")
+        .to_string()
 }
 
 fn with_query(path: &str, query: &str) -> String {
@@ -506,4 +504,24 @@ async fn undo(
     )
     .await?;
     Ok(Redirect::to(&back_to(&f.back)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to;
+
+    #[test]
+    fn a_step_returns_only_to_a_page_of_ours() {
+        assert_eq!(back_to("/persons/7?tab=record"), "/persons/7?tab=record");
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "",
+        ] {
+            assert_eq!(back_to(evil), "/escalations", "{evil:?}");
+        }
+    }
 }
