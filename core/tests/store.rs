@@ -610,6 +610,52 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
         vec![urgent, silent, calm],
         "urgent, then not reporting; only its own"
     );
+    // The page's observations and escalations in one query each, by person, in scope only.
+    observations::record_by_staff(
+        &t.db,
+        None,
+        calm,
+        "self",
+        "web",
+        now(),
+        &answer(Some(36.6), None),
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    observations::record_by_staff(
+        &t.db,
+        None,
+        elsewhere,
+        "self",
+        "web",
+        now(),
+        &answer(Some(39.0), None),
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let obs = observations::for_people(&t.db, &v, &[calm, silent, elsewhere])
+        .await
+        .unwrap();
+    assert_eq!(obs.get(&calm).map(Vec::len), Some(1));
+    assert!(
+        !obs.contains_key(&elsewhere),
+        "a person not assigned to the contractor is not read"
+    );
+    let open = escalations::open_for_people(&t.db, &[urgent, silent, calm])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            open[&urgent][0].reason.as_str(),
+            open[&silent][0].reason.as_str(),
+            open.contains_key(&calm)
+        ),
+        ("spo2_low", "non_reporting", false)
+    );
     // A call: recorded, listed, audited; an unknown outcome or someone else's person is not.
     followups::record(&t.db, &v, silent, "no_answer", "留守電に伝言")
         .await

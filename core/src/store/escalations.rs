@@ -166,6 +166,33 @@ pub async fn open_for_person(db: &Db, person_id: i64) -> Result<Vec<Escalation>>
     )
 }
 
+/// The open escalations of several people (a page of a list already scoped and audited),
+/// by person — one query for the page.
+pub async fn open_for_people(
+    db: &Db,
+    person_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Escalation>>> {
+    let mut out: std::collections::HashMap<i64, Vec<Escalation>> = Default::default();
+    if person_ids.is_empty() {
+        return Ok(out);
+    }
+    // Integers from the store's own list.
+    let ids = person_ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM escalations e WHERE e.person_id IN ({ids}) AND e.status <> 'resolved' ORDER BY e.person_id, e.id"
+    );
+    let rows: Vec<Escalation> = with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .persistent(false).fetch_all(p).await?);
+    for e in rows {
+        out.entry(e.person_id).or_default().push(e);
+    }
+    Ok(out)
+}
+
 /// One escalation of health centre `centre` (others are not found), read by `actor`: audited.
 pub async fn get(db: &Db, actor: Actor, centre: i64, id: i64) -> Result<Escalation> {
     let sql = format!(

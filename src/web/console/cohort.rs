@@ -54,12 +54,18 @@ async fn cohort(
     // unreachable, fever), so nobody urgent waits on page 3.
     let people =
         persons::most_worrying(&s.db, &who.viewer(), today, PAGE_SIZE, page * PAGE_SIZE).await?;
-    let mut rows = Vec::new();
-    for p in people {
-        let obs = observations::list_for_person(&s.db, Some(&who.viewer()), p.id).await?;
-        let open = esc_store::open_for_person(&s.db, p.id).await?;
-        rows.push((p, obs, open));
-    }
+    // Two queries for the whole page, not three per row.
+    let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
+    let mut obs = observations::for_people(&s.db, &who.viewer(), &ids).await?;
+    let mut open = esc_store::open_for_people(&s.db, &ids).await?;
+    let rows: Vec<_> = people
+        .into_iter()
+        .map(|p| {
+            let o = obs.remove(&p.id).unwrap_or_default();
+            let e = open.remove(&p.id).unwrap_or_default();
+            (p, o, e)
+        })
+        .collect();
     Ok(layout::page(
         lang,
         &who,
