@@ -216,12 +216,8 @@ pub async fn touch_attempt(db: &Db, key: &str, at: DateTime<Utc>) -> Result<()> 
 pub async fn renew_claims(db: &Db, ids: &[i64], at: DateTime<Utc>) -> Result<u64> {
     let mut renewed = 0;
     for chunk in ids.chunks(500) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
         // The ids are integers from our own claim, not input.
+        let list = crate::store::id_list(chunk);
         let sql = format!(
             "UPDATE checkins SET claimed_at = $1 WHERE status = 'sending' AND id IN ({list})"
         );

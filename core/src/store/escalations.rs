@@ -176,12 +176,7 @@ pub async fn open_for_people(
     if person_ids.is_empty() {
         return Ok(out);
     }
-    // Integers from the store's own list.
-    let ids = person_ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let ids = crate::store::id_list(person_ids);
     let sql = format!(
         "SELECT {COLUMNS} FROM escalations e WHERE e.person_id IN ({ids}) AND e.status <> 'resolved' ORDER BY e.person_id, e.id"
     );

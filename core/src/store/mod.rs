@@ -23,3 +23,12 @@ pub mod sections;
 pub mod staff;
 
 pub use audit::{Actor, audit};
+
+/// A list of ids for an `IN (…)` written into SQL: integers from the store's own reads, never
+/// input (so no placeholders are needed, and the statement is not prepared per length).
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -441,12 +441,8 @@ pub async fn for_people(
     if person_ids.is_empty() {
         return Ok(out);
     }
-    // The ids are integers from the store's own list; the scope is the viewer's condition.
-    let ids = person_ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    // The scope is the viewer's condition, whatever ids are asked for.
+    let ids = crate::store::id_list(person_ids);
     let sql = format!(
         "SELECT o.id, o.person_id, o.checkin_id, o.source, o.reporter, o.observed_at, o.temperature_c, o.spo2, o.symptoms, o.urgent, o.note
          FROM observations o JOIN persons p ON p.id = o.person_id
