@@ -1,7 +1,8 @@
 //! The link form's answers between its screens: each screen is posted and redirected to
 //! (Post/Redirect/Get), so Back and reload behave; what was typed on the earlier screens
-//! waits here, tied to the check-in of the signed link, until the final submit discards
-//! it. Drafts of check-ins no longer open are purged ([`purge`]). Reads and writes are
+//! waits here, tied to the check-in of the signed link, until the answer's own batch deletes
+//! it (`observations::answer_checkins`). Drafts of check-ins no longer open are purged
+//! ([`purge`]). Reads and writes are
 //! audited as the person, in the same transaction.
 use std::collections::BTreeMap;
 
@@ -51,13 +52,6 @@ pub async fn save(db: &Db, checkin_id: i64, person_id: i64, answers: &Answers) -
         audit(&mut *tx, Actor::Person(person_id), "checkin.draft", "person", Some(person_id), None).await?;
         tx.commit().await?;
     });
-    Ok(())
-}
-
-/// The answer was recorded (or the check-in closed): the draft goes.
-pub async fn discard(db: &Db, checkin_id: i64) -> Result<()> {
-    with_db!(db, p => sqlx::query("DELETE FROM answer_drafts WHERE checkin_id = $1")
-        .bind(checkin_id).execute(p).await?.rows_affected());
     Ok(())
 }
 
