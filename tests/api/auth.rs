@@ -40,13 +40,7 @@ async fn login_with_password_sets_a_strict_http_only_cookie() {
         .post_form("/login/mfa", &[("code", &crate::helpers::totp_now())])
         .await;
     assert_eq!(r.status(), 303);
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("mimamori_session="))
-        .expect("a session cookie");
+    let cookie = crate::helpers::session_cookie(&r);
     assert!(cookie.starts_with("mimamori_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),

@@ -298,13 +298,7 @@ async fn schemathesis_finds_no_contract_breaks() {
         .send()
         .await
         .unwrap();
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("mimamori_session="))
-        .expect("a session cookie");
+    let cookie = crate::helpers::session_cookie(&r);
     let cookie = cookie.split(';').next().unwrap().to_string();
     let csrf = r.json::<serde_json::Value>().await.unwrap()["csrf_token"]
         .as_str()

@@ -23,6 +23,16 @@ pub fn totp_now() -> String {
         .to_string()
 }
 
+/// The `name=value` of the session cookie a login response sets.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("mimamori_session="))
+        .expect("a session cookie")
+}
+
 /// Logs `client` in as `username` (password, then the TOTP code); returns the CSRF token.
 pub async fn login_as(base: &str, client: &reqwest::Client, username: &str) -> String {
     let r = client

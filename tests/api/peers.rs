@@ -195,6 +195,26 @@ pub fn chromium() -> PathBuf {
     bin
 }
 
+/// Runs a browser script of `tests/peers` with `args` against Debian's Chromium; it prints
+/// one JSON report on standard output.
+fn browser_script(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let dir = node_peers();
+    let chromium = chromium();
+    let o = Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("CHROMIUM", chromium)
+        .current_dir(dir)
+        .output()
+        .expect("node");
+    assert!(
+        o.status.success(),
+        "browser run of {script} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("the browser script prints JSON")
+}
+
 /// Runs `tests/peers/screenshot.mjs`: logs in, opens `path`, checks the chart is visible.
 pub fn screenshot(
     base: &str,
@@ -204,42 +224,16 @@ pub fn screenshot(
     path: &str,
     out: &Path,
 ) -> serde_json::Value {
-    let dir = node_peers();
-    let chromium = chromium();
-    let o = Command::new("node")
-        .arg("screenshot.mjs")
-        .args([base, user, password, code, path])
-        .arg(out)
-        .env("CHROMIUM", chromium)
-        .current_dir(dir)
-        .output()
-        .expect("node");
-    assert!(
-        o.status.success(),
-        "browser run failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("screenshot.mjs prints JSON")
+    let args = [base, user, password, code, path].map(std::ffi::OsStr::new);
+    let mut all: Vec<&std::ffi::OsStr> = args.to_vec();
+    all.push(out.as_os_str());
+    browser_script("screenshot.mjs", &all)
 }
 
 /// Runs `tests/peers/walk.mjs` with `spec` (see the script for the steps): a walk through
 /// pages in headless Chromium, each checked with axe-core. Returns its report.
 pub fn walk(spec: &serde_json::Value) -> serde_json::Value {
-    let dir = node_peers();
-    let chromium = chromium();
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(file.path(), spec.to_string()).expect("write spec");
-    let o = Command::new("node")
-        .arg("walk.mjs")
-        .arg(file.path())
-        .env("CHROMIUM", chromium)
-        .current_dir(dir)
-        .output()
-        .expect("node");
-    assert!(
-        o.status.success(),
-        "browser walk failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("walk.mjs prints JSON")
+    browser_script("walk.mjs", &[file.path().as_os_str()])
 }
