@@ -97,10 +97,22 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str, &'static str
 }
 
 pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<String> {
+    page_titled(lang, who, title, title, body)
+}
+
+/// A console page whose document title differs from its heading: a form with problems is
+/// titled "エラー: …" (what a screen reader announces first) under its usual heading.
+pub fn page_titled(
+    lang: Lang,
+    who: &CurrentStaff,
+    doc_title: &str,
+    title: &str,
+    body: Markup,
+) -> Html<String> {
     let markup = html! {
         (DOCTYPE)
         html lang=(lang.as_str()) {
-            (head(title, lang))
+            (head(doc_title, lang))
             body {
                 header {
                     a class="brand" href="/" { "見守り mimamori" }

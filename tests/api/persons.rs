@@ -198,6 +198,10 @@ async fn console_form_shows_errors_inline_and_keeps_what_was_typed() {
     // The summary names the field in words and links to it; the title says "Error".
     assert!(html.contains("<title>エラー: ") && html.contains(r##"<a href="#phone">電話番号："##));
     assert!(
+        html.contains("<h1>対象者の登録</h1>"),
+        "the heading stays as it was"
+    );
+    assert!(
         !html.contains(">phone:"),
         "no field codes in the Japanese console"
     );

@@ -453,20 +453,13 @@ async fn step_problem(
     errors: &[mimamori_core::FieldError],
 ) -> Result<Response, HtmlError> {
     let e = escalations::get(&s.db, Actor::Staff(who.id), who.health_centre_id, id).await?;
-    let title = format!(
-        "{}{}",
-        t(lang, "エラー: ", "Error: "),
-        t(lang, "対応の記録", "Review step")
-    );
-    let page = layout::page(
+    let page = super::forms::page(
         lang,
         who,
-        &title,
+        t(lang, "対応の記録", "Review step"),
+        errors,
         html! {
-            div class="error-summary" role="alert" tabindex="-1" autofocus {
-                h2 { (t(lang, "記録できませんでした", "Not recorded")) }
-                ul { @for f in errors { li { (crate::web::messages::localise(lang, &f.reason)) } } }
-            }
+            (super::forms::error_summary(lang, errors, &[]))
             p {
                 strong class=(format!("prio prio-{}", e.priority)) { (priority_label(lang, &e.priority)) } " "
                 (reason_label(lang, &e.reason)) " · "

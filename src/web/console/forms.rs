@@ -64,6 +64,8 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("symptoms", "症状", "Symptoms"),
     ("notes", "備考", "Notes"),
     ("outcome", "電話の結果", "What came of the call"),
+    ("action", "対応内容", "Action taken"),
+    ("confirm", "確認", "Confirmation"),
     ("note", "メモ", "Note"),
 ];
 
@@ -102,12 +104,20 @@ pub fn error_summary(lang: Lang, errors: &[FieldError], on_form: &[&str]) -> Mar
     }
 }
 
-/// The page title of a form, prefixed "エラー: " / "Error: " when it shows problems.
-pub fn title(lang: Lang, title: &str, errors: &[FieldError]) -> String {
+/// A console page of a form: its document title prefixed "エラー: " / "Error: " when it
+/// shows problems, its heading as usual.
+pub fn page(
+    lang: Lang,
+    who: &crate::web::auth::CurrentStaff,
+    title: &str,
+    errors: &[FieldError],
+    body: Markup,
+) -> axum::response::Html<String> {
     if errors.is_empty() {
-        title.to_string()
+        crate::web::layout::page(lang, who, title, body)
     } else {
-        format!("{}{title}", t(lang, "エラー: ", "Error: "))
+        let doc = format!("{}{title}", t(lang, "エラー: ", "Error: "));
+        crate::web::layout::page_titled(lang, who, &doc, title, body)
     }
 }
 

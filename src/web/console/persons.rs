@@ -174,14 +174,11 @@ async fn edit(
         Ok(()) => Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response()),
         Err(Error::Invalid(errors)) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            layout::page(
+            super::forms::page(
                 lang,
                 &who,
-                &super::forms::title(
-                    lang,
-                    t(lang, "基本情報の編集", "Edit basic information"),
-                    &errors,
-                ),
+                t(lang, "基本情報の編集", "Edit basic information"),
+                &errors,
                 edit_markup(lang, &who, id, &values, &errors),
             ),
         )
@@ -659,10 +656,11 @@ async fn register(
         }
         Err(Error::Invalid(errors)) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            layout::page(
+            super::forms::page(
                 lang,
                 who,
-                &super::forms::title(lang, title, &errors),
+                title,
+                &errors,
                 form_markup(lang, who, &f.person, &errors, &[]),
             ),
         )

@@ -303,10 +303,11 @@ async fn create(
             .into_response()),
         Err(AppError::Core(Error::Invalid(errors))) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            layout::page(
+            super::forms::page(
                 lang,
                 &who,
-                &super::forms::title(lang, title, &errors),
+                title,
+                &errors,
                 form_markup(lang, &who, &f.report, &errors, &[]),
             ),
         )
