@@ -2,7 +2,6 @@
 //! expiring, single-check-in token. Mobile-first, no JavaScript, the person's language.
 //! Nothing about the person is shown before the token is verified; a bad link gets a page
 //! that says what to do, never an error dump.
-use std::collections::BTreeMap;
 
 use axum::{
     Form, Router,
@@ -11,7 +10,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
-use maud::{Markup, html};
+use maud::html;
 use mimamori_core::{
     FieldError,
     domain::{Lang, Spo2, Temperature},
@@ -24,6 +23,12 @@ use mimamori_core::{
         observations::{Answer, Closed},
     },
     token::TokenError,
+};
+
+mod form;
+
+use form::{
+    Answers, apply_none, call_footer, form_response, known_field, none_key, screens, whose,
 };
 
 use super::{AppState, error::HtmlError, i18n::t, layout};
@@ -128,309 +133,6 @@ fn closed_page(ctx: &LinkContext) -> Response {
 
 fn is_open(ctx: &LinkContext) -> bool {
     matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
-}
-
-const GROUPS: [(&str, &str, &str); 3] = [
-    ("vitals", "体温・酸素飽和度", "Temperature and SpO2"),
-    ("symptoms", "症状", "Symptoms"),
-    (
-        "urgent",
-        "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）",
-        "Urgent warning signs (any yes: phone the health centre now)",
-    ),
-];
-
-/// The screens of a flow: one per group of questions that it has, in a fixed order.
-fn screens(flow: &Flow) -> Vec<(&'static str, &'static str, &'static str)> {
-    GROUPS
-        .iter()
-        .copied()
-        .filter(|(g, _, _)| flow.questions.iter().any(|q| q.group == *g))
-        .collect()
-}
-
-/// The form field of a group's "none of these" box.
-fn none_key(group: &str) -> String {
-    format!("none:{group}")
-}
-
-/// Groups with more than one yes/no question offer "none of these": every yes/no question
-/// of the group is then stored as an explicit "no".
-fn offers_none(flow: &Flow, group: &str) -> bool {
-    flow.questions
-        .iter()
-        .filter(|q| q.group == group && q.kind == QuestionKind::YesNo)
-        .count()
-        > 1
-}
-
-/// The words of the "none of these" box: for the urgent signs they say plainly that each
-/// sign above was read and none applies (the box comes after the signs, not before).
-fn none_text(group: &str, lang: Lang) -> &'static str {
-    if group == "urgent" {
-        t(
-            lang,
-            "上の症状はどれもありません（すべて「いいえ」として送ります）",
-            "I have none of the signs above (each is sent as \"No\")",
-        )
-    } else {
-        t(
-            lang,
-            "今日はこの中の症状はどれもない（すべて「いいえ」として送ります）",
-            "I have none of these symptoms today (each is sent as \"No\")",
-        )
-    }
-}
-
-/// Applies the "none of these" boxes: unanswered yes/no questions of such a group become
-/// "no"; a "yes" next to a ticked box is a contradiction the person is asked to resolve.
-fn apply_none(flow: &Flow, lang: Lang, values: &mut Answers) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for (group, _, _) in screens(flow) {
-        let key = none_key(group);
-        if values.get(&key).map(String::as_str) != Some("yes") {
-            continue;
-        }
-        let yes_no = flow
-            .questions
-            .iter()
-            .filter(|q| q.group == group && q.kind == QuestionKind::YesNo);
-        if yes_no
-            .clone()
-            .any(|q| values.get(q.id.get_ref().as_str()).map(String::as_str) == Some("yes"))
-        {
-            errors.push(FieldError {
-                field: key.into(),
-                reason: t(
-                    lang,
-                    "「どれもない」にチェックがありますが、「はい」の答えもあります。どちらかに直してください",
-                    "you ticked \"none\" but also answered \"Yes\" to one: please correct one of them",
-                )
-                .to_string(),
-            });
-            continue;
-        }
-        for q in yes_no {
-            values.insert(q.id.get_ref().to_string(), "no".into());
-        }
-    }
-    errors
-}
-
-/// What the person types, kept between screens: only the flow's own fields.
-type Answers = BTreeMap<String, String>;
-
-fn known_field(flow: &Flow, key: &str) -> bool {
-    flow.questions.iter().any(|q| q.id.get_ref() == key)
-        || screens(flow).iter().any(|(g, _, _)| none_key(g) == key)
-}
-
-/// The label an error summary links to for `field`.
-fn field_label<'a>(flow: &'a Flow, lang: Lang, field: &str) -> &'a str {
-    match flow.questions.iter().find(|q| q.id.get_ref() == field) {
-        Some(q) => flow.text(q, lang),
-        None => t(lang, "「どれもない」", "\"None of these\""),
-    }
-}
-
-/// Whose check-in and which day, as the page's first line: a family sharing one phone gets
-/// one link each.
-fn whose(ctx: &LinkContext, lang: Lang) -> String {
-    let who = mimamori_core::domain::short_name(&ctx.person_name);
-    match lang {
-        Lang::Ja => format!(
-            "{who}さんの {} の健康観察",
-            ctx.local_date.format("%-m月%-d日")
-        ),
-        Lang::En => format!(
-            "{who}'s health check for {}",
-            ctx.local_date.format("%-d %B")
-        ),
-    }
-}
-
-/// The centre's number, on every screen: what to do if things get worse now.
-fn call_footer(ctx: &LinkContext, lang: Lang) -> Markup {
-    html! {
-        aside class="call" aria-label=(t(lang, "連絡先", "Who to call")) {
-            p {
-                (t(lang, "急に具合が悪くなったら回答を待たずに電話：", "Suddenly worse? Do not wait, call: "))
-                (ctx.health_centre_name) " "
-                a href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) }
-            }
-            p { (t(lang, "命に関わるときは 119 番へ。", "If it is life-threatening, call 119.")) }
-        }
-    }
-}
-
-/// One screen of the form. Each screen posts to the link and is redirected to the next
-/// (Post/Redirect/Get); what was typed on other screens waits in the draft.
-fn form_page(
-    flow: &Flow,
-    ctx: &LinkContext,
-    token: &str,
-    values: &Answers,
-    errors: &[FieldError],
-    screen: usize,
-) -> Markup {
-    let lang = lang_of(ctx);
-    let all = screens(flow);
-    let screen = screen.min(all.len().saturating_sub(1));
-    let (group, ja, en) = all[screen];
-    let err = |id: &str| {
-        errors
-            .iter()
-            .find(|e| e.field == id)
-            .map(|e| e.reason.clone())
-    };
-    let described = |id: &str, hint: Option<String>| {
-        let mut ids: Vec<String> = hint.into_iter().collect();
-        if err(id).is_some() {
-            ids.push(format!("{id}-error"));
-        }
-        (!ids.is_empty()).then(|| ids.join(" "))
-    };
-    let last = screen + 1 == all.len();
-    let none = offers_none(flow, group).then(|| none_key(group));
-    let none_box = |key: &str| {
-        html! {
-            div class="none" {
-                label {
-                    input type="checkbox" id=(key) name=(key) value="yes"
-                        checked[values.get(key).map(String::as_str) == Some("yes")]
-                        aria-describedby=[described(key, None)];
-                    (none_text(group, lang))
-                }
-                @if let Some(e) = err(key) {
-                    p class="err" id=(format!("{key}-error")) {
-                        span class="visually-hidden" { (t(lang, "エラー：", "Error: ")) } (e)
-                    }
-                }
-            }
-        }
-    };
-    html! {
-        main class="narrow" {
-            @if !errors.is_empty() {
-                div class="error-summary" id="error-summary" role="alert" tabindex="-1" autofocus
-                    aria-labelledby="error-summary-title" {
-                    h2 id="error-summary-title" { (t(lang, "入力に問題があります", "There is a problem")) }
-                    ul {
-                        @for e in errors {
-                            li { a href=(format!("#{}", e.field)) {
-                                (field_label(flow, lang, &e.field)) "：" (e.reason)
-                            } }
-                        }
-                    }
-                }
-            }
-            h1 { (flow.title(lang)) }
-            p class="whose" { strong { (whose(ctx, lang)) } }
-            p class="muted" { (format!("{} / {}", screen + 1, all.len())) }
-            form method="post" action=(format!("/c/{token}")) novalidate {
-                input type="hidden" name="screen" value=(screen);
-                fieldset {
-                    legend { (t(lang, ja, en)) }
-                    @if let Some(key) = none.as_deref().filter(|_| group != "urgent") {
-                        (none_box(key))
-                    }
-                    @for (i, q) in flow.questions.iter().enumerate().filter(|(_, q)| q.group == group) {
-                        @let id = q.id.get_ref().as_str();
-                        // Questions the call asks together get their group's heading here.
-                        @if let Some(g) = q.voice_group.as_deref().filter(|g| {
-                            i == 0 || flow.questions[i - 1].voice_group.as_deref() != Some(*g)
-                        }) {
-                            h2 class="subhead" { (flow.group_text(g, lang)) }
-                        }
-                        @let v = values.get(id).map(String::as_str).unwrap_or("");
-                        @match q.kind {
-                            QuestionKind::Temperature | QuestionKind::Spo2 => {
-                                label for=(id) { (flow.text(q, lang)) }
-                                // A hint beside the box, not a placeholder that looks like a
-                                // value already filled in.
-                                p class="muted" id=(format!("{id}-hint")) style="margin:.2rem 0" {
-                                    @if q.kind == QuestionKind::Temperature {
-                                        (t(lang, "例：36.5（「36.5度」や全角でも入力できます）", "e.g. 36.5"))
-                                    } @else {
-                                        (t(lang, "例：97（パルスオキシメーターの数字。測れないときは空欄のまま次へ）", "e.g. 97 (the pulse oximeter's number; leave empty if you cannot measure it)"))
-                                    }
-                                }
-                                input id=(id) name=(id) type="text" inputmode="decimal" value=(v)
-                                    autocomplete="off" aria-invalid=[err(id).map(|_| "true")]
-                                    aria-describedby=[described(id, Some(format!("{id}-hint")))];
-                            }
-                            QuestionKind::YesNo => {
-                                p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
-                                div class="yn" role="radiogroup" aria-labelledby=(format!("{id}-q"))
-                                    aria-describedby=[described(id, None)] {
-                                    label { input type="radio" id=(id) name=(id) value="yes" checked[v == "yes"]; (t(lang, "はい", "Yes")) }
-                                    label { input type="radio" name=(id) value="no" checked[v == "no"]; (t(lang, "いいえ", "No")) }
-                                }
-                            }
-                            QuestionKind::Choice => {
-                                p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
-                                div class="choices" role="radiogroup" aria-labelledby=(format!("{id}-q"))
-                                    aria-describedby=[described(id, None)] {
-                                    @for (n, c) in q.choices.iter().enumerate() {
-                                        label { input type="radio" id=[(n == 0).then_some(id)] name=(id) value=(c.id) checked[v == c.id]; (flow.choice_text(c, lang)) }
-                                    }
-                                }
-                            }
-                        }
-                        @if let Some(e) = err(id) {
-                            p class="err" id=(format!("{id}-error")) {
-                                span class="visually-hidden" { (t(lang, "エラー：", "Error: ")) } (e)
-                            }
-                        }
-                    }
-                    @if let Some(key) = none.as_deref().filter(|_| group == "urgent") {
-                        (none_box(key))
-                    }
-                }
-                // The primary button comes first, so Enter in a field goes forward.
-                div class="actions" {
-                    button type="submit" name="nav" value="next" {
-                        (if last { t(lang, "送信する", "Send") } else { t(lang, "次へ", "Next") })
-                    }
-                    @if screen > 0 {
-                        button type="submit" name="nav" value="back" class="secondary" { (t(lang, "戻る", "Back")) }
-                    }
-                }
-            }
-            (call_footer(ctx, lang))
-        }
-    }
-}
-
-/// The form page, its title prefixed "エラー:" / "Error:" when it shows problems.
-fn form_response(
-    flow: &Flow,
-    ctx: &LinkContext,
-    token: &str,
-    values: &Answers,
-    errors: &[FieldError],
-    screen: usize,
-) -> Response {
-    let lang = lang_of(ctx);
-    let title = if errors.is_empty() {
-        flow.title(lang).to_string()
-    } else {
-        format!("{}{}", t(lang, "エラー: ", "Error: "), flow.title(lang))
-    };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (
-        status,
-        layout::bare_lang(
-            lang,
-            &title,
-            form_page(flow, ctx, token, values, errors, screen),
-        ),
-    )
-        .into_response()
 }
 
 #[derive(serde::Deserialize)]
