@@ -179,6 +179,7 @@ async fn check(config: &mimamori_core::config::Config, live: bool) -> anyhow::Re
         );
         problems.extend(found);
     }
+    problems.extend(mimamori_core::i18n::problems());
     if let Err(e) = config.workers.planning_cron.parse::<cron::Schedule>() {
         problems.push(format!(
             "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"

@@ -139,6 +139,12 @@ impl Application {
             "configuration problems:\n  {}",
             problems.join("\n  ")
         );
+        let catalogue = mimamori_core::i18n::problems();
+        anyhow::ensure!(
+            catalogue.is_empty(),
+            "the message catalogue is incomplete:\n  {}",
+            catalogue.join("\n  ")
+        );
         let flows = Arc::new(
             Flows::load(Path::new(&config.flows_dir))
                 .map_err(|p| anyhow::anyhow!("flows are invalid:\n  {}", p.join("\n  ")))?,

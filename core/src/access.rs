@@ -217,6 +217,63 @@ impl Viewer {
     }
 }
 
+/// **Who is touching a person's data — a value every store function for personal data
+/// requires** (never an `Option`): a staff member, whose row scope and field groups the store
+/// enforces; the page of a person a staff member has just opened; or the product itself,
+/// named as the actor its audit rows carry.
+#[derive(Debug, Clone, Copy)]
+pub enum Access<'a> {
+    /// A staff member: scope and field group checked, every read and write audited as them.
+    Staff(&'a Viewer),
+    /// The person page of a staff member: `store::persons::open` checked the scope and audited
+    /// the view once; what the page reads next is checked against the field groups only and
+    /// must be about the same person.
+    Opened(&'a Opened),
+    /// The product acting on its own: a worker, a webhook, the CLI, or the person answering
+    /// through their own signed link or call (`Actor::Person`). Audited as that actor.
+    System(crate::store::Actor),
+}
+
+impl Access<'_> {
+    /// The actor audit rows carry.
+    pub fn actor(&self) -> crate::store::Actor {
+        match self {
+            Access::Staff(v) => crate::store::Actor::Staff(v.staff_id),
+            Access::Opened(o) => crate::store::Actor::Staff(o.viewer.staff_id),
+            Access::System(a) => *a,
+        }
+    }
+
+    /// The staff member behind this access, if any (for field filtering).
+    pub fn viewer(&self) -> Option<&Viewer> {
+        match self {
+            Access::Staff(v) => Some(v),
+            Access::Opened(o) => Some(&o.viewer),
+            Access::System(_) => None,
+        }
+    }
+}
+
+/// Proof that a staff member's view of one person was checked against their row scope and
+/// audited. Only the store makes one (`store::persons::open`).
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    viewer: Viewer,
+    person_id: i64,
+}
+
+impl Opened {
+    pub(crate) fn new(viewer: Viewer, person_id: i64) -> Opened {
+        Opened { viewer, person_id }
+    }
+    pub fn viewer(&self) -> &Viewer {
+        &self.viewer
+    }
+    pub fn person_id(&self) -> i64 {
+        self.person_id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,3 +171,63 @@ pub async fn report(
         Ok(Handled::Applied(outcome))
     })
 }
+
+/// Words that stop health-check messages to a number (carriers' usual set, and Japanese).
+pub const STOP_WORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "停止",
+    "ストップ",
+];
+/// Words that start them again.
+pub const START_WORDS: &[&str] = &["START", "YES", "UNSTOP", "開始", "再開"];
+
+/// What an inbound SMS asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// STOP: everyone under observation with this number is opted out (and, in the same
+    /// transaction, an `unreachable` escalation tells a human).
+    OptedOut,
+    /// START: those who opted out are observed again from the next planning run.
+    OptedIn,
+    /// Anything else: nobody reads replies; the sender is told to phone.
+    Ignored,
+}
+
+impl Inbound {
+    /// The reply texted back, in both languages (the sender's language is not known from a
+    /// number that may be shared).
+    pub fn reply(self) -> String {
+        let key = match self {
+            Inbound::OptedOut => "sms-reply-stopped",
+            Inbound::OptedIn => "sms-reply-started",
+            Inbound::Ignored => "sms-reply-ignored",
+        };
+        format!(
+            "{} / {}",
+            crate::i18n::tr(crate::domain::Lang::Ja, key),
+            crate::i18n::tr(crate::domain::Lang::En, key)
+        )
+    }
+}
+
+/// **An inbound SMS**, the one home of STOP / START: `from` is the sender's number (E.164),
+/// `body` what they wrote. Opting out and its escalation are one transaction.
+pub async fn inbound_sms(db: &Db, from: &str, body: &str) -> Result<Inbound> {
+    let word = body.trim().to_uppercase();
+    if STOP_WORDS.contains(&word.as_str()) {
+        let ids = crate::store::calls::opt_out(db, from).await?;
+        tracing::info!(people = ids.len(), "SMS opt-out");
+        Ok(Inbound::OptedOut)
+    } else if START_WORDS.contains(&word.as_str()) {
+        let ids = crate::store::calls::opt_in(db, from).await?;
+        tracing::info!(people = ids.len(), "SMS opt-in");
+        Ok(Inbound::OptedIn)
+    } else {
+        Ok(Inbound::Ignored)
+    }
+}

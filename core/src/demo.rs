@@ -237,13 +237,34 @@ pub async fn load(
             }
         }
         if i % 3 == 0 {
-            staff::assign(db, person, contractor).await?;
+            crate::store::assignments::assign(
+                db,
+                crate::access::Access::Staff(&nurse),
+                person,
+                contractor,
+                None,
+            )
+            .await?;
         }
         if i % 10 == 1 {
-            staff::assign(db, person, hospital).await?;
+            crate::store::assignments::assign(
+                db,
+                crate::access::Access::Staff(&nurse),
+                person,
+                hospital,
+                None,
+            )
+            .await?;
         }
         if i % 10 == 2 {
-            staff::assign(db, person, hotel).await?;
+            crate::store::assignments::assign(
+                db,
+                crate::access::Access::Staff(&nurse),
+                person,
+                hotel,
+                None,
+            )
+            .await?;
         }
         // Past days: answered check-ins with observations; every 7th person skips a day.
         let mut daily: Vec<(chrono::NaiveDate, f64)> = Vec::new();

@@ -1,6 +1,7 @@
 //! mimamori-core: domain types, configuration, the store (SQLite + PostgreSQL),
 //! signed links and channel providers. No HTTP server and no queue runtime here.
 pub mod access;
+pub mod call;
 pub mod capacity;
 pub mod changes;
 pub mod config;
@@ -10,10 +11,12 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flows;
+pub mod i18n;
 pub mod ingest;
 pub mod password;
 pub mod periods;
 pub mod provider;
+pub mod registration;
 pub mod rules;
 pub mod signature;
 pub mod store;

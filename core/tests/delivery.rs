@@ -116,7 +116,13 @@ async fn a_report_before_the_batch_recorded_the_id_is_applied_and_kept() {
         attempt(&t.db, &key).await,
         ("undelivered".into(), Some("SM1".into()))
     );
-    let open = escalations::open_for_person(&t.db, person).await.unwrap();
+    let open = escalations::open_for_person(
+        &t.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        person,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
         ["unreachable"]
@@ -159,10 +165,14 @@ async fn the_same_report_twice_at_the_same_moment_takes_effect_once() {
         "one attempt counted"
     );
     assert!(
-        escalations::open_for_person(&t.db, person)
-            .await
-            .unwrap()
-            .is_empty()
+        escalations::open_for_person(
+            &t.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     t.drop_db().await;
 }
@@ -220,10 +230,14 @@ async fn a_final_outcome_is_never_overwritten() {
     assert_eq!(h, Handled::Applied(Some(Failed::Stale)));
     assert_eq!(status(&t.db, c.id).await.0, "answered");
     assert!(
-        escalations::open_for_person(&t.db, person)
-            .await
-            .unwrap()
-            .is_empty()
+        escalations::open_for_person(
+            &t.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     // A late `sent` after `delivered` does not set the attempt back.
     let (_, c2) = due_person(&t.db, "sms", None).await;
@@ -267,10 +281,14 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
         (0, Some("sms"))
     );
     assert!(
-        escalations::open_for_person(&t.db, person)
-            .await
-            .unwrap()
-            .is_empty(),
+        escalations::open_for_person(
+            &t.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()
+        .is_empty(),
         "no escalation while a channel is left"
     );
     // An invalid number on the fallback too: nothing left, the check-in ends and escalates.
@@ -280,7 +298,13 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
         .unwrap();
     assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
     assert_eq!(status(&t.db, c.id).await.0, "failed");
-    let open = escalations::open_for_person(&t.db, person).await.unwrap();
+    let open = escalations::open_for_person(
+        &t.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        person,
+    )
+    .await
+    .unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(
         (open[0].reason.as_str(), open[0].priority.as_str()),

@@ -3,6 +3,7 @@
 //! kana-tolerant duplicate detection, test records, severity and contacts registered from a
 //! case — table-driven where the rules are tables.
 use chrono::{Duration, NaiveDate, Utc};
+use mimamori_core::access::Access;
 use mimamori_core::{
     Db, Error,
     access::{Role, Viewer},
@@ -16,6 +17,9 @@ use mimamori_core::{
     testing::TestDb,
     with_db,
 };
+
+/// Reads as the product itself (tests look at what was stored).
+const SYSTEM: Access<'static> = Access::System(mimamori_core::store::Actor::System);
 
 const WINDOW: Duration = Duration::hours(10);
 
@@ -167,7 +171,7 @@ async fn registration_computes_the_period_and_overrides_need_a_reason() {
     let id = persons::create(&t.db, Actor::System, c, &new, WINDOW, None)
         .await
         .unwrap();
-    let got = persons::get(&t.db, None, id, None).await.unwrap();
+    let got = persons::get(&t.db, SYSTEM, id, None).await.unwrap();
     assert_eq!(got.period_rule.as_deref(), Some("2022-09-07"));
     assert_eq!(got.reception_date, Some(today()));
     assert_eq!(got.name_kana.as_deref(), Some("ヤマダ ハナコ"));
@@ -306,7 +310,9 @@ async fn tests_severity_and_contacts_of_a_case() {
     registry::add_test(&t.db, &v, id, &with_contact, None)
         .await
         .unwrap();
-    let tests = registry::tests(&t.db, Some(&v), id, None).await.unwrap();
+    let tests = registry::tests(&t.db, Access::Staff(&v), id, None)
+        .await
+        .unwrap();
     assert_eq!(
         tests[0].planned_contact_date,
         Some(today() + Duration::days(2)),
@@ -321,7 +327,7 @@ async fn tests_severity_and_contacts_of_a_case() {
         [("positive", Some("pcr")), ("negative", Some("pcr"))],
         "newest specimen first; PCR by default"
     );
-    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    let p = persons::get(&t.db, SYSTEM, id, None).await.unwrap();
     for (on, band) in [
         ("2026-03-31", "70代"),
         ("2026-04-01", "70代"),
@@ -360,7 +366,7 @@ async fn tests_severity_and_contacts_of_a_case() {
     )
     .await
     .unwrap();
-    let hist = registry::severities(&t.db, Some(&v), id, None)
+    let hist = registry::severities(&t.db, Access::Staff(&v), id, None)
         .await
         .unwrap();
     assert_eq!(
@@ -388,7 +394,7 @@ async fn tests_severity_and_contacts_of_a_case() {
     let links = persons::contacts_of(&t.db, &v, id).await.unwrap();
     assert_eq!(links.iter().map(|p| p.id).collect::<Vec<_>>(), [cid]);
     assert_eq!(
-        checkins::list_for_person(&t.db, None, cid)
+        checkins::list_for_person(&t.db, SYSTEM, cid)
             .await
             .unwrap()
             .len(),
@@ -410,7 +416,7 @@ async fn tests_severity_and_contacts_of_a_case() {
         ..v
     };
     assert!(
-        registry::tests(&t.db, Some(&contractor), id, None)
+        registry::tests(&t.db, Access::Staff(&contractor), id, None)
             .await
             .is_err()
     );
@@ -540,7 +546,9 @@ async fn sections_are_checked_written_whole_and_guarded() {
     put(Section::Memo, serde_json::json!({"text": "日中は不在"}))
         .await
         .unwrap();
-    let all = sections::get_all(&t.db, Some(&v), id, None).await.unwrap();
+    let all = sections::get_all(&t.db, Access::Staff(&v), id, None)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 9);
     let household = all
         .iter()
@@ -560,13 +568,21 @@ async fn sections_are_checked_written_whole_and_guarded() {
     let org = staff::create_organisation(&t.db, "medical_institution", "病院", c)
         .await
         .unwrap();
-    staff::assign(&t.db, id, org).await.unwrap();
+    mimamori_core::store::assignments::assign(
+        &t.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        id,
+        org,
+        None,
+    )
+    .await
+    .unwrap();
     let hospital = Viewer {
         role: Role::MedicalInstitution,
         organisation_id: Some(org),
         ..v
     };
-    let seen: Vec<Section> = sections::get_all(&t.db, Some(&hospital), id, None)
+    let seen: Vec<Section> = sections::get_all(&t.db, Access::Staff(&hospital), id, None)
         .await
         .unwrap()
         .into_iter()
@@ -625,7 +641,7 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     a.yes_no("cough", true, false);
     observations::record_by_staff(
         &t.db,
-        None,
+        SYSTEM,
         other,
         "staff",
         "staff",
@@ -688,7 +704,7 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
     let m = merges::merge(&t.db, &v, keep, other, &take, None)
         .await
         .unwrap();
-    let kept = persons::get(&t.db, None, keep, None).await.unwrap();
+    let kept = persons::get(&t.db, SYSTEM, keep, None).await.unwrap();
     assert_eq!(
         (
             kept.phone.as_deref(),
@@ -701,7 +717,7 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
             Some("ヤマダ ハナコ")
         )
     );
-    let gone = persons::get(&t.db, None, other, None).await.unwrap();
+    let gone = persons::get(&t.db, SYSTEM, other, None).await.unwrap();
     assert_eq!(
         (gone.status.as_str(), gone.merged_into),
         ("ended", Some(keep))
@@ -715,14 +731,14 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
         "resolved"
     );
     assert_eq!(
-        registry::tests(&t.db, None, keep, None)
+        registry::tests(&t.db, SYSTEM, keep, None)
             .await
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        observations::list_for_person(&t.db, None, keep)
+        observations::list_for_person(&t.db, SYSTEM, keep)
             .await
             .unwrap()
             .len(),
@@ -745,12 +761,12 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
         Err(Error::Forbidden(_))
     ));
     merges::undo(&t.db, &officer, m, None).await.unwrap();
-    let kept = persons::get(&t.db, None, keep, None).await.unwrap();
+    let kept = persons::get(&t.db, SYSTEM, keep, None).await.unwrap();
     assert_eq!(
         (kept.phone.as_deref(), kept.address.as_deref()),
         (Some("+819011112222"), None)
     );
-    let back = persons::get(&t.db, None, other, None).await.unwrap();
+    let back = persons::get(&t.db, SYSTEM, other, None).await.unwrap();
     assert_eq!(
         (back.status.as_str(), back.merged_into),
         ("observing", None)
@@ -765,20 +781,20 @@ async fn merge_moves_records_and_the_officer_can_undo_it() {
         "open"
     );
     assert_eq!(
-        registry::tests(&t.db, None, other, None)
+        registry::tests(&t.db, SYSTEM, other, None)
             .await
             .unwrap()
             .len(),
         1
     );
     assert!(
-        registry::tests(&t.db, None, keep, None)
+        registry::tests(&t.db, SYSTEM, keep, None)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        observations::list_for_person(&t.db, None, other)
+        observations::list_for_person(&t.db, SYSTEM, other)
             .await
             .unwrap()
             .len(),

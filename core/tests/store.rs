@@ -2,6 +2,7 @@
 //! `MIMAMORI_TEST_DATABASE_URL` is set (see `mimamori_core::testing`). Each test gets a fresh
 //! database.
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use mimamori_core::access::Access;
 use mimamori_core::{
     Db, Error,
     access::{Role, Viewer},
@@ -12,6 +13,9 @@ use mimamori_core::{
     testing::{TestDb, requested_backend},
     with_db,
 };
+
+/// Reads as the product itself (tests look at what was stored).
+const SYSTEM: Access<'static> = Access::System(mimamori_core::store::Actor::System);
 
 const WINDOW: Duration = Duration::hours(10);
 
@@ -122,27 +126,29 @@ async fn registration_plans_today_and_is_audited() {
     let c = centre(&t.db).await;
     let today = jst_today();
     let id = person(&t.db, c, today, today + Duration::days(5)).await;
-    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap();
     assert_eq!(cks.len(), 1);
     assert_eq!(cks[0].local_date, today);
     assert_eq!(cks[0].status, "planned");
     assert!(cks[0].due_at <= now() + Duration::days(1));
     assert_eq!(cks[0].deadline_at - cks[0].due_at, WINDOW);
-    let p = persons::get(&t.db, Some(&hc_viewer(c)), id, Some("127.0.0.1"))
+    let p = persons::get(&t.db, Access::Staff(&hc_viewer(c)), id, Some("127.0.0.1"))
         .await
         .unwrap();
     assert_eq!(p.phone.as_deref(), Some("+819012345678"));
     let log = audit::for_target(&t.db, "person", id).await.unwrap();
     let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["person.read", "person.create"]);
+    // The system's read is audited too (as the system), newest first.
+    assert_eq!(actions, ["person.read", "checkin.list", "person.create"]);
+    assert_eq!(log[1].actor_kind, "system");
     // Out of scope reads as missing, and is not audited as a read.
     assert!(matches!(
-        persons::get(&t.db, Some(&hc_viewer(c + 1)), id, None).await,
+        persons::get(&t.db, Access::Staff(&hc_viewer(c + 1)), id, None).await,
         Err(Error::NotFound(_))
     ));
     assert_eq!(
         audit::for_target(&t.db, "person", id).await.unwrap().len(),
-        2
+        3
     );
     assert_eq!(
         persons::count_by(&t.db, &hc_viewer(c), persons::List::All, today)
@@ -179,7 +185,7 @@ async fn future_period_is_not_planned_today() {
     )
     .await;
     assert!(
-        checkins::list_for_person(&t.db, None, id)
+        checkins::list_for_person(&t.db, SYSTEM, id)
             .await
             .unwrap()
             .is_empty()
@@ -320,7 +326,13 @@ async fn claim_send_retry_fail_and_miss() {
         checkins::Failed::Ended
     );
     assert_eq!(checkins::get(&t.db, cb.id).await.unwrap().status, "failed");
-    let esc = escalations::open_for_person(&t.db, b).await.unwrap();
+    let esc = escalations::open_for_person(
+        &t.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        b,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         esc.iter()
             .map(|e| (e.reason.as_str(), e.detail.as_str()))
@@ -328,7 +340,9 @@ async fn claim_send_retry_fail_and_miss() {
         [("unreachable", "sms failed: 500")],
         "the failed check-in opened its escalation in the same transaction"
     );
-    let attempts = checkins::attempts_for_person(&t.db, None, b).await.unwrap();
+    let attempts = checkins::attempts_for_person(&t.db, SYSTEM, b)
+        .await
+        .unwrap();
     assert_eq!(
         attempts
             .iter()
@@ -573,7 +587,15 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
         .await
         .unwrap();
     for p in [calm, silent, urgent] {
-        staff::assign(&t.db, p, org).await.unwrap();
+        mimamori_core::store::assignments::assign(
+            &t.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            p,
+            org,
+            None,
+        )
+        .await
+        .unwrap();
     }
     for (p, reason, priority) in [
         (silent, "non_reporting", Priority::High),
@@ -612,7 +634,7 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
     // The page's observations and escalations in one query each, by person, in scope only.
     observations::record_by_staff(
         &t.db,
-        None,
+        SYSTEM,
         calm,
         "self",
         "web",
@@ -625,7 +647,7 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
     .unwrap();
     observations::record_by_staff(
         &t.db,
-        None,
+        SYSTEM,
         elsewhere,
         "self",
         "web",
@@ -644,9 +666,13 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
         !obs.contains_key(&elsewhere),
         "a person not assigned to the contractor is not read"
     );
-    let open = escalations::open_for_people(&t.db, &[urgent, silent, calm])
+    let open = escalations::open_for_people(&t.db, &v, &[urgent, silent, calm, elsewhere])
         .await
         .unwrap();
+    assert!(
+        !open.contains_key(&elsewhere),
+        "outside the contractor's scope"
+    );
     assert_eq!(
         (
             open[&urgent][0].reason.as_str(),
@@ -667,7 +693,9 @@ async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
         followups::record(&t.db, &v, elsewhere, "reached", "").await,
         Err(Error::NotFound(_))
     ));
-    let calls = followups::list(&t.db, Some(&v), silent).await.unwrap();
+    let calls = followups::list(&t.db, Access::Staff(&v), silent)
+        .await
+        .unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(
         (
@@ -704,7 +732,7 @@ async fn answering_closes_the_checkin_once() {
     let c = centre(&t.db).await;
     let today = jst_today();
     let id = person(&t.db, c, today, today).await;
-    let ck = checkins::list_for_person(&t.db, None, id).await.unwrap()[0].id;
+    let ck = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap()[0].id;
     let ctx = checkins::link_context(&t.db, ck).await.unwrap();
     assert_eq!((ctx.person_id, ctx.status.as_str()), (id, "planned"));
     let mut a = observations::Answer {
@@ -724,7 +752,7 @@ async fn answering_closes_the_checkin_once() {
             .unwrap(),
         Err(observations::Closed::AlreadyAnswered)
     );
-    let list = observations::list_for_person(&t.db, None, id)
+    let list = observations::list_for_person(&t.db, SYSTEM, id)
         .await
         .unwrap();
     assert_eq!(list.len(), 1);
@@ -733,7 +761,7 @@ async fn answering_closes_the_checkin_once() {
     assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
     observations::record_by_staff(
         &t.db,
-        None,
+        SYSTEM,
         id,
         "staff",
         "staff",
@@ -745,7 +773,7 @@ async fn answering_closes_the_checkin_once() {
     .await
     .unwrap();
     assert_eq!(
-        observations::list_for_person(&t.db, None, id)
+        observations::list_for_person(&t.db, SYSTEM, id)
             .await
             .unwrap()
             .len(),
@@ -776,7 +804,7 @@ fn answer_in(checkin_id: i64, a: observations::Answer) -> observations::AnswerIn
 }
 
 async fn todays_checkin(db: &Db, person: i64) -> i64 {
-    checkins::list_for_person(db, None, person).await.unwrap()[0].id
+    checkins::list_for_person(db, SYSTEM, person).await.unwrap()[0].id
 }
 
 /// A group commit: every answer in the batch gets its own outcome in order — recorded with
@@ -801,7 +829,7 @@ async fn a_batch_records_each_answer_with_its_own_outcome() {
         let at = now() - Duration::days(days);
         observations::record_by_staff(
             &t.db,
-            None,
+            SYSTEM,
             d,
             "staff",
             "staff",
@@ -858,7 +886,9 @@ async fn a_batch_records_each_answer_with_its_own_outcome() {
         ["fever_streak"]
     );
     // a's observation is the first answer's, not the duplicate's.
-    let obs = observations::list_for_person(&t.db, None, a).await.unwrap();
+    let obs = observations::list_for_person(&t.db, SYSTEM, a)
+        .await
+        .unwrap();
     assert_eq!(obs.len(), 1);
     assert_eq!((obs[0].temperature_c, obs[0].spo2), (Some(36.8), Some(98)));
     assert_eq!(obs[0].id, ra.observation_id);
@@ -1045,14 +1075,17 @@ async fn two_slots_a_day_plan_two_checkins() {
     let id = persons::create(&t.db, Actor::System, c, &i.parse().unwrap(), WINDOW, None)
         .await
         .unwrap();
-    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [540, 1020]);
-    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    assert_eq!(
+        persons::slots(&t.db, SYSTEM, id).await.unwrap(),
+        [540, 1020]
+    );
+    let cks = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap();
     assert_eq!(cks.iter().map(|c| c.slot).collect::<Vec<_>>(), [0, 1]);
     // Tomorrow's run plans both slots, at 09:00 and 17:00 Tokyo time.
     let tomorrow = today + Duration::days(1);
     let at = checkins::slot_instant(chrono_tz::Asia::Tokyo, tomorrow, 5);
     assert_eq!(checkins::plan_day(&t.db, at, WINDOW).await.unwrap(), 2);
-    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap();
     let due: Vec<_> = cks
         .iter()
         .filter(|c| c.local_date == tomorrow)
@@ -1112,11 +1145,11 @@ async fn batch_attempts_and_batch_sent() {
     assert_eq!(again[&keys[0]], format!("P{}", claimed[0].id));
     for p in [a, b] {
         assert_eq!(
-            checkins::list_for_person(&t.db, None, p).await.unwrap()[0].status,
+            checkins::list_for_person(&t.db, SYSTEM, p).await.unwrap()[0].status,
             "sent"
         );
         assert_eq!(
-            checkins::attempts_for_person(&t.db, None, p)
+            checkins::attempts_for_person(&t.db, SYSTEM, p)
                 .await
                 .unwrap()
                 .len(),
@@ -1419,10 +1452,10 @@ async fn a_schedule_change_replans_today() {
     persons::update_schedule(&t.db, &v, id, &change("23:59", "voice"), WINDOW, None)
         .await
         .unwrap();
-    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    let p = persons::get(&t.db, SYSTEM, id, None).await.unwrap();
     assert_eq!(p.channel, "voice");
-    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [1439]);
-    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    assert_eq!(persons::slots(&t.db, SYSTEM, id).await.unwrap(), [1439]);
+    let cks = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap();
     let st: Vec<_> = cks.iter().map(|c| (c.slot, c.status.as_str())).collect();
     assert_eq!(st, [(0, "planned"), (1, "cancelled")]);
     due_between(cks[0].due_at, 1439);
@@ -1433,13 +1466,13 @@ async fn a_schedule_change_replans_today() {
     persons::update_schedule(&t.db, &v, id, &change("23:50,23:59", ""), WINDOW, None)
         .await
         .unwrap();
-    let cks = checkins::list_for_person(&t.db, None, id).await.unwrap();
+    let cks = checkins::list_for_person(&t.db, SYSTEM, id).await.unwrap();
     let st: Vec<_> = cks.iter().map(|c| (c.slot, c.status.as_str())).collect();
     assert_eq!(st, [(0, "sent"), (1, "planned")]);
     due_between(cks[0].due_at, 1439);
     due_between(cks[1].due_at, 1439);
     assert_eq!(
-        persons::get(&t.db, None, id, None).await.unwrap().channel,
+        persons::get(&t.db, SYSTEM, id, None).await.unwrap().channel,
         "voice",
         "an empty field keeps what was there"
     );
@@ -1452,7 +1485,10 @@ async fn a_schedule_change_replans_today() {
         Error::Invalid(f) => assert_eq!(f[0].field, "channel"),
         e => panic!("{e:?}"),
     }
-    assert_eq!(persons::slots(&t.db, id).await.unwrap(), [1430, 1439]);
+    assert_eq!(
+        persons::slots(&t.db, SYSTEM, id).await.unwrap(),
+        [1430, 1439]
+    );
     let other = staff::create_health_centre(&t.db, "別保健所", "03-9", "Asia/Tokyo")
         .await
         .unwrap();
@@ -1526,7 +1562,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
     residences::add(&t.db, &v, id, &mv("hospital", "").unwrap(), WINDOW, None)
         .await
         .unwrap();
-    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    let p = persons::get(&t.db, SYSTEM, id, None).await.unwrap();
     assert_eq!(
         (p.status.as_str(), p.residence_kind.as_str()),
         ("admitted", "hospital")
@@ -1534,7 +1570,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
     let st = |id| {
         let db = t.db.clone();
         async move {
-            checkins::list_for_person(&db, None, id)
+            checkins::list_for_person(&db, SYSTEM, id)
                 .await
                 .unwrap()
                 .into_iter()
@@ -1568,7 +1604,15 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
     let org = staff::create_organisation(&t.db, "contractor", "みまもり委託", c)
         .await
         .unwrap();
-    staff::assign(&t.db, other, org).await.unwrap();
+    mimamori_core::store::assignments::assign(
+        &t.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        other,
+        org,
+        None,
+    )
+    .await
+    .unwrap();
     let q = |f: escalations::QueueFilter<'static>| {
         let db = t.db.clone();
         async move {
@@ -1605,7 +1649,7 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
         organisation_id: Some(org),
     };
     assert!(matches!(
-        residences::list(&t.db, Some(&contractor), other, None).await,
+        residences::list(&t.db, Access::Staff(&contractor), other, None).await,
         Err(Error::Forbidden(_))
     ));
 
@@ -1620,13 +1664,15 @@ async fn residence_moves_stop_and_restart_checkins_and_filter_the_queue() {
     )
     .await
     .unwrap();
-    let p = persons::get(&t.db, None, id, None).await.unwrap();
+    let p = persons::get(&t.db, SYSTEM, id, None).await.unwrap();
     assert_eq!(
         (p.status.as_str(), p.residence_kind.as_str()),
         ("observing", "home")
     );
     assert_eq!(st(id).await[0], (today, "planned".to_string()));
-    let hist = residences::list(&t.db, Some(&v), id, None).await.unwrap();
+    let hist = residences::list(&t.db, Access::Staff(&v), id, None)
+        .await
+        .unwrap();
     assert_eq!(
         hist.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
         ["home", "hospital"]
@@ -1756,13 +1802,17 @@ async fn one_missed_day_escalates_a_person_at_high_risk() {
     let detail = |id| {
         let t = &t;
         async move {
-            escalations::open_for_person(&t.db, id)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|e| e.reason == "non_reporting")
-                .unwrap()
-                .detail
+            escalations::open_for_person(
+                &t.db,
+                mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+                id,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.reason == "non_reporting")
+            .unwrap()
+            .detail
         }
     };
     assert!(detail(old).await.contains("high risk: age"), "says why");

@@ -6,8 +6,10 @@ use axum::{
     http::StatusCode,
 };
 use chrono::Duration;
+use mimamori_core::access::Access;
+use mimamori_core::registration::{self, Registration};
 use mimamori_core::store::{
-    Actor, checkins,
+    checkins,
     observations::{self, Observation},
     persons::{self, Person, PersonInput, ScheduleInput},
     registry, reports, residences,
@@ -305,27 +307,15 @@ async fn create_person(
     b: Body<PersonInput>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    who.require_health_centre()?;
     let input = body(b)?;
-    let p = s.parse_person(&input)?;
-    if !input.not_duplicate {
-        let dups = persons::possible_duplicates(&s.db, &who.viewer(), &p).await?;
-        if !dups.is_empty() {
-            return Ok(possible_duplicate(dups));
-        }
-    }
     let ip = addr.ip().to_string();
-    let window = Duration::minutes(s.config.checkin.answer_window_minutes);
-    let id = persons::create(
-        &s.db,
-        Actor::Staff(who.id),
-        who.health_centre_id,
-        &p,
-        window,
-        Some(&ip),
-    )
-    .await?;
-    let person = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    let id = match registration::register(&s.db, &who.viewer(), &input, s.registration(Some(&ip)))
+        .await?
+    {
+        Registration::Done(id) => id,
+        Registration::PossibleDuplicates(dups) => return Ok(possible_duplicate(dups)),
+    };
+    let person = persons::get(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?;
     Ok((StatusCode::CREATED, Json(person)).into_response())
 }
 
@@ -355,11 +345,11 @@ async fn file_report(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let input = body(b)?;
-    match super::console::reports::submit(&s, &who, &input, &addr.ip().to_string()).await? {
-        super::console::reports::Outcome::Filed(filed) => {
-            Ok((StatusCode::CREATED, Json(filed)).into_response())
-        }
-        super::console::reports::Outcome::Duplicates(dups) => Ok(possible_duplicate(dups)),
+    let ip = addr.ip().to_string();
+    match registration::file_report(&s.db, &who.viewer(), &input, s.registration(Some(&ip))).await?
+    {
+        Registration::Done(filed) => Ok((StatusCode::CREATED, Json(filed)).into_response()),
+        Registration::PossibleDuplicates(dups) => Ok(possible_duplicate(dups)),
     }
 }
 
@@ -371,7 +361,7 @@ async fn person_reports(
 ) -> Result<Json<Vec<reports::Report>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        reports::for_person(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        reports::for_person(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -386,7 +376,7 @@ async fn add_contact(
 ) -> Result<axum::response::Response, AppError> {
     persons::check(
         &s.db,
-        Some(&who.viewer()),
+        Access::Staff(&who.viewer()),
         id,
         mimamori_core::access::FieldGroup::Contacts,
         mimamori_core::access::Action::Write,
@@ -420,7 +410,7 @@ async fn update_schedule(
     persons::update_schedule(&s.db, &who.viewer(), id, &change, window, Some(&ip)).await?;
     tracing::info!(person_id = id, staff_id = who.id, "schedule changed");
     Ok(Json(
-        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        persons::get(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -432,7 +422,7 @@ async fn list_residences(
 ) -> Result<Json<Vec<residences::Residence>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        residences::list(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        residences::list(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -449,7 +439,7 @@ async fn add_residence(
     super::console::person::add_residence(&s, &who, id, &input, &ip).await?;
     Ok((
         StatusCode::CREATED,
-        Json(persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+        Json(persons::get(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 
@@ -461,7 +451,7 @@ async fn list_tests(
 ) -> Result<Json<Vec<registry::TestRecord>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        registry::tests(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        registry::tests(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -478,7 +468,7 @@ async fn add_test(
     registry::add_test(&s.db, &who.viewer(), id, &t, Some(&ip)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(registry::tests(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+        Json(registry::tests(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 
@@ -490,7 +480,7 @@ async fn list_behaviours(
 ) -> Result<Json<Vec<registry::Behaviour>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        registry::behaviours(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        registry::behaviours(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -507,7 +497,7 @@ async fn add_behaviour(
     registry::add_behaviour(&s.db, &who.viewer(), id, &e, Some(&ip)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(registry::behaviours(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+        Json(registry::behaviours(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 
@@ -519,7 +509,7 @@ async fn get_infection(
 ) -> Result<Json<registry::Infection>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        registry::infection(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        registry::infection(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -553,7 +543,8 @@ async fn list_sections(
 ) -> Result<Json<Vec<mimamori_core::store::sections::Stored>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        mimamori_core::store::sections::get_all(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        mimamori_core::store::sections::get_all(&s.db, Access::Staff(&who.viewer()), id, Some(&ip))
+            .await?,
     ))
 }
 
@@ -590,7 +581,7 @@ async fn list_severities(
 ) -> Result<Json<Vec<registry::Severity>>, AppError> {
     let ip = addr.ip().to_string();
     Ok(Json(
-        registry::severities(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        registry::severities(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -607,7 +598,7 @@ async fn add_severity(
     registry::add_severity(&s.db, &who.viewer(), id, sv, Some(&ip)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(registry::severities(&s.db, Some(&who.viewer()), id, Some(&ip)).await?),
+        Json(registry::severities(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?),
     ))
 }
 
@@ -718,7 +709,7 @@ async fn update_person(
     let ip = addr.ip().to_string();
     persons::update_basic(&s.db, &who.viewer(), id, &input, Some(&ip)).await?;
     Ok(Json(
-        persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?,
+        persons::get(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?,
     ))
 }
 
@@ -729,7 +720,7 @@ async fn get_person(
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    let p = persons::get(&s.db, Access::Staff(&who.viewer()), id, Some(&ip)).await?;
     // With the derived age band of the national open-data format.
     let mut v = serde_json::to_value(&p).map_err(|e| AppError::Internal(e.into()))?;
     v["age_band"] = serde_json::json!(p.age_band(today()));
@@ -743,9 +734,10 @@ async fn person_observations(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<Observation>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    let viewer = who.viewer();
+    let (p, opened) = persons::open(&s.db, &viewer, id, Some(&ip)).await?;
     Ok(Json(
-        observations::list_for_person(&s.db, Some(&who.viewer()), p.id).await?,
+        observations::list_for_person(&s.db, Access::Opened(&opened), p.id).await?,
     ))
 }
 
@@ -756,8 +748,9 @@ async fn person_checkins(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<checkins::Checkin>>, AppError> {
     let ip = addr.ip().to_string();
-    let p = persons::get(&s.db, Some(&who.viewer()), id, Some(&ip)).await?;
+    let viewer = who.viewer();
+    let (p, opened) = persons::open(&s.db, &viewer, id, Some(&ip)).await?;
     Ok(Json(
-        checkins::list_for_person(&s.db, Some(&who.viewer()), p.id).await?,
+        checkins::list_for_person(&s.db, Access::Opened(&opened), p.id).await?,
     ))
 }

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use maud::{Markup, html};
 use mimamori_core::{domain::Lang, store::observations::Observation};
 
-use super::i18n::t;
+use super::i18n::tr;
 
 const W: f64 = 760.0;
 const LEFT: f64 = 56.0;
@@ -90,11 +90,7 @@ pub fn render(c: &ChartInput) -> Markup {
         };
     let (temp_d, temp_pts) = series(&|o| o.temperature_c, &temp);
     let (spo2_d, spo2_pts) = series(&|o| o.spo2.map(f64::from), &spo2);
-    let title = t(
-        lang,
-        "体温と酸素飽和度の推移",
-        "Temperature and SpO2 over the observation period",
-    );
+    let title = tr(lang, "temperature-and-spo2-over-the");
     let ticks: Vec<(f64, String)> = (0..days as i64)
         .map(|i| {
             (
@@ -112,11 +108,11 @@ pub fn render(c: &ChartInput) -> Markup {
             role="img" aria-labelledby="chart-title chart-desc" font-family="sans-serif" font-size="11" {
             title id="chart-title" { (title) }
             desc id="chart-desc" {
-                (format!("{} {} – {}; {} {}", t(lang, "観察期間", "Observation period"), c.start, c.end,
-                    c.observations.len(), t(lang, "件の記録", "observations")))
+                (format!("{} {} – {}; {} {}", tr(lang, "observation-period"), c.start, c.end,
+                    c.observations.len(), tr(lang, "observations")))
             }
             // Temperature panel with bands at 37.5 and 38.0 °C.
-            text x=(LEFT) y=(temp.y0 - 8.0) font-weight="bold" { (t(lang, "体温 (℃)", "Temperature (°C)")) }
+            text x=(LEFT) y=(temp.y0 - 8.0) font-weight="bold" { (tr(lang, "temperature-c")) }
             rect x=(LEFT) y=(temp.y0) width=(plot_w) height=(PANEL_H) fill="#fafbfc" stroke="#ccd" {}
             rect class="band-fever" x=(LEFT) y=(temp.y(41.0)) width=(plot_w) height=(temp.y(38.0) - temp.y(41.0)) fill="#fdecea" {}
             rect class="band-warm" x=(LEFT) y=(temp.y(38.0)) width=(plot_w) height=(temp.y(37.5) - temp.y(38.0)) fill="#fff4e0" {}
@@ -129,7 +125,7 @@ pub fn render(c: &ChartInput) -> Markup {
                 }
             }
             // SpO2 panel with bands at ≤ 93 % and 94–95 %.
-            text x=(LEFT) y=(spo2.y0 - 8.0) font-weight="bold" { (t(lang, "酸素飽和度 SpO2 (%)", "SpO2 (%)")) }
+            text x=(LEFT) y=(spo2.y0 - 8.0) font-weight="bold" { (tr(lang, "spo2")) }
             rect x=(LEFT) y=(spo2.y0) width=(plot_w) height=(PANEL_H) fill="#fafbfc" stroke="#ccd" {}
             rect class="band-low" x=(LEFT) y=(spo2.y(93.0)) width=(plot_w) height=(spo2.y(85.0) - spo2.y(93.0)) fill="#fdecea" {}
             rect class="band-watch" x=(LEFT) y=(spo2.y(96.0)) width=(plot_w) height=(spo2.y(93.0) - spo2.y(96.0)) fill="#fff4e0" {}
@@ -153,7 +149,7 @@ pub fn render(c: &ChartInput) -> Markup {
             @for o in c.observations.iter().filter(|o| o.urgent) {
                 @let ux = x(day_pos(c.tz, c.start, o.observed_at));
                 g class="urgent" {
-                    title { (t(lang, "緊急性の高い症状あり", "urgent warning sign")) }
+                    title { (tr(lang, "urgent-warning-sign")) }
                     circle cx=(format!("{ux:.1}")) cy=(format!("{:.1}", temp.y0 + 10.0)) r="7" fill="none" stroke="#b3261e" stroke-width="2.5" {}
                     text x=(format!("{ux:.1}")) y=(format!("{:.1}", temp.y0 + 14.0)) text-anchor="middle" fill="#b3261e" font-weight="bold" { "!" }
                 }
@@ -167,7 +163,7 @@ pub fn render(c: &ChartInput) -> Markup {
             // A low SpO2 is urgent by itself: its point gets the red ring too.
             @for (px, py, v) in spo2_pts.iter().filter(|(_, _, v)| *v <= 93.0) {
                 g class="urgent-spo2" {
-                    title { (format!("{v:.0} % — {}", t(lang, "緊急（SpO2 93 %以下）", "urgent (SpO2 93 % or less)"))) }
+                    title { (format!("{v:.0} % — {}", tr(lang, "urgent-spo2-93-or-less"))) }
                     circle cx=(format!("{px:.1}")) cy=(format!("{py:.1}")) r="7" fill="none" stroke="#b3261e" stroke-width="2.5" {}
                 }
             }
@@ -175,19 +171,19 @@ pub fn render(c: &ChartInput) -> Markup {
             @let ly = spo2.y0 + PANEL_H + 34.0;
             g class="legend" font-size="11" {
                 rect x=(LEFT) y=(ly - 9.0) width="12" height="12" fill="#fdecea" stroke="#b3261e" stroke-width="0.5" {}
-                text x=(LEFT + 16.0) y=(ly + 1.0) { (t(lang, "38.0 ℃以上 / SpO2 93 %以下", "38.0 °C and over / SpO2 93 % or less")) }
+                text x=(LEFT + 16.0) y=(ly + 1.0) { (tr(lang, "t-38-0-c-and-over-spo2-93-or-less")) }
                 rect x=(LEFT + 250.0) y=(ly - 9.0) width="12" height="12" fill="#fff4e0" stroke="#b06000" stroke-width="0.5" {}
-                text x=(LEFT + 266.0) y=(ly + 1.0) { (t(lang, "37.5〜37.9 ℃ / SpO2 94〜95 %", "37.5–37.9 °C / SpO2 94–95 %")) }
+                text x=(LEFT + 266.0) y=(ly + 1.0) { (tr(lang, "t-37-5-37-9-c-spo2-94-95")) }
                 text x=(LEFT) y=(ly + 22.0) fill="#b3261e" font-size="14" { "×" }
-                text x=(LEFT + 16.0) y=(ly + 21.0) { (t(lang, "未回答の日", "no answer that day")) }
+                text x=(LEFT + 16.0) y=(ly + 21.0) { (tr(lang, "no-answer-that-day")) }
                 circle cx=(LEFT + 136.0) cy=(ly + 17.0) r="6" fill="none" stroke="#b3261e" stroke-width="2.5" {}
-                text x=(LEFT + 148.0) y=(ly + 21.0) { (t(lang, "緊急（症状または SpO2）", "urgent (a warning sign or SpO2)")) }
+                text x=(LEFT + 148.0) y=(ly + 21.0) { (tr(lang, "urgent-a-warning-sign-or-spo2")) }
             }
             // Missed check-ins: a mark on the day in both panels.
             @for d in c.missed {
                 @let mx = x((*d - c.start).num_days() as f64 + 0.5);
                 g class="missed" {
-                    title { (format!("{d} {}", t(lang, "未回答", "no answer"))) }
+                    title { (format!("{d} {}", tr(lang, "no-answer"))) }
                     text x=(format!("{mx:.1}")) y=(temp.y0 + PANEL_H - 6.0) text-anchor="middle" fill="#b3261e" font-size="14" { "×" }
                     text x=(format!("{mx:.1}")) y=(spo2.y0 + PANEL_H - 6.0) text-anchor="middle" fill="#b3261e" font-size="14" { "×" }
                 }
@@ -231,12 +227,7 @@ pub fn sparkline(observations: &[Observation], lang: Lang) -> Markup {
                 temps.len()
             ),
         },
-        _ => crate::web::i18n::t(
-            lang,
-            "体温の記録はまだありません",
-            "No temperature recorded yet",
-        )
-        .to_string(),
+        _ => tr(lang, "no-temperature-recorded-yet").to_string(),
     };
     html! {
         svg class="sparkline" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img"

@@ -212,7 +212,9 @@ async fn voice_start(
                 )],
             ));
         }
-        let step = voicecall::start(&s, &sid, checkin, true, None).await?;
+        let step = voicecall::engine(&s)
+            .start(&sid, checkin, true, None)
+            .await?;
         Ok(render(&s, &step, &step_action(&s, step.seq)))
     })
     .await
@@ -235,7 +237,10 @@ async fn voice_step(
     let digits = keys_pressed(form.get("Digits"), form.get("FinishedOnKey"));
     let key = format!("voice:{sid}:{}", q.n);
     once(&s, &key, || async {
-        match voicecall::advance(&s, &sid, digits.as_deref(), None).await {
+        match voicecall::engine(&s)
+            .step(&sid, digits.as_deref(), None)
+            .await
+        {
             Ok(step) => Ok(render(&s, &step, &step_action(&s, step.seq))),
             // A step for a call we never started (or whose state is gone): end it politely
             // rather than answer 500, which the provider reads out as an application error.
@@ -329,7 +334,9 @@ async fn voice_identify(
                     inbound: true,
                     ..Default::default()
                 };
-                let step = voicecall::start(&s, &sid, checkin, true, Some(&inbound)).await?;
+                let step = voicecall::engine(&s)
+                    .start(&sid, checkin, true, Some(&inbound))
+                    .await?;
                 Ok(render(&s, &step, &step_action(&s, step.seq)))
             }
             None if known => {
@@ -415,37 +422,15 @@ async fn message_status(
     .await
 }
 
-const STOP_WORDS: &[&str] = &[
-    "STOP",
-    "STOPALL",
-    "UNSUBSCRIBE",
-    "CANCEL",
-    "END",
-    "QUIT",
-    "停止",
-    "ストップ",
-];
-const START_WORDS: &[&str] = &["START", "YES", "UNSTOP", "開始", "再開"];
-
 /// Inbound SMS: STOP / START keywords (opt-out and back in), recorded and honoured by
 /// planning.
 async fn sms_inbound(State(s): State<AppState>, form: Signed) -> Response {
     let sid = form.get("MessageSid").unwrap_or_default().to_string();
     let from = form.get("From").unwrap_or_default().to_string();
-    let word = form.get("Body").unwrap_or_default().trim().to_uppercase();
+    let body = form.get("Body").unwrap_or_default().to_string();
     let key = format!("sms:{sid}");
     once(&s, &key, || async {
-        let reply = if STOP_WORDS.contains(&word.as_str()) {
-            let ids = calls::opt_out(&s.db, &from).await?;
-            tracing::info!(people = ids.len(), "SMS opt-out");
-            "健康観察のSMS送信を停止しました。再開するには START と返信してください。/ You will get no more health-check messages. Reply START to resume."
-        } else if START_WORDS.contains(&word.as_str()) {
-            let ids = calls::opt_in(&s.db, &from).await?;
-            tracing::info!(people = ids.len(), "SMS opt-in");
-            "健康観察のSMSを再開します。/ Health-check messages will resume."
-        } else {
-            "このSMSには返信できません。体調が悪いときは保健所にお電話ください。/ This number does not read replies. If you feel worse, phone your health centre."
-        };
+        let reply = delivery::inbound_sms(&s.db, &from, &body).await?.reply();
         Ok(format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>{reply}</Message></Response>"#))
     })
     .await

@@ -20,10 +20,4 @@ impl<S: Send + Sync> FromRequestParts<S> for UiLang {
     }
 }
 
-/// Picks the text for `lang`.
-pub fn t(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Lang::Ja => ja,
-        Lang::En => en,
-    }
-}
+pub use mimamori_core::i18n::{tr, tr_args};

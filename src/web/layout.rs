@@ -4,7 +4,7 @@ use axum::response::Html;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use mimamori_core::domain::Lang;
 
-use super::{auth::CurrentStaff, i18n::t};
+use super::{auth::CurrentStaff, i18n::tr};
 
 const CSS: &str = r#"
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;line-height:1.6;color:#1b1b1b;background:#f6f7f9}
@@ -56,41 +56,41 @@ fn head(title: &str, lang: Lang) -> Markup {
 /// The menu of a role: only the pages it may use (a link that answers 403 is a dead end for
 /// someone in a hurry). The dev outbox and the phone simulator appear only where this
 /// instance offers them (no provider configured).
-pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str, &'static str)> {
+pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
     use mimamori_core::access::Role;
     let mut m = Vec::new();
     match who.role {
         Role::HealthCentreStaff => {
-            m.push(("/escalations", "要確認", "Review queue"));
-            m.push(("/persons", "対象者", "People"));
-            m.push(("/cohort", "推移一覧", "Cohort"));
-            m.push(("/persons/new", "新規登録", "Register"));
-            m.push(("/reports/new", "発生届", "Occurrence report"));
+            m.push(("/escalations", "review-queue--layout"));
+            m.push(("/persons", "people--layout"));
+            m.push(("/cohort", "cohort--layout"));
+            m.push(("/persons/new", "register--layout"));
+            m.push(("/reports/new", "occurrence-report"));
             if who.dev_tools.outbox {
-                m.push(("/outbox", "送信箱", "Outbox"));
+                m.push(("/outbox", "outbox"));
             }
             if who.dev_tools.simulator {
-                m.push(("/simulator", "電話シミュレーター", "Phone simulator"));
+                m.push(("/simulator", "phone-simulator"));
             }
         }
         Role::MedicalInstitution => {
-            m.push(("/persons", "対象者", "People"));
-            m.push(("/reports/new", "発生届", "Occurrence report"));
+            m.push(("/persons", "people--layout"));
+            m.push(("/reports/new", "occurrence-report"));
         }
         Role::Contractor | Role::LodgingFacility => {
-            m.push(("/cohort", "見守り一覧", "My people"));
-            m.push(("/persons", "対象者の検索", "Find a person"));
+            m.push(("/cohort", "my-people"));
+            m.push(("/persons", "find-a-person"));
         }
         Role::PrefectureStaff => {
-            m.push(("/persons", "対象者", "People"));
-            m.push(("/cohort", "推移一覧", "Cohort"));
+            m.push(("/persons", "people--layout"));
+            m.push(("/cohort", "cohort--layout"));
         }
         Role::AuthOfficer => {
-            m.push(("/ids", "ID管理", "IDs"));
-            m.push(("/audit", "監査ログ", "Audit log"));
-            m.push(("/merges", "記録の統合", "Merges"));
+            m.push(("/ids", "ids"));
+            m.push(("/audit", "audit-log"));
+            m.push(("/merges", "merges"));
         }
-        Role::MinistryAdmin => m.push(("/ids", "ID管理", "IDs")),
+        Role::MinistryAdmin => m.push(("/ids", "ids")),
         Role::Analyst => {}
     }
     m
@@ -116,9 +116,9 @@ pub fn page_titled(
             body {
                 header {
                     a class="brand" href="/" { "見守り mimamori" }
-                    nav aria-label=(t(lang, "メニュー", "Menu")) {
-                        @for (href, ja, en) in menu(who) {
-                            a href=(href) { (t(lang, ja, en)) }
+                    nav aria-label=(tr(lang, "menu")) {
+                        @for (href, key) in menu(who) {
+                            a href=(href) { (tr(lang, key)) }
                         }
                     }
                     div class="right" {
@@ -128,11 +128,11 @@ pub fn page_titled(
                         }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            button class="link" type="submit" { (t(lang, "ログアウト", "Log out")) }
+                            button class="link" type="submit" { (tr(lang, "log-out")) }
                         }
                         form method="post" action="/logout/all" {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            button class="link" type="submit" title=(t(lang, "すべての端末からログアウト", "Log out on every device")) { (t(lang, "全端末", "All devices")) }
+                            button class="link" type="submit" title=(tr(lang, "log-out-on-every-device")) { (tr(lang, "all-devices")) }
                         }
                     }
                 }

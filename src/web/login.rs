@@ -31,7 +31,7 @@ use super::{
     AppState,
     auth::{self, verify_login},
     error::{AppError, HtmlError},
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -217,25 +217,10 @@ pub async fn code_step(
 
 fn refusal_text(lang: Lang, r: &Refusal) -> String {
     match r {
-        Refusal::Wrong => t(
-            lang,
-            "ユーザーIDまたはパスワードが違います。失敗が続くと、そのIDはしばらく（5分から最長1時間）ログインできなくなります。",
-            "Wrong user ID or password. After repeated failures an ID cannot log in for a while (5 minutes, up to an hour).",
-        )
-        .into(),
-        Refusal::Suspended => t(lang, "このIDは停止されています。利用者認証実施者に連絡してください。", "This ID is suspended; contact your ID officer.").into(),
-        Refusal::NoSecondFactor => t(
-            lang,
-            "二要素認証の連絡先（電話・メール・認証アプリ）が登録されていません。利用者認証実施者に連絡してください。",
-            "No second factor (phone, e-mail or authenticator app) is registered; contact your ID officer.",
-        )
-        .into(),
-        Refusal::CodeNotSent => t(
-            lang,
-            "確認コードを送れませんでした（送信サービスが応答しません）。1分ほど待ってからもう一度ログインしてください。続くときは認証アプリを使うか、システム管理者に連絡してください。",
-            "We could not send your login code (the messaging service is not answering). Wait a minute and log in again; if it continues, use your authenticator app or contact the system administrator.",
-        )
-        .into(),
+        Refusal::Wrong => tr(lang, "wrong-user-id-or-password-after-repeated").into(),
+        Refusal::Suspended => tr(lang, "this-id-is-suspended-contact-your-id").into(),
+        Refusal::NoSecondFactor => tr(lang, "no-second-factor-phone-e-mail-or").into(),
+        Refusal::CodeNotSent => tr(lang, "we-could-not-send-your-login-code-the").into(),
     }
 }
 
@@ -250,20 +235,20 @@ fn refusal_status(r: &Refusal) -> StatusCode {
 fn login_page(lang: Lang, error: Option<&str>) -> axum::response::Html<String> {
     layout::bare_lang(
         lang,
-        t(lang, "ログイン", "Log in"),
+        tr(lang, "log-in"),
         html! {
             main class="narrow" {
                 h1 { "見守り mimamori" }
-                p class="muted" { (t(lang, "職員ログイン", "Staff login")) }
+                p class="muted" { (tr(lang, "staff-login")) }
                 @if let Some(e) = error { p class="errors" role="alert" { (e) } }
                 form method="post" action="/login" {
-                    label for="username" { (t(lang, "ユーザーID", "User ID")) }
+                    label for="username" { (tr(lang, "user-id")) }
                     input id="username" name="username" autocomplete="username" required autofocus;
-                    label for="password" { (t(lang, "パスワード", "Password")) }
+                    label for="password" { (tr(lang, "password")) }
                     input id="password" name="password" type="password" autocomplete="current-password" required;
-                    button type="submit" { (t(lang, "次へ", "Next")) }
+                    button type="submit" { (tr(lang, "next")) }
                 }
-                p { a href=(if lang == Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (t(lang, "English", "日本語")) } }
+                p { a href=(if lang == Lang::Ja { "/lang/en" } else { "/lang/ja" }) { (tr(lang, "t---login")) } }
             }
         },
     )
@@ -359,44 +344,32 @@ fn last_code(body: &str) -> Option<String> {
 
 fn mfa_page(lang: Lang, q: &CodePage, error: Option<&str>) -> axum::response::Html<String> {
     let how = match q.method.as_str() {
-        "totp" => t(
-            lang,
-            "認証アプリに表示された6桁のコードを入力してください。",
-            "Enter the 6-digit code shown in your authenticator app.",
-        ),
-        "email" => t(
-            lang,
-            "メールで送ったコードを入力してください。",
-            "Enter the code we sent by e-mail.",
-        ),
-        _ => t(
-            lang,
-            "SMSで送ったコード（電話でお聞きになった場合はそのコード）を入力してください。",
-            "Enter the code we sent by SMS (or the one read out in the call).",
-        ),
+        "totp" => tr(lang, "enter-the-6-digit-code-shown-in-your"),
+        "email" => tr(lang, "enter-the-code-we-sent-by-e-mail"),
+        _ => tr(lang, "enter-the-code-we-sent-by-sms-or-the-one"),
     };
     layout::bare_lang(
         lang,
-        t(lang, "確認コード", "Login code"),
+        tr(lang, "login-code"),
         html! {
             main class="narrow" {
-                h1 { (t(lang, "確認コード", "Login code")) }
+                h1 { (tr(lang, "login-code")) }
                 p { (how) " " @if !q.hint.is_empty() { span class="muted" { "(" (q.hint) ")" } } }
                 @if let Some(code) = &q.dev_code {
-                    p class="ok" { (t(lang, "開発用送信箱のため、コードをここに表示しています：", "Development outbox — your code is shown here: ")) strong { (code) } }
+                    p class="ok" { (tr(lang, "development-outbox-your-code-is-shown")) strong { (code) } }
                 }
                 @if let Some(e) = error { p class="errors" role="alert" { (e) } }
                 form method="post" action="/login/mfa" {
-                    label for="code" { (t(lang, "確認コード（6桁）", "Code (6 digits)")) }
+                    label for="code" { (tr(lang, "code-6-digits")) }
                     input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus pattern="[0-9]{6}";
-                    button type="submit" { (t(lang, "ログイン", "Log in")) }
+                    button type="submit" { (tr(lang, "log-in")) }
                 }
                 @if q.method == "sms" {
                     form method="post" action="/login/mfa/voice" {
-                        button type="submit" style="background:#555" { (t(lang, "電話（自動音声）でコードを聞く", "Call me and read the code instead")) }
+                        button type="submit" style="background:#555" { (tr(lang, "call-me-and-read-the-code-instead")) }
                     }
                 }
-                p { a href="/login" { (t(lang, "最初からやり直す", "Start again")) } }
+                p { a href="/login" { (tr(lang, "start-again")) } }
             }
         },
     )
@@ -436,11 +409,7 @@ async fn mfa(
             Ok((jar, Redirect::to("/")).into_response())
         }
         None => {
-            let error = t(
-                lang,
-                "コードが違うか期限切れです。失敗が続くと、しばらくログインできなくなります。",
-                "Wrong or expired code. After repeated failures the ID cannot log in for a while.",
-            );
+            let error = tr(lang, "wrong-or-expired-code-after-repeated");
             let page = match code_page_for(&s, &jar).await? {
                 Some(page) => page,
                 // The challenge is used up: start again from the password.

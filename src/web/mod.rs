@@ -85,13 +85,18 @@ impl AppState {
         }
     }
 
-    /// Validates a registration under this deployment's observation-period rules (today's
-    /// date in Japan is the default reception date).
-    pub fn parse_person(
-        &self,
-        input: &mimamori_core::store::persons::PersonInput,
-    ) -> mimamori_core::Result<mimamori_core::store::persons::NewPerson> {
-        input.parse_with(&self.periods, japan_today())
+    /// What registration needs from this server: period rules, today in Japan, the answer
+    /// window, the client's address.
+    pub fn registration<'a>(
+        &'a self,
+        ip: Option<&'a str>,
+    ) -> mimamori_core::registration::Context<'a> {
+        mimamori_core::registration::Context {
+            periods: &self.periods,
+            today: japan_today(),
+            window: chrono::Duration::minutes(self.config.checkin.answer_window_minutes),
+            ip,
+        }
     }
 
     /// Public base URL without a trailing slash.

@@ -16,7 +16,7 @@ use super::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout, voicecall,
 };
 
@@ -64,14 +64,12 @@ async fn index(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "電話シミュレーター", "Phone simulator"),
+        tr(lang, "phone-simulator"),
         html! {
-            p class="muted" { (t(lang,
-                "研修用：自動音声電話を画面上で再現します。質問と入力ルールは本物の電話と同じです。ここで入力した回答は「シミュレーターによる職員入力」として記録され、本人の回答とは区別されます。",
-                "Training: places a simulated automated call with the same questions and keypad rules as a real one. What you enter is recorded as a simulated staff entry, never as the person's own answer.")) }
-            @if rows.is_empty() { p { (t(lang, "回答待ちの健康観察はありません。", "No check-ins are waiting for an answer.")) } }
+            p class="muted" { (tr(lang, "training-places-a-simulated-automated")) }
+            @if rows.is_empty() { p { (tr(lang, "no-check-ins-are-waiting-for-an-answer")) } }
             table {
-                thead { tr { th { (t(lang, "対象者", "Person")) } th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "状態", "Status")) } th {} } }
+                thead { tr { th { (tr(lang, "person")) } th { (tr(lang, "channel--console-person")) } th { (tr(lang, "status")) } th {} } }
                 tbody {
                     @for r in &rows {
                         tr {
@@ -81,7 +79,7 @@ async fn index(
                                 form method="post" action="/simulator" {
                                     input type="hidden" name="csrf" value=(who.csrf);
                                     input type="hidden" name="checkin_id" value=(r.id);
-                                    button type="submit" { (t(lang, "電話をかける", "Call")) }
+                                    button type="submit" { (tr(lang, "call--simulator")) }
                                 }
                             }
                         }
@@ -120,24 +118,24 @@ fn call_page(lang: Lang, who: &CurrentStaff, sid: &str, step: &voicecall::Step) 
     layout::page(
         lang,
         who,
-        t(lang, "電話シミュレーター", "Phone simulator"),
+        tr(lang, "phone-simulator"),
         html! {
             div class="card" aria-live="polite" {
-                p class="muted" { (t(lang, "通話中", "On the call")) " · " (sid) }
+                p class="muted" { (tr(lang, "on-the-call")) " · " (sid) }
                 @for u in &step.turn.says { p class="prompt" data-prompt=(u.id) { "🔊 " (u.text) } }
-                @if step.turn.completed.is_some() { p class="ok" { (t(lang, "回答が記録されました。", "The answer has been recorded.")) } }
+                @if step.turn.completed.is_some() { p class="ok" { (tr(lang, "the-answer-has-been-recorded")) } }
             }
             @if step.turn.gather.is_some() {
                 form method="post" action=(format!("/simulator/{sid}")) id="keys" {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    label for="digits" { (t(lang, "押したボタン（例: 375#）", "Keys pressed (e.g. 375#)")) }
+                    label for="digits" { (tr(lang, "keys-pressed-e-g-375")) }
                     input id="digits" name="digits" inputmode="numeric" autocomplete="off" autofocus;
                     (keys)
-                    button type="submit" { (t(lang, "送信", "Send keys")) } " "
-                    button type="submit" name="timeout" value="1" { (t(lang, "何も押さない（タイムアウト）", "Press nothing (time out)")) }
+                    button type="submit" { (tr(lang, "send-keys")) } " "
+                    button type="submit" name="timeout" value="1" { (tr(lang, "press-nothing-time-out")) }
                 }
             } @else {
-                p { (t(lang, "通話は終了しました。", "The call has ended.")) " " a href="/simulator" { (t(lang, "一覧へ", "Back to the list")) } }
+                p { (tr(lang, "the-call-has-ended")) " " a href="/simulator" { (tr(lang, "back-to-the-list")) } }
             }
             // The page's script is a file of its own (the CSP allows no inline script); what
             // it needs comes in data attributes.
@@ -159,10 +157,17 @@ async fn place_call(
     available(&who)?;
     who.check_csrf(&f.csrf)?;
     let ctx = mimamori_core::store::checkins::link_context(&s.db, f.checkin_id).await?;
-    let p =
-        mimamori_core::store::persons::get(&s.db, Some(&who.viewer()), ctx.person_id, None).await?;
+    let p = mimamori_core::store::persons::get(
+        &s.db,
+        mimamori_core::access::Access::Staff(&who.viewer()),
+        ctx.person_id,
+        None,
+    )
+    .await?;
     let sid = sim_sid();
-    let step = voicecall::start(&s, &sid, f.checkin_id, true, None).await?;
+    let step = voicecall::engine(&s)
+        .start(&sid, f.checkin_id, true, None)
+        .await?;
     tracing::info!(person_id = p.id, call = %sid, "simulated call placed");
     Ok(call_page(lang, &who, &sid, &step).into_response())
 }
@@ -198,7 +203,9 @@ async fn press(
     } else {
         Some(digits.as_str())
     };
-    let step = voicecall::advance(&s, &sid, input, Some(who.id)).await?;
+    let step = voicecall::engine(&s)
+        .step(&sid, input, Some(who.id))
+        .await?;
     Ok(call_page(lang, &who, &sid, &step).into_response())
 }
 

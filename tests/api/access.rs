@@ -95,7 +95,15 @@ async fn every_role_sees_exactly_its_slice() {
                 let org = staff::create_organisation(&app.db, kind, &username, a)
                     .await
                     .unwrap();
-                staff::assign(&app.db, inside, org).await.unwrap();
+                mimamori_core::store::assignments::assign(
+                    &app.db,
+                    mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+                    inside,
+                    org,
+                    None,
+                )
+                .await
+                .unwrap();
                 Some(org)
             }
             _ => None,

@@ -78,7 +78,7 @@ async fn record(app: &TestApp, id: i64, t: f64) {
     };
     mimamori_core::store::observations::record_by_staff(
         &app.db,
-        None,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
         id,
         "self",
         "web",
@@ -176,7 +176,15 @@ async fn each_viewer_gets_their_own_token_and_their_role_s_page() {
     let org = staff::create_organisation(&app.db, "contractor", "委託先", app.centre)
         .await
         .unwrap();
-    staff::assign(&app.db, id, org).await.unwrap();
+    mimamori_core::store::assignments::assign(
+        &app.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        id,
+        org,
+        None,
+    )
+    .await
+    .unwrap();
     let contractor = app.user("contractor1", Role::Contractor, Some(org)).await;
     let (status, cache, page_c) = view(&app, &contractor, id).await;
     assert_eq!((status, cache.as_str()), (200, "miss"));

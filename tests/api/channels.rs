@@ -139,7 +139,13 @@ async fn callback_request_and_a_household_on_one_call() {
         ("answered", "answered"),
         "one call answered for both members"
     );
-    let esc = escalations::open_for_person(&app.db, a).await.unwrap();
+    let esc = escalations::open_for_person(
+        &app.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        a,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         esc.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
         ["callback"]
@@ -175,9 +181,13 @@ async fn provider_faults_are_retried_or_end_visibly() {
         ["failed"],
         "a permanent error is not retried"
     );
-    let esc = escalations::open_for_person(&app.db, invalid)
-        .await
-        .unwrap();
+    let esc = escalations::open_for_person(
+        &app.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        invalid,
+    )
+    .await
+    .unwrap();
     assert_eq!(esc[0].reason, "unreachable");
     wait_status(&app, down, "failed").await;
     assert_eq!(
@@ -220,7 +230,14 @@ async fn delivery_reports_before_the_batch_twice_and_late_take_effect_once() {
     let provider_id: Option<String> = with_db!(&app.db, p => sqlx::query_scalar("SELECT provider_id FROM contact_attempts").fetch_one(p).await.unwrap());
     assert!(provider_id.is_some_and(|id| id.starts_with("SM")));
     assert_eq!(
-        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
+        escalations::open_for_person(
+            &app.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()[0]
+            .reason,
         "unreachable"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 1);
@@ -589,7 +606,14 @@ async fn a_provider_that_does_not_answer_in_time_is_retried_then_escalated() {
         [Some("timeout".to_string()), Some("timeout".to_string())]
     );
     assert_eq!(
-        escalations::open_for_person(&app.db, person).await.unwrap()[0].reason,
+        escalations::open_for_person(
+            &app.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()[0]
+            .reason,
         "unreachable"
     );
     app.finish().await;

@@ -83,7 +83,7 @@ async fn person_page_renders_in_headless_chromium() {
         let at = chrono::Utc::now() - chrono::Duration::days(days_ago);
         mimamori_core::store::observations::record_by_staff(
             &app.db,
-            None,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
             id,
             "self",
             "web",

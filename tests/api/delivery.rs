@@ -121,7 +121,13 @@ async fn a_paced_batch_under_real_timing_loses_nobody() {
     assert_eq!(fake.messages_to("+819041110001").len(), 1);
     // Everyone never reached on any channel is escalated as unreachable, today.
     for p in [no_answer, undeliverable] {
-        let open = escalations::open_for_person(&app.db, p).await.unwrap();
+        let open = escalations::open_for_person(
+            &app.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            p,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
             ["unreachable"],
@@ -130,10 +136,14 @@ async fn a_paced_batch_under_real_timing_loses_nobody() {
     }
     for p in [to_fallback, answers] {
         assert!(
-            escalations::open_for_person(&app.db, p)
-                .await
-                .unwrap()
-                .is_empty()
+            escalations::open_for_person(
+                &app.db,
+                mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+                p
+            )
+            .await
+            .unwrap()
+            .is_empty()
         );
     }
     // SpO2 skipped with a lone #, the rest recorded.
@@ -232,10 +242,14 @@ async fn a_wrong_credential_is_one_operator_alarm_not_patient_escalations() {
     settle(&app, |s| s.iter().all(|(_, st)| st == "sent")).await;
     for p in people {
         assert!(
-            escalations::open_for_person(&app.db, p)
-                .await
-                .unwrap()
-                .is_empty()
+            escalations::open_for_person(
+                &app.db,
+                mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+                p
+            )
+            .await
+            .unwrap()
+            .is_empty()
         );
     }
     let health: serde_json::Value = app.get("/healthz").await.json().await.unwrap();
@@ -360,7 +374,13 @@ async fn outcomes_whose_reports_never_arrive_are_asked_of_the_provider() {
         "the unanswered call was retried"
     );
     for p in [undeliverable, no_answer] {
-        let open = escalations::open_for_person(&app.db, p).await.unwrap();
+        let open = escalations::open_for_person(
+            &app.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            p,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
             ["unreachable"]

@@ -490,9 +490,15 @@ async fn behaviour_history_contacts_and_route() {
     )
     .await
     .unwrap();
-    mimamori_core::store::staff::assign(&app.db, case, org)
-        .await
-        .unwrap();
+    mimamori_core::store::assignments::assign(
+        &app.db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        case,
+        org,
+        None,
+    )
+    .await
+    .unwrap();
     let hospital = app
         .user("hospital2", Role::MedicalInstitution, Some(org))
         .await;

@@ -267,7 +267,15 @@ async fn people_to_review(app: &TestApp) -> (i64, i64, i64, i64) {
         .await
         .unwrap();
     for p in [urgent, silent, calm] {
-        staff::assign(&app.db, p, org).await.unwrap();
+        mimamori_core::store::assignments::assign(
+            &app.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            p,
+            org,
+            None,
+        )
+        .await
+        .unwrap();
     }
     (urgent, silent, calm, org)
 }

@@ -7,6 +7,8 @@ use futures::StreamExt;
 use mimamori_core::{
     config::Config,
     db::now,
+    domain::Lang,
+    i18n::{Arg, tr, tr_args},
     provider::{Audience, OutboundMessage, SendError, smtp::escape},
     store::{
         alarms,
@@ -519,46 +521,38 @@ pub fn message(
     let token = signer.sign(c.id, expires);
     let base = config.public_url.trim_end_matches('/');
     let link = format!("{base}/c/{token}");
-    let ja = c.language != "en";
-    let centre = &c.health_centre_name;
-    let phone = &c.health_centre_phone;
+    let lang = if c.language == "en" {
+        Lang::En
+    } else {
+        Lang::Ja
+    };
     // Whose check-in and which day: a family sharing one phone gets one message each.
     let who = mimamori_core::domain::short_name(&c.person_name);
     let day = c.local_date.format("%-m/%-d").to_string();
+    let args = [
+        ("centre", Arg::from(c.health_centre_name.as_str())),
+        ("who", Arg::from(who)),
+        ("day", Arg::from(&day)),
+        ("link", Arg::from(&link)),
+        ("phone", Arg::from(c.health_centre_phone.as_str())),
+    ];
     match channel {
         "email" => {
             let to = c.email.clone().ok_or("no e-mail address")?;
-            let (subject, text, lead, urgent) = if ja {
-                (
-                    format!("【{centre}】{who}さんの健康観察（{day}）のお願い"),
-                    format!(
-                        "{who}さんの本日（{day}）の体温と体調を次のリンクから入力してください。\n{link}\n\n息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。\n"
-                    ),
-                    format!("{who}さんの本日（{day}）の体温と体調を入力してください。"),
-                    format!(
-                        "息苦しさなど急な症状があるときは、回答を待たずに{centre}（{phone}）へお電話ください。"
-                    ),
-                )
-            } else {
-                (
-                    format!("[{centre}] Daily health check for {who} ({day})"),
-                    format!(
-                        "Please enter {who}'s temperature and symptoms for today ({day}) here:\n{link}\n\nIf you suddenly feel worse, do not wait: call {centre} at {phone}.\n"
-                    ),
-                    format!("Please enter {who}'s temperature and symptoms for today ({day})."),
-                    format!("If you suddenly feel worse, do not wait: call {centre} at {phone}."),
-                )
-            };
-            let button = if ja {
-                "健康観察を入力する"
-            } else {
-                "Open the health check"
-            };
+            let subject = tr_args(lang, "checkin-email-subject", &args);
+            let text = format!(
+                "{}\n{link}\n\n{}\n",
+                tr_args(lang, "checkin-email-text-lead", &args),
+                tr_args(lang, "checkin-email-urgent", &args)
+            );
+            let lead = tr_args(lang, "checkin-email-lead", &args);
+            let urgent = tr_args(lang, "checkin-email-urgent", &args);
+            let button = tr(lang, "checkin-email-button");
             let html = format!(
                 "<!doctype html><html lang=\"{lang}\"><body style=\"font-family:sans-serif;font-size:16px;line-height:1.6\">\
                  <p>{lead}</p><p><a href=\"{href}\" style=\"display:inline-block;padding:12px 20px;background:#0b57d0;color:#fff;text-decoration:none;border-radius:6px\">{button}</a></p>\
                  <p style=\"color:#555\">{href}</p><p><strong>{urgent}</strong></p></body></html>",
-                lang = if ja { "ja" } else { "en" },
+                lang = lang.as_str(),
                 lead = escape(&lead),
                 href = escape(&link),
                 button = escape(button),
@@ -583,11 +577,7 @@ pub fn message(
                 channel: "voice",
                 to,
                 subject: None,
-                body: if ja {
-                    "自動音声電話".into()
-                } else {
-                    "Automated call".into()
-                },
+                body: tr(lang, "checkin-call-label").into(),
                 html: None,
                 url: Some(format!("{base}/hooks/twilio/voice?t={token}")),
                 status_callback: Some(format!("{base}/hooks/twilio/status/call?a={key}")),
@@ -598,20 +588,12 @@ pub fn message(
         }
         _ => {
             let to = c.phone.clone().ok_or("no phone number")?;
-            let body = match (ja, c.reminders > 0) {
-                (true, false) => format!(
-                    "{centre}です。{who}さんの{day}の健康観察をお願いします {link} 急な悪化は{phone}へ"
-                ),
-                (true, true) => format!(
-                    "{centre}です。{who}さんの{day}の健康観察が未回答です {link} 急な悪化は{phone}へ"
-                ),
-                (false, false) => format!(
-                    "{centre}: {who}'s health check for {day} {link} Much worse? Call {phone}"
-                ),
-                (false, true) => {
-                    format!("{centre}: {who}'s {day} check not sent yet {link} Urgent: {phone}")
-                }
+            let text = if c.reminders > 0 {
+                "checkin-sms-reminder"
+            } else {
+                "checkin-sms"
             };
+            let body = tr_args(lang, text, &args);
             Ok(OutboundMessage {
                 channel: "sms",
                 to,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::db::{BeginWrite, WriteTx};
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, FieldGroup},
     db::now,
     store::{Actor, dialect, escalations},
     with_db,
@@ -616,25 +616,20 @@ pub async fn get(db: &Db, id: i64) -> Result<Checkin> {
     with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(p).await?).ok_or(Error::NotFound("check-in"))
 }
 
-pub async fn list_for_person(
-    db: &Db,
-    viewer: Option<&Viewer>,
-    person_id: i64,
-) -> Result<Vec<Checkin>> {
-    crate::store::persons::check(
-        db,
-        viewer,
-        person_id,
-        FieldGroup::HealthObservation,
-        Action::Read,
-    )
-    .await?;
+pub async fn list_for_person(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<Checkin>> {
     let sql = format!(
         "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE person_id = $1 ORDER BY local_date, slot"
     );
-    Ok(
-        with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?),
+    crate::store::persons::read_records(
+        db,
+        access,
+        person_id,
+        FieldGroup::HealthObservation,
+        "checkin.list",
+        &sql,
+        None,
     )
+    .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -651,21 +646,21 @@ pub struct Attempt {
 
 pub async fn attempts_for_person(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
 ) -> Result<Vec<Attempt>> {
-    crate::store::persons::check(
+    crate::store::persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::HealthObservation,
-        Action::Read,
-    )
-    .await?;
-    Ok(with_db!(db, p => sqlx::query_as(
+        "checkin.attempts.read",
         "SELECT a.checkin_id, a.kind, a.channel, a.provider, a.provider_id, a.status, a.error, a.created_at
          FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id
-         WHERE c.person_id = $1 ORDER BY a.id").bind(person_id).fetch_all(p).await?))
+         WHERE c.person_id = $1 ORDER BY a.id",
+        None,
+    )
+    .await
 }
 
 /// What the patient page behind a signed link needs: no name, no contact details.

@@ -7,8 +7,9 @@ use serde::Serialize;
 use crate::db::{BeginWrite, WriteTx};
 use crate::{
     Db, Error, Result,
+    access::{Access, Action, FieldGroup, Role, Viewer},
     db::now,
-    store::{Actor, audit},
+    store::{Actor, audit, persons},
     with_db,
 };
 
@@ -157,28 +158,45 @@ pub struct Escalation {
 
 const COLUMNS: &str = "e.id, e.person_id, e.reason, e.priority, e.status, e.detail, e.assigned_to, e.opened_at, e.updated_at";
 
-pub async fn open_for_person(db: &Db, person_id: i64) -> Result<Vec<Escalation>> {
+/// A person's open escalations, read through `access` (health-observation group).
+pub async fn open_for_person(
+    db: &Db,
+    access: Access<'_>,
+    person_id: i64,
+) -> Result<Vec<Escalation>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM escalations e WHERE e.person_id = $1 AND e.status <> 'resolved' ORDER BY e.id"
     );
-    Ok(
-        with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(person_id).fetch_all(p).await?),
+    persons::read_records(
+        db,
+        access,
+        person_id,
+        FieldGroup::HealthObservation,
+        "escalation.list",
+        &sql,
+        None,
     )
+    .await
 }
 
 /// The open escalations of several people (a page of a list already scoped and audited),
 /// by person — one query for the page.
 pub async fn open_for_people(
     db: &Db,
+    viewer: &Viewer,
     person_ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, Vec<Escalation>>> {
     let mut out: std::collections::HashMap<i64, Vec<Escalation>> = Default::default();
-    if person_ids.is_empty() {
+    if person_ids.is_empty() || !viewer.may(FieldGroup::HealthObservation, Action::Read) {
         return Ok(out);
     }
     let ids = crate::store::id_list(person_ids);
+    // The scope is the viewer's condition, whatever ids are asked for.
     let sql = format!(
-        "SELECT {COLUMNS} FROM escalations e WHERE e.person_id IN ({ids}) AND e.status <> 'resolved' ORDER BY e.person_id, e.id"
+        "SELECT {COLUMNS} FROM escalations e JOIN persons p ON p.id = e.person_id
+         WHERE e.person_id IN ({ids}) AND e.status <> 'resolved' AND {}
+         ORDER BY e.person_id, e.id",
+        viewer.row_condition()
     );
     let rows: Vec<Escalation> = with_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .persistent(false).fetch_all(p).await?);
@@ -188,8 +206,20 @@ pub async fn open_for_people(
     Ok(out)
 }
 
-/// One escalation of health centre `centre` (others are not found), read by `actor`: audited.
-pub async fn get(db: &Db, actor: Actor, centre: i64, id: i64) -> Result<Escalation> {
+/// Escalations are reviewed by the person's health centre: (centre, staff id) of `viewer`.
+fn reviewer(viewer: &Viewer) -> Result<(i64, i64)> {
+    if viewer.role != Role::HealthCentreStaff {
+        return Err(Error::Forbidden(
+            "only health-centre staff review escalations",
+        ));
+    }
+    Ok((viewer.health_centre_id, viewer.staff_id))
+}
+
+/// One escalation of the viewer's health centre (others are not found): audited.
+pub async fn get(db: &Db, viewer: &Viewer, id: i64) -> Result<Escalation> {
+    let (centre, staff_id) = reviewer(viewer)?;
+    let actor = Actor::Staff(staff_id);
     let sql = format!(
         "SELECT {COLUMNS} FROM escalations e JOIN persons p ON p.id = e.person_id
          WHERE e.id = $1 AND p.health_centre_id = $2"
@@ -304,16 +334,10 @@ fn known_action(a: &str) -> Result<()> {
     }
 }
 
-/// Applies a step by `staff_id` to escalation `id` of health centre `centre` (others are
-/// not found). Audited and recorded on the person's timeline, in one transaction.
-pub async fn step(
-    db: &Db,
-    centre: i64,
-    staff_id: i64,
-    id: i64,
-    step: Step,
-    ip: Option<&str>,
-) -> Result<()> {
+/// Applies a step by `viewer` (health-centre staff) to escalation `id` of their centre
+/// (others are not found). Audited and recorded on the person's timeline, in one transaction.
+pub async fn step(db: &Db, viewer: &Viewer, id: i64, step: Step, ip: Option<&str>) -> Result<()> {
+    let (centre, staff_id) = reviewer(viewer)?;
     let t = now();
     let (kind, action, note): (&str, Option<String>, Option<String>) = match &step {
         Step::Acknowledge => ("acknowledged", None, None),
@@ -387,17 +411,12 @@ pub async fn step(
     })
 }
 
-/// Undoes the last step `staff_id` took on escalation `id`, within [`UNDO_MINUTES`]: a
+/// Undoes the last step `viewer` took on escalation `id`, within [`UNDO_MINUTES`]: a
 /// resolve reopens the case (acknowledged again if it had been), an acknowledgement puts it
 /// back to open and unassigned, an action or note is marked withdrawn. The step stays on the
 /// timeline with an `undone` entry after it; audited. Returns the kind undone.
-pub async fn undo(
-    db: &Db,
-    centre: i64,
-    staff_id: i64,
-    id: i64,
-    ip: Option<&str>,
-) -> Result<String> {
+pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result<String> {
+    let (centre, staff_id) = reviewer(viewer)?;
     let t = now();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
@@ -458,11 +477,20 @@ pub struct Event {
     pub at: DateTime<Utc>,
 }
 
-pub async fn timeline(db: &Db, person_id: i64) -> Result<Vec<Event>> {
-    Ok(with_db!(db, p => sqlx::query_as(
+/// The review timeline of a person, newest first, read through `access`.
+pub async fn timeline(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<Event>> {
+    persons::read_records(
+        db,
+        access,
+        person_id,
+        FieldGroup::HealthObservation,
+        "escalation.timeline",
         "SELECT v.escalation_id, e.reason, v.kind, v.action, v.note, s.display_name AS staff_name, v.at
          FROM escalation_events v JOIN escalations e ON e.id = v.escalation_id LEFT JOIN staff s ON s.id = v.staff_id
-         WHERE v.person_id = $1 ORDER BY v.id DESC LIMIT 500").bind(person_id).fetch_all(p).await?))
+         WHERE v.person_id = $1 ORDER BY v.id DESC LIMIT 500",
+        None,
+    )
+    .await
 }
 
 /// A staff notification waiting to be sent.

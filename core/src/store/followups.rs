@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Viewer},
     db::{BeginWrite, now},
     store::{Actor, audit, persons},
     with_db,
@@ -44,7 +44,7 @@ pub async fn record(
     }
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::HealthObservation,
         Action::Write,
@@ -63,29 +63,19 @@ pub async fn record(
     })
 }
 
-/// The calls recorded for a person, newest first. With a viewer, the person's scope and the
-/// viewer's right are checked and the read audited; `None` is for a page whose person read
-/// (`persons::get`) has done both.
-pub async fn list(db: &Db, viewer: Option<&Viewer>, person_id: i64) -> Result<Vec<Followup>> {
-    persons::check(
+/// The calls recorded for a person, newest first: scope and right checked for `access`, the
+/// read audited.
+pub async fn list(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<Followup>> {
+    persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::HealthObservation,
-        Action::Read,
+        "followup.list",
+        "SELECT f.id, f.outcome, f.note, s.display_name AS staff_name, f.at
+         FROM phone_followups f JOIN staff s ON s.id = f.staff_id
+         WHERE f.person_id = $1 ORDER BY f.at DESC, f.id DESC LIMIT 200",
+        None,
     )
-    .await?;
-    with_db!(db, p => {
-        let mut tx = p.begin_write().await?;
-        let rows: Vec<Followup> = sqlx::query_as(
-            "SELECT f.id, f.outcome, f.note, s.display_name AS staff_name, f.at
-             FROM phone_followups f JOIN staff s ON s.id = f.staff_id
-             WHERE f.person_id = $1 ORDER BY f.at DESC, f.id DESC LIMIT 200")
-            .bind(person_id).fetch_all(&mut *tx).await?;
-        if let Some(v) = viewer {
-            audit(&mut *tx, Actor::Staff(v.staff_id), "followup.list", "person", Some(person_id), None).await?;
-        }
-        tx.commit().await?;
-        Ok(rows)
-    })
+    .await
 }

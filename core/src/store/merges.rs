@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Role, Viewer},
+    access::{Access, Action, FieldGroup, Role, Viewer},
     db::now,
     store::{Actor, audit, escalations, persons},
     with_db,
@@ -109,10 +109,17 @@ pub async fn merge(
         ));
     }
     for id in [keep, other] {
-        persons::check(db, Some(viewer), id, FieldGroup::Basic, Action::Write).await?;
+        persons::check(
+            db,
+            Access::Staff(viewer),
+            id,
+            FieldGroup::Basic,
+            Action::Write,
+        )
+        .await?;
     }
-    let kept_before = persons::get(db, None, keep, None).await?;
-    let other_before = persons::get(db, None, other, None).await?;
+    let kept_before = persons::load(db, keep).await?;
+    let other_before = persons::load(db, other).await?;
     if other_before.merged_into.is_some() || kept_before.merged_into.is_some() {
         return Err(Error::invalid(
             "other_id",

@@ -2,6 +2,7 @@
 //! runtime-checked SQL written once for both backends (see [`crate::with_db!`]); the few
 //! statements that differ live in [`dialect`].
 pub mod alarms;
+pub mod assignments;
 pub mod audit;
 pub mod calls;
 pub mod capacity;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Viewer},
     db::now,
     domain::{Spo2, Temperature},
     rules::{self, Thresholds},
@@ -372,7 +372,7 @@ pub async fn answer_checkins(
 #[allow(clippy::too_many_arguments)]
 pub async fn record_by_staff(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     reporter: &str,
     source: &str,
@@ -383,15 +383,13 @@ pub async fn record_by_staff(
 ) -> Result<Recorded> {
     crate::store::persons::check(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::HealthObservation,
         Action::Write,
     )
     .await?;
-    let actor = viewer
-        .map(|v| Actor::Staff(v.staff_id))
-        .unwrap_or(Actor::System);
+    let actor = access.actor();
     if !matches!(reporter, "self" | "family" | "staff" | "contractor") {
         return Err(Error::invalid(
             "reporter",
@@ -460,18 +458,18 @@ pub async fn for_people(
 
 pub async fn list_for_person(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
 ) -> Result<Vec<Observation>> {
-    crate::store::persons::check(
+    crate::store::persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::HealthObservation,
-        Action::Read,
-    )
-    .await?;
-    Ok(with_db!(db, p => sqlx::query_as(
+        "observation.list",
         "SELECT id, person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, note
-         FROM observations WHERE person_id = $1 ORDER BY observed_at, id").bind(person_id).fetch_all(p).await?))
+         FROM observations WHERE person_id = $1 ORDER BY observed_at, id",
+        None,
+    )
+    .await
 }

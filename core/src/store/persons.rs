@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Opened, Viewer},
     db::now,
     domain::{Channel, Email, Lang, Phone, parse_slot},
     error::Collect,
@@ -583,13 +583,13 @@ pub async fn update_schedule(
 ) -> Result<()> {
     check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         id,
         FieldGroup::HealthObservation,
         Action::Write,
     )
     .await?;
-    let person = get(db, None, id, None).await?;
+    let person = load(db, id).await?;
     let centre = crate::store::staff::health_centre(db, person.health_centre_id).await?;
     let channel = change
         .channel
@@ -666,51 +666,79 @@ pub async fn update_schedule(
     })
 }
 
-/// Reads one person: as `viewer` (their row scope and the basic field group are enforced;
-/// a person outside the scope is "not found", so existence is not disclosed), or as the
-/// system when `viewer` is None. Audited.
-pub async fn get(db: &Db, viewer: Option<&Viewer>, id: i64, ip: Option<&str>) -> Result<Person> {
-    let scope = viewer
-        .map(|v| v.row_condition())
-        .unwrap_or_else(|| "1 = 1".into());
+/// Reads one person through `access`: for a staff member their row scope and the basic
+/// field group are enforced (a person outside the scope is "not found", so existence is not
+/// disclosed) and the fields they may not read are blanked. Audited in the same transaction.
+pub async fn get(db: &Db, access: Access<'_>, id: i64, ip: Option<&str>) -> Result<Person> {
+    let scope = match access {
+        Access::Staff(v) => v.row_condition(),
+        Access::Opened(o) if o.person_id() == id => "1 = 1".into(),
+        Access::Opened(_) => return Err(Error::NotFound("person")),
+        Access::System(_) => "1 = 1".into(),
+    };
     let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1 AND {scope}");
-    let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
-    let p = p.ok_or(Error::NotFound("person"))?;
-    if let Some(v) = viewer
-        && !v.may(FieldGroup::Basic, Action::Read)
-    {
-        return Err(Error::Forbidden(
-            "your role may not read this person's basic information",
-        ));
-    }
-    let actor = viewer
-        .map(|v| Actor::Staff(v.staff_id))
-        .unwrap_or(Actor::System);
-    with_db!(db, pool => audit(pool, actor, "person.read", "person", Some(id), ip).await)?;
-    Ok(match viewer {
+    let p: Person = with_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let p: Option<Person> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(&mut *tx).await?;
+        // Outside the scope is "not found" (existence is not disclosed) before "forbidden".
+        let Some(p) = p else { return Err(Error::NotFound("person")) };
+        if let Some(v) = access.viewer()
+            && !v.may(FieldGroup::Basic, Action::Read)
+        {
+            return Err(Error::Forbidden(
+                "your role may not read this person's basic information",
+            ));
+        }
+        audit(&mut *tx, access.actor(), "person.read", "person", Some(id), ip).await?;
+        tx.commit().await?;
+        p
+    });
+    Ok(match access.viewer() {
         Some(v) => p.visible_to(v),
         None => p,
     })
 }
 
-/// Refuses (not found / forbidden) unless `viewer` may do `action` on `group` of person
-/// `id`. Store functions for a field group call this first; `None` is the system.
+/// One person as stored, for a store function that has already checked its caller and
+/// audits its own write (the read is part of that write).
+pub(crate) async fn load(db: &Db, id: i64) -> Result<Person> {
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM persons p WHERE p.id = $1");
+    let p: Option<Person> = with_db!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?);
+    p.ok_or(Error::NotFound("person"))
+}
+
+/// Opens a person's page for `viewer`: [`get`] (scope, basic group, audited once) and the
+/// [`Opened`] proof that the page's further reads of the same person pass with.
+pub async fn open(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result<(Person, Opened)> {
+    let p = get(db, Access::Staff(viewer), id, ip).await?;
+    Ok((p, Opened::new(*viewer, id)))
+}
+
+/// Refuses (not found / forbidden) unless `access` may do `action` on `group` of person
+/// `id`. Store functions for a field group call this first.
 pub async fn check(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     id: i64,
     group: FieldGroup,
     action: Action,
 ) -> Result<()> {
-    let Some(v) = viewer else { return Ok(()) };
-    let sql = format!(
-        "SELECT COUNT(*) FROM persons p WHERE p.id = $1 AND {}",
-        v.row_condition()
-    );
-    let n: i64 = with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_one(pool).await?);
-    if n == 0 {
-        return Err(Error::NotFound("person"));
-    }
+    let v = match access {
+        Access::System(_) => return Ok(()),
+        Access::Opened(o) if o.person_id() != id => return Err(Error::NotFound("person")),
+        Access::Opened(o) => o.viewer(),
+        Access::Staff(v) => {
+            let sql = format!(
+                "SELECT COUNT(*) FROM persons p WHERE p.id = $1 AND {}",
+                v.row_condition()
+            );
+            let n: i64 = with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_one(pool).await?);
+            if n == 0 {
+                return Err(Error::NotFound("person"));
+            }
+            v
+        }
+    };
     if !v.may(group, action) {
         return Err(Error::Forbidden(
             "your role may not see or change this part of the record",
@@ -719,12 +747,20 @@ pub async fn check(
     Ok(())
 }
 
-/// A person's daily check-in times (minutes after local midnight), by slot.
-pub async fn slots(db: &Db, person_id: i64) -> Result<Vec<i32>> {
-    Ok(
-        with_db!(db, pool => sqlx::query_scalar("SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot")
-        .bind(person_id).fetch_all(pool).await?),
+/// A person's daily check-in times (minutes after local midnight), by slot, read through
+/// `access` (health-observation group).
+pub async fn slots(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<i32>> {
+    let rows: Vec<(i32,)> = read_records(
+        db,
+        access,
+        person_id,
+        FieldGroup::HealthObservation,
+        "person.slots.read",
+        "SELECT minutes FROM person_slots WHERE person_id = $1 ORDER BY slot",
+        None,
     )
+    .await?;
+    Ok(rows.into_iter().map(|(m,)| m).collect())
 }
 
 /// The line lists of the console [健康観察の状況別一覧].
@@ -793,15 +829,15 @@ impl List {
 }
 
 /// The rows of one of a person's records (`sql` takes the person id as `$1`): scope and
-/// field group checked for `viewer` and the read audited as `action`; with None the caller
-/// has already checked both (the person page, after an audited `get`).
-pub(crate) async fn read_records<T>(
+/// field group checked for `access` and the read audited as `action` in the same
+/// transaction (a page opened with [`open`] was audited once when it was opened).
+pub async fn read_records<T>(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     group: FieldGroup,
     action: &str,
-    sql: &'static str,
+    sql: &str,
     ip: Option<&str>,
 ) -> Result<Vec<T>>
 where
@@ -810,12 +846,19 @@ where
         + Send
         + Unpin,
 {
-    check(db, viewer, person_id, group, Action::Read).await?;
-    let rows = with_db!(db, p => sqlx::query_as::<_, T>(sql).bind(person_id).fetch_all(p).await?);
-    if let Some(v) = viewer {
-        with_db!(db, p => audit(p, Actor::Staff(v.staff_id), action, "person", Some(person_id), ip).await)?;
+    check(db, access, person_id, group, Action::Read).await?;
+    if matches!(access, Access::Opened(_)) {
+        return Ok(
+            with_db!(db, p => sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(p).await?),
+        );
     }
-    Ok(rows)
+    Ok(with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let rows = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(&mut *tx).await?;
+        audit(&mut *tx, access.actor(), action, "person", Some(person_id), ip).await?;
+        tx.commit().await?;
+        rows
+    }))
 }
 
 /// A registered person who may be the same as a new registration.
@@ -912,7 +955,14 @@ pub async fn possible_duplicates(
 
 /// The close contacts registered from case `id`, as `viewer` may see them.
 pub async fn contacts_of(db: &Db, viewer: &Viewer, id: i64) -> Result<Vec<Person>> {
-    check(db, Some(viewer), id, FieldGroup::Contacts, Action::Read).await?;
+    check(
+        db,
+        Access::Staff(viewer),
+        id,
+        FieldGroup::Contacts,
+        Action::Read,
+    )
+    .await?;
     let sql = format!(
         "SELECT {PERSON_COLUMNS} FROM persons p WHERE p.source_person_id = $1 AND {} ORDER BY p.id",
         viewer.row_condition()
@@ -1216,8 +1266,15 @@ pub async fn update_basic(
     b: &BasicInput,
     ip: Option<&str>,
 ) -> Result<()> {
-    check(db, Some(viewer), id, FieldGroup::Basic, Action::Write).await?;
-    let cur = get(db, None, id, None).await?;
+    check(
+        db,
+        Access::Staff(viewer),
+        id,
+        FieldGroup::Basic,
+        Action::Write,
+    )
+    .await?;
+    let cur = load(db, id).await?;
     let mut c = Collect::default();
     let pick = |v: &Option<String>, cur: &Option<String>| match v {
         Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),

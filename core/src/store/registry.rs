@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Viewer},
     db::now,
     error::Collect,
     store::{Actor, audit, persons},
@@ -188,7 +188,7 @@ pub async fn add_test(
 ) -> Result<i64> {
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::Tests,
         Action::Write,
@@ -215,13 +215,13 @@ pub async fn add_test(
 /// caller that has just checked scope and field group (None).
 pub async fn tests(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<TestRecord>> {
     persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::Tests,
         "person.test.read",
@@ -286,7 +286,7 @@ pub async fn add_severity(
 ) -> Result<i64> {
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::Severity,
         Action::Write,
@@ -308,13 +308,13 @@ pub async fn add_severity(
 /// A person's severity history, newest first (see [`tests`] for `viewer`).
 pub async fn severities(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Severity>> {
     persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::Severity,
         "person.severity.read",
@@ -420,7 +420,7 @@ pub async fn add_behaviour(
 ) -> Result<i64> {
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::BehaviourHistory,
         Action::Write,
@@ -444,13 +444,13 @@ pub async fn add_behaviour(
 /// A person's behaviour history, oldest first (see [`persons::read_records`]).
 pub async fn behaviours(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Behaviour>> {
     persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::BehaviourHistory,
         "person.behaviour.read",
@@ -488,7 +488,7 @@ pub async fn set_infection(
     c.finish()?;
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::InfectionLink,
         Action::Write,
@@ -522,13 +522,13 @@ pub struct Infection {
 /// audited its read of the person).
 pub async fn infection(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Infection> {
     let rows: Vec<Infection> = persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::InfectionLink,
         "person.infection.read",
@@ -543,7 +543,7 @@ pub async fn infection(
 }
 
 /// One behaviour-history entry of case `person_id` (for registering a contact met there).
-pub async fn behaviour(db: &Db, person_id: i64, id: i64) -> Result<Behaviour> {
+async fn behaviour(db: &Db, person_id: i64, id: i64) -> Result<Behaviour> {
     with_db!(db, p => sqlx::query_as(
         "SELECT id, person_id, on_date, time_text, place, place_phone, setting, people_met, created_at
          FROM person_behaviours WHERE person_id = $1 AND id = $2")

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Role, Viewer},
+    access::{Access, Action, FieldGroup, Role, Viewer},
     db::now,
     error::Collect,
     periods::Periods,
@@ -254,7 +254,7 @@ pub async fn target(
     if let Some(id) = chosen {
         persons::check(
             db,
-            Some(viewer),
+            Access::Staff(viewer),
             id,
             FieldGroup::OccurrenceReport,
             Action::Write,
@@ -280,7 +280,7 @@ pub async fn target(
         // Its own patient (already in its scope) is linked; anyone else is only proposed.
         [one] => match persons::check(
             db,
-            Some(viewer),
+            Access::Staff(viewer),
             *one,
             FieldGroup::OccurrenceReport,
             Action::Write,
@@ -314,7 +314,7 @@ pub async fn file(
     let (existing, previous) = match target {
         Target::New | Target::Proposed(_) => (None, None),
         Target::Existing(id) => {
-            let p = persons::get(db, None, id, None).await?;
+            let p = persons::load(db, id).await?;
             if p.status == "ended" || p.observation_end < today {
                 (None, Some(id))
             } else {
@@ -393,13 +393,13 @@ pub struct Report {
 /// The occurrence reports of a person (see [`persons::read_records`] for `viewer`).
 pub async fn for_person(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Report>> {
     persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::OccurrenceReport,
         "occurrence_report.read",
@@ -412,7 +412,7 @@ pub async fn for_person(
     .await
     .map(|mut list: Vec<Report>| {
         // Only the responsible centre sees what a report may be linked to.
-        if viewer.is_some_and(|v| v.role != Role::HealthCentreStaff) {
+        if access.viewer().is_some_and(|v| v.role != Role::HealthCentreStaff) {
             for r in &mut list {
                 r.proposed_person_id = None;
             }

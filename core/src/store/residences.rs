@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Viewer},
     db::now,
     error::Collect,
     store::{Actor, audit, checkins, persons},
@@ -103,15 +103,17 @@ pub async fn add(
 ) -> Result<i64> {
     persons::check(
         db,
-        Some(viewer),
+        Access::Staff(viewer),
         person_id,
         FieldGroup::Residence,
         Action::Write,
     )
     .await?;
-    let person = persons::get(db, None, person_id, None).await?;
+    let person = persons::load(db, person_id).await?;
     let centre = crate::store::staff::health_centre(db, person.health_centre_id).await?;
-    let slots = persons::slots(db, person_id).await?;
+    // Part of this checked write (audited below), not a read of its own.
+    let slots =
+        persons::slots(db, Access::System(Actor::Staff(viewer.staff_id)), person_id).await?;
     let t = now();
     let plans = slots
         .iter()
@@ -161,13 +163,13 @@ pub async fn add(
 /// audited), or as the system / a caller that has just checked both, when None.
 pub async fn list(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Residence>> {
     persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::Residence,
         "person.residence.read",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::BeginWrite;
 use crate::{
     Db, Error, Result,
-    access::{Action, FieldGroup, Viewer},
+    access::{Access, Action, FieldGroup, Viewer},
     db::now,
     error::Collect,
     store::{Actor, audit, persons},
@@ -346,7 +346,14 @@ pub async fn put(
     ip: Option<&str>,
 ) -> Result<serde_json::Value> {
     let data = section.validate(doc, today)?;
-    persons::check(db, Some(viewer), person_id, section.group(), Action::Write).await?;
+    persons::check(
+        db,
+        Access::Staff(viewer),
+        person_id,
+        section.group(),
+        Action::Write,
+    )
+    .await?;
     let t = now();
     let text = data.to_string();
     with_db!(db, p => {
@@ -362,17 +369,17 @@ pub async fn put(
     Ok(data)
 }
 
-/// The sections of a person the viewer may read (None: the caller checked), each with its
+/// The sections of a person `access` may read, each with its
 /// document (an empty default when never written).
 pub async fn get_all(
     db: &Db,
-    viewer: Option<&Viewer>,
+    access: Access<'_>,
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Stored>> {
     let rows: Vec<(String, String, DateTime<Utc>)> = persons::read_records(
         db,
-        viewer,
+        access,
         person_id,
         FieldGroup::Basic,
         "person.sections.read",
@@ -383,7 +390,11 @@ pub async fn get_all(
     let today = now().date_naive();
     Ok(Section::ALL
         .into_iter()
-        .filter(|s| viewer.is_none_or(|v| v.may(s.group(), Action::Read)))
+        .filter(|s| {
+            access
+                .viewer()
+                .is_none_or(|v| v.may(s.group(), Action::Read))
+        })
         .map(|s| {
             let found = rows.iter().find(|(k, _, _)| k == s.key());
             Stored {

@@ -206,14 +206,6 @@ pub async fn set_role(
     Ok(())
 }
 
-/// Assigns a person to an outside body (follow-up, lodging, own patient).
-pub async fn assign(db: &Db, person_id: i64, organisation_id: i64) -> Result<()> {
-    with_db!(db, p => sqlx::query(
-        "INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(person_id).bind(organisation_id).bind(now()).execute(p).await?.rows_affected());
-    Ok(())
-}
-
 /// The prefectures of health centres `a` and `b` (`None` when `a` does not exist).
 pub async fn prefecture_of(db: &Db, a: i64, b: i64) -> Result<Option<(String, String)>> {
     Ok(with_db!(db, p => sqlx::query_as(
@@ -403,15 +395,6 @@ pub async fn challenge_owner(db: &Db, token: &str) -> Result<Option<(i64, String
 pub async fn replace_challenge_code(db: &Db, token: &str, code: &str) -> Result<()> {
     with_db!(db, p => sqlx::query("UPDATE mfa_challenges SET code_hash = $1 WHERE token_hash = $2 AND method <> 'totp'")
         .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(p).await?.rows_affected());
-    Ok(())
-}
-
-/// Shares a person's record with a related health centre [関係保健所].
-pub async fn share(db: &Db, person_id: i64, health_centre_id: i64, by: i64) -> Result<()> {
-    with_db!(db, p => sqlx::query(
-        "INSERT INTO person_shares (person_id, health_centre_id, shared_by, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING")
-        .bind(person_id).bind(health_centre_id).bind(by).bind(now()).execute(p).await?.rows_affected());
     Ok(())
 }
 

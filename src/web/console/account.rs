@@ -25,7 +25,7 @@ use crate::web::{
     AppState,
     auth::{CurrentStaff, verify_login},
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout, login,
 };
 
@@ -49,36 +49,36 @@ fn page(
     layout::page(
         lang,
         who,
-        t(lang, "アカウント", "Account"),
+        tr(lang, "account"),
         html! {
             @if let Some(n) = notice { div class="ok" role="status" { (n) } }
             @if let Some(e) = error { div class="errors" role="alert" { (e) } }
             section class="card" {
-                h2 { (t(lang, "パスワードの変更", "Change password")) }
-                p class="muted" { (t(lang, "12文字以上。ユーザーIDやよく使われるパスワードは使えません。", "At least 12 characters; not your user ID, not a common password.")) }
+                h2 { (tr(lang, "change-password")) }
+                p class="muted" { (tr(lang, "at-least-12-characters-not-your-user-id")) }
                 form method="post" action="/account/password" {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    label for="current" { (t(lang, "現在のパスワード", "Current password")) } input id="current" name="current" type="password" autocomplete="current-password" required;
-                    label for="new" { (t(lang, "新しいパスワード", "New password")) } input id="new" name="new" type="password" autocomplete="new-password" required;
-                    label for="again" { (t(lang, "新しいパスワード（確認）", "New password again")) } input id="again" name="again" type="password" autocomplete="new-password" required;
-                    button type="submit" { (t(lang, "変更する", "Change")) }
+                    label for="current" { (tr(lang, "current-password")) } input id="current" name="current" type="password" autocomplete="current-password" required;
+                    label for="new" { (tr(lang, "new-password")) } input id="new" name="new" type="password" autocomplete="new-password" required;
+                    label for="again" { (tr(lang, "new-password-again")) } input id="again" name="again" type="password" autocomplete="new-password" required;
+                    button type="submit" { (tr(lang, "change")) }
                 }
             }
             section class="card" {
-                h2 { (t(lang, "認証アプリ（二要素認証）", "Authenticator app (second factor)")) }
+                h2 { (tr(lang, "authenticator-app-second-factor")) }
                 @if let Some((secret, uri)) = enrol {
-                    p { (t(lang, "認証アプリにこの鍵を登録し、表示された6桁のコードを入力してください。", "Add this key to your authenticator app, then enter the 6-digit code it shows.")) }
+                    p { (tr(lang, "add-this-key-to-your-authenticator-app")) }
                     p { code class="totp-secret" style="font-size:1.2rem" { (secret) } }
                     p class="muted" { (uri) }
                     form method="post" action="/account/totp/confirm" {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label for="code" { (t(lang, "確認コード", "Code")) } input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required;
-                        button type="submit" { (t(lang, "登録する", "Register")) }
+                        label for="code" { (tr(lang, "code")) } input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                        button type="submit" { (tr(lang, "register")) }
                     }
                 } @else {
                     form method="post" action="/account/totp" {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        button type="submit" { (t(lang, "認証アプリを設定する", "Set up an authenticator app")) }
+                        button type="submit" { (tr(lang, "set-up-an-authenticator-app")) }
                     }
                 }
             }
@@ -119,22 +119,14 @@ async fn change_password(
         return Ok(refused(
             lang,
             &who,
-            t(
-                lang,
-                "現在のパスワードが違います。",
-                "The current password is wrong.",
-            ),
+            tr(lang, "the-current-password-is-wrong"),
         ));
     }
     if f.new != f.again {
         return Ok(refused(
             lang,
             &who,
-            t(
-                lang,
-                "確認用のパスワードが一致しません。",
-                "The two new passwords differ.",
-            ),
+            tr(lang, "the-two-new-passwords-differ"),
         ));
     }
     if let Err(e) = password::check(&f.new, &me.username) {
@@ -147,7 +139,7 @@ async fn change_password(
     Ok(page(
         lang,
         &who,
-        Some(html! { (t(lang, "パスワードを変更しました。", "Password changed.")) }),
+        Some(html! { (tr(lang, "password-changed")) }),
         None,
         None,
     )
@@ -209,14 +201,7 @@ async fn confirm_totp(
             lang,
             &who,
             None,
-            Some(
-                t(
-                    lang,
-                    "もう一度設定を始めてください。",
-                    "Please start the set-up again.",
-                )
-                .into(),
-            ),
+            Some(tr(lang, "please-start-the-set-up-again").into()),
             None,
         )
         .into_response());
@@ -226,15 +211,21 @@ async fn confirm_totp(
         return Ok(refused(
             lang,
             &who,
-            t(
-                lang,
-                "コードが違います。時刻の設定も確認してください。",
-                "Wrong code; check the device's clock too.",
-            ),
+            tr(lang, "wrong-code-check-the-device-s-clock-too"),
         ));
     }
     staff::set_totp(&s.db, who.id, Some(&b64)).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "account.totp", "staff", Some(who.id), None).await)?;
     let jar = jar.remove(Cookie::build(PENDING_TOTP).path("/account"));
-    Ok((jar, page(lang, &who, Some(html! { (t(lang, "認証アプリを登録しました。次回から認証アプリのコードでログインします。", "Authenticator registered; it gives your login codes from now on.")) }), None, None)).into_response())
+    Ok((
+        jar,
+        page(
+            lang,
+            &who,
+            Some(html! { (tr(lang, "authenticator-registered-it-gives-your")) }),
+            None,
+            None,
+        ),
+    )
+        .into_response())
 }

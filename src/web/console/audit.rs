@@ -17,7 +17,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -71,19 +71,19 @@ async fn page(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "監査ログ", "Audit log"),
+        tr(lang, "audit-log"),
         html! {
             form method="get" action="/audit" style="display:flex;gap:1rem;flex-wrap:wrap;align-items:flex-end" {
-                label { (t(lang, "操作（前方一致）", "Action (prefix)")) input name="action" value=(f.action) placeholder="person." style="width:10rem"; }
-                label { (t(lang, "職員ID", "Staff id")) input name="actor_id" inputmode="numeric" value=[f.actor_id] style="width:7rem"; }
-                label { (t(lang, "対象者ID", "Person id")) input name="person_id" inputmode="numeric" value=[f.person_id] style="width:7rem"; }
-                button type="submit" style="margin:0" { (t(lang, "検索", "Search")) }
+                label { (tr(lang, "action-prefix")) input name="action" value=(f.action) placeholder="person." style="width:10rem"; }
+                label { (tr(lang, "staff-id")) input name="actor_id" inputmode="numeric" value=[f.actor_id] style="width:7rem"; }
+                label { (tr(lang, "person-id")) input name="person_id" inputmode="numeric" value=[f.person_id] style="width:7rem"; }
+                button type="submit" style="margin:0" { (tr(lang, "search")) }
                 a class="button" style="margin:0" href=(format!("/audit.csv?{qs}")) { "CSV" }
             }
             table {
                 thead { tr {
-                    th { (t(lang, "日時", "Time")) } th { (t(lang, "操作者", "Actor")) } th { (t(lang, "操作", "Action")) }
-                    th { (t(lang, "対象", "Record")) } th { (t(lang, "接続元", "From")) }
+                    th { (tr(lang, "time")) } th { (tr(lang, "actor")) } th { (tr(lang, "action")) }
+                    th { (tr(lang, "record")) } th { (tr(lang, "from")) }
                 } }
                 tbody {
                     @for r in &list {

@@ -17,7 +17,7 @@ use crate::web::{
     auth::CurrentStaff,
     chart::sparkline,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -57,7 +57,7 @@ async fn cohort(
     // Two queries for the whole page, not three per row.
     let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
     let mut obs = observations::for_people(&s.db, &who.viewer(), &ids).await?;
-    let mut open = esc_store::open_for_people(&s.db, &ids).await?;
+    let mut open = esc_store::open_for_people(&s.db, &who.viewer(), &ids).await?;
     let rows: Vec<_> = people
         .into_iter()
         .map(|p| {
@@ -69,12 +69,12 @@ async fn cohort(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "健康観察の一覧（推移）", "Cohort"),
+        tr(lang, "cohort"),
         html! {
             table {
                 thead { tr {
-                    th { (t(lang, "対象者", "Person")) } th { (t(lang, "体温の推移", "Temperature trend")) }
-                    th { (t(lang, "最新", "Latest")) } th { (t(lang, "要確認", "Review")) }
+                    th { (tr(lang, "person")) } th { (tr(lang, "temperature-trend")) }
+                    th { (tr(lang, "latest")) } th { (tr(lang, "review")) }
                 } }
                 tbody {
                     @for (p, obs, open) in &rows {
@@ -88,16 +88,16 @@ async fn cohort(
                             }
                             td {
                                 @for e in open { span class=(format!("prio prio-{}", e.priority)) { (super::escalations::reason_label(lang, &e.reason)) } " " }
-                                a href=(format!("/persons/{}#calls", p.id)) { (t(lang, "電話の記録", "Record a call")) span class="visually-hidden" { " " (p.name) } }
+                                a href=(format!("/persons/{}#calls", p.id)) { (tr(lang, "record-a-call")) span class="visually-hidden" { " " (p.name) } }
                             }
                         }
                     }
                 }
             }
-            nav aria-label=(t(lang, "ページ", "Pages")) {
-                @if page > 0 { a href=(format!("/cohort?page={}", page - 1)) { "← " (t(lang, "前へ", "Previous")) } }
+            nav aria-label=(tr(lang, "pages")) {
+                @if page > 0 { a href=(format!("/cohort?page={}", page - 1)) { "← " (tr(lang, "previous")) } }
                 " "
-                @if rows.len() as i64 == PAGE_SIZE { a href=(format!("/cohort?page={}", page + 1)) { (t(lang, "次へ", "Next")) " →" } }
+                @if rows.len() as i64 == PAGE_SIZE { a href=(format!("/cohort?page={}", page + 1)) { (tr(lang, "next")) " →" } }
             }
         },
     ))

@@ -22,7 +22,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -37,40 +37,40 @@ pub fn router() -> Router<AppState> {
 
 pub fn reason_label(lang: Lang, r: &str) -> &'static str {
     match r {
-        "urgent_sign" => t(lang, "緊急性の高い症状", "urgent warning sign"),
-        "spo2_low" => t(lang, "SpO2 低下", "low SpO2"),
-        "fever_streak" => t(lang, "発熱の継続", "fever streak"),
-        "non_reporting" => t(lang, "未回答の継続", "not reporting"),
-        "unreachable" => t(lang, "連絡不能", "unreachable"),
-        "callback" => t(lang, "折り返し希望", "call back requested"),
+        "urgent_sign" => tr(lang, "urgent-warning-sign--console-escalations"),
+        "spo2_low" => tr(lang, "low-spo2"),
+        "fever_streak" => tr(lang, "fever-streak"),
+        "non_reporting" => tr(lang, "not-reporting"),
+        "unreachable" => tr(lang, "unreachable"),
+        "callback" => tr(lang, "call-back-requested"),
         _ => "?",
     }
 }
 
 pub fn priority_label(lang: Lang, p: &str) -> &'static str {
     match p {
-        "urgent" => t(lang, "緊急", "urgent"),
-        "high" => t(lang, "高", "high"),
-        _ => t(lang, "通常", "normal"),
+        "urgent" => tr(lang, "urgent"),
+        "high" => tr(lang, "high"),
+        _ => tr(lang, "normal"),
     }
 }
 
 pub fn action_label(lang: Lang, a: &str) -> &'static str {
     match a {
-        "phoned" => t(lang, "電話で確認", "phoned"),
-        "arranged_admission" => t(lang, "入院調整", "arranged admission"),
-        "advised" => t(lang, "受診・療養を助言", "advised"),
-        _ => t(lang, "その他", "other"),
+        "phoned" => tr(lang, "phoned"),
+        "arranged_admission" => tr(lang, "arranged-admission"),
+        "advised" => tr(lang, "advised"),
+        _ => tr(lang, "other"),
     }
 }
 
 pub fn residence_label(lang: Lang, k: &str) -> &'static str {
     match k {
-        "home" => t(lang, "自宅", "home"),
-        "hospital" => t(lang, "入院", "hospital"),
-        "lodging" => t(lang, "宿泊療養施設", "lodging facility"),
-        "welfare" => t(lang, "社会福祉施設", "welfare facility"),
-        _ => t(lang, "その他", "other"),
+        "home" => tr(lang, "home"),
+        "hospital" => tr(lang, "hospital"),
+        "lodging" => tr(lang, "lodging-facility"),
+        "welfare" => tr(lang, "welfare-facility"),
+        _ => tr(lang, "other"),
     }
 }
 
@@ -97,12 +97,12 @@ struct Filter {
 /// The timeline's words for an event kind.
 pub fn event_label(lang: Lang, kind: &str) -> &'static str {
     match kind {
-        "triggered" => t(lang, "発生", "raised"),
-        "acknowledged" => t(lang, "対応開始", "taken on"),
-        "note" => t(lang, "メモ", "note"),
-        "action" => t(lang, "対応", "action"),
-        "resolved" => t(lang, "解決", "resolved"),
-        "undone" => t(lang, "取り消し", "undone"),
+        "triggered" => tr(lang, "raised"),
+        "acknowledged" => tr(lang, "taken-on"),
+        "note" => tr(lang, "note"),
+        "action" => tr(lang, "action--console-escalations"),
+        "resolved" => tr(lang, "resolved"),
+        "undone" => tr(lang, "undone"),
         _ => "?",
     }
 }
@@ -127,41 +127,41 @@ pub fn step_forms(
                     input type="hidden" name="csrf" value=(who.csrf);
                     input type="hidden" name="back" value=(back);
                     input type="hidden" name="step" value="acknowledge";
-                    button type="submit" { (t(lang, "対応する（担当になる）", "I'm on it")) }
+                    button type="submit" { (tr(lang, "i-m-on-it")) }
                 }
             }
             form method="post" action=(format!("/escalations/{id}/steps")) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="back" value=(back);
                 input type="hidden" name="step" value="action";
-                label for=(field("action")) { (t(lang, "対応内容", "Action taken")) }
+                label for=(field("action")) { (tr(lang, "action-taken")) }
                 select id=(field("action")) name="action" {
                     @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
                 }
-                label for=(field("note")) { (t(lang, "メモ（任意）", "Note (optional)")) }
+                label for=(field("note")) { (tr(lang, "note-optional")) }
                 input id=(field("note")) name="note";
-                button type="submit" { (t(lang, "対応を記録", "Record action")) }
+                button type="submit" { (tr(lang, "record-action")) }
             }
             form method="post" action=(format!("/escalations/{id}/steps")) class="resolve" {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="back" value=(back);
                 input type="hidden" name="step" value="resolve";
                 @if serious {
-                    label for=(field("raction")) { (t(lang, "行った対応（記録済みなら空欄）", "Action taken (empty if already recorded)")) }
+                    label for=(field("raction")) { (tr(lang, "action-taken-empty-if-already-recorded")) }
                     select id=(field("raction")) name="action" {
-                        option value="" { (t(lang, "— 選ぶ（記録済みなら不要）—", "— choose (not needed if recorded) —")) }
+                        option value="" { (tr(lang, "choose-not-needed-if-recorded")) }
                         @for a in escalations::ACTIONS { option value=(a) { (action_label(lang, a)) } }
                     }
                 }
-                label for=(field("rnote")) { (t(lang, "解決メモ（任意）", "Resolution note (optional)")) }
+                label for=(field("rnote")) { (tr(lang, "resolution-note-optional")) }
                 input id=(field("rnote")) name="note";
                 @if serious {
                     label class="confirm" {
                         input type="checkbox" name="confirm" value="yes";
-                        (t(lang, "この案件への対応が済んだことを確認しました", "I confirm this case has been dealt with"))
+                        (tr(lang, "i-confirm-this-case-has-been-dealt-with"))
                     }
                 }
-                button type="submit" class="resolve" { (t(lang, "解決にする", "Resolve")) }
+                button type="submit" class="resolve" { (tr(lang, "resolve")) }
             }
         }
     }
@@ -173,13 +173,13 @@ pub fn done_banner(lang: Lang, who: &CurrentStaff, done: &str, esc: i64, back: &
         div class="done" role="status" {
             p {
                 strong { (event_label(lang, done)) } " "
-                (t(lang, "を記録しました（要確認", "recorded (case ")) (esc) (t(lang, "）。", ")."))
-                " " (t(lang, "10分以内なら取り消せます。", "You can undo it for 10 minutes."))
+                (tr(lang, "recorded-case")) (esc) (tr(lang, "t-"))
+                " " (tr(lang, "you-can-undo-it-for-10-minutes"))
             }
             form method="post" action=(format!("/escalations/{esc}/undo")) {
                 input type="hidden" name="csrf" value=(who.csrf);
                 input type="hidden" name="back" value=(back);
-                button type="submit" class="secondary" { (t(lang, "元に戻す", "Undo")) }
+                button type="submit" class="secondary" { (tr(lang, "undo")) }
             }
         }
     }
@@ -313,40 +313,40 @@ async fn queue(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "要確認キュー", "Review queue"),
+        tr(lang, "review-queue"),
         html! {
             @if let Some(b) = done.banner(lang, &who, "/escalations") { (b) }
             p id="live" class="live" role="status" hidden data-urgent=(urgent_open) {
-                (t(lang, "新しい緊急案件が ", "New urgent cases: ")) strong class="n" { "0" } (t(lang, " 件あります。", ". "))
-                a href="/escalations" { (t(lang, "一覧を更新", "Refresh the list")) }
+                (tr(lang, "new-urgent-cases")) strong class="n" { "0" } (tr(lang, "t---console-escalations"))
+                a href="/escalations" { (tr(lang, "refresh-the-list")) }
             }
             form method="get" action="/escalations" class="filters" {
-                label for="reason" { (t(lang, "理由", "Reason")) }
+                label for="reason" { (tr(lang, "reason")) }
                 select id="reason" name="reason" {
-                    option value="" { (t(lang, "すべて", "All")) }
+                    option value="" { (tr(lang, "all")) }
                     @for r in REASONS { option value=(r) selected[reason == Some(*r)] { (reason_label(lang, r)) } }
                 }
-                label for="org" { (t(lang, "委託先・施設", "Contractor / facility")) }
+                label for="org" { (tr(lang, "contractor-facility")) }
                 select id="org" name="org" {
-                    option value="" { (t(lang, "すべて", "All")) }
+                    option value="" { (tr(lang, "all")) }
                     @for (id, _, name) in &orgs { option value=(id) selected[org == Some(*id)] { (name) } }
                 }
-                label for="residence" { (t(lang, "居所", "Residence")) }
+                label for="residence" { (tr(lang, "residence")) }
                 select id="residence" name="residence" {
-                    option value="" { (t(lang, "すべて", "All")) }
+                    option value="" { (tr(lang, "all")) }
                     @for k in residences::KINDS { option value=(k) selected[residence == Some(*k)] { (residence_label(lang, k)) } }
                 }
-                button type="submit" { (t(lang, "絞り込む", "Filter")) }
+                button type="submit" { (tr(lang, "filter")) }
             }
             p class="muted" {
-                strong { (rows.len()) } " " (t(lang, "件（緊急度の高い順、待ち時間の長い順）", "open (most urgent first, then longest waiting)"))
-                @if urgent_open > 0 { " · " strong class="err" { (t(lang, "未対応の緊急 ", "urgent, not taken on: ")) (urgent_open) } }
+                strong { (rows.len()) } " " (tr(lang, "open-most-urgent-first-then-longest"))
+                @if urgent_open > 0 { " · " strong class="err" { (tr(lang, "urgent-not-taken-on")) (urgent_open) } }
             }
             table class="queue" {
                 thead { tr {
-                    th scope="col" { (t(lang, "緊急度", "Priority")) } th scope="col" { (t(lang, "対象者", "Person")) }
-                    th scope="col" { (t(lang, "理由", "Why")) } th scope="col" { (t(lang, "発生", "Since")) }
-                    th scope="col" { (t(lang, "担当", "Taken on by")) } th scope="col" { (t(lang, "操作", "Act")) }
+                    th scope="col" { (tr(lang, "priority")) } th scope="col" { (tr(lang, "person")) }
+                    th scope="col" { (tr(lang, "why")) } th scope="col" { (tr(lang, "since")) }
+                    th scope="col" { (tr(lang, "taken-on-by")) } th scope="col" { (tr(lang, "act")) }
                 } }
                 tbody {
                     @for r in &rows {
@@ -355,10 +355,10 @@ async fn queue(
                             td { a href=(format!("/persons/{}", r.person_id)) { (r.name) } }
                             td { (reason_label(lang, &r.reason)) @if !r.detail.is_empty() { span class="muted" { " · " (r.detail) } } }
                             td { (waited(lang, r.opened_at)) span class="muted" { " (" (r.opened_at.with_timezone(&tz).format("%m/%d %H:%M")) ")" } }
-                            td { @match &r.assigned_name { Some(n) => (n), None => span class="muted" { (t(lang, "未対応", "nobody yet")) } } }
+                            td { @match &r.assigned_name { Some(n) => (n), None => span class="muted" { (tr(lang, "nobody-yet")) } } }
                             td {
                                 details {
-                                    summary { (t(lang, "操作", "Act")) span class="visually-hidden" { " " (r.name) } }
+                                    summary { (tr(lang, "act")) span class="visually-hidden" { " " (r.name) } }
                                     (step_forms(lang, &who, r.id, &r.status, &r.priority, "/escalations"))
                                 }
                             }
@@ -422,16 +422,7 @@ async fn step(
         ),
         _ => return Err(crate::web::error::AppError::BadRequest("unknown step".into()).into()),
     };
-    match escalations::step(
-        &s.db,
-        who.health_centre_id,
-        who.id,
-        id,
-        step,
-        Some(&addr.ip().to_string()),
-    )
-    .await
-    {
+    match escalations::step(&s.db, &who.viewer(), id, step, Some(&addr.ip().to_string())).await {
         Ok(()) => {
             Ok(Redirect::to(&with_query(&back, &format!("done={kind}&esc={id}"))).into_response())
         }
@@ -452,21 +443,21 @@ async fn step_problem(
     back: &str,
     errors: &[mimamori_core::FieldError],
 ) -> Result<Response, HtmlError> {
-    let e = escalations::get(&s.db, Actor::Staff(who.id), who.health_centre_id, id).await?;
+    let e = escalations::get(&s.db, &who.viewer(), id).await?;
     let page = super::forms::page(
         lang,
         who,
-        t(lang, "対応の記録", "Review step"),
+        tr(lang, "review-step"),
         errors,
         html! {
             (super::forms::error_summary(lang, errors, &[]))
             p {
                 strong class=(format!("prio prio-{}", e.priority)) { (priority_label(lang, &e.priority)) } " "
                 (reason_label(lang, &e.reason)) " · "
-                a href=(format!("/persons/{}", e.person_id)) { (t(lang, "対象者のページ", "The person's page")) }
+                a href=(format!("/persons/{}", e.person_id)) { (tr(lang, "the-person-s-page")) }
             }
             (step_forms(lang, who, id, &e.status, &e.priority, back))
-            p { a href=(back) { (t(lang, "戻る", "Back")) } }
+            p { a href=(back) { (tr(lang, "back")) } }
         },
     );
     Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -488,14 +479,7 @@ async fn undo(
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    escalations::undo(
-        &s.db,
-        who.health_centre_id,
-        who.id,
-        id,
-        Some(&addr.ip().to_string()),
-    )
-    .await?;
+    escalations::undo(&s.db, &who.viewer(), id, Some(&addr.ip().to_string())).await?;
     Ok(Redirect::to(&back_to(&f.back)).into_response())
 }
 

@@ -24,7 +24,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -67,15 +67,15 @@ fn officer(who: &CurrentStaff) -> Result<(), HtmlError> {
 /// A role in words.
 fn role_label(lang: Lang, r: &str) -> &'static str {
     match Role::parse(r) {
-        Some(Role::MinistryAdmin) => t(lang, "厚生労働省", "Ministry"),
-        Some(Role::AuthOfficer) => t(lang, "利用者認証実施者", "ID officer"),
-        Some(Role::HealthCentreStaff) => t(lang, "保健所職員", "Health-centre staff"),
-        Some(Role::PrefectureStaff) => t(lang, "都道府県本部", "Prefecture HQ"),
-        Some(Role::MedicalInstitution) => t(lang, "医療機関", "Medical institution"),
-        Some(Role::Contractor) => t(lang, "委託先", "Contractor"),
-        Some(Role::LodgingFacility) => t(lang, "宿泊療養施設", "Lodging facility"),
-        Some(Role::Analyst) => t(lang, "感染症情報センター", "Analyst"),
-        None => t(lang, "不明", "unknown"),
+        Some(Role::MinistryAdmin) => tr(lang, "ministry"),
+        Some(Role::AuthOfficer) => tr(lang, "id-officer"),
+        Some(Role::HealthCentreStaff) => tr(lang, "health-centre-staff"),
+        Some(Role::PrefectureStaff) => tr(lang, "prefecture-hq"),
+        Some(Role::MedicalInstitution) => tr(lang, "medical-institution"),
+        Some(Role::Contractor) => tr(lang, "contractor"),
+        Some(Role::LodgingFacility) => tr(lang, "lodging-facility--console-ids"),
+        Some(Role::Analyst) => tr(lang, "analyst"),
+        None => tr(lang, "unknown"),
     }
 }
 
@@ -104,28 +104,28 @@ async fn page(
     Ok(layout::page(
         lang,
         who,
-        t(lang, "ID管理", "IDs"),
+        tr(lang, "ids"),
         html! {
             @if let Some(n) = notice { div class="ok" role="status" { (n) } }
             table {
                 thead { tr {
-                    th { "ID" } th { (t(lang, "ユーザーID", "User ID")) } th { (t(lang, "氏名", "Name")) } th { (t(lang, "役割", "Role")) }
-                    th { (t(lang, "二要素", "2nd factor")) } th { (t(lang, "状態", "State")) } th {}
+                    th { "ID" } th { (tr(lang, "user-id")) } th { (tr(lang, "name")) } th { (tr(lang, "role")) }
+                    th { (tr(lang, "t-2nd-factor")) } th { (tr(lang, "state")) } th {}
                 } }
                 tbody {
                     @for i in &ids {
                         tr {
                             td { (i.id) } td { (i.username) } td { (i.display_name) } td { (role_label(lang, &i.role)) }
-                            td { @if i.has_totp { "TOTP" } @else if i.phone.is_some() { "SMS" } @else if i.email.is_some() { "e-mail" } @else { strong class="err" { (t(lang, "未登録", "none")) } } }
-                            td { @if i.suspended { strong class="err" { (t(lang, "停止中", "suspended")) } } @else { (t(lang, "有効", "active")) } }
+                            td { @if i.has_totp { "TOTP" } @else if i.phone.is_some() { "SMS" } @else if i.email.is_some() { "e-mail" } @else { strong class="err" { (tr(lang, "none")) } } }
+                            td { @if i.suspended { strong class="err" { (tr(lang, "suspended")) } } @else { (tr(lang, "active")) } }
                             td style="display:flex;gap:.3rem" {
                                     form method="post" action=(format!("/ids/{}/{}", i.id, if i.suspended { "enable" } else { "suspend" })) {
                                         input type="hidden" name="csrf" value=(who.csrf);
-                                        button type="submit" style="margin:0" { (if i.suspended { t(lang, "再開", "Enable") } else { t(lang, "停止", "Suspend") }) }
+                                        button type="submit" style="margin:0" { (if i.suspended { tr(lang, "enable") } else { tr(lang, "suspend") }) }
                                     }
                                     form method="post" action=(format!("/ids/{}/reset", i.id)) {
                                         input type="hidden" name="csrf" value=(who.csrf);
-                                        button type="submit" style="margin:0;background:#555" { (t(lang, "パスワード再発行", "Reset password")) }
+                                        button type="submit" style="margin:0;background:#555" { (tr(lang, "reset-password")) }
                                     }
                             }
                         }
@@ -133,55 +133,55 @@ async fn page(
                 }
             }
             section class="card" {
-                h2 { (t(lang, "IDを発行する", "Issue an ID")) }
+                h2 { (tr(lang, "issue-an-id")) }
                 form method="post" action="/ids" {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    label for="username" { (t(lang, "ユーザーID", "User ID")) } input id="username" name="username" required;
-                    label for="display_name" { (t(lang, "氏名・機関名", "Name / institution")) } input id="display_name" name="display_name" required;
-                    label for="role" { (t(lang, "役割", "Role")) }
+                    label for="username" { (tr(lang, "user-id")) } input id="username" name="username" required;
+                    label for="display_name" { (tr(lang, "name-institution")) } input id="display_name" name="display_name" required;
+                    label for="role" { (tr(lang, "role")) }
                     select id="role" name="role" {
                         @for r in who.role.manages() { option value=(r.as_str()) { (role_label(lang, r.as_str())) } }
                     }
                     @if !centres.is_empty() {
-                        label for="health_centre_id" { (t(lang, "保健所", "Health centre")) }
+                        label for="health_centre_id" { (tr(lang, "health-centre")) }
                         select id="health_centre_id" name="health_centre_id" {
                             @for c in &centres { option value=(c.id) { (c.name) } }
                         }
                     }
-                    label for="organisation" { (t(lang, "外部機関名（委託先・宿泊療養施設・医療機関のとき）", "Outside body's name (contractor, facility, institution)")) }
+                    label for="organisation" { (tr(lang, "outside-body-s-name-contractor-facility")) }
                     input id="organisation" name="organisation";
-                    label for="phone" { (t(lang, "携帯電話（SMSで確認コード）", "Mobile (login codes by SMS)")) } input id="phone" name="phone" type="tel";
-                    label for="email" { (t(lang, "メール（確認コード）", "E-mail (login codes)")) } input id="email" name="email" type="email";
-                    button type="submit" { (t(lang, "発行", "Issue")) }
+                    label for="phone" { (tr(lang, "mobile-login-codes-by-sms")) } input id="phone" name="phone" type="tel";
+                    label for="email" { (tr(lang, "e-mail-login-codes")) } input id="email" name="email" type="email";
+                    button type="submit" { (tr(lang, "issue")) }
                 }
             }
             // The centre's own settings, apart from issuing an ID.
             section class="card" {
-                h2 { (t(lang, "保健所の設定", "Centre settings")) }
+                h2 { (tr(lang, "centre-settings")) }
                 @if who.role == Role::AuthOfficer {
                     form method="post" action="/ids/name-en" {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label for="name_en" { (t(lang, "保健所の英語名（英語の自動音声が読み上げます。空欄なら「your health centre」）", "The centre's name in English (read by English calls; empty: \"your health centre\")")) }
+                        label for="name_en" { (tr(lang, "the-centre-s-name-in-english-read-by")) }
                         input id="name_en" name="name_en" value=(name_en) lang="en";
-                        button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                        button type="submit" style="margin:0" { (tr(lang, "apply")) }
                     }
                     form method="post" action="/ids/outside-basic" style="margin-top:1rem" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         fieldset {
-                            legend { (t(lang, "委託先・宿泊療養施設に見せる基本情報", "Basic information shown to contractors and lodging facilities")) }
+                            legend { (tr(lang, "basic-information-shown-to-contractors")) }
                             label style="font-weight:400" { input type="radio" name="on" value="" checked[!outside_full] style="width:auto"; " "
-                                (t(lang, "最小限（氏名・ふりがな・性別・生年月日・連絡先）— 既定", "Narrow (name, kana, sex, date of birth, how to reach them) — default")) }
+                                (tr(lang, "narrow-name-kana-sex-date-of-birth-how")) }
                             label style="font-weight:400" { input type="radio" name="on" value="1" checked[outside_full] style="width:auto"; " "
-                                (t(lang, "すべて（住所・職業・勤務先・国籍・届出日などを含む）", "All (with address, occupation, workplace, nationality, the case's dates)")) }
+                                (tr(lang, "all-with-address-occupation-workplace")) }
                         }
-                        button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                        button type="submit" style="margin:0" { (tr(lang, "apply")) }
                     }
                 }
                 form method="post" action="/ids/government-only" style="margin-top:1rem" {
                     input type="hidden" name="csrf" value=(who.csrf);
                     label style="font-weight:400" { input type="checkbox" name="on" value="1" style="width:auto"; " "
-                        (t(lang, "この保健所の対象者を行政職員のみに限定する（外部機関は閲覧不可）", "Keep this centre's people to government staff only (no outside bodies)")) }
-                    button type="submit" style="margin:0" { (t(lang, "設定", "Apply")) }
+                        (tr(lang, "keep-this-centre-s-people-to-government")) }
+                    button type="submit" style="margin:0" { (tr(lang, "apply")) }
                 }
             }
         },
@@ -285,7 +285,7 @@ async fn issue(
     )
     .await?;
     let notice = html! {
-        (t(lang, "IDを発行しました。初期パスワード（この画面でのみ表示）: ", "ID issued. Initial password (shown only now): "))
+        (tr(lang, "id-issued-initial-password-shown-only"))
         strong class="password" { (password) }
     };
     Ok(page(&s, &who, lang, Some(notice)).await?.into_response())
@@ -324,13 +324,9 @@ async fn set_state(
     )
     .await?;
     let notice = if suspended {
-        t(
-            lang,
-            "IDを停止し、ログイン中のセッションを終了しました。",
-            "ID suspended; its sessions have ended.",
-        )
+        tr(lang, "id-suspended-its-sessions-have-ended")
     } else {
-        t(lang, "IDを再開しました。", "ID enabled.")
+        tr(lang, "id-enabled")
     };
     page(&s, &who, lang, Some(html! { (notice) })).await
 }
@@ -361,9 +357,14 @@ async fn reset(
         Some(&addr.ip().to_string()),
     )
     .await?;
-    page(&s, &who, lang, Some(html! {
-        (t(lang, "パスワードを再発行しました（この画面でのみ表示）: ", "Password reset (shown only now): ")) strong class="password" { (password) }
-    }))
+    page(
+        &s,
+        &who,
+        lang,
+        Some(html! {
+            (tr(lang, "password-reset-shown-only-now")) strong class="password" { (password) }
+        }),
+    )
     .await
 }
 
@@ -384,7 +385,7 @@ async fn government_only(
     let on = f.on.is_some();
     staff::set_government_only(&s.db, who.health_centre_id, on).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), if on { "centre.government_only" } else { "centre.outside_allowed" }, "health_centre", Some(who.health_centre_id), None).await)?;
-    page(&s, &who, lang, Some(html! { (if on { t(lang, "行政職員のみに限定しました。", "Restricted to government staff.") } else { t(lang, "外部機関の閲覧を許可しました。", "Outside bodies allowed.") }) })).await
+    page(&s, &who, lang, Some(html! { (if on { tr(lang, "restricted-to-government-staff") } else { tr(lang, "outside-bodies-allowed") }) })).await
 }
 
 async fn outside_basic(
@@ -399,17 +400,9 @@ async fn outside_basic(
     let full = f.on.as_deref().is_some_and(|v| !v.is_empty());
     ids::set_outside_basic(&s.db, &manager(&who), full, Some(&addr.ip().to_string())).await?;
     let notice = if full {
-        t(
-            lang,
-            "委託先・宿泊療養施設に基本情報をすべて表示します。",
-            "Contractors and lodging facilities now see all basic information.",
-        )
+        tr(lang, "contractors-and-lodging-facilities-now")
     } else {
-        t(
-            lang,
-            "委託先・宿泊療養施設には氏名と連絡先だけを表示します。",
-            "Contractors and lodging facilities now see only who the person is and how to reach them.",
-        )
+        tr(lang, "contractors-and-lodging-facilities-now--console-ids")
     };
     page(&s, &who, lang, Some(html! { (notice) })).await
 }
@@ -441,7 +434,7 @@ async fn name_en(
         &s,
         &who,
         lang,
-        Some(html! { (t(lang, "英語名を設定しました。", "English name saved.")) }),
+        Some(html! { (tr(lang, "english-name-saved")) }),
     )
     .await
 }

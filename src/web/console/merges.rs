@@ -8,7 +8,7 @@ use axum::{
 };
 use maud::html;
 use mimamori_core::{
-    access::Role,
+    access::{Access, Role},
     store::{merges, persons},
 };
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -36,19 +36,19 @@ struct Other {
 
 fn field_label(lang: mimamori_core::domain::Lang, f: &str) -> &'static str {
     match f {
-        "name" => t(lang, "氏名", "name"),
-        "name_kana" => t(lang, "フリガナ", "kana"),
-        "phone" => t(lang, "電話", "phone"),
-        "email" => t(lang, "メール", "e-mail"),
-        "date_of_birth" => t(lang, "生年月日", "date of birth"),
-        "sex" => t(lang, "性別", "sex"),
-        "nationality" => t(lang, "国籍", "nationality"),
-        "prefecture_code" => t(lang, "都道府県", "prefecture"),
-        "municipality" => t(lang, "市区町村", "municipality"),
-        "address" => t(lang, "住所", "address"),
-        "occupation" => t(lang, "職業", "occupation"),
-        "workplace" => t(lang, "勤務先", "workplace"),
-        _ => t(lang, "緊急連絡先", "emergency contact"),
+        "name" => tr(lang, "name--console-merges"),
+        "name_kana" => tr(lang, "kana"),
+        "phone" => tr(lang, "phone"),
+        "email" => tr(lang, "e-mail"),
+        "date_of_birth" => tr(lang, "date-of-birth"),
+        "sex" => tr(lang, "sex"),
+        "nationality" => tr(lang, "nationality"),
+        "prefecture_code" => tr(lang, "prefecture"),
+        "municipality" => tr(lang, "municipality"),
+        "address" => tr(lang, "address"),
+        "occupation" => tr(lang, "occupation"),
+        "workplace" => tr(lang, "workplace"),
+        _ => tr(lang, "emergency-contact"),
     }
 }
 
@@ -62,21 +62,21 @@ async fn compare(
 ) -> Result<Html<String>, HtmlError> {
     who.require_health_centre()?;
     let viewer = who.viewer();
-    let keep = persons::get(&s.db, Some(&viewer), id, None).await?;
+    let keep = persons::get(&s.db, Access::Staff(&viewer), id, None).await?;
     let other = match q.other {
-        Some(o) => Some(persons::get(&s.db, Some(&viewer), o, None).await?),
+        Some(o) => Some(persons::get(&s.db, Access::Staff(&viewer), o, None).await?),
         None => None,
     };
     let json = |p: &persons::Person| serde_json::to_value(p).unwrap_or_default();
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "重複した記録の統合", "Merge duplicate records"),
+        tr(lang, "merge-duplicate-records"),
         html! {
             form method="get" action=(format!("/persons/{id}/merge")) {
-                label for="other" { (t(lang, "この記録に統合する記録のID", "ID of the record to merge into this one")) }
+                label for="other" { (tr(lang, "id-of-the-record-to-merge-into-this-one")) }
                 input id="other" name="other" inputmode="numeric" value=(q.other.map(|o| o.to_string()).unwrap_or_default());
-                button type="submit" { (t(lang, "比べる", "Compare")) }
+                button type="submit" { (tr(lang, "compare")) }
             }
             @if let Some(o) = &other {
                 @let (a, b) = (json(&keep), json(o));
@@ -84,7 +84,7 @@ async fn compare(
                     input type="hidden" name="csrf" value=(who.csrf);
                     input type="hidden" name="other_id" value=(o.id);
                     table {
-                        thead { tr { th { (t(lang, "項目", "Field")) } th { "ID " (keep.id) " " (t(lang, "（残す）", "(kept)")) } th { "ID " (o.id) } } }
+                        thead { tr { th { (tr(lang, "field")) } th { "ID " (keep.id) " " (tr(lang, "kept")) } th { "ID " (o.id) } } }
                         tbody {
                             @for f in merges::FIELDS {
                                 @let (va, vb) = (a[*f].as_str().unwrap_or(""), b[*f].as_str().unwrap_or(""));
@@ -96,9 +96,8 @@ async fn compare(
                             }
                         }
                     }
-                    p class="muted" { (t(lang, "検査・重症度・居所・行動歴・発生届・健康観察・接触者は残す記録に移り、もう一方の記録は終了します。利用者認証実施者が取り消せます。",
-                        "Tests, severity, residence, behaviour history, reports, observations and contacts move to the kept record; the other record ends. The ID officer can undo this.")) }
-                    button type="submit" { (t(lang, "統合する", "Merge")) }
+                    p class="muted" { (tr(lang, "tests-severity-residence-behaviour")) }
+                    button type="submit" { (tr(lang, "merge")) }
                 }
             }
         },
@@ -159,17 +158,17 @@ async fn list(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "記録の統合", "Merged records"),
+        tr(lang, "merged-records"),
         html! {
             table {
-                thead { tr { th { "#" } th { (t(lang, "残した記録", "Kept")) } th { (t(lang, "統合された記録", "Merged")) } th { (t(lang, "日時", "When")) } th {} } }
+                thead { tr { th { "#" } th { (tr(lang, "kept--console-merges")) } th { (tr(lang, "merged")) } th { (tr(lang, "when")) } th {} } }
                 tbody { @for m in &rows { tr {
                     td { (m.id) } td { (m.kept_id) } td { (m.merged_id) }
                     td { (m.merged_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
-                    td { @if m.undone_at.is_some() { (t(lang, "取り消し済み", "undone")) } @else {
+                    td { @if m.undone_at.is_some() { (tr(lang, "undone--console-merges")) } @else {
                         form method="post" action=(format!("/merges/{}/undo", m.id)) {
                             input type="hidden" name="csrf" value=(who.csrf);
-                            button type="submit" style="margin:0" { (t(lang, "取り消す", "Undo")) }
+                            button type="submit" style="margin:0" { (tr(lang, "undo--console-merges")) }
                         }
                     } }
                 } } }

@@ -23,7 +23,7 @@ use super::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -44,14 +44,14 @@ pub fn router() -> Router<AppState> {
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {
     match l {
-        List::All => t(lang, "全員", "Everyone"),
-        List::Urgent => t(lang, "緊急", "Urgent"),
-        List::Symptomatic => t(lang, "有症状（24時間）", "Symptomatic (24 h)"),
-        List::NonReporting => t(lang, "未回答の継続", "Not reporting"),
-        List::Unreachable => t(lang, "連絡不能", "Unreachable"),
-        List::OnTrack => t(lang, "順調", "On track"),
-        List::EndingToday => t(lang, "本日観察終了", "Period ends today"),
-        List::Ended => t(lang, "観察終了", "Ended"),
+        List::All => tr(lang, "everyone"),
+        List::Urgent => tr(lang, "urgent--console"),
+        List::Symptomatic => tr(lang, "symptomatic-24-h"),
+        List::NonReporting => tr(lang, "not-reporting--console"),
+        List::Unreachable => tr(lang, "unreachable--console"),
+        List::OnTrack => tr(lang, "on-track"),
+        List::EndingToday => tr(lang, "period-ends-today"),
+        List::Ended => tr(lang, "ended"),
     }
 }
 
@@ -115,12 +115,10 @@ async fn home(
         html! {
             @if !alarms.is_empty() {
                 div class="card" role="alert" style="border:3px solid #b3261e;background:#fdecea" {
-                    h2 style="margin-top:0;color:#8c1d18" { (t(lang, "運用アラーム：送信が止まっています", "Operator alarm: sending has stopped")) }
-                    p { (t(lang,
-                        "連絡事業者が認証情報またはアカウントを拒否しています。対象者への送信は保留中で、失敗扱いにはしていません。設定（twilio.account_sid / auth_token、送信元番号）を直してください。直ると自動で再送します。",
-                        "The provider refuses our credential or account. Sends to people are held, not failed. Fix the configuration (twilio.account_sid / auth_token, sender numbers); they go out again by themselves once it works.")) }
+                    h2 style="margin-top:0;color:#8c1d18" { (tr(lang, "operator-alarm-sending-has-stopped")) }
+                    p { (tr(lang, "the-provider-refuses-our-credential-or")) }
                     ul { @for a in &alarms {
-                        li { (a.provider) " — " (a.detail) " (" (t(lang, "発生", "since")) " " (a.raised_at.format("%Y-%m-%d %H:%M UTC")) ", " (a.occurrences) (t(lang, " 回", " times")) ")" }
+                        li { (a.provider) " — " (a.detail) " (" (tr(lang, "since--console")) " " (a.raised_at.format("%Y-%m-%d %H:%M UTC")) ", " (a.occurrences) (tr(lang, "times")) ")" }
                     } }
                 }
             }
@@ -128,27 +126,27 @@ async fn home(
                 @let [(_, sms), (_, voice), (_, email)] = mimamori_core::capacity::totals(plan);
                 @if plan.overflow() == 0 {
                     p class="muted" id="capacity" {
-                        (t(lang, "明日の送信計画（全保健所・未回答時の再送を含む最大）: ", "Tomorrow's sends (all centres, with every reminder): "))
-                        "SMS " (sms) " / " (t(lang, "電話 ", "calls ")) (voice) " / " (t(lang, "メール ", "e-mail ")) (email)
-                        (t(lang, " — すべて回答期限内に送信できます。", " — all leave inside their answer windows."))
+                        (tr(lang, "tomorrow-s-sends-all-centres-with-every"))
+                        "SMS " (sms) " / " (tr(lang, "calls")) (voice) " / " (tr(lang, "e-mail--console")) (email)
+                        (tr(lang, "all-leave-inside-their-answer-windows"))
                     }
                 } @else {
                     div class="card" role="alert" id="capacity" style="border:3px solid #b3261e;background:#fdecea" {
-                        h2 style="margin-top:0;color:#8c1d18" { (t(lang, "明日の送信が回答期限内に終わりません", "Tomorrow's sends will not all leave in time")) }
-                        p { (plan.overflow()) (t(lang, " 件が回答期限を過ぎてから送信されます（未回答時の再送を含む最大）。", " sends would leave after their answer window closes (worst case, with every reminder).")) }
-                        p { (t(lang, "送信元番号を増やすか、時刻を分散してください。詳細: ", "Add sender numbers or spread the check-in times. Details: ")) code { "mimamori plan --capacity" } }
+                        h2 style="margin-top:0;color:#8c1d18" { (tr(lang, "tomorrow-s-sends-will-not-all-leave-in")) }
+                        p { (plan.overflow()) (tr(lang, "sends-would-leave-after-their-answer")) }
+                        p { (tr(lang, "add-sender-numbers-or-spread-the-check")) code { "mimamori plan --capacity" } }
                     }
                 }
             }
             div class="card" style="display:flex;gap:2rem;flex-wrap:wrap" {
-                div { div class="muted" { (t(lang, "本日の回答率", "Today's answer rate")) } strong style="font-size:1.6rem" { (rate) } div class="muted" { (answered) " / " (due) } }
-                div { div class="muted" { (t(lang, "未対応の要確認（緊急）", "Open escalations (urgent)")) } strong style="font-size:1.6rem;color:#b3261e" id="urgent-count" { (n("urgent")) } }
-                div { div class="muted" { (t(lang, "要確認（高）", "High")) } strong style="font-size:1.6rem" { (n("high")) } }
-                div { div class="muted" { (t(lang, "要確認（通常）", "Normal")) } strong style="font-size:1.6rem" { (n("normal")) } }
-                div { a class="button" href="/escalations" { (t(lang, "要確認キューを開く", "Open the review queue")) } }
+                div { div class="muted" { (tr(lang, "today-s-answer-rate")) } strong style="font-size:1.6rem" { (rate) } div class="muted" { (answered) " / " (due) } }
+                div { div class="muted" { (tr(lang, "open-escalations-urgent")) } strong style="font-size:1.6rem;color:#b3261e" id="urgent-count" { (n("urgent")) } }
+                div { div class="muted" { (tr(lang, "high--console")) } strong style="font-size:1.6rem" { (n("high")) } }
+                div { div class="muted" { (tr(lang, "normal--console")) } strong style="font-size:1.6rem" { (n("normal")) } }
+                div { a class="button" href="/escalations" { (tr(lang, "open-the-review-queue")) } }
             }
             section class="card" {
-                h2 { (t(lang, "状況別一覧", "Line lists")) }
+                h2 { (tr(lang, "line-lists")) }
                 ul style="columns:2" {
                     @for (l, c) in &lists {
                         li { a href=(format!("/persons?list={}", l.key())) { (list_label(lang, *l)) } " " strong class=(format!("count-{}", l.key())) { (c) } }
@@ -156,12 +154,12 @@ async fn home(
                 }
             }
             p {
-                a class="button" href="/persons/new" { (t(lang, "対象者を登録", "Register a person")) } " "
+                a class="button" href="/persons/new" { (tr(lang, "register-a-person")) } " "
                 @if who.dev_tools.simulator {
-                    a class="button" href="/simulator" { (t(lang, "電話シミュレーター", "Phone simulator")) } " "
+                    a class="button" href="/simulator" { (tr(lang, "phone-simulator")) } " "
                 }
                 @if who.dev_tools.outbox {
-                    a class="button" href="/outbox" { (t(lang, "送信箱（開発用）", "Outbox (development)")) }
+                    a class="button" href="/outbox" { (tr(lang, "outbox-development")) }
                 }
             }
         },

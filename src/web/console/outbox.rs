@@ -10,7 +10,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -43,31 +43,25 @@ async fn list(
     Ok(layout::page(
         lang,
         &who,
-        t(
-            lang,
-            "送信箱（開発用プロバイダー）",
-            "Outbox (development provider)",
-        ),
+        tr(lang, "outbox-development-provider"),
         html! {
             p class="muted" {
-                (t(lang,
-                   "SMS・メールのプロバイダーが設定されていないため、送信内容はここに保存されます。リンクを開くと対象者の回答画面になります。表示されるのは、この保健所の対象者あてのものと、ご自身あての確認コード・通知だけです。",
-                   "No SMS or e-mail provider is configured, so messages are kept here. Open a link to see the person's form. Only messages to this centre's people and your own login codes and alerts are shown."))
+                (tr(lang, "no-sms-or-e-mail-provider-is-configured"))
             }
             @if msgs.is_empty() {
-                p { (t(lang, "まだ送信はありません。", "Nothing sent yet.")) }
+                p { (tr(lang, "nothing-sent-yet")) }
             } @else {
                 table {
                     thead { tr {
-                        th { "#" } th { (t(lang, "日時", "Time")) } th { (t(lang, "経路", "Channel")) }
-                        th { (t(lang, "宛先", "To")) } th { (t(lang, "内容", "Message")) }
+                        th { "#" } th { (tr(lang, "time")) } th { (tr(lang, "channel")) }
+                        th { (tr(lang, "to")) } th { (tr(lang, "message")) }
                     } }
                     tbody {
                         @for m in &msgs {
                             tr class="outbox-message" {
                                 td { (m.id) }
                                 td { (m.created_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
-                                td { (match m.channel.as_str() { "sms" => "SMS", "email" => t(lang, "メール", "e-mail"), "voice" => t(lang, "電話", "call"), _ => "—" }) }
+                                td { (match m.channel.as_str() { "sms" => "SMS", "email" => tr(lang, "e-mail"), "voice" => tr(lang, "call"), _ => "—" }) }
                                 td { (mimamori_core::domain::national_phone(&m.to_addr)) }
                                 td {
                                     @if let Some(sub) = &m.subject { strong { (sub) } br; }

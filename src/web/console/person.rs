@@ -13,11 +13,12 @@ use axum::{
 use chrono::NaiveDate;
 use maud::{Markup, PreEscaped, html};
 use mimamori_core::{
-    access::{Action, FieldGroup, Role},
+    access::{Access, Action, FieldGroup, Role},
     domain::{Lang, Spo2, Temperature},
     error::Collect,
     flows::{Flow, QuestionKind},
     store::{
+        assignments,
         audit::{Actor, OwnedAuditRow},
         checkins, escalations as esc_store, followups,
         observations::{self, Answer, Observation},
@@ -39,7 +40,7 @@ use crate::web::{
     cache::{CachedPage, PageKey},
     chart,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     japan_today, layout,
 };
 
@@ -112,7 +113,7 @@ fn symptom_grid(
                 item.id.clone(),
                 format!(
                     "{}{}",
-                    t(lang, "（電話）", "(call) "),
+                    tr(lang, "call--console-person"),
                     flow.group_text(&item.id, lang)
                 ),
                 item.urgent,
@@ -128,10 +129,10 @@ fn symptom_grid(
         div style="overflow-x:auto" {
             table class="grid" {
                 caption class="muted" style="text-align:left" {
-                    (t(lang, "●はい　○いいえ　−未質問　×未回答", "● yes   ○ no   − not asked   × no answer"))
+                    (tr(lang, "yes-no-not-asked-no-answer"))
                 }
                 thead { tr {
-                    th scope="col" { (t(lang, "症状", "Symptom")) }
+                    th scope="col" { (tr(lang, "symptom")) }
                     @for d in days { th scope="col" { (d.format("%-m/%-d")) } }
                 } }
                 tbody {
@@ -141,10 +142,10 @@ fn symptom_grid(
                             @for d in days {
                                 @let answered = by_day.get(d);
                                 @match answered.map(|m| m.get(qid).copied()) {
-                                    Some(Some(true)) => td class="yes" style=(if *urgent { "background:#b3261e;color:#fff;text-align:center" } else { "background:#fdecea;text-align:center" }) title=(t(lang, "はい", "yes")) { "●" },
-                                    Some(Some(false)) => td class="no" style="text-align:center" title=(t(lang, "いいえ", "no")) { "○" },
-                                    Some(None) => td class="not-asked" style="text-align:center;color:#888" title=(t(lang, "未質問", "not asked")) { "−" },
-                                    None if missed.contains(d) => td class="missed" style="text-align:center;color:#b3261e" title=(t(lang, "未回答", "no answer")) { "×" },
+                                    Some(Some(true)) => td class="yes" style=(if *urgent { "background:#b3261e;color:#fff;text-align:center" } else { "background:#fdecea;text-align:center" }) title=(tr(lang, "yes")) { "●" },
+                                    Some(Some(false)) => td class="no" style="text-align:center" title=(tr(lang, "no")) { "○" },
+                                    Some(None) => td class="not-asked" style="text-align:center;color:#888" title=(tr(lang, "not-asked")) { "−" },
+                                    None if missed.contains(d) => td class="missed" style="text-align:center;color:#b3261e" title=(tr(lang, "no-answer")) { "×" },
                                     None => td {},
                                 }
                             }
@@ -259,7 +260,7 @@ impl<'a> Refill<'a> {
 fn not_saved(lang: Lang, errors: &[mimamori_core::FieldError], prefix: Option<&str>) -> Markup {
     html! {
         div class="errors" role="alert" {
-            p { strong { (t(lang, "保存されていません。次の項目を直してください：", "Not saved. Please correct:")) } }
+            p { strong { (tr(lang, "not-saved-please-correct")) } }
             ul { @for e in errors {
                 @let name = match field_label(lang, &e.field) { "" => &*e.field, l => l };
                 li {
@@ -329,9 +330,11 @@ async fn page_served(
         return Ok((true, layout::page(lang, who, &c.title, PreEscaped(body))));
     }
     let ticket = key.as_ref().and_then(|_| s.caches.pages.ticket(id));
-    let p = persons::get(&s.db, Some(&viewer), id, Some(ip)).await?;
-    // `persons::get` has checked the row scope and audited the read; each part below is read
-    // only when the role may read its field group, so the lists skip their own checks.
+    let (p, opened) = persons::open(&s.db, &viewer, id, Some(ip)).await?;
+    // `persons::open` has checked the row scope and audited the view; each part below is read
+    // only when the role may read its field group, and with the `opened` proof the store
+    // checks the group without reading the scope again.
+    let opened = Access::Opened(&opened);
     // A page to be kept carries a placeholder for the viewer's CSRF token.
     let viewer_who = who;
     let slotted;
@@ -347,38 +350,38 @@ async fn page_served(
     let ho = ho_allowed && tab == "observation";
     let (obs, cks, attempts, calls) = if ho {
         (
-            observations::list_for_person(&s.db, None, p.id).await?,
-            checkins::list_for_person(&s.db, None, p.id).await?,
-            checkins::attempts_for_person(&s.db, None, p.id).await?,
-            followups::list(&s.db, None, p.id).await?,
+            observations::list_for_person(&s.db, opened, p.id).await?,
+            checkins::list_for_person(&s.db, opened, p.id).await?,
+            checkins::attempts_for_person(&s.db, opened, p.id).await?,
+            followups::list(&s.db, opened, p.id).await?,
         )
     } else {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new())
     };
     let rs = viewer.may(FieldGroup::Residence, Action::Read);
     let moves = if rs && tab == "record" {
-        residences::list(&s.db, None, p.id, None).await?
+        residences::list(&s.db, opened, p.id, None).await?
     } else {
         Vec::new()
     };
     let may = |g: FieldGroup| viewer.may(g, Action::Read);
     let tests = if may(FieldGroup::Tests) && tab == "record" {
-        registry::tests(&s.db, None, p.id, None).await?
+        registry::tests(&s.db, opened, p.id, None).await?
     } else {
         Vec::new()
     };
     let severities = if may(FieldGroup::Severity) && tab == "record" {
-        registry::severities(&s.db, None, p.id, None).await?
+        registry::severities(&s.db, opened, p.id, None).await?
     } else {
         Vec::new()
     };
     let behaviours = if may(FieldGroup::BehaviourHistory) && tab == "investigation" {
-        registry::behaviours(&s.db, None, p.id, None).await?
+        registry::behaviours(&s.db, opened, p.id, None).await?
     } else {
         Vec::new()
     };
     let infection = if may(FieldGroup::InfectionLink) && tab == "investigation" {
-        Some(registry::infection(&s.db, None, p.id, None).await?)
+        Some(registry::infection(&s.db, opened, p.id, None).await?)
     } else {
         None
     };
@@ -400,7 +403,7 @@ async fn page_served(
         Vec::new()
     };
     let sections = if tab == "details" {
-        sections::get_all(&s.db, Some(&viewer), p.id, Some(ip)).await?
+        sections::get_all(&s.db, Access::Staff(&viewer), p.id, Some(ip)).await?
     } else {
         Vec::new()
     };
@@ -420,8 +423,8 @@ async fn page_served(
     };
     let (open, timeline) = if hc && tab == "observation" {
         (
-            esc_store::open_for_person(&s.db, p.id).await?,
-            esc_store::timeline(&s.db, p.id).await?,
+            esc_store::open_for_person(&s.db, opened, p.id).await?,
+            esc_store::timeline(&s.db, opened, p.id).await?,
         )
     } else {
         (Vec::new(), Vec::new())
@@ -451,8 +454,12 @@ async fn page_served(
     let flow = s.flows.for_monitoring(&p.monitoring_type);
     let back = format!("/persons/{}", p.id);
     let may_schedule = viewer.may(FieldGroup::HealthObservation, Action::Write);
-    let times = persons::slots(&s.db, p.id)
-        .await?
+    let slots = if viewer.may(FieldGroup::HealthObservation, Action::Read) {
+        persons::slots(&s.db, opened, p.id).await?
+    } else {
+        Vec::new()
+    };
+    let times = slots
         .iter()
         .map(|m| format!("{:02}:{:02}", m / 60, m % 60))
         .collect::<Vec<_>>()
@@ -460,96 +467,96 @@ async fn page_served(
     let body = html! {
             div class="card" {
                 p {
-                    (t(lang, "区分", "Type")) ": " (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "close contact") } else { t(lang, "患者", "patient") })
-                    " · " (t(lang, "観察期間", "Observation")) ": " (p.observation_start) " – " (p.observation_end)
-                    " · " (t(lang, "連絡方法", "Channel")) ": " (p.channel)
-                    @if let Some(f) = &p.fallback_channel { " (" (t(lang, "予備", "fallback")) ": " (f) ")" }
-                    " · " (t(lang, "状態", "Status")) ": " (status_label(lang, &p.status))
-                    @if rs { " · " (t(lang, "居所", "Residence")) ": " (residence_label(lang, &p.residence_kind)) }
+                    (tr(lang, "type")) ": " (if p.monitoring_type == "contact" { tr(lang, "close-contact") } else { tr(lang, "patient") })
+                    " · " (tr(lang, "observation")) ": " (p.observation_start) " – " (p.observation_end)
+                    " · " (tr(lang, "channel--console-person")) ": " (p.channel)
+                    @if let Some(f) = &p.fallback_channel { " (" (tr(lang, "fallback")) ": " (f) ")" }
+                    " · " (tr(lang, "status")) ": " (status_label(lang, &p.status))
+                    @if rs { " · " (tr(lang, "residence")) ": " (residence_label(lang, &p.residence_kind)) }
                 }
                 @if rs && tab == "record" {
                 @let rf = Refill::of(retry, "residence", lang);
                 details open[rf.open()] {
-                    summary { (t(lang, "居所の履歴・変更（入院すると健康観察の連絡は止まります）", "Residence history and moves (admission stops the check-ins)")) }
+                    summary { (tr(lang, "residence-history-and-moves-admission")) }
                     ul {
                         @for m in &moves {
                             li { (m.from_date) " " (residence_label(lang, &m.kind)) @if let Some(pl) = &m.place { " · " (pl) } }
                         }
-                        @if moves.is_empty() { li class="muted" { (t(lang, "記録なし（自宅）", "none recorded (home)")) } }
+                        @if moves.is_empty() { li class="muted" { (tr(lang, "none-recorded-home")) } }
                     }
                     @if viewer.may(FieldGroup::Residence, Action::Write) {
                     (rf.summary())
                     form method="post" action=(format!("/persons/{}/residences", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label for="res-kind" { (t(lang, "居所", "Residence")) }
+                        label for="res-kind" { (tr(lang, "residence")) }
                         select id="res-kind" name="kind" aria-invalid=[rf.invalid("kind")] {
                             @for k in residences::KINDS { option value=(k) selected[rf.v("kind") == Some(*k)] { (residence_label(lang, k)) } }
                         }
                         (rf.note("kind"))
-                        label for="res-place" { (t(lang, "医療機関・施設名（任意）", "Hospital or facility (optional)")) }
+                        label for="res-place" { (tr(lang, "hospital-or-facility-optional")) }
                         input id="res-place" name="place" autocomplete="off" value=[rf.v("place")] aria-invalid=[rf.invalid("place")];
                         (rf.note("place"))
-                        label for="res-date" { (t(lang, "開始日（空欄は今日）", "From (empty: today)")) }
+                        label for="res-date" { (tr(lang, "from-empty-today")) }
                         input id="res-date" name="from_date" type="date" value=[rf.v("from_date")] aria-invalid=[rf.invalid("from_date")];
                         (rf.note("from_date"))
-                        button type="submit" { (t(lang, "記録する", "Record")) }
+                        button type="submit" { (tr(lang, "record--console-person")) }
                     }
                     }
                 }
                 }
                 p class="muted" {
-                    (t(lang, "電話", "Phone")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
-                    (t(lang, "メール", "E-mail")) ": " (p.email.as_deref().unwrap_or("—"))
+                    (tr(lang, "phone--console-person")) ": " (p.phone.as_deref().unwrap_or("—")) " · "
+                    (tr(lang, "e-mail--console-person")) ": " (p.email.as_deref().unwrap_or("—"))
                 }
                 @if admin && centres.len() > 1 {
                     form method="post" action=(format!("/persons/{}/share", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label { (t(lang, "関係保健所と共有", "Share with a related health centre")) " "
+                        label { (tr(lang, "share-with-a-related-health-centre")) " "
                             select name="health_centre_id" style="width:auto" {
                                 @for c in centres.iter().filter(|c| c.id != p.health_centre_id) { option value=(c.id) { (c.name) } }
                             }
                         }
-                        button type="submit" style="margin:0" { (t(lang, "共有", "Share")) }
+                        button type="submit" style="margin:0" { (tr(lang, "share")) }
                     }
                 }
                 @if admin && !orgs.is_empty() {
                     form method="post" action=(format!("/persons/{}/assign", p.id)) style="display:flex;gap:.5rem;align-items:flex-end" {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label { (t(lang, "外部機関に割り当て", "Assign to an outside body")) " "
+                        label { (tr(lang, "assign-to-an-outside-body")) " "
                             select name="organisation_id" style="width:auto" {
                                 @for (id, kind, name) in &orgs { option value=(id) { (name) " (" (kind) ")" } }
                             }
                         }
-                        button type="submit" style="margin:0" { (t(lang, "割り当て", "Assign")) }
+                        button type="submit" style="margin:0" { (tr(lang, "assign")) }
                     }
                 }
             }
-            nav class="tabs" aria-label=(t(lang, "記録の種類", "Record groups")) {
-                @for (key, ja, en) in [("observation", "健康観察", "Observation"), ("record", "基本・検査・経過", "Record"), ("investigation", "積極的疫学調査", "Investigation"), ("details", "その他の項目", "More")] {
-                    @if key != "observation" || ho_allowed {
-                        a href=(format!("/persons/{}?tab={key}", p.id)) aria-current=[(tab == key).then_some("page")] { (t(lang, ja, en)) }
+            nav class="tabs" aria-label=(tr(lang, "record-groups")) {
+                @for (tab_key, label) in [("observation", "observation--console-person"), ("record", "record--console-person-3"), ("investigation", "investigation"), ("details", "more")] {
+                    @if tab_key != "observation" || ho_allowed {
+                        a href=(format!("/persons/{}?tab={tab_key}", p.id)) aria-current=[(tab == tab_key).then_some("page")] { (tr(lang, label)) }
                     }
                 }
             }
             @if tab == "record" {
                 (registry_sections(lang, who, &viewer, &p, &tests, &severities, &contacts, retry, prefecture.as_deref()))
                 @if let Some(m) = p.merged_into {
-                    p class="errors" { (t(lang, "この記録は統合されました：", "This record was merged into ")) a href=(format!("/persons/{m}")) { "ID " (m) } }
+                    p class="errors" { (tr(lang, "this-record-was-merged-into")) a href=(format!("/persons/{m}")) { "ID " (m) } }
                 } @else if hc {
-                    p { a href=(format!("/persons/{}/merge", p.id)) { (t(lang, "重複した記録をこの記録に統合する", "Merge a duplicate record into this one")) } }
+                    p { a href=(format!("/persons/{}/merge", p.id)) { (tr(lang, "merge-a-duplicate-record-into-this-one")) } }
                 }
             }
             @if tab == "investigation" { (investigation_sections(lang, who, &viewer, &p, &behaviours, infection.as_ref(), retry)) }
             @if tab == "details" { (details_sections(lang, who, &viewer, &p, &sections, match retry { Some(Retry::Section(r)) => Some(r), _ => None })) }
             @if hc && !open.is_empty() {
                 section class="card" aria-labelledby="esc-h" style="border-color:#b3261e" {
-                    h2 id="esc-h" { (t(lang, "要確認", "Needs review")) }
+                    h2 id="esc-h" { (tr(lang, "needs-review")) }
                     @for e in &open {
                         div class=(format!("esc esc-{}", e.priority)) style="border-bottom:1px solid #dde;padding:.5rem 0" {
                             p {
                                 strong class=(if e.priority == "urgent" { "err" } else { "" }) { (priority_label(lang, &e.priority)) } " · "
                                 (reason_label(lang, &e.reason)) " · " span class="muted" { (e.detail) " · " (local(e.opened_at)) }
-                                @if e.status == "acknowledged" { " · " (t(lang, "対応中", "in hand")) }
+                                @if e.status == "acknowledged" { " · " (tr(lang, "in-hand")) }
                             }
                             (step_forms(lang, who, e.id, &e.status, &e.priority, &back))
                         }
@@ -558,19 +565,19 @@ async fn page_served(
             }
             @if ho {
             section class="card" aria-labelledby="chart-h" {
-                h2 id="chart-h" { (t(lang, "健康観察の推移", "Observations")) }
+                h2 id="chart-h" { (tr(lang, "observations--console-person")) }
                 (svg)
-                h3 { (t(lang, "日別の症状", "Symptoms by day")) }
+                h3 { (tr(lang, "symptoms-by-day")) }
                 (symptom_grid(lang, flow, tz, &days, &obs, &missed))
             }
             }
             @if ho {
             section class="card" {
-                h2 { (t(lang, "記録", "Records")) }
+                h2 { (tr(lang, "records")) }
                 table {
                     thead { tr {
-                        th { (t(lang, "日時", "Time")) } th { (t(lang, "体温", "Temp.")) } th { "SpO2" }
-                        th { (t(lang, "「はい」と答えた症状", "Symptoms answered yes")) } th { (t(lang, "経路", "Source")) }
+                        th { (tr(lang, "time")) } th { (tr(lang, "temp")) } th { "SpO2" }
+                        th { (tr(lang, "symptoms-answered-yes")) } th { (tr(lang, "source")) }
                     } }
                     tbody {
                         @for o in obs.iter().rev() {
@@ -588,7 +595,7 @@ async fn page_served(
                                 td { (o.temperature_c.map(|v| format!("{v:.1} ℃")).unwrap_or_else(|| "—".into())) }
                                 td { (o.spo2.map(|v| format!("{v} %")).unwrap_or_else(|| "—".into())) }
                                 td {
-                                    @if o.urgent { strong class="err" { (t(lang, "緊急 ", "URGENT ")) } }
+                                    @if o.urgent { strong class="err" { (tr(lang, "urgent--console-person")) } }
                                     (yes.join("、"))
                                     @if let Some(n) = &o.note { div class="muted" { (n) } }
                                 }
@@ -600,25 +607,25 @@ async fn page_served(
                 @if viewer.may(FieldGroup::HealthObservation, Action::Write) {
                 @let of = Refill::of(retry, "observation", lang);
                 details open[of.open()] {
-                    summary { (t(lang, "電話などで聞き取った記録を入力", "Enter an observation taken by phone")) }
+                    summary { (tr(lang, "enter-an-observation-taken-by-phone")) }
                     (of.summary())
                     form method="post" action=(format!("/persons/{}/observations", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label for="temperature" { (t(lang, "体温（℃）", "Temperature (°C)")) }
+                        label for="temperature" { (tr(lang, "temperature-c--console-person")) }
                         input id="temperature" name="temperature" inputmode="decimal" value=[of.v("temperature")] aria-invalid=[of.invalid("temperature")];
                         (of.note("temperature"))
                         label for="spo2" { "SpO2 (%)" }
                         input id="spo2" name="spo2" inputmode="numeric" value=[of.v("spo2")] aria-invalid=[of.invalid("spo2")];
                         (of.note("spo2"))
-                        label for="reporter" { (t(lang, "回答者", "Reported by")) }
+                        label for="reporter" { (tr(lang, "reported-by")) }
                         select id="reporter" name="reporter" aria-invalid=[of.invalid("reporter")] {
-                            @for (v, ja, en) in [("self", "本人", "the person"), ("family", "家族", "family"), ("staff", "職員", "staff"), ("contractor", "委託先", "contractor")] {
-                                option value=(v) selected[of.v("reporter") == Some(v)] { (t(lang, ja, en)) }
+                            @for (v, key) in [("self", "the-person"), ("family", "family"), ("staff", "staff"), ("contractor", "contractor--console-person")] {
+                                option value=(v) selected[of.v("reporter") == Some(v)] { (tr(lang, key)) }
                             }
                         }
                         (of.note("reporter"))
                         fieldset {
-                            legend { (t(lang, "「はい」の症状", "Symptoms present")) }
+                            legend { (tr(lang, "symptoms-present")) }
                             @for q in flow.questions.iter().filter(|q| q.kind == QuestionKind::YesNo) {
                                 label style="font-weight:400" { input type="checkbox" name="yes" value=(q.id.get_ref()) checked[of.ticked("yes", q.id.get_ref())] style="width:auto"; " " (flow.text(q, lang)) }
                             }
@@ -627,27 +634,27 @@ async fn page_served(
                             @let id = format!("choice-{}", q.id.get_ref());
                             label for=(id) { (flow.text(q, lang)) }
                             select id=(id) name=(id) aria-invalid=[of.invalid(&id)] {
-                                option value="" { (t(lang, "（聞き取りなし）", "(not asked)")) }
+                                option value="" { (tr(lang, "not-asked--console-person")) }
                                 @for c in &q.choices { option value=(c.id) selected[of.v(&id) == Some(c.id.as_str())] { (flow.choice_text(c, lang)) } }
                             }
                             (of.note(&id))
                         }
-                        label for="note" { (t(lang, "メモ（医師の所見など）", "Note (e.g. a doctor's findings)")) }
+                        label for="note" { (tr(lang, "note-e-g-a-doctor-s-findings")) }
                         input id="note" name="note" value=[of.v("note")];
-                        button type="submit" { (t(lang, "記録する", "Record")) }
+                        button type="submit" { (tr(lang, "record--console-person")) }
                     }
                 }
                 }
             }
             section class="card" aria-labelledby="calls-h" id="calls" {
-                h2 id="calls-h" { (t(lang, "電話フォローアップ", "Follow-up calls")) }
+                h2 id="calls-h" { (tr(lang, "follow-up-calls")) }
                 @if viewer.may(FieldGroup::HealthObservation, Action::Write) {
                     @let cf = Refill::of(retry, "call", lang);
                     (cf.summary())
                     form method="post" action=(format!("/persons/{}/calls", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
                         fieldset {
-                            legend { (t(lang, "電話をかけた結果", "What came of the call")) }
+                            legend { (tr(lang, "what-came-of-the-call")) }
                             @for o in followups::OUTCOMES {
                                 label style="font-weight:400" {
                                     input type="radio" name="outcome" value=(o) checked[cf.v("outcome") == Some(*o)] style="width:auto";
@@ -656,13 +663,13 @@ async fn page_served(
                             }
                             (cf.note("outcome"))
                         }
-                        label for="call-note" { (t(lang, "メモ（任意）", "Note (optional)")) }
+                        label for="call-note" { (tr(lang, "note-optional")) }
                         input id="call-note" name="note" value=[cf.v("note")];
-                        button type="submit" { (t(lang, "電話の結果を記録", "Record the call")) }
+                        button type="submit" { (tr(lang, "record-the-call")) }
                     }
-                    p class="muted" { (t(lang, "話せたときは、聞き取った体温や症状を上の「聞き取った記録」に入力してください。", "When you reached the person, enter what they told you in the observation form above.")) }
+                    p class="muted" { (tr(lang, "when-you-reached-the-person-enter-what")) }
                 }
-                @if calls.is_empty() { p class="muted" { (t(lang, "記録はありません", "None recorded")) } }
+                @if calls.is_empty() { p class="muted" { (tr(lang, "none-recorded")) } }
                 ul {
                     @for c in &calls {
                         li { (local(c.at)) " · " strong { (call_outcome_label(lang, &c.outcome)) } " — " (c.staff_name)
@@ -673,7 +680,7 @@ async fn page_served(
             }
             @if hc {
             section class="card" {
-                h2 { (t(lang, "対応の記録", "Review timeline")) }
+                h2 { (tr(lang, "review-timeline")) }
                 @if timeline.is_empty() { p class="muted" { "—" } }
                 ul {
                     @for ev in &timeline {
@@ -692,42 +699,42 @@ async fn page_served(
             }
             @if ho {
             section class="card" {
-                h2 { (t(lang, "連絡予定と結果", "Check-ins and contact attempts")) }
+                h2 { (tr(lang, "check-ins-and-contact-attempts")) }
                 @if may_schedule {
                 @let sf = Refill::of(retry, "schedule", lang);
                 details open[sf.open()] {
-                    summary { (t(lang, "連絡方法・時刻を変更（本日分もすぐに反映）", "Change channel or times (applies to today at once)")) }
+                    summary { (tr(lang, "change-channel-or-times-applies-to-today")) }
                     (sf.summary())
                     form method="post" action=(format!("/persons/{}/schedule", p.id)) {
                         input type="hidden" name="csrf" value=(who.csrf);
-                        label for="sch-channel" { (t(lang, "連絡方法", "Channel")) }
+                        label for="sch-channel" { (tr(lang, "channel--console-person")) }
                         select id="sch-channel" name="channel" {
-                            @for (v, ja, en) in CHANNELS { option value=(v) selected[sf.v("channel").map_or(p.channel == *v, |x| x == *v)] { (t(lang, ja, en)) } }
+                            @for (v, key) in CHANNELS { option value=(v) selected[sf.v("channel").map_or(p.channel == *v, |x| x == *v)] { (tr(lang, key)) } }
                         }
-                        label for="sch-fallback" { (t(lang, "予備の連絡方法", "Fallback channel")) }
+                        label for="sch-fallback" { (tr(lang, "fallback-channel")) }
                         select id="sch-fallback" name="fallback_channel" {
-                            option value="none" selected[sf.v("fallback_channel").map_or(p.fallback_channel.is_none(), |x| x == "none")] { (t(lang, "なし", "none")) }
-                            @for (v, ja, en) in CHANNELS { option value=(v) selected[sf.v("fallback_channel").map_or(p.fallback_channel.as_deref() == Some(*v), |x| x == *v)] { (t(lang, ja, en)) } }
+                            option value="none" selected[sf.v("fallback_channel").map_or(p.fallback_channel.is_none(), |x| x == "none")] { (tr(lang, "none--console-person")) }
+                            @for (v, key) in CHANNELS { option value=(v) selected[sf.v("fallback_channel").map_or(p.fallback_channel.as_deref() == Some(*v), |x| x == *v)] { (tr(lang, key)) } }
                         }
-                        label for="sch-lang" { (t(lang, "言語", "Language")) }
+                        label for="sch-lang" { (tr(lang, "language")) }
                         select id="sch-lang" name="language" {
                             option value="ja" selected[sf.v("language").map_or(p.language == "ja", |x| x == "ja")] { "日本語" }
                             option value="en" selected[sf.v("language").map_or(p.language == "en", |x| x == "en")] { "English" }
                         }
-                        label for="sch-slow" { (t(lang, "自動音声の速さ", "Automated call pace")) }
+                        label for="sch-slow" { (tr(lang, "automated-call-pace")) }
                         select id="sch-slow" name="slow_speech" {
-                            option value="no" selected[sf.v("slow_speech").map_or(!p.slow_speech, |x| x == "no")] { (t(lang, "ふつう", "Normal")) }
-                            option value="yes" selected[sf.v("slow_speech").map_or(p.slow_speech, |x| x == "yes")] { (t(lang, "ゆっくり（入力を長めに待つ）", "Slow (waits longer for keys)")) }
+                            option value="no" selected[sf.v("slow_speech").map_or(!p.slow_speech, |x| x == "no")] { (tr(lang, "normal--console-person")) }
+                            option value="yes" selected[sf.v("slow_speech").map_or(p.slow_speech, |x| x == "yes")] { (tr(lang, "slow-waits-longer-for-keys")) }
                         }
-                        label for="sch-time" { (t(lang, "連絡時刻（複数はカンマ区切り、例 09:00,17:00）", "Times (comma-separated, e.g. 09:00,17:00)")) }
+                        label for="sch-time" { (tr(lang, "times-comma-separated-e-g-09-00-17-00")) }
                         input id="sch-time" name="checkin_time" value=(sf.v("checkin_time").unwrap_or(&times)) inputmode="numeric" autocomplete="off" aria-invalid=[sf.invalid("checkin_time")];
                         (sf.note("checkin_time"))
-                        button type="submit" { (t(lang, "変更する", "Save")) }
+                        button type="submit" { (tr(lang, "save")) }
                     }
                 }
                 }
                 table {
-                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "予定時刻", "Due")) } th { (t(lang, "結果", "Outcome")) } th { (t(lang, "連絡", "Attempts")) } } }
+                    thead { tr { th { (tr(lang, "date")) } th { (tr(lang, "due")) } th { (tr(lang, "outcome")) } th { (tr(lang, "attempts")) } } }
                     tbody {
                         @for c in cks.iter().rev() {
                             tr {
@@ -800,7 +807,7 @@ async fn enter(f: Posted) -> Result<Response, HtmlError> {
                     .map(|(_, v)| v.clone())
                     .collect(),
             };
-            let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+            let p = persons::get(&s.db, Access::Staff(&who.viewer()), id, None).await?;
             let flow = s.flows.for_monitoring(&p.monitoring_type);
             let mut c = Collect::default();
             let mut a = Answer::default();
@@ -848,7 +855,7 @@ async fn enter(f: Posted) -> Result<Response, HtmlError> {
             };
             let rec = observations::record_by_staff(
                 &s.db,
-                Some(&who.viewer()),
+                Access::Staff(&who.viewer()),
                 p.id,
                 reporter,
                 "staff",
@@ -887,60 +894,58 @@ async fn assign(
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
-    let orgs = staff::organisations_of(&s.db, who.health_centre_id).await?;
-    if !orgs.iter().any(|(o, _, _)| *o == f.organisation_id) {
-        return Err(mimamori_core::Error::invalid(
-            "organisation_id",
-            "choose one of this health centre's outside bodies",
-        )
-        .into());
-    }
-    staff::assign(&s.db, p.id, f.organisation_id).await?;
-    mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.assign", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
-    Ok(Redirect::to(&format!("/persons/{}?tab=record", p.id)).into_response())
+    let ip = addr.ip().to_string();
+    assignments::assign(
+        &s.db,
+        Access::Staff(&who.viewer()),
+        id,
+        f.organisation_id,
+        Some(&ip),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
 }
 
 /// How an observation came (`observations.source`).
 fn source_label(lang: Lang, s: &str) -> &'static str {
     match s {
-        "sms" => t(lang, "SMSのリンク", "SMS link"),
-        "email" => t(lang, "メールのリンク", "e-mail link"),
-        "web" => t(lang, "ウェブ", "web"),
-        "voice" => t(lang, "自動音声電話", "automated call"),
-        "inbound_call" => t(lang, "本人からの電話", "call from the person"),
-        "staff" => t(lang, "職員・委託先の入力", "entered by staff"),
-        "demo" => t(lang, "デモ", "demo"),
-        _ => t(lang, "その他", "other"),
+        "sms" => tr(lang, "sms-link"),
+        "email" => tr(lang, "e-mail-link"),
+        "web" => tr(lang, "web"),
+        "voice" => tr(lang, "automated-call"),
+        "inbound_call" => tr(lang, "call-from-the-person"),
+        "staff" => tr(lang, "entered-by-staff"),
+        "demo" => tr(lang, "demo"),
+        _ => tr(lang, "other"),
     }
 }
 
 /// Who answered (`observations.reporter`).
 fn reporter_label(lang: Lang, r: &str) -> &'static str {
     match r {
-        "self" => t(lang, "本人", "the person"),
-        "family" => t(lang, "家族", "family"),
-        "staff" => t(lang, "職員", "staff"),
-        "contractor" => t(lang, "委託先", "contractor"),
-        _ => t(lang, "その他", "other"),
+        "self" => tr(lang, "the-person"),
+        "family" => tr(lang, "family"),
+        "staff" => tr(lang, "staff"),
+        "contractor" => tr(lang, "contractor--console-person"),
+        _ => tr(lang, "other"),
     }
 }
 
 fn severity_label(lang: Lang, l: &str) -> &'static str {
     match l {
-        "mild" => t(lang, "軽症", "mild"),
-        "moderate1" => t(lang, "中等症I", "moderate I"),
-        "moderate2" => t(lang, "中等症II", "moderate II"),
-        _ => t(lang, "重症", "severe"),
+        "mild" => tr(lang, "mild"),
+        "moderate1" => tr(lang, "moderate-i"),
+        "moderate2" => tr(lang, "moderate-ii"),
+        _ => tr(lang, "severe"),
     }
 }
 
 fn test_result_label(lang: Lang, r: &str) -> &'static str {
     match r {
-        "positive" => t(lang, "陽性", "positive"),
-        "negative" => t(lang, "陰性", "negative"),
-        "pending" => t(lang, "結果待ち", "pending"),
-        _ => t(lang, "判定不能", "inconclusive"),
+        "positive" => tr(lang, "positive"),
+        "negative" => tr(lang, "negative"),
+        "pending" => tr(lang, "pending"),
+        _ => tr(lang, "inconclusive"),
     }
 }
 
@@ -965,38 +970,38 @@ fn registry_sections(
     html! {
         @if may(FieldGroup::Basic, Action::Read) {
         section class="card" {
-            h2 { (t(lang, "基本情報", "Basic information")) }
-            @if may(FieldGroup::Basic, Action::Write) { p { a href=(format!("/persons/{}/edit", p.id)) { (t(lang, "基本情報を編集", "Edit basic information")) } } }
+            h2 { (tr(lang, "basic-information")) }
+            @if may(FieldGroup::Basic, Action::Write) { p { a href=(format!("/persons/{}/edit", p.id)) { (tr(lang, "edit-basic-information")) } } }
             dl class="kv" {
-                dt { (t(lang, "フリガナ", "Kana")) } dd { (opt(&p.name_kana)) }
-                dt { (t(lang, "生年月日", "Date of birth")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))
+                dt { (tr(lang, "kana--console-person")) } dd { (opt(&p.name_kana)) }
+                dt { (tr(lang, "date-of-birth--console-person")) } dd { (p.date_of_birth.map(|d| d.to_string()).unwrap_or_else(|| "—".into()))
                     @if let Some(b) = p.age_band(japan_today()) { " (" (b) ")" } }
-                dt { (t(lang, "性別", "Sex")) } dd { (p.sex.as_deref().map(|s| super::forms::sex_label(lang, s)).unwrap_or("—")) }
-                dt { (t(lang, "住所", "Address")) } dd {
+                dt { (tr(lang, "sex--console-person")) } dd { (p.sex.as_deref().map(|s| super::forms::sex_label(lang, s)).unwrap_or("—")) }
+                dt { (tr(lang, "address--console-person")) } dd {
                     (prefecture.or(p.prefecture_code.as_deref()).unwrap_or("—")) " "
                     (p.municipality.as_deref().unwrap_or("")) " " (p.address.as_deref().unwrap_or(""))
                 }
-                dt { (t(lang, "職業・勤務先", "Occupation, workplace")) } dd { (opt(&p.occupation)) " / " (opt(&p.workplace)) }
-                dt { (t(lang, "緊急連絡先", "Emergency contact")) } dd { (opt(&p.emergency_contact)) }
-                dt { (t(lang, "発症日・検体採取日・最終接触日", "Onset, specimen, last exposure")) }
+                dt { (tr(lang, "occupation-workplace")) } dd { (opt(&p.occupation)) " / " (opt(&p.workplace)) }
+                dt { (tr(lang, "emergency-contact--console-person")) } dd { (opt(&p.emergency_contact)) }
+                dt { (tr(lang, "onset-specimen-last-exposure")) }
                 dd { (p.onset_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) " / "
                      (p.specimen_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) " / "
                      (p.last_exposure_date.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
-                dt { (t(lang, "観察期間の根拠", "Period from")) }
-                dd { @if let Some(r) = &p.period_rule { (t(lang, "規則 ", "rule ")) (r) } @else if let Some(r) = &p.period_override_reason { (t(lang, "変更：", "override: ")) (r) } @else { "—" } }
+                dt { (tr(lang, "period-from")) }
+                dd { @if let Some(r) = &p.period_rule { (tr(lang, "rule")) (r) } @else if let Some(r) = &p.period_override_reason { (tr(lang, "override")) (r) } @else { "—" } }
                 @if let Some(src) = p.source_person_id {
-                    dt { (t(lang, "感染源の患者", "Source case")) } dd { a href=(format!("/persons/{src}")) { "ID " (src) } }
+                    dt { (tr(lang, "source-case")) } dd { a href=(format!("/persons/{src}")) { "ID " (src) } }
                 }
             }
         }
         }
         @if may(FieldGroup::Tests, Action::Read) {
         section class="card" {
-            h2 { (t(lang, "検査", "Tests")) }
-            @if tests.is_empty() { p class="muted" { (t(lang, "記録なし", "none recorded")) } }
+            h2 { (tr(lang, "tests")) }
+            @if tests.is_empty() { p class="muted" { (tr(lang, "none-recorded--console-person")) } }
             @else {
                 table {
-                    thead { tr { th { (t(lang, "検体採取日", "Specimen")) } th { (t(lang, "方法", "Method")) } th { (t(lang, "結果", "Result")) } th { (t(lang, "結果判明日", "Result date")) } th { (t(lang, "検査機関", "Laboratory")) } } }
+                    thead { tr { th { (tr(lang, "specimen")) } th { (tr(lang, "method")) } th { (tr(lang, "result")) } th { (tr(lang, "result-date")) } th { (tr(lang, "laboratory")) } } }
                     tbody { @for r in tests { tr {
                         td { (r.specimen_date) } td { (r.method.as_deref().unwrap_or("—")) }
                         td { strong class=(if r.result == "positive" { "err" } else { "" }) { (test_result_label(lang, &r.result)) } }
@@ -1007,29 +1012,29 @@ fn registry_sections(
             }
             @if may(FieldGroup::Tests, Action::Write) {
             details open[tf.open()] {
-                summary { (t(lang, "検査を追加", "Add a test")) }
+                summary { (tr(lang, "add-a-test")) }
                 (tf.summary())
                 form method="post" action=(format!("/persons/{}/tests", p.id)) {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    label for="t-specimen" { (t(lang, "検体採取日", "Specimen date")) }
+                    label for="t-specimen" { (tr(lang, "specimen-date")) }
                     input id="t-specimen" name="specimen_date" type="date" required value=[tf.v("specimen_date")] aria-invalid=[tf.invalid("specimen_date")];
                     (tf.note("specimen_date"))
-                    label for="t-method" { (t(lang, "方法", "Method")) }
+                    label for="t-method" { (tr(lang, "method")) }
                     select id="t-method" name="method" aria-invalid=[tf.invalid("method")] { @for m in registry::TEST_METHODS { option value=(m) selected[tf.v("method") == Some(*m)] { (m) } } }
                     (tf.note("method"))
-                    label for="t-result" { (t(lang, "結果", "Result")) }
+                    label for="t-result" { (tr(lang, "result")) }
                     select id="t-result" name="result" aria-invalid=[tf.invalid("result")] { @for r in registry::TEST_RESULTS { option value=(r) selected[tf.v("result").map_or(*r == "pending", |v| v == *r)] { (test_result_label(lang, r)) } } }
                     (tf.note("result"))
-                    label for="t-contact" { (t(lang, "結果の連絡予定日（任意）", "Planned contact date (optional)")) }
+                    label for="t-contact" { (tr(lang, "planned-contact-date-optional")) }
                     input id="t-contact" name="planned_contact_date" type="date" value=[tf.v("planned_contact_date")] aria-invalid=[tf.invalid("planned_contact_date")];
                     (tf.note("planned_contact_date"))
-                    label for="t-rdate" { (t(lang, "結果判明日（任意）", "Result date (optional)")) }
+                    label for="t-rdate" { (tr(lang, "result-date-optional")) }
                     input id="t-rdate" name="result_date" type="date" value=[tf.v("result_date")] aria-invalid=[tf.invalid("result_date")];
                     (tf.note("result_date"))
-                    label for="t-lab" { (t(lang, "検査機関（任意）", "Laboratory (optional)")) }
+                    label for="t-lab" { (tr(lang, "laboratory-optional")) }
                     input id="t-lab" name="laboratory" value=[tf.v("laboratory")] aria-invalid=[tf.invalid("laboratory")];
                     (tf.note("laboratory"))
-                    button type="submit" { (t(lang, "追加", "Add")) }
+                    button type="submit" { (tr(lang, "add")) }
                 }
             }
             }
@@ -1037,28 +1042,28 @@ fn registry_sections(
         }
         @if may(FieldGroup::Severity, Action::Read) {
         section class="card" {
-            h2 { (t(lang, "重症度", "Severity")) }
+            h2 { (tr(lang, "severity")) }
             ul { @for v in severities { li { (v.from_date) " " strong { (severity_label(lang, &v.level)) } } }
-                 @if severities.is_empty() { li class="muted" { (t(lang, "記録なし", "none recorded")) } } }
+                 @if severities.is_empty() { li class="muted" { (tr(lang, "none-recorded--console-person")) } } }
             @if may(FieldGroup::Severity, Action::Write) {
             (sf.summary())
             form method="post" action=(format!("/persons/{}/severities", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
                 input type="hidden" name="csrf" value=(who.csrf);
-                label { (t(lang, "重症度", "Severity")) " "
+                label { (tr(lang, "severity")) " "
                     select name="level" style="width:auto" aria-invalid=[sf.invalid("level")] { @for l in registry::SEVERITY_LEVELS { option value=(l) selected[sf.v("level") == Some(*l)] { (severity_label(lang, l)) } } } }
-                label { (t(lang, "日付（空欄は今日）", "From (empty: today)")) " " input name="from_date" type="date" style="width:auto" value=[sf.v("from_date")] aria-invalid=[sf.invalid("from_date")]; }
-                button type="submit" style="margin:0" { (t(lang, "記録", "Record")) }
+                label { (tr(lang, "from-empty-today--console-person")) " " input name="from_date" type="date" style="width:auto" value=[sf.v("from_date")] aria-invalid=[sf.invalid("from_date")]; }
+                button type="submit" style="margin:0" { (tr(lang, "record--console-person-2")) }
             }
             }
         }
         }
         @if may(FieldGroup::Contacts, Action::Read) && p.monitoring_type == "patient" {
         section class="card" {
-            h2 { (t(lang, "濃厚接触者", "Close contacts")) }
+            h2 { (tr(lang, "close-contacts")) }
             ul { @for c in contacts { li { a href=(format!("/persons/{}", c.id)) { (c.name) } " · " (c.observation_start) " – " (c.observation_end) } }
-                 @if contacts.is_empty() { li class="muted" { (t(lang, "登録なし", "none registered")) } } }
+                 @if contacts.is_empty() { li class="muted" { (tr(lang, "none-registered")) } } }
             @if may(FieldGroup::Contacts, Action::Write) {
-                a class="button" href=(format!("/persons/{}/contacts", p.id)) { (t(lang, "濃厚接触者を登録", "Register a close contact")) }
+                a class="button" href=(format!("/persons/{}/contacts", p.id)) { (tr(lang, "register-a-close-contact")) }
             }
         }
         }
@@ -1067,15 +1072,15 @@ fn registry_sections(
 
 fn setting_label(lang: Lang, s: &str) -> &'static str {
     match s {
-        "home" => t(lang, "自宅・家族", "home, family"),
-        "work" => t(lang, "職場", "work"),
-        "school" => t(lang, "学校・保育", "school, childcare"),
-        "restaurant" => t(lang, "飲食店", "restaurant"),
-        "medical" => t(lang, "医療機関", "medical"),
-        "welfare" => t(lang, "福祉施設", "welfare facility"),
-        "transport" => t(lang, "交通機関", "transport"),
-        "event" => t(lang, "イベント・集会", "event, gathering"),
-        _ => t(lang, "その他", "other"),
+        "home" => tr(lang, "home-family"),
+        "work" => tr(lang, "work"),
+        "school" => tr(lang, "school-childcare"),
+        "restaurant" => tr(lang, "restaurant"),
+        "medical" => tr(lang, "medical"),
+        "welfare" => tr(lang, "welfare-facility--console-person"),
+        "transport" => tr(lang, "transport"),
+        "event" => tr(lang, "event-gathering"),
+        _ => tr(lang, "other"),
     }
 }
 
@@ -1095,45 +1100,45 @@ fn investigation_sections(
     html! {
         @if may(FieldGroup::BehaviourHistory, Action::Read) {
         section class="card" {
-            h2 { (t(lang, "行動歴（積極的疫学調査）", "Behaviour history (investigation)")) }
-            @if behaviours.is_empty() { p class="muted" { (t(lang, "記録なし", "none recorded")) } }
+            h2 { (tr(lang, "behaviour-history-investigation")) }
+            @if behaviours.is_empty() { p class="muted" { (tr(lang, "none-recorded--console-person")) } }
             @else {
                 table {
-                    thead { tr { th { (t(lang, "日付", "Date")) } th { (t(lang, "時間", "Time")) } th { (t(lang, "場所", "Place")) } th { (t(lang, "接触した人", "People met")) } th {} } }
+                    thead { tr { th { (tr(lang, "date")) } th { (tr(lang, "time--console-person")) } th { (tr(lang, "place")) } th { (tr(lang, "people-met")) } th {} } }
                     tbody { @for b in behaviours { tr {
                         td { (b.on_date) } td { (b.time_text.as_deref().unwrap_or("")) }
                         td { (b.place) " (" (setting_label(lang, &b.setting)) ")" @if let Some(ph) = &b.place_phone { div class="muted" { (ph) } } }
                         td { (b.people_met.as_deref().unwrap_or("")) }
                         td { @if may(FieldGroup::Contacts, Action::Write) {
-                            a href=(format!("/persons/{}/contacts?behaviour={}", p.id, b.id)) { (t(lang, "接触者を登録", "Register a contact")) } } }
+                            a href=(format!("/persons/{}/contacts?behaviour={}", p.id, b.id)) { (tr(lang, "register-a-contact")) } } }
                     } } }
                 }
             }
             @if may(FieldGroup::BehaviourHistory, Action::Write) {
             details open[bf.open()] {
-                summary { (t(lang, "行動歴を追加", "Add an entry")) }
+                summary { (tr(lang, "add-an-entry")) }
                 (bf.summary())
                 form method="post" action=(format!("/persons/{}/behaviours", p.id)) {
                     input type="hidden" name="csrf" value=(who.csrf);
-                    label for="b-date" { (t(lang, "日付", "Date")) }
+                    label for="b-date" { (tr(lang, "date")) }
                     input id="b-date" name="on_date" type="date" required value=[bf.v("on_date")] aria-invalid=[bf.invalid("on_date")];
                     (bf.note("on_date"))
-                    label for="b-time" { (t(lang, "時間（任意）", "Time (optional)")) }
+                    label for="b-time" { (tr(lang, "time-optional")) }
                     input id="b-time" name="time_text" placeholder="12:00-13:30" value=[bf.v("time_text")] aria-invalid=[bf.invalid("time_text")];
                     (bf.note("time_text"))
-                    label for="b-place" { (t(lang, "場所", "Place")) }
+                    label for="b-place" { (tr(lang, "place")) }
                     input id="b-place" name="place" required value=[bf.v("place")] aria-invalid=[bf.invalid("place")];
                     (bf.note("place"))
-                    label for="b-setting" { (t(lang, "種別", "Setting")) }
+                    label for="b-setting" { (tr(lang, "setting")) }
                     select id="b-setting" name="setting" aria-invalid=[bf.invalid("setting")] { @for st in registry::SETTINGS { option value=(st) selected[bf.v("setting") == Some(*st)] { (setting_label(lang, st)) } } }
                     (bf.note("setting"))
-                    label for="b-phone" { (t(lang, "場所の電話（任意）", "Place phone (optional)")) }
+                    label for="b-phone" { (tr(lang, "place-phone-optional")) }
                     input id="b-phone" name="place_phone" type="tel" value=[bf.v("place_phone")] aria-invalid=[bf.invalid("place_phone")];
                     (bf.note("place_phone"))
-                    label for="b-people" { (t(lang, "接触した人（任意）", "People met (optional)")) }
+                    label for="b-people" { (tr(lang, "people-met-optional")) }
                     input id="b-people" name="people_met" value=[bf.v("people_met")] aria-invalid=[bf.invalid("people_met")];
                     (bf.note("people_met"))
-                    button type="submit" { (t(lang, "追加", "Add")) }
+                    button type="submit" { (tr(lang, "add")) }
                 }
             }
             }
@@ -1141,10 +1146,10 @@ fn investigation_sections(
         }
         @if let Some(registry::Infection { link, area, setting, place }) = infection {
         section class="card" {
-            h2 { (t(lang, "感染源・感染経路", "Infection link and route")) }
+            h2 { (tr(lang, "infection-link-and-route")) }
             p {
-                (t(lang, "感染源との関連：", "Link: "))
-                strong { (match link.as_deref() { Some("confirmed") => t(lang, "確定", "confirmed"), Some("presumed") => t(lang, "推定", "presumed"), Some(_) => t(lang, "不明", "unknown"), None => "—" }) }
+                (tr(lang, "link"))
+                strong { (match link.as_deref() { Some("confirmed") => tr(lang, "confirmed"), Some("presumed") => tr(lang, "presumed"), Some(_) => tr(lang, "unknown"), None => "—" }) }
                 " · " (area.as_deref().unwrap_or("—")) " · " (setting.as_deref().map(|s| setting_label(lang, s)).unwrap_or("—")) " · " (place.as_deref().unwrap_or("—"))
             }
             @if may(FieldGroup::InfectionLink, Action::Write) {
@@ -1154,15 +1159,15 @@ fn investigation_sections(
             (inf.summary())
             form method="post" action=(format!("/persons/{}/infection", p.id)) style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
                 input type="hidden" name="csrf" value=(who.csrf);
-                label { (t(lang, "関連", "Link")) " " select name="link" style="width:auto" aria-invalid=[inf.invalid("link")] {
-                    @for (k, ja, en) in [("confirmed", "確定", "confirmed"), ("presumed", "推定", "presumed"), ("unknown", "不明", "unknown")] {
-                        option value=(k) selected[cur("link", link).as_deref() == Some(k)] { (t(lang, ja, en)) } } } }
-                label { (t(lang, "地域", "Area")) " " input name="area" value=(cur("area", area).unwrap_or_default()) style="width:8rem" aria-invalid=[inf.invalid("area")]; }
-                label { (t(lang, "種別", "Setting")) " " select name="setting" style="width:auto" aria-invalid=[inf.invalid("setting")] {
+                label { (tr(lang, "link--console-person")) " " select name="link" style="width:auto" aria-invalid=[inf.invalid("link")] {
+                    @for (k, key) in [("confirmed", "confirmed"), ("presumed", "presumed"), ("unknown", "unknown")] {
+                        option value=(k) selected[cur("link", link).as_deref() == Some(k)] { (tr(lang, key)) } } } }
+                label { (tr(lang, "area")) " " input name="area" value=(cur("area", area).unwrap_or_default()) style="width:8rem" aria-invalid=[inf.invalid("area")]; }
+                label { (tr(lang, "setting")) " " select name="setting" style="width:auto" aria-invalid=[inf.invalid("setting")] {
                     option value="" { "—" }
                     @for st in registry::SETTINGS { option value=(st) selected[cur("setting", setting).as_deref() == Some(*st)] { (setting_label(lang, st)) } } } }
-                label { (t(lang, "場所", "Place")) " " input name="place" value=(cur("place", place).unwrap_or_default()) style="width:10rem" aria-invalid=[inf.invalid("place")]; }
-                button type="submit" style="margin:0" { (t(lang, "記録", "Save")) }
+                label { (tr(lang, "place")) " " input name="place" value=(cur("place", place).unwrap_or_default()) style="width:10rem" aria-invalid=[inf.invalid("place")]; }
+                button type="submit" style="margin:0" { (tr(lang, "save--console-person")) }
             }
             }
         }
@@ -1173,93 +1178,74 @@ fn investigation_sections(
 fn section_title(lang: Lang, s: sections::Section) -> &'static str {
     use sections::Section as S;
     match s {
-        S::Welfare => t(lang, "福祉部門との連携", "Welfare liaison"),
-        S::Household => t(lang, "同居者", "Household"),
-        S::Memo => t(lang, "メモ", "Memo"),
-        S::Interview => t(lang, "問診", "Interview"),
-        S::UnderlyingConditions => t(
-            lang,
-            "基礎疾患・服薬・妊娠・喫煙",
-            "Underlying conditions, medication, pregnancy, smoking",
-        ),
-        S::Admission => t(lang, "入院", "Admission"),
-        S::CareContacts => t(lang, "療養上の連絡先", "Contacts for care"),
-        S::ReleaseDate => t(lang, "待機解除連絡", "Release communicated"),
-        S::InvestigationContacts => t(lang, "接触者（調査）", "People found by the investigation"),
+        S::Welfare => tr(lang, "welfare-liaison"),
+        S::Household => tr(lang, "household"),
+        S::Memo => tr(lang, "memo"),
+        S::Interview => tr(lang, "interview"),
+        S::UnderlyingConditions => tr(lang, "underlying-conditions-medication"),
+        S::Admission => tr(lang, "admission"),
+        S::CareContacts => tr(lang, "contacts-for-care"),
+        S::ReleaseDate => tr(lang, "release-communicated"),
+        S::InvestigationContacts => tr(lang, "people-found-by-the-investigation"),
     }
 }
 
 /// The label of a section field, Japanese first.
 fn field_label(lang: Lang, k: &str) -> &'static str {
-    let (ja, en) = match k {
-        "disability" => ("障害", "disability"),
-        "public_assistance" => ("生活保護", "public assistance"),
-        "childcare_needed" => ("保育が必要", "childcare needed"),
-        "carer_needed" => ("介護が必要", "carer needed"),
-        "other" => ("その他", "other"),
-        "lives_with_elderly" => ("高齢者と同居", "lives with elderly people"),
-        "lives_with_underlying_disease" => (
-            "基礎疾患のある人と同居",
-            "lives with someone with an underlying disease",
-        ),
-        "lives_with_immunosuppressed" => (
-            "免疫抑制状態の人と同居",
-            "lives with someone immunosuppressed",
-        ),
-        "lives_with_pregnant" => ("妊婦と同居", "lives with someone pregnant"),
-        "lives_with_healthcare_worker" => ("医療従事者と同居", "lives with a healthcare worker"),
-        "members" => ("同居者", "members"),
-        "text" => ("メモ", "memo"),
-        "date" => ("問診日", "date"),
-        "institution" => ("診断医療機関", "diagnosing institution"),
-        "insurance_number" => ("保険証番号", "insurance number"),
-        "symptoms" => ("症状", "symptoms"),
-        "referred_by_institution" => ("紹介元医療機関", "referred by (institution)"),
-        "referred_by_doctor" => ("紹介元医師", "referred by (doctor)"),
-        "previous_admissions" => ("過去の入院歴", "previous admissions"),
-        "remarks" => ("その他特記事項", "remarks"),
-        "copd" => (
-            "COPD等の慢性呼吸器疾患",
-            "COPD or other chronic lung disease",
-        ),
-        "diabetes" => ("糖尿病", "diabetes"),
-        "hypertension" => ("高血圧", "hypertension"),
-        "dyslipidaemia" => ("脂質異常症", "dyslipidaemia"),
-        "cerebrovascular" => ("脳血管疾患", "cerebrovascular disease"),
-        "dementia" => ("認知症", "dementia"),
-        "medication" => ("服薬中の薬", "current medication"),
-        "immunosuppressants" => ("免疫抑制剤", "immunosuppressants"),
-        "anticancer_drugs" => ("抗がん剤", "anti-cancer drugs"),
-        "dialysis" => ("透析", "dialysis"),
-        "pregnancy_weeks" => ("妊娠週数", "weeks of pregnancy"),
-        "smoking_start_age" => ("喫煙開始年齢", "age started smoking"),
-        "cigarettes_per_day" => ("1日の本数", "cigarettes a day"),
-        "admitted_on" => ("入院日", "admitted on"),
-        "discharged_on" => ("退院日", "discharged on"),
-        "hospital" => ("入院医療機関", "hospital"),
-        "doctor" => ("主治医", "doctor"),
-        "ards" => ("ARDS", "ARDS"),
-        "xray_ct_findings" => ("胸部X線・CT所見", "chest X-ray / CT findings"),
-        "icu" => ("ICU入室", "ICU"),
-        "ventilator" => ("人工呼吸器", "ventilator"),
-        "ecmo" => ("ECMO", "ECMO"),
-        "outcome" => (
-            "転帰（discharged / died / transferred / in_hospital）",
-            "outcome (discharged / died / transferred / in_hospital)",
-        ),
-        "died_on" => ("死亡日", "died on"),
-        "cause_of_death" => ("死因", "cause of death"),
-        "emergency_hospital" => ("救急時の医療機関", "emergency hospital"),
-        "family_doctor" => ("かかりつけ医", "family doctor"),
-        "follow_up_body" => ("健康観察の委託先", "follow-up body"),
-        "communicated_on" => ("待機解除を連絡した日", "release communicated on"),
-        "contacts" => (
-            "接触者（1行に1人：氏名, 電話, 連絡済み はい/いいえ, 濃厚接触 はい/いいえ）",
-            "People (one per line: name, phone, reached yes/no, close contact yes/no)",
-        ),
-        _ => ("", ""),
+    let key = match k {
+        "disability" => "disability",
+        "public_assistance" => "public-assistance",
+        "childcare_needed" => "childcare-needed",
+        "carer_needed" => "carer-needed",
+        "other" => "other",
+        "lives_with_elderly" => "lives-with-elderly-people",
+        "lives_with_underlying_disease" => "lives-with-someone-with-an-underlying",
+        "lives_with_immunosuppressed" => "lives-with-someone-immunosuppressed",
+        "lives_with_pregnant" => "lives-with-someone-pregnant",
+        "lives_with_healthcare_worker" => "lives-with-a-healthcare-worker",
+        "members" => "members",
+        "text" => "memo--console-person",
+        "date" => "date--console-person",
+        "institution" => "diagnosing-institution",
+        "insurance_number" => "insurance-number",
+        "symptoms" => "symptoms--console-person",
+        "referred_by_institution" => "referred-by-institution",
+        "referred_by_doctor" => "referred-by-doctor",
+        "previous_admissions" => "previous-admissions",
+        "remarks" => "remarks",
+        "copd" => "copd-or-other-chronic-lung-disease",
+        "diabetes" => "diabetes",
+        "hypertension" => "hypertension",
+        "dyslipidaemia" => "dyslipidaemia",
+        "cerebrovascular" => "cerebrovascular-disease",
+        "dementia" => "dementia",
+        "medication" => "current-medication",
+        "immunosuppressants" => "immunosuppressants",
+        "anticancer_drugs" => "anti-cancer-drugs",
+        "dialysis" => "dialysis",
+        "pregnancy_weeks" => "weeks-of-pregnancy",
+        "smoking_start_age" => "age-started-smoking",
+        "cigarettes_per_day" => "cigarettes-a-day",
+        "admitted_on" => "admitted-on",
+        "discharged_on" => "discharged-on",
+        "hospital" => "hospital--console-person",
+        "doctor" => "doctor",
+        "ards" => "ards",
+        "xray_ct_findings" => "chest-x-ray-ct-findings",
+        "icu" => "icu",
+        "ventilator" => "ventilator",
+        "ecmo" => "ecmo",
+        "outcome" => "outcome-discharged-died-transferred-in",
+        "died_on" => "died-on",
+        "cause_of_death" => "cause-of-death",
+        "emergency_hospital" => "emergency-hospital",
+        "family_doctor" => "family-doctor",
+        "follow_up_body" => "follow-up-body",
+        "communicated_on" => "release-communicated-on",
+        "contacts" => "people-one-per-line-name-phone-reached",
+        _ => return "",
     };
-    t(lang, ja, en)
+    tr(lang, key)
 }
 
 /// Number fields of the sections (the rest are text, dates or yes/no).
@@ -1289,7 +1275,7 @@ fn details_sections(
             section class="card" id=(format!("section-{}", st.section.key())) {
                 h2 { (section_title(lang, st.section)) }
                 @if let Some(r) = retry { (not_saved(lang, &r.errors, Some(st.section.key()))) }
-                @if let Some(at) = st.updated_at { p class="muted" { (t(lang, "更新：", "Updated: ")) (at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) } }
+                @if let Some(at) = st.updated_at { p class="muted" { (tr(lang, "updated")) (at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) } }
                 form method="post" action=(format!("/persons/{}/sections/{}", p.id, st.section.key())) {
                     input type="hidden" name="csrf" value=(who.csrf);
                     @if let Some(obj) = data.as_object() {
@@ -1301,7 +1287,7 @@ fn details_sections(
                                     label style="font-weight:400" { input type="checkbox" id=(id) name=(k) value="true" checked[*b] disabled[!writable] style="width:auto"; " " (field_label(lang, k)) }
                                 }
                                 serde_json::Value::Array(members) => {
-                                    label for=(id) { @if k == "contacts" { (field_label(lang, k)) } @else { (t(lang, "同居者（1行に1人：氏名, 続柄, 電話）", "Members (one per line: name, relation, phone)")) } }
+                                    label for=(id) { @if k == "contacts" { (field_label(lang, k)) } @else { (tr(lang, "members-one-per-line-name-relation-phone")) } }
                                     textarea id=(id) name=(k) rows="4" disabled[!writable] aria-invalid=[e.as_ref().map(|_| "true")] {
                                         @for m in members { (list_line(m)) "\n" }
                                     }
@@ -1310,7 +1296,7 @@ fn details_sections(
                                         ul { @for m in members { @if m["person_id"].is_null() && (k != "contacts" || m["close_contact"] == true) {
                                             li { (m["name"].as_str().unwrap_or("")) " — "
                                                 a href=(format!("/persons/{}/contacts?{}", p.id, serde_urlencoded::to_string([("name", m["name"].as_str().unwrap_or("")), ("phone", m["phone"].as_str().unwrap_or(""))]).unwrap_or_default())) {
-                                                    (t(lang, "濃厚接触者として登録", "Register as a close contact")) } }
+                                                    (tr(lang, "register-as-a-close-contact")) } }
                                         } } }
                                     }
                                 }
@@ -1324,7 +1310,7 @@ fn details_sections(
                             }
                         }
                     }
-                    @if writable { button type="submit" { (t(lang, "保存", "Save")) } }
+                    @if writable { button type="submit" { (tr(lang, "save--console-person-2")) } }
                 }
             }
         }
@@ -1437,10 +1423,10 @@ async fn save_section(
     }
 }
 
-const CHANNELS: &[(&str, &str, &str)] = &[
-    ("sms", "SMS（リンク）", "SMS (link)"),
-    ("email", "メール", "e-mail"),
-    ("voice", "自動音声電話", "automated call"),
+const CHANNELS: &[(&str, &str)] = &[
+    ("sms", "sms-link--console-person"),
+    ("email", "e-mail"),
+    ("voice", "automated-call"),
 ];
 
 /// Changes how and when the person is reached; today's check-ins follow at once.
@@ -1572,7 +1558,7 @@ pub async fn add_residence(
     input: &residences::ResidenceInput,
     ip: &str,
 ) -> mimamori_core::Result<i64> {
-    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    let p = persons::get(&s.db, Access::Staff(&who.viewer()), id, None).await?;
     let tz: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let r = input.parse(checkins::local_date(tz, mimamori_core::db::now()))?;
     let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
@@ -1596,10 +1582,10 @@ struct TabQuery {
 /// The words for a contact attempt's kind.
 fn attempt_kind_label(lang: Lang, k: &str) -> &'static str {
     match k {
-        "initial" => t(lang, "初回", "first message"),
-        "reminder" => t(lang, "再通知", "reminder"),
-        "call" => t(lang, "電話", "call"),
-        _ => t(lang, "その他", "other"),
+        "initial" => tr(lang, "first-message"),
+        "reminder" => tr(lang, "reminder"),
+        "call" => tr(lang, "call"),
+        _ => tr(lang, "other"),
     }
 }
 
@@ -1607,39 +1593,39 @@ fn attempt_kind_label(lang: Lang, k: &str) -> &'static str {
 fn channel_label(lang: Lang, c: &str) -> &'static str {
     match c {
         "sms" => "SMS",
-        "email" => t(lang, "メール", "e-mail"),
-        "voice" => t(lang, "自動音声電話", "automated call"),
-        _ => t(lang, "その他", "other"),
+        "email" => tr(lang, "e-mail"),
+        "voice" => tr(lang, "automated-call"),
+        _ => tr(lang, "other"),
     }
 }
 
 /// The words for an attempt's status as the provider reported it.
 fn attempt_status_label(lang: Lang, s: &str) -> &'static str {
     match s {
-        "queued" | "accepted" | "scheduled" => t(lang, "送信待ち", "queued"),
-        "sending" => t(lang, "送信中", "sending"),
-        "sent" => t(lang, "送信済み", "sent"),
-        "read" => t(lang, "既読", "read"),
-        "initiated" | "ringing" => t(lang, "呼び出し中", "ringing"),
-        "in-progress" => t(lang, "通話中", "in progress"),
-        "delivered" => t(lang, "配信済み", "delivered"),
-        "undelivered" => t(lang, "配信できず", "not delivered"),
-        "failed" => t(lang, "失敗", "failed"),
-        "busy" => t(lang, "話し中", "busy"),
-        "no-answer" => t(lang, "応答なし", "no answer"),
-        "completed" => t(lang, "通話完了", "call completed"),
-        "canceled" => t(lang, "取り消し", "cancelled"),
-        _ => t(lang, "その他", "other"),
+        "queued" | "accepted" | "scheduled" => tr(lang, "queued"),
+        "sending" => tr(lang, "sending"),
+        "sent" => tr(lang, "sent"),
+        "read" => tr(lang, "read"),
+        "initiated" | "ringing" => tr(lang, "ringing"),
+        "in-progress" => tr(lang, "in-progress"),
+        "delivered" => tr(lang, "delivered"),
+        "undelivered" => tr(lang, "not-delivered"),
+        "failed" => tr(lang, "failed"),
+        "busy" => tr(lang, "busy"),
+        "no-answer" => tr(lang, "no-answer--console-person"),
+        "completed" => tr(lang, "call-completed"),
+        "canceled" => tr(lang, "cancelled"),
+        _ => tr(lang, "other"),
     }
 }
 
 /// The words for a follow-up call's outcome.
 pub fn call_outcome_label(lang: Lang, o: &str) -> &'static str {
     match o {
-        "reached" => t(lang, "本人・家族と話せた", "reached the person or family"),
-        "no_answer" => t(lang, "出なかった", "no answer"),
-        "busy" => t(lang, "話し中", "busy"),
-        "wrong_number" => t(lang, "番号違い・不通", "wrong or dead number"),
+        "reached" => tr(lang, "reached-the-person-or-family"),
+        "no_answer" => tr(lang, "no-answer--console-person-2"),
+        "busy" => tr(lang, "busy"),
+        "wrong_number" => tr(lang, "wrong-or-dead-number"),
         _ => "?",
     }
 }
@@ -1736,19 +1722,14 @@ async fn share(
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
-    if f.health_centre_id == p.health_centre_id
-        || staff::health_centre(&s.db, f.health_centre_id)
-            .await
-            .is_err()
-    {
-        return Err(mimamori_core::Error::invalid(
-            "health_centre_id",
-            "choose another existing health centre",
-        )
-        .into());
-    }
-    staff::share(&s.db, p.id, f.health_centre_id, who.id).await?;
-    mimamori_core::with_db!(&s.db, pool => mimamori_core::store::audit(pool, mimamori_core::store::Actor::Staff(who.id), "person.share", "person", Some(p.id), Some(&addr.ip().to_string())).await)?;
-    Ok(Redirect::to(&format!("/persons/{}?tab=record", p.id)).into_response())
+    let ip = addr.ip().to_string();
+    assignments::share(
+        &s.db,
+        Access::Staff(&who.viewer()),
+        id,
+        f.health_centre_id,
+        Some(&ip),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/persons/{id}?tab=record")).into_response())
 }

@@ -6,14 +6,13 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
-use chrono::Duration;
 use maud::{Markup, html};
 use mimamori_core::{
     Error,
-    access::{Action, FieldGroup},
+    access::{Access, Action, FieldGroup},
     domain::Lang,
+    registration::{self, Registration},
     store::{
-        Actor,
         persons::{self, List},
         staff,
     },
@@ -24,7 +23,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::HtmlError,
-    i18n::{UiLang, t},
+    i18n::{UiLang, tr},
     layout,
 };
 
@@ -39,40 +38,28 @@ pub fn router() -> Router<AppState> {
         .route("/persons/{id}/edit", get(edit_form).post(edit))
 }
 
-const BASIC_FIELDS: &[(&str, &str, &str, &str)] = &[
-    ("name", "氏名", "Name", "text"),
-    ("name_kana", "フリガナ", "Name in kana", "text"),
-    ("phone", "電話番号", "Phone", "tel"),
-    ("email", "メールアドレス", "E-mail", "email"),
-    ("date_of_birth", "生年月日", "Date of birth", "date"),
-    (
-        "sex",
-        "性別（male / female / other / unknown）",
-        "Sex (male / female / other / unknown)",
-        "text",
-    ),
-    ("nationality", "国籍", "Nationality", "text"),
-    (
-        "prefecture_code",
-        "都道府県コード",
-        "Prefecture code",
-        "text",
-    ),
-    ("municipality", "市区町村", "Municipality", "text"),
-    ("address", "町名以下", "Rest of the address", "text"),
-    ("occupation", "職業", "Occupation", "text"),
-    ("workplace", "勤務先・学校", "Workplace or school", "text"),
+const BASIC_FIELDS: &[(&str, &str, &str)] = &[
+    ("name", "name", "text"),
+    ("name_kana", "name-in-kana", "text"),
+    ("phone", "phone--console-persons", "tel"),
+    ("email", "e-mail--console-persons", "email"),
+    ("date_of_birth", "date-of-birth--console-person", "date"),
+    ("sex", "sex-male-female-other-unknown", "text"),
+    ("nationality", "nationality--console-persons", "text"),
+    ("prefecture_code", "prefecture-code", "text"),
+    ("municipality", "municipality--console-reports", "text"),
+    ("address", "rest-of-the-address", "text"),
+    ("occupation", "occupation--console-persons", "text"),
+    ("workplace", "workplace-or-school", "text"),
     (
         "emergency_contact",
-        "緊急連絡先",
-        "Emergency contact",
+        "emergency-contact--console-person",
         "text",
     ),
-    ("observation_end", "観察終了日", "Observation ends", "date"),
+    ("observation_end", "observation-ends", "date"),
     (
         "period_override_reason",
-        "終了日を変える理由",
-        "Reason for changing the end date",
+        "reason-for-changing-the-end-date",
         "text",
     ),
 ];
@@ -88,14 +75,14 @@ fn edit_markup(
         (super::forms::error_summary(lang, errors, &BASIC_FIELDS.iter().map(|f| f.0).collect::<Vec<_>>()))
         form method="post" action=(format!("/persons/{id}/edit")) novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
-            @for (name, ja, en, kind) in BASIC_FIELDS {
+            @for (name, key, kind) in BASIC_FIELDS {
                 @let e = errors.iter().find(|e| e.field == *name);
-                label for=(name) { (t(lang, ja, en)) }
+                label for=(name) { (tr(lang, key)) }
                 input id=(name) name=(name) type=(kind) value=(values.get(*name).map(String::as_str).unwrap_or(""))
                     aria-invalid=[e.map(|_| "true")] aria-describedby=(format!("{name}-err"));
                 @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (crate::web::messages::localise(lang, &e.reason)) } }
             }
-            button type="submit" { (t(lang, "保存する", "Save")) }
+            button type="submit" { (tr(lang, "save--console-persons")) }
         }
     }
 }
@@ -108,13 +95,13 @@ async fn edit_form(
 ) -> Result<Html<String>, HtmlError> {
     persons::check(
         &s.db,
-        Some(&who.viewer()),
+        Access::Staff(&who.viewer()),
         id,
         FieldGroup::Basic,
         Action::Write,
     )
     .await?;
-    let p = persons::get(&s.db, Some(&who.viewer()), id, None).await?;
+    let p = persons::get(&s.db, Access::Staff(&who.viewer()), id, None).await?;
     let json = serde_json::to_value(&p).unwrap_or_default();
     let values = BASIC_FIELDS
         .iter()
@@ -129,7 +116,7 @@ async fn edit_form(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "基本情報の編集", "Edit basic information"),
+        tr(lang, "edit-basic-information--console-persons"),
         edit_markup(lang, &who, id, &values, &[]),
     ))
 }
@@ -177,7 +164,7 @@ async fn edit(
             super::forms::page(
                 lang,
                 &who,
-                t(lang, "基本情報の編集", "Edit basic information"),
+                tr(lang, "edit-basic-information--console-persons"),
                 &errors,
                 edit_markup(lang, &who, id, &values, &errors),
             ),
@@ -205,17 +192,17 @@ const PAGE_SIZE: i64 = 50;
 
 pub fn status_label(lang: Lang, s: &str) -> &'static str {
     match s {
-        "observing" => t(lang, "観察中", "observing"),
-        "opted_out" => t(lang, "配信停止", "opted out"),
-        "admitted" => t(lang, "入院", "admitted"),
-        "ended" => t(lang, "終了", "ended"),
-        "planned" => t(lang, "予定", "planned"),
-        "sending" => t(lang, "送信中", "sending"),
-        "sent" => t(lang, "送信済", "sent"),
-        "answered" => t(lang, "回答済", "answered"),
-        "missed" => t(lang, "未回答", "missed"),
-        "failed" => t(lang, "送信失敗", "failed"),
-        "cancelled" => t(lang, "取消", "cancelled"),
+        "observing" => tr(lang, "observing"),
+        "opted_out" => tr(lang, "opted-out"),
+        "admitted" => tr(lang, "admitted"),
+        "ended" => tr(lang, "ended--console-persons"),
+        "planned" => tr(lang, "planned"),
+        "sending" => tr(lang, "sending"),
+        "sent" => tr(lang, "sent--console-persons"),
+        "answered" => tr(lang, "answered"),
+        "missed" => tr(lang, "missed"),
+        "failed" => tr(lang, "failed--console-persons"),
+        "cancelled" => tr(lang, "cancelled--console-persons"),
         _ => "?",
     }
 }
@@ -255,7 +242,7 @@ async fn list(
     };
     let title = format!(
         "{} — {}",
-        t(lang, "対象者一覧", "People"),
+        tr(lang, "people"),
         super::list_label(lang, which)
     );
     Ok(layout::page(
@@ -263,7 +250,7 @@ async fn list(
         &who,
         &title,
         html! {
-            nav aria-label=(t(lang, "状況別一覧", "Line lists")) style="display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem" {
+            nav aria-label=(tr(lang, "line-lists")) style="display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem" {
                 @for l in List::ALL {
                     a class=(if l == which { "tag answered" } else { "tag" }) href=(format!("/persons?list={}", l.key()))
                         aria-current=[(l == which).then_some("page")] { (super::list_label(lang, l)) }
@@ -271,32 +258,32 @@ async fn list(
             }
             form method="get" action="/persons" role="search" style="display:flex;gap:.5rem;align-items:flex-end;flex-wrap:wrap" {
                 input type="hidden" name="list" value=(which.key());
-                label { (t(lang, "氏名・フリガナ・電話・ID", "Name, kana, phone or ID")) " "
+                label { (tr(lang, "name-kana-phone-or-id")) " "
                     input type="search" name="q" value=(q.q) autofocus style="width:16rem"; }
-                label { (t(lang, "区分", "Type")) " "
+                label { (tr(lang, "type")) " "
                     select name="type" style="width:auto" {
-                        option value="" { (t(lang, "すべて", "All")) }
-                        option value="patient" selected[q.monitoring_type == "patient"] { (t(lang, "患者", "patients")) }
-                        option value="contact" selected[q.monitoring_type == "contact"] { (t(lang, "濃厚接触者", "contacts")) }
+                        option value="" { (tr(lang, "all")) }
+                        option value="patient" selected[q.monitoring_type == "patient"] { (tr(lang, "patients")) }
+                        option value="contact" selected[q.monitoring_type == "contact"] { (tr(lang, "contacts")) }
                     } }
-                button type="submit" style="margin:0" { (t(lang, "検索", "Search")) }
+                button type="submit" style="margin:0" { (tr(lang, "search")) }
             }
             p class="muted" {
-                @if total > persons::COUNT_CAP { (persons::COUNT_CAP) (t(lang, "人以上", "+ people")) }
-                @else { (total) " " (t(lang, "人", "people")) }
+                @if total > persons::COUNT_CAP { (persons::COUNT_CAP) (tr(lang, "people--console-persons")) }
+                @else { (total) " " (tr(lang, "people--console-persons-2")) }
             }
             table {
                 thead { tr {
-                    th { "ID" } th { (t(lang, "氏名", "Name")) } th { (t(lang, "区分", "Type")) }
-                    th { (t(lang, "連絡方法", "Channel")) } th { (t(lang, "観察期間", "Observation period")) }
-                    th { (t(lang, "状態", "Status")) }
+                    th { "ID" } th { (tr(lang, "name")) } th { (tr(lang, "type")) }
+                    th { (tr(lang, "channel--console-person")) } th { (tr(lang, "observation-period")) }
+                    th { (tr(lang, "status")) }
                 } }
                 tbody {
                     @for p in &rows {
                         tr {
                             td { (p.id) }
                             td { a href=(format!("/persons/{}", p.id)) { (p.name) } }
-                            td { (if p.monitoring_type == "contact" { t(lang, "濃厚接触者", "contact") } else { t(lang, "患者", "patient") }) }
+                            td { (if p.monitoring_type == "contact" { tr(lang, "contact") } else { tr(lang, "patient") }) }
                             td { (p.channel) }
                             td { (p.observation_start) " – " (p.observation_end) }
                             td { (status_label(lang, &p.status)) }
@@ -305,8 +292,8 @@ async fn list(
                 }
             }
             nav aria-label="pages" {
-                @if page > 0 { a href=(format!("/persons?{}", qs(page - 1))) { "← " (t(lang, "前へ", "Previous")) } " " }
-                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?{}", qs(page + 1))) { (t(lang, "次へ", "Next")) " →" } }
+                @if page > 0 { a href=(format!("/persons?{}", qs(page - 1))) { "← " (tr(lang, "previous")) } " " }
+                @if (page + 1) * PAGE_SIZE < total { a href=(format!("/persons?{}", qs(page + 1))) { (tr(lang, "next")) " →" } }
             }
         },
     ))
@@ -375,71 +362,71 @@ fn form_markup(
             input type="hidden" name="csrf" value=(who.csrf);
             @if !dups.is_empty() {
                 (duplicates_panel(lang, dups))
-                label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (t(lang, "別人として登録", "Register as a different person")) }
+                label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (tr(lang, "register-as-a-different-person")) }
             }
-            p class="muted" { (t(lang, "※は必須です。電話番号はSMS・自動音声電話に、メールアドレスはメールに必要です。", "※ marks required fields. A phone number is needed for SMS and calls, an e-mail address for e-mail.")) }
-            (field("name", t(lang, "氏名 ※", "Name ※"), "text", &v.name, ""))
-            (field("phone", t(lang, "電話番号", "Phone"), "tel", &v.phone, t(lang, "例：090-1234-5678", "e.g. 090-1234-5678")))
-            (field("email", t(lang, "メールアドレス", "E-mail"), "email", &v.email, ""))
-            label for="channel" { (t(lang, "毎日の連絡方法", "Daily contact by")) }
+            p class="muted" { (tr(lang, "marks-required-fields-a-phone-number-is")) }
+            (field("name", tr(lang, "name--console-persons"), "text", &v.name, ""))
+            (field("phone", tr(lang, "phone--console-persons"), "tel", &v.phone, tr(lang, "e-g-090-1234-5678")))
+            (field("email", tr(lang, "e-mail--console-persons"), "email", &v.email, ""))
+            label for="channel" { (tr(lang, "daily-contact-by")) }
             select id="channel" name="channel" {
-                option value="sms" selected[channel == "sms"] { (t(lang, "SMS（リンク）", "SMS with link")) }
-                option value="email" selected[channel == "email"] { (t(lang, "メール", "E-mail")) }
-                option value="voice" selected[channel == "voice"] { (t(lang, "自動音声電話", "Automated voice call")) }
+                option value="sms" selected[channel == "sms"] { (tr(lang, "sms-with-link")) }
+                option value="email" selected[channel == "email"] { (tr(lang, "e-mail--console-person")) }
+                option value="voice" selected[channel == "voice"] { (tr(lang, "automated-voice-call")) }
             }
-            label for="fallback_channel" { (t(lang, "未回答時の連絡方法（任意）", "If unanswered, also try (optional)")) }
+            label for="fallback_channel" { (tr(lang, "if-unanswered-also-try-optional")) }
             select id="fallback_channel" name="fallback_channel" {
-                option value="" selected[v.fallback_channel.is_empty()] { (t(lang, "なし", "None")) }
-                option value="voice" selected[v.fallback_channel == "voice"] { (t(lang, "自動音声電話", "Automated voice call")) }
-                option value="sms" selected[v.fallback_channel == "sms"] { (t(lang, "SMS（リンク）", "SMS with link")) }
-                option value="email" selected[v.fallback_channel == "email"] { (t(lang, "メール", "E-mail")) }
+                option value="" selected[v.fallback_channel.is_empty()] { (tr(lang, "none--console-persons")) }
+                option value="voice" selected[v.fallback_channel == "voice"] { (tr(lang, "automated-voice-call")) }
+                option value="sms" selected[v.fallback_channel == "sms"] { (tr(lang, "sms-with-link")) }
+                option value="email" selected[v.fallback_channel == "email"] { (tr(lang, "e-mail--console-person")) }
             }
             label style="font-weight:400" {
                 input type="checkbox" name="slow_speech" value="true" checked[v.slow_speech] style="width:auto";
-                " " (t(lang, "自動音声をゆっくり読み上げ、入力を長めに待つ（ご高齢の方など）", "Automated calls read slowly and wait longer for keys (e.g. elderly people)"))
+                " " (tr(lang, "automated-calls-read-slowly-and-wait"))
             }
-            label for="language" { (t(lang, "言語", "Language")) }
+            label for="language" { (tr(lang, "language")) }
             select id="language" name="language" {
                 option value="ja" selected[v.language != "en"] { "日本語" }
                 option value="en" selected[v.language == "en"] { "English" }
             }
-            label for="monitoring_type" { (t(lang, "区分", "Type")) }
+            label for="monitoring_type" { (tr(lang, "type")) }
             select id="monitoring_type" name="monitoring_type" {
-                option value="patient" selected[v.monitoring_type != "contact"] { (t(lang, "患者（自宅療養）", "Patient at home")) }
-                option value="contact" selected[v.monitoring_type == "contact"] { (t(lang, "濃厚接触者", "Close contact")) }
+                option value="patient" selected[v.monitoring_type != "contact"] { (tr(lang, "patient-at-home")) }
+                option value="contact" selected[v.monitoring_type == "contact"] { (tr(lang, "close-contact--console-persons")) }
             }
-            (field("onset_date", t(lang, "発症日（有症状の患者）", "Onset date (symptomatic patient)"), "date", &v.onset_date, ""))
-            (field("specimen_date", t(lang, "検体採取日（無症状の患者）", "Specimen date (asymptomatic patient)"), "date", &v.specimen_date, ""))
-            (field("last_exposure_date", t(lang, "最終接触日（濃厚接触者）", "Last exposure (close contact)"), "date", &v.last_exposure_date, ""))
-            (field("observation_start", t(lang, "観察開始日 ※", "Observation starts ※"), "date", &start, ""))
-            (field("observation_end", t(lang, "観察終了日", "Observation ends"), "date", &end,
-                t(lang, "空欄なら上の日付と療養期間の規則（flows/periods.toml）から自動計算", "empty: computed from the date above and the period rules (flows/periods.toml)")))
-            (field("period_override_reason", t(lang, "規則と異なる終了日にする理由", "Reason for an end date other than the rules'"), "text", &v.period_override_reason, ""))
-            (field("checkin_time", t(lang, "毎日の連絡時刻 ※", "Daily check-in times ※"), "text", &checkin_time,
-                t(lang, "日本時間（保健所の時刻）。例：09:00　1日2回なら 09:00,17:00", "Japan time (the health centre's clock). e.g. 09:00; twice a day: 09:00,17:00")))
-            (field("date_of_birth", t(lang, "生年月日（電話での本人確認に使用）", "Date of birth (identifies callers on the phone line)"), "date", &v.date_of_birth, ""))
-            (field("name_kana", t(lang, "フリガナ（重複の確認に使用）", "Name in kana (used to find duplicates)"), "text", &v.name_kana, ""))
+            (field("onset_date", tr(lang, "onset-date-symptomatic-patient"), "date", &v.onset_date, ""))
+            (field("specimen_date", tr(lang, "specimen-date-asymptomatic-patient"), "date", &v.specimen_date, ""))
+            (field("last_exposure_date", tr(lang, "last-exposure-close-contact"), "date", &v.last_exposure_date, ""))
+            (field("observation_start", tr(lang, "observation-starts"), "date", &start, ""))
+            (field("observation_end", tr(lang, "observation-ends"), "date", &end,
+                tr(lang, "empty-computed-from-the-date-above-and")))
+            (field("period_override_reason", tr(lang, "reason-for-an-end-date-other-than-the"), "text", &v.period_override_reason, ""))
+            (field("checkin_time", tr(lang, "daily-check-in-times"), "text", &checkin_time,
+                tr(lang, "japan-time-the-health-centre-s-clock-e-g")))
+            (field("date_of_birth", tr(lang, "date-of-birth-identifies-callers-on-the"), "date", &v.date_of_birth, ""))
+            (field("name_kana", tr(lang, "name-in-kana-used-to-find-duplicates"), "text", &v.name_kana, ""))
             details open[has_details(v)] {
-                summary { (t(lang, "その他の基本情報（任意）", "More basic information (optional)")) }
-                label for="sex" { (t(lang, "性別", "Sex")) }
+                summary { (tr(lang, "more-basic-information-optional")) }
+                label for="sex" { (tr(lang, "sex--console-person")) }
                 select id="sex" name="sex" {
                     option value="" { "—" }
-                    @for (k, ja, en) in [("male", "男性", "male"), ("female", "女性", "female"), ("other", "その他", "other"), ("unknown", "不明", "unknown")] {
-                        option value=(k) selected[v.sex == k] { (t(lang, ja, en)) }
+                    @for (k, key) in [("male", "male"), ("female", "female"), ("other", "other"), ("unknown", "unknown")] {
+                        option value=(k) selected[v.sex == k] { (tr(lang, key)) }
                     }
                 }
-                (field("nationality", t(lang, "国籍", "Nationality"), "text", &v.nationality, ""))
-                (field("prefecture_code", t(lang, "住所：都道府県コード", "Address: prefecture code"), "text", &v.prefecture_code, t(lang, "例：13（東京都）", "e.g. 13 (Tokyo)")))
-                (field("municipality", t(lang, "住所：市区町村", "Address: municipality"), "text", &v.municipality, ""))
-                (field("address", t(lang, "住所：町名以下", "Address: the rest"), "text", &v.address, ""))
-                (field("occupation", t(lang, "職業", "Occupation"), "text", &v.occupation, ""))
-                (field("workplace", t(lang, "勤務先・学校", "Workplace or school"), "text", &v.workplace, ""))
-                (field("emergency_contact", t(lang, "緊急連絡先", "Emergency contact"), "text", &v.emergency_contact, ""))
-                (field("reception_date", t(lang, "受付日（空欄は今日）", "Reception date (empty: today)"), "date", &v.reception_date, ""))
+                (field("nationality", tr(lang, "nationality--console-persons"), "text", &v.nationality, ""))
+                (field("prefecture_code", tr(lang, "address-prefecture-code"), "text", &v.prefecture_code, tr(lang, "e-g-13-tokyo")))
+                (field("municipality", tr(lang, "address-municipality"), "text", &v.municipality, ""))
+                (field("address", tr(lang, "address-the-rest"), "text", &v.address, ""))
+                (field("occupation", tr(lang, "occupation--console-persons"), "text", &v.occupation, ""))
+                (field("workplace", tr(lang, "workplace-or-school"), "text", &v.workplace, ""))
+                (field("emergency_contact", tr(lang, "emergency-contact--console-person"), "text", &v.emergency_contact, ""))
+                (field("reception_date", tr(lang, "reception-date-empty-today"), "date", &v.reception_date, ""))
             }
             @if let Some(src) = v.source_person_id { input type="hidden" name="source_person_id" value=(src); }
             @if let Some(b) = v.behaviour_id { input type="hidden" name="behaviour_id" value=(b); }
-            button type="submit" { (t(lang, "登録する", "Register")) }
+            button type="submit" { (tr(lang, "register")) }
         }
     }
 }
@@ -493,23 +480,23 @@ fn has_details(v: &persons::PersonInput) -> bool {
 fn duplicates_panel(lang: Lang, dups: &[persons::DuplicateCandidate]) -> Markup {
     html! {
         div class="errors" role="alert" id="duplicates" {
-            p { strong { (t(lang, "同一人物の可能性がある登録があります。", "This may be a person already registered.")) } }
+            p { strong { (tr(lang, "this-may-be-a-person-already-registered")) } }
             ul {
                 @for d in dups {
                     li {
                         a href=(format!("/persons/{}", d.id)) { (d.name) } " (ID " (d.id) ") — "
-                        (t(lang, "一致：", "matched: "))
+                        (tr(lang, "matched"))
                         (d.matched.iter().map(|m| match *m {
-                            "name_kana" => t(lang, "フリガナ", "kana name"),
-                            "date_of_birth" => t(lang, "生年月日", "date of birth"),
-                            "phone" => t(lang, "電話番号", "phone"),
-                            "sex" => t(lang, "性別", "sex"),
-                            _ => t(lang, "住所", "address"),
+                            "name_kana" => tr(lang, "kana-name"),
+                            "date_of_birth" => tr(lang, "date-of-birth"),
+                            "phone" => tr(lang, "phone--console-persons-2"),
+                            "sex" => tr(lang, "sex"),
+                            _ => tr(lang, "address"),
                         }).collect::<Vec<_>>().join("、"))
                     }
                 }
             }
-            p { (t(lang, "別人の場合は「別人として登録」にチェックして、もう一度登録してください。", "If this is someone else, tick \"register as a different person\" and register again.")) }
+            p { (tr(lang, "if-this-is-someone-else-tick-register-as")) }
         }
     }
 }
@@ -519,7 +506,7 @@ async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "対象者の登録", "Register a person"),
+        tr(lang, "register-a-person--console-persons"),
         form_markup(lang, &who, &persons::PersonInput::default(), &[], &[]),
     ))
 }
@@ -559,7 +546,7 @@ async fn new_contact_form(
 ) -> Result<Html<String>, HtmlError> {
     persons::check(
         &s.db,
-        Some(&who.viewer()),
+        Access::Staff(&who.viewer()),
         id,
         FieldGroup::Contacts,
         Action::Write,
@@ -575,7 +562,7 @@ async fn new_contact_form(
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "濃厚接触者の登録", "Register a close contact"),
+        tr(lang, "register-a-close-contact--console-persons"),
         form_markup(lang, &who, &v, &[], &[]),
     ))
 }
@@ -592,7 +579,7 @@ async fn create_contact(
     who.check_csrf(&f.csrf)?;
     persons::check(
         &s.db,
-        Some(&who.viewer()),
+        Access::Staff(&who.viewer()),
         id,
         FieldGroup::Contacts,
         Action::Write,
@@ -612,48 +599,23 @@ async fn register(
     f: RegisterForm,
 ) -> Result<Response, HtmlError> {
     let title = if f.person.source_person_id.is_some() {
-        t(lang, "濃厚接触者の登録", "Register a close contact")
+        tr(lang, "register-a-close-contact--console-persons")
     } else {
-        t(lang, "対象者の登録", "Register a person")
+        tr(lang, "register-a-person--console-persons")
     };
-    let parsed = s.parse_person(&f.person);
-    if let Ok(p) = &parsed
-        && !f.person.not_duplicate
-    {
-        let dups = persons::possible_duplicates(&s.db, &who.viewer(), p).await?;
-        if !dups.is_empty() {
-            return Ok((
-                axum::http::StatusCode::CONFLICT,
-                layout::page(
-                    lang,
-                    who,
-                    title,
-                    form_markup(lang, who, &f.person, &[], &dups),
-                ),
-            )
-                .into_response());
-        }
-    }
-    let result = match parsed {
-        Ok(p) => {
-            let window = Duration::minutes(s.config.checkin.answer_window_minutes);
-            persons::create(
-                &s.db,
-                Actor::Staff(who.id),
-                who.health_centre_id,
-                &p,
-                window,
-                Some(&addr.ip().to_string()),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(id) => {
-            tracing::info!(person_id = id, staff_id = who.id, "person registered");
-            Ok(Redirect::to(&format!("/persons/{id}")).into_response())
-        }
+    let ip = addr.ip().to_string();
+    match registration::register(&s.db, &who.viewer(), &f.person, s.registration(Some(&ip))).await {
+        Ok(Registration::Done(id)) => Ok(Redirect::to(&format!("/persons/{id}")).into_response()),
+        Ok(Registration::PossibleDuplicates(dups)) => Ok((
+            axum::http::StatusCode::CONFLICT,
+            layout::page(
+                lang,
+                who,
+                title,
+                form_markup(lang, who, &f.person, &[], &dups),
+            ),
+        )
+            .into_response()),
         Err(Error::Invalid(errors)) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             super::forms::page(

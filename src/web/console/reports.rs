@@ -1,5 +1,5 @@
 //! Filing an occurrence report [発生届] from the console (health-centre staff, or a medical
-//! institution directly); the API shares [`submit`].
+//! institution directly), through `mimamori_core::registration::file_report` as the API.
 use axum::{
     Form, Router,
     extract::{ConnectInfo, State},
@@ -9,8 +9,9 @@ use axum::{
 use maud::{Markup, html};
 use mimamori_core::{
     Error,
-    access::{Action, FieldGroup, Role},
+    access::Role,
     domain::Lang,
+    registration::{self, Registration},
     store::{persons, reports},
 };
 use serde::Deserialize;
@@ -19,81 +20,12 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::{AppError, HtmlError},
-    i18n::{UiLang, t},
-    japan_today as today, layout,
+    i18n::{UiLang, tr},
+    layout,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/reports/new", get(new_form).post(create))
-}
-
-/// What filing led to.
-pub enum Outcome {
-    Filed(reports::Filed),
-    /// Health-centre staff: people who may be the patient; file again with `person_id` or
-    /// `not_duplicate`.
-    Duplicates(Vec<persons::DuplicateCandidate>),
-}
-
-/// Validates and files a report for `who`: only health-centre staff and medical
-/// institutions; a medical institution may name the responsible centre.
-pub async fn submit(
-    s: &AppState,
-    who: &CurrentStaff,
-    input: &reports::ReportInput,
-    ip: &str,
-) -> Result<Outcome, AppError> {
-    let viewer = who.viewer();
-    if !viewer.may(FieldGroup::OccurrenceReport, Action::Write)
-        || !matches!(who.role, Role::HealthCentreStaff | Role::MedicalInstitution)
-    {
-        return Err(Error::Forbidden(
-            "only health centres and medical institutions file occurrence reports",
-        )
-        .into());
-    }
-    let centre = match (who.role, input.health_centre_id) {
-        // A medical institution reports to its own health centre or another centre of the
-        // same prefecture — never to a centre elsewhere (which would reach its people).
-        (Role::MedicalInstitution, Some(c)) if c != who.health_centre_id => {
-            let refuse = || {
-                Error::invalid(
-                    "health_centre_id",
-                    "not a health centre you may report to (your own centre or one of its prefecture); leave it empty for your usual centre",
-                )
-            };
-            let (theirs, ours) =
-                mimamori_core::store::staff::prefecture_of(&s.db, c, who.health_centre_id)
-                    .await?
-                    .ok_or_else(refuse)?;
-            if theirs.is_empty() || theirs != ours {
-                return Err(refuse().into());
-            }
-            c
-        }
-        _ => who.health_centre_id,
-    };
-    let r = input.parse(&s.periods, today())?;
-    if who.role == Role::HealthCentreStaff
-        && input.person_id.is_none()
-        && !input.person.not_duplicate
-    {
-        let dups = persons::possible_duplicates(&s.db, &viewer, &r.person).await?;
-        if !dups.is_empty() {
-            return Ok(Outcome::Duplicates(dups));
-        }
-    }
-    let target = reports::target(&s.db, &viewer, centre, &r, input.person_id).await?;
-    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
-    let filed = reports::file(&s.db, &viewer, centre, &r, target, window, Some(ip)).await?;
-    tracing::info!(
-        report_id = filed.report_id,
-        person_id = filed.person_id,
-        linkage = filed.linkage,
-        staff_id = who.id,
-        "occurrence report filed"
-    );
-    Ok(Outcome::Filed(filed))
 }
 
 #[derive(Deserialize, Default)]
@@ -178,82 +110,82 @@ fn form_markup(
     let p = &v.person;
     html! {
         (super::forms::error_summary(lang, errors, REPORT_FIELDS))
-        p class="muted" { (t(lang, "※は発生届の必須項目です。それ以外は任意です。", "※ marks the notification's mandatory fields; everything else is optional.")) }
+        p class="muted" { (tr(lang, "marks-the-notification-s-mandatory")) }
         form method="post" action="/reports/new" novalidate {
             input type="hidden" name="csrf" value=(who.csrf);
             @if !dups.is_empty() {
                 div class="errors" role="alert" id="duplicates" {
-                    p { strong { (t(lang, "この患者は登録済みの可能性があります。該当する人を選ぶか、別人として届け出てください。", "This patient may already be registered: choose the record, or file as a different person.")) } }
+                    p { strong { (tr(lang, "this-patient-may-already-be-registered")) } }
                     @for d in dups {
                         label style="font-weight:400" {
                             input type="radio" name="person_id" value=(d.id) style="width:auto";
                             " " a href=(format!("/persons/{}", d.id)) { (d.name) } " (ID " (d.id) ", " (d.status) ")"
                         }
                     }
-                    label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (t(lang, "別人として届け出る", "File as a different person")) }
+                    label style="font-weight:400" { input type="checkbox" name="not_duplicate" value="true" style="width:auto"; " " (tr(lang, "file-as-a-different-person")) }
                 }
             }
             fieldset {
-                legend { (t(lang, "届出", "Notification")) }
-                (select("report_type", t(lang, "類型", "Type"), reports::REPORT_TYPES, &v.report_type, true))
-                (field("diagnosis_date", t(lang, "診断年月日", "Diagnosis date"), "date", &v.diagnosis_date, true))
-                (select("diagnosis_method", t(lang, "診断方法", "Diagnosis method"), reports::DIAGNOSIS_METHODS, &v.diagnosis_method, true))
-                (field("doctor_name", t(lang, "診断した医師", "Diagnosing doctor"), "text", &v.doctor_name, true))
-                (field("institution_name", t(lang, "医療機関", "Medical institution"), "text", &v.institution_name, true))
-                (field("institution_phone", t(lang, "医療機関の電話", "Institution phone"), "tel", &v.institution_phone, false))
+                legend { (tr(lang, "notification")) }
+                (select("report_type", tr(lang, "type--console-reports"), reports::REPORT_TYPES, &v.report_type, true))
+                (field("diagnosis_date", tr(lang, "diagnosis-date"), "date", &v.diagnosis_date, true))
+                (select("diagnosis_method", tr(lang, "diagnosis-method"), reports::DIAGNOSIS_METHODS, &v.diagnosis_method, true))
+                (field("doctor_name", tr(lang, "diagnosing-doctor"), "text", &v.doctor_name, true))
+                (field("institution_name", tr(lang, "medical-institution"), "text", &v.institution_name, true))
+                (field("institution_phone", tr(lang, "institution-phone"), "tel", &v.institution_phone, false))
             }
             fieldset {
-                legend { (t(lang, "患者", "Patient")) }
-                (field("name", t(lang, "氏名", "Name"), "text", &p.name, true))
-                (field("name_kana", t(lang, "フリガナ", "Name in kana"), "text", &p.name_kana, false))
-                (select("sex", t(lang, "性別", "Sex"), &["male", "female", "other", "unknown"], &p.sex, true))
-                (field("date_of_birth", t(lang, "生年月日", "Date of birth"), "date", &p.date_of_birth, true))
-                (field("phone", t(lang, "電話番号", "Phone"), "tel", &p.phone, true))
-                (field("email", t(lang, "メール", "E-mail"), "email", &p.email, false))
-                (field("prefecture_code", t(lang, "都道府県コード", "Prefecture code"), "text", &p.prefecture_code, false))
-                (field("municipality", t(lang, "市区町村", "Municipality"), "text", &p.municipality, true))
-                (field("address", t(lang, "町名以下", "Rest of the address"), "text", &p.address, false))
-                (field("occupation", t(lang, "職業", "Occupation"), "text", &p.occupation, false))
+                legend { (tr(lang, "patient--console-reports")) }
+                (field("name", tr(lang, "name"), "text", &p.name, true))
+                (field("name_kana", tr(lang, "name-in-kana"), "text", &p.name_kana, false))
+                (select("sex", tr(lang, "sex--console-person"), &["male", "female", "other", "unknown"], &p.sex, true))
+                (field("date_of_birth", tr(lang, "date-of-birth--console-person"), "date", &p.date_of_birth, true))
+                (field("phone", tr(lang, "phone--console-persons"), "tel", &p.phone, true))
+                (field("email", tr(lang, "e-mail--console-person"), "email", &p.email, false))
+                (field("prefecture_code", tr(lang, "prefecture-code"), "text", &p.prefecture_code, false))
+                (field("municipality", tr(lang, "municipality--console-reports"), "text", &p.municipality, true))
+                (field("address", tr(lang, "rest-of-the-address"), "text", &p.address, false))
+                (field("occupation", tr(lang, "occupation--console-persons"), "text", &p.occupation, false))
             }
             fieldset {
-                legend { (t(lang, "経過・感染", "Course and infection")) }
-                (field("onset_date", t(lang, "発症年月日（患者は必須）", "Onset date (patients: required)"), "date", &p.onset_date, false))
-                (field("specimen_date", t(lang, "検体採取日（無症状病原体保有者は必須）", "Specimen date (asymptomatic: required)"), "date", &p.specimen_date, false))
-                (field("death_date", t(lang, "死亡年月日（死亡者は必須）", "Date of death (deceased: required)"), "date", &v.death_date, false))
-                (field("estimated_infection_date", t(lang, "推定感染年月日", "Estimated infection date"), "date", &v.estimated_infection_date, false))
-                (field("infection_place", t(lang, "推定感染地域・場所", "Estimated place of infection"), "text", &v.infection_place, false))
-                (select("infection_route", t(lang, "感染経路", "Infection route"), reports::INFECTION_ROUTES, &v.infection_route, false))
-                (select("severity", t(lang, "重症度", "Severity"), mimamori_core::store::registry::SEVERITY_LEVELS, &v.severity, false))
-                (field("symptoms", t(lang, "症状", "Symptoms"), "text", &v.symptoms, false))
-                (field("notes", t(lang, "備考", "Notes"), "text", &v.notes, false))
+                legend { (tr(lang, "course-and-infection")) }
+                (field("onset_date", tr(lang, "onset-date-patients-required"), "date", &p.onset_date, false))
+                (field("specimen_date", tr(lang, "specimen-date-asymptomatic-required"), "date", &p.specimen_date, false))
+                (field("death_date", tr(lang, "date-of-death-deceased-required"), "date", &v.death_date, false))
+                (field("estimated_infection_date", tr(lang, "estimated-infection-date"), "date", &v.estimated_infection_date, false))
+                (field("infection_place", tr(lang, "estimated-place-of-infection"), "text", &v.infection_place, false))
+                (select("infection_route", tr(lang, "infection-route"), reports::INFECTION_ROUTES, &v.infection_route, false))
+                (select("severity", tr(lang, "severity"), mimamori_core::store::registry::SEVERITY_LEVELS, &v.severity, false))
+                (field("symptoms", tr(lang, "symptoms"), "text", &v.symptoms, false))
+                (field("notes", tr(lang, "notes"), "text", &v.notes, false))
             }
-            button type="submit" { (t(lang, "届け出る", "File the report")) }
+            button type="submit" { (tr(lang, "file-the-report")) }
         }
     }
 }
 
 fn option_label(lang: Lang, o: &str) -> String {
     let l = match o {
-        "patient" => t(lang, "患者（確定例）", "patient"),
-        "asymptomatic" => t(lang, "無症状病原体保有者", "asymptomatic carrier"),
-        "suspected" => t(lang, "疑似症患者", "suspected case"),
-        "deceased" => t(lang, "感染症死亡者の死体", "deceased"),
+        "patient" => tr(lang, "patient--console-reports-2"),
+        "asymptomatic" => tr(lang, "asymptomatic-carrier"),
+        "suspected" => tr(lang, "suspected-case"),
+        "deceased" => tr(lang, "deceased"),
         "pcr" => "PCR",
-        "antigen_quantitative" => t(lang, "抗原定量", "antigen (quantitative)"),
-        "antigen_qualitative" => t(lang, "抗原定性", "antigen (qualitative)"),
+        "antigen_quantitative" => tr(lang, "antigen-quantitative"),
+        "antigen_qualitative" => tr(lang, "antigen-qualitative"),
         "lamp" => "LAMP",
-        "clinical" => t(lang, "臨床診断", "clinical"),
-        "droplet" => t(lang, "飛沫", "droplet"),
-        "contact" => t(lang, "接触", "contact"),
-        "aerosol" => t(lang, "エアロゾル", "aerosol"),
-        "unknown" => t(lang, "不明", "unknown"),
-        "male" => t(lang, "男性", "male"),
-        "female" => t(lang, "女性", "female"),
-        "mild" => t(lang, "軽症", "mild"),
-        "moderate1" => t(lang, "中等症I", "moderate I"),
-        "moderate2" => t(lang, "中等症II", "moderate II"),
-        "severe" => t(lang, "重症", "severe"),
-        _ => t(lang, "その他", "other"),
+        "clinical" => tr(lang, "clinical"),
+        "droplet" => tr(lang, "droplet"),
+        "contact" => tr(lang, "contact--console-reports"),
+        "aerosol" => tr(lang, "aerosol"),
+        "unknown" => tr(lang, "unknown"),
+        "male" => tr(lang, "male"),
+        "female" => tr(lang, "female"),
+        "mild" => tr(lang, "mild"),
+        "moderate1" => tr(lang, "moderate-i"),
+        "moderate2" => tr(lang, "moderate-ii"),
+        "severe" => tr(lang, "severe"),
+        _ => tr(lang, "other"),
     };
     l.to_string()
 }
@@ -273,7 +205,7 @@ async fn new_form(who: CurrentStaff, UiLang(lang): UiLang) -> Result<Html<String
     Ok(layout::page(
         lang,
         &who,
-        t(lang, "発生届", "Occurrence report"),
+        tr(lang, "occurrence-report"),
         form_markup(lang, &who, &v, &[], &[]),
     ))
 }
@@ -286,12 +218,15 @@ async fn create(
     Form(f): Form<ReportForm>,
 ) -> Result<Response, HtmlError> {
     who.check_csrf(&f.csrf)?;
-    let title = t(lang, "発生届", "Occurrence report");
-    match submit(&s, &who, &f.report, &addr.ip().to_string()).await {
-        Ok(Outcome::Filed(filed)) => {
+    let title = tr(lang, "occurrence-report");
+    let ip = addr.ip().to_string();
+    match registration::file_report(&s.db, &who.viewer(), &f.report, s.registration(Some(&ip)))
+        .await
+    {
+        Ok(Registration::Done(filed)) => {
             Ok(Redirect::to(&format!("/persons/{}", filed.person_id)).into_response())
         }
-        Ok(Outcome::Duplicates(dups)) => Ok((
+        Ok(Registration::PossibleDuplicates(dups)) => Ok((
             axum::http::StatusCode::CONFLICT,
             layout::page(
                 lang,
@@ -301,7 +236,7 @@ async fn create(
             ),
         )
             .into_response()),
-        Err(AppError::Core(Error::Invalid(errors))) => Ok((
+        Err(Error::Invalid(errors)) => Ok((
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             super::forms::page(
                 lang,
@@ -312,7 +247,6 @@ async fn create(
             ),
         )
             .into_response()),
-        Err(AppError::Core(e)) => Err(e.into()),
-        Err(e) => Err(HtmlError::from(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -15,24 +15,20 @@ use mimamori_core::{
 };
 
 use super::lang_of;
-use crate::web::{i18n::t, layout};
+use crate::web::{i18n::tr, layout};
 
-pub(super) const GROUPS: [(&str, &str, &str); 3] = [
-    ("vitals", "体温・酸素飽和度", "Temperature and SpO2"),
-    ("symptoms", "症状", "Symptoms"),
-    (
-        "urgent",
-        "緊急性の高い症状（1つでも「はい」ならすぐ保健所へ電話）",
-        "Urgent warning signs (any yes: phone the health centre now)",
-    ),
+pub(super) const GROUPS: [(&str, &str); 3] = [
+    ("vitals", "temperature-and-spo2"),
+    ("symptoms", "symptoms"),
+    ("urgent", "urgent-warning-signs-any-yes-phone-the"),
 ];
 
 /// The screens of a flow: one per group of questions that it has, in a fixed order.
-pub(super) fn screens(flow: &Flow) -> Vec<(&'static str, &'static str, &'static str)> {
+pub(super) fn screens(flow: &Flow) -> Vec<(&'static str, &'static str)> {
     GROUPS
         .iter()
         .copied()
-        .filter(|(g, _, _)| flow.questions.iter().any(|q| q.group == *g))
+        .filter(|(g, _)| flow.questions.iter().any(|q| q.group == *g))
         .collect()
 }
 
@@ -55,17 +51,9 @@ pub(super) fn offers_none(flow: &Flow, group: &str) -> bool {
 /// sign above was read and none applies (the box comes after the signs, not before).
 pub(super) fn none_text(group: &str, lang: Lang) -> &'static str {
     if group == "urgent" {
-        t(
-            lang,
-            "上の症状はどれもありません（すべて「いいえ」として送ります）",
-            "I have none of the signs above (each is sent as \"No\")",
-        )
+        tr(lang, "i-have-none-of-the-signs-above-each-is")
     } else {
-        t(
-            lang,
-            "今日はこの中の症状はどれもない（すべて「いいえ」として送ります）",
-            "I have none of these symptoms today (each is sent as \"No\")",
-        )
+        tr(lang, "i-have-none-of-these-symptoms-today-each")
     }
 }
 
@@ -73,7 +61,7 @@ pub(super) fn none_text(group: &str, lang: Lang) -> &'static str {
 /// "no"; a "yes" next to a ticked box is a contradiction the person is asked to resolve.
 pub(super) fn apply_none(flow: &Flow, lang: Lang, values: &mut Answers) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    for (group, _, _) in screens(flow) {
+    for (group, _) in screens(flow) {
         let key = none_key(group);
         if values.get(&key).map(String::as_str) != Some("yes") {
             continue;
@@ -88,12 +76,7 @@ pub(super) fn apply_none(flow: &Flow, lang: Lang, values: &mut Answers) -> Vec<F
         {
             errors.push(FieldError {
                 field: key.into(),
-                reason: t(
-                    lang,
-                    "「どれもない」にチェックがありますが、「はい」の答えもあります。どちらかに直してください",
-                    "you ticked \"none\" but also answered \"Yes\" to one: please correct one of them",
-                )
-                .to_string(),
+                reason: tr(lang, "you-ticked-none-but-also-answered-yes-to").to_string(),
             });
             continue;
         }
@@ -109,14 +92,14 @@ pub(super) type Answers = BTreeMap<String, String>;
 
 pub(super) fn known_field(flow: &Flow, key: &str) -> bool {
     flow.questions.iter().any(|q| q.id.get_ref() == key)
-        || screens(flow).iter().any(|(g, _, _)| none_key(g) == key)
+        || screens(flow).iter().any(|(g, _)| none_key(g) == key)
 }
 
 /// The label an error summary links to for `field`.
 pub(super) fn field_label<'a>(flow: &'a Flow, lang: Lang, field: &str) -> &'a str {
     match flow.questions.iter().find(|q| q.id.get_ref() == field) {
         Some(q) => flow.text(q, lang),
-        None => t(lang, "「どれもない」", "\"None of these\""),
+        None => tr(lang, "none-of-these"),
     }
 }
 
@@ -139,13 +122,13 @@ pub(super) fn whose(ctx: &LinkContext, lang: Lang) -> String {
 /// The centre's number, on every screen: what to do if things get worse now.
 pub(super) fn call_footer(ctx: &LinkContext, lang: Lang) -> Markup {
     html! {
-        aside class="call" aria-label=(t(lang, "連絡先", "Who to call")) {
+        aside class="call" aria-label=(tr(lang, "who-to-call")) {
             p {
-                (t(lang, "急に具合が悪くなったら回答を待たずに電話：", "Suddenly worse? Do not wait, call: "))
+                (tr(lang, "suddenly-worse-do-not-wait-call"))
                 (ctx.health_centre_name) " "
                 a href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) }
             }
-            p { (t(lang, "命に関わるときは 119 番へ。", "If it is life-threatening, call 119.")) }
+            p { (tr(lang, "if-it-is-life-threatening-call-119")) }
         }
     }
 }
@@ -163,7 +146,7 @@ pub(super) fn form_page(
     let lang = lang_of(ctx);
     let all = screens(flow);
     let screen = screen.min(all.len().saturating_sub(1));
-    let (group, ja, en) = all[screen];
+    let (group, key) = all[screen];
     let err = |id: &str| {
         errors
             .iter()
@@ -190,7 +173,7 @@ pub(super) fn form_page(
                 }
                 @if let Some(e) = err(key) {
                     p class="err" id=(format!("{key}-error")) {
-                        span class="visually-hidden" { (t(lang, "エラー：", "Error: ")) } (e)
+                        span class="visually-hidden" { (tr(lang, "error--patient-form")) } (e)
                     }
                 }
             }
@@ -201,7 +184,7 @@ pub(super) fn form_page(
             @if !errors.is_empty() {
                 div class="error-summary" id="error-summary" role="alert" tabindex="-1" autofocus
                     aria-labelledby="error-summary-title" {
-                    h2 id="error-summary-title" { (t(lang, "入力に問題があります", "There is a problem")) }
+                    h2 id="error-summary-title" { (tr(lang, "there-is-a-problem")) }
                     ul {
                         @for e in errors {
                             li { a href=(format!("#{}", e.field)) {
@@ -217,7 +200,7 @@ pub(super) fn form_page(
             form method="post" action=(format!("/c/{token}")) novalidate {
                 input type="hidden" name="screen" value=(screen);
                 fieldset {
-                    legend { (t(lang, ja, en)) }
+                    legend { (tr(lang, key)) }
                     @if let Some(key) = none.as_deref().filter(|_| group != "urgent") {
                         (none_box(key))
                     }
@@ -237,9 +220,9 @@ pub(super) fn form_page(
                                 // value already filled in.
                                 p class="muted" id=(format!("{id}-hint")) style="margin:.2rem 0" {
                                     @if q.kind == QuestionKind::Temperature {
-                                        (t(lang, "例：36.5（「36.5度」や全角でも入力できます）", "e.g. 36.5"))
+                                        (tr(lang, "e-g-36-5"))
                                     } @else {
-                                        (t(lang, "例：97（パルスオキシメーターの数字。測れないときは空欄のまま次へ）", "e.g. 97 (the pulse oximeter's number; leave empty if you cannot measure it)"))
+                                        (tr(lang, "e-g-97-the-pulse-oximeter-s-number-leave"))
                                     }
                                 }
                                 input id=(id) name=(id) type="text" inputmode="decimal" value=(v)
@@ -250,8 +233,8 @@ pub(super) fn form_page(
                                 p class="q" id=(format!("{id}-q")) { (flow.text(q, lang)) }
                                 div class="yn" role="radiogroup" aria-labelledby=(format!("{id}-q"))
                                     aria-describedby=[described(id, None)] {
-                                    label { input type="radio" id=(id) name=(id) value="yes" checked[v == "yes"]; (t(lang, "はい", "Yes")) }
-                                    label { input type="radio" name=(id) value="no" checked[v == "no"]; (t(lang, "いいえ", "No")) }
+                                    label { input type="radio" id=(id) name=(id) value="yes" checked[v == "yes"]; (tr(lang, "yes--patient-form")) }
+                                    label { input type="radio" name=(id) value="no" checked[v == "no"]; (tr(lang, "no--patient-form")) }
                                 }
                             }
                             QuestionKind::Choice => {
@@ -266,7 +249,7 @@ pub(super) fn form_page(
                         }
                         @if let Some(e) = err(id) {
                             p class="err" id=(format!("{id}-error")) {
-                                span class="visually-hidden" { (t(lang, "エラー：", "Error: ")) } (e)
+                                span class="visually-hidden" { (tr(lang, "error--patient-form")) } (e)
                             }
                         }
                     }
@@ -277,10 +260,10 @@ pub(super) fn form_page(
                 // The primary button comes first, so Enter in a field goes forward.
                 div class="actions" {
                     button type="submit" name="nav" value="next" {
-                        (if last { t(lang, "送信する", "Send") } else { t(lang, "次へ", "Next") })
+                        (if last { tr(lang, "send") } else { tr(lang, "next") })
                     }
                     @if screen > 0 {
-                        button type="submit" name="nav" value="back" class="secondary" { (t(lang, "戻る", "Back")) }
+                        button type="submit" name="nav" value="back" class="secondary" { (tr(lang, "back")) }
                     }
                 }
             }
@@ -302,7 +285,7 @@ pub(super) fn form_response(
     let title = if errors.is_empty() {
         flow.title(lang).to_string()
     } else {
-        format!("{}{}", t(lang, "エラー: ", "Error: "), flow.title(lang))
+        format!("{}{}", tr(lang, "error"), flow.title(lang))
     };
     let status = if errors.is_empty() {
         StatusCode::OK

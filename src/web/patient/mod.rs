@@ -31,7 +31,7 @@ use form::{
     Answers, apply_none, call_footer, form_response, known_field, none_key, screens, whose,
 };
 
-use super::{AppState, error::HtmlError, i18n::t, layout};
+use super::{AppState, error::HtmlError, i18n::tr, layout};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -184,70 +184,38 @@ fn parse_answers(flow: &Flow, lang: Lang, form: &Answers) -> Result<Answer, Vec<
         let field = id.to_string();
         let v = form.get(id).map(|s| s.trim()).unwrap_or("");
         match q.kind {
-            QuestionKind::Temperature if v.is_empty() && !q.skippable => c.push(
-                field,
-                t(
-                    lang,
-                    "体温を入力してください（例：36.5）",
-                    "enter your temperature, e.g. 36.5",
-                ),
-            ),
+            QuestionKind::Temperature if v.is_empty() && !q.skippable => {
+                c.push(field, tr(lang, "enter-your-temperature-e-g-36-5"))
+            }
             QuestionKind::Temperature if !v.is_empty() => {
                 a.temperature = c.take(Temperature::parse("temperature", v).map_err(|_| {
                     mimamori_core::Error::invalid(
                         field,
-                        t(
-                            lang,
-                            "34.0〜43.0 の数字で入力してください（例：36.5）",
-                            "enter a number between 34.0 and 43.0, e.g. 36.5",
-                        ),
+                        tr(lang, "enter-a-number-between-34-0-and-43-0-e-g"),
                     )
                 }));
             }
-            QuestionKind::Spo2 if v.is_empty() && !q.skippable => c.push(
-                field,
-                t(
-                    lang,
-                    "SpO2 を入力してください（例：97）",
-                    "enter your SpO2, e.g. 97",
-                ),
-            ),
+            QuestionKind::Spo2 if v.is_empty() && !q.skippable => {
+                c.push(field, tr(lang, "enter-your-spo2-e-g-97"))
+            }
             QuestionKind::Spo2 if !v.is_empty() => {
                 a.spo2 = c.take(Spo2::parse("spo2", v).map_err(|_| {
                     mimamori_core::Error::invalid(
                         field,
-                        t(
-                            lang,
-                            "50〜100 の整数で入力してください（例：97）",
-                            "enter a whole number between 50 and 100, e.g. 97",
-                        ),
+                        tr(lang, "enter-a-whole-number-between-50-and-100"),
                     )
                 }));
             }
             QuestionKind::YesNo => match v {
                 "yes" | "no" => a.yes_no(id, v == "yes", q.urgent),
                 "" if q.urgent && urgent_yes => {}
-                _ => c.push(
-                    field,
-                    t(
-                        lang,
-                        "「はい」か「いいえ」を選んでください",
-                        "choose yes or no",
-                    ),
-                ),
+                _ => c.push(field, tr(lang, "choose-yes-or-no")),
             },
             QuestionKind::Choice => match q.choices.iter().find(|c| c.id == v) {
                 Some(choice) => {
                     a.choices.insert(id.to_string(), choice.id.clone());
                 }
-                None => c.push(
-                    field,
-                    t(
-                        lang,
-                        "どれか1つを選んでください",
-                        "choose one of the options",
-                    ),
-                ),
+                None => c.push(field, tr(lang, "choose-one-of-the-options")),
             },
             _ => {}
         }
@@ -373,7 +341,7 @@ async fn finish(
             // Show the first screen with a problem.
             let first = screens(flow)
                 .iter()
-                .position(|(g, _, _)| {
+                .position(|(g, _)| {
                     errors.iter().any(|e| {
                         e.field == none_key(g)
                             || flow
@@ -466,17 +434,9 @@ async fn done(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
 
 fn thanks(ctx: &LinkContext, lang: Lang, urgent: bool, next: &[(String, String)]) -> Html<String> {
     let title = if urgent {
-        t(
-            lang,
-            "すぐに保健所へ電話してください",
-            "Phone the health centre now",
-        )
+        tr(lang, "phone-the-health-centre-now")
     } else {
-        t(
-            lang,
-            "回答を受け付けました",
-            "Your answers have been received",
-        )
+        tr(lang, "your-answers-have-been-received")
     };
     layout::bare_lang(
         lang,
@@ -487,26 +447,26 @@ fn thanks(ctx: &LinkContext, lang: Lang, urgent: bool, next: &[(String, String)]
                 p class="whose" { (whose(ctx, lang)) }
                 @if urgent {
                     div class="urgent" role="alert" {
-                        p { strong { (t(lang, "急いで対応が必要な状態の可能性があります。すぐに保健所へ電話してください。", "Your answers show you may need help urgently. Phone the health centre now.")) } }
+                        p { strong { (tr(lang, "your-answers-show-you-may-need-help")) } }
                         p { (ctx.health_centre_name) ": " a style="color:#fff;font-size:1.4rem" href=(format!("tel:{}", ctx.health_centre_phone)) { (ctx.health_centre_phone) } }
-                        p { (t(lang, "つながらない場合や命に関わる場合は 119 番へ。", "If you cannot get through or it is life-threatening, call 119.")) }
+                        p { (tr(lang, "if-you-cannot-get-through-or-it-is-life")) }
                     }
                 }
                 div class="ok" role="status" {
-                    p { (t(lang, "回答を受け付けました。ありがとうございました。", "Your answers have been received. Thank you.")) }
+                    p { (tr(lang, "your-answers-have-been-received-thank")) }
                 }
-                h2 { (t(lang, "このあと", "What happens next")) }
+                h2 { (tr(lang, "what-happens-next")) }
                 ul {
                     @if urgent {
-                        li { (t(lang, "保健所の担当者にも知らせました。電話がつながらなくても、保健所からの連絡を待たずに 119 番へ。", "The health centre's staff have been told as well. If you cannot get through, do not wait for their call: call 119.")) }
+                        li { (tr(lang, "the-health-centre-s-staff-have-been-told")) }
                     } @else {
-                        li { (t(lang, "回答は保健所の担当者が確認します。気になる点があれば保健所から連絡します。", "The health centre's staff will look at your answers and contact you if anything needs attention.")) }
+                        li { (tr(lang, "the-health-centre-s-staff-will-look-at")) }
                     }
-                    li { (t(lang, "明日も同じ時間ごろにメッセージが届きます。", "You will get a message at about the same time tomorrow.")) }
+                    li { (tr(lang, "you-will-get-a-message-at-about-the-same")) }
                 }
                 @if !next.is_empty() {
-                    h2 { (t(lang, "同じ電話番号のご家族", "Others on this phone")) }
-                    p { (t(lang, "続けて回答できます：", "You can answer for them next:")) }
+                    h2 { (tr(lang, "others-on-this-phone")) }
+                    p { (tr(lang, "you-can-answer-for-them-next")) }
                     ul class="next" {
                         @for (who, href) in next {
                             li { a class="button" href=(href) {

@@ -1,0 +1,272 @@
+//! Permission is a value you must hold: every public store function that reads or writes
+//! personal data takes an `Access` (a staff member, an opened person page, or the product
+//! itself named as an actor), a `&Viewer`, an `Actor`, or the caller's transaction — never an
+//! `Option` that can be left out. Functions the product itself runs (workers, webhooks, the
+//! person's own link) are listed below by name, each with why; a new function touching
+//! personal data without one of these fails this test.
+use std::collections::BTreeMap;
+
+/// Tables holding personal data (names, contact details, health answers, records).
+const PERSONAL: &[&str] = &[
+    "persons",
+    "observations",
+    "occurrence_reports",
+    "phone_followups",
+    "answer_drafts",
+    "escalation_events",
+    "person_",
+];
+
+/// What in a signature shows who is acting.
+const HOLDS: &[&str] = &[
+    "Access<", "&Viewer", ": Actor", "Raise<", "WriteTx<", "&Opened",
+];
+
+/// The product's own work, by (file, function): why no staff member's access applies.
+const SYSTEM: &[(&str, &str, &str)] = &[
+    (
+        "audit.rs",
+        "search",
+        "the audit log itself (ids and actions), for the officer checked by the handler; no personal fields",
+    ),
+    (
+        "calls.rs",
+        "opt_out",
+        "inbound SMS STOP from the person's own number; audited as the person",
+    ),
+    (
+        "calls.rs",
+        "opt_in",
+        "inbound SMS START from the person's own number; audited as the person",
+    ),
+    (
+        "calls.rs",
+        "household_next",
+        "the call engine: the next member on the same phone, ids only",
+    ),
+    (
+        "calls.rs",
+        "identify",
+        "inbound call: caller id + date of birth typed by the caller, id only",
+    ),
+    ("calls.rs", "known_caller", "inbound call: yes/no only"),
+    (
+        "calls.rs",
+        "phone_of_checkin",
+        "the call engine: the number being called",
+    ),
+    (
+        "capacity.rs",
+        "demand_on",
+        "counts for the capacity plan, no person-level data",
+    ),
+    (
+        "checkins.rs",
+        "plan_day",
+        "the planner worker (set-based insert, ids only)",
+    ),
+    (
+        "checkins.rs",
+        "close_overdue",
+        "the reconcile worker: missed check-ins and their escalations (audited as system)",
+    ),
+    (
+        "checkins.rs",
+        "recent_outcomes",
+        "rule evaluation: statuses only",
+    ),
+    (
+        "checkins.rs",
+        "household_open",
+        "the person's own signed link: who else on the phone has a check-in open (short names)",
+    ),
+    (
+        "checkins.rs",
+        "done_context",
+        "the person's own signed link: the page after an answer",
+    ),
+    (
+        "checkins.rs",
+        "link_context",
+        "the person's own signed link or call: language, flow, centre; no name or contact",
+    ),
+    (
+        "dialect.rs",
+        "claim_due",
+        "the dispatcher worker: claims due check-ins to send",
+    ),
+    (
+        "dialect.rs",
+        "claim_reminders",
+        "the dispatcher worker: claims reminders to send",
+    ),
+    (
+        "drafts.rs",
+        "open",
+        "the person's own signed link: their unsent answers (audited as the person)",
+    ),
+    (
+        "drafts.rs",
+        "save",
+        "the person's own signed link: their unsent answers (audited as the person)",
+    ),
+    (
+        "drafts.rs",
+        "purge",
+        "the reconcile worker: deletes expired drafts",
+    ),
+    (
+        "escalations.rs",
+        "urgent_open",
+        "a count for the review queue, no person-level data",
+    ),
+    (
+        "escalations.rs",
+        "counts",
+        "counts by priority for the dashboard, no person-level data",
+    ),
+    (
+        "escalations.rs",
+        "pending_notifications",
+        "the staff-alert worker: escalation ids to staff, no patient data",
+    ),
+    (
+        "merges.rs",
+        "list",
+        "merge history of a centre: record ids and field choices, no personal values",
+    ),
+    (
+        "observations.rs",
+        "answer_checkins",
+        "the answer writer: the person's own answers through their link or call (audited as the person)",
+    ),
+    (
+        "outbox.rs",
+        "put",
+        "the development outbox provider storing a message it 'sent'",
+    ),
+    (
+        "outbox.rs",
+        "all",
+        "the development outbox for tests; staff read it through list_for (scoped, audited)",
+    ),
+    (
+        "persons.rs",
+        "answer_rate",
+        "a rate for the dashboard, no person-level data",
+    ),
+];
+
+fn public_functions(src: &str) -> Vec<(String, String, String)> {
+    // (name, signature, body up to the next item)
+    let mut out = Vec::new();
+    let starts: Vec<usize> = src
+        .match_indices("\npub async fn ")
+        .chain(src.match_indices("\npub fn "))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut items: Vec<usize> = src
+        .match_indices("\npub ")
+        .chain(src.match_indices("\nfn "))
+        .chain(src.match_indices("\nasync fn "))
+        .chain(src.match_indices("\nimpl"))
+        .chain(src.match_indices("\n#["))
+        .map(|(i, _)| i + 1)
+        .collect();
+    items.push(src.len());
+    items.sort();
+    for s in starts {
+        let rest = &src[s..];
+        let name_start = rest.find("fn ").unwrap() + 3;
+        let name: String = rest[name_start..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let sig_end = rest.find('{').unwrap_or(rest.len());
+        let sig = rest[..sig_end].to_string();
+        let end = items.iter().copied().find(|&i| i > s).unwrap_or(src.len());
+        out.push((name, sig, src[s..end].to_string()));
+    }
+    out
+}
+
+fn touches_personal_data(body: &str) -> bool {
+    PERSONAL.iter().any(|t| {
+        body.match_indices(t).any(|(i, _)| {
+            let before = body[..i].chars().last().unwrap_or(' ');
+            let after = body[i + t.len()..].chars().next().unwrap_or(' ');
+            !before.is_alphanumeric()
+                && before != '_'
+                && before != ':'
+                && (t.ends_with('_') || !(after.is_alphanumeric() || after == '_' || after == ':'))
+        })
+    })
+}
+
+#[test]
+fn every_store_function_on_personal_data_needs_an_access_or_an_actor() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store");
+    let mut missing = Vec::new();
+    let mut option_viewer = Vec::new();
+    let mut seen: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let src = std::fs::read_to_string(&path).unwrap();
+        if src.contains("Option<&Viewer>") || src.contains("Option<Viewer>") {
+            option_viewer.push(file.clone());
+        }
+        for (name, sig, body) in public_functions(&src) {
+            if !sig.contains("Db") || !touches_personal_data(&body) {
+                continue;
+            }
+            let holds = HOLDS.iter().any(|h| sig.contains(h));
+            let listed = SYSTEM.iter().any(|(f, n, _)| *f == file && *n == name);
+            seen.insert((file.clone(), name.clone()), holds);
+            if !holds && !listed {
+                missing.push(format!("{file}::{name}"));
+            }
+        }
+    }
+    assert!(
+        option_viewer.is_empty(),
+        "a viewer is never optional: {option_viewer:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "store functions reading or writing personal data without an Access, a Viewer or an \
+         Actor (take one, or list the function in SYSTEM with why): {missing:?}"
+    );
+    // The list stays true: every entry is a real function that still needs to be listed.
+    for (f, n, why) in SYSTEM {
+        assert!(!why.is_empty());
+        match seen.get(&(f.to_string(), n.to_string())) {
+            Some(false) => {}
+            Some(true) => panic!("{f}::{n} now holds an access; take it off SYSTEM"),
+            None => {
+                panic!("{f}::{n} is listed in SYSTEM but is not a store function on personal data")
+            }
+        }
+    }
+    assert!(
+        seen.len() > 40,
+        "the scan found the store's functions ({})",
+        seen.len()
+    );
+}
+
+#[test]
+fn the_scan_sees_a_function_without_access() {
+    let src = "\n/// reads\npub async fn leaky(db: &Db, id: i64) -> Result<()> {\n    sqlx::query(\"SELECT name FROM persons WHERE id = $1\");\n}\n\npub async fn fine(db: &Db, access: Access<'_>, id: i64) -> Result<()> {\n    sqlx::query(\"SELECT name FROM persons\");\n}\n";
+    let fns = public_functions(src);
+    assert_eq!(fns.len(), 2);
+    let leaky = &fns.iter().find(|f| f.0 == "leaky").unwrap();
+    assert!(touches_personal_data(&leaky.2));
+    assert!(!HOLDS.iter().any(|h| leaky.1.contains(h)));
+    let fine = &fns.iter().find(|f| f.0 == "fine").unwrap();
+    assert!(HOLDS.iter().any(|h| fine.1.contains(h)));
+    assert!(!touches_personal_data("SELECT 1 FROM health_centres"));
+    assert!(!touches_personal_data(
+        "crate::store::persons::load(db, id)"
+    ));
+}
