@@ -56,7 +56,7 @@ impl Engine<'_> {
             centre: ctx.centre_name_for(lang),
             phone: &ctx.health_centre_phone,
         };
-        let turn = if matches!(ctx.status.as_str(), "planned" | "sending" | "sent") {
+        let turn = if crate::codes::CheckinStatus::is_open_str(&ctx.status) {
             voice::start(flow, self.prompts(lang), &cc, &mut state, greet)
         } else {
             state.stage = voice::Stage::Done;
@@ -106,7 +106,7 @@ impl Engine<'_> {
         // Answered through the link (or by another call) while this call was asking: stop
         // asking, say so and hang up — never record a second answer.
         if state.stage != voice::Stage::Done
-            && !matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
+            && !crate::codes::CheckinStatus::is_open_str(&ctx.status)
         {
             let turn = voice::closed_elsewhere(self.prompts(lang), &cc, &mut state);
             calls::save_session(self.db, sid, checkin_id, &state).await?;

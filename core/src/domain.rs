@@ -26,13 +26,13 @@ impl Phone {
         } else {
             return Err(Error::invalid(
                 field,
-                "write the number with its area code (090-1234-5678) or in international form (+81 90 1234 5678)",
+                "err-write-the-number-with-its-area-code-090-1234",
             ));
         };
         if !e164.chars().all(|c| c.is_ascii_digit()) || !(8..=15).contains(&e164.len()) {
             return Err(Error::invalid(
                 field,
-                "a phone number has 10 or 11 digits in Japan (090-1234-5678); only digits, spaces, hyphens and a leading + are allowed",
+                "err-a-phone-number-has-10-or-11-digits-in-japan-090",
             ));
         }
         Ok(Phone(format!("+{e164}")))
@@ -63,7 +63,7 @@ impl Email {
         } else {
             Err(Error::invalid(
                 field,
-                "not an e-mail address; write it like name@example.jp",
+                "err-not-an-e-mail-address-write-it-like-name-example",
             ))
         }
     }
@@ -85,18 +85,21 @@ impl Temperature {
         let v: f64 = keyboard_number(input, &["°C", "°c", "°", "度", "C", "c"])
             .replace(',', ".")
             .parse()
-            .map_err(|_| Error::invalid(field, "write the temperature as a number such as 36.5"))?;
+            .map_err(|_| {
+                Error::invalid(field, "err-write-the-temperature-as-a-number-such-as-36-5")
+            })?;
         Self::new(field, v)
     }
     pub fn new(field: &'static str, v: f64) -> Result<Temperature, Error> {
         if !(Self::MIN..=Self::MAX).contains(&v) {
-            return Err(Error::invalid(
+            return Err(Error::invalid_with(
                 field,
-                format!(
-                    "{v} °C is outside {}–{} °C; check the thermometer reading",
-                    Self::MIN,
-                    Self::MAX
-                ),
+                "err-temperature-outside",
+                vec![
+                    ("value", v.to_string()),
+                    ("min", Self::MIN.to_string()),
+                    ("max", Self::MAX.to_string()),
+                ],
             ));
         }
         Ok(Temperature((v * 10.0).round() / 10.0))
@@ -130,14 +133,15 @@ impl Spo2 {
     pub fn parse(field: &'static str, input: &str) -> Result<Spo2, Error> {
         let v: i32 = keyboard_number(input, &["%"])
             .parse()
-            .map_err(|_| Error::invalid(field, "write SpO2 as a whole number such as 97"))?;
+            .map_err(|_| Error::invalid(field, "err-write-spo2-as-a-whole-number-such-as-97"))?;
         Self::new(field, v)
     }
     pub fn new(field: &'static str, v: i32) -> Result<Spo2, Error> {
         if !(50..=100).contains(&v) {
-            return Err(Error::invalid(
+            return Err(Error::invalid_with(
                 field,
-                format!("{v} % is outside 50–100 %; check the oximeter reading"),
+                "err-spo2-outside",
+                vec![("value", v.to_string())],
             ));
         }
         Ok(Spo2(v))
@@ -162,7 +166,7 @@ impl Channel {
             "sms" => Ok(Channel::Sms),
             "email" => Ok(Channel::Email),
             "voice" => Ok(Channel::Voice),
-            _ => Err(Error::invalid(field, "choose one of sms, email, voice")),
+            _ => Err(Error::invalid(field, "err-choose-one-of-sms-email-voice")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -187,7 +191,7 @@ impl Lang {
         match input.trim() {
             "" | "ja" => Ok(Lang::Ja),
             "en" => Ok(Lang::En),
-            _ => Err(Error::invalid(field, "choose ja or en")),
+            _ => Err(Error::invalid(field, "err-choose-ja-or-en")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -200,7 +204,7 @@ impl Lang {
 
 /// "HH:MM" local time of the daily check-in, as minutes after midnight.
 pub fn parse_slot(field: &'static str, input: &str) -> Result<i32, Error> {
-    let bad = || Error::invalid(field, "write the time as HH:MM, for example 09:00");
+    let bad = || Error::invalid(field, "err-write-the-time-as-hh-mm-for-example-09-00");
     let (h, m) = input.trim().split_once(':').ok_or_else(bad)?;
     let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if !(0..24).contains(&h) || !(0..60).contains(&m) {

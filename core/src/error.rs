@@ -28,11 +28,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// A field refused: `reason` is a key of the message catalogue (`err-…`, see
+    /// `locales/*/errors.ftl`) — or, for a text that comes from elsewhere (a parser), that text.
     pub fn invalid(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
-        Error::Invalid(vec![FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }])
+        Error::Invalid(vec![FieldError::new(field, reason.into(), Vec::new())])
+    }
+
+    /// A field refused with values in the message (`{ $max }` …).
+    pub fn invalid_with(
+        field: impl Into<Cow<'static, str>>,
+        key: &'static str,
+        args: Vec<(&'static str, String)>,
+    ) -> Self {
+        Error::Invalid(vec![FieldError::new(field, key.to_string(), args)])
     }
 
     /// Turns unique-constraint violations into a `Conflict` naming `field`.
@@ -44,11 +52,62 @@ impl Error {
     }
 }
 
-/// One field that failed validation: which, why and how to fix it.
+/// One field that failed validation: which, why and how to fix it. It carries the message's
+/// catalogue key and arguments, so each screen shows it in its own language
+/// ([`FieldError::message`]); `reason` is the English text (the API's default).
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: Cow<'static, str>,
     pub reason: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub key: Option<String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl FieldError {
+    /// `reason`: a catalogue key (`err-…`) or a text of its own.
+    pub fn new(
+        field: impl Into<Cow<'static, str>>,
+        reason: String,
+        args: Vec<(&'static str, String)>,
+    ) -> FieldError {
+        let field = field.into();
+        if reason.starts_with("err-") && crate::i18n::has(&reason) {
+            let english = render(crate::domain::Lang::En, &reason, &args);
+            FieldError {
+                field,
+                reason: english,
+                key: Some(reason),
+                args,
+            }
+        } else {
+            FieldError {
+                field,
+                reason,
+                key: None,
+                args,
+            }
+        }
+    }
+
+    /// The message in `lang`.
+    pub fn message(&self, lang: crate::domain::Lang) -> String {
+        match &self.key {
+            Some(k) => render(lang, k, &self.args),
+            None => self.reason.clone(),
+        }
+    }
+}
+
+fn render(lang: crate::domain::Lang, key: &str, args: &[(&'static str, String)]) -> String {
+    let args: Vec<(&str, crate::i18n::Arg<'_>)> = args
+        .iter()
+        .map(|(k, v)| (*k, crate::i18n::Arg::Str(v.as_str())))
+        .collect();
+    crate::i18n::tr_args(lang, key, &args)
 }
 
 /// Collects field errors so a form reports every problem at once.
@@ -65,19 +124,26 @@ impl Collect {
                 None
             }
             Err(other) => {
-                self.0.push(FieldError {
-                    field: "input".into(),
-                    reason: other.to_string(),
-                });
+                self.0
+                    .push(FieldError::new("input", other.to_string(), Vec::new()));
                 None
             }
         }
     }
+    /// Records a refused field; `reason` is a catalogue key (`err-…`) or a text of its own.
     pub fn push(&mut self, field: impl Into<Cow<'static, str>>, reason: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        });
+        self.0
+            .push(FieldError::new(field, reason.into(), Vec::new()));
+    }
+
+    /// Records a refused field with values in the message.
+    pub fn push_with(
+        &mut self,
+        field: impl Into<Cow<'static, str>>,
+        key: &'static str,
+        args: Vec<(&'static str, String)>,
+    ) {
+        self.0.push(FieldError::new(field, key.to_string(), args));
     }
     pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() {

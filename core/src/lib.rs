@@ -4,6 +4,7 @@ pub mod access;
 pub mod call;
 pub mod capacity;
 pub mod changes;
+pub mod codes;
 pub mod config;
 pub mod db;
 pub mod delivery;

@@ -45,13 +45,13 @@ pub fn check(password: &str, username: &str) -> Result<(), Error> {
     if password.chars().count() < 12 {
         return Err(Error::invalid(
             "password",
-            "use at least 12 characters; a few unrelated words make a good one",
+            "err-use-at-least-12-characters-a-few-unrelated-words",
         ));
     }
     if !username.is_empty() && p.contains(&username.to_lowercase()) {
         return Err(Error::invalid(
             "password",
-            "do not put your user ID in the password",
+            "err-do-not-put-your-user-id-in-the-password",
         ));
     }
     // What is left once the common words and the digits and symbols are taken out.
@@ -63,12 +63,15 @@ pub fn check(password: &str, username: &str) -> Result<(), Error> {
     if rest.chars().count() < 6 {
         return Err(Error::invalid(
             "password",
-            "this is (or is built on) a commonly breached password; choose something else",
+            "err-this-is-or-is-built-on-a-commonly-breached",
         ));
     }
     let distinct: std::collections::HashSet<char> = password.chars().collect();
     if distinct.len() < 5 {
-        return Err(Error::invalid("password", "use more different characters"));
+        return Err(Error::invalid(
+            "password",
+            "err-use-more-different-characters",
+        ));
     }
     let sequential = password
         .as_bytes()
@@ -78,7 +81,7 @@ pub fn check(password: &str, username: &str) -> Result<(), Error> {
     if sequential * 2 >= password.len() {
         return Err(Error::invalid(
             "password",
-            "avoid runs like 'abcdef' or '111111'",
+            "err-avoid-runs-like-abcdef-or-111111",
         ));
     }
     // Keyboard walks (`1qaz2wsx3edc`), dates, names and l33t spellings: zxcvbn estimates how

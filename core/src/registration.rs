@@ -96,7 +96,7 @@ pub async fn file_report(
             let refuse = || {
                 Error::invalid(
                     "health_centre_id",
-                    "not a health centre you may report to (your own centre or one of its prefecture); leave it empty for your usual centre",
+                    "err-not-a-health-centre-you-may-report-to-your-own",
                 )
             };
             let (theirs, ours) = staff::prefecture_of(db, c, viewer.health_centre_id)

@@ -159,23 +159,8 @@ impl Thresholds {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Urgent,
-    High,
-    Normal,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Urgent => "urgent",
-            Priority::High => "high",
-            Priority::Normal => "normal",
-        }
-    }
-}
+/// How soon a rule's escalation needs a human (stored as `escalations.priority`).
+pub use crate::codes::Priority;
 
 /// A rule that fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]

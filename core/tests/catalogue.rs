@@ -65,3 +65,54 @@ fn every_key_the_code_uses_is_in_the_catalogue() {
     assert!(used > 500, "the scan found the calls ({used})");
     assert!(missing.is_empty(), "keys not in the catalogue: {missing:?}");
 }
+
+#[test]
+fn every_validation_key_in_the_code_is_in_the_catalogue() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for d in ["src", "core/src", "workers/src"] {
+        rust_files(&root.join(d), &mut files);
+    }
+    let mut used = 0;
+    let mut missing = Vec::new();
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in src.match_indices("\"err-") {
+            let key = &src[i + 1..i + 1 + src[i + 1..].find('"').unwrap()];
+            if key == "err-" {
+                continue; // the prefix itself, in error.rs
+            }
+            used += 1;
+            if !i18n::has(key) {
+                missing.push(format!("{}: {key}", f.display()));
+            }
+        }
+    }
+    assert!(used > 80, "the scan found the messages ({used})");
+    assert!(
+        missing.is_empty(),
+        "validation keys not in the catalogue: {missing:?}"
+    );
+}
+
+#[test]
+fn validation_messages_carry_a_key_and_read_in_each_language() {
+    use mimamori_core::{Error, domain::Temperature};
+    let Err(Error::Invalid(e)) = Temperature::parse("temperature", "45.0") else {
+        panic!("45 °C is refused")
+    };
+    assert_eq!(e[0].key.as_deref(), Some("err-temperature-outside"));
+    assert_eq!(
+        e[0].reason,
+        "45 °C is outside 34–43 °C; check the thermometer reading"
+    );
+    assert_eq!(e[0].message(Lang::En), e[0].reason);
+    assert_eq!(
+        e[0].message(Lang::Ja),
+        "45 ℃ は 34〜43 ℃ の範囲外です。体温計の値を確認してください"
+    );
+    // A text from elsewhere (no key) is shown as it is.
+    let f = mimamori_core::FieldError::new("x", "something new".into(), Vec::new());
+    assert_eq!(f.message(Lang::Ja), "something new");
+    assert!(f.key.is_none());
+}

@@ -109,11 +109,11 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
-        let lang = crate::web::messages::current();
+        let lang = crate::web::i18n::current();
         let fields: Vec<serde_json::Value> = self
             .fields()
             .iter()
-            .map(|f| json!({"field": f.field, "reason": crate::web::messages::localise(lang, &f.reason)}))
+            .map(|f| json!({"field": f.field, "reason": f.message(lang)}))
             .collect();
         let body = json!({
             "error": { "code": self.code(), "message": self.public_message(), "fields": fields }
@@ -144,10 +144,10 @@ impl IntoResponse for HtmlError {
                 main class="narrow" {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
                     p { (self.0.public_message()) }
-                    @let lang = crate::web::messages::current();
+                    @let lang = crate::web::i18n::current();
                     @let fields = self.0.fields();
                     @if !fields.is_empty() {
-                        ul { @for f in fields { li { strong { (f.field) } ": " (crate::web::messages::localise(lang, &f.reason)) } } }
+                        ul { @for f in fields { li { strong { (f.field) } ": " (f.message(lang)) } } }
                         p { "ブラウザの「戻る」で前の画面に戻り、直してください。/ Use your browser's Back button to go back and correct it." }
                     }
                     p { a href="/" { "トップへ戻る / Back to the console" } }

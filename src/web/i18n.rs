@@ -21,3 +21,13 @@ impl<S: Send + Sync> FromRequestParts<S> for UiLang {
 }
 
 pub use mimamori_core::i18n::{tr, tr_args};
+
+tokio::task_local! {
+    /// The language of the request being handled (set by [`super::lang_layer`]).
+    pub static REQUEST_LANG: Lang;
+}
+
+/// The current request's language (Japanese outside a request).
+pub fn current() -> Lang {
+    REQUEST_LANG.try_with(|l| *l).unwrap_or(Lang::Ja)
+}

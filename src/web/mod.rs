@@ -12,7 +12,6 @@ pub mod i18n;
 pub mod input;
 pub mod layout;
 pub mod login;
-pub mod messages;
 pub mod patient;
 pub mod simulator;
 pub mod voicecall;
@@ -143,7 +142,7 @@ async fn lang_layer(
         _ if req.uri().path().starts_with("/api/") => Lang::En,
         _ => Lang::Ja,
     };
-    messages::REQUEST_LANG.scope(lang, next.run(req)).await
+    i18n::REQUEST_LANG.scope(lang, next.run(req)).await
 }
 
 /// Behind our own proxy (`http.behind_proxy`), the client's address is the last

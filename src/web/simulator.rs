@@ -57,9 +57,9 @@ async fn index(
 ) -> Result<Html<String>, HtmlError> {
     available(&who)?;
     let rows: Vec<OpenCheckin> = with_db!(&s.db, p => sqlx::query_as(
-        "SELECT c.id, c.person_id, p.name, p.channel, c.status FROM checkins c JOIN persons p ON p.id = c.person_id
-         WHERE p.health_centre_id = $1 AND c.status IN ('planned', 'sending', 'sent')
-         ORDER BY CASE WHEN p.channel = 'voice' THEN 0 ELSE 1 END, c.due_at LIMIT 100")
+        concat!("SELECT c.id, c.person_id, p.name, p.channel, c.status FROM checkins c JOIN persons p ON p.id = c.person_id
+         WHERE p.health_centre_id = $1 AND c.status IN ", mimamori_core::open_checkin_statuses!(), "
+         ORDER BY CASE WHEN p.channel = 'voice' THEN 0 ELSE 1 END, c.due_at LIMIT 100"))
         .bind(who.health_centre_id).fetch_all(p).await.map_err(mimamori_core::Error::from)?);
     Ok(layout::page(
         lang,

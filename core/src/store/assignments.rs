@@ -52,7 +52,7 @@ pub async fn assign(
             "SELECT id FROM organisations WHERE id = $1 AND health_centre_id = $2")
             .bind(organisation_id).bind(centre).fetch_optional(&mut *tx).await?;
         if ours.is_none() {
-            return Err(Error::invalid("organisation_id", "choose one of this health centre's outside bodies"));
+            return Err(Error::invalid("organisation_id", "err-choose-one-of-this-health-centre-s-outside"));
         }
         sqlx::query("INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(person_id).bind(organisation_id).bind(t).execute(&mut *tx).await?;
@@ -79,7 +79,7 @@ pub async fn share(
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM health_centres WHERE id = $1")
             .bind(health_centre_id).fetch_optional(&mut *tx).await?;
         if health_centre_id == centre || exists.is_none() {
-            return Err(Error::invalid("health_centre_id", "choose another existing health centre"));
+            return Err(Error::invalid("health_centre_id", "err-choose-another-existing-health-centre"));
         }
         sqlx::query(
             "INSERT INTO person_shares (person_id, health_centre_id, shared_by, created_at) VALUES ($1, $2, $3, $4)

@@ -78,8 +78,8 @@ pub async fn opt_out(db: &Db, phone: &str) -> Result<Vec<i64>> {
              WHERE phone = $2 AND status = 'observing' RETURNING id")
             .bind(t).bind(phone).fetch_all(&mut *tx).await?;
         for id in &ids {
-            sqlx::query("UPDATE checkins SET status = 'opted_out', closed_at = $1, claim_token = NULL
-                         WHERE person_id = $2 AND status IN ('planned', 'sending', 'sent')")
+            sqlx::query(concat!("UPDATE checkins SET status = 'opted_out', closed_at = $1, claim_token = NULL
+                         WHERE person_id = $2 AND status IN ", crate::open_checkin_statuses!(), ""))
                 .bind(t).bind(id).execute(&mut *tx).await?;
             crate::store::audit(&mut *tx, crate::store::Actor::Person(*id), "person.opt_out", "person", Some(*id), None).await?;
             // In the same transaction: nobody opts out without a human hearing of it.
@@ -123,19 +123,19 @@ pub async fn household_next(
     at: DateTime<Utc>,
 ) -> Result<Option<i64>> {
     Ok(with_db!(db, p => sqlx::query_scalar(
-        "SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
-         WHERE p.phone = $1 AND c.id <> $2 AND c.status IN ('planned', 'sending', 'sent') AND c.due_at <= $3
+        concat!("SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
+         WHERE p.phone = $1 AND c.id <> $2 AND c.status IN ", crate::open_checkin_statuses!(), " AND c.due_at <= $3
            AND c.person_id <> (SELECT person_id FROM checkins WHERE id = $2)
-         ORDER BY p.id, c.slot LIMIT 1")
+         ORDER BY p.id, c.slot LIMIT 1"))
         .bind(phone).bind(except_checkin).bind(at).fetch_optional(p).await?))
 }
 
 /// Inbound call: the open check-in of the person with this caller id and date of birth.
 pub async fn identify(db: &Db, phone: &str, dob: NaiveDate) -> Result<Option<i64>> {
     Ok(with_db!(db, p => sqlx::query_scalar(
-        "SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
-         WHERE p.phone = $1 AND p.date_of_birth = $2 AND c.status IN ('planned', 'sending', 'sent')
-         ORDER BY c.due_at LIMIT 1")
+        concat!("SELECT c.id FROM checkins c JOIN persons p ON p.id = c.person_id
+         WHERE p.phone = $1 AND p.date_of_birth = $2 AND c.status IN ", crate::open_checkin_statuses!(), "
+         ORDER BY c.due_at LIMIT 1"))
         .bind(phone).bind(dob).fetch_optional(p).await?))
 }
 

@@ -724,13 +724,13 @@ pub struct HouseholdMember {
 /// (and centre) as `checkin_id`'s person, oldest person first.
 pub async fn household_open(db: &Db, checkin_id: i64) -> Result<Vec<HouseholdMember>> {
     Ok(with_db!(db, p => sqlx::query_as(
-        "SELECT o.id AS checkin_id, q.name AS person_name, o.deadline_at
+        concat!("SELECT o.id AS checkin_id, q.name AS person_name, o.deadline_at
          FROM checkins c JOIN persons p ON p.id = c.person_id
          JOIN persons q ON q.phone = p.phone AND q.health_centre_id = p.health_centre_id AND q.id <> p.id
          JOIN checkins o ON o.person_id = q.id AND o.local_date = c.local_date
          WHERE c.id = $1 AND p.phone IS NOT NULL AND p.phone <> ''
-           AND o.status IN ('planned', 'sending', 'sent')
-         ORDER BY q.id, o.slot LIMIT 10")
+           AND o.status IN ", crate::open_checkin_statuses!(), "
+         ORDER BY q.id, o.slot LIMIT 10"))
         .bind(checkin_id).fetch_all(p).await?))
 }
 

@@ -40,7 +40,7 @@ pub async fn open(db: &Db, checkin_id: i64, person_id: i64) -> Result<Answers> {
 pub async fn save(db: &Db, checkin_id: i64, person_id: i64, answers: &Answers) -> Result<()> {
     let json = serde_json::to_string(answers).map_err(|e| crate::Error::Internal(e.to_string()))?;
     if json.len() > MAX_BYTES {
-        return Err(crate::Error::invalid("answers", "too long"));
+        return Err(crate::Error::invalid("answers", "err-too-long"));
     }
     let t = now();
     with_db!(db, p => {
@@ -58,8 +58,8 @@ pub async fn save(db: &Db, checkin_id: i64, person_id: i64, answers: &Answers) -
 /// Deletes drafts not touched since `before` and those of check-ins no longer open.
 pub async fn purge(db: &Db, before: DateTime<Utc>) -> Result<u64> {
     Ok(with_db!(db, p => sqlx::query(
-        "DELETE FROM answer_drafts WHERE updated_at < $1 OR NOT EXISTS (
+        concat!("DELETE FROM answer_drafts WHERE updated_at < $1 OR NOT EXISTS (
            SELECT 1 FROM checkins c WHERE c.id = answer_drafts.checkin_id
-             AND c.status IN ('planned', 'sending', 'sent'))")
+             AND c.status IN ", crate::open_checkin_statuses!(), ")"))
         .bind(before).execute(p).await?.rows_affected()))
 }

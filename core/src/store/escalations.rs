@@ -327,9 +327,10 @@ fn known_action(a: &str) -> Result<()> {
     if ACTIONS.contains(&a) {
         Ok(())
     } else {
-        Err(Error::invalid(
+        Err(Error::invalid_with(
             "action",
-            format!("choose one of {}", ACTIONS.join(", ")),
+            "err-choose-review-action",
+            vec![("options", ACTIONS.join(", "))],
         ))
     }
 }
@@ -362,7 +363,7 @@ pub async fn step(db: &Db, viewer: &Viewer, id: i64, step: Step, ip: Option<&str
         }
     };
     if matches!(step, Step::Note(ref n) if n.trim().is_empty()) {
-        return Err(Error::invalid("note", "write the note"));
+        return Err(Error::invalid("note", "err-write-the-note"));
     }
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
@@ -385,10 +386,10 @@ pub async fn step(db: &Db, viewer: &Viewer, id: i64, step: Step, ip: Option<&str
                         "SELECT COUNT(*) FROM escalation_events WHERE escalation_id = $1 AND kind = 'action'")
                         .bind(id).fetch_one(&mut *tx).await?;
                     if acted == 0 && action.is_none() {
-                        return Err(Error::invalid("action", "record what was done before resolving an urgent or high case"));
+                        return Err(Error::invalid("action", "err-record-what-was-done-before-resolving-an-urgent"));
                     }
                     if !confirmed {
-                        return Err(Error::invalid("confirm", "confirm that this urgent or high case is resolved"));
+                        return Err(Error::invalid("confirm", "err-confirm-that-this-urgent-or-high-case-is"));
                     }
                 }
                 if let Some(a) = action {
@@ -431,7 +432,7 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         let kind = match last {
             Some((kind, Some(by), at)) if by == staff_id && t - at <= chrono::Duration::minutes(UNDO_MINUTES)
                 && matches!(kind.as_str(), "acknowledged" | "action" | "note" | "resolved") => kind,
-            _ => return Err(Error::invalid("undo", "only your own last step of the past 10 minutes can be undone")),
+            _ => return Err(Error::invalid("undo", "err-only-your-own-last-step-of-the-past-10-minutes")),
         };
         match kind.as_str() {
             "resolved" => {

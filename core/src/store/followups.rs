@@ -34,13 +34,14 @@ pub async fn record(
     note: &str,
 ) -> Result<i64> {
     if !OUTCOMES.contains(&outcome) {
-        return Err(Error::invalid(
+        return Err(Error::invalid_with(
             "outcome",
-            format!("choose one of {}", OUTCOMES.join(", ")),
+            "err-choose-call-outcome",
+            vec![("options", OUTCOMES.join(", "))],
         ));
     }
     if note.chars().count() > 2000 {
-        return Err(Error::invalid("note", "at most 2000 characters"));
+        return Err(Error::invalid("note", "err-at-most-2000-characters"));
     }
     persons::check(
         db,

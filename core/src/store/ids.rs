@@ -90,7 +90,7 @@ pub struct NewId<'a> {
 pub async fn issue(db: &Db, m: &Manager, n: NewId<'_>, ip: Option<&str>) -> Result<i64> {
     m.check()?;
     if !m.role.manages().contains(&n.role) {
-        return Err(Error::invalid("role", "choose one of the listed roles"));
+        return Err(Error::invalid("role", "err-choose-one-of-the-listed-roles"));
     }
     let centre = if m.role == Role::MinistryAdmin {
         n.health_centre_id
@@ -103,7 +103,7 @@ pub async fn issue(db: &Db, m: &Manager, n: NewId<'_>, ip: Option<&str>) -> Resu
     if kind.is_some() && organisation.is_none() {
         return Err(Error::invalid(
             "organisation",
-            "name the outside body this ID is for",
+            "err-name-the-outside-body-this-id-is-for",
         ));
     }
     let t = now();
@@ -216,7 +216,7 @@ pub async fn set_centre_name_en(db: &Db, m: &Manager, name: &str, ip: Option<&st
     if name.chars().count() > 100 || !name.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
         return Err(Error::invalid(
             "name_en",
-            "write the name in English letters (at most 100), as an English voice should read it",
+            "err-write-the-name-in-english-letters-at-most-100-as",
         ));
     }
     with_db!(db, p => {

@@ -105,7 +105,7 @@ pub async fn merge(
     if keep == other {
         return Err(Error::invalid(
             "other_id",
-            "choose a different record to merge into this one",
+            "err-choose-a-different-record-to-merge-into-this-one",
         ));
     }
     for id in [keep, other] {
@@ -123,7 +123,7 @@ pub async fn merge(
     if other_before.merged_into.is_some() || kept_before.merged_into.is_some() {
         return Err(Error::invalid(
             "other_id",
-            "this record has already been merged",
+            "err-this-record-has-already-been-merged",
         ));
     }
     let t = now();
@@ -214,7 +214,7 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
     if undone.is_some() {
         return Err(Error::invalid(
             "merge",
-            "this merge has already been undone",
+            "err-this-merge-has-already-been-undone",
         ));
     }
     let parse = |s: &str| {

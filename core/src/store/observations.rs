@@ -256,8 +256,8 @@ pub async fn answer_checkins(
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         let sql = format!(
-            "UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
-             WHERE id IN ({}) AND status IN ('planned', 'sending', 'sent') RETURNING id, person_id",
+            concat!("UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
+             WHERE id IN ({}) AND status IN ", crate::open_checkin_statuses!(), " RETURNING id, person_id"),
             placeholders(2, ids.len()));
         let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
         for id in &ids {
@@ -393,7 +393,7 @@ pub async fn record_by_staff(
     if !matches!(reporter, "self" | "family" | "staff" | "contractor") {
         return Err(Error::invalid(
             "reporter",
-            "choose self, family, staff or contractor",
+            "err-choose-self-family-staff-or-contractor",
         ));
     }
     let t = now();

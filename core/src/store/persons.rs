@@ -121,7 +121,7 @@ fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
         Error::invalid(
             field,
-            "write the date as YYYY-MM-DD, for example 2026-11-24",
+            "err-write-the-date-as-yyyy-mm-dd-for-example-2026-11",
         )
     })
 }
@@ -138,7 +138,7 @@ fn parse_slots(c: &mut Collect, times: &str) -> Vec<i32> {
     slots.sort_unstable();
     slots.dedup();
     if slots.len() > 6 {
-        c.push("checkin_time", "at most 6 check-ins a day");
+        c.push("checkin_time", "err-at-most-6-check-ins-a-day");
     }
     slots
 }
@@ -185,7 +185,7 @@ impl ScheduleInput {
                 "yes" | "true" | "1" => Some(true),
                 "no" | "false" | "0" => Some(false),
                 _ => {
-                    c.push("slow_speech", "answer yes or no");
+                    c.push("slow_speech", "err-answer-yes-or-no");
                     None
                 }
             }),
@@ -199,7 +199,11 @@ impl ScheduleInput {
 fn text(c: &mut Collect, field: &'static str, v: &str, max: usize) -> Option<String> {
     let v = v.trim();
     if v.chars().count() > max {
-        c.push(field, format!("use at most {max} characters"));
+        c.push_with(
+            field,
+            "err-use-at-most-characters",
+            vec![("max", max.to_string())],
+        );
         return None;
     }
     Some(v.to_string()).filter(|v| !v.is_empty())
@@ -229,9 +233,9 @@ impl PersonInput {
         let mut c = Collect::default();
         let name = self.name.trim().to_string();
         if name.is_empty() {
-            c.push("name", "enter the person's name");
+            c.push("name", "err-enter-the-person-s-name");
         } else if name.chars().count() > 100 {
-            c.push("name", "use at most 100 characters");
+            c.push("name", "err-use-at-most-100-characters");
         }
         let phone = if self.phone.trim().is_empty() {
             None
@@ -256,7 +260,7 @@ impl PersonInput {
             "" | "patient" => Some("patient"),
             "contact" => Some("contact"),
             _ => {
-                c.push("monitoring_type", "choose patient or contact");
+                c.push("monitoring_type", "err-choose-patient-or-contact");
                 None
             }
         };
@@ -285,7 +289,7 @@ impl PersonInput {
         } else if self.observation_end.trim().is_empty() {
             c.push(
                 "observation_end",
-                "enter the end date, or an onset, specimen or last-exposure date to compute it",
+                "err-enter-the-end-date-or-an-onset-specimen-or-last",
             );
             None
         } else {
@@ -294,12 +298,14 @@ impl PersonInput {
         let mut details = d;
         if let (Some(p), Some(e)) = (&computed, end) {
             if e != p.end && details.period_override_reason.is_none() {
-                c.push(
+                c.push_with(
                     "period_override_reason",
-                    format!(
-                        "the rules ({}) end the period on {}; give a reason to end it on {e}, or leave observation_end empty",
-                        p.rule, p.end
-                    ),
+                    "err-period-override-needs-reason",
+                    vec![
+                        ("rule", p.rule.clone()),
+                        ("end", p.end.to_string()),
+                        ("wanted", e.to_string()),
+                    ],
                 );
             }
             if e == p.end {
@@ -311,7 +317,7 @@ impl PersonInput {
         {
             c.push(
                 "observation_end",
-                "the end date must be on or after the start date",
+                "err-the-end-date-must-be-on-or-after-the-start-date",
             );
         }
         let times = if self.checkin_time.trim().is_empty() {
@@ -333,10 +339,10 @@ impl PersonInput {
         match channel {
             Some(Channel::Sms | Channel::Voice) if self.phone.trim().is_empty() => c.push(
                 "phone",
-                "a phone number is needed for the sms and voice channels",
+                "err-a-phone-number-is-needed-for-the-sms-and-voice",
             ),
             Some(Channel::Email) if self.email.trim().is_empty() => {
-                c.push("email", "an e-mail address is needed for the email channel")
+                c.push("email", "err-an-e-mail-address-is-needed-for-the-email")
             }
             _ => {}
         }
@@ -366,7 +372,7 @@ impl PersonInput {
                 .into_iter()
                 .find(|x| *x == s),
             _ => {
-                c.push("sex", "choose male, female, other or unknown");
+                c.push("sex", "err-choose-male-female-other-or-unknown");
                 None
             }
         };
@@ -378,7 +384,7 @@ impl PersonInput {
         {
             c.push(
                 "prefecture_code",
-                "use the two-digit JIS code, 01 (Hokkaido) to 47 (Okinawa)",
+                "err-use-the-two-digit-jis-code-01-hokkaido-to-47",
             );
         }
         let source_person_id = self.source_person_id;
@@ -503,7 +509,7 @@ macro_rules! insert_person {
             bad_source = n == 0;
         }
         if bad_source {
-            Err($crate::Error::invalid("source_person_id", "no case with this id at your health centre"))
+            Err($crate::Error::invalid("source_person_id", "err-no-case-with-this-id-at-your-health-centre"))
         } else {
             sqlx::query(
                 "UPDATE persons SET name_kana = $1, name_key = $2, sex = $3, nationality = $4, prefecture_code = $5,
@@ -607,12 +613,11 @@ pub async fn update_schedule(
         match ch.map(String::as_str) {
             Some("sms" | "voice") if person.phone.is_none() => c.push(
                 field,
-                "this person has no phone number; add one first or choose email",
+                "err-this-person-has-no-phone-number-add-one-first-or",
             ),
-            Some("email") if person.email.is_none() => c.push(
-                field,
-                "this person has no e-mail address; add one first or choose sms or voice",
-            ),
+            Some("email") if person.email.is_none() => {
+                c.push(field, "err-this-person-has-no-e-mail-address-add-one-first")
+            }
             _ => {}
         }
     }
@@ -1282,11 +1287,11 @@ pub async fn update_basic(
     };
     let name = match &b.name {
         Some(n) if n.trim().is_empty() => {
-            c.push("name", "enter the person's name");
+            c.push("name", "err-enter-the-person-s-name");
             cur.name.clone()
         }
         Some(n) if n.chars().count() > 100 => {
-            c.push("name", "use at most 100 characters");
+            c.push("name", "err-use-at-most-100-characters");
             cur.name.clone()
         }
         Some(n) => n.trim().to_string(),
@@ -1308,11 +1313,11 @@ pub async fn update_basic(
         match ch {
             "sms" | "voice" if phone.is_none() => c.push(
                 "phone",
-                "the person is reached by phone; keep a number, or change the channel first",
+                "err-the-person-is-reached-by-phone-keep-a-number-or",
             ),
             "email" if email.is_none() => c.push(
                 "email",
-                "the person is reached by e-mail; keep an address, or change the channel first",
+                "err-the-person-is-reached-by-e-mail-keep-an-address",
             ),
             _ => {}
         }
@@ -1330,7 +1335,7 @@ pub async fn update_basic(
         {
             Some(x) => Some(x.to_string()),
             None => {
-                c.push("sex", "choose male, female, other or unknown");
+                c.push("sex", "err-choose-male-female-other-or-unknown");
                 None
             }
         },
@@ -1343,7 +1348,7 @@ pub async fn update_basic(
     {
         c.push(
             "prefecture_code",
-            "use the two-digit JIS code, 01 (Hokkaido) to 47 (Okinawa)",
+            "err-use-the-two-digit-jis-code-01-hokkaido-to-47",
         );
     }
     let texts = [
@@ -1364,7 +1369,11 @@ pub async fn update_basic(
     for (field, given, current, max) in texts {
         let v = pick(given, current);
         if given.is_some() && v.as_ref().is_some_and(|v| v.chars().count() > max) {
-            c.push(field, format!("use at most {max} characters"));
+            c.push_with(
+                field,
+                "err-use-at-most-characters",
+                vec![("max", max.to_string())],
+            );
         }
         values.push(v);
     }
@@ -1374,7 +1383,7 @@ pub async fn update_basic(
             if end.is_some_and(|d| d < cur.observation_start) {
                 c.push(
                     "observation_end",
-                    "the end date must be on or after the start date",
+                    "err-the-end-date-must-be-on-or-after-the-start-date",
                 );
             }
             let reason = b
@@ -1385,7 +1394,7 @@ pub async fn update_basic(
             if end.is_some_and(|d| d != cur.observation_end) && reason.is_none() {
                 c.push(
                     "period_override_reason",
-                    "say why the observation period changes (e.g. symptoms have not eased)",
+                    "err-say-why-the-observation-period-changes-e-g",
                 );
             }
             (

@@ -34,14 +34,14 @@ pub(crate) fn date(
 ) -> Option<NaiveDate> {
     match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
         Ok(d) if d > today => {
-            c.push(field, "the date is in the future; check it");
+            c.push(field, "err-the-date-is-in-the-future-check-it");
             None
         }
         Ok(d) => Some(d),
         Err(_) => {
             c.push(
                 field,
-                "write the date as YYYY-MM-DD, for example 2026-11-24",
+                "err-write-the-date-as-yyyy-mm-dd-for-example-2026-11",
             );
             None
         }
@@ -57,7 +57,11 @@ pub(crate) fn one_of(
 ) -> Option<&'static str> {
     let found = options.iter().copied().find(|o| *o == v.trim());
     if found.is_none() {
-        c.push(field, format!("choose one of: {}", options.join(", ")));
+        c.push_with(
+            field,
+            "err-choose-one-of",
+            vec![("options", options.join(", "))],
+        );
     }
     found
 }
@@ -113,7 +117,7 @@ impl TestInput {
         {
             c.push(
                 "result_date",
-                "the result cannot come before the specimen was taken",
+                "err-the-result-cannot-come-before-the-specimen-was",
             );
         }
         // A planned contact date may lie ahead.
@@ -144,7 +148,7 @@ impl TestInput {
             ("other_pathogens", &self.other_pathogens),
         ] {
             if v.chars().count() > 200 {
-                c.push(field, "use at most 200 characters");
+                c.push(field, "err-use-at-most-200-characters");
             }
         }
         c.finish()?;
@@ -369,7 +373,7 @@ impl BehaviourInput {
         let mut c = Collect::default();
         let on_date = date(&mut c, "on_date", &self.on_date, today);
         if self.place.trim().is_empty() {
-            c.push("place", "where was it? a name or an address");
+            c.push("place", "err-where-was-it-a-name-or-an-address");
         }
         let setting = if self.setting.trim().is_empty() {
             Some("other")
@@ -382,7 +386,7 @@ impl BehaviourInput {
             ("time_text", &self.time_text),
         ] {
             if v.chars().count() > 500 {
-                c.push(field, "use at most 500 characters");
+                c.push(field, "err-use-at-most-500-characters");
             }
         }
         c.finish()?;
@@ -548,7 +552,7 @@ async fn behaviour(db: &Db, person_id: i64, id: i64) -> Result<Behaviour> {
         "SELECT id, person_id, on_date, time_text, place, place_phone, setting, people_met, created_at
          FROM person_behaviours WHERE person_id = $1 AND id = $2")
         .bind(person_id).bind(id).fetch_optional(p).await?)
-    .ok_or_else(|| crate::Error::invalid("behaviour_id", "no behaviour-history entry with this id for this case"))
+    .ok_or_else(|| crate::Error::invalid("behaviour_id", "err-no-behaviour-history-entry-with-this-id-for-this"))
 }
 
 /// Prepares `input` as a close contact of case `case_id`: linked to the case, monitored as a

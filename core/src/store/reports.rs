@@ -93,7 +93,7 @@ impl ReportInput {
         let date = |c: &mut Collect, field: &'static str, v: &str, required: bool| {
             if v.trim().is_empty() {
                 if required {
-                    c.push(field, "required on the occurrence report; write YYYY-MM-DD");
+                    c.push(field, "err-required-on-the-occurrence-report-write-yyyy-mm");
                 }
                 return None;
             }
@@ -146,13 +146,13 @@ impl ReportInput {
         if kind == "patient" && self.person.onset_date.trim().is_empty() {
             c.push(
                 "onset_date",
-                "a symptomatic patient's onset date is required",
+                "err-a-symptomatic-patient-s-onset-date-is-required",
             );
         }
         if kind == "asymptomatic" && self.person.specimen_date.trim().is_empty() {
             c.push(
                 "specimen_date",
-                "an asymptomatic carrier's specimen date is required",
+                "err-an-asymptomatic-carrier-s-specimen-date-is",
             );
         }
         let death_date = date(&mut c, "death_date", &self.death_date, kind == "deceased");

@@ -43,11 +43,11 @@ impl ResidenceInput {
         let mut c = Collect::default();
         let kind = KINDS.iter().copied().find(|k| *k == self.kind.trim());
         if kind.is_none() {
-            c.push("kind", "choose home, hospital, lodging, welfare or other");
+            c.push("kind", "err-choose-home-hospital-lodging-welfare-or-other");
         }
         let place = Some(self.place.trim().to_string()).filter(|p| !p.is_empty());
         if place.as_ref().is_some_and(|p| p.chars().count() > 200) {
-            c.push("place", "use at most 200 characters");
+            c.push("place", "err-use-at-most-200-characters");
         }
         let from_date = if self.from_date.trim().is_empty() {
             Some(today)
@@ -56,7 +56,7 @@ impl ResidenceInput {
                 Ok(d) if d > today => {
                     c.push(
                         "from_date",
-                        "a move cannot be dated in the future; record it on the day",
+                        "err-a-move-cannot-be-dated-in-the-future-record-it",
                     );
                     None
                 }
@@ -64,7 +64,7 @@ impl ResidenceInput {
                 Err(_) => {
                     c.push(
                         "from_date",
-                        "write the date as YYYY-MM-DD, for example 2026-11-24",
+                        "err-write-the-date-as-yyyy-mm-dd-for-example-2026-11",
                     );
                     None
                 }

@@ -115,7 +115,7 @@ trait Check {
 
 fn not_future(c: &mut Collect, field: &'static str, d: Option<NaiveDate>, today: NaiveDate) {
     if d.is_some_and(|d| d > today) {
-        c.push(field, "the date is in the future; check it");
+        c.push(field, "err-the-date-is-in-the-future-check-it");
     }
 }
 
@@ -165,10 +165,10 @@ pub struct Household {
 impl Check for Household {
     fn check(&self, c: &mut Collect, _: NaiveDate) {
         if self.members.len() > 30 {
-            c.push("members", "at most 30 household members");
+            c.push("members", "err-at-most-30-household-members");
         }
         if self.members.iter().any(|m| m.name.trim().is_empty()) {
-            c.push("members", "every member needs a name");
+            c.push("members", "err-every-member-needs-a-name");
         }
     }
 }
@@ -245,13 +245,13 @@ impl UnderlyingConditions {
 impl Check for UnderlyingConditions {
     fn check(&self, c: &mut Collect, _: NaiveDate) {
         if self.pregnancy_weeks.is_some_and(|w| w > 45) {
-            c.push("pregnancy_weeks", "weeks of pregnancy: 0 to 45");
+            c.push("pregnancy_weeks", "err-weeks-of-pregnancy-0-to-45");
         }
         if self.smoking_start_age.is_some_and(|a| a > 100) {
-            c.push("smoking_start_age", "an age in years");
+            c.push("smoking_start_age", "err-an-age-in-years");
         }
         if self.cigarettes_per_day.is_some_and(|n| n > 200) {
-            c.push("cigarettes_per_day", "at most 200 a day");
+            c.push("cigarettes_per_day", "err-at-most-200-a-day");
         }
         max_len(c, "medication", &self.medication, 1000);
     }
@@ -283,18 +283,18 @@ impl Check for Admission {
         if let (Some(a), Some(d)) = (self.admitted_on, self.discharged_on)
             && d < a
         {
-            c.push("discharged_on", "discharge cannot come before admission");
+            c.push(
+                "discharged_on",
+                "err-discharge-cannot-come-before-admission",
+            );
         }
         if let Some(o) = &self.outcome
             && !["discharged", "died", "transferred", "in_hospital"].contains(&o.as_str())
         {
-            c.push(
-                "outcome",
-                "choose discharged, died, transferred or in_hospital",
-            );
+            c.push("outcome", "err-choose-discharged-died-transferred-or-in");
         }
         if self.outcome.as_deref() == Some("died") && self.died_on.is_none() {
-            c.push("died_on", "give the date of death");
+            c.push("died_on", "err-give-the-date-of-death");
         }
     }
 }
@@ -431,10 +431,10 @@ pub struct InvestigationContacts {
 impl Check for InvestigationContacts {
     fn check(&self, c: &mut Collect, _: NaiveDate) {
         if self.contacts.len() > 200 {
-            c.push("contacts", "at most 200 people per case");
+            c.push("contacts", "err-at-most-200-people-per-case");
         }
         if self.contacts.iter().any(|m| m.name.trim().is_empty()) {
-            c.push("contacts", "every person needs a name");
+            c.push("contacts", "err-every-person-needs-a-name");
         }
     }
 }

@@ -45,7 +45,7 @@ pub async fn create_health_centre(
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(Error::invalid(
             "time_zone",
-            "use an IANA time zone such as Asia/Tokyo",
+            "err-use-an-iana-time-zone-such-as-asia-tokyo",
         ));
     }
     Ok(with_db!(db, p => sqlx::query_scalar(
@@ -92,7 +92,7 @@ pub fn check_username(username: &str) -> Result<&str> {
     {
         return Err(Error::invalid(
             "username",
-            "use at least 3 letters, digits, '.', '_' or '-'",
+            "err-use-at-least-3-letters-digits-or",
         ));
     }
     Ok(username)
@@ -189,7 +189,7 @@ pub async fn create_organisation(
     "INSERT INTO organisations (kind, name, health_centre_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
     .bind(kind).bind(name).bind(health_centre_id).bind(now()).fetch_one(p).await
     .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_check_violation() => Error::invalid("kind", "choose prefecture, medical_institution, contractor, lodging_facility or analysis_centre"),
+        sqlx::Error::Database(d) if d.is_check_violation() => Error::invalid("kind", "err-choose-prefecture-medical-institution-contractor"),
         _ => Error::Db(e),
     }))
 }

@@ -8,6 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use maud::{Markup, html};
+use mimamori_core::codes;
 use mimamori_core::{
     domain::Lang,
     store::{
@@ -36,52 +37,28 @@ pub fn router() -> Router<AppState> {
 }
 
 pub fn reason_label(lang: Lang, r: &str) -> &'static str {
-    match r {
-        "urgent_sign" => tr(lang, "urgent-warning-sign--console-escalations"),
-        "spo2_low" => tr(lang, "low-spo2"),
-        "fever_streak" => tr(lang, "fever-streak"),
-        "non_reporting" => tr(lang, "not-reporting"),
-        "unreachable" => tr(lang, "unreachable"),
-        "callback" => tr(lang, "call-back-requested"),
-        _ => "?",
-    }
+    codes::Reason::label_of(r, lang)
 }
 
 pub fn priority_label(lang: Lang, p: &str) -> &'static str {
-    match p {
-        "urgent" => tr(lang, "urgent"),
-        "high" => tr(lang, "high"),
-        _ => tr(lang, "normal"),
-    }
+    codes::Priority::parse(p)
+        .unwrap_or(codes::Priority::Normal)
+        .label(lang)
 }
 
 pub fn action_label(lang: Lang, a: &str) -> &'static str {
-    match a {
-        "phoned" => tr(lang, "phoned"),
-        "arranged_admission" => tr(lang, "arranged-admission"),
-        "advised" => tr(lang, "advised"),
-        _ => tr(lang, "other"),
-    }
+    codes::ReviewAction::parse(a)
+        .unwrap_or(codes::ReviewAction::Other)
+        .label(lang)
 }
 
 pub fn residence_label(lang: Lang, k: &str) -> &'static str {
-    match k {
-        "home" => tr(lang, "home"),
-        "hospital" => tr(lang, "hospital"),
-        "lodging" => tr(lang, "lodging-facility"),
-        "welfare" => tr(lang, "welfare-facility"),
-        _ => tr(lang, "other"),
-    }
+    codes::ResidenceKind::parse(k)
+        .unwrap_or(codes::ResidenceKind::Other)
+        .label(lang)
 }
 
-const REASONS: &[&str] = &[
-    "urgent_sign",
-    "spo2_low",
-    "fever_streak",
-    "non_reporting",
-    "unreachable",
-    "callback",
-];
+const REASONS: &[codes::Reason] = codes::Reason::ALL;
 
 #[derive(Deserialize, Default)]
 struct Filter {
@@ -96,15 +73,7 @@ struct Filter {
 
 /// The timeline's words for an event kind.
 pub fn event_label(lang: Lang, kind: &str) -> &'static str {
-    match kind {
-        "triggered" => tr(lang, "raised"),
-        "acknowledged" => tr(lang, "taken-on"),
-        "note" => tr(lang, "note"),
-        "action" => tr(lang, "action--console-escalations"),
-        "resolved" => tr(lang, "resolved"),
-        "undone" => tr(lang, "undone"),
-        _ => "?",
-    }
+    codes::EventKind::label_of(kind, lang)
 }
 
 /// The forms to act on one escalation (used in the queue's expanding rows and on the
@@ -284,7 +253,7 @@ async fn queue(
     Query(done): Query<Done>,
 ) -> Result<Html<String>, HtmlError> {
     who.require_health_centre()?;
-    let reason = Some(f.reason.as_str()).filter(|r| REASONS.contains(r));
+    let reason = codes::Reason::parse(&f.reason).map(codes::Reason::as_str);
     let residence = Some(f.residence.as_str()).filter(|r| residences::KINDS.contains(r));
     let orgs = staff::organisations_of(&s.db, who.health_centre_id).await?;
     let org = f
@@ -324,7 +293,7 @@ async fn queue(
                 label for="reason" { (tr(lang, "reason")) }
                 select id="reason" name="reason" {
                     option value="" { (tr(lang, "all")) }
-                    @for r in REASONS { option value=(r) selected[reason == Some(*r)] { (reason_label(lang, r)) } }
+                    @for r in REASONS { option value=(r.as_str()) selected[reason == Some(r.as_str())] { (r.label(lang)) } }
                 }
                 label for="org" { (tr(lang, "contractor-facility")) }
                 select id="org" name="org" {

@@ -76,7 +76,7 @@ pub fn error_summary(lang: Lang, errors: &[FieldError], on_form: &[&str]) -> Mar
                 h2 id="error-summary-title" { (tr(lang, "there-is-a-problem-nothing-was-saved")) }
                 ul {
                     @for e in errors {
-                        @let reason = crate::web::messages::localise(lang, &e.reason);
+                        @let reason = e.message(lang);
                         li {
                             @if on_form.contains(&&*e.field) {
                                 a href=(format!("#{}", e.field)) { (label(lang, &e.field)) "：" (reason) }

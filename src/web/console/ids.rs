@@ -231,7 +231,7 @@ async fn issue(
             _ => {
                 return Err(mimamori_core::Error::invalid(
                     "health_centre_id",
-                    "choose the health centre of the new officer",
+                    "err-choose-the-health-centre-of-the-new-officer",
                 )
                 .into());
             }
@@ -240,7 +240,7 @@ async fn issue(
         who.health_centre_id
     };
     if role.is_none() {
-        c.push("role", "choose one of the listed roles");
+        c.push("role", "err-choose-one-of-the-listed-roles");
     }
     let phone = (!f.phone.trim().is_empty())
         .then(|| c.take(Phone::parse("phone", &f.phone)))
@@ -251,14 +251,14 @@ async fn issue(
     if f.phone.trim().is_empty() && f.email.trim().is_empty() {
         c.push(
             "phone",
-            "give a mobile number or an e-mail address: every login needs a second factor",
+            "err-give-a-mobile-number-or-an-e-mail-address-every",
         );
     }
     if role.is_some_and(|r| r.organisation_kind().is_some()) && f.organisation.trim().is_empty() {
-        c.push("organisation", "name the outside body this ID is for");
+        c.push("organisation", "err-name-the-outside-body-this-id-is-for");
     }
     if f.display_name.trim().is_empty() {
-        c.push("display_name", "enter the name");
+        c.push("display_name", "err-enter-the-name");
     }
     c.finish()?;
     let role = role.expect("checked");

@@ -116,7 +116,7 @@ async fn merge(
     let other: i64 = get("other_id")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| {
-            mimamori_core::Error::invalid("other_id", "give the id of the other record")
+            mimamori_core::Error::invalid("other_id", "err-give-the-id-of-the-other-record")
         })?;
     let choices: merges::Choices = form
         .iter()

@@ -12,6 +12,7 @@ use axum::{
 };
 use chrono::NaiveDate;
 use maud::{Markup, PreEscaped, html};
+use mimamori_core::codes;
 use mimamori_core::{
     access::{Access, Action, FieldGroup, Role},
     domain::{Lang, Spo2, Temperature},
@@ -240,7 +241,7 @@ impl<'a> Refill<'a> {
     }
     fn error(&self, field: &str) -> Option<String> {
         let e = self.retry?.errors.iter().find(|e| e.field == field)?;
-        Some(crate::web::messages::localise(self.lang, &e.reason))
+        Some(e.message(self.lang))
     }
     fn invalid(&self, field: &str) -> Option<&'static str> {
         self.error(field).map(|_| "true")
@@ -265,7 +266,7 @@ fn not_saved(lang: Lang, errors: &[mimamori_core::FieldError], prefix: Option<&s
                 @let name = match field_label(lang, &e.field) { "" => &*e.field, l => l };
                 li {
                     @if let Some(pre) = prefix { a href=(format!("#{pre}-{}", e.field)) { (name) } } @else { (name) }
-                    "：" (crate::web::messages::localise(lang, &e.reason))
+                    "：" (e.message(lang))
                 }
             } }
         }
@@ -908,45 +909,26 @@ async fn assign(
 
 /// How an observation came (`observations.source`).
 fn source_label(lang: Lang, s: &str) -> &'static str {
-    match s {
-        "sms" => tr(lang, "sms-link"),
-        "email" => tr(lang, "e-mail-link"),
-        "web" => tr(lang, "web"),
-        "voice" => tr(lang, "automated-call"),
-        "inbound_call" => tr(lang, "call-from-the-person"),
-        "staff" => tr(lang, "entered-by-staff"),
-        "demo" => tr(lang, "demo"),
-        _ => tr(lang, "other"),
-    }
+    codes::Source::parse(s)
+        .map_or_else(|| codes::ReviewAction::Other.label(lang), |c| c.label(lang))
 }
 
 /// Who answered (`observations.reporter`).
 fn reporter_label(lang: Lang, r: &str) -> &'static str {
-    match r {
-        "self" => tr(lang, "the-person"),
-        "family" => tr(lang, "family"),
-        "staff" => tr(lang, "staff"),
-        "contractor" => tr(lang, "contractor--console-person"),
-        _ => tr(lang, "other"),
-    }
+    codes::Reporter::parse(r)
+        .map_or_else(|| codes::ReviewAction::Other.label(lang), |c| c.label(lang))
 }
 
 fn severity_label(lang: Lang, l: &str) -> &'static str {
-    match l {
-        "mild" => tr(lang, "mild"),
-        "moderate1" => tr(lang, "moderate-i"),
-        "moderate2" => tr(lang, "moderate-ii"),
-        _ => tr(lang, "severe"),
-    }
+    codes::Severity::parse(l)
+        .unwrap_or(codes::Severity::Severe)
+        .label(lang)
 }
 
 fn test_result_label(lang: Lang, r: &str) -> &'static str {
-    match r {
-        "positive" => tr(lang, "positive"),
-        "negative" => tr(lang, "negative"),
-        "pending" => tr(lang, "pending"),
-        _ => tr(lang, "inconclusive"),
-    }
+    codes::TestResult::parse(r)
+        .unwrap_or(codes::TestResult::Inconclusive)
+        .label(lang)
 }
 
 /// Basic information, test records, severity and close contacts — each only for roles that
@@ -1271,7 +1253,7 @@ fn details_sections(
             @let writable = viewer.may(st.section.group(), Action::Write);
             @let retry = retry.filter(|r| r.section == st.section);
             @let data = retry.map_or(&st.data, |r| &r.doc);
-            @let err = |k: &str| retry.and_then(|r| r.errors.iter().find(|e| e.field == k)).map(|e| crate::web::messages::localise(lang, &e.reason));
+            @let err = |k: &str| retry.and_then(|r| r.errors.iter().find(|e| e.field == k)).map(|e| e.message(lang));
             section class="card" id=(format!("section-{}", st.section.key())) {
                 h2 { (section_title(lang, st.section)) }
                 @if let Some(r) = retry { (not_saved(lang, &r.errors, Some(st.section.key()))) }

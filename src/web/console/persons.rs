@@ -7,6 +7,7 @@ use axum::{
     routing::get,
 };
 use maud::{Markup, html};
+use mimamori_core::codes;
 use mimamori_core::{
     Error,
     access::{Access, Action, FieldGroup},
@@ -80,7 +81,7 @@ fn edit_markup(
                 label for=(name) { (tr(lang, key)) }
                 input id=(name) name=(name) type=(kind) value=(values.get(*name).map(String::as_str).unwrap_or(""))
                     aria-invalid=[e.map(|_| "true")] aria-describedby=(format!("{name}-err"));
-                @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (crate::web::messages::localise(lang, &e.reason)) } }
+                @if let Some(e) = e { div class="err" id=(format!("{name}-err")) { (e.message(lang)) } }
             }
             button type="submit" { (tr(lang, "save--console-persons")) }
         }
@@ -191,20 +192,10 @@ struct Page {
 const PAGE_SIZE: i64 = 50;
 
 pub fn status_label(lang: Lang, s: &str) -> &'static str {
-    match s {
-        "observing" => tr(lang, "observing"),
-        "opted_out" => tr(lang, "opted-out"),
-        "admitted" => tr(lang, "admitted"),
-        "ended" => tr(lang, "ended--console-persons"),
-        "planned" => tr(lang, "planned"),
-        "sending" => tr(lang, "sending"),
-        "sent" => tr(lang, "sent--console-persons"),
-        "answered" => tr(lang, "answered"),
-        "missed" => tr(lang, "missed"),
-        "failed" => tr(lang, "failed--console-persons"),
-        "cancelled" => tr(lang, "cancelled--console-persons"),
-        _ => "?",
-    }
+    codes::PersonStatus::parse(s)
+        .map(|c| c.label(lang))
+        .or_else(|| codes::CheckinStatus::parse(s).map(|c| c.label(lang)))
+        .unwrap_or("?")
 }
 
 async fn list(
@@ -322,7 +313,7 @@ fn form_markup(
         errors
             .iter()
             .find(|e| e.field == f)
-            .map(|e| crate::web::messages::localise(lang, &e.reason))
+            .map(|e| e.message(lang))
     };
     let field = |name: &'static str,
                  label: &'static str,

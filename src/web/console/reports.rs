@@ -76,7 +76,7 @@ fn form_markup(
         errors
             .iter()
             .find(|e| e.field == f)
-            .map(|e| crate::web::messages::localise(lang, &e.reason))
+            .map(|e| e.message(lang))
     };
     // ※ marks the notification's mandatory fields.
     let field = |name: &'static str,

@@ -74,10 +74,11 @@ pub(super) fn apply_none(flow: &Flow, lang: Lang, values: &mut Answers) -> Vec<F
             .clone()
             .any(|q| values.get(q.id.get_ref().as_str()).map(String::as_str) == Some("yes"))
         {
-            errors.push(FieldError {
-                field: key.into(),
-                reason: tr(lang, "you-ticked-none-but-also-answered-yes-to").to_string(),
-            });
+            errors.push(FieldError::new(
+                key,
+                tr(lang, "you-ticked-none-but-also-answered-yes-to").to_string(),
+                Vec::new(),
+            ));
             continue;
         }
         for q in yes_no {

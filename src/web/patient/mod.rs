@@ -132,7 +132,7 @@ fn closed_page(ctx: &LinkContext) -> Response {
 }
 
 fn is_open(ctx: &LinkContext) -> bool {
-    matches!(ctx.status.as_str(), "planned" | "sending" | "sent")
+    mimamori_core::codes::CheckinStatus::is_open_str(&ctx.status)
 }
 
 #[derive(serde::Deserialize)]
