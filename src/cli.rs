@@ -57,29 +57,6 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         days: i64,
     },
-    /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
-    /// (see BENCHMARKS.md).
-    Bench {
-        /// An administrative PostgreSQL URL; the benchmark creates and drops its own databases.
-        #[arg(
-            long,
-            env = "MIMAMORI_BENCH_PG",
-            default_value = "postgres://postgres@127.0.0.1:5432/test"
-        )]
-        pg: String,
-        /// People under observation for the planning benchmark.
-        #[arg(long, default_value_t = 1_500_000)]
-        people: i64,
-        /// Check-ins for the sending benchmark.
-        #[arg(long, default_value_t = 20_000)]
-        send: i64,
-        /// Answers per ingest measurement.
-        #[arg(long, default_value_t = 3_000)]
-        ingest: i64,
-        /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery
-        #[arg(long, default_value = "all")]
-        only: String,
-    },
 }
 
 pub fn main() -> ExitCode {
@@ -91,15 +68,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let quiet = matches!(cli.command, Some(Command::Bench { .. }));
-    telemetry::init(
-        &config.log_format,
-        if quiet {
-            telemetry::QUIET_FILTER
-        } else {
-            telemetry::SERVER_FILTER
-        },
-    );
+    telemetry::init(&config.log_format, telemetry::SERVER_FILTER);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -132,22 +101,6 @@ pub fn main() -> ExitCode {
                     "say what to plan: `mimamori plan --capacity [DATE]` (the day's check-ins are planned by the worker)"
                 );
                 crate::capacity_report::print(&config, date, days).await
-            }
-            Command::Bench {
-                pg,
-                people,
-                send,
-                ingest,
-                only,
-            } => {
-                crate::bench::run(crate::bench::Args {
-                    admin_url: pg,
-                    people,
-                    send,
-                    ingest,
-                    only,
-                })
-                .await
             }
         }
     });

@@ -1,7 +1,5 @@
 //! The mimamori application: CLI, configuration loading, HTTP (console, patient pages, JSON
 //! API) and the wiring that starts web and workers.
-pub mod bench;
-mod bench_delivery;
 pub mod capacity_report;
 pub mod cli;
 pub mod settings;

@@ -1,6 +1,7 @@
 //! mimamori-core: domain types, configuration, the store (SQLite + PostgreSQL),
 //! signed links and channel providers. No HTTP server and no queue runtime here.
 pub mod access;
+pub mod answer;
 pub mod call;
 pub mod capacity;
 pub mod changes;

@@ -404,39 +404,6 @@ fn accept(q: &VoiceItem, digits: &str) -> Option<String> {
     }
 }
 
-/// The answer collected so far, as an observation.
-pub fn to_answer(flow: &Flow, answers: &BTreeMap<String, String>) -> Answer {
-    let mut a = Answer::default();
-    for q in &flow.voice_items {
-        let Some(v) = answers.get(&q.id) else {
-            continue;
-        };
-        match q.kind {
-            QuestionKind::Temperature => {
-                a.temperature = v
-                    .parse()
-                    .ok()
-                    .and_then(|t| Temperature::new("temperature", t).ok())
-            }
-            QuestionKind::Spo2 => a.spo2 = v.parse().ok().and_then(|s| Spo2::new("spo2", s).ok()),
-            QuestionKind::YesNo => {
-                let yes = v == "yes";
-                a.yes_no(&q.id, yes, q.urgent);
-                // "None of these" answers each member; a yes leaves open which one.
-                if !yes {
-                    for m in &q.members {
-                        a.symptoms.insert(m.clone(), false);
-                    }
-                }
-            }
-            QuestionKind::Choice => {
-                a.choices.insert(q.id.clone(), v.clone());
-            }
-        }
-    }
-    a
-}
-
 /// The first turn of a call: greeting and the first question.
 pub fn start(
     flow: &Flow,
@@ -513,7 +480,7 @@ pub fn step(
         Stage::Readback => match pressed {
             "1" if !timed_out => {
                 state.stage = Stage::Done;
-                let answer = to_answer(flow, &state.answers);
+                let answer = crate::answer::from_keys(flow, &state.answers);
                 if answer.urgent {
                     sp.say(&mut turn, "urgent", &[]);
                 }
@@ -550,7 +517,7 @@ fn retry(sp: &Speaker, flow: &Flow, state: &mut CallState, turn: &mut Turn) {
 }
 
 fn readback(sp: &Speaker, flow: &Flow, state: &CallState, turn: &mut Turn) {
-    let a = to_answer(flow, &state.answers);
+    let a = crate::answer::from_keys(flow, &state.answers);
     let mut parts = Vec::new();
     if let Some(t) = a.temperature {
         parts.push(sp.p.text(

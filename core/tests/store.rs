@@ -9,7 +9,10 @@ use mimamori_core::{
     db::now,
     provider::Audience,
     rules::Priority,
-    store::{Actor, audit, checkins, escalations, ids, jobs, observations, outbox, persons, staff},
+    store::{
+        Actor, audit, checkins, escalations, ids, jobs, observations, outbox, persons, sessions,
+        staff,
+    },
     testing::{TestDb, requested_backend},
     with_db,
 };
@@ -1001,39 +1004,39 @@ async fn staff_and_sessions() {
         staff::staff_by_id(&t.db, s).await.unwrap().username,
         "nurse1"
     );
-    staff::create_session(&t.db, "tok", s, "csrf", Duration::hours(1))
+    sessions::create_session(&t.db, "tok", s, "csrf", Duration::hours(1))
         .await
         .unwrap();
-    let sess = staff::session(&t.db, "tok", Duration::minutes(30))
+    let sess = sessions::session(&t.db, "tok", Duration::minutes(30))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((sess.staff_id, sess.csrf_token.as_str()), (s, "csrf"));
     assert!(
-        staff::session(&t.db, "other", Duration::minutes(30))
+        sessions::session(&t.db, "other", Duration::minutes(30))
             .await
             .unwrap()
             .is_none()
     );
     // An idle timeout of zero ends it, and it stays ended.
     assert!(
-        staff::session(&t.db, "tok", Duration::zero())
+        sessions::session(&t.db, "tok", Duration::zero())
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        staff::session(&t.db, "tok", Duration::minutes(30))
+        sessions::session(&t.db, "tok", Duration::minutes(30))
             .await
             .unwrap()
             .is_none()
     );
-    staff::create_session(&t.db, "tok2", s, "c", Duration::hours(1))
+    sessions::create_session(&t.db, "tok2", s, "c", Duration::hours(1))
         .await
         .unwrap();
-    staff::delete_session(&t.db, "tok2").await.unwrap();
+    sessions::delete_session(&t.db, "tok2").await.unwrap();
     assert!(
-        staff::session(&t.db, "tok2", Duration::minutes(30))
+        sessions::session(&t.db, "tok2", Duration::minutes(30))
             .await
             .unwrap()
             .is_none()
@@ -1263,7 +1266,12 @@ async fn organisations_ids_and_reference_data() {
     ids::change(&t.db, &by_officer, worker, ids::Change::Suspend, None)
         .await
         .unwrap();
-    assert!(staff::login_state(&t.db, worker).await.unwrap().suspended);
+    assert!(
+        sessions::login_state(&t.db, worker)
+            .await
+            .unwrap()
+            .suspended
+    );
     let audited: i64 = with_db!(&t.db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'id.suspend' AND target_id = $1").bind(worker).fetch_one(p).await.unwrap());
     assert_eq!(audited, 1, "audited with the change");
@@ -1320,7 +1328,9 @@ async fn the_id_chain_is_enforced_in_the_store() {
                 "{out_of_reach}"
             );
         }
-        let st = staff::login_state(&t.db, made[out_of_reach]).await.unwrap();
+        let st = sessions::login_state(&t.db, made[out_of_reach])
+            .await
+            .unwrap();
         assert!(!st.suspended, "{out_of_reach} untouched");
     }
     ids::change(

@@ -19,7 +19,7 @@ use axum_extra::extract::{
 use chrono::Duration;
 use mimamori_core::{
     access::{Role, Viewer},
-    store::staff,
+    store::{sessions, staff},
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -121,10 +121,13 @@ impl IntoResponse for AuthRejection {
 /// The live session for `token`: from this process's cache while the change feed is heard
 /// (every ended session and changed account is announced), else from the database. A cached
 /// session is re-read at least once a minute, which also keeps its idle timer moving.
-async fn session(state: &AppState, token: &str) -> mimamori_core::Result<Option<staff::Session>> {
+async fn session(
+    state: &AppState,
+    token: &str,
+) -> mimamori_core::Result<Option<sessions::Session>> {
     use super::cache::{CachedSession, SESSION_REFRESH};
     let idle = Duration::minutes(SESSION_IDLE_MINUTES);
-    let key = staff::hash_token(token);
+    let key = sessions::hash_token(token);
     let cache = &state.caches.sessions;
     if let Some(c) = cache.get(0, &key) {
         let t = mimamori_core::db::now();
@@ -136,7 +139,7 @@ async fn session(state: &AppState, token: &str) -> mimamori_core::Result<Option<
         }
     }
     let ticket = cache.ticket(0);
-    let s = staff::session(&state.db, token, idle).await?;
+    let s = sessions::session(&state.db, token, idle).await?;
     if let (Some(t), Some(s)) = (ticket, &s) {
         cache.put(
             t,
@@ -243,7 +246,7 @@ pub async fn start_session(
 ) -> Result<(CookieJar, String), AppError> {
     let token = random_token();
     let csrf = random_token();
-    staff::create_session(
+    sessions::create_session(
         &state.db,
         &token,
         staff_id,
@@ -273,7 +276,7 @@ async fn logout(
 ) -> Result<Response, super::error::HtmlError> {
     who.check_csrf(&f.csrf)?;
     if let Some(c) = jar.get(SESSION_COOKIE) {
-        staff::delete_session(&state.db, c.value()).await?;
+        sessions::delete_session(&state.db, c.value()).await?;
     }
     Ok((
         jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
@@ -312,7 +315,7 @@ async fn logout_all(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, super::error::HtmlError> {
     who.check_csrf(&f.csrf)?;
-    let n = staff::delete_sessions_of(&state.db, who.id).await?;
+    let n = sessions::delete_sessions_of(&state.db, who.id).await?;
     tracing::info!(staff_id = who.id, sessions = n, "logged out everywhere");
     Ok((
         jar.remove(Cookie::build(SESSION_COOKIE).path("/")),

@@ -17,7 +17,7 @@ use axum::{
 };
 use mimamori_core::{
     changes::{Cache, Invalidate},
-    store::staff::Session,
+    store::sessions::Session,
 };
 use rand::Rng;
 

@@ -20,7 +20,7 @@ use mimamori_core::{
     db::now,
     domain::Lang,
     provider::{Audience, OutboundMessage, SendError},
-    store::{Actor, audit, outbox, staff},
+    store::{Actor, audit, outbox, sessions, staff},
     with_db,
 };
 use rand::Rng;
@@ -104,13 +104,13 @@ pub async fn password_step(
     let Some(a) = account else {
         return Ok(Err(Refusal::Wrong));
     };
-    let st = staff::login_state(&s.db, a.id).await?;
+    let st = sessions::login_state(&s.db, a.id).await?;
     if st.locked_until.is_some_and(|u| u > now()) {
         with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.locked", "staff", Some(a.id), ip).await)?;
         return Ok(Err(Refusal::Wrong));
     }
     let Some(id) = verified else {
-        staff::login_failed(&s.db, a.id).await?;
+        sessions::login_failed(&s.db, a.id).await?;
         with_db!(&s.db, p => audit(p, Actor::Staff(a.id), "login.failed", "staff", Some(a.id), ip).await)?;
         return Ok(Err(Refusal::Wrong));
     };
@@ -120,7 +120,7 @@ pub async fn password_step(
     let token = auth::random_token();
     let ttl = Duration::minutes(MFA_TTL_MINUTES);
     if st.totp_secret.is_some() {
-        staff::create_challenge(&s.db, &token, id, "totp", None, ttl).await?;
+        sessions::create_challenge(&s.db, &token, id, "totp", None, ttl).await?;
         return Ok(Ok(Pending {
             token,
             method: "totp",
@@ -133,7 +133,7 @@ pub async fn password_step(
         _ => return Ok(Err(Refusal::NoSecondFactor)),
     };
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
-    staff::create_challenge(&s.db, &token, id, channel, Some(&code), ttl).await?;
+    sessions::create_challenge(&s.db, &token, id, channel, Some(&code), ttl).await?;
     let msg = OutboundMessage {
         channel: if channel == "sms" { "sms" } else { "email" },
         to: to.clone(),
@@ -150,7 +150,7 @@ pub async fn password_step(
     };
     if let Err(e) = send_code(s, &msg).await {
         tracing::warn!(staff_id = id, error = %e, "login code not sent");
-        staff::delete_challenge(&s.db, &token).await?;
+        sessions::delete_challenge(&s.db, &token).await?;
         with_db!(&s.db, p => audit(p, Actor::Staff(id), "login.mfa_not_sent", "staff", Some(id), ip).await)?;
         return Ok(Err(Refusal::CodeNotSent));
     }
@@ -186,13 +186,13 @@ pub async fn code_step(
     code: &str,
     ip: Option<&str>,
 ) -> Result<Option<i64>, AppError> {
-    let Some(c) = staff::challenge_attempt(&s.db, token).await? else {
+    let Some(c) = sessions::challenge_attempt(&s.db, token).await? else {
         return Ok(None);
     };
-    let st = staff::login_state(&s.db, c.staff_id).await?;
+    let st = sessions::login_state(&s.db, c.staff_id).await?;
     if c.expires_at < now() || c.tries > MFA_MAX_TRIES || st.locked_until.is_some_and(|u| u > now())
     {
-        staff::delete_challenge(&s.db, token).await?;
+        sessions::delete_challenge(&s.db, token).await?;
         return Ok(None);
     }
     let ok = if c.method == "totp" {
@@ -201,17 +201,17 @@ pub async fn code_step(
             .and_then(totp)
             .is_some_and(|t| t.check_current(code.trim()).is_some())
     } else {
-        staff::code_matches(&c, token, code)
+        sessions::code_matches(&c, token, code)
     };
     with_db!(&s.db, p => audit(p, Actor::Staff(c.staff_id), if ok { "login.ok" } else { "login.mfa_failed" }, "staff", Some(c.staff_id), ip).await)?;
     if !ok {
-        if staff::login_failed(&s.db, c.staff_id).await?.is_some() {
-            staff::delete_challenge(&s.db, token).await?;
+        if sessions::login_failed(&s.db, c.staff_id).await?.is_some() {
+            sessions::delete_challenge(&s.db, token).await?;
         }
         return Ok(None);
     }
-    staff::delete_challenge(&s.db, token).await?;
-    staff::login_succeeded(&s.db, c.staff_id).await?;
+    sessions::delete_challenge(&s.db, token).await?;
+    sessions::login_succeeded(&s.db, c.staff_id).await?;
     Ok(Some(c.staff_id))
 }
 
@@ -305,10 +305,10 @@ async fn code_page_for(s: &AppState, jar: &CookieJar) -> Result<Option<CodePage>
     let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(None);
     };
-    let Some((staff_id, method)) = staff::challenge_owner(&s.db, &token).await? else {
+    let Some((staff_id, method)) = sessions::challenge_owner(&s.db, &token).await? else {
         return Ok(None);
     };
-    let st = staff::login_state(&s.db, staff_id).await?;
+    let st = sessions::login_state(&s.db, staff_id).await?;
     let hint = match method.as_str() {
         "sms" => st.phone.as_deref().map(mask).unwrap_or_default(),
         "email" => st.email.as_deref().map(mask).unwrap_or_default(),
@@ -489,16 +489,16 @@ async fn mfa_by_voice(
     let Some(token) = jar.get(MFA_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let Some((staff_id, method)) = staff::challenge_owner(&s.db, &token).await? else {
+    let Some((staff_id, method)) = sessions::challenge_owner(&s.db, &token).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let phone = staff::login_state(&s.db, staff_id).await?.phone;
+    let phone = sessions::login_state(&s.db, staff_id).await?.phone;
     let (Some(phone), false) = (phone, method == "totp") else {
         return Ok(Redirect::to("/login/mfa").into_response());
     };
     let code = rand::rng().random_range(0..1_000_000i64);
     let code_text = format!("{code:06}");
-    staff::replace_challenge_code(&s.db, &token, &code_text).await?;
+    sessions::replace_challenge_code(&s.db, &token, &code_text).await?;
     let provider = s.channels.for_channel("voice");
     // The dev outbox keeps the code in its note (no call is made there); a real call's note
     // never carries it.

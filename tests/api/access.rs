@@ -3,7 +3,7 @@
 //! in and out of its scope → allowed or refused exactly as the table says. Prints the count.
 use mimamori_core::{
     access::{self, Action, FieldGroup, Role, Scope},
-    store::{Actor, persons, staff},
+    store::{Actor, persons, sessions, staff},
 };
 
 use crate::helpers::{TestApp, spawn_app, today};
@@ -681,7 +681,7 @@ async fn the_ministry_issues_officer_ids_only() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
-        staff::login_state(&app.db, officer.id)
+        sessions::login_state(&app.db, officer.id)
             .await
             .unwrap()
             .suspended

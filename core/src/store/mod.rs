@@ -21,6 +21,7 @@ pub mod registry;
 pub mod reports;
 pub mod residences;
 pub mod sections;
+pub mod sessions;
 pub mod staff;
 
 pub use audit::{Actor, audit};

@@ -152,7 +152,7 @@ pub(super) fn form_page(
         errors
             .iter()
             .find(|e| e.field == id)
-            .map(|e| e.reason.clone())
+            .map(|e| e.message(lang))
     };
     let described = |id: &str, hint: Option<String>| {
         let mut ids: Vec<String> = hint.into_iter().collect();
@@ -189,7 +189,7 @@ pub(super) fn form_page(
                     ul {
                         @for e in errors {
                             li { a href=(format!("#{}", e.field)) {
-                                (field_label(flow, lang, &e.field)) "：" (e.reason)
+                                (field_label(flow, lang, &e.field)) "：" (e.message(lang))
                             } }
                         }
                     }

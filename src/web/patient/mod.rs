@@ -11,16 +11,15 @@ use axum::{
     routing::get,
 };
 use maud::html;
+use mimamori_core::answer;
 use mimamori_core::{
-    FieldError,
-    domain::{Lang, Spo2, Temperature},
-    error::Collect,
-    flows::{Flow, QuestionKind},
+    domain::Lang,
+    flows::Flow,
     store::{
         Actor,
         checkins::{self, LinkContext},
         drafts,
-        observations::{Answer, Closed},
+        observations::Closed,
     },
     token::TokenError,
 };
@@ -168,65 +167,6 @@ fn see_other(to: String) -> Response {
     Redirect::to(&to).into_response()
 }
 
-/// Validates the submitted answers against the flow: every question answered except
-/// skippable ones; numbers in range.
-fn parse_answers(flow: &Flow, lang: Lang, form: &Answers) -> Result<Answer, Vec<FieldError>> {
-    let mut c = Collect::default();
-    let mut a = Answer::default();
-    // One urgent sign answered "yes" is enough to act on: the others are not required then,
-    // so a person in trouble is not held back by twelve more questions.
-    let urgent_yes = flow
-        .questions
-        .iter()
-        .any(|q| q.urgent && form.get(q.id.get_ref().as_str()).map(|v| v.trim()) == Some("yes"));
-    for q in &flow.questions {
-        let id = q.id.get_ref().as_str();
-        let field = id.to_string();
-        let v = form.get(id).map(|s| s.trim()).unwrap_or("");
-        match q.kind {
-            QuestionKind::Temperature if v.is_empty() && !q.skippable => {
-                c.push(field, tr(lang, "enter-your-temperature-e-g-36-5"))
-            }
-            QuestionKind::Temperature if !v.is_empty() => {
-                a.temperature = c.take(Temperature::parse("temperature", v).map_err(|_| {
-                    mimamori_core::Error::invalid(
-                        field,
-                        tr(lang, "enter-a-number-between-34-0-and-43-0-e-g"),
-                    )
-                }));
-            }
-            QuestionKind::Spo2 if v.is_empty() && !q.skippable => {
-                c.push(field, tr(lang, "enter-your-spo2-e-g-97"))
-            }
-            QuestionKind::Spo2 if !v.is_empty() => {
-                a.spo2 = c.take(Spo2::parse("spo2", v).map_err(|_| {
-                    mimamori_core::Error::invalid(
-                        field,
-                        tr(lang, "enter-a-whole-number-between-50-and-100"),
-                    )
-                }));
-            }
-            QuestionKind::YesNo => match v {
-                "yes" | "no" => a.yes_no(id, v == "yes", q.urgent),
-                "" if q.urgent && urgent_yes => {}
-                _ => c.push(field, tr(lang, "choose-yes-or-no")),
-            },
-            QuestionKind::Choice => match q.choices.iter().find(|c| c.id == v) {
-                Some(choice) => {
-                    a.choices.insert(id.to_string(), choice.id.clone());
-                }
-                None => c.push(field, tr(lang, "choose-one-of-the-options")),
-            },
-            _ => {}
-        }
-    }
-    match c.finish() {
-        Ok(()) => Ok(a),
-        Err(mimamori_core::Error::Invalid(f)) => Err(f),
-        Err(_) => Err(Vec::new()),
-    }
-}
-
 async fn submit(
     State(s): State<AppState>,
     Path(token): Path<String>,
@@ -295,7 +235,7 @@ async fn submit(
     let mut checked = values.clone();
     let mut errors = apply_none(flow, lang, &mut checked);
     errors.extend(
-        parse_answers(flow, lang, &checked)
+        answer::from_form(flow, &checked)
             .err()
             .unwrap_or_default()
             .into_iter()
@@ -334,7 +274,7 @@ async fn finish(
     let lang = lang_of(ctx);
     let shown = values.clone();
     let mut errors = apply_none(flow, lang, &mut values);
-    let answer = match parse_answers(flow, lang, &values) {
+    let answer = match answer::from_form(flow, &values) {
         Ok(a) if errors.is_empty() => a,
         other => {
             errors.extend(other.err().unwrap_or_default());

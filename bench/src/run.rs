@@ -1,4 +1,4 @@
-//! `mimamori bench`: throughput figures, each printed beside a ceiling measured in the same
+//! The benchmarks of `mimamori-bench`: throughput figures, each printed beside a ceiling measured in the same
 //! run on the same database, so the ratio means something on any machine.
 //!
 //! * planning: today's check-ins for N people (default 1,500,000, the 2022 peak) with the
@@ -128,7 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         person_search(&args).await?;
     }
     if all || args.only == "delivery" {
-        crate::bench_delivery::run(&args.admin_url, 10_000, 20_000).await?;
+        crate::delivery::run(&args.admin_url, 10_000, 20_000).await?;
     }
     Ok(())
 }
@@ -503,7 +503,7 @@ async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<BenchApp> {
     cfg.twilio.auth_token = SecretString::from("bench-token");
     let flows = mimamori_core::flows::Flows::load(std::path::Path::new(&cfg.flows_dir))
         .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
-    let app = crate::Application::build(cfg, crate::Role::Web).await?;
+    let app = mimamori::Application::build(cfg, mimamori::Role::Web).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async move {
@@ -525,7 +525,7 @@ async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<BenchApp> {
     );
     // The second factor: the bench user's authenticator code.
     let challenge: serde_json::Value = r.json().await?;
-    let code = crate::web::login::totp(BENCH_TOTP)
+    let code = mimamori::web::login::totp(BENCH_TOTP)
         .context("bench TOTP secret")?
         .generate_current()
         .to_string();
@@ -563,7 +563,7 @@ async fn seed_checkins(db: &Db, n: i64) -> anyhow::Result<Vec<i64>> {
     let today = Utc::now()
         .with_timezone(&chrono_tz::Asia::Tokyo)
         .date_naive();
-    let hash = crate::startup::hash_password("bench-password-1")?;
+    let hash = mimamori::startup::hash_password("bench-password-1")?;
     with_db!(db, p => {
         let centre: i64 = sqlx::query_scalar("INSERT INTO health_centres (name, phone, time_zone, created_at) VALUES ('bench', '03-0000-0000', 'Asia/Tokyo', $1) RETURNING id")
             .bind(t).fetch_one(p).await?;

@@ -146,9 +146,9 @@ pub async fn run(admin_url: &str, voice: i64, sms: i64) -> anyhow::Result<()> {
     println!(
         "SMS {sms_numbers} numbers × {sms_rate}/s, calls {voice_numbers} numbers × {voice_rate}/s; calls report no-answer (one attempt: failed + unreachable), SMS delivered"
     );
-    let (db, name) = crate::bench::fresh_db(admin_url, "delivery").await?;
+    let (db, name) = crate::run::fresh_db(admin_url, "delivery").await?;
     let Db::Postgres(p) = &db else { unreachable!() };
-    crate::bench::seed_people(&db, sms, "sms").await?;
+    crate::run::seed_people(&db, sms, "sms").await?;
     let t = now();
     let today = Utc::now()
         .with_timezone(&chrono_tz::Asia::Tokyo)
@@ -169,7 +169,7 @@ pub async fn run(admin_url: &str, voice: i64, sms: i64) -> anyhow::Result<()> {
             .await?;
     let (base, seen) = provider().await?;
     let mut cfg = Config::default();
-    cfg.database.url = Some(crate::bench::db_url(admin_url, &name));
+    cfg.database.url = Some(crate::run::db_url(admin_url, &name));
     cfg.database.max_connections = 16;
     cfg.http.addr = "127.0.0.1:0".into();
     cfg.public_url = String::new();
@@ -188,7 +188,7 @@ pub async fn run(admin_url: &str, voice: i64, sms: i64) -> anyhow::Result<()> {
     cfg.workers.dispatch_interval_ms = 100;
     cfg.checkin.max_send_attempts = 1;
     cfg.checkin.reminder_after_minutes = 0;
-    let app = crate::Application::build(cfg, crate::Role::Serve).await?;
+    let app = mimamori::Application::build(cfg, mimamori::Role::Serve).await?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -303,7 +303,7 @@ pub async fn run(admin_url: &str, voice: i64, sms: i64) -> anyhow::Result<()> {
                 .unwrap_or(0.0)
                 .max(1.0);
             worst_compliance = worst_compliance.min(times.len() as f64 / span / rate);
-            worst_second = worst_second.max(crate::bench::max_per_second(times));
+            worst_second = worst_second.max(crate::run::max_per_second(times));
         }
         println!(
             "| {label}: achieved / configured, worst number | {:.2} (most in any 1 s: {worst_second}, limit {rate}) |",
@@ -323,9 +323,9 @@ pub async fn run(admin_url: &str, voice: i64, sms: i64) -> anyhow::Result<()> {
         "| staff alerts: {} raised, {} received; latency p50 / p99 | {:.0} ms / {:.0} ms |",
         raised.len(),
         g.alerts.len(),
-        crate::bench::pct(lat.clone(), 0.50),
-        crate::bench::pct(std::mem::take(&mut lat), 0.99)
+        crate::run::pct(lat.clone(), 0.50),
+        crate::run::pct(std::mem::take(&mut lat), 0.99)
     );
-    crate::bench::drop_db(admin_url, db, &name).await;
+    crate::run::drop_db(admin_url, db, &name).await;
     Ok(())
 }

@@ -1,0 +1,66 @@
+//! `mimamori-bench`: throughput benchmarks on PostgreSQL, printed as ratios to ceilings
+//! measured in the same run (raw SQL inserts, a bare `COPY`, a trivial handler). Its own
+//! binary, not part of the product; see BENCHMARKS.md for the figures and how to read them.
+//!
+//! ```text
+//! cargo run --release -p mimamori-bench -- --only engine
+//! ```
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod delivery;
+mod run;
+
+/// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
+/// (see BENCHMARKS.md).
+#[derive(Parser)]
+#[command(name = "mimamori-bench", version)]
+struct Cli {
+    /// An administrative PostgreSQL URL; the benchmark creates and drops its own databases.
+    #[arg(
+        long,
+        env = "MIMAMORI_BENCH_PG",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pg: String,
+    /// People under observation for the planning benchmark.
+    #[arg(long, default_value_t = 1_500_000)]
+    people: i64,
+    /// Check-ins for the sending benchmark.
+    #[arg(long, default_value_t = 20_000)]
+    send: i64,
+    /// Answers per ingest measurement.
+    #[arg(long, default_value_t = 3_000)]
+    ingest: i64,
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery
+    #[arg(long, default_value = "all")]
+    only: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The figures stay readable: only warnings and errors are logged.
+    mimamori::telemetry::init("text", mimamori::telemetry::QUIET_FILTER);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(run::run(run::Args {
+        admin_url: cli.pg,
+        people: cli.people,
+        send: cli.send,
+        ingest: cli.ingest,
+        only: cli.only,
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
