@@ -3,7 +3,6 @@
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::Context;
-use argon2::{Argon2, password_hash::PasswordHasher};
 use mimamori_core::{
     Db, config::Config, flows::Flows, provider::Channels, rules::Thresholds, store::staff,
     token::LinkSigner, voice::Prompts,
@@ -53,12 +52,7 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
-        .to_string())
-}
+pub use crate::web::auth::hash_password;
 
 /// At start-up, asks the configured providers whether they would work (nothing is sent): a
 /// refused Twilio credential, a sender number not on the account, an SMTP server that does

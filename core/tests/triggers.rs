@@ -53,7 +53,9 @@ async fn count(db: &Db, sql: &str, id: i64) -> i64 {
 /// (reason, priority) of the person's open escalation, its events and audit rows, and the
 /// notifications queued for it.
 async fn raised(db: &Db, person: i64) -> (String, String, i64, i64, i64) {
-    let open = escalations::open_for_person(db, SYSTEM, person).await.unwrap();
+    let open = escalations::open_for_person(db, SYSTEM, person)
+        .await
+        .unwrap();
     assert_eq!(open.len(), 1, "one open escalation for person {person}");
     let e = &open[0];
     (
@@ -72,7 +74,9 @@ async fn every_trigger_opens_one_escalation_and_pages_only_when_urgent() {
     let c = staff::create_health_centre(db, "テスト保健所", "03-1111-2222", "Asia/Tokyo")
         .await
         .unwrap();
-    let nurse = staff::create_staff(db, c, "duty1", "h", "当番").await.unwrap();
+    let nurse = staff::create_staff(db, c, "duty1", "h", "当番")
+        .await
+        .unwrap();
     with_db!(db, p => sqlx::query("UPDATE staff SET on_duty = TRUE, phone = '+819000000001' WHERE id = $1")
         .bind(nurse).execute(p).await.unwrap().rows_affected());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -80,9 +84,8 @@ async fn every_trigger_opens_one_escalation_and_pages_only_when_urgent() {
     let flows = Flows::load(&dir.join("flows")).unwrap();
     let prompts = Prompts::load(&dir.join("voice-prompts")).unwrap();
     let ingest = Ingest::spawn(db.clone(), Arc::new(rules.clone()));
-    let checkin = |p: i64| async move {
-        checkins::list_for_person(db, SYSTEM, p).await.unwrap()[0].id
-    };
+    let checkin =
+        |p: i64| async move { checkins::list_for_person(db, SYSTEM, p).await.unwrap()[0].id };
 
     // 1. An answer with SpO2 at 91 %: urgent, the on-duty nurse is paged.
     let answered = person(db, c, "090-1000-0001", "").await;
@@ -90,7 +93,11 @@ async fn every_trigger_opens_one_escalation_and_pages_only_when_urgent() {
         spo2: Some(Spo2::new("spo2", 91).unwrap()),
         ..Default::default()
     };
-    ingest.answer(checkin(answered).await, "sms", a).await.unwrap().unwrap();
+    ingest
+        .answer(checkin(answered).await, "sms", a)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         raised(db, answered).await,
         ("spo2_low".into(), "urgent".into(), 1, 1, 1)
@@ -146,7 +153,9 @@ async fn every_trigger_opens_one_escalation_and_pages_only_when_urgent() {
 
     // 4. SMS STOP: opted out and, in the same transaction, unreachable (high).
     let stopped = person(db, c, "090-1000-0004", "").await;
-    let got = delivery::inbound_sms(db, "+819010000004", "stop").await.unwrap();
+    let got = delivery::inbound_sms(db, "+819010000004", "stop")
+        .await
+        .unwrap();
     assert_eq!(got, delivery::Inbound::OptedOut);
     assert_eq!(
         raised(db, stopped).await,
@@ -166,7 +175,12 @@ async fn every_trigger_opens_one_escalation_and_pages_only_when_urgent() {
 
     // Only the two urgent ones were paged, once each.
     assert_eq!(
-        count(db, "SELECT COUNT(*) FROM notifications WHERE staff_id = $1", nurse).await,
+        count(
+            db,
+            "SELECT COUNT(*) FROM notifications WHERE staff_id = $1",
+            nurse
+        )
+        .await,
         2
     );
     t.drop_db().await;

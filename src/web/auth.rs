@@ -30,25 +30,7 @@ pub const SESSION_COOKIE: &str = "mimamori_session";
 const SESSION_TTL_HOURS: i64 = 12;
 const SESSION_IDLE_MINUTES: i64 = 60;
 
-/// A logged-in console user.
-#[derive(Debug, Clone)]
-pub struct CurrentStaff {
-    pub id: i64,
-    pub health_centre_id: i64,
-    pub display_name: String,
-    pub csrf: String,
-    pub role: Role,
-    pub organisation_id: Option<i64>,
-    /// The development tools this instance offers: the dev outbox (a channel without a
-    /// provider) and the phone simulator (no telephone provider) — for the menu.
-    pub dev_tools: DevTools,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DevTools {
-    pub outbox: bool,
-    pub simulator: bool,
-}
+pub use super::who::{CurrentStaff, DevTools};
 
 impl DevTools {
     pub fn of(s: &AppState) -> DevTools {
@@ -58,6 +40,15 @@ impl DevTools {
             simulator: outbox("voice"),
         }
     }
+}
+
+/// An argon2id hash of a new password (slow on purpose: call it off the async threads).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+        .to_string())
 }
 
 impl CurrentStaff {

@@ -4,7 +4,7 @@ use axum::response::Html;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use mimamori_core::domain::Lang;
 
-use super::{auth::CurrentStaff, i18n::tr};
+use super::{i18n::tr, who::CurrentStaff};
 
 const CSS: &str = r#"
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;line-height:1.6;color:#1b1b1b;background:#f6f7f9}

@@ -15,6 +15,7 @@ pub mod login;
 pub mod patient;
 pub mod simulator;
 pub mod voicecall;
+pub mod who;
 
 use std::{sync::Arc, time::Duration};
 

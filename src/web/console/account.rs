@@ -133,7 +133,7 @@ async fn change_password(
         return Ok(refused(lang, &who, e.to_string()));
     }
     let new = f.new.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::startup::hash_password(&new)).await??;
+    let hash = tokio::task::spawn_blocking(move || crate::web::auth::hash_password(&new)).await??;
     staff::set_password(&s.db, who.id, &hash).await?;
     with_db!(&s.db, p => audit(p, Actor::Staff(who.id), "account.password", "staff", Some(who.id), None).await)?;
     Ok(page(

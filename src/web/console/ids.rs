@@ -265,7 +265,7 @@ async fn issue(
     let password = new_password();
     let hash = tokio::task::spawn_blocking({
         let p = password.clone();
-        move || crate::startup::hash_password(&p)
+        move || crate::web::auth::hash_password(&p)
     })
     .await??;
     ids::issue(
@@ -344,7 +344,7 @@ async fn reset(
     let password = new_password();
     let hash = tokio::task::spawn_blocking({
         let p = password.clone();
-        move || crate::startup::hash_password(&p)
+        move || crate::web::auth::hash_password(&p)
     })
     .await??;
     ids::change(
