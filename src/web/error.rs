@@ -138,8 +138,13 @@ impl IntoResponse for HtmlError {
             return axum::response::Redirect::to("/login").into_response();
         }
         let status = self.0.status_code();
+        let both = |k: &str| {
+            use crate::web::i18n::tr;
+            use mimamori_core::domain::Lang;
+            format!("{} / {}", tr(Lang::Ja, k), tr(Lang::En, k))
+        };
         let page = crate::web::layout::bare(
-            "エラー / Error",
+            &both("error-title"),
             maud::html! {
                 main class="narrow" {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
@@ -148,9 +153,9 @@ impl IntoResponse for HtmlError {
                     @let fields = self.0.fields();
                     @if !fields.is_empty() {
                         ul { @for f in fields { li { strong { (f.field) } ": " (f.message(lang)) } } }
-                        p { "ブラウザの「戻る」で前の画面に戻り、直してください。/ Use your browser's Back button to go back and correct it." }
+                        p { (both("error-go-back")) }
                     }
-                    p { a href="/" { "トップへ戻る / Back to the console" } }
+                    p { a href="/" { (both("error-to-console")) } }
                 }
             },
         );

@@ -459,9 +459,13 @@ async fn login_code(
                 .map(|c| c.to_string())
                 .collect();
             let d = digits.join("、");
-            format!("mimamori のログイン確認コードです。{d}。もう一度繰り返します。{d}。")
+            crate::web::i18n::tr_args(
+                Lang::Ja,
+                "login-code-voice",
+                &[("digits", d.as_str().into())],
+            )
         }
-        Err(_) => "このコードは期限切れです。もう一度ログインしてください。".to_string(),
+        Err(_) => crate::web::i18n::tr(Lang::Ja, "login-code-voice-expired").to_string(),
     };
     let turn = voice::Turn {
         says: vec![voice::Utterance {

@@ -122,13 +122,20 @@ fn too_large(path: &str) -> Response {
         )
             .into_response()
     } else {
+        use super::i18n::{tr, tr_args};
+        use mimamori_core::domain::Lang;
+        let mb = [("mb", (BODY_LIMIT / 1024 / 1024) as i64)].map(|(k, v)| (k, v.into()));
         let page = super::layout::bare(
-            "エラー / Error",
+            &format!(
+                "{} / {}",
+                tr(Lang::Ja, "error-title"),
+                tr(Lang::En, "error-title")
+            ),
             maud::html! {
                 main class="narrow" {
-                    h1 { "送信内容が大きすぎます / Too much at once" }
-                    p { "一度に送れるのは " (BODY_LIMIT / 1024 / 1024) " MB までです。内容を減らして、もう一度送ってください。" }
-                    p { "At most " (BODY_LIMIT / 1024 / 1024) " MB can be sent at once. Send less and try again." }
+                    h1 { (tr(Lang::Ja, "error-too-large")) " / " (tr(Lang::En, "error-too-large")) }
+                    p lang="ja" { (tr_args(Lang::Ja, "error-too-large-text", &mb)) }
+                    p lang="en" { (tr_args(Lang::En, "error-too-large-text", &mb)) }
                 }
             },
         );

@@ -31,7 +31,7 @@ use super::{
     AppState,
     auth::{self, verify_login},
     error::{AppError, HtmlError},
-    i18n::{UiLang, tr},
+    i18n::{UiLang, tr, tr_args},
     layout,
 };
 
@@ -137,10 +137,22 @@ pub async fn password_step(
     let msg = OutboundMessage {
         channel: if channel == "sms" { "sms" } else { "email" },
         to: to.clone(),
-        subject: Some("mimamori ログイン確認コード / login code".into()),
-        body: format!(
-            "mimamori ログイン確認コード / login code: {code}（{MFA_TTL_MINUTES}分間有効 / valid {MFA_TTL_MINUTES} min）"
-        ),
+        subject: Some(format!(
+            "{} / {}",
+            tr(Lang::Ja, "login-code-subject"),
+            tr(Lang::En, "login-code-subject")
+        )),
+        body: {
+            let args = [
+                ("code", code.as_str().into()),
+                ("minutes", MFA_TTL_MINUTES.into()),
+            ];
+            format!(
+                "{} / {}",
+                tr_args(Lang::Ja, "login-code-text", &args),
+                tr_args(Lang::En, "login-code-text", &args)
+            )
+        },
         html: None,
         url: None,
         status_callback: None,

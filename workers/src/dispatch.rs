@@ -402,14 +402,25 @@ async fn notify_staff(deps: &Deps) -> mimamori_core::Result<()> {
                 continue;
             }
         };
-        let body = format!(
-            "【mimamori 緊急】対象者ID {} ({}) を確認してください / Urgent: please check person {} {link}",
-            n.person_id, n.reason, n.person_id
-        );
+        // Staff alerts go out in both languages (the on-duty nurse's language is not known).
+        let id = n.person_id.to_string();
+        let both = |key: &str| {
+            let args = [
+                ("id", Arg::from(&id)),
+                ("reason", Arg::from(n.reason.as_str())),
+                ("link", Arg::from(&link)),
+            ];
+            format!(
+                "{} / {}",
+                tr_args(Lang::Ja, key, &args),
+                tr_args(Lang::En, key, &args)
+            )
+        };
+        let body = both("staff-alert-text");
         let msg = OutboundMessage {
             channel,
             to,
-            subject: Some(format!("【緊急 / Urgent】対象者ID {}", n.person_id)),
+            subject: Some(both("staff-alert-subject")),
             body,
             html: None,
             url: None,

@@ -12,3 +12,31 @@ checkin-sms-reminder = { $centre }: { $who }'s { $day } check not sent yet { $li
 sms-reply-stopped = You will get no more health-check messages. Reply START to resume.
 sms-reply-started = Health-check messages will resume.
 sms-reply-ignored = This number does not read replies. If you feel worse, phone your health centre.
+
+# The patient link's own pages (shown in both languages when the person is not known).
+link-expired = This link has expired. To tell us about your health or to get a new link, please phone the health centre.
+link-not-valid = This link is not valid. Please open the link exactly as it appears in the message.
+link-unusable = This link cannot be used.
+link-already-answered = Today's answer has already been received. Thank you. If you feel worse, please phone the health centre.
+link-closed = Answers for this check-in are closed. If you need to tell us about your health, please phone the health centre.
+link-unreadable = Your answers could not be read. Please open the link again and send them once more.
+link-field-twice = Two answers to the same question were sent. Please open the link again.
+link-title = Health check
+link-call-119 = If it is life-threatening, call 119.
+link-phone-for-new = For a new link, please phone your health centre.
+link-answer-for = Answer for { $who }
+
+# Staff alerts and login codes (sent in both languages).
+staff-alert-text = Urgent: please check person { $id } ({ $reason }) { $link }
+staff-alert-subject = Urgent: person { $id }
+login-code-subject = mimamori login code
+login-code-text = mimamori login code: { $code } (valid { $minutes } min)
+login-code-voice = Your mimamori login code is { $digits }. Once more: { $digits }.
+login-code-voice-expired = This code has expired. Please log in again.
+
+# Error pages outside a person's language.
+error-title = Error
+error-go-back = Use your browser's Back button to go back and correct it.
+error-to-console = Back to the console
+error-too-large = Too much at once
+error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.

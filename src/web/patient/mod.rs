@@ -30,7 +30,12 @@ use form::{
     Answers, apply_none, call_footer, form_response, known_field, none_key, screens, whose,
 };
 
-use super::{AppState, error::HtmlError, i18n::tr, layout};
+use super::{
+    AppState,
+    error::HtmlError,
+    i18n::{tr, tr_args},
+    layout,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,23 +52,27 @@ fn lang_of(ctx: &LinkContext) -> Lang {
 }
 
 /// A page explaining why the link cannot be used (both languages: the person is unknown).
-fn link_problem(status: StatusCode, ja: &str, en: &str, phone: Option<(&str, &str)>) -> Response {
+/// `key`: the message (`link-…` in the catalogue), shown in both languages.
+fn link_problem(status: StatusCode, key: &str, phone: Option<(&str, &str)>) -> Response {
+    let both = |k: &str| (tr(Lang::Ja, k), tr(Lang::En, k));
+    let (title_ja, title_en) = both("link-title");
+    let title = format!("{title_ja} / {title_en}");
     let body = html! {
         main class="narrow" {
-            h1 { "健康観察 / Health check" }
-            p lang="ja" { (ja) }
-            p lang="en" { (en) }
+            h1 { (title) }
+            p lang="ja" { (tr(Lang::Ja, key)) }
+            p lang="en" { (tr(Lang::En, key)) }
             @if let Some((name, tel)) = phone {
                 p { (name) ": " a href=(format!("tel:{tel}")) { (tel) } }
-                p lang="ja" { "命に関わるときは 119 番へ。" }
-                p lang="en" { "If it is life-threatening, call 119." }
+                p lang="ja" { (tr(Lang::Ja, "link-call-119")) }
+                p lang="en" { (tr(Lang::En, "link-call-119")) }
             } @else {
-                p lang="ja" { "新しいリンクが必要な場合は、担当の保健所にお電話ください。" }
-                p lang="en" { "For a new link, please phone your health centre." }
+                p lang="ja" { (tr(Lang::Ja, "link-phone-for-new")) }
+                p lang="en" { (tr(Lang::En, "link-phone-for-new")) }
             }
         }
     };
-    (status, layout::bare("健康観察 / Health check", body)).into_response()
+    (status, layout::bare(&title, body)).into_response()
 }
 
 /// Verifies the token and loads the check-in, or answers with the right explanation.
@@ -78,8 +87,7 @@ async fn open(s: &AppState, token: &str) -> Result<LinkContext, Response> {
             };
             return Err(link_problem(
                 StatusCode::GONE,
-                "このリンクは有効期限が切れています。体調について伝えたいこと、新しいリンクが必要なことがあれば、保健所にお電話ください。",
-                "This link has expired. To tell us about your health or to get a new link, please phone the health centre.",
+                "link-expired",
                 centre.as_ref().map(|c| {
                     (
                         c.health_centre_name.as_str(),
@@ -89,22 +97,12 @@ async fn open(s: &AppState, token: &str) -> Result<LinkContext, Response> {
             ));
         }
         Err(_) => {
-            return Err(link_problem(
-                StatusCode::NOT_FOUND,
-                "このリンクは正しくありません。メッセージのリンクをそのまま開いてください。",
-                "This link is not valid. Please open the link exactly as it appears in the message.",
-                None,
-            ));
+            return Err(link_problem(StatusCode::NOT_FOUND, "link-not-valid", None));
         }
     };
     checkins::link_context(&s.db, id).await.map_err(|e| {
         tracing::warn!(checkin_id = id, error = %e, "signed link for an unknown check-in");
-        link_problem(
-            StatusCode::NOT_FOUND,
-            "このリンクは使用できません。",
-            "This link cannot be used.",
-            None,
-        )
+        link_problem(StatusCode::NOT_FOUND, "link-unusable", None)
     })
 }
 
@@ -114,19 +112,9 @@ fn closed_page(ctx: &LinkContext) -> Response {
         ctx.health_centre_phone.as_str(),
     ));
     if ctx.status == "answered" {
-        link_problem(
-            StatusCode::CONFLICT,
-            "本日の回答はすでに受け付けています。ありがとうございました。具合が悪くなったときは保健所にお電話ください。",
-            "Today's answer has already been received. Thank you. If you feel worse, please phone the health centre.",
-            phone,
-        )
+        link_problem(StatusCode::CONFLICT, "link-already-answered", phone)
     } else {
-        link_problem(
-            StatusCode::GONE,
-            "この回答の受付は終了しました。体調について伝えたいことがあれば保健所にお電話ください。",
-            "Answers for this check-in are closed. If you need to tell us about your health, please phone the health centre.",
-            phone,
-        )
+        link_problem(StatusCode::GONE, "link-closed", phone)
     }
 }
 
@@ -177,8 +165,7 @@ async fn submit(
     let Ok(Form(form)) = form else {
         return Ok(link_problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "回答を読み取れませんでした。リンクを開き直して、もう一度送ってください。",
-            "Your answers could not be read. Please open the link again and send them once more.",
+            "link-unreadable",
             None,
         ));
     };
@@ -202,8 +189,7 @@ async fn submit(
             _ if known_field(flow, &k) && posted.insert(k.clone(), v).is_some() => {
                 return Ok(link_problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "同じ質問への答えが2つ送られました。リンクを開き直してください。",
-                    "Two answers to the same question were sent. Please open the link again.",
+                    "link-field-twice",
                     Some((&ctx.health_centre_name, &ctx.health_centre_phone)),
                 ));
             }
@@ -410,7 +396,7 @@ fn thanks(ctx: &LinkContext, lang: Lang, urgent: bool, next: &[(String, String)]
                     ul class="next" {
                         @for (who, href) in next {
                             li { a class="button" href=(href) {
-                                (match lang { Lang::Ja => format!("{who}さんの回答へ"), Lang::En => format!("Answer for {who}") })
+                                (tr_args(lang, "link-answer-for", &[("who", who.as_str().into())]))
                             } }
                         }
                     }
