@@ -9,8 +9,46 @@ use crate::{
     domain::{Spo2, Temperature},
     error::Collect,
     flows::{Flow, QuestionKind},
-    store::observations::Answer,
 };
+
+/// A validated answer to a check-in's questions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    pub temperature: Option<Temperature>,
+    pub spo2: Option<Spo2>,
+    /// Question id → yes.
+    pub symptoms: BTreeMap<String, bool>,
+    /// Any urgent warning sign answered yes.
+    pub urgent: bool,
+    /// Which urgent warning signs were answered yes (question ids).
+    pub urgent_signs: Vec<String>,
+    /// Question id → choice id, for `choice` questions.
+    pub choices: BTreeMap<String, String>,
+}
+
+impl Answer {
+    /// Records a yes/no answer; a yes to an urgent warning sign makes the answer urgent.
+    pub fn yes_no(&mut self, id: &str, yes: bool, urgent: bool) {
+        self.symptoms.insert(id.to_string(), yes);
+        if yes && urgent {
+            self.urgent = true;
+            self.urgent_signs.push(id.to_string());
+        }
+    }
+
+    /// The `symptoms` column: yes/no answers as booleans and choices as strings, in one
+    /// JSON object keyed by question id.
+    pub fn symptoms_json(&self) -> String {
+        let mut m: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+        for (k, v) in &self.symptoms {
+            m.insert(k, (*v).into());
+        }
+        for (k, v) in &self.choices {
+            m.insert(k, v.as_str().into());
+        }
+        serde_json::to_string(&m).expect("a map of strings serialises")
+    }
+}
 
 /// The link form's fields, validated against the flow: every question answered except
 /// skippable ones; numbers in range.

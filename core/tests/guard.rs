@@ -61,32 +61,32 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "counts for the capacity plan, no person-level data",
     ),
     (
-        "checkins.rs",
+        "checkins/mod.rs",
         "plan_day",
         "the planner worker (set-based insert, ids only)",
     ),
     (
-        "checkins.rs",
+        "checkins/mod.rs",
         "close_overdue",
         "the reconcile worker: missed check-ins and their escalations (audited as system)",
     ),
     (
-        "checkins.rs",
+        "checkins/mod.rs",
         "recent_outcomes",
         "rule evaluation: statuses only",
     ),
     (
-        "checkins.rs",
+        "checkins/link.rs",
         "household_open",
         "the person's own signed link: who else on the phone has a check-in open (short names)",
     ),
     (
-        "checkins.rs",
+        "checkins/link.rs",
         "done_context",
         "the person's own signed link: the page after an answer",
     ),
     (
-        "checkins.rs",
+        "checkins/link.rs",
         "link_context",
         "the person's own signed link or call: language, flow, centre; no name or contact",
     ),

@@ -9,7 +9,7 @@ use crate::{
     Db, Error, Result,
     access::{Access, Action, FieldGroup, Role, Viewer},
     db::now,
-    store::{Actor, audit, persons},
+    store::{Actor, audit},
     with_db,
 };
 
@@ -167,7 +167,7 @@ pub async fn open_for_person(
     let sql = format!(
         "SELECT {COLUMNS} FROM escalations e WHERE e.person_id = $1 AND e.status <> 'resolved' ORDER BY e.id"
     );
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,
@@ -480,7 +480,7 @@ pub struct Event {
 
 /// The review timeline of a person, newest first, read through `access`.
 pub async fn timeline(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<Event>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,

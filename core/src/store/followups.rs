@@ -9,7 +9,7 @@ use crate::{
     Db, Error, Result,
     access::{Access, Action, FieldGroup, Viewer},
     db::{BeginWrite, now},
-    store::{Actor, audit, persons},
+    store::{Actor, audit},
     with_db,
 };
 
@@ -43,7 +43,7 @@ pub async fn record(
     if note.chars().count() > 2000 {
         return Err(Error::invalid("note", "err-at-most-2000-characters"));
     }
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -67,7 +67,7 @@ pub async fn record(
 /// The calls recorded for a person, newest first: scope and right checked for `access`, the
 /// read audited.
 pub async fn list(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<Followup>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,

@@ -109,7 +109,7 @@ pub async fn merge(
         ));
     }
     for id in [keep, other] {
-        persons::check(
+        crate::store::guard::check(
             db,
             Access::Staff(viewer),
             id,

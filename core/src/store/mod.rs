@@ -11,6 +11,7 @@ mod dialect;
 pub mod drafts;
 pub mod escalations;
 pub mod followups;
+pub mod guard;
 pub mod ids;
 pub mod jobs;
 pub mod merges;

@@ -15,44 +15,7 @@ use crate::{
     with_db,
 };
 
-/// A validated answer to a check-in's questions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Answer {
-    pub temperature: Option<Temperature>,
-    pub spo2: Option<Spo2>,
-    /// Question id → yes.
-    pub symptoms: BTreeMap<String, bool>,
-    /// Any urgent warning sign answered yes.
-    pub urgent: bool,
-    /// Which urgent warning signs were answered yes (question ids).
-    pub urgent_signs: Vec<String>,
-    /// Question id → choice id, for `choice` questions.
-    pub choices: BTreeMap<String, String>,
-}
-
-impl Answer {
-    /// Records a yes/no answer; a yes to an urgent warning sign makes the answer urgent.
-    pub fn yes_no(&mut self, id: &str, yes: bool, urgent: bool) {
-        self.symptoms.insert(id.to_string(), yes);
-        if yes && urgent {
-            self.urgent = true;
-            self.urgent_signs.push(id.to_string());
-        }
-    }
-
-    /// The `symptoms` column: yes/no answers as booleans and choices as strings, in one
-    /// JSON object keyed by question id.
-    pub fn symptoms_json(&self) -> String {
-        let mut m: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-        for (k, v) in &self.symptoms {
-            m.insert(k, (*v).into());
-        }
-        for (k, v) in &self.choices {
-            m.insert(k, v.as_str().into());
-        }
-        serde_json::to_string(&m).expect("a map of strings serialises")
-    }
-}
+pub use crate::answer::Answer;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Observation {
@@ -381,7 +344,7 @@ pub async fn record_by_staff(
     note: Option<&str>,
     rules: &Thresholds,
 ) -> Result<Recorded> {
-    crate::store::persons::check(
+    crate::store::guard::check(
         db,
         access,
         person_id,
@@ -461,7 +424,7 @@ pub async fn list_for_person(
     access: Access<'_>,
     person_id: i64,
 ) -> Result<Vec<Observation>> {
-    crate::store::persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,

@@ -190,7 +190,7 @@ pub async fn add_test(
     t: &NewTest,
     ip: Option<&str>,
 ) -> Result<i64> {
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -223,7 +223,7 @@ pub async fn tests(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<TestRecord>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,
@@ -288,7 +288,7 @@ pub async fn add_severity(
     (level, from): (&str, NaiveDate),
     ip: Option<&str>,
 ) -> Result<i64> {
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -316,7 +316,7 @@ pub async fn severities(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Severity>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,
@@ -422,7 +422,7 @@ pub async fn add_behaviour(
     b: &NewBehaviour,
     ip: Option<&str>,
 ) -> Result<i64> {
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -452,7 +452,7 @@ pub async fn behaviours(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Behaviour>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,
@@ -490,7 +490,7 @@ pub async fn set_infection(
     let link = one_of(&mut c, "link", &input.link, INFECTION_LINKS);
     let setting = opt(&input.setting).and_then(|s| one_of(&mut c, "setting", &s, SETTINGS));
     c.finish()?;
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -530,7 +530,7 @@ pub async fn infection(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Infection> {
-    let rows: Vec<Infection> = persons::read_records(
+    let rows: Vec<Infection> = crate::store::guard::read_records(
         db,
         access,
         person_id,

@@ -252,7 +252,7 @@ pub async fn target(
     chosen: Option<i64>,
 ) -> Result<Target> {
     if let Some(id) = chosen {
-        persons::check(
+        crate::store::guard::check(
             db,
             Access::Staff(viewer),
             id,
@@ -278,7 +278,7 @@ pub async fn target(
         .bind(centre).bind(key).bind(dob).bind(phone).bind(&r.person.name).fetch_all(p).await?);
     Ok(match ids.as_slice() {
         // Its own patient (already in its scope) is linked; anyone else is only proposed.
-        [one] => match persons::check(
+        [one] => match crate::store::guard::check(
             db,
             Access::Staff(viewer),
             *one,
@@ -397,7 +397,7 @@ pub async fn for_person(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Report>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,

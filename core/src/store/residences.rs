@@ -101,7 +101,7 @@ pub async fn add(
     window: chrono::Duration,
     ip: Option<&str>,
 ) -> Result<i64> {
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -167,7 +167,7 @@ pub async fn list(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Residence>> {
-    persons::read_records(
+    crate::store::guard::read_records(
         db,
         access,
         person_id,

@@ -12,7 +12,7 @@ use crate::{
     access::{Access, Action, FieldGroup, Viewer},
     db::now,
     error::Collect,
-    store::{Actor, audit, persons},
+    store::{Actor, audit},
     with_db,
 };
 
@@ -346,7 +346,7 @@ pub async fn put(
     ip: Option<&str>,
 ) -> Result<serde_json::Value> {
     let data = section.validate(doc, today)?;
-    persons::check(
+    crate::store::guard::check(
         db,
         Access::Staff(viewer),
         person_id,
@@ -377,7 +377,7 @@ pub async fn get_all(
     person_id: i64,
     ip: Option<&str>,
 ) -> Result<Vec<Stored>> {
-    let rows: Vec<(String, String, DateTime<Utc>)> = persons::read_records(
+    let rows: Vec<(String, String, DateTime<Utc>)> = crate::store::guard::read_records(
         db,
         access,
         person_id,

@@ -18,6 +18,7 @@ mod edit;
 mod input;
 mod lists;
 
+pub use crate::store::guard::{check, read_records};
 pub use duplicates::*;
 pub use edit::*;
 pub use input::*;
@@ -225,39 +226,6 @@ pub async fn open(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
     Ok((p, Opened::new(*viewer, id)))
 }
 
-/// Refuses (not found / forbidden) unless `access` may do `action` on `group` of person
-/// `id`. Store functions for a field group call this first.
-pub async fn check(
-    db: &Db,
-    access: Access<'_>,
-    id: i64,
-    group: FieldGroup,
-    action: Action,
-) -> Result<()> {
-    let v = match access {
-        Access::System(_) => return Ok(()),
-        Access::Opened(o) if o.person_id() != id => return Err(Error::NotFound("person")),
-        Access::Opened(o) => o.viewer(),
-        Access::Staff(v) => {
-            let sql = format!(
-                "SELECT COUNT(*) FROM persons p WHERE p.id = $1 AND {}",
-                v.row_condition()
-            );
-            let n: i64 = with_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_one(pool).await?);
-            if n == 0 {
-                return Err(Error::NotFound("person"));
-            }
-            v
-        }
-    };
-    if !v.may(group, action) {
-        return Err(Error::Forbidden(
-            "your role may not see or change this part of the record",
-        ));
-    }
-    Ok(())
-}
-
 /// A person's daily check-in times (minutes after local midnight), by slot, read through
 /// `access` (health-observation group).
 pub async fn slots(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<i32>> {
@@ -272,39 +240,6 @@ pub async fn slots(db: &Db, access: Access<'_>, person_id: i64) -> Result<Vec<i3
     )
     .await?;
     Ok(rows.into_iter().map(|(m,)| m).collect())
-}
-
-/// The rows of one of a person's records (`sql` takes the person id as `$1`): scope and
-/// field group checked for `access` and the read audited as `action` in the same
-/// transaction (a page opened with [`open`] was audited once when it was opened).
-pub async fn read_records<T>(
-    db: &Db,
-    access: Access<'_>,
-    person_id: i64,
-    group: FieldGroup,
-    action: &str,
-    sql: &str,
-    ip: Option<&str>,
-) -> Result<Vec<T>>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin,
-{
-    check(db, access, person_id, group, Action::Read).await?;
-    if matches!(access, Access::Opened(_)) {
-        return Ok(
-            with_db!(db, p => sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(p).await?),
-        );
-    }
-    Ok(with_db!(db, p => {
-        let mut tx = p.begin_write().await?;
-        let rows = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql)).bind(person_id).fetch_all(&mut *tx).await?;
-        audit(&mut *tx, access.actor(), action, "person", Some(person_id), ip).await?;
-        tx.commit().await?;
-        rows
-    }))
 }
 
 /// The close contacts registered from case `id`, as `viewer` may see them.

@@ -1,0 +1,259 @@
+//! Contact attempts: recorded under our own key before they leave, marked sent, failed,
+//! put back — the contact state machine's writes.
+use super::*;
+
+/// An attempt still waiting for its provider's report.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenAttempt {
+    pub key: String,
+    pub channel: String,
+    pub provider: String,
+    pub provider_id: String,
+}
+
+/// Attempts sent before `before` whose provider has not reported (oldest first): their
+/// outcome is asked of the provider (`dispatch::reconcile`).
+pub async fn open_attempts(db: &Db, before: DateTime<Utc>, limit: i64) -> Result<Vec<OpenAttempt>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        "SELECT idempotency_key AS key, channel, provider, provider_id FROM contact_attempts
+         WHERE status IN ('queued', 'sent') AND updated_at < $1 AND provider_id IS NOT NULL
+           AND created_at > $3
+         ORDER BY updated_at LIMIT $2")
+        .bind(before).bind(limit).bind(before - Duration::days(2)).fetch_all(p).await?))
+}
+
+/// An attempt asked of the provider that is still under way: to the back of the queue.
+pub async fn touch_attempt(db: &Db, key: &str, at: DateTime<Utc>) -> Result<()> {
+    with_db!(db, p => sqlx::query(
+        "UPDATE contact_attempts SET updated_at = $1 WHERE idempotency_key = $2 AND status IN ('queued', 'sent')")
+        .bind(at).bind(key).execute(p).await?.rows_affected());
+    Ok(())
+}
+
+/// The idempotency key of the current send attempt of a check-in: our own id of the
+/// attempt from before the request leaves (it travels in the status-callback URL, so a
+/// report is matched whenever it arrives). The channel is part of it: attempts on the
+/// fallback channel count from 0 again.
+pub fn attempt_key(checkin_id: i64, reminders: i32, channel: &str, attempts: i32) -> String {
+    format!("checkin-{checkin_id}-r{reminders}-{channel}-try-{attempts}")
+}
+
+/// One attempt about to be made, for [`begin_attempts`].
+pub struct NewAttempt<'a> {
+    pub checkin_id: i64,
+    pub key: &'a str,
+    pub channel: &'a str,
+    pub provider: &'a str,
+    pub kind: &'a str,
+}
+
+/// Records the start of a batch of attempts in one transaction, before anything is sent.
+/// Returns, per idempotency key, the provider id of attempts that already went out (a
+/// crashed worker's claim being retried): those must not be sent again.
+pub async fn begin_attempts(
+    db: &Db,
+    items: &[NewAttempt<'_>],
+) -> Result<std::collections::HashMap<String, String>> {
+    let t = now();
+    let mut done = std::collections::HashMap::new();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        for a in items {
+            let id: Option<String> = sqlx::query_scalar(
+                "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6)
+                 ON CONFLICT (idempotency_key) DO UPDATE SET kind = contact_attempts.kind RETURNING provider_id")
+                .bind(a.checkin_id).bind(a.channel).bind(a.provider).bind(a.key).bind(a.kind).bind(t)
+                .fetch_one(&mut *tx).await?;
+            if let Some(id) = id {
+                done.insert(a.key.to_string(), id);
+            }
+        }
+        tx.commit().await?;
+    });
+    Ok(done)
+}
+
+/// The provider accepted these messages or calls: (check-in, key, provider id), recorded in
+/// one transaction.
+pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        for (checkin_id, key, provider_id) in items {
+            // A report may have come first: it keeps its status; the id is filled in.
+            sqlx::query("UPDATE contact_attempts SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,
+                                provider_id = $1, updated_at = $2 WHERE idempotency_key = $3")
+                .bind(provider_id).bind(t).bind(key).execute(&mut *tx).await?;
+            // Only while nothing moved it on (a report that came first has).
+            sqlx::query("UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
+                .bind(t).bind(checkin_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// A failed send, as the provider or the transport reported it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// The attempt's idempotency key.
+    pub key: &'a str,
+    /// The channel that failed (for the escalation's detail).
+    pub channel: &'a str,
+    /// What the attempt's status becomes: `failed` for a refused send, or the provider's
+    /// reported status (`busy`, `no-answer`, `undelivered`, …).
+    pub status: &'a str,
+    /// The provider's error or status, stored on the attempt.
+    pub error: &'a str,
+    /// The number or address can never be reached (invalid number, unreachable handset).
+    pub permanent: bool,
+    pub max_attempts: i32,
+    pub backoff: Duration,
+}
+
+/// What a failed attempt did to its check-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Planned again on the same channel after a back-off.
+    Retry,
+    /// The primary channel is used up: planned at once on the person's fallback channel.
+    Fallback,
+    /// No channel left: the check-in ended `failed` with an `unreachable` escalation.
+    Ended,
+    /// Nothing changed but the attempt: its check-in is already final (answered, closed) or
+    /// has moved on to a later attempt. A final outcome is never overwritten.
+    Stale,
+}
+
+/// The transition of a failed attempt, inside the caller's transaction. Every guard is in
+/// the statement that makes the change: only the check-in's latest attempt counts, and only
+/// while the check-in is `sending` or `sent`. A permanent failure or the last allowed
+/// attempt moves to the person's fallback channel when there is one not yet tried, and
+/// otherwise ends the check-in as `failed` and raises the `unreachable` escalation — in the
+/// same transaction, so no crash between the two can lose the person silently.
+pub async fn fail_in_tx<DB>(
+    tx: &mut WriteTx<DB>,
+    f: Failure<'_>,
+    t: DateTime<Utc>,
+) -> Result<Failed>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> (i64, String): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i64, i64): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i32, i64, bool): sqlx::FromRow<'q, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let Some((attempt, checkin_id)): Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE contact_attempts SET status = $1, error = $2, updated_at = $3 WHERE idempotency_key = $4 RETURNING id, checkin_id",
+    )
+    .bind(f.status)
+    .bind(f.error)
+    .bind(t)
+    .bind(f.key)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Failed::Stale);
+    };
+    let Some((attempts, person_id, on_fallback)): Option<(i32, i64, bool)> = sqlx::query_as(
+        "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL
+         WHERE id = $1 AND status IN ('sending', 'sent')
+           AND NOT EXISTS (SELECT 1 FROM contact_attempts a WHERE a.checkin_id = $1 AND a.id > $2)
+         RETURNING attempts, person_id, on_fallback",
+    )
+    .bind(checkin_id)
+    .bind(attempt)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Failed::Stale);
+    };
+    if !(f.permanent || attempts >= f.max_attempts) {
+        sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1 WHERE id = $2")
+            .bind(t + f.backoff * attempts)
+            .bind(checkin_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Failed::Retry);
+    }
+    let fallback: Option<String> =
+        sqlx::query_scalar("SELECT fallback_channel FROM persons WHERE id = $1")
+            .bind(person_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    if !on_fallback && fallback.as_deref().is_some_and(|fb| fb != f.channel) {
+        sqlx::query(
+            "UPDATE checkins SET status = 'planned', due_at = $1, attempts = 0, on_fallback = $2 WHERE id = $3",
+        )
+        .bind(t)
+        .bind(true)
+        .bind(checkin_id)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(Failed::Fallback);
+    }
+    sqlx::query("UPDATE checkins SET status = 'failed', closed_at = $1 WHERE id = $2")
+        .bind(t)
+        .bind(checkin_id)
+        .execute(&mut **tx)
+        .await?;
+    let detail = format!("{} failed: {}", f.channel, f.error);
+    escalations::raise(
+        tx,
+        escalations::Raise {
+            person_id,
+            reason: "unreachable",
+            priority: crate::rules::Priority::High,
+            detail: &detail,
+            actor: Actor::System,
+        },
+        t,
+    )
+    .await?;
+    Ok(Failed::Ended)
+}
+
+/// [`fail_in_tx`] in its own transaction (a send the provider refused).
+pub async fn mark_failed(db: &Db, f: Failure<'_>) -> Result<Failed> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let r = fail_in_tx(&mut tx, f, t).await?;
+        tx.commit().await?;
+        Ok(r)
+    })
+}
+
+/// The send could not be made for a fault of our own set-up (an operator alarm is open):
+/// the attempt is recorded as failed, the check-in goes back to `planned` for `retry_at`
+/// without counting an attempt — no patient is failed or escalated for it.
+pub async fn put_back(db: &Db, key: &str, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+    let t = now();
+    with_db!(db, p => {
+        let mut tx = p.begin_write().await?;
+        let checkin: Option<i64> = sqlx::query_scalar(
+            "UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 RETURNING checkin_id")
+            .bind(error).bind(t).bind(key).fetch_optional(&mut *tx).await?;
+        if let Some(c) = checkin {
+            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
+                .bind(retry_at).bind(c).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}

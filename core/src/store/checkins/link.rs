@@ -1,0 +1,115 @@
+//! What the person's signed link and the call engine read about a check-in: no name, no
+//! contact details.
+use super::*;
+
+/// What the patient page behind a signed link needs: no name, no contact details.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkContext {
+    pub checkin_id: i64,
+    pub status: String,
+    pub person_id: i64,
+    pub language: String,
+    pub monitoring_type: String,
+    pub health_centre_name: String,
+    /// The name an English call reads (empty: "your health centre").
+    pub health_centre_name_en: String,
+    /// Calls to this person are read slower and wait longer for keys.
+    pub slow_speech: bool,
+    pub health_centre_phone: String,
+    /// The channel of the latest SMS or e-mail sent for this check-in — what carried the
+    /// link (`None`: no link was sent, e.g. the simulator or a call).
+    pub link_channel: Option<String>,
+    /// The person's name, for the short form a shared family phone needs
+    /// ([`crate::domain::short_name`]); never logged.
+    pub person_name: String,
+    /// The local day this check-in is for.
+    pub local_date: NaiveDate,
+}
+
+impl LinkContext {
+    /// The centre's name as a call in `lang` reads it: an English voice cannot read
+    /// Japanese, so English calls use `name_en` or "your health centre".
+    pub fn centre_name_for(&self, lang: crate::domain::Lang) -> &str {
+        match lang {
+            crate::domain::Lang::Ja => &self.health_centre_name,
+            crate::domain::Lang::En if !self.health_centre_name_en.trim().is_empty() => {
+                &self.health_centre_name_en
+            }
+            crate::domain::Lang::En => "your health centre",
+        }
+    }
+
+    /// The observation source of an answer through the link: `sms` or `email` by what
+    /// carried it, `web` otherwise.
+    pub fn link_source(&self) -> &'static str {
+        match self.link_channel.as_deref() {
+            Some("sms") => "sms",
+            Some("email") => "email",
+            _ => "web",
+        }
+    }
+}
+
+/// Another member of a household sharing one phone whose check-in of the same day is still
+/// open: after one member's answer, the page walks on to the next.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HouseholdMember {
+    pub checkin_id: i64,
+    pub person_name: String,
+    pub deadline_at: DateTime<Utc>,
+}
+
+/// The open check-ins of the same local day of the other people with the same phone number
+/// (and centre) as `checkin_id`'s person, oldest person first.
+pub async fn household_open(db: &Db, checkin_id: i64) -> Result<Vec<HouseholdMember>> {
+    Ok(with_db!(db, p => sqlx::query_as(
+        concat!("SELECT o.id AS checkin_id, q.name AS person_name, o.deadline_at
+         FROM checkins c JOIN persons p ON p.id = c.person_id
+         JOIN persons q ON q.phone = p.phone AND q.health_centre_id = p.health_centre_id AND q.id <> p.id
+         JOIN checkins o ON o.person_id = q.id AND o.local_date = c.local_date
+         WHERE c.id = $1 AND p.phone IS NOT NULL AND p.phone <> ''
+           AND o.status IN ", crate::open_checkin_statuses!(), "
+         ORDER BY q.id, o.slot LIMIT 10"))
+        .bind(checkin_id).fetch_all(p).await?))
+}
+
+/// The page after an answer, in one read: the link's context, whether the answer was
+/// urgent (an urgent sign, or an urgent rule that fired since; `None`: not answered) and whether anyone
+/// else shares the person's phone (only then are the household's open check-ins read).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DoneContext {
+    #[sqlx(flatten)]
+    pub link: LinkContext,
+    pub urgent: Option<bool>,
+    pub shared_phone: bool,
+}
+
+pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
+                h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
+                NULL AS link_channel, p.name AS person_name, c.local_date,
+                (SELECT o.urgent OR EXISTS (
+                    SELECT 1 FROM escalation_events v JOIN escalations e ON e.id = v.escalation_id
+                    WHERE v.person_id = o.person_id AND v.kind = 'triggered' AND e.priority = 'urgent'
+                      AND v.at >= o.created_at)
+                 FROM observations o WHERE o.checkin_id = c.id) AS urgent,
+                (p.phone IS NOT NULL AND p.phone <> '' AND EXISTS (
+                    SELECT 1 FROM persons q WHERE q.phone = p.phone
+                      AND q.health_centre_id = p.health_centre_id AND q.id <> p.id)) AS shared_phone
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("check-in"))
+}
+
+pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
+    with_db!(db, p => sqlx::query_as(
+        "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
+                h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
+                (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
+                 ORDER BY a.id DESC LIMIT 1) AS link_channel,
+                p.name AS person_name, c.local_date
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
+         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("check-in"))
+}
