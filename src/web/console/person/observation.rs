@@ -370,7 +370,7 @@ pub(super) fn tab(
                 h2 id="chart-h" { (tr(lang, "observations--console-person")) }
                 (svg)
                 h3 { (tr(lang, "symptoms-by-day")) }
-                (symptom_grid(lang, flow, tz, &days, &obs, &missed))
+                (symptom_grid(lang, flow, tz, &days, obs, &missed))
             }
             }
             @if ho {
@@ -529,7 +529,7 @@ pub(super) fn tab(
                             option value="yes" selected[sf.v("slow_speech").map_or(p.slow_speech, |x| x == "yes")] { (tr(lang, "slow-waits-longer-for-keys")) }
                         }
                         label for="sch-time" { (tr(lang, "times-comma-separated-e-g-09-00-17-00")) }
-                        input id="sch-time" name="checkin_time" value=(sf.v("checkin_time").unwrap_or(&times)) inputmode="numeric" autocomplete="off" aria-invalid=[sf.invalid("checkin_time")];
+                        input id="sch-time" name="checkin_time" value=(sf.v("checkin_time").unwrap_or(times)) inputmode="numeric" autocomplete="off" aria-invalid=[sf.invalid("checkin_time")];
                         (sf.note("checkin_time"))
                         button type="submit" { (tr(lang, "save")) }
                     }
