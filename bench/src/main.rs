@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod delivery;
+mod engine;
+mod review;
 mod run;
 
 /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
