@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::Router;
 use chrono::Utc;
-use mimamori_core::{
-    Db, config::Config, db::now, store::checkins, token::LinkSigner, with_db,
-};
+use mimamori_core::{Db, config::Config, db::now, store::checkins, token::LinkSigner, with_db};
 use secrecy::SecretString;
 
 use crate::run::*;
