@@ -118,3 +118,30 @@ fn validation_messages_carry_a_key_and_read_in_each_language() {
     assert_eq!(f.message(Lang::Ja), "something new");
     assert!(f.key.is_none());
 }
+
+#[test]
+fn every_label_in_the_catalogue_is_used_by_the_code() {
+    // Labels, validation messages and texts are asked for by key as a string literal (in a
+    // `tr` call or a table); the words of codes are keyed by the enum (`codes.ftl`).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for d in ["src", "core/src", "workers/src"] {
+        rust_files(&root.join(d), &mut files);
+    }
+    let code: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let mut unused = Vec::new();
+    for file in ["console.ftl", "errors.ftl", "messages.ftl"] {
+        let text = std::fs::read_to_string(root.join("core/locales/en").join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some((key, _)) = line.split_once(" = ")
+                && !code.contains(&format!("\"{key}\""))
+            {
+                unused.push(format!("{file}: {key}"));
+            }
+        }
+    }
+    assert!(unused.is_empty(), "messages nothing asks for: {unused:?}");
+}
