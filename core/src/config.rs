@@ -139,6 +139,11 @@ pub struct HttpConfig {
     /// Bearer token for `GET /metrics` (Prometheus text: operator alarms, open escalations,
     /// pending staff alerts). Empty: `/metrics` is off (404).
     pub metrics_token: secrecy::SecretString,
+    /// Password checks (argon2, memory- and CPU-hard) at the same time; 0 = one per core. A
+    /// login storm queues behind them instead of starving the patient path of CPU.
+    pub login_concurrency: usize,
+    /// How long a login waits in that queue before it is told to retry (503 + Retry-After).
+    pub login_queue_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +234,8 @@ impl Default for HttpConfig {
             cache: true,
             behind_proxy: false,
             metrics_token: SecretString::from(""),
+            login_concurrency: 0,
+            login_queue_secs: 10,
         }
     }
 }

@@ -214,6 +214,18 @@ pub async fn verify_login(
         None => (None, DUMMY_HASH.to_string()),
     };
     let password = password.to_string();
+    // A login storm (the 2022 outages began as one) queues here for a while rather than
+    // taking every core from the patient path; past the wait it is told when to retry.
+    let wait = std::time::Duration::from_secs(state.config.http.login_queue_secs);
+    let _permit = match tokio::time::timeout(wait, state.logins.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            tracing::warn!("login queue full: asked to retry");
+            return Err(AppError::Busy(
+                state.config.http.login_queue_secs.clamp(1, 30),
+            ));
+        }
+    };
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|h| {

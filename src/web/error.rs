@@ -15,6 +15,8 @@ pub enum AppError {
     BadRequest(String),
     /// A body the framework refused before the handler (too large, not JSON): its status.
     Rejected(StatusCode, String),
+    /// Too many at once: try again after this many seconds (503 with `Retry-After`).
+    Busy(u64),
     Internal(anyhow::Error),
 }
 
@@ -46,6 +48,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Rejected(s, _) => *s,
+            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -63,6 +66,7 @@ impl AppError {
                 "unsupported_media_type"
             }
             AppError::Rejected(..) => "bad_request",
+            AppError::Busy(_) => "busy",
             _ => "internal",
         }
     }
@@ -80,6 +84,19 @@ impl AppError {
                 "log in first: POST /api/v1/session or the console login".into()
             }
             AppError::BadRequest(m) | AppError::Rejected(_, m) => m.clone(),
+            AppError::Busy(secs) => format!(
+                "{} / {}",
+                crate::web::i18n::tr_args(
+                    mimamori_core::domain::Lang::Ja,
+                    "error-busy",
+                    &[("secs", (*secs as i64).into())]
+                ),
+                crate::web::i18n::tr_args(
+                    mimamori_core::domain::Lang::En,
+                    "error-busy",
+                    &[("secs", (*secs as i64).into())]
+                )
+            ),
             _ => {
                 "internal error; the request id in the x-request-id header identifies it in the log"
                     .into()
@@ -91,6 +108,15 @@ impl AppError {
         match self {
             AppError::Core(CoreError::Invalid(f)) => f,
             _ => &[],
+        }
+    }
+
+    /// `Retry-After` on a 503 for too many at once.
+    fn retry_after(&self, r: &mut Response) {
+        if let AppError::Busy(secs) = self
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
     }
 
@@ -118,7 +144,9 @@ impl IntoResponse for AppError {
         let body = json!({
             "error": { "code": self.code(), "message": self.public_message(), "fields": fields }
         });
-        (self.status_code(), Json(body)).into_response()
+        let mut r = (self.status_code(), Json(body)).into_response();
+        self.retry_after(&mut r);
+        r
     }
 }
 
@@ -159,6 +187,8 @@ impl IntoResponse for HtmlError {
                 }
             },
         );
-        (status, page).into_response()
+        let mut r = (status, page).into_response();
+        self.0.retry_after(&mut r);
+        r
     }
 }

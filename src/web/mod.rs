@@ -54,6 +54,8 @@ pub struct AppState {
     /// everyone under observation).
     pub capacity:
         Arc<tokio::sync::Mutex<Option<(std::time::Instant, mimamori_core::capacity::Plan)>>>,
+    /// Password checks running at once (`http.login_concurrency`); logins beyond it queue.
+    pub logins: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -68,6 +70,10 @@ impl AppState {
     ) -> Self {
         let secure_cookies = config.public_url.starts_with("https://");
         let caches = cache::start(&db, config.http.cache);
+        let logins = match config.http.login_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         AppState {
             db: db.clone(),
             config,
@@ -82,6 +88,7 @@ impl AppState {
             channels,
             secure_cookies,
             capacity: Arc::default(),
+            logins: Arc::new(tokio::sync::Semaphore::new(logins)),
         }
     }
 

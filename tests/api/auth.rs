@@ -594,3 +594,58 @@ async fn a_login_code_is_retried_and_its_failure_explained() {
     );
     app.finish().await;
 }
+
+/// A login storm queues for the password check rather than failing (the 2022 outages began
+/// as one), and past the queue's wait is told when to retry: 503 with `Retry-After`, in the
+/// API's JSON error body.
+#[tokio::test]
+async fn many_logins_at_once_queue_and_past_the_wait_are_told_to_retry() {
+    let post = |app: &crate::helpers::TestApp| {
+        let (base, client) = (app.base.clone(), app.client.clone());
+        async move {
+            client
+                .post(format!("{base}/api/v1/session"))
+                .json(
+                    &serde_json::json!({"username": "nurse", "password": crate::helpers::PASSWORD}),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // One check at a time, ten seconds' patience: all eight get through.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.http.login_concurrency = 1;
+        c.http.login_queue_secs = 10;
+    })
+    .await;
+    let answers = futures::future::join_all((0..8).map(|_| post(&app))).await;
+    assert!(
+        answers.iter().all(|r| r.status() == 202),
+        "{:?}",
+        answers.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
+    app.finish().await;
+
+    // No patience: those that find the check busy are told to come back.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.http.login_concurrency = 1;
+        c.http.login_queue_secs = 0;
+    })
+    .await;
+    let answers = futures::future::join_all((0..16).map(|_| post(&app))).await;
+    let busy: Vec<_> = answers.iter().filter(|r| r.status() == 503).collect();
+    assert!(!busy.is_empty(), "some found the check busy");
+    assert!(answers.iter().any(|r| r.status() == 202), "one got through");
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.status() == 202 || r.status() == 503),
+        "nothing else"
+    );
+    assert_eq!(busy[0].headers()["retry-after"], "1");
+    let r = answers.into_iter().find(|r| r.status() == 503).unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "busy");
+    app.finish().await;
+}

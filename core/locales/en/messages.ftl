@@ -40,3 +40,5 @@ error-go-back = Use your browser's Back button to go back and correct it.
 error-to-console = Back to the console
 error-too-large = Too much at once
 error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.
+
+error-busy = Too many people are logging in at once. Please try again in about { $secs } seconds.

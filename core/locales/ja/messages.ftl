@@ -40,3 +40,5 @@ error-go-back = ブラウザの「戻る」で前の画面に戻り、直して�
 error-to-console = トップへ戻る
 error-too-large = 送信内容が大きすぎます
 error-too-large-text = 一度に送れるのは { $mb } MB までです。内容を減らして、もう一度送ってください。
+
+error-busy = 混み合っています。{ $secs }秒ほどしてから、もう一度お試しください。
