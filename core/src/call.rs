@@ -35,6 +35,26 @@ fn lang_of(s: &str) -> Lang {
     if s == "en" { Lang::En } else { Lang::Ja }
 }
 
+impl Step {
+    fn of(
+        turn: Turn,
+        lang: Lang,
+        state: &CallState,
+        checkin_id: i64,
+        ctx: &checkins::LinkContext,
+    ) -> Step {
+        Step {
+            turn,
+            lang,
+            seq: state.seq,
+            checkin_id,
+            pace: voice::Pace {
+                slow: ctx.slow_speech,
+            },
+        }
+    }
+}
+
 impl Engine<'_> {
     fn prompts(&self, lang: Lang) -> &LangPrompts {
         self.prompts.lang(lang)
@@ -74,15 +94,7 @@ impl Engine<'_> {
             }
         };
         calls::save_session(self.db, sid, checkin_id, &state).await?;
-        Ok(Step {
-            turn,
-            lang,
-            seq: state.seq,
-            checkin_id,
-            pace: voice::Pace {
-                slow: ctx.slow_speech,
-            },
-        })
+        Ok(Step::of(turn, lang, &state, checkin_id, &ctx))
     }
 
     /// Advances call `sid` with the keys pressed (`None`: timeout). `simulated_by`: the staff
@@ -114,15 +126,7 @@ impl Engine<'_> {
                 checkin_id,
                 "call stopped: the check-in was closed elsewhere"
             );
-            return Ok(Step {
-                turn,
-                lang,
-                seq: state.seq,
-                checkin_id,
-                pace: voice::Pace {
-                    slow: ctx.slow_speech,
-                },
-            });
+            return Ok(Step::of(turn, lang, &state, checkin_id, &ctx));
         }
         let mut turn = voice::step(flow, self.prompts(lang), &cc, &mut state, digits);
         if turn.callback {
@@ -208,14 +212,6 @@ impl Engine<'_> {
             }
         }
         calls::save_session(self.db, sid, checkin_id, &state).await?;
-        Ok(Step {
-            turn,
-            lang,
-            seq: state.seq,
-            checkin_id,
-            pace: voice::Pace {
-                slow: ctx.slow_speech,
-            },
-        })
+        Ok(Step::of(turn, lang, &state, checkin_id, &ctx))
     }
 }

@@ -82,8 +82,8 @@ pub(super) fn render(v: View<'_>) -> Markup {
                 p {
                     (tr(lang, "type")) ": " (if p.monitoring_type == "contact" { tr(lang, "close-contact") } else { tr(lang, "patient") })
                     " · " (tr(lang, "observation")) ": " (p.observation_start) " – " (p.observation_end)
-                    " · " (tr(lang, "channel--console-person")) ": " (p.channel)
-                    @if let Some(f) = &p.fallback_channel { " (" (tr(lang, "fallback")) ": " (f) ")" }
+                    " · " (tr(lang, "channel--console-person")) ": " (codes::ChannelCode::label_of(&p.channel, lang))
+                    @if let Some(f) = &p.fallback_channel { " (" (tr(lang, "fallback")) ": " (codes::ChannelCode::label_of(f, lang)) ")" }
                     " · " (tr(lang, "status")) ": " (status_label(lang, &p.status))
                     @if rs { " · " (tr(lang, "residence")) ": " (residence_label(lang, &p.residence_kind)) }
                 }
