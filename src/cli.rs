@@ -44,6 +44,12 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Statistics: `mimamori stats rebuild` recomputes every daily figure from the raw
+    /// records (the job keeps them current; this is the reference and the repair).
+    Stats {
+        #[command(subcommand)]
+        what: StatsCommand,
+    },
     /// Delivery capacity: whether every first message, reminder and fallback of a day leaves
     /// inside its answer window at the configured sender rates, per channel and check-in
     /// time, with a forecast of the following days and what would fix an overflow.
@@ -57,6 +63,16 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         days: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Recompute every figure from the raw rows, with progress; the pages keep the old
+    /// figures until the new ones are complete.
+    Rebuild,
+    /// Recount from the raw rows and compare with the kept figures, without writing; exits
+    /// non-zero when they differ (after the job has caught up).
+    Verify,
 }
 
 pub fn main() -> ExitCode {
@@ -91,6 +107,7 @@ pub fn main() -> ExitCode {
                 startup::load_demo_if_empty(&db, startup::dev_outbox(&config)).await
             }
             Command::Check { live } => check(&config, live).await,
+            Command::Stats { what } => stats(&config, what).await,
             Command::Plan {
                 capacity,
                 date,
@@ -111,6 +128,58 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn stats(config: &mimamori_core::config::Config, what: StatsCommand) -> anyhow::Result<()> {
+    use mimamori_core::store::stats;
+    let db = startup::open_db(config).await?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} people ({per_sec}, {eta} left)",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    match what {
+        StatsCommand::Rebuild => {
+            bar.set_message("deriving");
+            let t = std::time::Instant::now();
+            let r = stats::rebuild(&db, &progress).await?;
+            bar.finish_and_clear();
+            println!(
+                "statistics rebuilt from the raw records: {} sources, {} figures, in {:.1} s",
+                r.sources,
+                r.cells,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        StatsCommand::Verify => {
+            while stats::refresh(&db, 500).await? > 0 {}
+            bar.set_message("recounting");
+            let want = stats::recount(&db, &progress).await?;
+            bar.finish_and_clear();
+            let have = stats::table(&db).await?;
+            let differ = want
+                .iter()
+                .filter(|(k, v)| have.get(*k) != Some(*v))
+                .count()
+                + have.keys().filter(|k| !want.contains_key(*k)).count();
+            anyhow::ensure!(
+                differ == 0,
+                "{differ} of {} figures differ from a recount: run `mimamori stats rebuild`",
+                want.len()
+            );
+            println!(
+                "statistics agree with a recount of the raw records ({} figures)",
+                want.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: mimamori_core::config::Config, role: Role) -> anyhow::Result<()> {
@@ -143,6 +212,11 @@ async fn check(config: &mimamori_core::config::Config, live: bool) -> anyhow::Re
         problems.push(e);
     }
     if let Err(e) = mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir)) {
+        problems.push(e);
+    }
+    if let Err(e) =
+        mimamori_core::stats::reporting::Reporting::load(std::path::Path::new(&config.flows_dir))
+    {
         problems.push(e);
     }
     match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {

@@ -155,6 +155,9 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("rules are invalid: {e}"))?;
         let periods = mimamori_core::periods::Periods::load(Path::new(&config.flows_dir))
             .map_err(|e| anyhow::anyhow!("observation periods are invalid: {e}"))?;
+        let reporting =
+            mimamori_core::stats::reporting::Reporting::load(Path::new(&config.flows_dir))
+                .map_err(|e| anyhow::anyhow!("reporting rules are invalid: {e}"))?;
         let db = open_db(&config).await?;
         if config.demo.load_on_empty && role != Role::Work {
             load_demo_if_empty(&db, dev_outbox(&config)).await?;
@@ -198,6 +201,7 @@ impl Application {
         );
         let state = AppState {
             periods: Arc::new(periods),
+            reporting: Arc::new(reporting),
             ..state
         };
         tokio::spawn(provider_check(deps.db.clone(), config.clone()));

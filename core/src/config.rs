@@ -183,6 +183,9 @@ pub struct WorkersConfig {
     pub claim_lease_secs: i64,
     /// How often attempts whose provider report never arrived are asked of the provider.
     pub reconcile_interval_secs: u64,
+    /// How often the statistics job re-derives the figures of changed records (seconds; the
+    /// statistics pages are at most this much behind the entries).
+    pub stats_interval_secs: u64,
     /// How long an attempt waits for its report before it is asked of the provider.
     pub reconcile_after_secs: i64,
     /// Cron expression (seconds first) of the daily planning run, in `planning_time_zone`.
@@ -263,6 +266,7 @@ impl Default for WorkersConfig {
             batch_size: 200,
             claim_lease_secs: 300,
             reconcile_interval_secs: 60,
+            stats_interval_secs: 10,
             reconcile_after_secs: 120,
             planning_cron: "0 5 0 * * *".into(),
             planning_time_zone: "Asia/Tokyo".into(),

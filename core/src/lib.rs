@@ -21,6 +21,7 @@ pub mod provider;
 pub mod registration;
 pub mod rules;
 pub mod signature;
+pub mod stats;
 pub mod store;
 pub mod testing;
 pub mod token;

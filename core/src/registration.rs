@@ -9,6 +9,7 @@ use crate::{
     Db, Error, Result,
     access::{Action, FieldGroup, Role, Viewer},
     periods::Periods,
+    stats::reporting::{Groups, Mode, Reporting},
     store::{
         Actor,
         persons::{self, DuplicateCandidate, PersonInput},
@@ -35,6 +36,8 @@ pub struct Context<'a> {
     pub today: NaiveDate,
     pub window: Duration,
     pub ip: Option<&'a str>,
+    /// Which cases get a full occurrence report (`flows/reporting.toml`).
+    pub reporting: &'a Reporting,
 }
 
 /// Registers a person for `viewer` (health-centre staff: their own centre).
@@ -109,7 +112,8 @@ pub async fn file_report(
         }
         _ => viewer.health_centre_id,
     };
-    let r = input.parse(cx.periods, cx.today)?;
+    let mut r = input.parse(cx.periods, cx.today)?;
+    r.notifiable = notifiable(db, centre, input, &r, cx.reporting).await?;
     if viewer.role == Role::HealthCentreStaff
         && input.person_id.is_none()
         && !input.person.not_duplicate
@@ -129,4 +133,41 @@ pub async fn file_report(
         "occurrence report filed"
     );
     Ok(Registration::Done(filed))
+}
+
+/// Under a counts-only rule in force on the diagnosis date in the centre's prefecture, a full
+/// report is refused for someone in no notifiable group (they are counted in the daily
+/// report instead); otherwise returns the groups that made it notifiable.
+async fn notifiable(
+    db: &Db,
+    centre: i64,
+    input: &ReportInput,
+    r: &reports::NewReport,
+    rules: &Reporting,
+) -> Result<Option<String>> {
+    let prefecture = staff::prefecture_of(db, centre, centre)
+        .await?
+        .map(|p| p.0)
+        .unwrap_or_default();
+    if rules.rule_on(r.diagnosis_date, &prefecture).mode == Mode::All {
+        return Ok(None);
+    }
+    let groups = Groups {
+        aged_65_or_over: r
+            .person
+            .date_of_birth
+            .is_some_and(|dob| crate::stats::age_on(dob, r.diagnosis_date) >= 65),
+        needs_admission: input.needs_admission,
+        pregnant: input.pregnant,
+        needs_treatment: input.needs_treatment,
+        deceased: r.report_type == "deceased",
+    };
+    match groups.codes() {
+        Some(c) => Ok(Some(c)),
+        None => Err(Error::invalid_with(
+            "notifiable",
+            "err-report-outside-notifiable-groups",
+            vec![("date", r.diagnosis_date.to_string())],
+        )),
+    }
 }

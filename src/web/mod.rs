@@ -42,6 +42,8 @@ pub struct AppState {
     pub ingest: mimamori_core::ingest::Ingest,
     /// Observation-period rules (`flows/periods.toml`).
     pub periods: Arc<mimamori_core::periods::Periods>,
+    /// Which cases get a full occurrence report (`flows/reporting.toml`).
+    pub reporting: Arc<mimamori_core::stats::reporting::Reporting>,
     /// For one-time login codes sent by SMS or e-mail.
     pub channels: Channels,
     /// Cookies get `Secure` when the public URL is https.
@@ -85,6 +87,7 @@ impl AppState {
             audit: mimamori_core::store::audit::AuditWriter::spawn(db.clone()),
             rules,
             periods: Arc::default(),
+            reporting: Arc::default(),
             channels,
             secure_cookies,
             capacity: Arc::default(),
@@ -103,6 +106,7 @@ impl AppState {
             today: japan_today(),
             window: chrono::Duration::minutes(self.config.checkin.answer_window_minutes),
             ip,
+            reporting: &self.reporting,
         }
     }
 

@@ -100,6 +100,7 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     let dispatcher = tokio::spawn(dispatch::run(deps.clone(), shutdown.clone()));
     let alerts = tokio::spawn(dispatch::run_alerts(deps.clone(), shutdown.clone()));
     let reconcile = tokio::spawn(dispatch::run_reconcile(deps.clone(), shutdown.clone()));
+    let stats = tokio::spawn(crate::stats::run(deps.clone(), shutdown.clone()));
     let signal = {
         let mut s = shutdown.clone();
         async move {
@@ -132,6 +133,7 @@ pub async fn run(deps: Arc<Deps>, shutdown: Shutdown) -> anyhow::Result<()> {
     dispatcher.await?;
     alerts.await?;
     reconcile.await?;
+    stats.await?;
     result.map_err(|e| anyhow::anyhow!("worker monitor: {e}"))
 }
 

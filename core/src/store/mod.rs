@@ -24,6 +24,7 @@ pub mod residences;
 pub mod sections;
 pub mod sessions;
 pub mod staff;
+pub mod stats;
 
 pub use audit::{Actor, audit};
 

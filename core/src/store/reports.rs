@@ -64,6 +64,18 @@ pub struct ReportInput {
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
     #[schemars(with = "Option<i64>")]
     pub person_id: Option<i64>,
+    /// Under counts-only reporting rules (`flows/reporting.toml`): the notifiable group the
+    /// person is in besides age — needs admission, pregnant, at risk needing a COVID-19 drug
+    /// or new oxygen.
+    #[serde(deserialize_with = "crate::domain::lenient::flag")]
+    #[schemars(with = "bool")]
+    pub needs_admission: bool,
+    #[serde(deserialize_with = "crate::domain::lenient::flag")]
+    #[schemars(with = "bool")]
+    pub pregnant: bool,
+    #[serde(deserialize_with = "crate::domain::lenient::flag")]
+    #[schemars(with = "bool")]
+    pub needs_treatment: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +94,8 @@ pub struct NewReport {
     pub symptoms: Option<String>,
     pub severity: Option<&'static str>,
     pub notes: Option<String>,
+    /// Why a full report under counts-only rules (set by `registration::file_report`).
+    pub notifiable: Option<String>,
 }
 
 impl ReportInput {
@@ -184,6 +198,10 @@ impl ReportInput {
         if person.observation_end.trim().is_empty() && kind == "deceased" {
             person.observation_end = today.to_string();
             person.observation_start = today.to_string();
+            // The death is why the period ends here, whatever the rules would say.
+            if person.period_override_reason.trim().is_empty() {
+                person.period_override_reason = "死亡 (deceased report)".into();
+            }
         }
         let parsed = match person.parse_with(periods, today) {
             Ok(p) => Some(p),
@@ -213,6 +231,7 @@ impl ReportInput {
             symptoms: opt(&self.symptoms),
             severity,
             notes: opt(&self.notes),
+            notifiable: None,
         })
     }
 }
@@ -349,14 +368,14 @@ pub async fn file(
             "INSERT INTO occurrence_reports (person_id, health_centre_id, report_type, diagnosis_date, diagnosis_method,
                doctor_name, institution_name, institution_phone, onset_date, specimen_date, death_date,
                estimated_infection_date, infection_place, infection_route, symptoms, severity, notes, linkage,
-               filed_by, filed_by_organisation, created_at, proposed_person_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+               filed_by, filed_by_organisation, created_at, proposed_person_id, notifiable)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
              RETURNING id")
             .bind(person_id).bind(centre).bind(r.report_type).bind(r.diagnosis_date).bind(r.diagnosis_method)
             .bind(&r.doctor_name).bind(&r.institution_name).bind(&r.institution_phone)
             .bind(person.details.onset_date).bind(person.details.specimen_date).bind(r.death_date)
             .bind(r.estimated_infection_date).bind(&r.infection_place).bind(r.infection_route).bind(&r.symptoms)
-            .bind(r.severity).bind(&r.notes).bind(linkage).bind(viewer.staff_id).bind(org).bind(t).bind(proposed)
+            .bind(r.severity).bind(&r.notes).bind(linkage).bind(viewer.staff_id).bind(org).bind(t).bind(proposed).bind(&r.notifiable)
             .fetch_one(&mut *tx).await?;
         if let Some(o) = org {
             sqlx::query("INSERT INTO person_assignments (person_id, organisation_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
