@@ -255,11 +255,15 @@ impl Flows {
                 .map_err(|e| vec![format!("{}: cannot read folder: {e}", dir.display())])?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                // rules.toml and periods.toml sit beside the flows but are loaded by
+                // rules.toml, periods.toml and reporting.toml sit beside the flows but are loaded by
                 // `rules::Thresholds` and `periods::Periods`.
                 .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n != "rules.toml" && n != "periods.toml")
+                    p.file_name().is_some_and(|n| {
+                        !matches!(
+                            n.to_str(),
+                            Some("rules.toml" | "periods.toml" | "reporting.toml")
+                        )
+                    })
                 })
                 .collect();
             entries.sort();

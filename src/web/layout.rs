@@ -66,6 +66,8 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
             m.push(("/cohort", "cohort--layout"));
             m.push(("/persons/new", "register--layout"));
             m.push(("/reports/new", "occurrence-report"));
+            m.push(("/daily-report", "stats-daily-report"));
+            m.push(("/stats", "stats-title"));
             if who.dev_tools.outbox {
                 m.push(("/outbox", "outbox"));
             }
@@ -76,6 +78,7 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
         Role::MedicalInstitution => {
             m.push(("/persons", "people--layout"));
             m.push(("/reports/new", "occurrence-report"));
+            m.push(("/daily-report", "stats-daily-report"));
         }
         Role::Contractor | Role::LodgingFacility => {
             m.push(("/cohort", "my-people"));
@@ -84,14 +87,18 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
         Role::PrefectureStaff => {
             m.push(("/persons", "people--layout"));
             m.push(("/cohort", "cohort--layout"));
+            m.push(("/stats", "stats-title"));
         }
         Role::AuthOfficer => {
             m.push(("/ids", "ids"));
             m.push(("/audit", "audit-log"));
             m.push(("/merges", "merges"));
         }
-        Role::MinistryAdmin => m.push(("/ids", "ids")),
-        Role::Analyst => {}
+        Role::MinistryAdmin => {
+            m.push(("/ids", "ids"));
+            m.push(("/stats", "stats-title"));
+        }
+        Role::Analyst => m.push(("/stats", "stats-title")),
     }
     m
 }

@@ -273,7 +273,9 @@ pub fn router(state: AppState) -> Router {
         )
         .nest(
             "/api/v1",
-            api::router().layer(axum::middleware::from_fn(api::json_errors)),
+            api::router()
+                .merge(console::stats::api_router())
+                .layer(axum::middleware::from_fn(api::json_errors)),
         )
         .route("/api/openapi.json", axum::routing::get(api::openapi_json))
         .with_state(state.clone())

@@ -82,6 +82,7 @@ pub fn config(db_url: &str) -> Config {
     c.demo.load_on_empty = false;
     c.link_secret = Some(SecretString::from(LINK_SECRET));
     c.workers.dispatch_interval_ms = 50;
+    c.workers.stats_interval_secs = 1;
     c.flows_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/flows").into();
     c
 }

@@ -369,6 +369,68 @@ async fn a_nurse_finds_and_resolves_an_urgent_case() {
     app.finish().await;
 }
 
+/// A health centre reads its figures on a 1366×768 console: the statistics page with the
+/// epidemic curve, the press table with small numbers hidden, its printable page, and the
+/// daily report refusing a bad count and then saving — in Japanese and English.
+#[tokio::test]
+async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
+    let app = spawn_app().await;
+    app.login().await;
+    let _ = people_to_review(&app).await;
+    // Wait for the statistics job to count them.
+    for _ in 0..100 {
+        let dirty = app.count("SELECT COUNT(*) FROM stats_dirty").await;
+        let kept = app.count("SELECT COUNT(*) FROM stats_daily").await;
+        if dirty == 0 && kept > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let b = app.base.clone();
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        see("urgent-count"),
+        go(&format!("{b}/stats")),
+        see("流行曲線"),
+        see("健康観察中の患者"),
+        axe("stats-page"),
+        shot("stats-01-page"),
+        go(&format!("{b}/stats/press")),
+        see("前週同曜日"),
+        axe("stats-press"),
+        shot("stats-02-press"),
+        go(&format!("{b}/stats/press?format=print")),
+        axe("stats-press-print"),
+        go(&format!("{b}/daily-report")),
+        axe("stats-daily-report"),
+        fill("#count_20s", "-2"),
+        json!({"submit": "main form button[type=submit]"}),
+        json!({"status": 422}),
+        see("20代の人数は 0 以上の整数"),
+        axe("stats-daily-report-error"),
+        shot("stats-03-daily-error"),
+        fill("#count_20s", "3"),
+        json!({"submit": "main form button[type=submit]"}),
+        see("保存しました"),
+        shot("stats-04-daily-saved"),
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/stats")),
+        see("Epidemic curve"),
+        axe("stats-page-en"),
+        shot("stats-05-page-en"),
+    ]);
+    let axed = steps.iter().filter(|s| s.get("axe").is_some()).count();
+    let report = walk((1366, 768), true, steps).await;
+    assert_eq!(report["axe"].as_object().unwrap().len(), axed);
+    assert_eq!(
+        app.count("SELECT COALESCE(SUM(n), 0) FROM daily_counts")
+            .await,
+        3
+    );
+    app.finish().await;
+}
+
 /// A follow-up contractor lands on its people, most worrying first, and records a call that
 /// went unanswered; nothing of the health centre's own pages is offered to it.
 #[tokio::test]

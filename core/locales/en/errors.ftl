@@ -95,3 +95,4 @@ err-not-an-analysis-centre = choose an analysis centre (infectious disease infor
 err-choose-a-health-centre-of-your-prefecture = choose a health centre of your prefecture
 err-report-outside-notifiable-groups = under the reporting rules in force on { $date } this person needs no occurrence report (only people aged 65 or over, needing admission, pregnant, or at risk and needing a drug or oxygen). Tick the group that applies, or enter them as a number in the daily report
 err-period-to-before-from = the end date must not be before the start date
+err-encoding-utf8-or-cp932 = the encoding must be utf-8 or cp932 (Shift_JIS)

@@ -95,3 +95,4 @@ err-not-an-analysis-centre = 分析機関（感染症情報センター）を選
 err-choose-a-health-centre-of-your-prefecture = 同じ都道府県の保健所を選んでください
 err-report-outside-notifiable-groups = { $date }時点の届出基準では、この方は発生届の対象外です（65歳以上・入院が必要・妊婦・重症化リスクがあり治療薬や酸素投与が必要な方のみ）。該当する項目があれば選び、なければ「日次報告」で人数を入力してください
 err-period-to-before-from = 終了日は開始日以降にしてください
+err-encoding-utf8-or-cp932 = 文字コードは utf-8 か cp932（Shift_JIS）を指定してください

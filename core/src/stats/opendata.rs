@@ -165,13 +165,24 @@ impl CsvChunks {
         }
     }
 
+    /// Writes one row. A cell a spreadsheet would run as a formula (starting with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return) gets a leading `'` (OWASP CSV injection); a
+    /// negative number is left alone.
     pub fn row<I, T>(&mut self, fields: I)
     where
         I: IntoIterator<Item = T>,
-        T: AsRef<[u8]>,
+        T: AsRef<str>,
     {
+        let cells = fields.into_iter().map(|f| {
+            let f = f.as_ref();
+            if f.starts_with(['=', '+', '-', '@', '\t', '\r']) && f.parse::<f64>().is_err() {
+                format!("'{f}")
+            } else {
+                f.to_string()
+            }
+        });
         // Writing into a Vec cannot fail.
-        let _ = self.w.write_record(fields);
+        let _ = self.w.write_record(cells);
     }
 
     /// Bytes buffered so far (approximately: the CSV writer keeps a small buffer of its own).
@@ -244,7 +255,7 @@ mod tests {
         let mut u = CsvChunks::new(Encoding::Utf8Bom);
         u.row(["a,b", "c"]);
         assert_eq!(u.take(), b"\xEF\xBB\xBF\"a,b\",c\r\n");
-        u.row(["d"]);
-        assert_eq!(u.take(), b"d\r\n");
+        u.row(["d", "=HYPERLINK(1)", "-3"]);
+        assert_eq!(u.take(), b"d,'=HYPERLINK(1),-3\r\n");
     }
 }

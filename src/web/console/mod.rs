@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod person;
 pub mod persons;
 pub mod reports;
+pub mod stats;
 
 use axum::{Router, extract::State, response::IntoResponse, routing::get};
 use maud::html;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(outbox::router())
         .merge(reports::router())
         .merge(merges::router())
+        .merge(stats::router())
 }
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {
@@ -78,6 +80,10 @@ async fn home(
         // they start on the cohort, most worrying first. Others start from their people.
         mimamori_core::access::Role::Contractor | mimamori_core::access::Role::LodgingFacility => {
             return Ok(axum::response::Redirect::to("/cohort").into_response());
+        }
+        // The analysis centre works on figures only.
+        mimamori_core::access::Role::Analyst => {
+            return Ok(axum::response::Redirect::to("/stats").into_response());
         }
         _ => return Ok(axum::response::Redirect::to("/persons").into_response()),
     }
