@@ -13,6 +13,7 @@ mod delivery;
 mod engine;
 mod review;
 mod run;
+mod statistics;
 
 /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
 /// (see BENCHMARKS.md).
@@ -35,7 +36,10 @@ struct Cli {
     /// Answers per ingest measurement.
     #[arg(long, default_value_t = 3_000)]
     ingest: i64,
-    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery
+    /// Observations stored for the statistics benchmark.
+    #[arg(long, default_value_t = 30_000_000)]
+    observations: i64,
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics
     #[arg(long, default_value = "all")]
     only: String,
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         people: cli.people,
         send: cli.send,
         ingest: cli.ingest,
+        observations: cli.observations,
         only: cli.only,
     }));
     match result {

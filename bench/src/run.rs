@@ -23,6 +23,8 @@ pub struct Args {
     pub send: i64,
     /// Answers per ingest measurement.
     pub ingest: i64,
+    /// Observations stored for the statistics benchmark.
+    pub observations: i64,
     /// Which parts: all, engine (planning, sending, limits), review (= ingest + pages),
     /// ingest, pages, or
     /// registry (person search).
@@ -100,7 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let all = !matches!(
         args.only.as_str(),
-        "engine" | "review" | "ingest" | "pages" | "registry" | "delivery"
+        "engine" | "review" | "ingest" | "pages" | "registry" | "delivery" | "statistics"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -115,6 +117,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.only == "registry" {
         person_search(&args).await?;
+    }
+    if all || args.only == "statistics" {
+        crate::statistics::run(&args).await?;
     }
     if all || args.only == "delivery" {
         crate::delivery::run(&args.admin_url, 10_000, 20_000).await?;

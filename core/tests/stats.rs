@@ -505,7 +505,7 @@ async fn counts_only_rules_refuse_reports_outside_the_notifiable_groups() {
         "reporting-2022.toml",
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../flows/examples/reporting-2022.toml"
+            "/../flows/reporting-2022.toml.example"
         ))
         .unwrap(),
     )

@@ -17,5 +17,6 @@ mod persons;
 mod registry;
 mod review;
 mod skeleton;
+mod statistics;
 mod transport;
 mod walks;

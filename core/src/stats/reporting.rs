@@ -136,7 +136,7 @@ impl Reporting {
 mod tests {
     use super::*;
 
-    const REFORM: &str = include_str!("../../../flows/examples/reporting-2022.toml");
+    const REFORM: &str = include_str!("../../../flows/reporting-2022.toml.example");
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -63,6 +63,7 @@ const REPORT_FIELDS: &[&str] = &[
     "severity",
     "symptoms",
     "notes",
+    "notifiable",
 ];
 
 fn form_markup(
@@ -158,6 +159,14 @@ fn form_markup(
                 (select("severity", tr(lang, "severity"), mimamori_core::store::registry::SEVERITY_LEVELS, &v.severity, false))
                 (field("symptoms", tr(lang, "symptoms"), "text", &v.symptoms, false))
                 (field("notes", tr(lang, "notes"), "text", &v.notes, false))
+            }
+            fieldset id="notifiable" {
+                legend { (tr(lang, "report-notifiable-groups")) }
+                p class="muted" { (tr(lang, "report-notifiable-help")) }
+                @if let Some(e) = err("notifiable") { div class="err" id="notifiable-err" { (e) } }
+                @for (name, key, on) in [("needs_admission", "report-needs-admission", v.needs_admission), ("pregnant", "report-pregnant", v.pregnant), ("needs_treatment", "report-needs-treatment", v.needs_treatment)] {
+                    label class="confirm" { input type="checkbox" name=(name) value="true" checked[on]; (tr(lang, key)) }
+                }
             }
             button type="submit" { (tr(lang, "file-the-report")) }
         }
