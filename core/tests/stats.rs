@@ -486,6 +486,28 @@ async fn each_role_sees_only_its_area() {
     let area = stats::area_of(db, &analyst).await.unwrap();
     assert_eq!(total(db, &area, Measure::CaseReported).await, 2);
     assert_eq!(total(db, &Area::All, Measure::CaseReported).await, 9);
+    // Publication rules: each bad field named, nothing written; then saved with the check digit.
+    match stats::set_publication(db, &va, "99", "13105").await {
+        Err(Error::Invalid(f)) => assert_eq!(
+            f.iter().map(|f| f.field.as_ref()).collect::<Vec<_>>(),
+            vec!["suppress_max"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    match stats::set_publication(db, &va, "3", "131040").await {
+        Err(Error::Invalid(f)) => assert_eq!(f[0].field, "lg_code"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        stats::set_publication(db, &analyst, "3", "").await,
+        Err(Error::Forbidden(_))
+    ));
+    stats::set_publication(db, &va, "3", "13104").await.unwrap();
+    let mine = stats::centres(db, &Area::Centres(vec![a])).await.unwrap();
+    assert_eq!(
+        (mine[0].suppress_max, mine[0].lg_code.as_str()),
+        (3, "131041")
+    );
     stats::grant(db, &va, analysis, false).await.unwrap();
     assert_eq!(
         stats::area_of(db, &analyst).await.unwrap(),

@@ -162,8 +162,12 @@ async fn the_line_list_streams_the_callers_people_each_audited() {
 async fn a_role_sees_only_its_areas_figures() {
     let app = spawn_app().await;
     app.login().await;
-    app.register("090-7777-0001", "sms", json!({"onset_date": today(), "observation_end": ""}))
-        .await;
+    app.register(
+        "090-7777-0001",
+        "sms",
+        json!({"onset_date": today(), "observation_end": ""}),
+    )
+    .await;
     person_elsewhere(&app).await;
     wait_for_stats(&app).await;
     let csv_total = |bytes: &[u8]| -> i64 {
@@ -195,5 +199,21 @@ async fn a_role_sees_only_its_areas_figures() {
     let ministry = app.user("ministry", Role::MinistryAdmin, None).await;
     let r = ministry.get(app.url("/stats.csv")).send().await.unwrap();
     assert_eq!(csv_total(&r.bytes().await.unwrap()), 2, "everything");
+    // The ministry narrows to a prefecture of its area; one outside it is refused.
+    mimamori_core::store::staff::set_prefecture(&app.db, app.centre, "13")
+        .await
+        .unwrap();
+    let r = ministry
+        .get(app.url("/stats.csv?prefecture=13"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv_total(&r.bytes().await.unwrap()), 1);
+    let r = ministry
+        .get(app.url("/stats.csv?prefecture=01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     app.finish().await;
 }

@@ -96,3 +96,6 @@ err-choose-a-health-centre-of-your-prefecture = choose a health centre of your p
 err-report-outside-notifiable-groups = under the reporting rules in force on { $date } this person needs no occurrence report (only people aged 65 or over, needing admission, pregnant, or at risk and needing a drug or oxygen). Tick the group that applies, or enter them as a number in the daily report
 err-period-to-before-from = the end date must not be before the start date
 err-encoding-utf8-or-cp932 = the encoding must be utf-8 or cp932 (Shift_JIS)
+err-suppress-max-0-to-20 = enter a whole number from 0 to 20 (0 hides nothing, 4 shows 1–4 as "*")
+err-lg-code-digits = a local government code has 5 digits, or 6 with its check digit (for example 131041)
+err-not-a-prefecture-of-your-area = choose a prefecture of your area

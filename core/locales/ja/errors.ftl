@@ -96,3 +96,6 @@ err-choose-a-health-centre-of-your-prefecture = 同じ都道府県の保健所�
 err-report-outside-notifiable-groups = { $date }時点の届出基準では、この方は発生届の対象外です（65歳以上・入院が必要・妊婦・重症化リスクがあり治療薬や酸素投与が必要な方のみ）。該当する項目があれば選び、なければ「日次報告」で人数を入力してください
 err-period-to-before-from = 終了日は開始日以降にしてください
 err-encoding-utf8-or-cp932 = 文字コードは utf-8 か cp932（Shift_JIS）を指定してください
+err-suppress-max-0-to-20 = 0〜20 の整数で入力してください（0 は秘匿しない、4 なら 1〜4 を「*」にします）
+err-lg-code-digits = 全国地方公共団体コードは 5 桁、または検査数字を含む 6 桁の数字です（例：131041）
+err-not-a-prefecture-of-your-area = 閲覧できる地域の都道府県を選んでください

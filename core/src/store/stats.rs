@@ -976,3 +976,44 @@ pub async fn tested_per_day(
 pub async fn audit_export(db: &Db, viewer: &Viewer, action: &str, ip: Option<&str>) -> Result<()> {
     with_db!(db, p => crate::store::audit(p, crate::store::Actor::Staff(viewer.staff_id), action, "export", None, ip).await)
 }
+
+/// A health centre sets how small a published count must be to be hidden (`max`: counts
+/// 1..=max become `*`; 0 hides nothing; at most 20) and its local government code for open
+/// data (5 or 6 digits; empty = the prefecture's). Health-centre staff of that centre only.
+pub async fn set_publication(db: &Db, viewer: &Viewer, max: &str, lg_code: &str) -> Result<()> {
+    if viewer.role != Role::HealthCentreStaff {
+        return Err(Error::Forbidden(
+            "only a health centre sets its publication rules",
+        ));
+    }
+    let mut c = crate::error::Collect::default();
+    let max = match max.trim().parse::<i32>() {
+        Ok(n) if (0..=20).contains(&n) => n,
+        _ => {
+            c.push("suppress_max", "err-suppress-max-0-to-20");
+            0
+        }
+    };
+    let code = lg_code.trim();
+    let code = if code.is_empty() {
+        String::new()
+    } else {
+        match crate::stats::opendata::lg_code(code) {
+            Some(c6) => c6,
+            None => {
+                c.push("lg_code", "err-lg-code-digits");
+                String::new()
+            }
+        }
+    };
+    c.finish()?;
+    with_db!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        sqlx::query("UPDATE health_centres SET suppress_max = $1, lg_code = $2 WHERE id = $3")
+            .bind(max).bind(&code).bind(viewer.health_centre_id).execute(&mut *tx).await?;
+        crate::store::audit(&mut *tx, crate::store::Actor::Staff(viewer.staff_id), "stats.publication_rules",
+            "health_centre", Some(viewer.health_centre_id), None).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}

@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/stats/opendata/patients.csv", get(opendata_patients))
         .route("/stats/opendata/tests.csv", get(opendata_tests))
         .route("/stats/grants", post(grant))
+        .route("/stats/publication", post(publication))
         .route("/daily-report", get(daily_form).post(daily_save))
         .route("/persons.csv", get(line_list))
 }
@@ -67,6 +68,9 @@ pub struct Filter {
     to: String,
     #[serde(default)]
     centre: String,
+    /// A prefecture (JIS code) of the viewer's area.
+    #[serde(default)]
+    prefecture: String,
     #[serde(default)]
     day: String,
     #[serde(default)]
@@ -82,6 +86,9 @@ struct Asked {
     area: Area,
     centres: Vec<Centre>,
     centre: Option<i64>,
+    prefecture: Option<String>,
+    /// JIS code → prefecture name.
+    names: std::collections::HashMap<String, String>,
     from: NaiveDate,
     to: NaiveDate,
 }
@@ -132,17 +139,38 @@ async fn asked(s: &AppState, v: &Viewer, f: &Filter, default_days: i64) -> Resul
             }
         },
     };
+    let prefecture = match f.prefecture.trim() {
+        "" => None,
+        p if centres.iter().any(|c| c.prefecture == p) => Some(p.to_string()),
+        _ => {
+            c.push("prefecture", "err-not-a-prefecture-of-your-area");
+            None
+        }
+    };
     c.finish()?;
     // At most a year and a week per request (the 7-day average reads 6 days before).
     let from = from.max(to - Duration::days(371));
-    let area = match centre {
-        Some(id) => Area::Centres(vec![id]),
-        None => area,
+    let area = match (centre, &prefecture) {
+        (Some(id), _) => Area::Centres(vec![id]),
+        (None, Some(p)) => Area::Centres(
+            centres
+                .iter()
+                .filter(|c| &c.prefecture == p)
+                .map(|c| c.id)
+                .collect(),
+        ),
+        (None, None) => area,
     };
+    let names = mimamori_core::store::staff::prefectures(&s.db)
+        .await?
+        .into_iter()
+        .collect();
     Ok(Asked {
         area,
         centres,
         centre,
+        prefecture,
+        names,
         from,
         to,
     })
@@ -355,6 +383,22 @@ fn filter_form(lang: Lang, a: &Asked, action: &str, with_day: Option<NaiveDate>)
             } @else {
                 label { (tr(lang, "stats-from")) input type="date" name="from" value=(a.from); }
                 label { (tr(lang, "stats-to")) input type="date" name="to" value=(a.to); }
+            }
+            @let prefectures = {
+                let mut p: Vec<&str> = a.centres.iter().map(|c| c.prefecture.as_str()).filter(|p| !p.is_empty()).collect();
+                p.sort();
+                p.dedup();
+                p
+            };
+            @if prefectures.len() > 1 {
+                label { (tr(lang, "stats-prefecture"))
+                    select name="prefecture" {
+                        option value="" { (tr(lang, "stats-whole-area")) }
+                        @for p in &prefectures {
+                            option value=(p) selected[a.prefecture.as_deref() == Some(*p)] { (a.names.get(*p).map(String::as_str).unwrap_or(p)) }
+                        }
+                    }
+                }
             }
             @if a.centres.len() > 1 || a.centre.is_some() {
                 label { (tr(lang, "stats-area"))
@@ -824,6 +868,19 @@ async fn press(
             a class="button" href=(format!("/stats/press?{qs}&format=csv&encoding=cp932")) { "CSV (Shift_JIS)" }
         }
         (tables)
+        @if who.role == Role::HealthCentreStaff {
+            @if let Some(own) = a.centres.iter().find(|c| c.id == who.health_centre_id) {
+                form method="post" action="/stats/publication" class="card" id="rules" {
+                    h2 { (tr(lang, "stats-publication-rules")) }
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="suppress_max" { (tr(lang, "stats-suppress-max")) }
+                    input type="number" id="suppress_max" name="suppress_max" value=(own.suppress_max) inputmode="numeric";
+                    label for="lg_code" { (tr(lang, "stats-lg-code")) }
+                    input type="text" id="lg_code" name="lg_code" value=(own.lg_code) inputmode="numeric" autocomplete="off";
+                    button type="submit" { (tr(lang, "stats-save-rules")) }
+                }
+            }
+        }
     }).into_response())
 }
 
@@ -977,6 +1034,26 @@ async fn opendata_tests(
         ]);
     }
     Ok(csv_response(enc, "test_people.csv", Body::from(w.take())))
+}
+
+#[derive(Deserialize)]
+struct PublicationForm {
+    csrf: String,
+    #[serde(default)]
+    suppress_max: String,
+    #[serde(default)]
+    lg_code: String,
+}
+
+/// A health centre's publication rules: the small-number threshold and its code.
+async fn publication(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Form(f): Form<PublicationForm>,
+) -> Result<Redirect, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    stats::set_publication(&s.db, &who.viewer(), &f.suppress_max, &f.lg_code).await?;
+    Ok(Redirect::to("/stats/press#rules"))
 }
 
 #[derive(Deserialize)]
