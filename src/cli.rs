@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         what: StatsCommand,
     },
+    /// Import records from another system: `mimamori import nesid FILE --mapping M --dry-run`.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
     /// Delivery capacity: whether every first message, reminder and fallback of a day leaves
     /// inside its answer window at the configured sender rates, per channel and check-in
     /// time, with a forecast of the following days and what would fix an overflow.
@@ -73,6 +78,37 @@ enum StatsCommand {
     /// Recount from the raw rows and compare with the kept figures, without writing; exits
     /// non-zero when they differ (after the job has caught up).
     Verify,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Occurrence-report records (NESID-era exports, or the documented import format): CSV
+    /// in UTF-8 or CP932, or XLSX.
+    Nesid {
+        /// The file (CSV or XLSX).
+        file: PathBuf,
+        /// The column mapping (e.g. flows/nesid.mapping.toml); default the documented format.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Say what would happen to every row; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The importing staff member's login name (their centre receives the records).
+        #[arg(long)]
+        user: String,
+        /// auto (default, from the mapping), utf-8 or cp932.
+        #[arg(long)]
+        encoding: Option<String>,
+        /// Where to write the row-by-row report (CSV); default FILE.report.csv.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Undo an import batch (the ID officer, while its records are untouched).
+    Undo {
+        batch: i64,
+        #[arg(long)]
+        user: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -108,6 +144,7 @@ pub fn main() -> ExitCode {
             }
             Command::Check { live } => check(&config, live).await,
             Command::Stats { what } => stats(&config, what).await,
+            Command::Import { what } => import(&config, what).await,
             Command::Plan {
                 capacity,
                 date,
@@ -177,6 +214,105 @@ async fn stats(config: &mimamori_core::config::Config, what: StatsCommand) -> an
                 "statistics agree with a recount of the raw records ({} figures)",
                 want.len()
             );
+        }
+    }
+    Ok(())
+}
+
+async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> anyhow::Result<()> {
+    use mimamori_core::{import, store::imports};
+    let db = startup::open_db(config).await?;
+    let viewer_of = |user: String| {
+        let db = db.clone();
+        async move {
+            let v = mimamori_core::store::staff::viewer_by_username(&db, &user)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no staff member '{user}' (--user)"))?;
+            anyhow::Ok(v)
+        }
+    };
+    match what {
+        ImportCommand::Undo { batch, user } => {
+            let v = viewer_of(user).await?;
+            let n = imports::undo(&db, &v, batch).await?;
+            println!("import {batch} undone: {n} people and their reports removed");
+        }
+        ImportCommand::Nesid {
+            file,
+            mapping,
+            dry_run,
+            user,
+            encoding,
+            report,
+        } => {
+            let v = viewer_of(user).await?;
+            let mapping = match &mapping {
+                Some(p) => import::Mapping::load(p).map_err(|e| anyhow::anyhow!(e))?,
+                None => import::Mapping::standard("nesid"),
+            };
+            let bytes =
+                std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let enc = encoding.unwrap_or_else(|| mapping.encoding.clone());
+            let sheet = import::read(&bytes, &enc)?;
+            let periods =
+                mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir))
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            let bar = indicatif::ProgressBar::new(sheet.rows.len() as u64).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(if dry_run { "checking" } else { "importing" });
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let opt = imports::Options {
+                periods: &periods,
+                today: crate::web::japan_today(),
+                file_name: &name,
+                progress: &progress,
+            };
+            let r = if dry_run {
+                imports::dry_run(&db, &v, &mapping, &sheet, opt).await?
+            } else {
+                imports::run(&db, &v, &mapping, &sheet, opt).await?
+            };
+            bar.finish_and_clear();
+            let out = report.unwrap_or_else(|| {
+                let mut p = file.clone().into_os_string();
+                p.push(".report.csv");
+                p.into()
+            });
+            std::fs::write(&out, r.csv()).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            println!(
+                "{}{} rows read: {} new people, {} linked to people already registered, {} re-positive cases, {} duplicates, {} rejected, {} imported before",
+                if dry_run {
+                    "dry run (nothing written) — "
+                } else {
+                    ""
+                },
+                r.rows_read,
+                r.created,
+                r.linked,
+                r.repositive,
+                r.duplicate,
+                r.rejected,
+                r.already
+            );
+            if let Some(b) = r.batch_id {
+                println!("batch {b}; undo with `mimamori import undo {b} --user <ID officer>`");
+            }
+            for o in r.rows.iter().filter(|o| o.outcome == "rejected").take(20) {
+                println!("  line {}: {}", o.line, o.reason.as_deref().unwrap_or(""));
+            }
+            println!("every row: {}", out.display());
         }
     }
     Ok(())

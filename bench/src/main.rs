@@ -11,6 +11,7 @@ use clap::Parser;
 
 mod delivery;
 mod engine;
+mod import;
 mod review;
 mod run;
 mod statistics;
@@ -39,7 +40,7 @@ struct Cli {
     /// Observations stored for the statistics benchmark.
     #[arg(long, default_value_t = 30_000_000)]
     observations: i64,
-    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | import
     #[arg(long, default_value = "all")]
     only: String,
 }

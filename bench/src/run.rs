@@ -102,7 +102,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let all = !matches!(
         args.only.as_str(),
-        "engine" | "review" | "ingest" | "pages" | "registry" | "delivery" | "statistics"
+        "engine"
+            | "review"
+            | "ingest"
+            | "pages"
+            | "registry"
+            | "delivery"
+            | "statistics"
+            | "import"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -117,6 +124,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.only == "registry" {
         person_search(&args).await?;
+    }
+    if all || args.only == "import" {
+        crate::import::run(&args).await?;
     }
     if all || args.only == "statistics" {
         crate::statistics::run(&args).await?;

@@ -58,10 +58,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                               status, sex, date_of_birth, municipality, prefecture_code, onset_date, reception_date,
                               residence_kind, created_at, updated_at)
          SELECT 1 + g % 10, 'bench', '+8190' || lpad(g::text, 8, '0'), 'sms', 'patient',
-                $1::date - (g % 120), $1::date - (g % 120) + 10, 'observing',
+                $1::date - (g % 120)::int, $1::date - (g % 120)::int + 10, 'observing',
                 (ARRAY['male','female','male','female','other','unknown'])[1 + g % 6],
-                DATE '1925-01-01' + (g * 7919 % 36000), ({MUNICIPALITIES})[1 + g % 20], '13',
-                $1::date - (g % 120) - 1, $1::date - (g % 120), 'home', $2, $2
+                DATE '1925-01-01' + (g * 7919 % 36000)::int, ({MUNICIPALITIES})[1 + g % 20], '13',
+                $1::date - (g % 120)::int - 1, $1::date - (g % 120)::int, 'home', $2, $2
          FROM generate_series(1, $3) g")))
         .bind(today).bind(t).bind(n).execute(p).await?;
     sqlx::query("INSERT INTO person_tests (person_id, specimen_date, result, created_at) SELECT id, observation_start - 1, 'positive', $1 FROM persons")
@@ -81,7 +81,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         .bind(t).execute(p).await?;
     sqlx::query(
         "INSERT INTO checkins (person_id, local_date, slot, due_at, deadline_at, status, attempts)
-         SELECT id, observation_start + (id % 10), 0, $1, $1, CASE WHEN id % 5 = 0 THEN 'missed' ELSE 'answered' END, 1 FROM persons")
+         SELECT id, observation_start + (id % 10)::int, 0, $1, $1, CASE WHEN id % 5 = 0 THEN 'missed' ELSE 'answered' END, 1 FROM persons")
         .bind(t).execute(p).await?;
     sqlx::query(
         "INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)

@@ -255,14 +255,12 @@ impl Flows {
                 .map_err(|e| vec![format!("{}: cannot read folder: {e}", dir.display())])?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                // rules.toml, periods.toml and reporting.toml sit beside the flows but are loaded by
-                // `rules::Thresholds` and `periods::Periods`.
+                // rules.toml, periods.toml, reporting.toml and the import mappings
+                // (`*.mapping.toml`) sit beside the flows but are loaded elsewhere.
                 .filter(|p| {
-                    p.file_name().is_some_and(|n| {
-                        !matches!(
-                            n.to_str(),
-                            Some("rules.toml" | "periods.toml" | "reporting.toml")
-                        )
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        !matches!(n, "rules.toml" | "periods.toml" | "reporting.toml")
+                            && !n.ends_with(".mapping.toml")
                     })
                 })
                 .collect();

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod i18n;
+pub mod import;
 pub mod ingest;
 pub mod password;
 pub mod periods;

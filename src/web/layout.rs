@@ -68,6 +68,7 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
             m.push(("/reports/new", "occurrence-report"));
             m.push(("/daily-report", "stats-daily-report"));
             m.push(("/stats", "stats-title"));
+            m.push(("/imports", "import-title"));
             if who.dev_tools.outbox {
                 m.push(("/outbox", "outbox"));
             }
@@ -93,6 +94,7 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
             m.push(("/ids", "ids"));
             m.push(("/audit", "audit-log"));
             m.push(("/merges", "merges"));
+            m.push(("/imports", "import-title"));
         }
         Role::MinistryAdmin => {
             m.push(("/ids", "ids"));

@@ -58,6 +58,8 @@ pub struct AppState {
         Arc<tokio::sync::Mutex<Option<(std::time::Instant, mimamori_core::capacity::Plan)>>>,
     /// Password checks running at once (`http.login_concurrency`); logins beyond it queue.
     pub logins: Arc<tokio::sync::Semaphore>,
+    /// Console imports: dry runs awaiting the go-ahead, imports in flight.
+    pub imports: console::imports::Imports,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             secure_cookies,
             capacity: Arc::default(),
             logins: Arc::new(tokio::sync::Semaphore::new(logins)),
+            imports: Arc::default(),
         }
     }
 

@@ -99,3 +99,6 @@ err-encoding-utf8-or-cp932 = the encoding must be utf-8 or cp932 (Shift_JIS)
 err-suppress-max-0-to-20 = enter a whole number from 0 to 20 (0 hides nothing, 4 shows 1–4 as "*")
 err-lg-code-digits = a local government code has 5 digits, or 6 with its check digit (for example 131041)
 err-not-a-prefecture-of-your-area = choose a prefecture of your area
+err-import-upload-expired = the checked file is no longer kept (one hour); choose the file and check it again
+err-import-choose-a-file = choose a file to import
+err-import-case-id = enter the case's ID as a number (for example 123)

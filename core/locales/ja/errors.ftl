@@ -99,3 +99,6 @@ err-encoding-utf8-or-cp932 = 文字コードは utf-8 か cp932（Shift_JIS）�
 err-suppress-max-0-to-20 = 0〜20 の整数で入力してください（0 は秘匿しない、4 なら 1〜4 を「*」にします）
 err-lg-code-digits = 全国地方公共団体コードは 5 桁、または検査数字を含む 6 桁の数字です（例：131041）
 err-not-a-prefecture-of-your-area = 閲覧できる地域の都道府県を選んでください
+err-import-upload-expired = 確認した内容の有効期限（1時間）が切れました。もう一度ファイルを選んで確認してください
+err-import-choose-a-file = 取り込むファイルを選んでください
+err-import-case-id = 症例の ID を数字で入力してください（例：123）

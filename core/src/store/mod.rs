@@ -13,6 +13,7 @@ pub mod escalations;
 pub mod followups;
 pub mod guard;
 pub mod ids;
+pub mod imports;
 pub mod jobs;
 pub mod merges;
 pub mod observations;

@@ -216,3 +216,19 @@ pub async fn set_municipality(db: &Db, health_centre_id: i64, municipality: &str
         .bind(municipality).bind(health_centre_id).execute(p).await?.rows_affected());
     Ok(())
 }
+
+/// The staff member with this login name, as the store sees them (for the CLI, which acts as
+/// a named staff member).
+pub async fn viewer_by_username(db: &Db, username: &str) -> Result<Option<crate::access::Viewer>> {
+    let row: Option<(i64, String, i64, Option<i64>)> = with_db!(db, p => sqlx::query_as(
+        "SELECT id, role, health_centre_id, organisation_id FROM staff WHERE username = $1")
+        .bind(username.trim()).fetch_optional(p).await?);
+    Ok(row.and_then(|(id, role, centre, org)| {
+        Some(crate::access::Viewer {
+            staff_id: id,
+            role: crate::access::Role::parse(&role)?,
+            health_centre_id: centre,
+            organisation_id: org,
+        })
+    }))
+}

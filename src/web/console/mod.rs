@@ -5,6 +5,7 @@ pub mod cohort;
 pub mod escalations;
 pub mod forms;
 pub mod ids;
+pub mod imports;
 pub mod merges;
 pub mod outbox;
 pub mod person;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(merges::router())
         .merge(stats::router())
+        .merge(imports::router())
 }
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {

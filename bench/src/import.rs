@@ -1,0 +1,192 @@
+//! Import (#16) on PostgreSQL: 500,000 occurrence-report records (one in ten a person already
+//! registered, one in fifty a duplicate inside the file) into a registry of 1,000,000 people,
+//! with duplicate detection, against a bare `COPY` of the same rows into tables of the same
+//! shape (persons and occurrence_reports, same indexes). Records per minute and the growth of
+//! the process's resident memory are printed.
+use std::time::Instant;
+
+use chrono::Utc;
+use mimamori_core::{Db, access::Viewer, db::now, import, periods::Periods, store::imports};
+
+use crate::review::seed_checkins;
+use crate::run::{Args, drop_db, fresh_db};
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
+    const REGISTRY: i64 = 1_000_000;
+    const RECORDS: usize = 500_000;
+    println!("\n## Import: {RECORDS} records into a registry of {REGISTRY} people (PostgreSQL)");
+    let (db, name) = fresh_db(&args.admin_url, "import").await?;
+    seed_checkins(&db, 0).await?;
+    let Db::Postgres(p) = &db else { unreachable!() };
+    let t = now();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO persons (health_centre_id, name, name_key, phone, channel, observation_start, observation_end,
+                              status, date_of_birth, created_at, updated_at)
+         SELECT 1, '登録 ' || g, 'トウロク' || g, '+8170' || lpad(g::text, 8, '0'), 'sms', DATE '2021-01-01', DATE '2021-01-10',
+                'ended', DATE '1940-01-01' + (g % 25000)::int, $1, $1
+         FROM generate_series(1, $2) g")
+        .bind(t).bind(REGISTRY).execute(p).await?;
+    sqlx::query("DELETE FROM stats_dirty").execute(p).await?;
+    sqlx::query("ANALYZE").execute(p).await?;
+    println!(
+        "registry seeded in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The file: standard format.
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "case_number",
+        "report_type",
+        "diagnosis_date",
+        "diagnosis_method",
+        "doctor_name",
+        "institution_name",
+        "name",
+        "name_kana",
+        "sex",
+        "date_of_birth",
+        "phone",
+        "municipality",
+        "onset_date",
+        "remarks",
+    ])?;
+    for i in 0..RECORDS {
+        let (name, kana, dob, phone) = if i % 10 == 0 {
+            // Someone registered already (ended case → re-positive).
+            let g = (i / 10) as i64 + 1;
+            (
+                format!("登録 {g}"),
+                format!("トウロク{g}"),
+                chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()
+                    + chrono::Duration::days(g % 25000),
+                format!("070{:08}", g),
+            )
+        } else {
+            let k = if i % 50 == 1 { i - 1 } else { i };
+            (
+                format!("新規 {k}"),
+                format!("シンキ{k}"),
+                chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()
+                    + chrono::Duration::days((k % 20000) as i64),
+                format!("080{:08}", k),
+            )
+        };
+        let day = today - chrono::Duration::days(30 + (i % 300) as i64);
+        w.write_record([
+            format!("N{i:07}"),
+            "patient".into(),
+            day.to_string(),
+            "pcr".into(),
+            "医師".into(),
+            "病院".into(),
+            name,
+            kana,
+            if i % 2 == 0 { "male" } else { "female" }.into(),
+            dob.to_string(),
+            phone,
+            "新宿区".into(),
+            day.to_string(),
+            String::new(),
+        ])?;
+    }
+    let bytes = w.into_inner()?;
+    println!("file: {} rows, {:.0} MB", RECORDS, bytes.len() as f64 / 1e6);
+
+    // Ceiling: COPY of the same rows into tables of the same shape.
+    sqlx::query("CREATE TABLE persons_bare (LIKE persons INCLUDING ALL)")
+        .execute(p)
+        .await?;
+    sqlx::query("CREATE TABLE reports_bare (LIKE occurrence_reports INCLUDING ALL)")
+        .execute(p)
+        .await?;
+    let mut persons_txt = String::with_capacity(RECORDS * 120);
+    let mut reports_txt = String::with_capacity(RECORDS * 100);
+    let ts = t.to_rfc3339();
+    for i in 0..RECORDS {
+        let day = today - chrono::Duration::days(30 + (i % 300) as i64);
+        persons_txt.push_str(&format!(
+            "{}\t1\t新規 {i}\t+8180{i:08}\tsms\tpatient\t{day}\t{}\tended\t{ts}\t{ts}\tシンキ{i}\tシンキ{i}\tmale\t新宿区\t{day}\n",
+            REGISTRY as usize + 10 + i,
+            day + chrono::Duration::days(10)
+        ));
+        reports_txt.push_str(&format!(
+            "{}\t1\tpatient\t{day}\tpcr\t医師\t病院\t{day}\tcreated\t{ts}\n",
+            REGISTRY as usize + 10 + i
+        ));
+    }
+    let t0 = Instant::now();
+    let mut conn = p.acquire().await?;
+    let mut copy = conn
+        .copy_in_raw("COPY persons_bare (id, health_centre_id, name, phone, channel, monitoring_type, observation_start, observation_end, status, created_at, updated_at, name_kana, name_key, sex, municipality, onset_date) FROM STDIN")
+        .await?;
+    copy.send(persons_txt.as_bytes()).await?;
+    copy.finish().await?;
+    let mut copy = conn
+        .copy_in_raw("COPY reports_bare (person_id, health_centre_id, report_type, diagnosis_date, diagnosis_method, doctor_name, institution_name, onset_date, linkage, created_at) FROM STDIN")
+        .await?;
+    copy.send(reports_txt.as_bytes()).await?;
+    copy.finish().await?;
+    drop(conn);
+    let copy_s = t0.elapsed().as_secs_f64();
+
+    let staff: Viewer = mimamori_core::store::staff::viewer_by_username(&db, "bench")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("bench user"))?;
+    let periods = Periods::default();
+    let rss0 = rss_kib();
+    let t0 = Instant::now();
+    let sheet = import::read(&bytes, "auto")?;
+    let mapping = import::Mapping::standard("bench");
+    let opt = imports::Options {
+        periods: &periods,
+        today,
+        file_name: "bench.csv",
+        progress: &|_, _| {},
+    };
+    let r = imports::run(&db, &staff, &mapping, &sheet, opt).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let rss1 = rss_kib();
+    println!("| measure | rows | seconds | rows/min |");
+    println!("|---|---|---|---|");
+    println!(
+        "| bare COPY into persons + occurrence_reports of the same shape (ceiling) | {RECORDS} | {copy_s:.1} | {:.0} |",
+        RECORDS as f64 / copy_s * 60.0
+    );
+    println!(
+        "| `imports::run` (read, check, duplicates against {REGISTRY}, write, audit) | {RECORDS} | {secs:.1} | {:.0} |",
+        RECORDS as f64 / secs * 60.0
+    );
+    println!(
+        "ratio {:.3} of the bare COPY (target ≥ 0.10); {:.0} records/min (target ≥ 100,000); created {}, re-positive {}, duplicates {}, rejected {}",
+        copy_s / secs,
+        RECORDS as f64 / secs * 60.0,
+        r.created,
+        r.repositive,
+        r.duplicate,
+        r.rejected
+    );
+    println!(
+        "resident memory: {:.0} MB before reading the file, {:.0} MB after the import ({:.0} MB file)",
+        rss0 as f64 / 1024.0,
+        rss1 as f64 / 1024.0,
+        bytes.len() as f64 / 1e6
+    );
+    drop_db(&args.admin_url, db, &name).await;
+    Ok(())
+}

@@ -1,0 +1,574 @@
+//! Importing records from the console [一括取込] (health-centre staff and the ID officer):
+//! upload a CSV (UTF-8 or Shift_JIS) or Excel file with a mapping → the dry run's report
+//! (nothing written) → import, run in the background with its progress shown → the row-by-row
+//! report to download → undo by the ID officer. The same use cases as `mimamori import`.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Form, Router,
+    extract::{DefaultBodyLimit, Multipart, Path, State},
+    http::header,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use maud::{Markup, html};
+use mimamori_core::{
+    Error,
+    access::Role,
+    domain::Lang,
+    import::{self, Mapping},
+    store::imports::{self, Report},
+};
+use serde::Deserialize;
+
+use crate::web::{
+    AppState,
+    auth::CurrentStaff,
+    error::{AppError, HtmlError},
+    i18n::{UiLang, tr},
+    japan_today, layout,
+};
+
+/// Largest file accepted from the console (the CLI takes any size).
+const MAX_UPLOAD: usize = 50 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/imports", get(index).post(upload))
+        .route("/imports/{id}", get(batch))
+        .route("/imports/{id}/report.csv", get(report_csv))
+        .route("/imports/{id}/undo", post(undo))
+        .route("/imports/pending/{token}/report.csv", get(pending_csv))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+}
+
+/// Imports in flight and dry runs waiting for the go-ahead, per server process: the file is
+/// kept in memory between the dry run and the import (at most an hour; one per staff member).
+#[derive(Default)]
+pub struct Pending {
+    uploads: Mutex<HashMap<String, Upload>>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+struct Upload {
+    staff_id: i64,
+    /// A list of close contacts of this case (else occurrence-report records).
+    contacts_of: Option<i64>,
+    at: std::time::Instant,
+    file_name: String,
+    mapping: Mapping,
+    sheet: import::Sheet,
+    report: Report,
+}
+
+#[derive(Clone)]
+enum Running {
+    Going { done: usize, total: usize },
+    Done(i64),
+    Failed(String),
+}
+
+fn may(who: &CurrentStaff) -> Result<(), HtmlError> {
+    if matches!(who.role, Role::HealthCentreStaff | Role::AuthOfficer) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("imports are run by health-centre staff and the ID officer").into())
+    }
+}
+
+/// The mappings beside the flows (`*.mapping.toml`), by file name.
+fn mappings(s: &AppState) -> Vec<(String, Result<Mapping, String>)> {
+    let dir = std::path::Path::new(&s.config.flows_dir);
+    let mut v: Vec<(String, Result<Mapping, String>)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.ends_with(".mapping.toml")
+                        .then(|| (name, Mapping::load(&e.path())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn upload_form(
+    lang: Lang,
+    who: &CurrentStaff,
+    s: &AppState,
+    errors: &[mimamori_core::FieldError],
+) -> Markup {
+    let err = |f: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == f)
+            .map(|e| e.message(lang))
+    };
+    html! {
+        @if !errors.is_empty() {
+            div class="error-summary" role="alert" tabindex="-1" {
+                h2 { (tr(lang, "stats-fix-these")) }
+                ul { @for e in errors { li { a href=(format!("#{}", if e.field == "file" { "file" } else { "mapping" })) { (e.message(lang)) } } } }
+            }
+        }
+        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
+            input type="hidden" name="csrf" value=(who.csrf);
+            label for="file" { (tr(lang, "import-file")) }
+            p class="muted" { (tr(lang, "import-file-help")) }
+            input type="file" id="file" name="file" accept=".csv,.xlsx,text/csv" required aria-describedby="file-err";
+            @if let Some(e) = err("file") { div class="err" id="file-err" { (e) } }
+            label for="mapping" { (tr(lang, "import-mapping")) }
+            select id="mapping" name="mapping" {
+                option value="" { (tr(lang, "import-standard-format")) }
+                @for (name, m) in mappings(s) {
+                    @if m.is_ok() { option value=(name) { (name) } }
+                }
+            }
+            label for="contacts_of" { (tr(lang, "import-contacts-of")) }
+            p class="muted" { (tr(lang, "import-contacts-help")) }
+            input type="text" inputmode="numeric" id="contacts_of" name="contacts_of" autocomplete="off" aria-describedby="contacts_of-err";
+            @if let Some(e) = err("contacts_of") { div class="err" id="contacts_of-err" { (e) } }
+            button type="submit" name="action" value="dry_run" { (tr(lang, "import-check")) }
+        }
+    }
+}
+
+async fn index(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+) -> Result<Html<String>, HtmlError> {
+    may(&who)?;
+    let list = imports::batches(&s.db, &who.viewer()).await?;
+    let tz = chrono_tz::Asia::Tokyo;
+    Ok(layout::page(
+        lang,
+        &who,
+        tr(lang, "import-title"),
+        html! {
+            (upload_form(lang, &who, &s, &[]))
+            h2 { (tr(lang, "import-batches")) }
+            @if list.is_empty() { p { (tr(lang, "import-none-yet")) } } @else {
+                table {
+                    thead { tr { th { "#" } th { (tr(lang, "import-file")) } th { (tr(lang, "import-rows")) } th { (tr(lang, "import-when")) } th { (tr(lang, "import-state")) } } }
+                    tbody {
+                        @for b in &list {
+                            tr {
+                                td { a href=(format!("/imports/{}", b.id)) { (b.id) } }
+                                td { (b.file_name) " (" (b.source) ")" }
+                                td { (b.rows_total) }
+                                td { (b.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M")) }
+                                td { @if b.undone_at.is_some() { (tr(lang, "import-undone")) } @else if b.finished_at.is_some() { (tr(lang, "import-finished")) } @else { (tr(lang, "import-running")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn summary(lang: Lang, r: &Report) -> Markup {
+    html! {
+        dl class="kv card" {
+            dt { (tr(lang, "import-rows-read")) } dd { (r.rows_read) }
+            dt { (tr(lang, "import-created")) } dd { (r.created) }
+            dt { (tr(lang, "import-linked")) } dd { (r.linked) }
+            dt { (tr(lang, "import-repositive")) } dd { (r.repositive) }
+            dt { (tr(lang, "import-duplicate")) } dd { (r.duplicate) }
+            dt { (tr(lang, "import-rejected")) } dd { (r.rejected) }
+            dt { (tr(lang, "import-already")) } dd { (r.already) }
+        }
+    }
+}
+
+fn problem_rows(lang: Lang, r: &Report) -> Markup {
+    let shown: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|o| o.outcome != "created" && o.outcome != "already")
+        .take(300)
+        .collect();
+    html! {
+        @if !shown.is_empty() {
+            h2 id="rows" { (tr(lang, "import-rows-to-look-at")) }
+            div style="overflow-x:auto" tabindex="0" role="region" aria-labelledby="rows" {
+                table {
+                    thead { tr { th { (tr(lang, "import-line")) } th { (tr(lang, "import-case-number")) } th { (tr(lang, "import-outcome")) } th { (tr(lang, "import-detail")) } } }
+                    tbody {
+                        @for o in shown {
+                            tr {
+                                td { (o.line) }
+                                td { (o.case_number) }
+                                td { span class=(format!("tag {}", if o.outcome == "rejected" { "failed" } else { "" })) { (outcome_label(lang, o.outcome)) } }
+                                td {
+                                    @if let Some(reason) = &o.reason { (reason) }
+                                    @if let Some(l) = o.of_line { (tr(lang, "import-line")) " " (l) }
+                                    @if let Some(p) = o.person_id { " " a href=(format!("/persons/{p}")) { "ID " (p) } }
+                                    @if let Some(p) = o.of_person { " ← " a href=(format!("/persons/{p}")) { "ID " (p) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn outcome_label(lang: Lang, o: &str) -> &'static str {
+    tr(
+        lang,
+        match o {
+            "created" => "import-created",
+            "linked" => "import-linked",
+            "repositive" => "import-repositive",
+            "duplicate" => "import-duplicate",
+            "already" => "import-already",
+            "undone" => "import-undone",
+            _ => "import-rejected",
+        },
+    )
+}
+
+/// The upload: a dry run (the report, and a button to import what it found), or — with a
+/// token from that dry run — the import itself, in the background.
+async fn upload(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    mut form: Multipart,
+) -> Result<Response, HtmlError> {
+    may(&who)?;
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?
+    {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            let fname = field.file_name().unwrap_or("upload").to_string();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| AppError::BadRequest(e.to_string()))?;
+            if !bytes.is_empty() {
+                file = Some((fname, bytes.to_vec()));
+            }
+        } else {
+            fields.insert(
+                name,
+                field
+                    .text()
+                    .await
+                    .map_err(|e| AppError::BadRequest(e.to_string()))?,
+            );
+        }
+    }
+    who.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let pending = s.imports.clone();
+    if let Some(token) = fields.get("token") {
+        // The go-ahead after a dry run.
+        let up = pending.uploads.lock().expect("lock").remove(token);
+        let Some(up) = up.filter(|u| u.staff_id == who.id) else {
+            return Err(Error::invalid("file", "err-import-upload-expired").into());
+        };
+        if let Some(case) = up.contacts_of {
+            let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+            let periods = s.periods.clone();
+            let opt = imports::Options {
+                periods: &periods,
+                today: japan_today(),
+                file_name: &up.file_name,
+                progress: &|_, _| {},
+            };
+            let r = imports::contacts(&s.db, &who.viewer(), case, &up.sheet, false, window, opt)
+                .await?;
+            return Ok(layout::page(lang, &who, tr(lang, "import-title"), html! {
+                p role="status" { (tr(lang, "import-contacts-done")) " " a href=(format!("/persons/{case}")) { "ID " (case) } }
+                (summary(lang, &r))
+                (problem_rows(lang, &r))
+            }).into_response());
+        }
+        pending.running.lock().expect("lock").insert(
+            token.clone(),
+            Running::Going {
+                done: 0,
+                total: up.sheet.rows.len(),
+            },
+        );
+        let (db, viewer, periods, token2) =
+            (s.db.clone(), who.viewer(), s.periods.clone(), token.clone());
+        tokio::spawn(async move {
+            let p2 = pending.clone();
+            let t3 = token2.clone();
+            let progress = move |done: usize, total: usize| {
+                p2.running
+                    .lock()
+                    .expect("lock")
+                    .insert(t3.clone(), Running::Going { done, total });
+            };
+            let opt = imports::Options {
+                periods: &periods,
+                today: japan_today(),
+                file_name: &up.file_name,
+                progress: &progress,
+            };
+            let r = imports::run(&db, &viewer, &up.mapping, &up.sheet, opt).await;
+            let state = match r {
+                Ok(r) => Running::Done(r.batch_id.unwrap_or_default()),
+                Err(e) => {
+                    tracing::error!(error = %e, "console import failed");
+                    Running::Failed(e.to_string())
+                }
+            };
+            pending.running.lock().expect("lock").insert(token2, state);
+        });
+        return Ok(Redirect::to(&format!("/imports/0?token={token}")).into_response());
+    }
+    let mut errors = Vec::new();
+    let mapping = match fields.get("mapping").map(String::as_str).unwrap_or("") {
+        "" => Ok(Mapping::standard("import")),
+        name => mappings(&s)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+            .unwrap_or_else(|| Err(format!("no mapping {name}"))),
+    };
+    let mapping = match mapping {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errors.push(mimamori_core::FieldError::new("mapping", e, Vec::new()));
+            None
+        }
+    };
+    let Some((file_name, bytes)) = file else {
+        errors.push(mimamori_core::FieldError::new(
+            "file",
+            "err-import-choose-a-file".into(),
+            Vec::new(),
+        ));
+        return form_again(lang, &who, &s, errors);
+    };
+    let Some(mapping) = mapping else {
+        return form_again(lang, &who, &s, errors);
+    };
+    let sheet = match import::read(&bytes, &mapping.encoding) {
+        Ok(sh) => sh,
+        Err(Error::Invalid(f)) => return form_again(lang, &who, &s, f),
+        Err(e) => return Err(e.into()),
+    };
+    let contacts_of = match fields.get("contacts_of").map(|x| x.trim()).unwrap_or("") {
+        "" => None,
+        x => match x.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return form_again(
+                    lang,
+                    &who,
+                    &s,
+                    vec![mimamori_core::FieldError::new(
+                        "contacts_of",
+                        "err-import-case-id".into(),
+                        Vec::new(),
+                    )],
+                );
+            }
+        },
+    };
+    let periods = s.periods.clone();
+    let opt = imports::Options {
+        periods: &periods,
+        today: japan_today(),
+        file_name: &file_name,
+        progress: &|_, _| {},
+    };
+    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+    let result = match contacts_of {
+        Some(case) => {
+            imports::contacts(&s.db, &who.viewer(), case, &sheet, true, window, opt).await
+        }
+        None => imports::dry_run(&s.db, &who.viewer(), &mapping, &sheet, opt).await,
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(Error::Invalid(f)) => return form_again(lang, &who, &s, f),
+        Err(e) => return Err(e.into()),
+    };
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let body = html! {
+        p { (tr(lang, "import-dry-run-lead")) " " strong { (file_name) } }
+        (summary(lang, &report))
+        p class="actions" {
+            a class="button" href=(format!("/imports/pending/{token}/report.csv")) { (tr(lang, "import-download-report")) }
+        }
+        (problem_rows(lang, &report))
+        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
+            input type="hidden" name="csrf" value=(who.csrf);
+            input type="hidden" name="token" value=(token);
+            p { (tr(lang, "import-go-ahead-help")) }
+            button type="submit" { (tr(lang, "import-run")) }
+        }
+    };
+    {
+        let mut ups = pending.uploads.lock().expect("lock");
+        ups.retain(|_, u| {
+            u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != who.id
+        });
+        ups.insert(
+            token,
+            Upload {
+                staff_id: who.id,
+                contacts_of,
+                at: std::time::Instant::now(),
+                file_name,
+                mapping,
+                sheet,
+                report,
+            },
+        );
+    }
+    Ok(layout::page(lang, &who, tr(lang, "import-dry-run"), body).into_response())
+}
+
+fn form_again(
+    lang: Lang,
+    who: &CurrentStaff,
+    s: &AppState,
+    errors: Vec<mimamori_core::FieldError>,
+) -> Result<Response, HtmlError> {
+    let title = format!("{}: {}", tr(lang, "stats-error"), tr(lang, "import-title"));
+    let mut r = layout::page_titled(
+        lang,
+        who,
+        &title,
+        tr(lang, "import-title"),
+        upload_form(lang, who, s, &errors),
+    )
+    .into_response();
+    *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(r)
+}
+
+async fn pending_csv(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(token): Path<String>,
+) -> Result<Response, HtmlError> {
+    may(&who)?;
+    let ups = s.imports.uploads.lock().expect("lock");
+    let up = ups
+        .get(&token)
+        .filter(|u| u.staff_id == who.id)
+        .ok_or(AppError::Core(Error::NotFound("dry run")))?;
+    Ok(csv(up.report.csv(), "dry-run-report.csv"))
+}
+
+fn csv(bytes: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct BatchQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// A batch: while it runs, its progress (the page refreshes itself); then its report.
+async fn batch(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<BatchQuery>,
+) -> Result<Response, HtmlError> {
+    may(&who)?;
+    let mut id = id;
+    if id == 0 {
+        let state = s
+            .imports
+            .running
+            .lock()
+            .expect("lock")
+            .get(&q.token)
+            .cloned();
+        match state {
+            Some(Running::Going { done, total }) => {
+                let body = html! {
+                    meta http-equiv="refresh" content="2";
+                    p role="status" { (tr(lang, "import-running")) " " (done) " / " (total) }
+                    progress max=(total.max(1)) value=(done) aria-label=(tr(lang, "import-running")) {}
+                };
+                return Ok(layout::page(lang, &who, tr(lang, "import-title"), body).into_response());
+            }
+            Some(Running::Done(b)) => id = b,
+            Some(Running::Failed(why)) => {
+                return Ok(layout::page(lang, &who, tr(lang, "import-title"), html! { div class="errors" role="alert" { p { (tr(lang, "import-failed")) } p { (why) } } }).into_response());
+            }
+            None => return Err(Error::NotFound("import").into()),
+        }
+        return Ok(Redirect::to(&format!("/imports/{id}")).into_response());
+    }
+    let r = imports::outcomes(&s.db, &who.viewer(), id).await?;
+    let undone = r.rows.iter().any(|o| o.outcome == "undone");
+    Ok(layout::page(lang, &who, &format!("{} #{id}", tr(lang, "import-title")), html! {
+        (summary(lang, &r))
+        p class="actions" {
+            a class="button" href=(format!("/imports/{id}/report.csv")) { (tr(lang, "import-download-report")) }
+        }
+        (problem_rows(lang, &r))
+        @if who.role == Role::AuthOfficer && !undone {
+            form method="post" action=(format!("/imports/{id}/undo")) class="card" {
+                input type="hidden" name="csrf" value=(who.csrf);
+                p { (tr(lang, "import-undo-help")) }
+                button type="submit" class="secondary" { (tr(lang, "import-undo")) }
+            }
+        }
+    }).into_response())
+}
+
+async fn report_csv(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+) -> Result<Response, HtmlError> {
+    may(&who)?;
+    let r = imports::outcomes(&s.db, &who.viewer(), id).await?;
+    Ok(csv(r.csv(), &format!("import-{id}-report.csv")))
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn undo(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Redirect, HtmlError> {
+    who.check_csrf(&f.csrf)?;
+    imports::undo(&s.db, &who.viewer(), id).await?;
+    Ok(Redirect::to(&format!("/imports/{id}")))
+}
+
+/// Kept on the application state.
+pub type Imports = Arc<Pending>;
