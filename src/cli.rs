@@ -292,13 +292,14 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
             });
             std::fs::write(&out, r.csv()).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
             println!(
-                "{}{} rows read: {} new people, {} linked to people already registered, {} re-positive cases, {} duplicates, {} rejected, {} imported before",
+                "{}{} rows read, {} valid: {} new people, {} linked to people already registered, {} re-positive cases, {} duplicates, {} rejected, {} imported before",
                 if dry_run {
                     "dry run (nothing written) — "
                 } else {
                     ""
                 },
                 r.rows_read,
+                r.valid,
                 r.created,
                 r.linked,
                 r.repositive,

@@ -78,7 +78,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                 format!("070{:08}", g),
             )
         } else {
-            let k = if i % 50 == 1 { i - 1 } else { i };
+            let k = if i % 50 == 2 { i - 1 } else { i };
             (
                 format!("新規 {k}"),
                 format!("シンキ{k}"),

@@ -587,3 +587,125 @@ async fn an_interrupted_import_resumes() {
     assert_eq!(count(db, "SELECT COUNT(*) FROM persons").await, 1_200);
     t.drop_db().await;
 }
+
+/// A list of close contacts of a case, checked and then registered in one step: duplicates in
+/// the list and against the registry left out, bad rows named, each new contact linked to the
+/// case with today's check-in.
+#[tokio::test]
+async fn a_contact_list_is_registered_in_one_step() {
+    let t = TestDb::new().await;
+    let db = &t.db;
+    let (v, _) = centre(db).await;
+    let case = persons::create(
+        db,
+        Actor::System,
+        v.health_centre_id,
+        &PersonInput {
+            name: "症例 一郎".into(),
+            phone: "090-9000-0000".into(),
+            channel: "sms".into(),
+            onset_date: today().to_string(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap(),
+        Duration::hours(10),
+        None,
+    )
+    .await
+    .unwrap();
+    let known = persons::create(
+        db,
+        Actor::System,
+        v.health_centre_id,
+        &PersonInput {
+            name: "既知 花子".into(),
+            name_kana: "キチ ハナコ".into(),
+            phone: "090-9000-0009".into(),
+            date_of_birth: "1990-01-01".into(),
+            channel: "sms".into(),
+            monitoring_type: "contact".into(),
+            last_exposure_date: today().to_string(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap(),
+        Duration::hours(10),
+        None,
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        "氏名,フリガナ,電話番号,生年月日,最終接触日\n\
+         接触 一郎,セッショク イチロウ,090-9000-0001,1980-01-01,{d}\n\
+         接触 一郎,ｾｯｼｮｸ ｲﾁﾛｳ,090-9000-0001,1980-01-01,{d}\n\
+         既知 花子,きち はなこ,090-9000-0009,1990-01-01,{d}\n\
+         接触 三郎,セッショク サブロウ,12345,1985-01-01,令和4年2月30日\n",
+        d = today()
+    );
+    let sheet = import::read(text.as_bytes(), "auto").unwrap();
+    let periods = Periods::default();
+    let before = count(db, "SELECT COUNT(*) FROM persons").await;
+    let dry = imports::contacts(
+        db,
+        &v,
+        case,
+        &sheet,
+        true,
+        Duration::hours(10),
+        opts(&periods, &none),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(db, "SELECT COUNT(*) FROM persons").await,
+        before,
+        "the check writes nothing"
+    );
+    assert_eq!((dry.created, dry.duplicate, dry.rejected), (1, 2, 1));
+    let row =
+        |r: &imports::Report, line: usize| r.rows.iter().find(|o| o.line == line).cloned().unwrap();
+    assert_eq!(row(&dry, 3).of_line, Some(2));
+    assert_eq!(row(&dry, 4).person_id, Some(known));
+    let why = row(&dry, 5).reason.unwrap();
+    assert!(
+        why.contains("last_exposure_date") && why.contains("no such day"),
+        "{why}"
+    );
+    let done = imports::contacts(
+        db,
+        &v,
+        case,
+        &sheet,
+        false,
+        Duration::hours(10),
+        opts(&periods, &none),
+    )
+    .await
+    .unwrap();
+    let new = row(&done, 2).person_id.unwrap();
+    let (source, kind): (Option<i64>, String) = with_db!(db, p => sqlx::query_as(
+        "SELECT source_person_id, monitoring_type FROM persons WHERE id = $1").bind(new).fetch_one(p).await.unwrap());
+    assert_eq!((source, kind.as_str()), (Some(case), "contact"));
+    assert_eq!(count(db, "SELECT COUNT(*) FROM persons").await, before + 1);
+    // Only those who may write the case's contacts.
+    let contractor = Viewer {
+        role: Role::Contractor,
+        organisation_id: Some(1),
+        ..v
+    };
+    assert!(
+        imports::contacts(
+            db,
+            &contractor,
+            case,
+            &sheet,
+            true,
+            Duration::hours(10),
+            opts(&periods, &none)
+        )
+        .await
+        .is_err()
+    );
+    t.drop_db().await;
+}

@@ -431,6 +431,54 @@ async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
     app.finish().await;
 }
 
+/// A nurse imports an older system's export from the console: checks it (nothing written,
+/// the rows to look at listed with their line and reason), imports it, and lands on the
+/// batch's report — each page at 1366×768 with axe.
+#[tokio::test]
+async fn a_nurse_checks_and_imports_an_export() {
+    let app = spawn_app().await;
+    app.login().await;
+    let file = std::env::temp_dir().join(format!("mimamori-import-{}.csv", std::process::id()));
+    std::fs::write(
+        &file,
+        "NESID番号,届出区分,診断年月日,診断方法,医師名,医療機関名,氏名,フリガナ,性別,生年月日,電話番号,市区町村,発病年月日,20 備考\n\
+         2001,患者,令和4年1月10日,PCR,医師 一郎,テスト病院,取込 花子,トリコミ ハナコ,女,昭和25年4月1日,090-8888-0001,港区,令和4年1月9日,\n\
+         2002,患者,令和4年1月11日,PCR,医師 一郎,テスト病院,取込 花子,ﾄﾘｺﾐ ﾊﾅｺ,女,1950/04/01,090-8888-0001,港区,2022/01/10,\n\
+         2003,患者,令和4年2月30日,PCR,医師 一郎,テスト病院,取込 次郎,トリコミ ジロウ,男,1960/01/01,090-8888-0002,港区,2022/01/10,\n",
+    )
+    .unwrap();
+    let b = app.base.clone();
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/imports")),
+        axe("import-page"),
+        json!({"upload": "#file", "path": file.display().to_string()}),
+        json!({"select": "#mapping", "value": "nesid.mapping.toml"}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("確認結果"),
+        see("重複"),
+        see("there is no such day"),
+        axe("import-dry-run"),
+        shot("import-01-dry-run"),
+        json!({"submit": "main form:last-of-type button[type=submit]"}),
+        json!({"wait_url": "/imports/[1-9][0-9]*$"}),
+        see("新規登録"),
+        axe("import-batch"),
+        shot("import-02-batch"),
+    ]);
+    let axed = steps.iter().filter(|s| s.get("axe").is_some()).count();
+    let report = walk((1366, 768), true, steps).await;
+    assert_eq!(report["axe"].as_object().unwrap().len(), axed);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM import_rows WHERE outcome = 'created'")
+            .await,
+        1
+    );
+    let _ = std::fs::remove_file(&file);
+    app.finish().await;
+}
+
 /// A follow-up contractor lands on its people, most worrying first, and records a call that
 /// went unanswered; nothing of the health centre's own pages is offered to it.
 #[tokio::test]

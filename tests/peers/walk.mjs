@@ -52,6 +52,10 @@ try {
       if (step.status && last.status() !== step.status) fail(i, step, `status ${last.status()}`);
     } else if (step.fill) {
       await page.fill(step.fill, step.value, { timeout: 10000 });
+    } else if (step.upload) {
+      await page.setInputFiles(step.upload, step.path, { timeout: 10000 });
+    } else if (step.wait_url) {
+      await page.waitForURL(new RegExp(step.wait_url), { timeout: 15000 });
     } else if (step.select) {
       await page.selectOption(step.select, step.value, { timeout: 10000 });
     } else if (step.click_first) {

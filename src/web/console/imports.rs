@@ -177,6 +177,7 @@ fn summary(lang: Lang, r: &Report) -> Markup {
     html! {
         dl class="kv card" {
             dt { (tr(lang, "import-rows-read")) } dd { (r.rows_read) }
+            dt { (tr(lang, "import-valid")) } dd { (r.valid) }
             dt { (tr(lang, "import-created")) } dd { (r.created) }
             dt { (tr(lang, "import-linked")) } dd { (r.linked) }
             dt { (tr(lang, "import-repositive")) } dd { (r.repositive) }
