@@ -38,6 +38,15 @@ CREATE TABLE stats_daily (
     PRIMARY KEY (measure, dim, day, health_centre_id, value)
 );
 
+-- When the job last caught up, and whether marks were left (the statistics page shows it;
+-- counting the marks themselves would scan a table that churns).
+CREATE TABLE stats_meta (
+    one          INTEGER PRIMARY KEY CHECK (one = 1),
+    refreshed_at TIMESTAMPTZ,
+    behind       BOOLEAN NOT NULL DEFAULT TRUE
+);
+INSERT INTO stats_meta (one, behind) VALUES (1, TRUE);
+
 -- Check-ins due and answered per day and centre (re-counted for recent days by the job).
 CREATE TABLE stats_answers (
     day              DATE NOT NULL,

@@ -741,3 +741,4 @@ import-contacts-of = To import a list of close contacts: the case's ID
 import-contacts-help = A list of names, phones and last exposure dates (headers: name, name_kana, phone, email, date_of_birth, sex, last_exposure_date, or the Japanese ones) registered in one step as close contacts of this case. Leave empty to import occurrence-report records.
 import-contacts-done = The close contacts are registered. Case:
 import-valid = Valid rows
+stats-as-of = Figures as of

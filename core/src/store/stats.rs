@@ -229,6 +229,8 @@ pub async fn refresh(db: &Db, limit: i64) -> Result<usize> {
             "SELECT kind, id, v FROM stats_dirty ORDER BY kind, id LIMIT $1{lock}")))
             .bind(limit).fetch_all(&mut *tx).await?;
         if marks.is_empty() {
+            sqlx::query("UPDATE stats_meta SET refreshed_at = $1, behind = FALSE").bind(now()).execute(&mut *tx).await?;
+            tx.commit().await?;
             return Ok(0);
         }
         let person_ids: Vec<i64> = marks.iter().filter(|m| m.0 == "p").map(|m| m.1).collect();
@@ -297,15 +299,18 @@ pub async fn refresh(db: &Db, limit: i64) -> Result<usize> {
             q.push(")");
             q.build().execute(&mut *tx).await?;
         }
+        sqlx::query("UPDATE stats_meta SET refreshed_at = $1, behind = $2")
+            .bind(now()).bind(marks.len() as i64 >= limit).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(marks.len())
     })
 }
 
-/// Sources waiting to be re-derived (for `/metrics` and the statistics page's "as of").
-pub async fn pending(db: &Db) -> Result<i64> {
+/// When the statistics job last ran and whether it left changes for its next pass (what the
+/// statistics page shows as "as of"): one row, so the page never scans the marks.
+pub async fn freshness(db: &Db) -> Result<(Option<DateTime<Utc>>, bool)> {
     Ok(
-        with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM stats_dirty").fetch_one(p).await?),
+        with_db!(db, p => sqlx::query_as("SELECT refreshed_at, behind FROM stats_meta WHERE one = 1").fetch_one(p).await?),
     )
 }
 

@@ -436,7 +436,7 @@ async fn page(
             stats::totals(&s.db, &a.area, Measure::CaseReported, dim, a.from, a.to).await?,
         ));
     }
-    let pending = stats::pending(&s.db).await?;
+    let (refreshed, behind) = stats::freshness(&s.db).await?;
     let grants = if who.role == Role::HealthCentreStaff {
         stats::grants(&s.db, who.health_centre_id).await?
     } else {
@@ -471,8 +471,13 @@ async fn page(
     ];
     let body = html! {
         (filter_form(lang, &a, "/stats", None))
-        @if pending > 0 {
-            p class="muted" role="status" { (tr(lang, "stats-catching-up")) " (" (pending) ")" }
+        p class="muted" role="status" {
+            (tr(lang, "stats-as-of")) " "
+            @match refreshed {
+                Some(t) => { (t.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M:%S")) }
+                None => { "—" }
+            }
+            @if behind { " — " (tr(lang, "stats-catching-up")) }
         }
         p class="actions" {
             a class="button" href=(format!("/stats/press?day={}&centre={}", a.to, a.centre.map(|c| c.to_string()).unwrap_or_default())) { (tr(lang, "stats-press-table")) }
@@ -905,6 +910,7 @@ async fn opendata_patients(
     let ip = addr.ip().to_string();
     stats::audit_export(&s.db, &who.viewer(), "stats.opendata_patients", Some(&ip)).await?;
     let today = japan_today();
+    type Page = mimamori_core::Result<(Vec<stats::PublishedCase>, Option<i64>)>;
     struct St {
         s: AppState,
         a: Asked,
@@ -912,7 +918,16 @@ async fn opendata_patients(
         n: u64,
         w: CsvChunks,
         done: bool,
+        /// The next page, already asked for while this one is written (the database and the
+        /// CSV writing overlap).
+        next: Option<tokio::task::JoinHandle<Page>>,
     }
+    let fetch = move |s: &AppState, a: &Asked, after: i64| {
+        let (db, area, from, to) = (s.db.clone(), a.area.clone(), a.from, a.to);
+        tokio::spawn(async move {
+            stats::published_cases(&db, &area, after, PAGE, from, to, today).await
+        })
+    };
     let mut w = CsvChunks::new(enc);
     w.row(opendata::PATIENTS_HEADER);
     let start = St {
@@ -922,6 +937,7 @@ async fn opendata_patients(
         n: 0,
         w,
         done: false,
+        next: None,
     };
     let body = futures::stream::unfold(start, move |mut st| {
         let prefectures = prefectures.clone();
@@ -930,10 +946,16 @@ async fn opendata_patients(
             if st.done {
                 return None;
             }
-            let page = stats::published_cases(
-                &st.s.db, &st.a.area, st.after, PAGE, st.a.from, st.a.to, today,
-            )
-            .await;
+            let handle = match st.next.take() {
+                Some(h) => h,
+                None => fetch(&st.s, &st.a, st.after),
+            };
+            let page = handle
+                .await
+                .unwrap_or_else(|e| Err(mimamori_core::Error::Internal(e.to_string())));
+            if let Ok((_, Some(last))) = &page {
+                st.next = Some(fetch(&st.s, &st.a, *last));
+            }
             let (cases, last) = match page {
                 Ok(p) => p,
                 Err(e) => {
