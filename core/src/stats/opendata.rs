@@ -173,16 +173,17 @@ impl CsvChunks {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let cells = fields.into_iter().map(|f| {
+        // Field by field, copying only a cell that needs its leading `'`; writing into a Vec
+        // cannot fail.
+        for f in fields {
             let f = f.as_ref();
             if f.starts_with(['=', '+', '-', '@', '\t', '\r']) && f.parse::<f64>().is_err() {
-                format!("'{f}")
+                let _ = self.w.write_field(format!("'{f}"));
             } else {
-                f.to_string()
+                let _ = self.w.write_field(f);
             }
-        });
-        // Writing into a Vec cannot fail.
-        let _ = self.w.write_record(cells);
+        }
+        let _ = self.w.write_record(None::<&[u8]>);
     }
 
     /// Bytes buffered so far (approximately: the CSV writer keeps a small buffer of its own).

@@ -890,7 +890,7 @@ async fn press(
 }
 
 /// Rows per page of the streamed files.
-const PAGE: i64 = 5000;
+const PAGE: i64 = 20_000;
 
 /// 陽性患者属性, streamed page by page.
 async fn opendata_patients(
