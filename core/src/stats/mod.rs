@@ -168,6 +168,9 @@ impl Facts {
     }
 }
 
+/// (created_at, report_type, severity, death_date) of an occurrence report.
+pub type ReportRow = (DateTime<Utc>, String, Option<String>, Option<NaiveDate>);
+
 /// The raw rows of one person that the figures are derived from.
 #[derive(Debug, Clone, Default)]
 pub struct PersonRows {
@@ -185,8 +188,8 @@ pub struct PersonRows {
     pub created_at: DateTime<Utc>,
     /// The person's current residence kind (for days before any dated entry).
     pub residence_kind: String,
-    /// (created_at, report_type, severity, death_date) of each occurrence report.
-    pub reports: Vec<(DateTime<Utc>, String, Option<String>, Option<NaiveDate>)>,
+    /// Each occurrence report.
+    pub reports: Vec<ReportRow>,
     /// (specimen_date, result).
     pub tests: Vec<(NaiveDate, String)>,
     /// (from_date, level), any order.

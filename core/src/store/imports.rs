@@ -132,6 +132,9 @@ pub struct Options<'a> {
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
 }
 
+/// An `import_rows` row to write: source, case number, line, outcome, person, report.
+type OutcomeRow<'a> = (&'a str, &'a str, i64, &'a str, Option<i64>, Option<i64>);
+
 /// Rows per transaction of an import.
 const CHUNK: usize = 500;
 
@@ -510,7 +513,7 @@ pub async fn run(
             let mut written = Vec::with_capacity(chunk.len());
             let mut people: Vec<(i64, &Planned, Option<i64>)> = Vec::new();
             let mut reports: Vec<(i64, i64, &Planned, &'static str)> = Vec::new();
-            let mut outcome_rows: Vec<(&str, &str, i64, &str, Option<i64>, Option<i64>)> = Vec::with_capacity(chunk.len());
+            let mut outcome_rows: Vec<OutcomeRow<'_>> = Vec::with_capacity(chunk.len());
             for p in chunk {
                 let earlier = p.person_id.or_else(|| p.of_line.and_then(|l| person_of_line.get(&l).copied()));
                 let (person_id, report_id) = match p.outcome {

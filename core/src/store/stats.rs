@@ -56,7 +56,7 @@ macro_rules! load_people {
         )))
         .fetch_all(&mut *$exec)
         .await?;
-        let reports: Vec<(i64, DateTime<Utc>, String, Option<String>, Option<NaiveDate>)> =
+        let reports: Vec<PersonReport> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT person_id, created_at, report_type, severity, death_date
                  FROM occurrence_reports WHERE person_id IN ({ids})"
@@ -100,15 +100,18 @@ macro_rules! load_people {
     }};
 }
 
+/// person id and the report's (created_at, type, severity, death date).
+type PersonReport = (
+    i64,
+    DateTime<Utc>,
+    String,
+    Option<String>,
+    Option<NaiveDate>,
+);
+
 fn assemble(
     people: Vec<PersonRow>,
-    reports: Vec<(
-        i64,
-        DateTime<Utc>,
-        String,
-        Option<String>,
-        Option<NaiveDate>,
-    )>,
+    reports: Vec<PersonReport>,
     tests: Vec<(i64, NaiveDate, String)>,
     severities: Vec<(i64, NaiveDate, String)>,
     residences: Vec<(i64, NaiveDate, String)>,
