@@ -26,6 +26,8 @@ pub struct Application {
     listener: Option<TcpListener>,
     port: u16,
     state: AppState,
+    /// The patient lane's state: its own pool, answer writer and audit writer.
+    patient: AppState,
     deps: Arc<Deps>,
     role: Role,
 }
@@ -50,6 +52,20 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
         .await
         .context("setting up the job queue tables")?;
     Ok(db)
+}
+
+/// The patient lane's own pool (`database.patient_connections`), or `None` to share the
+/// main one (0, or an in-memory SQLite database that a second pool would not see).
+async fn patient_pool(config: &Config) -> anyhow::Result<Option<Db>> {
+    let url = config.database_url();
+    let n = config.database.patient_connections;
+    if n == 0 || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let db = Db::connect(&url, n)
+        .await
+        .context("cannot open the patient lane's database pool")?;
+    Ok(Some(db))
 }
 
 pub use crate::web::auth::hash_password;
@@ -204,11 +220,16 @@ impl Application {
             reporting: Arc::new(reporting),
             ..state
         };
+        let patient = match patient_pool(&config).await? {
+            Some(pool) if role != Role::Work => state.on_pool(pool),
+            _ => state.clone(),
+        };
         tokio::spawn(provider_check(deps.db.clone(), config.clone()));
         Ok(Application {
             listener,
             port,
             state,
+            patient,
             deps,
             role,
         })
@@ -247,7 +268,7 @@ impl Application {
                 backend = self.state.db.backend(),
                 "listening"
             );
-            let app = web::router(self.state.clone());
+            let app = web::router(self.state.clone(), self.patient.clone());
             let mut rx2 = rx.clone();
             axum::serve(
                 listener,
@@ -261,6 +282,7 @@ impl Application {
         if let Some(w) = workers {
             w.await??;
         }
+        self.patient.db.close().await;
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -120,6 +120,9 @@ pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://…`; when unset, `{data_dir}/mimamori.db`.
     pub url: Option<String>,
     pub max_connections: u32,
+    /// A second pool for the patient lane (link form, provider webhooks, the answer writer):
+    /// console load cannot take the connections patients need. 0 = share the main pool.
+    pub patient_connections: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +147,14 @@ pub struct HttpConfig {
     pub login_concurrency: usize,
     /// How long a login waits in that queue before it is told to retry (503 + Retry-After).
     pub login_queue_secs: u64,
+    /// Console and API requests running at once; 0 = two per core. Patient pages, provider
+    /// webhooks and logins are not counted (see `web::lanes`).
+    pub console_concurrency: usize,
+    /// Console requests allowed to wait for one of those places; further ones are told at
+    /// once to retry (503 + Retry-After).
+    pub console_queue: usize,
+    /// How long a console request waits for a place before it is told to retry.
+    pub console_queue_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +236,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             max_connections: 16,
+            patient_connections: 4,
         }
     }
 }
@@ -239,6 +251,9 @@ impl Default for HttpConfig {
             metrics_token: SecretString::from(""),
             login_concurrency: 0,
             login_queue_secs: 10,
+            console_concurrency: 0,
+            console_queue: 64,
+            console_queue_ms: 2000,
         }
     }
 }

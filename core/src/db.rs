@@ -10,6 +10,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use sqlx::SqlSafeStr;
+
 use crate::Result;
 
 /// How long a SQLite writer waits for the file's write lock before giving up.
@@ -187,6 +189,10 @@ pub trait BeginWrite {
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
     async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
+        // The connection first, then the gate: a writer never holds the gate while it waits
+        // for its own pool, so a pool drained by console reads cannot stall the writers of
+        // another pool on the same file (the patient lane's, see the web layer's `lanes`).
+        let conn = self.acquire().await?;
         // As long as SQLite's own busy timeout: a writer that waits longer fails as it
         // would have without the gate, rather than waiting for ever.
         let gate = tokio::time::timeout(
@@ -197,7 +203,7 @@ impl BeginWrite for SqlitePool {
         .map_err(|_| sqlx::Error::PoolTimedOut)?
         .map_err(|_| sqlx::Error::PoolClosed)?;
         Ok(WriteTx {
-            tx: self.begin_with("BEGIN IMMEDIATE").await?,
+            tx: sqlx::Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await?,
             _gate: Some(gate),
         })
     }

@@ -101,6 +101,12 @@ async fn metrics(
                 "mimamori_pending_staff_alerts {}\n",
                 f.pending_alerts
             ));
+            let gate = &s.console_gate;
+            out.push_str(&format!(
+                "# HELP mimamori_console_requests_total Console and API requests by admission (shed = told to retry with 503).\n# TYPE mimamori_console_requests_total counter\nmimamori_console_requests_total{{outcome=\"admitted\"}} {}\nmimamori_console_requests_total{{outcome=\"shed\"}} {}\n",
+                gate.admitted.load(std::sync::atomic::Ordering::Relaxed),
+                gate.shed.load(std::sync::atomic::Ordering::Relaxed)
+            ));
             (
                 [(
                     axum::http::header::CONTENT_TYPE,

@@ -10,6 +10,7 @@ pub mod health;
 pub mod hooks;
 pub mod i18n;
 pub mod input;
+pub mod lanes;
 pub mod layout;
 pub mod login;
 pub mod patient;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub logins: Arc<tokio::sync::Semaphore>,
     /// Console imports: dry runs awaiting the go-ahead, imports in flight.
     pub imports: console::imports::Imports,
+    /// Admission of console and API requests (see [`lanes`]).
+    pub console_gate: Arc<lanes::ConsoleGate>,
 }
 
 impl AppState {
@@ -80,7 +83,6 @@ impl AppState {
         };
         AppState {
             db: db.clone(),
-            config,
             signer,
             flows,
             prompts,
@@ -95,6 +97,23 @@ impl AppState {
             capacity: Arc::default(),
             logins: Arc::new(tokio::sync::Semaphore::new(logins)),
             imports: Arc::default(),
+            console_gate: Arc::new(lanes::ConsoleGate::new(
+                config.http.console_concurrency,
+                config.http.console_queue,
+                Duration::from_millis(config.http.console_queue_ms),
+            )),
+            config,
+        }
+    }
+
+    /// The same state on the patient lane's own pool, with its own answer writer and audit
+    /// writer: what the link form and the provider's webhooks run on (see [`lanes`]).
+    pub fn on_pool(&self, db: Db) -> AppState {
+        AppState {
+            ingest: mimamori_core::ingest::Ingest::spawn(db.clone(), self.rules.clone()),
+            audit: mimamori_core::store::audit::AuditWriter::spawn(db.clone()),
+            db,
+            ..self.clone()
         }
     }
 
@@ -257,16 +276,17 @@ pub fn japan_today() -> chrono::NaiveDate {
         .date_naive()
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole site; `patient` is the state the patient lane runs on (its own pool).
+pub fn router(state: AppState, patient: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     Router::new()
-        .merge(health::router())
+        .merge(health::router().with_state(patient.clone()))
         .merge(auth::router())
         .merge(login::router())
         .merge(console::router())
-        .merge(patient::router())
-        .merge(hooks::router())
+        .merge(patient::router().with_state(patient.clone()))
+        .merge(hooks::router().with_state(patient))
         .merge(simulator::router())
         .nest_service(
             "/voice-prompts/audio",
@@ -287,6 +307,10 @@ pub fn router(state: AppState) -> Router {
             cache::local_writes,
         ))
         .layer(axum::middleware::from_fn(input::screen))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            lanes::gate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client_address,

@@ -12,6 +12,7 @@ mod delivery;
 mod fake_twilio;
 mod health;
 mod helpers;
+mod lanes;
 mod peers;
 mod persons;
 mod registry;

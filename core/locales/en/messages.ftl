@@ -41,4 +41,4 @@ error-to-console = Back to the console
 error-too-large = Too much at once
 error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.
 
-error-busy = Too many people are logging in at once. Please try again in about { $secs } seconds.
+error-busy = The system is busy right now. Please try again in about { $secs } seconds.

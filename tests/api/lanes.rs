@@ -1,0 +1,139 @@
+//! Lanes under overload (#18): the console is shed with 503 + Retry-After before the patient
+//! path slows, and patients have their own database connections.
+use std::time::{Duration, Instant};
+
+use mimamori_core::{Db, with_db};
+use serde_json::json;
+
+use crate::helpers::{answers, link_in, spawn_app_with};
+
+/// Holds every free connection of `db` (waiting at most `patience` for each) until `release`
+/// fires.
+fn hold_pool(
+    db: Db,
+    patience: Duration,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::sync::oneshot::Receiver<usize>,
+) {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<usize>();
+    tokio::spawn(async move {
+        macro_rules! hold {
+            ($p:expr) => {{
+                let mut conns = Vec::new();
+                while let Ok(Ok(c)) = tokio::time::timeout(patience, $p.acquire()).await {
+                    conns.push(c);
+                }
+                let _ = held_tx.send(conns.len());
+                let _ = released.await;
+                drop(conns);
+            }};
+        }
+        match db {
+            Db::Sqlite(p) => hold!(p),
+            Db::Postgres(p) => hold!(p),
+        }
+    });
+    (release, held_rx)
+}
+
+#[tokio::test]
+async fn patients_answer_while_the_console_is_shed_and_its_pool_is_taken() {
+    // One console request at a time and nobody may wait for it.
+    let app = spawn_app_with(|c| {
+        c.http.console_concurrency = 1;
+        c.http.console_queue = 0;
+        c.http.console_queue_ms = 0;
+        c.http.metrics_token = secrecy::SecretString::from("m-token");
+    })
+    .await;
+    app.login().await;
+    let person = app.register("080-3000-0001", "sms", json!({})).await;
+    let link = link_in(&app.wait_for_message("+818030000001").await.body);
+
+    // Every connection of the console's pool is taken (a storm of slow searches)…
+    let (release, held) = hold_pool(app.app_db.clone(), Duration::from_millis(300));
+    let held = held.await.unwrap();
+    assert!(held > 0, "the console pool is held");
+    // …and one console request holds the only place, waiting for a connection.
+    let stuck = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/api/v1/persons");
+        async move { client.get(url).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The API is told at once to retry, in its JSON error body with Retry-After.
+    let t = Instant::now();
+    let r = app.get("/api/v1/persons").await;
+    assert_eq!(r.status(), 503);
+    assert!(t.elapsed() < Duration::from_secs(2), "shed, not queued");
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "busy");
+    // A console page gets a page saying so, in both languages.
+    let r = app.get("/persons").await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("混み合って"), "Japanese: {page}");
+    assert!(page.contains("system is busy"), "English: {page}");
+
+    // The patient opens the link and answers on the lane's own pool, unhindered.
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    let r = client.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(&link)
+        .form(&answers(&[("temperature", "37.8")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the answer is taken");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the patient did not wait for the console's pool: {:?}",
+        t.elapsed()
+    );
+    let stored: Vec<f64> = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT temperature_c FROM observations WHERE person_id = $1").bind(person).fetch_all(p).await.unwrap());
+    assert_eq!(stored, vec![37.8], "the answer is stored");
+
+    // The operator sees the shedding in /metrics (a patient-lane path, served throughout).
+    let m = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth("m-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.status(), 200);
+    let m = m.text().await.unwrap();
+    assert!(
+        m.contains("mimamori_console_requests_total{outcome=\"shed\"} 2"),
+        "{m}"
+    );
+
+    // Once the console's connections come back, the waiting request is served.
+    let _ = release.send(());
+    assert_eq!(stuck.await.unwrap(), 200);
+    let r = app.get("/api/v1/persons").await;
+    assert_eq!(r.status(), 200, "admitted again after the load");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_console_burst_within_the_waiting_room_is_queued_not_refused() {
+    let app = spawn_app_with(|c| {
+        c.http.console_concurrency = 1;
+        c.http.console_queue = 64;
+        c.http.console_queue_ms = 10_000;
+    })
+    .await;
+    app.login().await;
+    let answers = futures::future::join_all((0..24).map(|_| app.get("/api/v1/persons"))).await;
+    let statuses: Vec<_> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    app.finish().await;
+}
