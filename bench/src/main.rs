@@ -15,6 +15,7 @@ mod import;
 mod review;
 mod run;
 mod statistics;
+mod surge;
 
 /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
 /// (see BENCHMARKS.md).
@@ -40,9 +41,13 @@ struct Cli {
     /// Observations stored for the statistics benchmark.
     #[arg(long, default_value_t = 30_000_000)]
     observations: i64,
-    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | import
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | import | surge
     #[arg(long, default_value = "all")]
     only: String,
+    /// Internal: serve the web part on this database URL (the surge benchmark's server
+    /// process), printing `PORT n`, until standard input closes.
+    #[arg(long, hide = true)]
+    serve: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(url) = cli.serve {
+        return match rt.block_on(surge::serve(&url)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = rt.block_on(run::run(run::Args {
         admin_url: cli.pg,
         people: cli.people,

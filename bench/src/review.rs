@@ -29,10 +29,10 @@ pub(crate) async fn start_web(url: &str) -> anyhow::Result<BenchApp> {
     start_web_with(url, true).await
 }
 
-/// [`start_web`], with the person-page and session caches on or off.
-pub(crate) async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<BenchApp> {
+/// The web process's configuration for the benchmarks: database `url`, any free port, the
+/// bench link secret, no demo data.
+pub(crate) fn bench_config(url: &str) -> Config {
     let mut cfg = Config::default();
-    cfg.http.cache = cache;
     cfg.database.url = Some(url.into());
     cfg.database.max_connections = 16;
     cfg.http.addr = "127.0.0.1:0".into();
@@ -40,6 +40,13 @@ pub(crate) async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<Ben
     cfg.demo.load_on_empty = false;
     cfg.link_secret = Some(SecretString::from(LINK_SECRET));
     cfg.twilio.auth_token = SecretString::from("bench-token");
+    cfg
+}
+
+/// [`start_web`], with the person-page and session caches on or off.
+pub(crate) async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<BenchApp> {
+    let mut cfg = bench_config(url);
+    cfg.http.cache = cache;
     let flows = mimamori_core::flows::Flows::load(std::path::Path::new(&cfg.flows_dir))
         .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let app = mimamori::Application::build(cfg, mimamori::Role::Web).await?;
@@ -48,6 +55,20 @@ pub(crate) async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<Ben
     let handle = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
+    let client = login(&base).await?;
+    Ok(BenchApp {
+        base,
+        client,
+        stop,
+        handle,
+        signer: LinkSigner::new(LINK_SECRET.as_bytes()),
+        flows,
+    })
+}
+
+/// A client logged in as the bench user (password and authenticator code), with its
+/// session cookie.
+pub(crate) async fn login(base: &str) -> anyhow::Result<reqwest::Client> {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .pool_max_idle_per_host(64)
@@ -78,14 +99,7 @@ pub(crate) async fn start_web_with(url: &str, cache: bool) -> anyhow::Result<Ben
         "bench second factor failed: {}",
         r.status()
     );
-    Ok(BenchApp {
-        base,
-        client,
-        stop,
-        handle,
-        signer: LinkSigner::new(LINK_SECRET.as_bytes()),
-        flows,
-    })
+    Ok(client)
 }
 
 impl BenchApp {

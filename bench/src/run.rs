@@ -26,8 +26,7 @@ pub struct Args {
     /// Observations stored for the statistics benchmark.
     pub observations: i64,
     /// Which parts: all, engine (planning, sending, limits), review (= ingest + pages),
-    /// ingest, pages, or
-    /// registry (person search).
+    /// ingest, pages, registry (person search), delivery, statistics, import or surge.
     pub only: String,
 }
 
@@ -110,6 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             | "delivery"
             | "statistics"
             | "import"
+            | "surge"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -131,6 +131,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if all || args.only == "statistics" {
         crate::statistics::run(&args).await?;
     }
+    if all || args.only == "surge" {
+        crate::surge::run(&args).await?;
+    }
     if all || args.only == "delivery" {
         crate::delivery::run(&args.admin_url, 10_000, 20_000).await?;
     }
@@ -149,23 +152,7 @@ async fn person_search(args: &Args) -> anyhow::Result<()> {
     seed_checkins(&db, 1).await?;
     let Db::Postgres(p) = &db else { unreachable!() };
     let started = Instant::now();
-    let t = now();
-    let today = Utc::now()
-        .with_timezone(&chrono_tz::Asia::Tokyo)
-        .date_naive();
-    // 40 surnames × 40 given names, in kanji (name, name_norm) and katakana (name_key).
-    sqlx::query(
-        "INSERT INTO persons (health_centre_id, name, name_kana, name_key, name_norm, phone, channel,
-                              observation_start, observation_end, status, date_of_birth, created_at, updated_at)
-         SELECT 1, s.k || ' ' || g.k, s.r || ' ' || g.r, s.r || g.r, s.k || g.k,
-                '+8170' || lpad(i::text, 8, '0'), 'sms', $1, $1 + 7, 'observing',
-                DATE '1940-01-01' + (i % 25000)::int, $2, $2
-         FROM generate_series(1, $3) i
-         JOIN LATERAL (SELECT (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村','小林','加藤','吉田','山田','佐々木','山口','松本','井上','木村','林','斎藤','清水','山崎','森','池田','橋本','阿部','石川','山下','中島','石井','小川','前田','岡田','長谷川','藤田','後藤','近藤','村上','遠藤','青木','坂本'])[1 + i % 40] AS k,
-                              (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ','ワタナベ','ヤマモト','ナカムラ','コバヤシ','カトウ','ヨシダ','ヤマダ','ササキ','ヤマグチ','マツモト','イノウエ','キムラ','ハヤシ','サイトウ','シミズ','ヤマザキ','モリ','イケダ','ハシモト','アベ','イシカワ','ヤマシタ','ナカジマ','イシイ','オガワ','マエダ','オカダ','ハセガワ','フジタ','ゴトウ','コンドウ','ムラカミ','エンドウ','アオキ','サカモト'])[1 + i % 40] AS r) s ON TRUE
-         JOIN LATERAL (SELECT (ARRAY['花子','太郎','一郎','次郎','三郎','陽子','恵子','洋子','裕子','直樹','健一','誠','大輔','翔太','美咲','愛','結衣','陽菜','蓮','湊','大翔','悠真','葵','凛','さくら','健太','拓也','彩','舞','優','隆','勇','修','実','清','茂','明美','京子','和子','幸子'])[1 + (i / 40) % 40] AS k,
-                              (ARRAY['ハナコ','タロウ','イチロウ','ジロウ','サブロウ','ヨウコ','ケイコ','ヨウコ','ユウコ','ナオキ','ケンイチ','マコト','ダイスケ','ショウタ','ミサキ','アイ','ユイ','ヒナ','レン','ミナト','ヒロト','ユウマ','アオイ','リン','サクラ','ケンタ','タクヤ','アヤ','マイ','ユウ','タカシ','イサム','オサム','ミノル','キヨシ','シゲル','アケミ','キョウコ','カズコ','サチコ'])[1 + (i / 40) % 40] AS r) g ON TRUE")
-        .bind(today).bind(t).bind(N).execute(p).await?;
+    seed_named_people(p, 1, N).await?;
     sqlx::query("ANALYZE persons").execute(p).await?;
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
     let app = start_web(&db_url(&args.admin_url, &name)).await?;
@@ -217,6 +204,29 @@ async fn person_search(args: &Args) -> anyhow::Result<()> {
     );
     app.stop().await?;
     drop_db(&args.admin_url, db, &name).await;
+    Ok(())
+}
+
+/// `n` people under observation in health centre `centre`, named from 40 surnames × 40 given
+/// names in kanji and katakana (each full name 1 in 1,600), phones +8170…, for searches.
+pub(crate) async fn seed_named_people(p: &sqlx::PgPool, centre: i64, n: i64) -> anyhow::Result<()> {
+    let t = now();
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    // 40 surnames × 40 given names, in kanji (name, name_norm) and katakana (name_key).
+    sqlx::query(
+        "INSERT INTO persons (health_centre_id, name, name_kana, name_key, name_norm, phone, channel,
+                              observation_start, observation_end, status, date_of_birth, created_at, updated_at)
+         SELECT $4, s.k || ' ' || g.k, s.r || ' ' || g.r, s.r || g.r, s.k || g.k,
+                '+8170' || lpad(i::text, 8, '0'), 'sms', $1, $1 + 7, 'observing',
+                DATE '1940-01-01' + (i % 25000)::int, $2, $2
+         FROM generate_series(1, $3) i
+         JOIN LATERAL (SELECT (ARRAY['佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村','小林','加藤','吉田','山田','佐々木','山口','松本','井上','木村','林','斎藤','清水','山崎','森','池田','橋本','阿部','石川','山下','中島','石井','小川','前田','岡田','長谷川','藤田','後藤','近藤','村上','遠藤','青木','坂本'])[1 + i % 40] AS k,
+                              (ARRAY['サトウ','スズキ','タカハシ','タナカ','イトウ','ワタナベ','ヤマモト','ナカムラ','コバヤシ','カトウ','ヨシダ','ヤマダ','ササキ','ヤマグチ','マツモト','イノウエ','キムラ','ハヤシ','サイトウ','シミズ','ヤマザキ','モリ','イケダ','ハシモト','アベ','イシカワ','ヤマシタ','ナカジマ','イシイ','オガワ','マエダ','オカダ','ハセガワ','フジタ','ゴトウ','コンドウ','ムラカミ','エンドウ','アオキ','サカモト'])[1 + i % 40] AS r) s ON TRUE
+         JOIN LATERAL (SELECT (ARRAY['花子','太郎','一郎','次郎','三郎','陽子','恵子','洋子','裕子','直樹','健一','誠','大輔','翔太','美咲','愛','結衣','陽菜','蓮','湊','大翔','悠真','葵','凛','さくら','健太','拓也','彩','舞','優','隆','勇','修','実','清','茂','明美','京子','和子','幸子'])[1 + (i / 40) % 40] AS k,
+                              (ARRAY['ハナコ','タロウ','イチロウ','ジロウ','サブロウ','ヨウコ','ケイコ','ヨウコ','ユウコ','ナオキ','ケンイチ','マコト','ダイスケ','ショウタ','ミサキ','アイ','ユイ','ヒナ','レン','ミナト','ヒロト','ユウマ','アオイ','リン','サクラ','ケンタ','タクヤ','アヤ','マイ','ユウ','タカシ','イサム','オサム','ミノル','キヨシ','シゲル','アケミ','キョウコ','カズコ','サチコ'])[1 + (i / 40) % 40] AS r) g ON TRUE")
+        .bind(today).bind(t).bind(n).bind(centre).execute(p).await?;
     Ok(())
 }
 

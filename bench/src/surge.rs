@@ -1,0 +1,408 @@
+//! Surge (#18): console searches at 2× and 10× the console's measured capacity while patients
+//! answer at a fixed rate. The web server runs in its own process (this binary with the
+//! hidden `--serve` flag), so its memory is its own; it shares the machine's cores with the
+//! load generator (this process) and PostgreSQL — on a 2-core machine all three compete, as a
+//! health centre's single server would with its own users.
+//!
+//! Printed: the answers' p50/p99/max under each load against their idle figures (goal: p99 ≤
+//! 2× idle and no answer lost at 10×), the console's served and shed shares, the server's
+//! peak RSS and its RSS after the load, and how long the console took to answer normally
+//! again.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use chrono::Utc;
+use mimamori_core::{Db, token::LinkSigner};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+use crate::run::*;
+
+/// Answers per second on the side, in every phase.
+const ANSWER_RATE: f64 = 10.0;
+/// Length of each measured phase.
+const PHASE: Duration = Duration::from_secs(20);
+/// The most console requests in flight at once (the issue's 3,000 connections).
+const MAX_IN_FLIGHT: usize = 3_000;
+/// People the console searches among.
+const PEOPLE: i64 = 300_000;
+
+/// The web server for the surge: run by the child process (`--serve URL`). Prints
+/// `PORT n`, serves until its standard input closes.
+pub async fn serve(url: &str) -> anyhow::Result<()> {
+    let cfg = bench_config(url);
+    let app = mimamori::Application::build(cfg, mimamori::Role::Web).await?;
+    println!("PORT {}", app.port());
+    app.run_until(async {
+        let mut buf = [0u8; 64];
+        let mut stdin = tokio::io::stdin();
+        while !matches!(stdin.read(&mut buf).await, Ok(0) | Err(_)) {}
+    })
+    .await
+}
+
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+}
+
+async fn start_server(url: &str) -> anyhow::Result<Server> {
+    let exe = std::env::current_exe().context("the bench's own path")?;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--serve")
+        .arg(url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the web server process")?;
+    let pid = child.id().context("server pid")?;
+    let out = child.stdout.take().context("server stdout")?;
+    let mut lines = tokio::io::BufReader::new(out).lines();
+    let port = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("the server process ended before it listened")?;
+        if let Some(p) = line.strip_prefix("PORT ") {
+            break p.trim().parse::<u16>()?;
+        }
+    };
+    Ok(Server {
+        child,
+        pid,
+        base: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// Resident and peak memory of a process in MB (Linux `/proc`).
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Answers at [`ANSWER_RATE`] for `len`, each a form post and its redirect; returns the
+/// latencies of the acknowledged ones, the refused count and the acknowledged check-ins.
+async fn answer_at_rate(
+    base: &str,
+    signer: &LinkSigner,
+    flows: &mimamori_core::flows::Flows,
+    checkins: &[i64],
+    len: Duration,
+) -> (Vec<f64>, usize, Vec<i64>) {
+    let n = ((len.as_secs_f64() * ANSWER_RATE) as usize).min(checkins.len());
+    let client = reqwest::Client::new();
+    let exp = Utc::now().timestamp() + 86_400;
+    let start = Instant::now();
+    let tasks: Vec<_> = checkins[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let url = format!("{base}/c/{}", signer.sign(*id, exp));
+            let client = client.clone();
+            let form = answers(flows, false);
+            let id = *id;
+            tokio::spawn(async move {
+                tokio::time::sleep_until(
+                    (start + Duration::from_secs_f64(i as f64 / ANSWER_RATE)).into(),
+                )
+                .await;
+                let t = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .form(&form)
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                (id, ok, t.elapsed().as_secs_f64() * 1000.0)
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    let mut refused = 0;
+    let mut acked = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok((id, true, ms)) => {
+                lat.push(ms);
+                acked.push(id);
+            }
+            _ => refused += 1,
+        }
+    }
+    (lat, refused, acked)
+}
+
+#[derive(Default)]
+struct ConsoleCounts {
+    ok: AtomicU64,
+    shed: AtomicU64,
+    failed: AtomicU64,
+    not_sent: AtomicU64,
+}
+
+/// Console searches sent at `rate` per second (open loop: arrivals do not wait for answers)
+/// for `len`; at most [`MAX_IN_FLIGHT`] in flight. Returns the counts and the served
+/// requests' latencies.
+async fn console_load(
+    client: &reqwest::Client,
+    urls: &[String],
+    rate: f64,
+    len: Duration,
+) -> (ConsoleCounts, Vec<f64>) {
+    let counts = Arc::new(ConsoleCounts::default());
+    let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut i = 0usize;
+    while start.elapsed() < len {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            counts.not_sent.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+            continue;
+        };
+        let url = urls[i % urls.len()].clone();
+        let client = client.clone();
+        let counts = counts.clone();
+        let lat = lat.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = client
+                .get(&url)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            let status = match r {
+                Ok(r) => {
+                    let s = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    s
+                }
+                Err(_) => 0,
+            };
+            match status {
+                200 => {
+                    counts.ok.fetch_add(1, Ordering::Relaxed);
+                    lat.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                503 => {
+                    counts.shed.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            drop(permit);
+        }));
+        i += 1;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let counts = Arc::try_unwrap(counts).unwrap_or_default();
+    let lat = std::mem::take(&mut *lat.lock().unwrap());
+    (counts, lat)
+}
+
+/// Closed loop with `clients` at once for `len`: served requests per second.
+async fn capacity(client: &reqwest::Client, urls: &[String], clients: usize, len: Duration) -> f64 {
+    let start = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let client = client.clone();
+            let urls = urls.to_vec();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut i = c;
+                while start.elapsed() < len {
+                    if let Ok(r) = client.get(&urls[i % urls.len()]).send().await
+                        && r.status().is_success()
+                        && r.bytes().await.is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += clients;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Acknowledged answers whose observation is not stored.
+async fn lost(db: &Db, acked: &[i64]) -> anyhow::Result<i64> {
+    let Db::Postgres(p) = db else { unreachable!() };
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT c.id) FROM checkins c JOIN observations o ON o.checkin_id = c.id
+         WHERE c.id = ANY($1) AND c.status = 'answered'",
+    )
+    .bind(acked)
+    .fetch_one(p)
+    .await?;
+    Ok(acked.len() as i64 - stored)
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<()> {
+    println!(
+        "\n## Surge: console searches at 2× and 10× capacity while {ANSWER_RATE} answers/s arrive (PostgreSQL, server in its own process)"
+    );
+    let (db, name) = fresh_db(&args.admin_url, "surge").await?;
+    let phases = 5;
+    let checkins = seed_checkins(&db, (PHASE.as_secs_f64() * ANSWER_RATE) as i64 * phases).await?;
+    let Db::Postgres(p) = &db else {
+        anyhow::bail!("the surge benchmark runs on PostgreSQL")
+    };
+    seed_named_people(p, 1, PEOPLE).await?;
+    sqlx::query("ANALYZE").execute(p).await?;
+    let url = db_url(&args.admin_url, &name);
+    let mut server = start_server(&url).await?;
+    let base = server.base.clone();
+    let client = login(&base).await?;
+    let signer = LinkSigner::new(LINK_SECRET.as_bytes());
+    let flows = mimamori_core::flows::Flows::load(std::path::Path::new("flows"))
+        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let urls: Vec<String> = [
+        "ヤマダ",
+        "山田",
+        "すずき",
+        "タナカ ハナコ",
+        "070-0012-3456",
+        "サトウ",
+    ]
+    .iter()
+    .map(|q| {
+        format!(
+            "{base}/persons?{}",
+            serde_urlencoded::to_string([("q", *q)]).unwrap_or_default()
+        )
+    })
+    .collect();
+    let (rss0, _) = rss_mb(server.pid);
+
+    // Idle: answers alone, then the console alone.
+    let mut next = 0usize;
+    let mut take = |d: Duration| {
+        let n = (d.as_secs_f64() * ANSWER_RATE) as usize;
+        let s = &checkins[next..(next + n).min(checkins.len())];
+        next += n;
+        s.to_vec()
+    };
+    let (idle, refused0, acked0) =
+        answer_at_rate(&base, &signer, &flows, &take(PHASE), PHASE).await;
+    let (_, console_idle) = console_load(&client, &urls, 2.0, Duration::from_secs(5)).await;
+    let console_idle_p50 = pct(console_idle, 0.5);
+    let cap = capacity(&client, &urls, 16, Duration::from_secs(10)).await;
+    println!(
+        "idle: answers p50 {:.1} ms, p99 {:.1} ms; console search p50 {console_idle_p50:.1} ms; console capacity {cap:.0} searches/s (16 clients, closed loop); server RSS {rss0:.0} MB",
+        pct(idle.clone(), 0.5),
+        pct(idle.clone(), 0.99)
+    );
+    println!(
+        "\n| console load | answers p50 ms | p99 ms | max ms | p99 / idle p99 | answers refused | lost | console served | shed (503) | failed | not sent | served p50 ms | server peak RSS MB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut total_lost = lost(&db, &acked0).await?;
+    let mut total_refused = refused0;
+    let mut peak = rss0;
+    let idle_p99 = pct(idle.clone(), 0.99);
+    let mut ratio10 = f64::NAN;
+    for factor in [2.0, 10.0] {
+        let rate = cap * factor;
+        let batch = take(PHASE);
+        let sampler = {
+            let pid = server.pid;
+            tokio::spawn(async move {
+                let mut peak: f64 = 0.0;
+                let start = Instant::now();
+                while start.elapsed() < PHASE + Duration::from_secs(5) {
+                    peak = peak.max(rss_mb(pid).0);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                peak
+            })
+        };
+        let ((lat, refused, acked), (counts, served)) = tokio::join!(
+            answer_at_rate(&base, &signer, &flows, &batch, PHASE),
+            console_load(&client, &urls, rate, PHASE)
+        );
+        let phase_peak = sampler.await.unwrap_or(f64::NAN);
+        peak = peak.max(phase_peak);
+        let l = lost(&db, &acked).await?;
+        total_lost += l;
+        total_refused += refused;
+        let sent = counts.ok.load(Ordering::Relaxed)
+            + counts.shed.load(Ordering::Relaxed)
+            + counts.failed.load(Ordering::Relaxed);
+        let share = |n: u64| 100.0 * n as f64 / sent.max(1) as f64;
+        let p99 = pct(lat.clone(), 0.99);
+        if factor == 10.0 {
+            ratio10 = p99 / idle_p99;
+        }
+        println!(
+            "| {factor}× ({rate:.0}/s) | {:.1} | {p99:.1} | {:.1} | {:.2} | {refused} | {l} | {:.0} % | {:.0} % | {} | {} | {:.1} | {phase_peak:.0} |",
+            pct(lat.clone(), 0.5),
+            pct(lat.clone(), 1.0),
+            p99 / idle_p99,
+            share(counts.ok.load(Ordering::Relaxed)),
+            share(counts.shed.load(Ordering::Relaxed)),
+            counts.failed.load(Ordering::Relaxed),
+            counts.not_sent.load(Ordering::Relaxed),
+            pct(served, 0.5),
+        );
+    }
+    // Recovery: how long until a search is answered as fast as when idle (within 2×).
+    let t = Instant::now();
+    let recovered = loop {
+        let s = Instant::now();
+        let ok = match client.get(&urls[0]).send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+            _ => false,
+        };
+        if ok && s.elapsed().as_secs_f64() * 1000.0 <= 2.0 * console_idle_p50.max(1.0) {
+            break t.elapsed().as_secs_f64();
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            break f64::INFINITY;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss_after, hwm) = rss_mb(server.pid);
+    println!(
+        "\nrecovery: console back to idle speed {recovered:.2} s after the load; server RSS {rss0:.0} MB before, peak {:.0} MB (VmHWM {hwm:.0}), {rss_after:.0} MB 5 s after",
+        peak.max(hwm)
+    );
+    println!(
+        "answers: {total_refused} refused, {total_lost} acknowledged but not stored; 10× p99 / idle p99 = {ratio10:.2} (goal ≤ 2.00, 0 lost)"
+    );
+    // Stop the server: closing its standard input ends it gracefully.
+    drop(server.child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server.child.wait()).await;
+    drop_db(&args.admin_url, db, &name).await;
+    Ok(())
+}
