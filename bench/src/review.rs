@@ -195,22 +195,33 @@ pub(crate) async fn post_answers(
 }
 
 /// The ceiling for ingest: single-row INSERTs into a copy of `observations`, one row per
-/// transaction.
-pub(crate) async fn raw_observation_rate(db: &Db, n: i64) -> anyhow::Result<f64> {
+/// transaction, from `clients` connections at once (`n` rows in all).
+pub(crate) async fn raw_observation_rate(db: &Db, n: i64, clients: i64) -> anyhow::Result<f64> {
     with_db!(db, p => {
         let ddl = match db {
-            Db::Postgres(_) => "CREATE TABLE obs_raw (LIKE observations INCLUDING ALL)",
-            Db::Sqlite(_) => "CREATE TABLE obs_raw AS SELECT * FROM observations WHERE 0",
+            Db::Postgres(_) => "CREATE TABLE IF NOT EXISTS obs_raw (LIKE observations INCLUDING ALL)",
+            Db::Sqlite(_) => "CREATE TABLE IF NOT EXISTS obs_raw AS SELECT * FROM observations WHERE 0",
         };
         sqlx::query(ddl).execute(p).await?;
         let person: i64 = sqlx::query_scalar("SELECT MIN(id) FROM persons").fetch_one(p).await?;
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 10000000) + 1 FROM obs_raw").fetch_one(p).await?;
         let t = Instant::now();
-        for i in 0..n {
-            sqlx::query("INSERT INTO obs_raw (id, person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
-                         VALUES ($1, $2, 'web', 'self', $3, 37.4, 96, '{}', FALSE, $3)")
-                .bind(10_000_000 + i).bind(person).bind(now()).execute(p).await?;
+        let per = n / clients;
+        let tasks: Vec<_> = (0..clients).map(|c| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    sqlx::query("INSERT INTO obs_raw (id, person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                                 VALUES ($1, $2, 'web', 'self', $3, 37.4, 96, '{}', FALSE, $3)")
+                        .bind(first + c * per + i).bind(person).bind(now()).execute(&p).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            })
+        }).collect();
+        for t in tasks {
+            t.await??;
         }
-        Ok(n as f64 / t.elapsed().as_secs_f64())
+        Ok((per * clients) as f64 / t.elapsed().as_secs_f64())
     })
 }
 
@@ -273,14 +284,32 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
             Db::Sqlite(p) => format!("sqlite://{}", p.connect_options().get_filename().display()),
         };
         let n = args.ingest;
-        let ids = seed_checkins(&db, n * 3 + 200).await?;
-        let raw = raw_observation_rate(&db, 3000).await?;
+        const RUNS: i64 = 3;
+        let ids = seed_checkins(&db, n * (RUNS + 1) + 200).await?;
+        let raw = raw_observation_rate(&db, 3000, 1).await?;
+        // PostgreSQL serves several clients at once: its multi-client figure is the honest
+        // ceiling for a server with many requests in flight (SQLite has one writer).
+        let raw8 = match backend {
+            "postgres" => Some(raw_observation_rate(&db, 8000, 8).await?),
+            _ => None,
+        };
         let app = start_web(&url).await?;
-        let (rate, lat) = post_answers(&app, &ids[..n as usize], 32, None, false).await?;
+        // Several full-speed runs: the spread, not one lucky figure.
+        let mut runs = Vec::new();
+        let mut lat = Vec::new();
+        for r in 0..RUNS {
+            let chunk = &ids[(r * n) as usize..((r + 1) * n) as usize];
+            let (rate, l) = post_answers(&app, chunk, 32, None, false).await?;
+            runs.push(rate);
+            lat.extend(l);
+        }
+        let mut sorted = runs.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let rate = sorted[sorted.len() / 2];
         let half = rate / 2.0;
         let (_, lat_half) = post_answers(
             &app,
-            &ids[n as usize..(2 * n) as usize],
+            &ids[(RUNS * n) as usize..((RUNS + 1) * n) as usize],
             64,
             Some(half),
             false,
@@ -289,10 +318,17 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
         println!("| measure | per second | p50 ms | p99 ms |");
         println!("|---|---|---|---|");
         println!(
-            "| raw single-row INSERT into a copy of observations, one per transaction (ceiling) | {raw:.0} | — | — |"
+            "| raw single-row INSERT into a copy of observations, one per transaction, 1 connection (ceiling) | {raw:.0} | — | — |"
         );
+        if let Some(raw8) = raw8 {
+            println!("| the same from 8 connections at once (ceiling) | {raw8:.0} | — | — |");
+        }
         println!(
-            "| answers ingested, full speed (32 in flight) | {rate:.0} | {:.1} | {:.1} |",
+            "| answers ingested, full speed (32 in flight), median of {RUNS} runs ({}) | {rate:.0} | {:.1} | {:.1} |",
+            runs.iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             pct(lat.clone(), 0.5),
             pct(lat, 0.99)
         );
@@ -303,14 +339,20 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
         );
         let target = if backend == "postgres" { 0.30 } else { 0.50 };
         println!(
-            "ratio ingest / raw insert = {:.2} (target ≥ {target:.2}); p99 at half rate {:.1} ms (target ≤ 50 ms)",
+            "ratio ingest / raw insert = {:.2} (runs {}; target ≥ {target:.2}){}; p99 at half rate {:.1} ms (target ≤ 50 ms)",
             rate / raw,
+            runs.iter()
+                .map(|r| format!("{:.2}", r / raw))
+                .collect::<Vec<_>>()
+                .join(", "),
+            raw8.map(|r8| format!("; to the 8-connection ceiling {:.2}", rate / r8))
+                .unwrap_or_default(),
             pct(lat_half, 0.99)
         );
 
         // Urgent answers at half rate: time from the answer's response to the person being
         // in the review queue page.
-        let urgent_ids = &ids[(2 * n) as usize..(2 * n + 200) as usize];
+        let urgent_ids = &ids[((RUNS + 1) * n) as usize..((RUNS + 1) * n + 200) as usize];
         let mut vis = Vec::new();
         let exp = Utc::now().timestamp() + 86_400;
         for id in urgent_ids {

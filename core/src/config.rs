@@ -147,7 +147,7 @@ pub struct HttpConfig {
     pub login_concurrency: usize,
     /// How long a login waits in that queue before it is told to retry (503 + Retry-After).
     pub login_queue_secs: u64,
-    /// Console and API requests running at once; 0 = two per core. Patient pages, provider
+    /// Console and API requests running at once; 0 = one per core. Patient pages, provider
     /// webhooks and logins are not counted (see `web::lanes`).
     pub console_concurrency: usize,
     /// Console requests allowed to wait for one of those places; further ones are told at

@@ -45,6 +45,27 @@ fn login_lane(path: &str) -> bool {
     )
 }
 
+/// The longest a console request defers to patient requests in flight before it goes on.
+const PATIENTS_FIRST: Duration = Duration::from_millis(25);
+
+/// A patient-lane request in flight (see [`ConsoleGate::admit`]).
+struct Patient<'a>(&'a ConsoleGate);
+
+impl<'a> Patient<'a> {
+    fn enter(g: &'a ConsoleGate) -> Self {
+        g.patients.fetch_add(1, Ordering::AcqRel);
+        Patient(g)
+    }
+}
+
+impl Drop for Patient<'_> {
+    fn drop(&mut self) {
+        if self.0.patients.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.patients_done.notify_waiters();
+        }
+    }
+}
+
 /// The console's admission: running requests, a bounded waiting room, counters.
 pub struct ConsoleGate {
     running: Arc<Semaphore>,
@@ -55,13 +76,21 @@ pub struct ConsoleGate {
     pub shed: AtomicU64,
     /// Requests admitted since start.
     pub admitted: AtomicU64,
+    /// Patient-lane requests in flight; while there are any, the console starts nothing new
+    /// (for at most [`PATIENTS_FIRST`]).
+    patients: AtomicUsize,
+    patients_done: tokio::sync::Notify,
+    /// When shedding was last logged (seconds since `epoch`): at most once per 10 s.
+    logged_at: AtomicU64,
+    epoch: std::time::Instant,
 }
 
 impl ConsoleGate {
-    /// `concurrency` 0 = two per core.
+    /// `concurrency` 0 = one per core (the surge benchmark: two per core let console work take
+    /// the CPU patients need, answers p99 4.5× idle at 10× overload; one per core 1.9×).
     pub fn new(concurrency: usize, max_waiting: usize, wait: Duration) -> ConsoleGate {
         let concurrency = match concurrency {
-            0 => 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
         ConsoleGate {
@@ -71,11 +100,23 @@ impl ConsoleGate {
             wait,
             shed: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
+            patients: AtomicUsize::new(0),
+            patients_done: tokio::sync::Notify::new(),
+            logged_at: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
         }
     }
 
     /// A permit to run, or `None`: the waiting room is full or the wait ran out.
     pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        // Patients first: while an answer or a provider report is being handled, new console
+        // work waits for it (briefly: a patient request takes milliseconds).
+        let done = self.patients_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        if self.patients.load(Ordering::Acquire) > 0 {
+            let _ = tokio::time::timeout(PATIENTS_FIRST, done).await;
+        }
         if let Ok(p) = self.running.clone().try_acquire_owned() {
             self.admitted.fetch_add(1, Ordering::Relaxed);
             return Some(p);
@@ -100,6 +141,23 @@ impl ConsoleGate {
         }
     }
 
+    /// A warning when shedding starts and every 10 s while it lasts, with the running total.
+    fn log_shed(&self) {
+        let now = self.epoch.elapsed().as_secs() + 10;
+        let last = self.logged_at.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self
+                .logged_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                shed_total = self.shed.load(Ordering::Relaxed),
+                "console busy: requests are being told to retry (503 with Retry-After)"
+            );
+        }
+    }
+
     /// Seconds a shed client is told to wait: the queue's patience, at least one.
     fn retry_after(&self) -> u64 {
         self.wait.as_secs().clamp(1, 30)
@@ -114,7 +172,11 @@ pub async fn gate(
     next: axum::middleware::Next,
 ) -> Response {
     let path = req.uri().path();
-    if patient_lane(path) || login_lane(path) {
+    if patient_lane(path) {
+        let _patient = Patient::enter(&state.console_gate);
+        return next.run(req).await;
+    }
+    if login_lane(path) {
         return next.run(req).await;
     }
     let api = path.starts_with("/api/");
@@ -125,15 +187,40 @@ pub async fn gate(
             res
         }
         None => {
-            tracing::warn!("console busy: request shed with Retry-After");
-            let e = AppError::Busy(state.console_gate.retry_after());
+            let gate = &state.console_gate;
+            gate.log_shed();
             if api {
-                e.into_response()
+                AppError::Busy(gate.retry_after()).into_response()
             } else {
-                HtmlError(e).into_response()
+                busy_page(gate.retry_after())
             }
         }
     }
+}
+
+/// The console's "busy, retry" page, rendered once per distinct wait (it is what thousands of
+/// shed requests a second get).
+fn busy_page(secs: u64) -> Response {
+    use std::sync::OnceLock;
+    static PAGE: OnceLock<(u64, axum::body::Bytes)> = OnceLock::new();
+    let (for_secs, page) = PAGE.get_or_init(|| {
+        let r = HtmlError(AppError::Busy(secs)).into_response();
+        let body = futures::executor::block_on(axum::body::to_bytes(r.into_body(), 1 << 20))
+            .unwrap_or_default();
+        (secs, body)
+    });
+    if *for_secs != secs {
+        return HtmlError(AppError::Busy(secs)).into_response();
+    }
+    let mut r = Response::new(axum::body::Body::from(page.clone()));
+    *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    let h = r.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(axum::http::header::RETRY_AFTER, secs.into());
+    r
 }
 
 #[cfg(test)]
@@ -181,5 +268,35 @@ mod tests {
         );
         drop(held);
         assert_eq!(g.shed.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn the_console_defers_to_a_patient_in_flight_but_not_for_ever() {
+        let g = ConsoleGate::new(4, 4, Duration::from_secs(1));
+        // No patient: admitted at once.
+        let t = std::time::Instant::now();
+        drop(g.admit().await);
+        assert!(t.elapsed() < Duration::from_millis(10));
+        // A patient in flight: the console waits until it is done.
+        let (admitted, released) = {
+            let p = Patient::enter(&g);
+            let admit = g.admit();
+            tokio::pin!(admit);
+            let early = tokio::time::timeout(Duration::from_millis(5), admit.as_mut()).await;
+            assert!(early.is_err(), "waits while the patient is served");
+            drop(p);
+            let t = std::time::Instant::now();
+            (admit.await.is_some(), t.elapsed())
+        };
+        assert!(admitted);
+        assert!(
+            released < Duration::from_millis(10),
+            "goes on when the patient is done"
+        );
+        // A patient that takes long does not hold the console back beyond the bound.
+        let _p = Patient::enter(&g);
+        let t = std::time::Instant::now();
+        assert!(g.admit().await.is_some());
+        assert!(t.elapsed() >= PATIENTS_FIRST && t.elapsed() < PATIENTS_FIRST * 4);
     }
 }

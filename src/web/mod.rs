@@ -341,7 +341,20 @@ pub fn router(state: AppState, patient: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("http", method = %req.method(), path = %path, request_id = %id)
-            }),
+            })
+            // Server errors are logged at error, except the console's shedding (503 with
+            // Retry-After), which `lanes` reports once in a while rather than thousands of
+            // times a second under overload.
+            .on_failure(
+                |class: tower_http::classify::ServerErrorsFailureClass,
+                 latency: Duration,
+                 _: &tracing::Span| {
+                    use tower_http::classify::ServerErrorsFailureClass as C;
+                    if !matches!(class, C::StatusCode(s) if s == axum::http::StatusCode::SERVICE_UNAVAILABLE) {
+                        tracing::error!(classification = %class, latency_ms = latency.as_millis() as u64, "response failed");
+                    }
+                },
+            ),
         )
         .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
 }
