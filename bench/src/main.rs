@@ -41,7 +41,7 @@ struct Cli {
     /// Observations stored for the statistics benchmark.
     #[arg(long, default_value_t = 30_000_000)]
     observations: i64,
-    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | import | surge
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | opendata | import | surge
     #[arg(long, default_value = "all")]
     only: String,
     /// Internal: serve the web part on this database URL (the surge benchmark's server

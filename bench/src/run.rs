@@ -110,6 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             | "statistics"
             | "import"
             | "surge"
+            | "opendata"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -128,7 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if all || args.only == "import" {
         crate::import::run(&args).await?;
     }
-    if all || args.only == "statistics" {
+    if all || matches!(args.only.as_str(), "statistics" | "opendata") {
         crate::statistics::run(&args).await?;
     }
     if all || args.only == "surge" {

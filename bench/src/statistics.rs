@@ -90,53 +90,60 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     sqlx::query("ANALYZE").execute(p).await?;
     println!("seeded in {:.0} s", started.elapsed().as_secs_f64());
 
+    // `--only opendata`: the open-data file alone (the figures and pages are not needed).
+    let pages = args.only != "opendata";
     // The figures from the raw rows (what the job keeps current one change at a time).
     sqlx::query("DELETE FROM stats_dirty").execute(p).await?;
-    let t0 = Instant::now();
-    let r = stats::rebuild(&db, &|_, _| {}).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "`stats rebuild`: {} sources → {} figures in {secs:.0} s ({:.0} people/s)",
-        r.sources,
-        r.cells,
-        r.sources as f64 / secs
-    );
+    if pages {
+        let t0 = Instant::now();
+        let r = stats::rebuild(&db, &|_, _| {}).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "`stats rebuild`: {} sources → {} figures in {secs:.0} s ({:.0} people/s)",
+            r.sources,
+            r.cells,
+            r.sources as f64 / secs
+        );
+    }
     sqlx::query("ANALYZE").execute(p).await?;
 
     let app = start_web(&db_url(&args.admin_url, &name)).await?;
-    let (trivial, _) = rps(&app.client, &format!("{}/healthz/live", app.base), 5.0, 4).await?;
-    let (one_query, oq_lat) = rps(&app.client, &format!("{}/healthz", app.base), 5.0, 4).await?;
-    println!("| page | req/s | p50 ms | p95 ms | ratio to one-query page |");
-    println!("|---|---|---|---|---|");
-    println!("| trivial handler (ceiling) | {trivial:.0} | | | |");
-    println!(
-        "| one database query (ceiling) | {one_query:.0} | {:.1} | {:.1} | 1.00 |",
-        pct(oq_lat.clone(), 0.5),
-        pct(oq_lat, 0.95)
-    );
-    let from120 = today - chrono::Duration::days(119);
-    for (label, path) in [
-        ("statistics, prefecture, 28 days", "/stats".to_string()),
-        (
-            "statistics, prefecture, 120 days",
-            format!("/stats?from={from120}&to={today}"),
-        ),
-        (
-            "statistics, one centre, 28 days",
-            "/stats?centre=3".to_string(),
-        ),
-        ("press table, prefecture", "/stats/press".to_string()),
-    ] {
-        let url = format!("{}{path}", app.base);
-        let r = app.client.get(&url).send().await?;
-        anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
-        let (rate, lat) = rps(&app.client, &url, 5.0, 4).await?;
+    if pages {
+        let (trivial, _) = rps(&app.client, &format!("{}/healthz/live", app.base), 5.0, 4).await?;
+        let (one_query, oq_lat) =
+            rps(&app.client, &format!("{}/healthz", app.base), 5.0, 4).await?;
+        println!("| page | req/s | p50 ms | p95 ms | ratio to one-query page |");
+        println!("|---|---|---|---|---|");
+        println!("| trivial handler (ceiling) | {trivial:.0} | | | |");
         println!(
-            "| {label} | {rate:.1} | {:.1} | {:.1} | {:.3} |",
-            pct(lat.clone(), 0.5),
-            pct(lat, 0.95),
-            rate / one_query
+            "| one database query (ceiling) | {one_query:.0} | {:.1} | {:.1} | 1.00 |",
+            pct(oq_lat.clone(), 0.5),
+            pct(oq_lat, 0.95)
         );
+        let from120 = today - chrono::Duration::days(119);
+        for (label, path) in [
+            ("statistics, prefecture, 28 days", "/stats".to_string()),
+            (
+                "statistics, prefecture, 120 days",
+                format!("/stats?from={from120}&to={today}"),
+            ),
+            (
+                "statistics, one centre, 28 days",
+                "/stats?centre=3".to_string(),
+            ),
+            ("press table, prefecture", "/stats/press".to_string()),
+        ] {
+            let url = format!("{}{path}", app.base);
+            let r = app.client.get(&url).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+            let (rate, lat) = rps(&app.client, &url, 5.0, 4).await?;
+            println!(
+                "| {label} | {rate:.1} | {:.1} | {:.1} | {:.3} |",
+                pct(lat.clone(), 0.5),
+                pct(lat, 0.95),
+                rate / one_query
+            );
+        }
     }
 
     // Open data: every case, streamed, against a bare COPY of the same rows.

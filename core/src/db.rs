@@ -51,7 +51,11 @@ impl Db {
             // plans them for their values every time: with a cached generic plan a name
             // search walked the whole primary key backwards (215 ms instead of 0.1 ms on a
             // million people; see BENCHMARKS.md). Everything else keeps its cached plan.
-            let opts = PgConnectOptions::from_str(url)?;
+            // JIT off: PostgreSQL compiles a query whose estimated cost is high (a page of
+            // 20,000 open-data rows with their subqueries: 300 ms of its 375 ms went to
+            // compiling, every page) — a cost paid per execution that OLTP queries and
+            // keyset pages never win back.
+            let opts = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
