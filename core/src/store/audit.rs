@@ -222,37 +222,48 @@ impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime; it stops when the last handle
     /// is dropped, after answering every request it has taken.
     pub fn spawn(db: crate::Db) -> AuditWriter {
-        let (jobs, mut rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(AUDIT_BATCH);
-            while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
-                let rows: Vec<NewAuditRow<'_>> = batch
-                    .iter()
-                    .map(|(r, _)| {
-                        (
-                            r.actor,
-                            r.action,
-                            r.target_kind,
-                            r.target_id,
-                            r.ip.as_deref(),
-                        )
-                    })
-                    .collect();
-                let r = crate::with_db!(&db, p => audit_many(p, &rows).await);
-                if let Err(e) = &r {
-                    tracing::error!(error = %e, rows = rows.len(), "audit batch failed; the reads it covered are refused");
+        let (jobs, rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        // Two writers on PostgreSQL (one batch is written while the other's commit is
+        // flushed), one on SQLite (one writer per file); the receiver is held only while
+        // waiting for a batch.
+        let writers = match db {
+            crate::Db::Postgres(_) => 2,
+            crate::Db::Sqlite(_) => 1,
+        };
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            let (db, rx) = (db.clone(), rx.clone());
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(AUDIT_BATCH);
+                while rx.lock().await.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                    let rows: Vec<NewAuditRow<'_>> = batch
+                        .iter()
+                        .map(|(r, _)| {
+                            (
+                                r.actor,
+                                r.action,
+                                r.target_kind,
+                                r.target_id,
+                                r.ip.as_deref(),
+                            )
+                        })
+                        .collect();
+                    let r = crate::with_db!(&db, p => audit_many(p, &rows).await);
+                    if let Err(e) = &r {
+                        tracing::error!(error = %e, rows = rows.len(), "audit batch failed; the reads it covered are refused");
+                    }
+                    drop(rows);
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(match &r {
+                            Ok(()) => Ok(()),
+                            Err(_) => Err(crate::Error::Internal(
+                                "the read could not be audited".into(),
+                            )),
+                        });
+                    }
                 }
-                drop(rows);
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(match &r {
-                        Ok(()) => Ok(()),
-                        Err(_) => Err(crate::Error::Internal(
-                            "the read could not be audited".into(),
-                        )),
-                    });
-                }
-            }
-        });
+            });
+        }
         AuditWriter { jobs }
     }
 
