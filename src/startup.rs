@@ -243,6 +243,11 @@ impl Application {
         &self.state.db
     }
 
+    /// The patient lane's pool (the main one when it is shared).
+    pub fn patient_db(&self) -> &Db {
+        &self.patient.db
+    }
+
     /// Serves until `shutdown` completes; then stops taking requests and jobs, finishes the
     /// ones in flight and closes the database.
     pub async fn run_until(

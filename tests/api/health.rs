@@ -21,7 +21,10 @@ async fn healthz_reports_a_reachable_database() {
 #[tokio::test]
 async fn healthz_is_503_when_the_database_is_gone() {
     let app = spawn_app().await;
+    // An outage takes both pools: the console's and the patient lane's (which serves
+    // /healthz, so a console overload never makes the process look dead).
     app.app_db.close().await;
+    app.app_patient_db.close().await;
     let r = app.get("/healthz").await;
     assert_eq!(r.status(), 503);
     let v: serde_json::Value = r.json().await.unwrap();

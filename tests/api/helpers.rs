@@ -64,8 +64,10 @@ pub struct TestApp {
     pub base: String,
     /// The test's own connection to the app's database, for assertions.
     pub db: Db,
-    /// The application's pool (closing it simulates a database outage).
+    /// The application's pool (closing it and `app_patient_db` simulates a database outage).
     pub app_db: Db,
+    /// The patient lane's pool (link form, webhooks, health checks).
+    pub app_patient_db: Db,
     pub client: reqwest::Client,
     pub centre: i64,
     tdb: TestDb,
@@ -112,6 +114,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let app_db = app.db().clone();
+    let app_patient_db = app.patient_db().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -125,6 +128,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         base,
         db: tdb.db.clone(),
         app_db,
+        app_patient_db,
         client,
         centre,
         tdb,

@@ -424,7 +424,7 @@ async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
     let report = walk((1366, 768), true, steps).await;
     assert_eq!(report["axe"].as_object().unwrap().len(), axed);
     assert_eq!(
-        app.count("SELECT COALESCE(SUM(n), 0) FROM daily_counts")
+        app.count("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM daily_counts")
             .await,
         3
     );
