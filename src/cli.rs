@@ -102,6 +102,9 @@ enum ImportCommand {
         /// Where to write the row-by-row report (CSV); default FILE.report.csv.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Language of the report's reasons: ja (default) or en.
+        #[arg(long, default_value = "ja")]
+        lang: String,
     },
     /// Undo an import batch (the ID officer, while its records are untouched).
     Undo {
@@ -244,6 +247,7 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
             user,
             encoding,
             report,
+            lang,
         } => {
             let v = viewer_of(user).await?;
             let mapping = match &mapping {
@@ -278,6 +282,8 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
                 today: crate::web::japan_today(),
                 file_name: &name,
                 progress: &progress,
+                lang: mimamori_core::domain::Lang::parse("lang", &lang)
+                    .map_err(|_| anyhow::anyhow!("--lang: use ja or en"))?,
             };
             let r = if dry_run {
                 imports::dry_run(&db, &v, &mapping, &sheet, opt).await?

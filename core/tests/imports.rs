@@ -326,6 +326,7 @@ fn opts<'a>(
         today: today(),
         file_name: "nesid.csv",
         progress,
+        lang: mimamori_core::domain::Lang::En,
     }
 }
 
@@ -388,6 +389,29 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
     );
     assert!(why(9).contains("doctor_name"), "{}", why(9));
     assert!(why(10).contains("also on line 2"), "{}", why(10));
+    // The reasons come in the importing staff member's language.
+    let ja = imports::dry_run(
+        db,
+        &v,
+        &m,
+        &sheet,
+        imports::Options {
+            lang: mimamori_core::domain::Lang::Ja,
+            ..opts(&periods, &none)
+        },
+    )
+    .await
+    .unwrap();
+    let ja_why = |line: usize| {
+        ja.rows
+            .iter()
+            .find(|o| o.line == line)
+            .and_then(|o| o.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(ja_why(7).contains("その日は存在しません"), "{}", ja_why(7));
+    assert!(ja_why(8).contains("対応表にない値"), "{}", ja_why(8));
+    assert!(ja_why(10).contains("2 行目にもあります"), "{}", ja_why(10));
     assert_eq!(
         (
             dry.created,

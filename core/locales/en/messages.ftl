@@ -42,3 +42,12 @@ error-too-large = Too much at once
 error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.
 
 error-busy = The system is busy right now. Please try again in about { $secs } seconds.
+
+# Import (mimamori import nesid / the console's import page): why a row is rejected.
+err-import-not-mapped = '{ $value }' is not one of the mapped values ({ $values })
+err-import-not-a-date = '{ $value }' is not a date in { $formats }
+err-import-no-such-day = { $value }: there is no such day
+err-import-before-era = { $value }: before the { $era } era began ({ $start })
+err-import-after-era = { $value }: the { $era } era ended on { $end }
+err-import-case-empty = the case number is empty
+err-import-case-twice = '{ $case }' is also on line { $line }

@@ -42,3 +42,12 @@ error-too-large = 送信内容が大きすぎます
 error-too-large-text = 一度に送れるのは { $mb } MB までです。内容を減らして、もう一度送ってください。
 
 error-busy = 混み合っています。{ $secs }秒ほどしてから、もう一度お試しください。
+
+# 取り込み（mimamori import nesid・コンソールの取り込み画面）：行を取り込めない理由
+err-import-not-mapped = 「{ $value }」は対応表にない値です（使える値: { $values }）
+err-import-not-a-date = 「{ $value }」は日付として読めません（形式: { $formats }）
+err-import-no-such-day = { $value }：その日は存在しません
+err-import-before-era = { $value }：{ $era }の始まり（{ $start }）より前の日付です
+err-import-after-era = { $value }：{ $era }は { $end } に終わっています
+err-import-case-empty = 事例番号が空です
+err-import-case-twice = 事例番号「{ $case }」は { $line } 行目にもあります

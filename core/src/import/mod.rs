@@ -168,7 +168,7 @@ impl Mapping {
     }
 
     /// A date in one of the mapping's formats, as YYYY-MM-DD.
-    pub fn date(&self, v: &str) -> Result<NaiveDate, String> {
+    pub fn date(&self, v: &str) -> Result<NaiveDate, Why> {
         let v = v.trim();
         for f in &self.dates {
             if f == "wareki" {
@@ -181,9 +181,19 @@ impl Mapping {
                 return Ok(d);
             }
         }
-        Err(format!("'{v}' is not a date in {}", self.dates.join(", ")))
+        Err((
+            "err-import-not-a-date",
+            vec![
+                ("value", v.to_string()),
+                ("formats", self.dates.join(", ")),
+            ],
+        ))
     }
 }
+
+/// Why a value cannot be read: a message catalogue key (`core/locales`) and its arguments,
+/// shown in the reader's language.
+pub type Why = (&'static str, Vec<(&'static str, String)>);
 
 /// A table read from a file: its headers and each row with its line number (header = 1).
 #[derive(Debug, Clone, Default)]
@@ -345,11 +355,14 @@ impl Mapping {
                     None => {
                         problems.push(FieldError::new(
                             *f,
-                            format!(
-                                "'{raw}' is not one of the mapped values ({})",
-                                table.keys().cloned().collect::<Vec<_>>().join(", ")
-                            ),
-                            Vec::new(),
+                            "err-import-not-mapped".into(),
+                            vec![
+                                ("value", raw.to_string()),
+                                (
+                                    "values",
+                                    table.keys().cloned().collect::<Vec<_>>().join(", "),
+                                ),
+                            ],
                         ));
                         continue;
                     }
@@ -359,8 +372,8 @@ impl Mapping {
             let v = if DATE_FIELDS.contains(f) {
                 match self.date(&v) {
                     Ok(d) => d.to_string(),
-                    Err(why) => {
-                        problems.push(FieldError::new(*f, why, Vec::new()));
+                    Err((key, args)) => {
+                        problems.push(FieldError::new(*f, key.to_string(), args));
                         continue;
                     }
                 }
@@ -372,7 +385,7 @@ impl Mapping {
         if !fields.contains_key("case_number") {
             problems.push(FieldError::new(
                 "case_number",
-                "the case number is empty".into(),
+                "err-import-case-empty".into(),
                 Vec::new(),
             ));
         }

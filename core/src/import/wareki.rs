@@ -18,8 +18,9 @@ const ERAS: [(&str, char, (i32, u32, u32)); 5] = [
 pub enum Wareki {
     /// Not written as an era date at all.
     NotWareki,
-    /// An era date that does not exist (outside its era, or no such day).
-    Invalid(String),
+    /// An era date that does not exist (outside its era, or no such day): the message's
+    /// catalogue key and its arguments.
+    Invalid(super::Why),
 }
 
 /// Parses an era date.
@@ -63,11 +64,15 @@ pub fn parse(s: &str) -> Result<NaiveDate, Wareki> {
     let start = NaiveDate::from_ymd_opt(era.2.0, era.2.1, era.2.2).expect("era start");
     let year = era.2.0 + y as i32 - 1;
     let date = NaiveDate::from_ymd_opt(year, m, d)
-        .ok_or_else(|| Wareki::Invalid(format!("{s}: there is no such day")))?;
+        .ok_or_else(|| Wareki::Invalid(("err-import-no-such-day", vec![("value", s.to_string())])))?;
     if y == 0 || date < start {
-        return Err(Wareki::Invalid(format!(
-            "{s}: before the {} era began ({start})",
-            era.0
+        return Err(Wareki::Invalid((
+            "err-import-before-era",
+            vec![
+                ("value", s.to_string()),
+                ("era", era.0.to_string()),
+                ("start", start.to_string()),
+            ],
         )));
     }
     // After the next era began (the era list is newest first).
@@ -76,10 +81,13 @@ pub fn parse(s: &str) -> Result<NaiveDate, Wareki> {
         let next = ERAS[pos - 1].2;
         let next = NaiveDate::from_ymd_opt(next.0, next.1, next.2).expect("era start");
         if date >= next {
-            return Err(Wareki::Invalid(format!(
-                "{s}: the {} era ended on {}",
-                era.0,
-                next.pred_opt().unwrap_or(next)
+            return Err(Wareki::Invalid((
+                "err-import-after-era",
+                vec![
+                    ("value", s.to_string()),
+                    ("era", era.0.to_string()),
+                    ("end", next.pred_opt().unwrap_or(next).to_string()),
+                ],
             )));
         }
     }

@@ -28,7 +28,7 @@ use crate::{
     Db, Error, FieldError, Result,
     access::{Role, Viewer},
     db::{BeginWrite, now},
-    domain::kana_key,
+    domain::{Lang, kana_key},
     import::{Mapped, Mapping, Sheet, repositive_of},
     periods::Periods,
     store::{
@@ -130,6 +130,8 @@ pub struct Options<'a> {
     pub file_name: &'a str,
     /// Told (rows done, rows in all) after each committed chunk.
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
+    /// The language of the report's reasons (the importing staff member's).
+    pub lang: Lang,
 }
 
 /// An `import_rows` row to write: source, case number, line, outcome, person, report.
@@ -227,9 +229,10 @@ fn to_input(m: &Mapped) -> ReportInput {
     }
 }
 
-fn reasons(f: &[FieldError]) -> String {
+/// A rejected row's reasons in `lang` (the importing staff member's language).
+fn reasons(f: &[FieldError], lang: Lang) -> String {
     f.iter()
-        .map(|e| format!("{}: {}", e.field, e.reason))
+        .map(|e| format!("{}: {}", e.field, e.message(lang)))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -241,6 +244,7 @@ fn decide(
     sheet: &Sheet,
     periods: &Periods,
     today: NaiveDate,
+    lang: Lang,
     imported: &HashMap<String, Option<i64>>,
     registry: &HashMap<String, Known>,
 ) -> Result<(Vec<Outcome>, Vec<Planned>)> {
@@ -265,8 +269,13 @@ fn decide(
             reason: Some(why),
         };
         if let Some(first) = seen_numbers.get(&case).filter(|_| !case.is_empty()) {
-            outcomes.push(reject(format!(
-                "case_number: '{case}' is also on line {first}"
+            outcomes.push(reject(reasons(
+                &[FieldError::new(
+                    "case_number",
+                    "err-import-case-twice".into(),
+                    vec![("case", case.clone()), ("line", first.to_string())],
+                )],
+                lang,
             )));
             continue;
         }
@@ -286,7 +295,7 @@ fn decide(
         let mapped = match mapping.map_row(&columns, *line, cells) {
             Ok(m) => m,
             Err(f) => {
-                outcomes.push(reject(reasons(&f)));
+                outcomes.push(reject(reasons(&f, lang)));
                 continue;
             }
         };
@@ -296,7 +305,7 @@ fn decide(
                 let remarks = mapped.fields.get("remarks").cloned();
                 valid.push((*line, case, r, remarks));
             }
-            Err(Error::Invalid(f)) => outcomes.push(reject(reasons(&f))),
+            Err(Error::Invalid(f)) => outcomes.push(reject(reasons(&f, lang))),
             Err(e) => return Err(e),
         }
     }
@@ -437,7 +446,7 @@ pub async fn dry_run(
     may_import(viewer)?;
     let imported = imported(db, &mapping.source).await?;
     let registry = registry(db, viewer.health_centre_id).await?;
-    let (rows, _) = decide(mapping, sheet, opt.periods, opt.today, &imported, &registry)?;
+    let (rows, _) = decide(mapping, sheet, opt.periods, opt.today, opt.lang, &imported, &registry)?;
     with_db!(db, p => audit(p, Actor::Staff(viewer.staff_id), "import.dry_run", "health_centre", Some(viewer.health_centre_id), None).await)?;
     let mut r = Report {
         rows_read: sheet.rows.len(),
@@ -461,7 +470,7 @@ pub async fn run(
     may_import(viewer)?;
     let imported = imported(db, &mapping.source).await?;
     let registry = registry(db, viewer.health_centre_id).await?;
-    let (mut rows, planned) = decide(mapping, sheet, opt.periods, opt.today, &imported, &registry)?;
+    let (mut rows, planned) = decide(mapping, sheet, opt.periods, opt.today, opt.lang, &imported, &registry)?;
     let t = now();
     let centre = viewer.health_centre_id;
     let batch_id: i64 = with_db!(db, p => sqlx::query_scalar(
@@ -898,7 +907,7 @@ pub async fn contacts(
         };
         let Some(p) = parsed else {
             o.outcome = "rejected";
-            o.reason = Some(reasons(&problems));
+            o.reason = Some(reasons(&problems, opt.lang));
             rows.push(o);
             continue;
         };

@@ -289,6 +289,7 @@ async fn upload(
                 today: japan_today(),
                 file_name: &up.file_name,
                 progress: &|_, _| {},
+                lang,
             };
             let r = imports::contacts(&s.db, &who.viewer(), case, &up.sheet, false, window, opt)
                 .await?;
@@ -321,6 +322,7 @@ async fn upload(
                 today: japan_today(),
                 file_name: &up.file_name,
                 progress: &progress,
+                lang,
             };
             let r = imports::run(&db, &viewer, &up.mapping, &up.sheet, opt).await;
             let state = match r {
@@ -390,6 +392,7 @@ async fn upload(
         today: japan_today(),
         file_name: &file_name,
         progress: &|_, _| {},
+        lang,
     };
     let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
     let result = match contacts_of {
