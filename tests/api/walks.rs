@@ -458,7 +458,7 @@ async fn a_nurse_checks_and_imports_an_export() {
         json!({"submit": "main form button[type=submit]"}),
         see("確認結果"),
         see("重複"),
-        see("there is no such day"),
+        see("その日は存在しません"),
         axe("import-dry-run"),
         shot("import-01-dry-run"),
         json!({"submit": "main form:last-of-type button[type=submit]"}),

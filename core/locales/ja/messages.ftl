@@ -49,5 +49,5 @@ err-import-not-a-date = 「{ $value }」は日付として読めません（形�
 err-import-no-such-day = { $value }：その日は存在しません
 err-import-before-era = { $value }：{ $era }の始まり（{ $start }）より前の日付です
 err-import-after-era = { $value }：{ $era }は { $end } に終わっています
-err-import-case-empty = 事例番号が空です
-err-import-case-twice = 事例番号「{ $case }」は { $line } 行目にもあります
+err-import-case-empty = 症例番号が空です
+err-import-case-twice = 症例番号「{ $case }」は { $line } 行目にもあります

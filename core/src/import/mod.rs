@@ -183,10 +183,7 @@ impl Mapping {
         }
         Err((
             "err-import-not-a-date",
-            vec![
-                ("value", v.to_string()),
-                ("formats", self.dates.join(", ")),
-            ],
+            vec![("value", v.to_string()), ("formats", self.dates.join(", "))],
         ))
     }
 }
@@ -430,7 +427,10 @@ mod tests {
         assert_eq!(m.source, "nesid");
         assert_eq!(m.date("令和2年5月1日").unwrap().to_string(), "2020-05-01");
         assert_eq!(m.date("2020/5/1").unwrap().to_string(), "2020-05-01");
-        assert!(m.date("平成31年5月1日").unwrap_err().contains("ended"));
+        assert_eq!(
+            m.date("平成31年5月1日").unwrap_err().0,
+            "err-import-after-era"
+        );
     }
 
     #[test]

@@ -63,8 +63,9 @@ pub fn parse(s: &str) -> Result<NaiveDate, Wareki> {
     let (y, m, d) = (n(0), n(1), n(2));
     let start = NaiveDate::from_ymd_opt(era.2.0, era.2.1, era.2.2).expect("era start");
     let year = era.2.0 + y as i32 - 1;
-    let date = NaiveDate::from_ymd_opt(year, m, d)
-        .ok_or_else(|| Wareki::Invalid(("err-import-no-such-day", vec![("value", s.to_string())])))?;
+    let date = NaiveDate::from_ymd_opt(year, m, d).ok_or_else(|| {
+        Wareki::Invalid(("err-import-no-such-day", vec![("value", s.to_string())]))
+    })?;
     if y == 0 || date < start {
         return Err(Wareki::Invalid((
             "err-import-before-era",

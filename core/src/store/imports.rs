@@ -446,7 +446,15 @@ pub async fn dry_run(
     may_import(viewer)?;
     let imported = imported(db, &mapping.source).await?;
     let registry = registry(db, viewer.health_centre_id).await?;
-    let (rows, _) = decide(mapping, sheet, opt.periods, opt.today, opt.lang, &imported, &registry)?;
+    let (rows, _) = decide(
+        mapping,
+        sheet,
+        opt.periods,
+        opt.today,
+        opt.lang,
+        &imported,
+        &registry,
+    )?;
     with_db!(db, p => audit(p, Actor::Staff(viewer.staff_id), "import.dry_run", "health_centre", Some(viewer.health_centre_id), None).await)?;
     let mut r = Report {
         rows_read: sheet.rows.len(),
@@ -470,7 +478,15 @@ pub async fn run(
     may_import(viewer)?;
     let imported = imported(db, &mapping.source).await?;
     let registry = registry(db, viewer.health_centre_id).await?;
-    let (mut rows, planned) = decide(mapping, sheet, opt.periods, opt.today, opt.lang, &imported, &registry)?;
+    let (mut rows, planned) = decide(
+        mapping,
+        sheet,
+        opt.periods,
+        opt.today,
+        opt.lang,
+        &imported,
+        &registry,
+    )?;
     let t = now();
     let centre = viewer.health_centre_id;
     let batch_id: i64 = with_db!(db, p => sqlx::query_scalar(
@@ -856,8 +872,8 @@ pub async fn contacts(
             }
             match dates.date(&v) {
                 Ok(d) => d.to_string(),
-                Err(why) => {
-                    problems.push(FieldError::new(f, why, Vec::new()));
+                Err((key, args)) => {
+                    problems.push(FieldError::new(f, key.to_string(), args));
                     String::new()
                 }
             }
