@@ -158,6 +158,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         today,
         file_name: "bench.csv",
         progress: &|_, _| {},
+        lang: mimamori_core::domain::Lang::Ja,
     };
     let r = imports::run(&db, &staff, &mapping, &sheet, opt).await?;
     let secs = t0.elapsed().as_secs_f64();
