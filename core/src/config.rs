@@ -147,7 +147,8 @@ pub struct HttpConfig {
     pub login_concurrency: usize,
     /// How long a login waits in that queue before it is told to retry (503 + Retry-After).
     pub login_queue_secs: u64,
-    /// Console and API requests running at once; 0 = one per core. Patient pages, provider
+    /// Most console and API requests running at once; 0 = 16 per core. Fewer (down to one
+    /// per core) while patients' requests run slower than usual. Patient pages, provider
     /// webhooks and logins are not counted (see `web::lanes`).
     pub console_concurrency: usize,
     /// Console requests allowed to wait for one of those places; further ones are told at

@@ -66,6 +66,40 @@ impl Drop for Patient<'_> {
     }
 }
 
+/// Places held back from the console: free ones taken, and a debt of ones still in use,
+/// taken as they come back.
+#[derive(Default)]
+struct Held {
+    permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+    debt: usize,
+}
+
+/// A console request's place; when the limit was cut while it ran, the place is kept back
+/// instead of being handed to the next request.
+pub struct Place<'a> {
+    gate: &'a ConsoleGate,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            let mut held = self.gate.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.debt > 0 {
+                held.debt -= 1;
+                held.permits.push(p);
+            }
+        }
+    }
+}
+
+/// How often the console's limit may be cut (halved at most once per interval).
+const STEP: Duration = Duration::from_millis(100);
+
+/// How often it may grow back (one place per interval): slowly, so that a console which
+/// has just been cut does not take the CPU back before patients are served again.
+const GROW: Duration = Duration::from_millis(500);
+
 /// The console's admission: running requests, a bounded waiting room, counters.
 pub struct ConsoleGate {
     running: Arc<Semaphore>,
@@ -83,17 +117,38 @@ pub struct ConsoleGate {
     /// When shedding was last logged (seconds since `epoch`): at most once per 10 s.
     logged_at: AtomicU64,
     epoch: std::time::Instant,
+    /// The adaptive limit: places held back from the console (`max - held` may run), the
+    /// fewest it may keep, and when it was last cut (µs since `epoch`).
+    held: std::sync::Mutex<Held>,
+    max: usize,
+    min: usize,
+    changed_at: AtomicU64,
+    /// When a place was last given back (µs since `epoch`).
+    grown_at: AtomicU64,
+    /// Patients' usual request time (µs): follows fast answers quickly, slow ones slowly.
+    baseline_us: AtomicU64,
 }
 
 impl ConsoleGate {
-    /// `concurrency` 0 = one per core (the surge benchmark: two per core let console work take
-    /// the CPU patients need, answers p99 4.5× idle at 10× overload; one per core 1.9×).
+    /// At most `concurrency` console requests run (0 = 16 per core); fewer — down to one per
+    /// core — while patients' requests take longer than usual: the limit halves when a
+    /// patient request takes more than 1.5 times its usual time (+1 ms) and grows by one per
+    /// 500 ms while none does (the surge benchmark: a fixed two per core let console work take the
+    /// CPU patients need, answers p99 4.5× idle at 10× overload; one per core 1.9×, but
+    /// then a page that waits on its audit commit ran at a third of its speed).
     pub fn new(concurrency: usize, max_waiting: usize, wait: Duration) -> ConsoleGate {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let concurrency = match concurrency {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => 16 * cores,
             n => n,
         };
         ConsoleGate {
+            held: std::sync::Mutex::new(Held::default()),
+            max: concurrency,
+            min: cores.min(concurrency),
+            changed_at: AtomicU64::new(0),
+            grown_at: AtomicU64::new(0),
+            baseline_us: AtomicU64::new(0),
             running: Arc::new(Semaphore::new(concurrency)),
             waiting: AtomicUsize::new(0),
             max_waiting,
@@ -107,8 +162,80 @@ impl ConsoleGate {
         }
     }
 
+    /// The console's current limit.
+    pub fn limit(&self) -> usize {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        self.max - held.permits.len() - held.debt
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64 + 1
+    }
+
+    /// A patient request took `d`: learn the usual time; halve the console's limit when it
+    /// took more than 1.5 times that (plus 1 ms of slack).
+    fn patient_took(&self, d: Duration) {
+        let d = d.as_micros() as u64;
+        let base = self.baseline_us.load(Ordering::Relaxed);
+        let next = match base {
+            0 => d,
+            b if d < b => (3 * b + d) / 4,
+            b => b + (d - b) / 64,
+        };
+        self.baseline_us.store(next, Ordering::Relaxed);
+        if base == 0 || d <= base + base / 2 + 1_000 {
+            return;
+        }
+        let now = self.now_us();
+        let last = self.changed_at.load(Ordering::Relaxed);
+        if (last != 0 && now < last + STEP.as_micros() as u64)
+            || self
+                .changed_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = self.max - held.permits.len() - held.debt;
+        let target = (limit / 2).max(self.min);
+        // Free places are held back at once; places in use when their request ends.
+        for _ in target..limit {
+            match self.running.clone().try_acquire_owned() {
+                Ok(p) => held.permits.push(p),
+                Err(_) => held.debt += 1,
+            }
+        }
+    }
+
+    /// One more place for the console, one per step, when no patient was slow for a step.
+    fn grow(&self) {
+        let step = GROW.as_micros() as u64;
+        let now = self.now_us();
+        let (cut, grown) = (
+            self.changed_at.load(Ordering::Relaxed),
+            self.grown_at.load(Ordering::Relaxed),
+        );
+        let quiet = cut == 0 || now >= cut + step;
+        if quiet
+            && (grown == 0 || now >= grown + step)
+            && self
+                .grown_at
+                .compare_exchange(grown, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.debt > 0 {
+                held.debt -= 1;
+            } else {
+                drop(held.permits.pop());
+            }
+        }
+    }
+
     /// A permit to run, or `None`: the waiting room is full or the wait ran out.
-    pub async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub async fn admit(&self) -> Option<Place<'_>> {
+        self.grow();
         // Patients first: while an answer or a provider report is being handled, new console
         // work waits for it (briefly: a patient request takes milliseconds).
         let done = self.patients_done.notified();
@@ -119,7 +246,10 @@ impl ConsoleGate {
         }
         if let Ok(p) = self.running.clone().try_acquire_owned() {
             self.admitted.fetch_add(1, Ordering::Relaxed);
-            return Some(p);
+            return Some(Place {
+                gate: self,
+                permit: Some(p),
+            });
         }
         // Count ourselves in; leave at once when the room is already full.
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
@@ -132,7 +262,10 @@ impl ConsoleGate {
         match got {
             Ok(Ok(p)) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);
-                Some(p)
+                Some(Place {
+                    gate: self,
+                    permit: Some(p),
+                })
             }
             _ => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
@@ -173,8 +306,13 @@ pub async fn gate(
 ) -> Response {
     let path = req.uri().path();
     if patient_lane(path) {
-        let _patient = Patient::enter(&state.console_gate);
-        return next.run(req).await;
+        let gate = &state.console_gate;
+        let patient = Patient::enter(gate);
+        let t = std::time::Instant::now();
+        let res = next.run(req).await;
+        gate.patient_took(t.elapsed());
+        drop(patient);
+        return res;
     }
     if login_lane(path) {
         return next.run(req).await;
@@ -268,6 +406,48 @@ mod tests {
         );
         drop(held);
         assert_eq!(g.shed.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn slow_patients_halve_the_console_and_quiet_lets_it_grow_back() {
+        let g = ConsoleGate::new(16, 4, Duration::from_millis(50));
+        assert_eq!(g.limit(), 16);
+        // Patients answered in about 4 ms: that is their usual time.
+        for _ in 0..20 {
+            g.patient_took(Duration::from_millis(4));
+        }
+        assert_eq!(g.limit(), 16, "usual times change nothing");
+        // One takes 30 ms: the console's places are halved…
+        g.patient_took(Duration::from_millis(30));
+        assert_eq!(g.limit(), 8);
+        // …at most once per step.
+        g.patient_took(Duration::from_millis(30));
+        assert_eq!(g.limit(), 8);
+        tokio::time::sleep(STEP + Duration::from_millis(10)).await;
+        g.patient_took(Duration::from_millis(30));
+        assert_eq!(g.limit(), 4);
+        // A cut while places are in use holds them back as their requests end.
+        let busy: Vec<_> = futures::future::join_all((0..4).map(|_| g.admit())).await;
+        assert!(busy.iter().all(Option::is_some));
+        tokio::time::sleep(STEP + Duration::from_millis(10)).await;
+        g.patient_took(Duration::from_millis(30));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(g.limit(), 2.max(cores.min(16)));
+        drop(busy);
+        assert!(
+            g.running.available_permits() <= g.limit(),
+            "returned places are kept back"
+        );
+        // Never below one per core.
+        for _ in 0..6 {
+            tokio::time::sleep(STEP + Duration::from_millis(5)).await;
+            g.patient_took(Duration::from_millis(30));
+        }
+        assert_eq!(g.limit(), cores.min(16));
+        // Quiet: one place back per GROW interval as console requests arrive.
+        tokio::time::sleep(GROW + Duration::from_millis(10)).await;
+        drop(g.admit().await);
+        assert_eq!(g.limit(), cores.min(16) + 1);
     }
 
     #[tokio::test]
