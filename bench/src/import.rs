@@ -9,18 +9,7 @@ use chrono::Utc;
 use mimamori_core::{Db, access::Viewer, db::now, import, periods::Periods, store::imports};
 
 use crate::review::seed_checkins;
-use crate::run::{Args, drop_db, fresh_db};
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use crate::run::{Args, drop_db, fresh_db, rss_kib};
 
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     const REGISTRY: i64 = 1_000_000;

@@ -231,6 +231,23 @@ pub(crate) async fn seed_named_people(p: &sqlx::PgPool, centre: i64, n: i64) -> 
     Ok(())
 }
 
+/// A `/proc/{pid}/status` figure in KiB (Linux), e.g. `VmRSS:`; `pid` may be `self`.
+pub(crate) fn proc_status_kib(pid: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// This process's resident memory in KiB (0 where `/proc` is missing).
+pub(crate) fn rss_kib() -> u64 {
+    proc_status_kib("self", "VmRSS:").unwrap_or(0)
+}
+
 /// The most timestamps in any half-open one-second window.
 pub(crate) fn max_per_second(times: &[Instant]) -> usize {
     let mut t: Vec<Instant> = times.to_vec();

@@ -9,6 +9,8 @@
 //!   streams (flat = it does not grow with the file).
 use std::time::Instant;
 
+use crate::run::rss_kib;
+
 use chrono::Utc;
 use mimamori_core::{Db, db::now, store::stats};
 
@@ -17,17 +19,6 @@ use crate::run::{Args, db_url, drop_db, fresh_db, pct};
 
 const MUNICIPALITIES: &str = "ARRAY['新宿区','渋谷区','港区','世田谷区','練馬区','大田区','足立区','江戸川区','杉並区','板橋区',
     '江東区','葛飾区','品川区','北区','中野区','豊島区','目黒区','墨田区','荒川区','文京区']";
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let n = args.people;

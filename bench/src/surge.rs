@@ -106,18 +106,11 @@ fn lower_generator_priority() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Resident and peak memory of a process in MB (Linux `/proc`).
+/// Resident and peak memory of a process in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let mb =
+        |k: &str| proc_status_kib(&pid.to_string(), k).map_or(f64::NAN, |kb| kb as f64 / 1024.0);
+    (mb("VmRSS:"), mb("VmHWM:"))
 }
 
 /// Answers at [`ANSWER_RATE`] for `len`, each a form post and its redirect; returns the

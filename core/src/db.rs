@@ -85,6 +85,16 @@ impl Db {
         }
     }
 
+    /// Writer tasks a group-commit writer runs (the answer writer, the audit writer): two on
+    /// PostgreSQL, so one batch is written while the other's commit waits for its WAL flush;
+    /// one on SQLite, the one writer the file allows.
+    pub fn group_commit_writers(&self) -> usize {
+        match self {
+            Db::Sqlite(_) => 1,
+            Db::Postgres(_) => 2,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

@@ -42,12 +42,8 @@ impl Ingest {
     /// speed); on SQLite one, the one writer the file allows.
     pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let writers = match db {
-            Db::Postgres(_) => 2,
-            Db::Sqlite(_) => 1,
-        };
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..writers {
+        for _ in 0..db.group_commit_writers() {
             tokio::spawn(writer(db.clone(), rules.clone(), rx.clone()));
         }
         Ingest { jobs }

@@ -223,15 +223,9 @@ impl AuditWriter {
     /// is dropped, after answering every request it has taken.
     pub fn spawn(db: crate::Db) -> AuditWriter {
         let (jobs, rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
-        // Two writers on PostgreSQL (one batch is written while the other's commit is
-        // flushed), one on SQLite (one writer per file); the receiver is held only while
-        // waiting for a batch.
-        let writers = match db {
-            crate::Db::Postgres(_) => 2,
-            crate::Db::Sqlite(_) => 1,
-        };
+        // See `Db::group_commit_writers`; the receiver is held only while waiting for a batch.
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..writers {
+        for _ in 0..db.group_commit_writers() {
             let (db, rx) = (db.clone(), rx.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);

@@ -186,6 +186,16 @@ struct Planned {
     of_line: Option<usize>,
 }
 
+/// An imported person's channel: e-mail when they have only an address, else SMS.
+fn channel_for(phone: &str, email: &str) -> String {
+    if phone.is_empty() && !email.is_empty() {
+        "email"
+    } else {
+        "sms"
+    }
+    .into()
+}
+
 fn to_input(m: &Mapped) -> ReportInput {
     let g = |f: &str| m.fields.get(f).cloned().unwrap_or_default();
     let phone = g("phone");
@@ -198,12 +208,7 @@ fn to_input(m: &Mapped) -> ReportInput {
             date_of_birth: g("date_of_birth"),
             phone: phone.clone(),
             email: email.clone(),
-            channel: if phone.is_empty() && !email.is_empty() {
-                "email"
-            } else {
-                "sms"
-            }
-            .into(),
+            channel: channel_for(&phone, &email),
             prefecture_code: g("prefecture_code"),
             municipality: g("municipality"),
             address: g("address"),
@@ -886,12 +891,7 @@ pub async fn contacts(
             name_kana: get("name_kana"),
             phone: phone.clone(),
             email: email.clone(),
-            channel: if phone.is_empty() && !email.is_empty() {
-                "email"
-            } else {
-                "sms"
-            }
-            .into(),
+            channel: channel_for(&phone, &email),
             date_of_birth: dob,
             sex: get("sex"),
             last_exposure_date: exposure,
