@@ -41,7 +41,10 @@ error-to-console = Back to the console
 error-too-large = Too much at once
 error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.
 
-error-busy = The system is busy right now. Please try again in about { $secs } seconds.
+error-busy = The system is busy right now. Please try again in about { $secs ->
+    [one] { $secs } second
+   *[other] { $secs } seconds
+}.
 
 # Import (mimamori import nesid / the console's import page): why a row is rejected.
 err-import-not-mapped = '{ $value }' is not one of the mapped values ({ $values })
