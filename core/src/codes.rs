@@ -105,6 +105,13 @@ codes!(
         NonReporting = "non_reporting",
         Unreachable = "unreachable",
         Callback = "callback",
+        Spo2Baseline = "spo2_baseline",
+        Spo2Falling = "spo2_falling",
+        TempRising = "temp_rising",
+        FeverReturned = "fever_returned",
+        WorseRepeated = "worse_repeated",
+        LateSymptoms = "late_symptoms",
+        Score = "score",
     }
 );
 

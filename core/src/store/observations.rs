@@ -72,28 +72,36 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 /// Rule evaluation inside the caller's transaction `$tx`, after the observations are
-/// written, for `$items: &[(person id, &Answer, observed at)]`: daily temperature maxima in
-/// each centre's time zone, the rules (with the centre's overrides), escalations (raising,
-/// never lowering, their priority), their timeline events, and notifications of on-duty
-/// staff for a new urgent escalation. Two reads serve the whole batch. Evaluates to
+/// written, for `$items: &[(person id, &Answer, observed at, observation id)]`: each person's
+/// centre, time zone, overrides, onset date and running rule state ([`rules::trend::History`])
+/// in one read; the fixed and trend rules ([`rules::trend::step`]); the states written back
+/// in one statement; escalations (raising, never lowering, their priority), their timeline
+/// events, and notifications of on-duty staff for a new urgent escalation. A person without
+/// a state yet, or whose reading is older than the state's latest (staff entering a past
+/// reading), has the state rebuilt from their observations in time order — the same fold, so
+/// the result is what it would have been had every reading come in order. Evaluates to
 /// `Result<Vec<Vec<Trigger>>>`, one list per item.
 macro_rules! evaluate_in_tx {
     ($tx:expr, $items:expr, $rules:expr, $t:expr) => {{
-        let items: &[(i64, &Answer, DateTime<Utc>)] = $items;
+        let items: &[(i64, &Answer, DateTime<Utc>, i64)] = $items;
         let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
         persons.sort_unstable();
         persons.dedup();
         let list = placeholders(1, persons.len());
         let sql = format!(
-            "SELECT p.id, h.id, h.time_zone, h.rules FROM persons p JOIN health_centres h ON h.id = p.health_centre_id WHERE p.id IN ({list})");
-        let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(sqlx::AssertSqlSafe(sql));
+            "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq FROM persons p
+             JOIN health_centres h ON h.id = p.health_centre_id
+             LEFT JOIN rule_state s ON s.person_id = p.id WHERE p.id IN ({list})");
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<NaiveDate>, Option<String>, Option<i64>)>(sqlx::AssertSqlSafe(sql));
         for p in &persons {
             q = q.bind(*p);
         }
-        // Person → (centre, zone, thresholds); each centre's overrides parsed once.
+        // Person → (centre, onset, state); each centre's zone and overrides parsed once.
         let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
-        let mut centres: HashMap<i64, i64> = HashMap::new();
-        for (person, centre, zone, overrides) in q.fetch_all(&mut *$tx).await? {
+        let mut people: HashMap<i64, (i64, Option<NaiveDate>, Option<rules::trend::History>)> = HashMap::new();
+        let mut seqs: HashMap<i64, i64> = HashMap::new();
+        for (person, centre, zone, overrides, onset, state, seq) in q.fetch_all(&mut *$tx).await? {
+            seqs.insert(person, seq.unwrap_or(0));
             by_centre.entry(centre).or_insert_with(|| {
                 let tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
                 let th = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
@@ -102,39 +110,73 @@ macro_rules! evaluate_in_tx {
                 });
                 (tz, th)
             });
-            centres.insert(person, centre);
+            let state = state.and_then(|s| serde_json::from_str::<rules::trend::History>(&s).ok());
+            people.insert(person, (centre, onset, state));
         }
-        let since_of = |th: &Thresholds, at: DateTime<Utc>| at - chrono::Duration::days(i64::from(th.fever_streak_days) + 1);
-        let mut since = $t;
-        for (person, _, at) in items {
-            let centre = centres.get(person).ok_or(Error::NotFound("person"))?;
-            since = since.min(since_of(&by_centre[centre].1, *at));
+        for (person, _, at, _) in items {
+            let (_, _, state) = people.get_mut(person).ok_or(Error::NotFound("person"))?;
+            // A reading older than the state's latest: rebuild in time order.
+            if state.as_ref().is_some_and(|h| h.last_at.is_some_and(|l| *at < l)) {
+                *state = None;
+            }
         }
-        let sql = format!(
-            "SELECT person_id, observed_at, temperature_c FROM observations
-             WHERE person_id IN ({list}) AND observed_at >= ${} AND temperature_c IS NOT NULL",
-            persons.len() + 1);
-        let mut q = sqlx::query_as::<_, (i64, DateTime<Utc>, f64)>(sqlx::AssertSqlSafe(sql));
-        for p in &persons {
-            q = q.bind(*p);
-        }
-        let temps = q.bind(since).fetch_all(&mut *$tx).await?;
-        let mut all = Vec::with_capacity(items.len());
-        for (person, a, observed_at) in items {
-            let centre = centres[person];
-            let (tz, thresholds) = &by_centre[&centre];
-            let from = since_of(thresholds, *observed_at);
-            let mut daily: Vec<(NaiveDate, f64)> = Vec::new();
-            for (_, at, v) in temps.iter().filter(|(p, at, _)| p == person && *at >= from) {
-                let d = at.with_timezone(tz).date_naive();
-                match daily.iter_mut().find(|(day, _)| *day == d) {
-                    Some((_, m)) => *m = m.max(*v),
-                    None => daily.push((d, *v)),
+        let mut all: Vec<Vec<rules::Trigger>> = vec![Vec::new(); items.len()];
+        let rebuild: Vec<i64> = persons.iter().copied().filter(|p| people[p].2.is_none()).collect();
+        if !rebuild.is_empty() {
+            let sql = format!(
+                "SELECT id, person_id, observed_at, temperature_c, spo2, symptoms, urgent FROM observations
+                 WHERE person_id IN ({}) ORDER BY person_id, observed_at, id",
+                placeholders(1, rebuild.len()));
+            let mut q = sqlx::query_as::<_, (i64, i64, DateTime<Utc>, Option<f64>, Option<i32>, String, bool)>(sqlx::AssertSqlSafe(sql));
+            for p in &rebuild {
+                q = q.bind(*p);
+            }
+            let mut states: HashMap<i64, rules::trend::History> = HashMap::new();
+            for (id, person, at, temp, spo2, symptoms, urgent) in q.fetch_all(&mut *$tx).await? {
+                let (centre, onset, _) = &people[&person];
+                let (tz, th) = &by_centre[centre];
+                let h = states.entry(person).or_default();
+                let today = at.with_timezone(tz).date_naive();
+                match items.iter().position(|i| i.3 == id) {
+                    // This batch's own reading: its answer (with the urgent signs named).
+                    Some(k) => all[k] = rules::trend::step(th, h, &rules::reading_of(items[k].1, at), today, *onset),
+                    None => {
+                        let (yes_no, choices) = rules::trend::split_symptoms(&symptoms);
+                        let r = rules::trend::Reading { at, temperature: temp, spo2, urgent, urgent_signs: &[], symptoms: &yes_no, choices: &choices };
+                        rules::trend::step(th, h, &r, today, *onset);
+                    }
                 }
             }
-            let today = observed_at.with_timezone(tz).date_naive();
-            let triggers = rules::on_answer(thresholds, a, today, &daily);
-            for tr in &triggers {
+            for p in &rebuild {
+                people.get_mut(p).expect("read above").2 = Some(states.remove(p).unwrap_or_default());
+            }
+        }
+        for (k, (person, a, at, _)) in items.iter().enumerate() {
+            if rebuild.contains(person) {
+                continue;
+            }
+            let (centre, onset, state) = people.get_mut(person).expect("read above");
+            let (tz, th) = &by_centre[centre];
+            let today = at.with_timezone(tz).date_naive();
+            all[k] = rules::trend::step(th, state.as_mut().expect("kept or rebuilt"), &rules::reading_of(a, *at), today, *onset);
+        }
+        // The states, written back in one statement, each only over the one it was computed
+        // from: a concurrent writer's newer state (two answers of one person in two batches
+        // at once, on PostgreSQL) makes this batch fail and be retried answer by answer.
+        let rows = (0..persons.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!("INSERT INTO rule_state (person_id, state, seq) VALUES {rows}
+                           ON CONFLICT (person_id) DO UPDATE SET state = excluded.state, seq = excluded.seq
+                           WHERE rule_state.seq = excluded.seq - 1 RETURNING person_id");
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for p in &persons {
+            let state = people[p].2.as_ref().map(|h| serde_json::to_string(h).expect("a history serialises")).unwrap_or_default();
+            q = q.bind(*p).bind(state).bind(seqs[p] + 1);
+        }
+        if q.fetch_all(&mut *$tx).await?.len() != persons.len() {
+            return Err(Error::Internal("a person's rule state changed under this batch; retrying".into()));
+        }
+        for ((person, _, _, _), triggers) in items.iter().zip(&all) {
+            for tr in triggers {
                 escalations::raise(&mut $tx, escalations::Raise {
                     person_id: *person,
                     reason: tr.reason,
@@ -143,7 +185,6 @@ macro_rules! evaluate_in_tx {
                     actor: Actor::System,
                 }, $t).await?;
             }
-            all.push(triggers);
         }
         Ok::<Vec<Vec<rules::Trigger>>, crate::Error>(all)
     }};
@@ -289,8 +330,14 @@ pub async fn answer_checkins(
                 observation_ids.insert(checkin, id);
             }
         }
-        let items: Vec<(i64, &Answer, DateTime<Utc>)> =
-            recording.iter().map(|(i, person)| (*person, &batch[*i].answer, t)).collect();
+        let mut items: Vec<(i64, &Answer, DateTime<Utc>, i64)> = Vec::with_capacity(recording.len());
+        for (i, person) in &recording {
+            let id = observation_ids
+                .get(&batch[*i].checkin_id)
+                .copied()
+                .ok_or_else(|| Error::Internal("an inserted observation was not returned".into()))?;
+            items.push((*person, &batch[*i].answer, t, id));
+        }
         let mut triggers = if items.is_empty() {
             Vec::new()
         } else {
@@ -374,7 +421,7 @@ pub async fn record_by_staff(
             .bind(a.temperature.map(Temperature::value)).bind(a.spo2.map(Spo2::value))
             .bind(&symptoms).bind(a.urgent).bind(note).bind(entered_by).bind(t)
             .fetch_one(&mut *tx).await?;
-        let triggers = evaluate_in_tx!(tx, &[(person_id, a, observed_at)], rules, t)?
+        let triggers = evaluate_in_tx!(tx, &[(person_id, a, observed_at, id)], rules, t)?
             .pop()
             .unwrap_or_default();
         audit(&mut *tx, actor, "observation.create", "person", Some(person_id), None).await?;

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::Answer;
 
+// pub mod model;
+pub mod trend;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
@@ -30,6 +33,78 @@ pub struct Thresholds {
     /// high risk (0 = only an open one).
     #[serde(default = "three")]
     pub high_risk_recent_escalation_days: u32,
+    // Rules over the person's own history ([`trend`]); each is off at 0. Defaults apply to
+    // rules files and centre overrides written before these rules existed.
+    /// Readings whose median is the person's SpO2 baseline.
+    #[serde(default = "three")]
+    pub spo2_baseline_readings: u32,
+    /// Points below the baseline that escalate while still above the fixed threshold.
+    #[serde(default = "three")]
+    pub spo2_baseline_drop: u32,
+    /// Consecutive readings, each no higher than the one before …
+    #[serde(default = "three")]
+    pub spo2_falling_readings: u32,
+    /// … falling by at least this many points from first to last.
+    #[serde(default = "three")]
+    pub spo2_falling_points: u32,
+    /// Consecutive local days whose highest temperature rose each day …
+    #[serde(default = "three")]
+    pub temp_rising_days: u32,
+    /// … by at least this much in all (°C) …
+    #[serde(default = "one_degree")]
+    pub temp_rising_by: f64,
+    /// … ending at or above this temperature.
+    #[serde(default = "low_fever")]
+    pub temp_rising_to: f64,
+    /// A fever (at or above this) that returns …
+    #[serde(default = "low_fever")]
+    pub fever_return_at_or_above: f64,
+    /// … after at least this many days with readings below it.
+    #[serde(default = "two")]
+    pub fever_return_after_days: u32,
+    /// "Worse than yesterday" answered on this many consecutive local days.
+    #[serde(default = "two")]
+    pub worse_days: u32,
+    /// The choice question and choice that mean "worse than yesterday".
+    #[serde(default = "feeling")]
+    pub worse_question: String,
+    #[serde(default = "worse")]
+    pub worse_choice: String,
+    /// A symptom answered yes for the first time on or after this day of illness (day 0 =
+    /// the person's onset date, else their first reading).
+    #[serde(default = "seven")]
+    pub late_symptom_from_day: u32,
+    /// The home early-warning score ([`trend::score`]) at or above which to escalate.
+    #[serde(default = "five")]
+    pub score_high_at_or_above: u32,
+    /// The yes/no question that scores as breathlessness in the home score.
+    #[serde(default = "breathless")]
+    pub score_breathless_question: String,
+}
+
+fn two() -> u32 {
+    2
+}
+fn five() -> u32 {
+    5
+}
+fn seven() -> u32 {
+    7
+}
+fn one_degree() -> f64 {
+    1.0
+}
+fn low_fever() -> f64 {
+    37.5
+}
+fn feeling() -> String {
+    "feeling".into()
+}
+fn worse() -> String {
+    "worse".into()
+}
+fn breathless() -> String {
+    "breathless".into()
 }
 
 fn one() -> u32 {
@@ -79,7 +154,7 @@ impl Risk {
     }
 }
 
-const BUILTIN: &str = include_str!("../../flows/rules.toml");
+const BUILTIN: &str = include_str!("../../../flows/rules.toml");
 
 impl Default for Thresholds {
     fn default() -> Self {
@@ -132,6 +207,7 @@ impl Thresholds {
         {
             return Err("streak lengths must be at least 1".into());
         }
+        trend::validate(self)?;
         if self.non_reporting_streak_high_risk > self.non_reporting_streak {
             return Err(
                 "non_reporting_streak_high_risk must not be above non_reporting_streak (people at high risk are escalated sooner, never later)"
@@ -179,20 +255,50 @@ pub fn on_answer(
     today: NaiveDate,
     daily_max_temps: &[(NaiveDate, f64)],
 ) -> Vec<Trigger> {
+    on_reading(
+        t,
+        &reading_of(a, chrono::Utc::now()),
+        today,
+        daily_max_temps,
+    )
+}
+
+/// An answer as the rules read it.
+pub fn reading_of(a: &Answer, at: chrono::DateTime<chrono::Utc>) -> trend::Reading<'_> {
+    trend::Reading {
+        at,
+        temperature: a.temperature.map(|v| v.value()),
+        spo2: a.spo2.map(|v| v.value()),
+        urgent: a.urgent,
+        urgent_signs: &a.urgent_signs,
+        symptoms: &a.symptoms,
+        choices: &a.choices,
+    }
+}
+
+/// The fixed-threshold rules on one reading ([`on_answer`]).
+pub fn on_reading(
+    t: &Thresholds,
+    a: &trend::Reading,
+    today: NaiveDate,
+    daily_max_temps: &[(NaiveDate, f64)],
+) -> Vec<Trigger> {
     let mut out = Vec::new();
-    let urgent_signs: Vec<&str> = a.urgent_signs.iter().map(String::as_str).collect();
     if a.urgent {
         out.push(Trigger {
             reason: "urgent_sign",
             priority: Priority::Urgent,
-            detail: format!(
-                "urgent warning sign answered yes: {}",
-                urgent_signs.join(", ")
-            ),
+            detail: if a.urgent_signs.is_empty() {
+                "urgent warning sign answered yes".to_string()
+            } else {
+                format!(
+                    "urgent warning sign answered yes: {}",
+                    a.urgent_signs.join(", ")
+                )
+            },
         });
     }
-    if let Some(s) = a.spo2 {
-        let v = s.value();
+    if let Some(v) = a.spo2 {
         if v <= t.spo2_urgent_at_or_below {
             out.push(Trigger {
                 reason: "spo2_low",
