@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::Answer;
 
-// pub mod model;
+pub mod lab;
+pub mod model;
 pub mod trend;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
