@@ -102,3 +102,6 @@ err-not-a-prefecture-of-your-area = choose a prefecture of your area
 err-import-upload-expired = the checked file is no longer kept (one hour); choose the file and check it again
 err-import-choose-a-file = choose a file to import
 err-import-case-id = enter the case's ID as a number (for example 123)
+err-lab-days = choose 1 to 90 days
+err-lab-rules = these rules cannot be used: { $why }
+err-lab-note = say in a few words why (up to 500 characters)

@@ -102,3 +102,6 @@ err-not-a-prefecture-of-your-area = 閲覧できる地域の都道府県を選�
 err-import-upload-expired = 確認した内容の有効期限（1時間）が切れました。もう一度ファイルを選んで確認してください
 err-import-choose-a-file = 取り込むファイルを選んでください
 err-import-case-id = 症例の ID を数字で入力してください（例：123）
+err-lab-days = 1〜90日を指定してください
+err-lab-rules = このルールは使えません: { $why }
+err-lab-note = 変更の理由を短く書いてください（500文字まで）

@@ -22,6 +22,7 @@ pub mod persons;
 pub mod registry;
 pub mod reports;
 pub mod residences;
+pub mod rulelab;
 pub mod sections;
 pub mod sessions;
 pub mod staff;
