@@ -286,3 +286,272 @@ fn health_centre_overrides() {
     let fired = rules::on_answer(&o, &answer(None, Some(94), false), d("2026-11-24"), &[]);
     assert_eq!(fired[0].priority, Priority::Urgent);
 }
+
+// ---------------------------------------------------------------------------------------
+// Rules over the person's own history (rules::trend), table-driven: each case is a course
+// of readings (days ago, temperature, SpO2, "worse", yes-symptoms) and the reasons the
+// *last* reading fires.
+
+mod trend_rules {
+    use super::*;
+    use mimamori_core::rules::trend::{self, History, Reading};
+    use std::collections::BTreeMap;
+
+    type R = (i64, Option<f64>, Option<i32>, bool, &'static [&'static str]);
+
+    /// Folds the readings (at 09:00 JST on each day) and returns the last one's reasons.
+    fn last_fires(t: &Thresholds, onset: Option<NaiveDate>, course: &[R]) -> Vec<&'static str> {
+        let tz = chrono_tz::Asia::Tokyo;
+        let today = d("2026-11-24");
+        let mut h = History::default();
+        let mut out = Vec::new();
+        for (ago, temp, spo2, worse, yes) in course {
+            let day = today - Duration::days(*ago);
+            let at = tz
+                .from_local_datetime(&day.and_hms_opt(9, 0, 0).unwrap())
+                .unwrap()
+                .with_timezone(&Utc);
+            let symptoms: BTreeMap<String, bool> =
+                yes.iter().map(|s| (s.to_string(), true)).collect();
+            let mut choices = BTreeMap::new();
+            choices.insert(
+                "feeling".to_string(),
+                if *worse { "worse" } else { "same" }.to_string(),
+            );
+            let r = Reading {
+                at,
+                temperature: *temp,
+                spo2: *spo2,
+                urgent: false,
+                urgent_signs: &[],
+                symptoms: &symptoms,
+                choices: &choices,
+            };
+            out = trend::step(t, &mut h, &r, at.with_timezone(&tz).date_naive(), onset);
+        }
+        let mut v: Vec<&'static str> = out.into_iter().map(|t| t.reason).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn spo2s(v: &[i32]) -> Vec<R> {
+        let n = v.len() as i64;
+        v.iter()
+            .enumerate()
+            .map(|(i, s)| (n - 1 - i as i64, Some(36.6), Some(*s), false, &[][..]))
+            .collect()
+    }
+
+    #[test]
+    fn spo2_against_the_persons_own_baseline() {
+        let t = shipped();
+        let cases: &[(&[i32], &[&str])] = &[
+            // Baseline 98 (median of 98, 97, 99): 96 is 2 below — nothing; 95 is the fixed
+            // threshold — the fixed rule, not the baseline one.
+            (&[98, 97, 99, 96], &[]),
+            (&[98, 97, 99, 95], &["spo2_low"]),
+            // Baseline 99: 96 is 3 below and above the fixed threshold.
+            (&[99, 98, 99, 96], &["spo2_baseline"]),
+            // Too few readings for a baseline: nothing but the fixed rules.
+            (&[99, 96], &[]),
+            // … though a steady fall over three readings needs none.
+            (&[99, 99, 96], &["spo2_falling"]),
+            // A person whose baseline is low (95, e.g. with COPD): the fixed rule fires on
+            // their normal readings; the baseline rule never adds to it below the threshold.
+            (&[95, 95, 96, 95], &["spo2_low"]),
+            // 98, 97, 96 falls by 2 only; 3 below the baseline 99 still fires.
+            (&[99, 99, 98, 97, 96], &["spo2_baseline"]),
+            // Falling over three readings by 3 while still above the threshold (and 3 below
+            // the baseline 99: both say so).
+            (&[99, 99, 99, 98, 96], &["spo2_baseline", "spo2_falling"]),
+            (&[97, 97, 98, 97, 96, 95 + 1], &[]),
+            (&[97, 98, 97, 98, 97, 96], &[]),
+            // A rise in between breaks the fall.
+            (&[99, 99, 98, 99, 96], &["spo2_baseline"]),
+        ];
+        for (course, want) in cases {
+            assert_eq!(&last_fires(&t, None, &spo2s(course)), want, "{course:?}");
+        }
+        // Off at 0.
+        let off = t
+            .with_overrides(r#"{"spo2_baseline_drop": 0, "spo2_falling_readings": 0}"#)
+            .unwrap();
+        assert!(last_fires(&off, None, &spo2s(&[99, 99, 99, 98, 96])).is_empty());
+        assert_eq!(
+            trend::baseline(&[97, 99], 2),
+            Some(97),
+            "even count: the lower middle"
+        );
+        assert_eq!(trend::baseline(&[97, 99], 3), None);
+    }
+
+    #[test]
+    fn temperature_rising_and_fever_returning() {
+        let t = shipped();
+        let temps = |v: &[(i64, f64)]| -> Vec<R> {
+            v.iter()
+                .map(|(ago, c)| (*ago, Some(*c), Some(98), false, &[][..]))
+                .collect()
+        };
+        let cases: &[(&[(i64, f64)], &[&str])] = &[
+            // Rising on three consecutive days by 1.0 to 37.5: fires at the boundary.
+            (&[(2, 36.5), (1, 37.0), (0, 37.5)], &["temp_rising"]),
+            (&[(2, 36.6), (1, 37.0), (0, 37.5)], &[]),
+            // A missing day breaks the run.
+            (&[(3, 36.5), (1, 37.0), (0, 37.6)], &[]),
+            // Fever, two afebrile days, fever again: returned.
+            (
+                &[(4, 38.2), (3, 37.4), (2, 36.8), (1, 36.7), (0, 37.8)],
+                &["fever_returned"],
+            ),
+            // Only one afebrile day between: not yet "returned".
+            (&[(2, 38.2), (1, 36.8), (0, 37.8)], &[]),
+            // Missing days do not count as afebrile: the two days before must have readings.
+            (&[(6, 38.2), (2, 36.8), (0, 37.8)], &[]),
+            // No earlier fever: a first fever is not a return.
+            (&[(3, 36.5), (2, 36.6), (1, 36.6), (0, 37.9)], &[]),
+        ];
+        for (course, want) in cases {
+            assert_eq!(&last_fires(&t, None, &temps(course)), want, "{course:?}");
+        }
+    }
+
+    #[test]
+    fn readings_on_one_tokyo_day_are_one_day() {
+        // Three readings on two local days (two on the evening of 11-23 JST and at 00:30 on
+        // 11-24) are not three days of rising temperature.
+        let t = shipped();
+        let tz = chrono_tz::Asia::Tokyo;
+        let mut h = History::default();
+        let empty = BTreeMap::new();
+        let choices = BTreeMap::new();
+        let mut last = Vec::new();
+        for (local, c) in [
+            ("2026-11-23 08:00", 36.5),
+            ("2026-11-23 22:00", 37.0),
+            ("2026-11-24 00:30", 37.6),
+        ] {
+            let at = tz
+                .from_local_datetime(
+                    &chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M").unwrap(),
+                )
+                .unwrap()
+                .with_timezone(&Utc);
+            let r = Reading {
+                at,
+                temperature: Some(c),
+                spo2: None,
+                urgent: false,
+                urgent_signs: &[],
+                symptoms: &empty,
+                choices: &choices,
+            };
+            last = trend::step(&t, &mut h, &r, at.with_timezone(&tz).date_naive(), None);
+        }
+        assert!(last.is_empty(), "{last:?}");
+        assert_eq!(h.days.len(), 2);
+        assert_eq!(h.days[0].max_temp, Some(37.0));
+    }
+
+    #[test]
+    fn worse_day_after_day_and_late_symptoms() {
+        let t = shipped();
+        let onset = Some(d("2026-11-16")); // 11-24 is day 8
+        let worse = |v: &[(i64, bool)]| -> Vec<R> {
+            v.iter()
+                .map(|(ago, w)| (*ago, Some(36.6), Some(98), *w, &[][..]))
+                .collect()
+        };
+        assert_eq!(
+            last_fires(&t, None, &worse(&[(1, true), (0, true)])),
+            ["worse_repeated"]
+        );
+        assert!(
+            last_fires(&t, None, &worse(&[(2, true), (0, true)])).is_empty(),
+            "a gap day"
+        );
+        assert!(last_fires(&t, None, &worse(&[(1, true), (0, false)])).is_empty());
+        let sym = |yes_today: &'static [&'static str]| -> Vec<R> {
+            vec![
+                (3, Some(36.6), Some(98), false, &["cough"][..]),
+                (2, Some(36.6), Some(98), false, &["cough"][..]),
+                (0, Some(36.6), Some(98), false, yes_today),
+            ]
+        };
+        assert_eq!(
+            last_fires(&t, onset, &sym(&["cough", "breathless"])),
+            ["late_symptoms"]
+        );
+        assert!(
+            last_fires(&t, onset, &sym(&["cough"])).is_empty(),
+            "not new"
+        );
+        // Day 6: too early to count as the late deterioration.
+        assert!(last_fires(&t, Some(d("2026-11-18")), &sym(&["fatigue"])).is_empty());
+        // Without an onset date, day 0 is the first reading (11-21): day 3.
+        assert!(last_fires(&t, None, &sym(&["fatigue"])).is_empty());
+        // Fewer than two earlier readings: every symptom is "new"; nothing fires.
+        assert!(
+            last_fires(
+                &t,
+                onset,
+                &[(0, Some(36.6), Some(98), false, &["fatigue"][..])]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn home_early_warning_score() {
+        let t = shipped();
+        let cases: &[(Option<i32>, Option<f64>, bool, u32)] = &[
+            (Some(96), Some(36.5), false, 0),
+            (Some(95), Some(38.1), false, 2),
+            (Some(96), Some(39.1), true, 4),
+            (Some(95), Some(39.1), true, 5),
+            (Some(91), Some(35.0), false, 6),
+            (None, Some(35.1), false, 1),
+        ];
+        for (s, c, b, want) in cases {
+            assert_eq!(trend::score(*s, *c, *b).0, *want, "{s:?} {c:?} {b}");
+        }
+        let one = |s: i32, c: f64, b: bool| -> Vec<&'static str> {
+            let yes: &'static [&'static str] = if b { &["breathless"] } else { &[] };
+            last_fires(&t, None, &[(0, Some(c), Some(s), false, yes)])
+        };
+        assert_eq!(one(96, 39.1, true), Vec::<&str>::new(), "4 is below 5");
+        assert_eq!(one(95, 39.1, true), ["score", "spo2_low"]);
+    }
+
+    #[test]
+    fn trend_thresholds_that_cannot_work_are_refused() {
+        let t = shipped();
+        for (json, want) in [
+            (
+                r#"{"spo2_baseline_readings": 11}"#,
+                "spo2_baseline_readings = 11 is too large",
+            ),
+            (
+                r#"{"temp_rising_days": 1}"#,
+                "temp_rising_days = 1 compares nothing",
+            ),
+            (
+                r#"{"fever_return_at_or_above": 3.75}"#,
+                "is not a body temperature",
+            ),
+            (r#"{"temp_rising_by": -1}"#, "is not a rise"),
+            (
+                r#"{"score_high_at_or_above": 9}"#,
+                "score_high_at_or_above = 9 is too large",
+            ),
+        ] {
+            let e = t.with_overrides(json).unwrap_err();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+        // Overrides written before the trend rules existed still load, with the defaults.
+        let old = t
+            .with_overrides(r#"{"spo2_urgent_at_or_below": 92}"#)
+            .unwrap();
+        assert_eq!(old.spo2_baseline_drop, 3);
+    }
+}
