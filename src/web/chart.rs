@@ -36,6 +36,9 @@ pub struct ChartInput<'a> {
     pub observations: &'a [Observation],
     /// Local dates of check-ins that ended missed or failed.
     pub missed: &'a [NaiveDate],
+    /// The person's own SpO2 baseline (median of their first readings), when known: drawn
+    /// as a dashed line, so a fall from it shows while still above the fixed bands.
+    pub baseline: Option<i32>,
 }
 
 /// Fractional day index of an instant relative to local midnight of `start`.
@@ -152,6 +155,14 @@ pub fn render(c: &ChartInput) -> Markup {
                     title { (tr(lang, "urgent-warning-sign")) }
                     circle cx=(format!("{ux:.1}")) cy=(format!("{:.1}", temp.y0 + 10.0)) r="7" fill="none" stroke="#b3261e" stroke-width="2.5" {}
                     text x=(format!("{ux:.1}")) y=(format!("{:.1}", temp.y0 + 14.0)) text-anchor="middle" fill="#b3261e" font-weight="bold" { "!" }
+                }
+            }
+            @if let Some(b) = c.baseline {
+                @let by = spo2.y(f64::from(b));
+                g class="baseline" {
+                    title { (format!("{} {b} %", tr(lang, "chart-own-baseline"))) }
+                    line x1=(LEFT) x2=(W - RIGHT) y1=(format!("{by:.1}")) y2=(format!("{by:.1}")) stroke="#0b57d0" stroke-width="1.5" stroke-dasharray="6 4" {}
+                    text x=(W - RIGHT - 4.0) y=(format!("{:.1}", by - 4.0)) text-anchor="end" fill="#0b57d0" { (format!("{} {b} %", tr(lang, "chart-own-baseline"))) }
                 }
             }
             @if !spo2_d.is_empty() {

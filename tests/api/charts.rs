@@ -43,9 +43,20 @@ fn chart_svg_snapshot_for_a_fixed_person() {
             end: d(23),
             observations: &o,
             missed: &[d(14)],
+            baseline: mimamori_core::rules::trend::baseline(
+                &o.iter().filter_map(|x| x.spo2).collect::<Vec<_>>(),
+                3,
+            ),
         })
         .into_string();
         assert_eq!(svg.matches("<path").count(), 2, "one path per series");
+        // The person's own baseline (median of 98, 97, 97) is drawn and named.
+        assert_eq!(svg.matches("class=\"baseline\"").count(), 1);
+        assert!(svg.contains(if lang == Lang::Ja {
+            "本人の基準値 97 %"
+        } else {
+            "own baseline 97 %"
+        }));
         assert_eq!(svg.matches("class=\"missed\"").count(), 1);
         assert_eq!(
             svg.matches("class=\"urgent\"").count(),

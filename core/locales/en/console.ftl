@@ -742,3 +742,4 @@ import-contacts-help = A list of names, phones and last exposure dates (headers:
 import-contacts-done = The close contacts are registered. Case:
 import-valid = Valid rows
 stats-as-of = Figures as of
+chart-own-baseline = own baseline

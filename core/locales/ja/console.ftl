@@ -742,3 +742,4 @@ import-contacts-help = 氏名・電話番号・最終接触日などの一覧（
 import-contacts-done = 濃厚接触者を登録しました。症例：
 import-valid = 問題のない行
 stats-as-of = 集計時刻：
+chart-own-baseline = 本人の基準値

@@ -80,6 +80,15 @@ async fn centre(db: &Db, centre: i64) -> Result<(chrono_tz::Tz, String)> {
     Ok((zone.parse().unwrap_or(chrono_tz::Asia::Tokyo), rules))
 }
 
+/// The rules in force for a centre now: `base` with its overrides (the base alone when the
+/// stored override no longer validates, as the answer writer does).
+pub async fn centre_rules(db: &Db, centre_id: i64, base: &Thresholds) -> Result<Thresholds> {
+    let (_, overrides) = centre(db, centre_id).await?;
+    Ok(base
+        .with_overrides(&overrides)
+        .unwrap_or_else(|_| base.clone()))
+}
+
 fn figures(t: &Tally, from: NaiveDate, to: NaiveDate) -> SetFigures {
     let mut by_day = Vec::new();
     let mut d = from;

@@ -358,6 +358,14 @@ async fn page_served(
         .map(|m| format!("{:02}:{:02}", m / 60, m % 60))
         .collect::<Vec<_>>()
         .join(",");
+    // The chart draws the person's SpO2 baseline as the centre's rules define it.
+    let baseline_readings = if tab == "observation" {
+        mimamori_core::store::rulelab::centre_rules(&s.db, p.health_centre_id, &s.rules)
+            .await?
+            .spo2_baseline_readings
+    } else {
+        0
+    };
     let title = p.name.clone();
     let body = view::render(view::View {
         lang,
@@ -389,6 +397,7 @@ async fn page_served(
         timeline,
         flow,
         times,
+        baseline_readings,
     });
     let body = match (ticket, key) {
         (Some(ticket), Some(key)) => {

@@ -324,6 +324,7 @@ pub(super) fn tab(
     flow: &Flow,
     times: &str,
     retry: Option<&Retry>,
+    baseline_readings: u32,
 ) -> Markup {
     let tz: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let missed: Vec<_> = cks
@@ -338,6 +339,10 @@ pub(super) fn tab(
         end: p.observation_end,
         observations: obs,
         missed: &missed,
+        baseline: mimamori_core::rules::trend::baseline(
+            &obs.iter().filter_map(|o| o.spo2).collect::<Vec<_>>(),
+            baseline_readings,
+        ),
     });
     let days: Vec<NaiveDate> = p
         .observation_start

@@ -34,6 +34,8 @@ pub(super) struct View<'a> {
     pub timeline: Vec<esc_store::Event>,
     pub flow: &'a Flow,
     pub times: String,
+    /// Readings whose median is the SpO2 baseline (the centre's rules; 0 = none drawn).
+    pub baseline_readings: u32,
 }
 
 /// Draws the person page from what [`View`] holds.
@@ -68,11 +70,26 @@ pub(super) fn render(v: View<'_>) -> Markup {
         timeline,
         flow,
         times,
+        baseline_readings,
     } = v;
     let observation_tab = if tab == "observation" {
         observation::tab(
-            lang, who, viewer, hc, ho, &p, &obs, &cks, &attempts, &calls, &open, &timeline, flow,
-            &times, retry,
+            lang,
+            who,
+            viewer,
+            hc,
+            ho,
+            &p,
+            &obs,
+            &cks,
+            &attempts,
+            &calls,
+            &open,
+            &timeline,
+            flow,
+            &times,
+            retry,
+            baseline_readings,
         )
     } else {
         html! {}
