@@ -393,7 +393,8 @@ mod trend_rules {
                 .map(|(ago, c)| (*ago, Some(*c), Some(98), false, &[][..]))
                 .collect()
         };
-        let cases: &[(&[(i64, f64)], &[&str])] = &[
+        type Course<'a> = &'a [(i64, f64)];
+        let cases: &[(Course, &[&str])] = &[
             // Rising on three consecutive days by 1.0 to 37.5: fires at the boundary.
             (&[(2, 36.5), (1, 37.0), (0, 37.5)], &["temp_rising"]),
             (&[(2, 36.6), (1, 37.0), (0, 37.5)], &[]),

@@ -312,7 +312,7 @@ async fn running_state_is_rebuilt_when_missing_or_out_of_order() {
 #[tokio::test]
 async fn activation_is_versioned_audited_and_checked() {
     let t = TestDb::new().await;
-    let (c, viewer) = setup(&t.db).await;
+    let (_, viewer) = setup(&t.db).await;
     let base = Thresholds::default();
     let today = jst_today();
     assert_eq!(
@@ -368,8 +368,6 @@ async fn activation_is_versioned_audited_and_checked() {
         [2, 1]
     );
     assert_eq!(versions[1].rules, r#"{"spo2_baseline_drop":2}"#);
-    let centre = staff::health_centre(&t.db, c).await.unwrap();
-    let _ = centre;
     let stored: Vec<(String,)> = rows(&t.db, "SELECT rules FROM health_centres").await;
     assert_eq!(stored[0].0, "{}");
     let audited: Vec<(i64,)> = rows(
@@ -380,10 +378,7 @@ async fn activation_is_versioned_audited_and_checked() {
     assert_eq!(audited[0].0, 2);
     // Other roles may not.
     for role in [Role::Contractor, Role::PrefectureStaff, Role::Analyst] {
-        let v = Viewer {
-            role,
-            ..viewer.clone()
-        };
+        let v = Viewer { role, ..viewer };
         assert!(
             rulelab::replay(&t.db, &v, &base, "{}", 7, today)
                 .await

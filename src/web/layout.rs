@@ -69,6 +69,7 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
             m.push(("/daily-report", "stats-daily-report"));
             m.push(("/stats", "stats-title"));
             m.push(("/imports", "import-title"));
+            m.push(("/rules", "lab-title"));
             if who.dev_tools.outbox {
                 m.push(("/outbox", "outbox"));
             }

@@ -105,3 +105,5 @@ err-import-case-id = enter the case's ID as a number (for example 123)
 err-lab-days = choose 1 to 90 days
 err-lab-rules = these rules cannot be used: { $why }
 err-lab-note = say in a few words why (up to 500 characters)
+err-lab-number = enter a number, e.g. 37.5
+err-lab-whole-number = enter a whole number, 0 or more

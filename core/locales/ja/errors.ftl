@@ -105,3 +105,5 @@ err-import-case-id = 症例の ID を数字で入力してください（例：1
 err-lab-days = 1〜90日を指定してください
 err-lab-rules = このルールは使えません: { $why }
 err-lab-note = 変更の理由を短く書いてください（500文字まで）
+err-lab-number = 数値を入力してください（例: 37.5）
+err-lab-whole-number = 0以上の整数を入力してください

@@ -54,6 +54,8 @@ const LABELS: &[(&str, &str)] = &[
     ("action", "action-taken"),
     ("confirm", "confirmation"),
     ("note", "note--console-forms"),
+    ("rules", "lab-draft"),
+    ("days", "lab-days"),
 ];
 
 /// The words for `field` (a field no table knows is "another item", never its code).
@@ -62,6 +64,7 @@ pub fn label(lang: Lang, field: &str) -> &'static str {
         .iter()
         .find(|(f, _)| *f == field)
         .map(|(_, key)| tr(lang, key))
+        .or_else(|| super::rules::key_label(lang, field))
         .unwrap_or_else(|| tr(lang, "another-item"))
 }
 

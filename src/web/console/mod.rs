@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod person;
 pub mod persons;
 pub mod reports;
+pub mod rules;
 pub mod stats;
 
 use axum::{Router, extract::State, response::IntoResponse, routing::get};
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(merges::router())
         .merge(stats::router())
         .merge(imports::router())
+        .merge(rules::router())
 }
 
 pub fn list_label(lang: mimamori_core::domain::Lang, l: List) -> &'static str {
