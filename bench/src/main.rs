@@ -16,6 +16,7 @@ mod review;
 mod run;
 mod statistics;
 mod surge;
+mod trends;
 
 /// Throughput benchmarks on PostgreSQL, as ratios to ceilings measured in the same run
 /// (see BENCHMARKS.md).
@@ -41,7 +42,7 @@ struct Cli {
     /// Observations stored for the statistics benchmark.
     #[arg(long, default_value_t = 30_000_000)]
     observations: i64,
-    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | opendata | import | surge
+    /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | opendata | import | surge | trends
     #[arg(long, default_value = "all")]
     only: String,
     /// Internal: serve the web part on this database URL (the surge benchmark's server

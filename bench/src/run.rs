@@ -111,6 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             | "import"
             | "surge"
             | "opendata"
+            | "trends"
     );
     if all || args.only == "engine" {
         planning(&args).await?;
@@ -131,6 +132,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || matches!(args.only.as_str(), "statistics" | "opendata") {
         crate::statistics::run(&args).await?;
+    }
+    if all || args.only == "trends" {
+        crate::trends::run(&args).await?;
     }
     if all || args.only == "surge" {
         crate::surge::run(&args).await?;

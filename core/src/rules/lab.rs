@@ -41,6 +41,18 @@ impl Tally {
     pub fn total(&self) -> u64 {
         self.alerts_by_day.values().sum()
     }
+
+    /// Adds what another replayer raised over *other people* (replays split by person).
+    pub fn merge(&mut self, other: Tally) {
+        for (d, n) in other.alerts_by_day {
+            *self.alerts_by_day.entry(d).or_default() += n;
+        }
+        for (r, n) in other.by_reason {
+            *self.by_reason.entry(r).or_default() += n;
+        }
+        self.first.extend(other.first);
+        self.alerts.extend(other.alerts);
+    }
 }
 
 /// Replays readings through rule sets. Feed each person's readings in time order, one person
@@ -71,6 +83,15 @@ impl<'t> Replayer<'t> {
             readings: 0,
             people: 0,
         }
+    }
+
+    /// Adds another replayer's results over other people (see [`Tally::merge`]).
+    pub fn merge(&mut self, other: Replayer<'_>) {
+        for (a, b) in self.tallies.iter_mut().zip(other.tallies) {
+            a.merge(b);
+        }
+        self.readings += other.readings;
+        self.people += other.people;
     }
 
     /// Escalations count as reviewed and closed `days` after they opened, so a reason can

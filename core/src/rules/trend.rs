@@ -200,7 +200,18 @@ pub fn step(
         .filter(|(k, yes)| **yes && !h.seen.iter().any(|s| s == *k))
         .map(|(k, _)| k.as_str())
         .collect();
-    let earlier_days: Vec<Day> = h.days.iter().filter(|d| d.day < today).cloned().collect();
+    // What the earlier days say, read before today is folded in (no copies: this runs for
+    // every answer and every replayed reading).
+    let earlier = &h.days[..h.days.partition_point(|d| d.day < today)];
+    let fever_before = fever_before_afebrile_days(t, earlier);
+    let worse_before = {
+        let n = t.worse_days as i64;
+        n > 0
+            && (1..n).all(|i| {
+                let d = today - chrono::Duration::days(i);
+                earlier.iter().any(|x| x.day == d && x.worse)
+            })
+    };
 
     // Fold the reading in.
     h.n += 1;
@@ -321,49 +332,29 @@ pub fn step(
     }
 
     // A fever that returns after days without.
-    let n = t.fever_return_after_days as usize;
-    if n > 0
-        && let Some(v) = r.temperature
+    if let Some(v) = r.temperature
         && v >= t.fever_return_at_or_above
+        && let Some((day, m)) = fever_before
     {
-        let before: Vec<(NaiveDate, f64)> = earlier_days
-            .iter()
-            .filter_map(|d| d.max_temp.map(|m| (d.day, m)))
-            .collect();
-        if before.len() > n {
-            let (older, recent) = before.split_at(before.len() - n);
-            let afebrile = recent.iter().all(|(_, m)| *m < t.fever_return_at_or_above);
-            let last_fever = older
-                .iter()
-                .rev()
-                .find(|(_, m)| *m >= t.fever_return_at_or_above);
-            if afebrile && let Some((day, m)) = last_fever {
-                out.push(Trigger {
-                    reason: "fever_returned",
-                    priority: Priority::High,
-                    detail: format!(
-                        "{v:.1} °C: fever again after {n} days without (last fever {m:.1} °C on {})",
-                        day.format("%m-%d")
-                    ),
-                });
-            }
-        }
+        out.push(Trigger {
+            reason: "fever_returned",
+            priority: Priority::High,
+            detail: format!(
+                "{v:.1} °C: fever again after {} days without (last fever {m:.1} °C on {})",
+                t.fever_return_after_days,
+                day.format("%m-%d")
+            ),
+        });
     }
 
     // "Worse than yesterday" on consecutive days.
-    let n = t.worse_days as usize;
-    if n > 0 && worse_now && today_worse {
-        let streak = (1..n).all(|i| {
-            let d = today - chrono::Duration::days(i as i64);
-            earlier_days.iter().any(|x| x.day == d && x.worse)
+    let n = t.worse_days;
+    if n > 0 && worse_now && today_worse && worse_before {
+        out.push(Trigger {
+            reason: "worse_repeated",
+            priority: Priority::Normal,
+            detail: format!("answered \"worse than yesterday\" on {n} days in a row"),
         });
-        if streak {
-            out.push(Trigger {
-                reason: "worse_repeated",
-                priority: Priority::Normal,
-                detail: format!("answered \"worse than yesterday\" on {n} days in a row"),
-            });
-        }
     }
 
     // Symptoms appearing late in the illness (the known day 7–10 deterioration).
@@ -398,22 +389,130 @@ pub fn step(
     out
 }
 
-/// Yes/no answers and choices of a stored observation's `symptoms` JSON.
-pub fn split_symptoms(json: &str) -> (BTreeMap<String, bool>, BTreeMap<String, String>) {
-    let mut yes_no = BTreeMap::new();
-    let mut choices = BTreeMap::new();
-    if let Ok(m) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(json) {
-        for (k, v) in m {
-            match v {
-                serde_json::Value::Bool(b) => {
-                    yes_no.insert(k, b);
-                }
-                serde_json::Value::String(s) => {
-                    choices.insert(k, s);
-                }
-                _ => {}
-            }
+/// The fever a returning fever returns from: the latest day at or above
+/// `fever_return_at_or_above` before the last `fever_return_after_days` days with readings,
+/// all of which were below it. None when the rule is off or the course does not show it.
+fn fever_before_afebrile_days(t: &Thresholds, earlier: &[Day]) -> Option<(NaiveDate, f64)> {
+    let n = t.fever_return_after_days as usize;
+    if n == 0 {
+        return None;
+    }
+    let mut with_temp = earlier
+        .iter()
+        .rev()
+        .filter_map(|d| d.max_temp.map(|m| (d.day, m)));
+    for _ in 0..n {
+        let (_, m) = with_temp.next()?;
+        if m >= t.fever_return_at_or_above {
+            return None;
         }
     }
-    (yes_no, choices)
+    with_temp.find(|(_, m)| *m >= t.fever_return_at_or_above)
+}
+
+/// Yes/no answers and choices of a stored observation's `symptoms` JSON (anything else in
+/// it is skipped; a malformed one reads as no answers). Parsed straight into the two maps:
+/// the rule lab runs this for millions of stored readings.
+pub fn split_symptoms(json: &str) -> (BTreeMap<String, bool>, BTreeMap<String, String>) {
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    enum Value {
+        Yes(bool),
+        Choice(String),
+        Other,
+    }
+    impl<'de> Deserialize<'de> for Value {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Value;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an answer")
+                }
+                fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+                    Ok(Value::Yes(b))
+                }
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+                    Ok(Value::Choice(s.to_string()))
+                }
+                fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+                    Ok(Value::Choice(s))
+                }
+                fn visit_i64<E: de::Error>(self, _: i64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                    while a.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Value::Other)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+                    while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Value::Other)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    struct Split(BTreeMap<String, bool>, BTreeMap<String, String>);
+    impl<'de> Deserialize<'de> for Split {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Split;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object of answers")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Split, A::Error> {
+                    let mut out = Split(BTreeMap::new(), BTreeMap::new());
+                    while let Some(k) = a.next_key::<String>()? {
+                        match a.next_value::<Value>()? {
+                            Value::Yes(b) => {
+                                out.0.insert(k, b);
+                            }
+                            Value::Choice(c) => {
+                                out.1.insert(k, c);
+                            }
+                            Value::Other => {}
+                        }
+                    }
+                    Ok(out)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    match serde_json::from_str::<Split>(json) {
+        Ok(Split(yes_no, choices)) => (yes_no, choices),
+        Err(_) => (BTreeMap::new(), BTreeMap::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_symptoms_split_into_answers_and_choices() {
+        let (y, c) = split_symptoms(
+            r#"{"cough": true, "feeling": "worse", "n": 3, "x": null, "l": [1], "o": {"a": 1}, "fever": false}"#,
+        );
+        assert_eq!(y.len(), 2);
+        assert_eq!((y["cough"], y["fever"]), (true, false));
+        assert_eq!(c["feeling"], "worse");
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            split_symptoms("not json"),
+            (BTreeMap::new(), BTreeMap::new())
+        );
+        assert_eq!(split_symptoms("{}"), (BTreeMap::new(), BTreeMap::new()));
+    }
 }

@@ -139,11 +139,6 @@ pub async fn replay(
     let window_start = local_midnight(from);
     let read_from = window_start - Duration::days(WARM_UP_DAYS);
     let read_to = local_midnight(today + Duration::days(1));
-    let mut rp = Replayer::new(&[&live, &draft]);
-    let sql = "SELECT o.person_id, o.observed_at, o.temperature_c, o.spo2, o.symptoms, o.urgent, p.onset_date
-               FROM observations o JOIN persons p ON p.id = o.person_id
-               WHERE p.health_centre_id = $1 AND o.observed_at >= $2 AND o.observed_at < $3
-               ORDER BY o.person_id, o.observed_at, o.id";
     type Row = (
         i64,
         DateTime<Utc>,
@@ -153,18 +148,95 @@ pub async fn replay(
         bool,
         Option<NaiveDate>,
     );
-    with_db!(db, p => {
-        let mut rows = sqlx::query_as::<_, Row>(sql)
-            .bind(viewer.health_centre_id)
-            .bind(read_from)
-            .bind(read_to)
-            .fetch(p);
-        while let Some((person, at, temp, spo2, symptoms, urgent, onset)) = rows.try_next().await? {
-            let (yes_no, choices) = trend::split_symptoms(&symptoms);
-            let r = Reading { at, temperature: temp, spo2, urgent, urgent_signs: &[], symptoms: &yes_no, choices: &choices };
-            rp.feed(person, &r, at.with_timezone(&tz).date_naive(), onset, at >= window_start);
+    let sql = "SELECT o.person_id, o.observed_at, o.temperature_c, o.spo2, o.symptoms, o.urgent, p.onset_date
+               FROM observations o JOIN persons p ON p.id = o.person_id
+               WHERE p.health_centre_id = $1 AND o.observed_at >= $2 AND o.observed_at < $3
+               ORDER BY o.person_id, o.observed_at, o.id";
+    // Rows are read here and replayed on worker threads, a run of whole people per chunk
+    // (the replay of one person needs only their own readings), so reading and replaying
+    // overlap and use every core; the workers' tallies are added up at the end.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let mut senders = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Row>>(4);
+        senders.push(tx);
+        let (live, draft) = (live.clone(), draft.clone());
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut rp = Replayer::new(&[&live, &draft]);
+            while let Some(chunk) = rx.blocking_recv() {
+                for (person, at, temp, spo2, symptoms, urgent, onset) in chunk {
+                    let (yes_no, choices) = trend::split_symptoms(&symptoms);
+                    let r = Reading {
+                        at,
+                        temperature: temp,
+                        spo2,
+                        urgent,
+                        urgent_signs: &[],
+                        symptoms: &yes_no,
+                        choices: &choices,
+                    };
+                    rp.feed(
+                        person,
+                        &r,
+                        at.with_timezone(&tz).date_naive(),
+                        onset,
+                        at >= window_start,
+                    );
+                }
+            }
+            let Replayer {
+                tallies,
+                readings,
+                people,
+                ..
+            } = rp;
+            (tallies, readings, people)
+        }));
+    }
+    const CHUNK: usize = 8192;
+    let read = async {
+        let mut chunk: Vec<Row> = Vec::with_capacity(CHUNK);
+        let mut next = 0usize;
+        with_db!(db, p => {
+            let mut rows = sqlx::query_as::<_, Row>(sql)
+                .bind(viewer.health_centre_id)
+                .bind(read_from)
+                .bind(read_to)
+                .fetch(p);
+            while let Some(row) = rows.try_next().await? {
+                if chunk.len() >= CHUNK && chunk.last().is_some_and(|l| l.0 != row.0) {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    senders[next % workers].send(full).await.map_err(|_| Error::Internal("a replay worker stopped".into()))?;
+                    next += 1;
+                }
+                chunk.push(row);
+            }
+        });
+        if !chunk.is_empty() {
+            senders[next % workers]
+                .send(chunk)
+                .await
+                .map_err(|_| Error::Internal("a replay worker stopped".into()))?;
         }
-    });
+        Ok::<(), Error>(())
+    };
+    let read_result = read.await;
+    drop(senders);
+    let mut rp = Replayer::new(&[&live, &draft]);
+    for h in handles {
+        let (tallies, readings, people) = h
+            .await
+            .map_err(|_| Error::Internal("a replay worker failed".into()))?;
+        let mut part = Replayer::new(&[&live, &draft]);
+        part.tallies = tallies;
+        part.readings = readings;
+        part.people = people;
+        rp.merge(part);
+    }
+    read_result?;
     // Who differs, earliest gain first.
     let (l, d) = (&rp.tallies[0], &rp.tallies[1]);
     let mut ids: Vec<i64> = l.first.keys().chain(d.first.keys()).copied().collect();
