@@ -89,10 +89,12 @@ macro_rules! evaluate_in_tx {
         persons.dedup();
         let list = placeholders(1, persons.len());
         let sql = format!(
-            "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq FROM persons p
+            "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
+                    CASE WHEN s.state IS NULL THEN (SELECT COUNT(*) FROM observations o WHERE o.person_id = p.id) ELSE 0 END
+             FROM persons p
              JOIN health_centres h ON h.id = p.health_centre_id
              LEFT JOIN rule_state s ON s.person_id = p.id WHERE p.id IN ({list})");
-        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<NaiveDate>, Option<String>, Option<i64>)>(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<NaiveDate>, Option<String>, Option<i64>, i64)>(sqlx::AssertSqlSafe(sql));
         for p in &persons {
             q = q.bind(*p);
         }
@@ -100,8 +102,16 @@ macro_rules! evaluate_in_tx {
         let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
         let mut people: HashMap<i64, (i64, Option<NaiveDate>, Option<rules::trend::History>)> = HashMap::new();
         let mut seqs: HashMap<i64, i64> = HashMap::new();
-        for (person, centre, zone, overrides, onset, state, seq) in q.fetch_all(&mut *$tx).await? {
+        for (person, centre, zone, overrides, onset, state, seq, stored) in q.fetch_all(&mut *$tx).await? {
             seqs.insert(person, seq.unwrap_or(0));
+            // No state, and no observations but this batch's: a new course, nothing to
+            // rebuild (the person's first answer skips the history read).
+            let state = match state {
+                None if stored == items.iter().filter(|i| i.0 == person).count() as i64 => {
+                    Some(serde_json::to_string(&rules::trend::History::default()).expect("a history serialises"))
+                }
+                s => s,
+            };
             by_centre.entry(centre).or_insert_with(|| {
                 let tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
                 let th = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
