@@ -6,7 +6,7 @@ use crate::{
     Db, Result,
     db::now,
     domain::{Spo2, Temperature},
-    rules,
+    rules::{self, model},
     store::{Actor, checkins, escalations, observations, persons, registry, staff},
     with_db,
 };
@@ -160,6 +160,8 @@ pub async fn load(
         organisation_id: None,
     };
     let mut last_case: Option<i64> = None;
+    // Courses from the population model, reproducible.
+    let sims = model::cohort(people * 8 + 64, today - Duration::days(30), 20, 17);
     for i in 0..people {
         let name = format!(
             "{} {}",
@@ -266,9 +268,14 @@ pub async fn load(
             )
             .await?;
         }
-        // Past days: answered check-ins with observations; every 7th person skips a day.
-        let mut daily: Vec<(chrono::NaiveDate, f64)> = Vec::new();
-        let mut last: Option<(observations::Answer, chrono::NaiveDate)> = None;
+        // Past days: answered check-ins with observations from the population model (every
+        // 9th person deteriorating: the end of such a course, SpO2 falling; the others the
+        // start of a mild one); every 7th person skips a day. The rules run over each
+        // person's course as they would have live, so the review queue shows what they raise.
+        let sim = pick(&sims, i, started as usize);
+        let rules = rules::Thresholds::default();
+        let mut history = rules::trend::History::default();
+        let onset = Some(today - Duration::days(started));
         for d in (1..=started).rev() {
             let date = today - Duration::days(d);
             let due = checkins::slot_instant(tz, date, 9 * 60);
@@ -283,38 +290,22 @@ pub async fn load(
             if missed {
                 continue;
             }
-            let worsening = i % 9 == 0;
-            let day = (started - d) as f64;
-            let temp = if worsening {
-                37.2 + day * 0.35
-            } else {
-                36.4 + ((i as f64 + day) % 5.0) * 0.2
-            };
-            let spo2 = if worsening {
-                97 - (day as i32)
-            } else {
-                97 + (i % 3) as i32 - 1
+            let Some(r) = sim.get((started - d) as usize) else {
+                continue;
             };
             let mut a = observations::Answer {
-                temperature: Some(Temperature::new("temperature", temp.min(40.0))?),
-                spo2: Some(Spo2::new("spo2", spo2.max(88))?),
+                temperature: Some(Temperature::new(
+                    "temperature",
+                    r.temperature.clamp(34.0, 42.0),
+                )?),
+                spo2: Some(Spo2::new("spo2", r.spo2.clamp(70, 100))?),
+                symptoms: r.symptoms.clone(),
+                choices: r.choices.clone(),
                 ..Default::default()
             };
-            a.yes_no("cough", worsening || i % 3 == 0, false);
-            a.yes_no("fatigue", worsening && day > 2.0, false);
-            a.yes_no("breathless", worsening && spo2 <= 94, false);
-            a.yes_no("urgent_sudden_breathless", worsening && spo2 <= 93, true);
+            let urgent = r.spo2 <= 92 && r.symptoms.get("breathless") == Some(&true);
+            a.yes_no("urgent_sudden_breathless", urgent, true);
             a.yes_no("urgent_chest_pain", false, true);
-            let feeling = match (worsening, day > 1.0) {
-                (true, true) => "worse",
-                (false, true) => "better",
-                _ => "same",
-            };
-            a.choices.insert("feeling".into(), feeling.into());
-            if let Some(t) = a.temperature {
-                daily.push((date, t.value()));
-            }
-            last = Some((a.clone(), date));
             let symptoms = a.symptoms_json();
             let at = due + Duration::minutes(17);
             with_db!(db, pool => { sqlx::query(
@@ -323,10 +314,13 @@ pub async fn load(
                 .bind(person).bind(cid).bind(at).bind(a.temperature.map(Temperature::value))
                 .bind(a.spo2.map(Spo2::value)).bind(symptoms).bind(a.urgent).bind(now())
                 .execute(pool).await?; });
-        }
-        // The review queue of the demo: what the rules say about each person's latest answer.
-        if let Some((a, date)) = last {
-            for tr in rules::on_answer(&rules::Thresholds::default(), &a, date, &daily) {
+            for tr in rules::trend::step(
+                &rules,
+                &mut history,
+                &rules::reading_of(&a, at),
+                date,
+                onset,
+            ) {
                 escalations::open(
                     db,
                     escalations::Raise {
@@ -359,4 +353,30 @@ pub async fn load(
         username: username.into(),
         contractor_username: format!("{username}-contractor"),
     })
+}
+
+/// The readings of demo person `i` for `n` days: the end of a deteriorating course for every
+/// 9th person (SpO2 falling towards the critical day), the start of a recovering or steady
+/// one for the others. Always `n` readings (model people are picked until one has enough).
+fn pick(sims: &[model::SimPerson], i: usize, n: usize) -> Vec<model::SimReading> {
+    let deteriorating = i % 9 == 0;
+    let fits = |p: &&model::SimPerson| {
+        p.readings.len() >= n
+            && if deteriorating {
+                p.course == model::Course::Deteriorating && p.critical.is_some()
+            } else {
+                matches!(p.course, model::Course::Recovering | model::Course::Steady)
+            }
+    };
+    let found: Vec<&model::SimPerson> = sims.iter().filter(fits).collect();
+    match found.get(i % found.len().max(1)) {
+        Some(p) if deteriorating => p.readings[p.readings.len() - n..].to_vec(),
+        Some(p) => p.readings[..n].to_vec(),
+        // A cohort too small to have one (never with the demo's sizes): a steady course.
+        None => sims
+            .iter()
+            .find(|p| p.readings.len() >= n)
+            .map(|p| p.readings[..n].to_vec())
+            .unwrap_or_default(),
+    }
 }

@@ -833,5 +833,27 @@ async fn the_demo_set_loads_with_registry_records() {
         count("SELECT COUNT(*) FROM persons WHERE name_key IS NULL OR name_norm IS NULL").await,
         0
     );
+    // The courses come from the population model and the rules ran over them: the review
+    // queue holds both fixed-threshold and trend escalations, an urgent one among them,
+    // and never everyone.
+    let reasons: Vec<(String, i64)> = mimamori_core::with_db!(&t.db, p => sqlx::query_as(
+        "SELECT reason, COUNT(*) FROM escalations GROUP BY reason ORDER BY reason").fetch_all(p).await.unwrap());
+    eprintln!("demo escalations: {reasons:?}");
+    assert!(reasons.iter().any(|(r, _)| r == "spo2_low"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|(r, _)| matches!(
+            r.as_str(),
+            "spo2_baseline"
+                | "spo2_falling"
+                | "fever_returned"
+                | "worse_repeated"
+                | "temp_rising"
+                | "late_symptoms"
+                | "score"
+        )),
+        "{reasons:?}"
+    );
+    assert!(count("SELECT COUNT(*) FROM escalations WHERE priority = 'urgent'").await > 0);
+    assert!(count("SELECT COUNT(DISTINCT person_id) FROM escalations").await < 20);
     t.drop_db().await;
 }
