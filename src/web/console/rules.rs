@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use mimamori_core::{
     Error, FieldError, codes,
     domain::Lang,
-    rules::Thresholds,
+    rules::{Thresholds, model},
     store::rulelab::{self, Replay, SetFigures},
 };
 use serde::Deserialize;
@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/rules", get(show))
         .route("/rules/replay", post(replay))
         .route("/rules/activate", post(activate))
+        .route("/rules/model", post(on_model))
 }
 
 /// Every rule key in the order the page shows them, with the words for it.
@@ -166,6 +167,8 @@ struct Page<'a> {
     note: String,
     errors: Vec<FieldError>,
     result: Option<&'a Replay>,
+    /// The live rules and the draft on the population model.
+    model: Option<[model::Figures; 2]>,
     notice: Option<String>,
     on: chrono::NaiveDate,
 }
@@ -196,6 +199,9 @@ async fn render(
         p { (tr(lang, "lab-intro")) }
         @if let Some(r) = pg.result {
             (result(lang, r))
+        }
+        @if let Some(m) = &pg.model {
+            (model_result(lang, m))
         }
         form method="post" class="card" id="draft" {
             input type="hidden" name="csrf" value=(who.csrf);
@@ -241,6 +247,8 @@ async fn render(
             label for="days" { (tr(lang, "lab-days")) }
             input id="days" name="days" inputmode="numeric" size="4" value=(pg.days);
             button type="submit" formaction="/rules/replay" { (tr(lang, "lab-replay")) }
+            " "
+            button type="submit" formaction="/rules/model" { (tr(lang, "lab-try-model")) }
             h3 { (tr(lang, "lab-activate-heading")) }
             p class="muted" { (tr(lang, "lab-activate-help")) }
             label for="note" { (tr(lang, "lab-note")) }
@@ -413,6 +421,58 @@ fn result(lang: Lang, r: &Replay) -> Markup {
     }
 }
 
+/// People in the synthetic cohort the lab tries rules on.
+const MODEL_PEOPLE: usize = 20_000;
+
+fn model_result(lang: Lang, f: &[model::Figures; 2]) -> Markup {
+    let pct = |x: f64| format!("{:.1} %", x * 100.0);
+    let days = |x: Option<f64>| x.map(|d| format!("{d:.2}")).unwrap_or_else(|| "—".into());
+    let rows: [(&str, Box<dyn Fn(&model::Figures) -> String>); 7] = [
+        (
+            "lab-model-sensitivity",
+            Box::new(move |x| pct(x.sensitivity)),
+        ),
+        ("lab-model-before-critical", Box::new(move |x| pct(x.early))),
+        (
+            "lab-model-median-lead",
+            Box::new(move |x| days(x.median_lead_days)),
+        ),
+        (
+            "lab-model-mean-lead",
+            Box::new(move |x| days(x.mean_lead_days)),
+        ),
+        (
+            "lab-model-earlier-by-a-day",
+            Box::new(move |x| pct(x.earlier_by_a_day)),
+        ),
+        (
+            "lab-model-alerts",
+            Box::new(|x| format!("{:.1}", x.alerts_per_1000_per_day)),
+        ),
+        (
+            "lab-model-true-alarms",
+            Box::new(move |x| pct(x.true_alarm_share)),
+        ),
+    ];
+    html! {
+        section class="card" aria-labelledby="lab-model" id="model" {
+            h2 id="lab-model" { (tr(lang, "lab-model-title")) }
+            p { (tr(lang, "lab-model-intro")) " (" (MODEL_PEOPLE) " " (tr(lang, "lab-people")) ")" }
+            table {
+                thead { tr {
+                    th scope="col" { (tr(lang, "lab-measure")) }
+                    th scope="col" { (tr(lang, "lab-live")) }
+                    th scope="col" { (tr(lang, "lab-draft")) }
+                } }
+                tbody { @for (key, get) in &rows {
+                    tr { th scope="row" { (tr(lang, key)) } td { (get(&f[0])) } td { (get(&f[1])) } }
+                } }
+            }
+            p class="muted" { (tr(lang, "lab-model-caveat")) }
+        }
+    }
+}
+
 fn flag(lang: Lang, f: Option<&mimamori_core::rules::lab::Flag>) -> Markup {
     match f {
         None => html! { span class="muted" { "—" } },
@@ -454,6 +514,7 @@ async fn show(
             note: String::new(),
             errors: Vec::new(),
             result: None,
+            model: None,
             notice,
             on,
         },
@@ -511,6 +572,7 @@ async fn replay(
             note,
             errors,
             result: result.as_ref(),
+            model: None,
             notice: None,
             on: today,
         },
@@ -546,8 +608,65 @@ async fn activate(
             note,
             errors,
             result: None,
+            model: None,
             notice: None,
             on: today(&centre.time_zone),
+        },
+    )
+    .await
+}
+
+/// The live rules and the draft on a synthetic cohort of the population model (no personal
+/// data read): sensitivity for deterioration, lead over the live rules, alerts per 1,000
+/// people per day.
+async fn on_model(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Result<Response, HtmlError> {
+    who.require_health_centre()?;
+    who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
+    let today = today(&centre.time_zone);
+    let (draft, days, note) = read_form(&form);
+    let live = rulelab::centre_rules(&s.db, who.health_centre_id, &s.rules).await?;
+    let mut errors = Vec::new();
+    let mut figures = None;
+    match draft_overrides(&s.rules, &draft).and_then(|o| {
+        s.rules.with_overrides(&o).map_err(|e| {
+            vec![FieldError::new(
+                "rules",
+                "err-lab-rules".into(),
+                vec![("why", e)],
+            )]
+        })
+    }) {
+        Err(e) => errors = e,
+        Ok(t) => {
+            let f = tokio::task::spawn_blocking(move || {
+                let cohort =
+                    model::cohort(MODEL_PEOPLE, today - chrono::Duration::days(29), 30, 2026);
+                model::evaluate(&cohort, &[&live, &t])
+            })
+            .await
+            .map_err(|_| Error::Internal("the model run failed".into()))?;
+            figures = Some([f[0].clone(), f[1].clone()]);
+        }
+    }
+    render(
+        &s,
+        &who,
+        lang,
+        Page {
+            draft,
+            days,
+            note,
+            errors,
+            result: None,
+            model: figures,
+            notice: None,
+            on: today,
         },
     )
     .await
