@@ -359,7 +359,7 @@ pub async fn load(
 /// 9th person (SpO2 falling towards the critical day), the start of a recovering or steady
 /// one for the others. Always `n` readings (model people are picked until one has enough).
 fn pick(sims: &[model::SimPerson], i: usize, n: usize) -> Vec<model::SimReading> {
-    let deteriorating = i % 9 == 0;
+    let deteriorating = i.is_multiple_of(9);
     let fits = |p: &&model::SimPerson| {
         p.readings.len() >= n
             && if deteriorating {
