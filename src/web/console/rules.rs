@@ -427,32 +427,21 @@ const MODEL_PEOPLE: usize = 20_000;
 fn model_result(lang: Lang, f: &[model::Figures; 2]) -> Markup {
     let pct = |x: f64| format!("{:.1} %", x * 100.0);
     let days = |x: Option<f64>| x.map(|d| format!("{d:.2}")).unwrap_or_else(|| "—".into());
-    let rows: [(&str, Box<dyn Fn(&model::Figures) -> String>); 7] = [
-        (
-            "lab-model-sensitivity",
-            Box::new(move |x| pct(x.sensitivity)),
-        ),
-        ("lab-model-before-critical", Box::new(move |x| pct(x.early))),
-        (
-            "lab-model-median-lead",
-            Box::new(move |x| days(x.median_lead_days)),
-        ),
-        (
-            "lab-model-mean-lead",
-            Box::new(move |x| days(x.mean_lead_days)),
-        ),
+    let both = |g: &dyn Fn(&model::Figures) -> String| (g(&f[0]), g(&f[1]));
+    let rows = [
+        ("lab-model-sensitivity", both(&|x| pct(x.sensitivity))),
+        ("lab-model-before-critical", both(&|x| pct(x.early))),
+        ("lab-model-median-lead", both(&|x| days(x.median_lead_days))),
+        ("lab-model-mean-lead", both(&|x| days(x.mean_lead_days))),
         (
             "lab-model-earlier-by-a-day",
-            Box::new(move |x| pct(x.earlier_by_a_day)),
+            both(&|x| pct(x.earlier_by_a_day)),
         ),
         (
             "lab-model-alerts",
-            Box::new(|x| format!("{:.1}", x.alerts_per_1000_per_day)),
+            both(&|x| format!("{:.1}", x.alerts_per_1000_per_day)),
         ),
-        (
-            "lab-model-true-alarms",
-            Box::new(move |x| pct(x.true_alarm_share)),
-        ),
+        ("lab-model-true-alarms", both(&|x| pct(x.true_alarm_share))),
     ];
     html! {
         section class="card" aria-labelledby="lab-model" id="model" {
@@ -464,8 +453,8 @@ fn model_result(lang: Lang, f: &[model::Figures; 2]) -> Markup {
                     th scope="col" { (tr(lang, "lab-live")) }
                     th scope="col" { (tr(lang, "lab-draft")) }
                 } }
-                tbody { @for (key, get) in &rows {
-                    tr { th scope="row" { (tr(lang, key)) } td { (get(&f[0])) } td { (get(&f[1])) } }
+                tbody { @for (key, (live, draft)) in &rows {
+                    tr { th scope="row" { (tr(lang, key)) } td { (live) } td { (draft) } }
                 } }
             }
             p class="muted" { (tr(lang, "lab-model-caveat")) }
