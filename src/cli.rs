@@ -350,10 +350,14 @@ async fn check(config: &mimamori_core::config::Config, live: bool) -> anyhow::Re
             "workers.planning_cron: {e} (six fields, seconds first: '0 5 0 * * *')"
         ));
     }
-    if let Err(e) = mimamori_core::rules::Thresholds::load(std::path::Path::new(&config.flows_dir))
-    {
-        problems.push(e);
-    }
+    let rules =
+        match mimamori_core::rules::Thresholds::load(std::path::Path::new(&config.flows_dir)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
     if let Err(e) = mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir)) {
         problems.push(e);
     }
@@ -364,12 +368,17 @@ async fn check(config: &mimamori_core::config::Config, live: bool) -> anyhow::Re
     }
     match mimamori_core::flows::Flows::load(std::path::Path::new(&config.flows_dir)) {
         Err(p) => problems.extend(p),
-        Ok(flows) => match mimamori_core::voice::Prompts::load(std::path::Path::new(
-            &config.voice_prompts_dir,
-        )) {
-            Err(p) => problems.extend(p),
-            Ok(prompts) => problems.extend(prompts.missing_for(&flows)),
-        },
+        Ok(flows) => {
+            if let Some(r) = &rules {
+                problems.extend(r.problems_with(&flows));
+            }
+            match mimamori_core::voice::Prompts::load(std::path::Path::new(
+                &config.voice_prompts_dir,
+            )) {
+                Err(p) => problems.extend(p),
+                Ok(prompts) => problems.extend(prompts.missing_for(&flows)),
+            }
+        }
     }
     if let Err(e) = mimamori_core::provider::Channels::from_config(
         config,

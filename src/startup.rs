@@ -169,6 +169,12 @@ impl Application {
         );
         let rules = Thresholds::load(Path::new(&config.flows_dir))
             .map_err(|e| anyhow::anyhow!("rules are invalid: {e}"))?;
+        let misfit = rules.problems_with(&flows);
+        anyhow::ensure!(
+            misfit.is_empty(),
+            "rules do not fit the flows:\n  {}",
+            misfit.join("\n  ")
+        );
         let periods = mimamori_core::periods::Periods::load(Path::new(&config.flows_dir))
             .map_err(|e| anyhow::anyhow!("observation periods are invalid: {e}"))?;
         let reporting =

@@ -556,3 +556,24 @@ mod trend_rules {
         assert_eq!(old.spo2_baseline_drop, 3);
     }
 }
+
+#[test]
+fn shipped_rules_fit_the_shipped_flows() {
+    let flows = mimamori_core::flows::Flows::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows"),
+    )
+    .unwrap();
+    let t = shipped();
+    assert_eq!(t.problems_with(&flows), Vec::<String>::new());
+    let wrong = t.with_overrides(r#"{"worse_question": "mood"}"#).unwrap();
+    let p = wrong.problems_with(&flows);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("worse_question = \"mood\""), "{p:?}");
+    let off = t
+        .with_overrides(r#"{"worse_question": "mood", "worse_days": 0}"#)
+        .unwrap();
+    assert!(
+        off.problems_with(&flows).is_empty(),
+        "a rule turned off reads nothing"
+    );
+}

@@ -46,12 +46,7 @@ fn check_reports_file_line_and_fails() {
 /// why, and `serve` will not start with them.
 #[test]
 fn check_and_serve_refuse_flows_that_would_break_the_product() {
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
-    let dir = std::env::temp_dir().join(format!("mimamori-meaning-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in std::fs::read_dir(&shipped).unwrap().flatten() {
-        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
-    }
+    let dir = flows_copy("meaning");
     let patient = std::fs::read_to_string(dir.join("patient-daily.toml")).unwrap();
     std::fs::write(
         dir.join("patient-daily.toml"),
@@ -69,22 +64,15 @@ fn check_and_serve_refuse_flows_that_would_break_the_product() {
         rules.replace(&fever, "fever_at_or_above = -1"),
     )
     .unwrap();
-    for sub in [&["check"][..], &["serve"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
-            .args(sub)
-            .env("MIMAMORI_FLOWS_DIR", &dir)
-            .env("MIMAMORI_CONFIG", "/nonexistent.toml")
-            .env("MIMAMORI_DATA_DIR", dir.join("data"))
-            .env("MIMAMORI_HTTP__ADDR", "127.0.0.1:0")
-            .output()
-            .unwrap();
+    for sub in ["check", "serve"] {
+        let out = run_on_flows(sub, &dir);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{sub:?} must refuse: {err}");
         assert!(
             err.contains("patient-daily.toml:") && err.contains("'vitalz', which no screen shows"),
             "{sub:?}: {err}"
         );
-        if sub == ["check"] {
+        if sub == "check" {
             assert!(
                 err.contains("fever_at_or_above = -1 is not a body temperature"),
                 "{err}"
@@ -282,4 +270,59 @@ fn plan_capacity_reports_overflow_and_the_fix() {
     let without = run(&["plan"], "1");
     assert!(!without.status.success());
     assert!(String::from_utf8_lossy(&without.stderr).contains("--capacity"));
+}
+
+/// Trend rules that read a question no flow asks could never fire: `check` names the key and
+/// the fix, and `serve` will not start with them.
+#[test]
+fn check_and_serve_refuse_trend_rules_that_read_no_question() {
+    let dir = flows_copy("trend");
+    let rules = std::fs::read_to_string(dir.join("rules.toml")).unwrap();
+    std::fs::write(
+        dir.join("rules.toml"),
+        rules
+            .replace("worse_choice = \"worse\"", "worse_choice = \"wrose\"")
+            .replace(
+                "score_breathless_question = \"breathless\"",
+                "score_breathless_question = \"feeling\"",
+            ),
+    )
+    .unwrap();
+    for sub in ["check", "serve"] {
+        let out = run_on_flows(sub, &dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sub} must refuse: {err}");
+        assert!(
+            err.contains("worse_choice = \"wrose\"") && err.contains("set worse_days = 0"),
+            "{sub}: {err}"
+        );
+        assert!(
+            err.contains("score_breathless_question = \"feeling\" is not a yes/no question"),
+            "{sub}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A copy of the shipped flows folder to break on purpose.
+fn flows_copy(tag: &str) -> std::path::PathBuf {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    let dir = std::env::temp_dir().join(format!("mimamori-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&shipped).unwrap().flatten() {
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    dir
+}
+
+/// `mimamori <sub>` with the flows in `dir` and nothing else configured.
+fn run_on_flows(sub: &str, dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .arg(sub)
+        .env("MIMAMORI_FLOWS_DIR", dir)
+        .env("MIMAMORI_CONFIG", "/nonexistent.toml")
+        .env("MIMAMORI_DATA_DIR", dir.join("data"))
+        .env("MIMAMORI_HTTP__ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap()
 }

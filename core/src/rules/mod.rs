@@ -218,6 +218,44 @@ impl Thresholds {
         Ok(())
     }
 
+    /// What in these rules does not fit the flows: a rule that reads a question no flow asks
+    /// could never fire. Each problem names the key, why and how to fix it.
+    pub fn problems_with(&self, flows: &crate::flows::Flows) -> Vec<String> {
+        use crate::flows::QuestionKind;
+        let mut out = Vec::new();
+        let asked = |id: &str, kind: QuestionKind| {
+            flows.all().any(|f| {
+                f.questions
+                    .iter()
+                    .any(|q| q.id.get_ref() == id && q.kind == kind)
+            })
+        };
+        if self.worse_days > 0 {
+            let found = flows.all().any(|f| {
+                f.questions.iter().any(|q| {
+                    q.id.get_ref() == &self.worse_question
+                        && q.kind == QuestionKind::Choice
+                        && q.choices.iter().any(|c| c.id == self.worse_choice)
+                })
+            });
+            if !found {
+                out.push(format!(
+                    "rules.toml: worse_question = \"{}\" with worse_choice = \"{}\" is not a choice question and choice of any flow, so \"worse day after day\" could never fire; name one (patient-daily.toml asks \"feeling\" with \"worse\") or set worse_days = 0",
+                    self.worse_question, self.worse_choice
+                ));
+            }
+        }
+        if self.score_high_at_or_above > 0
+            && !asked(&self.score_breathless_question, QuestionKind::YesNo)
+        {
+            out.push(format!(
+                "rules.toml: score_breathless_question = \"{}\" is not a yes/no question of any flow, so breathlessness would never count in the early-warning score; name one (patient-daily.toml asks \"breathless\")",
+                self.score_breathless_question
+            ));
+        }
+        out
+    }
+
     /// These thresholds with a health centre's overrides (a JSON object of the same keys).
     pub fn with_overrides(&self, json: &str) -> Result<Thresholds, String> {
         let mut base = serde_json::to_value(self).map_err(|e| e.to_string())?;

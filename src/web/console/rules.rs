@@ -146,6 +146,25 @@ fn draft_overrides(
     }
 }
 
+/// [`draft_overrides`], and the draft's rules must fit the flows (a rule reading a question no
+/// flow asks could never fire).
+fn checked_draft(
+    s: &AppState,
+    draft: &BTreeMap<String, String>,
+) -> Result<String, Vec<FieldError>> {
+    let over = draft_overrides(&s.rules, draft)?;
+    if let Ok(t) = s.rules.with_overrides(&over) {
+        let misfit = t.problems_with(&s.flows);
+        if !misfit.is_empty() {
+            return Err(misfit
+                .into_iter()
+                .map(|why| FieldError::new("rules", "err-lab-rules".into(), vec![("why", why)]))
+                .collect());
+        }
+    }
+    Ok(over)
+}
+
 /// The words for a rule key (for the error summary), if `key` is one.
 pub fn key_label(lang: Lang, key: &str) -> Option<&'static str> {
     KEYS.iter()
@@ -541,7 +560,7 @@ async fn replay(
     let (draft, days, note) = read_form(&form);
     let mut errors = Vec::new();
     let mut result = None;
-    match (draft_overrides(&s.rules, &draft), days.parse::<u32>()) {
+    match (checked_draft(&s, &draft), days.parse::<u32>()) {
         (Err(e), _) => errors = e,
         (_, Err(_)) => errors.push(FieldError::new("days", "err-lab-days".into(), Vec::new())),
         (Ok(over), Ok(n)) => {
@@ -578,7 +597,7 @@ async fn activate(
     who.require_health_centre()?;
     who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let (draft, days, note) = read_form(&form);
-    let outcome: Result<(), Vec<FieldError>> = match draft_overrides(&s.rules, &draft) {
+    let outcome: Result<(), Vec<FieldError>> = match checked_draft(&s, &draft) {
         Err(e) => Err(e),
         Ok(over) => match rulelab::activate(&s.db, &who.viewer(), &s.rules, &over, &note).await {
             Ok(v) => return Ok(Redirect::to(&format!("/rules?activated={v}")).into_response()),
@@ -622,7 +641,7 @@ async fn on_model(
     let live = rulelab::centre_rules(&s.db, who.health_centre_id, &s.rules).await?;
     let mut errors = Vec::new();
     let mut figures = None;
-    match draft_overrides(&s.rules, &draft).and_then(|o| {
+    match checked_draft(&s, &draft).and_then(|o| {
         s.rules.with_overrides(&o).map_err(|e| {
             vec![FieldError::new(
                 "rules",
