@@ -392,3 +392,50 @@ async fn activation_is_versioned_audited_and_checked() {
     }
     t.drop_db().await;
 }
+
+/// A full batch of the answer writer (64 people: the rule states go back in two statements)
+/// keeps every person's state.
+#[tokio::test]
+async fn a_full_batch_keeps_every_persons_state() {
+    let t = TestDb::new().await;
+    let (c, _) = setup(&t.db).await;
+    let rules = Thresholds::default();
+    let today = jst_today();
+    let mut batch = Vec::new();
+    let mut people = Vec::new();
+    for _ in 0..mimamori_core::ingest::MAX_BATCH {
+        let p = person(&t.db, c, today).await;
+        let ck = mimamori_core::store::checkins::list_for_person(&t.db, SYSTEM, p)
+            .await
+            .unwrap()[0]
+            .id;
+        people.push(p);
+        batch.push(observations::AnswerIn {
+            checkin_id: ck,
+            source: "web".into(),
+            answer: observations::Answer {
+                temperature: Some(Temperature::new("t", 36.8).unwrap()),
+                spo2: Some(Spo2::new("s", 98).unwrap()),
+                ..Default::default()
+            },
+            simulated_by: None,
+        });
+    }
+    let out = observations::answer_checkins(&t.db, &batch, &rules)
+        .await
+        .unwrap();
+    assert!(out.iter().all(|r| matches!(r, Ok(Ok(_)))));
+    let states: Vec<(i64, String, i64)> = rows(
+        &t.db,
+        "SELECT person_id, state, seq FROM rule_state ORDER BY person_id",
+    )
+    .await;
+    assert_eq!(states.len(), people.len());
+    for (p, state, seq) in &states {
+        assert!(people.contains(p));
+        assert_eq!(*seq, 1);
+        let h: mimamori_core::rules::trend::History = serde_json::from_str(state).unwrap();
+        assert_eq!((h.n, h.spo2_first.clone()), (1, vec![98]));
+    }
+    t.drop_db().await;
+}

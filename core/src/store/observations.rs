@@ -170,19 +170,25 @@ macro_rules! evaluate_in_tx {
             let today = at.with_timezone(tz).date_naive();
             all[k] = rules::trend::step(th, state.as_mut().expect("kept or rebuilt"), &rules::reading_of(a, *at), today, *onset);
         }
-        // The states, written back in one statement, each only over the one it was computed
-        // from: a concurrent writer's newer state (two answers of one person in two batches
-        // at once, on PostgreSQL) makes this batch fail and be retried answer by answer.
-        let rows = (0..persons.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect::<Vec<_>>().join(", ");
-        let sql = format!("INSERT INTO rule_state (person_id, state, seq) VALUES {rows}
-                           ON CONFLICT (person_id) DO UPDATE SET state = excluded.state, seq = excluded.seq
-                           WHERE rule_state.seq = excluded.seq - 1 RETURNING person_id");
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-        for p in &persons {
-            let state = people[p].2.as_ref().map(|h| serde_json::to_string(h).expect("a history serialises")).unwrap_or_default();
-            q = q.bind(*p).bind(state).bind(seqs[p] + 1);
+        // The states, written back in statements of 32 people (a state is up to ~1 KB: one
+        // loopback TCP segment each, see `store::imports`), each row only over the state it
+        // was computed from: a concurrent writer's newer state (two answers of one person in
+        // two batches at once, on PostgreSQL) makes this batch fail and be retried answer by
+        // answer.
+        let mut written = 0usize;
+        for part in persons.chunks(32) {
+            let rows = (0..part.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect::<Vec<_>>().join(", ");
+            let sql = format!("INSERT INTO rule_state (person_id, state, seq) VALUES {rows}
+                               ON CONFLICT (person_id) DO UPDATE SET state = excluded.state, seq = excluded.seq
+                               WHERE rule_state.seq = excluded.seq - 1 RETURNING person_id");
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for p in part {
+                let state = people[p].2.as_ref().map(|h| serde_json::to_string(h).expect("a history serialises")).unwrap_or_default();
+                q = q.bind(*p).bind(state).bind(seqs[p] + 1);
+            }
+            written += q.fetch_all(&mut *$tx).await?.len();
         }
-        if q.fetch_all(&mut *$tx).await?.len() != persons.len() {
+        if written != persons.len() {
             return Err(Error::Internal("a person's rule state changed under this batch; retrying".into()));
         }
         for ((person, _, _, _), triggers) in items.iter().zip(&all) {
