@@ -636,6 +636,28 @@ async fn a_nurse_tries_a_rule_in_the_lab_and_activates_it() {
     let axed = steps.iter().filter(|s| s.get("axe").is_some()).count();
     let report = walk((1366, 768), true, steps).await;
     assert_eq!(report["axe"].as_object().unwrap().len(), axed);
+    // On a phone (360 px): the page, an error, both languages.
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/lang/ja")),
+        go(&format!("{b}/rules")),
+        see("版 1"),
+        axe("lab-phone"),
+        shot("lab-04-phone"),
+        fill("#spo2_baseline_drop", "x"),
+        json!({"submit": "button[formaction='/rules/replay']"}),
+        json!({"status": 422}),
+        see("0以上の整数を入力してください"),
+        axe("lab-phone-error"),
+        shot("lab-05-phone-error"),
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/rules")),
+        see("Version"),
+        axe("lab-phone-en"),
+        shot("lab-06-phone-en"),
+    ]);
+    walk((360, 740), true, steps).await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM rule_versions WHERE version = 1")
             .await,

@@ -146,23 +146,24 @@ fn draft_overrides(
     }
 }
 
-/// [`draft_overrides`], and the draft's rules must fit the flows (a rule reading a question no
-/// flow asks could never fire).
+/// [`draft_overrides`], validated: the rules it makes, which must fit the flows (a rule
+/// reading a question no flow asks could never fire). Returns (overrides, rules).
 fn checked_draft(
     s: &AppState,
     draft: &BTreeMap<String, String>,
-) -> Result<String, Vec<FieldError>> {
+) -> Result<(String, Thresholds), Vec<FieldError>> {
+    let refused =
+        |why: String| FieldError::new("rules", "err-lab-rules".into(), vec![("why", why)]);
     let over = draft_overrides(&s.rules, draft)?;
-    if let Ok(t) = s.rules.with_overrides(&over) {
-        let misfit = t.problems_with(&s.flows);
-        if !misfit.is_empty() {
-            return Err(misfit
-                .into_iter()
-                .map(|why| FieldError::new("rules", "err-lab-rules".into(), vec![("why", why)]))
-                .collect());
-        }
+    let t = s
+        .rules
+        .with_overrides(&over)
+        .map_err(|e| vec![refused(e)])?;
+    let misfit = t.problems_with(&s.flows);
+    if !misfit.is_empty() {
+        return Err(misfit.into_iter().map(refused).collect());
     }
-    Ok(over)
+    Ok((over, t))
 }
 
 /// The words for a rule key (for the error summary), if `key` is one.
@@ -199,6 +200,8 @@ async fn render(
     pg: Page<'_>,
 ) -> Result<Response, HtmlError> {
     let viewer = who.viewer();
+    let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
+    let tz: chrono_tz::Tz = centre.time_zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
     let live = rulelab::centre_rules(&s.db, who.health_centre_id, &s.rules).await?;
     let live_v = values_of(&live);
     let shipped_v = values_of(&s.rules);
@@ -217,7 +220,7 @@ async fn render(
         }
         p { (tr(lang, "lab-intro")) }
         @if let Some(r) = pg.result {
-            (result(lang, r))
+            (result(lang, tz, r))
         }
         @if let Some(m) = &pg.model {
             (model_result(lang, m))
@@ -226,7 +229,7 @@ async fn render(
             input type="hidden" name="csrf" value=(who.csrf);
             h2 { (tr(lang, "lab-draft")) }
             p class="muted" { (tr(lang, "lab-draft-help")) }
-            table {
+            div class="scroll" tabindex="0" { table {
                 thead { tr {
                     th scope="col" { (tr(lang, "lab-rule")) }
                     th scope="col" { (tr(lang, "lab-live")) }
@@ -261,7 +264,7 @@ async fn render(
                             }
                         }
                     }
-                }
+                } }
             }
             label for="days" { (tr(lang, "lab-days")) }
             input id="days" name="days" inputmode="numeric" size="4" value=(pg.days);
@@ -292,7 +295,7 @@ async fn render(
                 }
             }
             @if !versions.is_empty() {
-                table {
+                div class="scroll" tabindex="0" { table class="wide" {
                     thead { tr {
                         th scope="col" { (tr(lang, "lab-version")) }
                         th scope="col" { (tr(lang, "lab-activated-at")) }
@@ -303,13 +306,13 @@ async fn render(
                     tbody { @for v in &versions {
                         tr {
                             td { (v.version) }
-                            td { (v.activated_at.with_timezone(&chrono_tz::Asia::Tokyo).format("%Y-%m-%d %H:%M")) }
+                            td { (v.activated_at.with_timezone(&tz).format("%Y-%m-%d %H:%M")) }
                             td { (tr(lang, "lab-staff")) " " (v.activated_by) }
                             td { (v.note) }
                             td { code { (v.rules) } }
                         }
                     } }
-                }
+                } }
             }
         }
     };
@@ -339,7 +342,7 @@ fn figures_table(lang: Lang, live: &SetFigures, draft: &SetFigures, days: usize)
             .unwrap_or(0)
     };
     html! {
-        table {
+        div class="scroll" tabindex="0" { table {
             caption { (tr(lang, "lab-side-by-side")) }
             thead { tr {
                 th scope="col" { (tr(lang, "lab-measure")) }
@@ -354,11 +357,11 @@ fn figures_table(lang: Lang, live: &SetFigures, draft: &SetFigures, days: usize)
                     tr { th scope="row" { "— " (codes::Reason::label_of(r, lang)) } td { (count(live, r)) } td { (count(draft, r)) } }
                 }
             }
-        }
+        } }
     }
 }
 
-fn result(lang: Lang, r: &Replay) -> Markup {
+fn result(lang: Lang, tz: chrono_tz::Tz, r: &Replay) -> Markup {
     let days = r.live.by_day.len();
     let hours = |h: f64| -> String {
         if h.abs() >= 48.0 {
@@ -389,7 +392,7 @@ fn result(lang: Lang, r: &Replay) -> Markup {
             @if let Some(m) = r.median_earlier_hours {
                 p { strong { (tr(lang, "lab-median-earlier")) ": " (hours(m)) } }
             }
-            table {
+            div class="scroll" tabindex="0" { table {
                 caption { (tr(lang, "lab-alerts-by-day")) }
                 thead { tr {
                     th scope="col" { (tr(lang, "lab-day")) }
@@ -405,7 +408,7 @@ fn result(lang: Lang, r: &Replay) -> Markup {
                         }
                     }
                 }
-            }
+            } }
             h3 { (tr(lang, "lab-to-inspect")) " (" (r.differing) ")" }
             @if r.people_list.is_empty() {
                 p class="muted" { (tr(lang, "lab-no-differences")) }
@@ -413,7 +416,7 @@ fn result(lang: Lang, r: &Replay) -> Markup {
                 @if r.differing > r.people_list.len() {
                     p class="muted" { (tr(lang, "lab-list-cut")) " " (r.people_list.len()) }
                 }
-                table {
+                div class="scroll" tabindex="0" { table {
                     thead { tr {
                         th scope="col" { (tr(lang, "lab-person")) }
                         th scope="col" { (tr(lang, "lab-live")) }
@@ -423,8 +426,8 @@ fn result(lang: Lang, r: &Replay) -> Markup {
                     tbody { @for d in &r.people_list {
                         tr {
                             td { a href=(format!("/persons/{}?tab=observation", d.person_id)) { "#" (d.person_id) } }
-                            td { (flag(lang, d.live.as_ref())) }
-                            td { (flag(lang, d.draft.as_ref())) }
+                            td { (flag(lang, tz, d.live.as_ref())) }
+                            td { (flag(lang, tz, d.draft.as_ref())) }
                             td {
                                 @match (d.earlier_hours, &d.live, &d.draft) {
                                     (Some(h), _, _) => { (hours(h)) }
@@ -434,7 +437,7 @@ fn result(lang: Lang, r: &Replay) -> Markup {
                             }
                         }
                     } }
-                }
+                } }
             }
         }
     }
@@ -466,7 +469,7 @@ fn model_result(lang: Lang, f: &[model::Figures; 2]) -> Markup {
         section class="card" aria-labelledby="lab-model" id="model" {
             h2 id="lab-model" { (tr(lang, "lab-model-title")) }
             p { (tr(lang, "lab-model-intro")) " (" (MODEL_PEOPLE) " " (tr(lang, "lab-people")) ")" }
-            table {
+            div class="scroll" tabindex="0" { table {
                 thead { tr {
                     th scope="col" { (tr(lang, "lab-measure")) }
                     th scope="col" { (tr(lang, "lab-live")) }
@@ -475,26 +478,22 @@ fn model_result(lang: Lang, f: &[model::Figures; 2]) -> Markup {
                 tbody { @for (key, (live, draft)) in &rows {
                     tr { th scope="row" { (tr(lang, key)) } td { (live) } td { (draft) } }
                 } }
-            }
+            } }
             p class="muted" { (tr(lang, "lab-model-caveat")) }
         }
     }
 }
 
-fn flag(lang: Lang, f: Option<&mimamori_core::rules::lab::Flag>) -> Markup {
+fn flag(lang: Lang, tz: chrono_tz::Tz, f: Option<&mimamori_core::rules::lab::Flag>) -> Markup {
     match f {
         None => html! { span class="muted" { "—" } },
         Some(f) => html! {
-            (f.at.with_timezone(&chrono_tz::Asia::Tokyo).format("%m-%d %H:%M"))
+            (f.at.with_timezone(&tz).format("%m-%d %H:%M"))
             ul { @for (reason, detail) in &f.reasons {
                 li { (codes::Reason::label_of(reason, lang)) br; span class="muted" { (detail) } }
             } }
         },
     }
-}
-
-fn today(s: &str) -> chrono::NaiveDate {
-    super::centre_today(s)
 }
 
 async fn show(
@@ -506,7 +505,7 @@ async fn show(
     who.require_health_centre()?;
     let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
     let on = chrono::NaiveDate::parse_from_str(q.on.trim(), "%Y-%m-%d")
-        .unwrap_or_else(|_| today(&centre.time_zone));
+        .unwrap_or_else(|_| super::centre_today(&centre.time_zone));
     let notice = q
         .activated
         .parse::<i32>()
@@ -530,21 +529,65 @@ async fn show(
     .await
 }
 
-/// Reads the posted form: (draft fields, days, note).
-fn read_form(form: &BTreeMap<String, String>) -> (BTreeMap<String, String>, String, String) {
-    let draft: BTreeMap<String, String> = KEYS
-        .iter()
-        .filter_map(|(k, _)| form.get(*k).map(|v| (k.to_string(), v.trim().to_string())))
-        .collect();
-    (
-        draft,
-        form.get("days")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| "30".into()),
-        form.get("note")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
-    )
+/// A posted lab form, checked (role, CSRF) and read.
+struct Posted {
+    draft: BTreeMap<String, String>,
+    days: String,
+    note: String,
+    /// The centre's local date.
+    today: chrono::NaiveDate,
+}
+
+impl Posted {
+    async fn read(
+        s: &AppState,
+        who: &CurrentStaff,
+        form: &BTreeMap<String, String>,
+    ) -> Result<Posted, HtmlError> {
+        who.require_health_centre()?;
+        who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+        let centre =
+            mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
+        let field = |k: &str| form.get(k).map(|v| v.trim().to_string());
+        Ok(Posted {
+            draft: KEYS
+                .iter()
+                .filter_map(|(k, _)| field(k).map(|v| (k.to_string(), v)))
+                .collect(),
+            days: field("days").unwrap_or_else(|| "30".into()),
+            note: field("note").unwrap_or_default(),
+            today: super::centre_today(&centre.time_zone),
+        })
+    }
+
+    /// The page again with the draft kept, and what came of it.
+    async fn page(
+        self,
+        s: &AppState,
+        who: &CurrentStaff,
+        lang: Lang,
+        errors: Vec<FieldError>,
+        result: Option<&Replay>,
+        model: Option<[model::Figures; 2]>,
+    ) -> Result<Response, HtmlError> {
+        let on = self.today;
+        render(
+            s,
+            who,
+            lang,
+            Page {
+                draft: self.draft,
+                days: self.days,
+                note: self.note,
+                errors,
+                result,
+                model,
+                notice: None,
+                on,
+            },
+        )
+        .await
+    }
 }
 
 async fn replay(
@@ -553,39 +596,20 @@ async fn replay(
     UiLang(lang): UiLang,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, HtmlError> {
-    who.require_health_centre()?;
-    who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
-    let today = today(&centre.time_zone);
-    let (draft, days, note) = read_form(&form);
+    let p = Posted::read(&s, &who, &form).await?;
     let mut errors = Vec::new();
     let mut result = None;
-    match (checked_draft(&s, &draft), days.parse::<u32>()) {
+    match (checked_draft(&s, &p.draft), p.days.parse::<u32>()) {
         (Err(e), _) => errors = e,
         (_, Err(_)) => errors.push(FieldError::new("days", "err-lab-days".into(), Vec::new())),
-        (Ok(over), Ok(n)) => {
-            match rulelab::replay(&s.db, &who.viewer(), &s.rules, &over, n, today).await {
+        (Ok((over, _)), Ok(n)) => {
+            match rulelab::replay(&s.db, &who.viewer(), &s.rules, &over, n, p.today).await {
                 Ok(r) => result = Some(r),
                 Err(e) => errors = errors_of(e)?,
             }
         }
     }
-    render(
-        &s,
-        &who,
-        lang,
-        Page {
-            draft,
-            days,
-            note,
-            errors,
-            result: result.as_ref(),
-            model: None,
-            notice: None,
-            on: today,
-        },
-    )
-    .await
+    p.page(&s, &who, lang, errors, result.as_ref(), None).await
 }
 
 async fn activate(
@@ -594,34 +618,17 @@ async fn activate(
     UiLang(lang): UiLang,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, HtmlError> {
-    who.require_health_centre()?;
-    who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let (draft, days, note) = read_form(&form);
-    let outcome: Result<(), Vec<FieldError>> = match checked_draft(&s, &draft) {
-        Err(e) => Err(e),
-        Ok(over) => match rulelab::activate(&s.db, &who.viewer(), &s.rules, &over, &note).await {
-            Ok(v) => return Ok(Redirect::to(&format!("/rules?activated={v}")).into_response()),
-            Err(e) => Err(errors_of(e)?),
-        },
+    let p = Posted::read(&s, &who, &form).await?;
+    let errors = match checked_draft(&s, &p.draft) {
+        Err(e) => e,
+        Ok((over, _)) => {
+            match rulelab::activate(&s.db, &who.viewer(), &s.rules, &over, &p.note).await {
+                Ok(v) => return Ok(Redirect::to(&format!("/rules?activated={v}")).into_response()),
+                Err(e) => errors_of(e)?,
+            }
+        }
     };
-    let errors = outcome.err().unwrap_or_default();
-    let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
-    render(
-        &s,
-        &who,
-        lang,
-        Page {
-            draft,
-            days,
-            note,
-            errors,
-            result: None,
-            model: None,
-            notice: None,
-            on: today(&centre.time_zone),
-        },
-    )
-    .await
+    p.page(&s, &who, lang, errors, None, None).await
 }
 
 /// The live rules and the draft on a synthetic cohort of the population model (no personal
@@ -633,49 +640,21 @@ async fn on_model(
     UiLang(lang): UiLang,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, HtmlError> {
-    who.require_health_centre()?;
-    who.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let centre = mimamori_core::store::staff::health_centre(&s.db, who.health_centre_id).await?;
-    let today = today(&centre.time_zone);
-    let (draft, days, note) = read_form(&form);
-    let live = rulelab::centre_rules(&s.db, who.health_centre_id, &s.rules).await?;
-    let mut errors = Vec::new();
-    let mut figures = None;
-    match checked_draft(&s, &draft).and_then(|o| {
-        s.rules.with_overrides(&o).map_err(|e| {
-            vec![FieldError::new(
-                "rules",
-                "err-lab-rules".into(),
-                vec![("why", e)],
-            )]
-        })
-    }) {
-        Err(e) => errors = e,
-        Ok(t) => {
+    let p = Posted::read(&s, &who, &form).await?;
+    let (errors, figures) = match checked_draft(&s, &p.draft) {
+        Err(e) => (e, None),
+        Ok((_, draft)) => {
+            let live = rulelab::centre_rules(&s.db, who.health_centre_id, &s.rules).await?;
+            let today = p.today;
             let f = tokio::task::spawn_blocking(move || {
                 let cohort =
                     model::cohort(MODEL_PEOPLE, today - chrono::Duration::days(29), 30, 2026);
-                model::evaluate(&cohort, &[&live, &t])
+                model::evaluate(&cohort, &[&live, &draft])
             })
             .await
             .map_err(|_| Error::Internal("the model run failed".into()))?;
-            figures = Some([f[0].clone(), f[1].clone()]);
+            (Vec::new(), Some([f[0].clone(), f[1].clone()]))
         }
-    }
-    render(
-        &s,
-        &who,
-        lang,
-        Page {
-            draft,
-            days,
-            note,
-            errors,
-            result: None,
-            model: figures,
-            notice: None,
-            on: today,
-        },
-    )
-    .await
+    };
+    p.page(&s, &who, lang, errors, None, figures).await
 }
