@@ -261,7 +261,7 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
             let periods =
                 mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir))
                     .map_err(|e| anyhow::anyhow!(e))?;
-            let bar = indicatif::ProgressBar::new(sheet.rows.len() as u64).with_style(
+            let bar = indicatif::ProgressBar::new(sheet.len() as u64).with_style(
                 indicatif::ProgressStyle::with_template(
                     "{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
                 )

@@ -252,6 +252,19 @@ pub(crate) fn rss_kib() -> u64 {
     proc_status_kib("self", "VmRSS:").unwrap_or(0)
 }
 
+/// The process's peak resident memory since the last [`reset_peak_rss`] (VmHWM).
+pub(crate) fn peak_rss_kib() -> u64 {
+    proc_status_kib("self", "VmHWM:").unwrap_or(0)
+}
+
+/// Resets the kernel's resident-memory high-water mark to the current size (Linux:
+/// `clear_refs` 5), so a peak can be measured for one phase.
+pub(crate) fn reset_peak_rss() {
+    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+        eprintln!("(cannot reset the peak RSS; the peak printed is the process's)");
+    }
+}
+
 /// The most timestamps in any half-open one-second window.
 pub(crate) fn max_per_second(times: &[Instant]) -> usize {
     let mut t: Vec<Instant> = times.to_vec();

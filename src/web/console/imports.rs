@@ -303,7 +303,7 @@ async fn upload(
             token.clone(),
             Running::Going {
                 done: 0,
-                total: up.sheet.rows.len(),
+                total: up.sheet.len(),
             },
         );
         let (db, viewer, periods, token2) =
