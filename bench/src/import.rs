@@ -160,13 +160,17 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let t1 = Instant::now();
     let dry = imports::dry_run(&db, &staff, &mapping, &sheet, opt()).await?;
     let dry_s = t1.elapsed().as_secs_f64();
+    let peak_dry = peak_rss_kib();
     drop(dry);
     drop(sheet);
+    let rss_between = rss_kib();
+    reset_peak_rss();
     let t0 = Instant::now();
     let sheet = import::read(&bytes, "auto")?;
     let r = imports::run(&db, &staff, &mapping, &sheet, opt()).await?;
     let secs = t0.elapsed().as_secs_f64();
-    let (rss1, peak) = (rss_kib(), peak_rss_kib());
+    let (rss1, peak_run) = (rss_kib(), peak_rss_kib());
+    let peak = peak_run.max(peak_dry);
     println!(
         "phases: reading the file {read_s:.1} s; checks + registry searches (a dry run) {dry_s:.1} s; so writing ≈ {:.1} s",
         secs - read_s - dry_s
@@ -191,6 +195,12 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
         r.rejected
     );
     let mb = |k: u64| k as f64 / 1024.0;
+    println!(
+        "memory by phase: dry run peak {:.0} MB; {:.0} MB after it (report and sheet dropped); import peak {:.0} MB",
+        mb(peak_dry),
+        mb(rss_between),
+        mb(peak_run)
+    );
     println!(
         "resident memory ({:.0} MB file in memory throughout): {:.0} MB before reading it; {:.0} MB with the sheet read; peak {:.0} MB during the dry run and the import (+{:.0} MB, {:.0} bytes a row); {:.0} MB after, holding the report",
         bytes.len() as f64 / 1e6,
