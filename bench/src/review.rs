@@ -166,6 +166,31 @@ pub(crate) async fn post_answers(
     pace: Option<f64>,
     urgent: bool,
 ) -> anyhow::Result<(f64, Vec<f64>)> {
+    let to = Answering {
+        base: &app.base,
+        client: &app.client,
+        signer: &app.signer,
+        flows: &app.flows,
+    };
+    post_answers_to(&to, checkins, concurrency, pace, urgent).await
+}
+
+/// Where answers are posted: a server's address, a client, the link signer and the flows.
+pub(crate) struct Answering<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) client: &'a reqwest::Client,
+    pub(crate) signer: &'a LinkSigner,
+    pub(crate) flows: &'a mimamori_core::flows::Flows,
+}
+
+/// [`post_answers`] to any server (one in another process too).
+pub(crate) async fn post_answers_to(
+    app: &Answering<'_>,
+    checkins: &[i64],
+    concurrency: usize,
+    pace: Option<f64>,
+    urgent: bool,
+) -> anyhow::Result<(f64, Vec<f64>)> {
     use futures::StreamExt;
     let exp = Utc::now().timestamp() + 86_400;
     let start = Instant::now();
@@ -173,7 +198,7 @@ pub(crate) async fn post_answers(
         .map(|(i, id)| {
             let url = format!("{}/c/{}", app.base, app.signer.sign(*id, exp));
             let client = app.client.clone();
-            let form = answers(&app.flows, urgent);
+            let form = answers(app.flows, urgent);
             async move {
                 if let Some(rate) = pace {
                     let at = start + Duration::from_secs_f64(i as f64 / rate);
@@ -285,8 +310,20 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
         };
         let n = args.ingest;
         const RUNS: i64 = 3;
-        let ids = seed_checkins(&db, n * (RUNS + 1) + 200).await?;
+        // PostgreSQL: more runs against a server in its own process, at several loads.
+        let extra = if backend == "postgres" {
+            n * APART.len() as i64
+        } else {
+            0
+        };
+        let ids = seed_checkins(&db, n * (RUNS + 1) + 200 + extra).await?;
+        let (cpu_self, cpu_pg) = (cpu_secs("self"), postgres_cpu_secs());
         let raw = raw_observation_rate(&db, 3000, 1).await?;
+        // CPU a row of the loop took: this process (the client) and PostgreSQL.
+        let raw_cpu = (
+            (cpu_secs("self") - cpu_self) * 1000.0 / 3000.0,
+            (postgres_cpu_secs() - cpu_pg) * 1000.0 / 3000.0,
+        );
         // PostgreSQL serves several clients at once: its multi-client figure is the honest
         // ceiling for a server with many requests in flight (SQLite has one writer).
         let raw8 = match backend {
@@ -350,6 +387,17 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
             pct(lat_half, 0.99)
         );
 
+        if backend == "postgres" {
+            apart(
+                &url,
+                &ids[((RUNS + 1) * n + 200) as usize..],
+                n,
+                raw,
+                raw_cpu,
+            )
+            .await?;
+        }
+
         // Urgent answers at half rate: time from the answer's response to the person being
         // in the review queue page.
         let urgent_ids = &ids[((RUNS + 1) * n) as usize..((RUNS + 1) * n + 200) as usize];
@@ -394,9 +442,83 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
         app.stop().await?;
         match cleanup {
             Some(name) => drop_db(&args.admin_url, db, &name).await,
-            None => db.close().await,
+            None => {
+                let file = match &db {
+                    Db::Sqlite(p) => Some(p.connect_options().get_filename().to_path_buf()),
+                    Db::Postgres(_) => None,
+                };
+                db.close().await;
+                // The file and its WAL and index go with the run (they were left in the
+                // temp folder, 20-40 MB a run).
+                if let Some(f) = file {
+                    for ext in ["", "-wal", "-shm"] {
+                        let mut path = f.clone().into_os_string();
+                        path.push(ext);
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+            }
         }
     }
+    Ok(())
+}
+
+/// Answers in flight of the runs against a server in its own process: the benchmark's 32,
+/// then more phones at once, as at a morning peak (each load twice).
+const APART: [usize; 6] = [32, 32, 128, 128, 512, 512];
+
+/// Full-speed runs against the web server in its own process (the surge benchmark's), with
+/// the CPU each part used per answer — the server, the load generator (this process) and
+/// PostgreSQL — beside what one row of the one-connection loop used: where the 2 cores go.
+async fn apart(
+    url: &str,
+    ids: &[i64],
+    n: i64,
+    raw: f64,
+    raw_cpu: (f64, f64),
+) -> anyhow::Result<()> {
+    let mut server = crate::surge::start_server(url).await?;
+    let client = login(&server.base).await?;
+    let signer = LinkSigner::new(LINK_SECRET.as_bytes());
+    let flows = mimamori_core::flows::Flows::load(std::path::Path::new("flows"))
+        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let to = Answering {
+        base: &server.base,
+        client: &client,
+        signer: &signer,
+        flows: &flows,
+    };
+    let pid = server.pid.to_string();
+    println!(
+        "\nThe same, the server in its own process (generator: this process; PostgreSQL: the same 2 cores). CPU per answer, ms (one row of the one-connection loop: client {:.3}, PostgreSQL {:.3}):",
+        raw_cpu.0, raw_cpu.1
+    );
+    println!("| answers in flight | answers/s | to the 1-conn. loop | p50 ms | p99 ms | server CPU | generator CPU | PostgreSQL CPU | the 2 cores busy |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (in_flight, chunk) in APART.iter().zip(ids.chunks(n as usize)) {
+        let (s0, g0, p0) = (cpu_secs(&pid), cpu_secs("self"), postgres_cpu_secs());
+        let t = Instant::now();
+        let (rate, lat) = post_answers_to(&to, chunk, *in_flight, None, false).await?;
+        let wall = t.elapsed().as_secs_f64();
+        let per = |c: f64| c * 1000.0 / chunk.len() as f64;
+        let (s, g, p) = (
+            cpu_secs(&pid) - s0,
+            cpu_secs("self") - g0,
+            postgres_cpu_secs() - p0,
+        );
+        println!(
+            "| {in_flight} | {rate:.0} | {:.2} | {:.1} | {:.1} | {:.3} | {:.3} | {:.3} | {:.0} % |",
+            rate / raw,
+            pct(lat.clone(), 0.5),
+            pct(lat, 0.99),
+            per(s),
+            per(g),
+            per(p),
+            (s + g + p) / (2.0 * wall) * 100.0
+        );
+    }
+    drop(server.child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server.child.wait()).await;
     Ok(())
 }
 

@@ -247,6 +247,41 @@ pub(crate) fn proc_status_kib(pid: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system) a process has used so far (`/proc/PID/stat`; 0 where it
+/// cannot be read).
+pub(crate) fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields counted from the state (index 0 = field 3); the kernel's USER_HZ is 100.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds used so far by every process named `postgres` (the server and its backends;
+/// backends that ended are not counted, so measure with connections that stay open).
+pub(crate) fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            pid.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
+        })
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_secs(&pid))
+        .sum()
+}
+
 /// This process's resident memory in KiB (0 where `/proc` is missing).
 pub(crate) fn rss_kib() -> u64 {
     proc_status_kib("self", "VmRSS:").unwrap_or(0)

@@ -40,6 +40,9 @@ pub async fn serve(url: &str) -> anyhow::Result<()> {
     if let Ok(n) = std::env::var("MIMAMORI_HTTP__CONSOLE_CONCURRENCY") {
         cfg.http.console_concurrency = n.parse()?;
     }
+    if let Ok(n) = std::env::var("MIMAMORI_DATABASE__PATIENT_CONNECTIONS") {
+        cfg.database.patient_connections = n.parse()?;
+    }
     let app = mimamori::Application::build(cfg, mimamori::Role::Web).await?;
     println!("PORT {}", app.port());
     app.run_until(async {
@@ -50,13 +53,13 @@ pub async fn serve(url: &str) -> anyhow::Result<()> {
     .await
 }
 
-struct Server {
-    child: tokio::process::Child,
-    pid: u32,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) pid: u32,
+    pub(crate) base: String,
 }
 
-async fn start_server(url: &str) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(url: &str) -> anyhow::Result<Server> {
     let exe = std::env::current_exe().context("the bench's own path")?;
     let mut child = tokio::process::Command::new(exe)
         .arg("--serve")
@@ -90,7 +93,7 @@ async fn start_server(url: &str) -> anyhow::Result<Server> {
 /// own work (thousands of requests a second, which real consoles would make from their own
 /// machines) would otherwise compete with the server it is measuring. Returns whether it
 /// worked.
-fn lower_generator_priority() -> bool {
+pub(crate) fn lower_generator_priority() -> bool {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return false;
     };
