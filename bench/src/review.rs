@@ -493,7 +493,9 @@ async fn apart(
         "\nThe same, the server in its own process (generator: this process; PostgreSQL: the same 2 cores). CPU per answer, ms (one row of the one-connection loop: client {:.3}, PostgreSQL {:.3}):",
         raw_cpu.0, raw_cpu.1
     );
-    println!("| answers in flight | answers/s | to the 1-conn. loop | p50 ms | p99 ms | server CPU | generator CPU | PostgreSQL CPU | the 2 cores busy |");
+    println!(
+        "| answers in flight | answers/s | to the 1-conn. loop | p50 ms | p99 ms | server CPU | generator CPU | PostgreSQL CPU | the 2 cores busy |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (in_flight, chunk) in APART.iter().zip(ids.chunks(n as usize)) {
         let (s0, g0, p0) = (cpu_secs(&pid), cpu_secs("self"), postgres_cpu_secs());

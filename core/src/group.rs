@@ -105,13 +105,20 @@ mod tests {
             tx.send(i).await.unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(!second.is_finished(), "it waits while the first batch is written");
+        assert!(
+            !second.is_finished(),
+            "it waits while the first batch is written"
+        );
         drop(writing);
         let b = tokio::time::timeout(Duration::from_secs(1), second)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(b, vec![1, 2, 3, 4, 5], "one batch of what arrived meanwhile");
+        assert_eq!(
+            b,
+            vec![1, 2, 3, 4, 5],
+            "one batch of what arrived meanwhile"
+        );
     }
 
     #[tokio::test]

@@ -266,9 +266,30 @@ pub async fn dry_run(
     sheet: &Sheet,
     opt: Options<'_>,
 ) -> Result<Report> {
-    let (_, _, rows, _) = prepare(db, viewer, mapping, sheet, &opt).await?;
+    let (_, columns, others, planned) = prepare(db, viewer, mapping, sheet, &opt).await?;
     with_db!(db, p => audit(p, Actor::Staff(viewer.staff_id), "import.dry_run", "health_centre", Some(viewer.health_centre_id), None).await)?;
+    let rows = every_row(sheet, &columns, others, &planned, None);
     Ok(Report::of(None, sheet.len(), rows))
+}
+
+/// Every row's outcome in file order: the rows not written (`others`, in file order) and the
+/// decided ones.
+fn every_row(
+    sheet: &Sheet,
+    columns: &[(&'static str, usize)],
+    others: Vec<Outcome>,
+    planned: &[Planned],
+    written: Option<&HashMap<u32, i64>>,
+) -> Vec<Outcome> {
+    let mut rows = others;
+    rows.reserve_exact(planned.len());
+    rows.extend(
+        planned
+            .iter()
+            .map(|p| matching::planned_outcome(sheet, columns, p, written)),
+    );
+    rows.sort_by_key(|o| o.line);
+    rows
 }
 
 /// Imports `sheet`: one batch, chunks of rows each in one transaction (outcome rows, people,
@@ -281,7 +302,7 @@ pub async fn run(
     sheet: &Sheet,
     opt: Options<'_>,
 ) -> Result<Report> {
-    let (cx, columns, mut rows, planned) = prepare(db, viewer, mapping, sheet, &opt).await?;
+    let (cx, columns, others, planned) = prepare(db, viewer, mapping, sheet, &opt).await?;
     let t = now();
     let centre = viewer.health_centre_id;
     let batch_id: i64 = with_db!(db, p => sqlx::query_scalar(
@@ -290,7 +311,7 @@ pub async fn run(
         .bind(centre).bind(&mapping.source).bind(opt.file_name).bind(sheet.len() as i64)
         .bind(viewer.staff_id).bind(t).fetch_one(p).await?);
     // Rejected rows are recorded first (they write nothing else).
-    let rejected: Vec<&Outcome> = rows.iter().filter(|o| o.outcome == "rejected").collect();
+    let rejected: Vec<&Outcome> = others.iter().filter(|o| o.outcome == "rejected").collect();
     for chunk in rejected.chunks(write::CHUNK) {
         with_db!(db, pool => {
             let mut tx = pool.begin_write().await?;
@@ -310,7 +331,6 @@ pub async fn run(
     let actor = Actor::Staff(viewer.staff_id);
     let person_of_line =
         write::write_all(&cx, &columns, batch_id, actor, &planned, opt.progress).await?;
-    drop(planned);
     with_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE import_batches SET finished_at = $1 WHERE id = $2").bind(now()).bind(batch_id).execute(&mut *tx).await?;
@@ -318,15 +338,8 @@ pub async fn run(
         tx.commit().await?;
         Ok::<(), Error>(())
     })?;
-    for o in &mut rows {
-        if matches!(o.outcome, "created" | "repositive" | "duplicate") {
-            o.person_id = u32::try_from(o.line)
-                .ok()
-                .and_then(|l| person_of_line.get(&l))
-                .copied()
-                .filter(|x| *x != 0);
-        }
-    }
+    let rows = every_row(sheet, &columns, others, &planned, Some(&person_of_line));
+    drop((planned, person_of_line));
     let r = Report::of(Some(batch_id), sheet.len(), rows);
     tracing::info!(
         batch_id,
