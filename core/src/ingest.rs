@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Db, Error, Result,
-    group::Intake,
     rules::Thresholds,
     store::observations::{self, Answer, AnswerIn, Outcome},
 };
@@ -43,7 +42,7 @@ impl Ingest {
     /// speed); on SQLite one, the one writer the file allows.
     pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let rx = Arc::new(Intake::new(rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..db.group_commit_writers() {
             tokio::spawn(writer(db.clone(), rules.clone(), rx.clone()));
         }
@@ -84,10 +83,11 @@ impl Ingest {
     }
 }
 
-async fn writer(db: Db, rules: Arc<Thresholds>, rx: Arc<Intake<Job>>) {
+async fn writer(db: Db, rules: Arc<Thresholds>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // The other writer gathers the next arrivals while this one writes (`group::Intake`).
-    while let Some(_writing) = rx.next(&mut jobs, MAX_BATCH).await {
+    // The receiver is held only while waiting for a batch: the other writer takes the next
+    // arrivals while this one writes.
+    while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
         let n = batch.len();

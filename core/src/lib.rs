@@ -13,7 +13,6 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flows;
-pub mod group;
 pub mod i18n;
 pub mod import;
 pub mod ingest;

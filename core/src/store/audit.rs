@@ -223,13 +223,13 @@ impl AuditWriter {
     /// is dropped, after answering every request it has taken.
     pub fn spawn(db: crate::Db) -> AuditWriter {
         let (jobs, rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
-        // See `Db::group_commit_writers` and `group::Intake`.
-        let rx = std::sync::Arc::new(crate::group::Intake::new(rx));
+        // See `Db::group_commit_writers`; the receiver is held only while waiting for a batch.
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..db.group_commit_writers() {
             let (db, rx) = (db.clone(), rx.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);
-                while let Some(_writing) = rx.next(&mut batch, AUDIT_BATCH).await {
+                while rx.lock().await.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
                     let rows: Vec<NewAuditRow<'_>> = batch
                         .iter()
                         .map(|(r, _)| {
