@@ -59,13 +59,25 @@ pub(crate) struct Server {
     pub(crate) base: String,
 }
 
+/// Where the server process's log goes: a file, so its warnings (shedding under the surge)
+/// do not land between the benchmark's tables.
+pub(crate) fn server_log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join("mimamori-bench-server.log")
+}
+
 pub(crate) async fn start_server(url: &str) -> anyhow::Result<Server> {
     let exe = std::env::current_exe().context("the bench's own path")?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(server_log_path())
+        .context("the server's log file")?;
     let mut child = tokio::process::Command::new(exe)
         .arg("--serve")
         .arg(url)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .context("starting the web server process")?;
@@ -305,7 +317,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let base = server.base.clone();
     let reniced = lower_generator_priority();
     println!(
-        "server: its own process at normal priority; load generator: this process, {}; PostgreSQL: the same 2 cores",
+        "server: its own process at normal priority (its log: {}); load generator: this process, {}; PostgreSQL: the same 2 cores",
+        server_log_path().display(),
         if reniced {
             "at nice 10"
         } else {
