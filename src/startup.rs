@@ -281,6 +281,15 @@ impl Application {
             );
             let app = web::router(self.state.clone(), self.patient.clone());
             let mut rx2 = rx.clone();
+            // TCP_NODELAY on every connection: axum does not set it, and with Nagle's
+            // algorithm a response's second small segment waits for the client's delayed
+            // acknowledgement (up to 40 ms).
+            use axum::serve::ListenerExt as _;
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+                }
+            });
             axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<SocketAddr>(),
