@@ -451,11 +451,7 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
                 // The file and its WAL and index go with the run (they were left in the
                 // temp folder, 20-40 MB a run).
                 if let Some(f) = file {
-                    for ext in ["", "-wal", "-shm"] {
-                        let mut path = f.clone().into_os_string();
-                        path.push(ext);
-                        let _ = std::fs::remove_file(path);
-                    }
+                    mimamori_core::testing::remove_sqlite_files(&f);
                 }
             }
         }

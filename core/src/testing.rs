@@ -91,12 +91,15 @@ impl TestDb {
                     admin.close().await;
                 }
             }
-            Cleanup::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
+            Cleanup::Sqlite(path) => remove_sqlite_files(&path),
         }
+    }
+}
+
+/// Removes a SQLite database file with its WAL and shared-memory index (closed first).
+pub fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
 
