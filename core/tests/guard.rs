@@ -25,17 +25,17 @@ const HOLDS: &[&str] = &[
 /// The product's own work, by (file, function): why no staff member's access applies.
 const SYSTEM: &[(&str, &str, &str)] = &[
     (
-        "stats.rs",
+        "stats/mod.rs",
         "refresh",
         "the statistics job: re-derives counts from the raw rows; only sums leave it",
     ),
     (
-        "stats.rs",
+        "stats/mod.rs",
         "recount_answers",
         "the statistics job: counts check-ins per day and centre; only sums leave it",
     ),
     (
-        "stats.rs",
+        "stats/published.rs",
         "published_cases",
         "open data for an Area the caller's role may see (`area_of`): returns only the published items (age band — the date of birth never leaves —, sex, municipality, dates); the handler audits the export",
     ),
