@@ -226,9 +226,18 @@ impl BeginWrite for SqlitePool {
 impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
     async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, sqlx::Error> {
-        Ok(WriteTx {
-            tx: self.begin().await?,
-            _gate: None,
-        })
+        // In a task of its own, so it always finishes. sqlx 0.9's PostgreSQL `begin` is not
+        // cancel-safe: dropped after `BEGIN` is sent but before its answer, it counts no
+        // transaction and queues no `ROLLBACK`, and the connection goes back to the pool
+        // inside an open transaction. The next autocommit statement on it (an answer, an
+        // audit row, an import batch) is then never committed — acknowledged and lost. A
+        // handler is dropped whenever its client goes away, so this is not rare under load.
+        // Finished in its task, a transaction nobody awaits any more is dropped as a whole
+        // one, and its `ROLLBACK` is sent with the connection's release.
+        let pool = self.clone();
+        let tx = tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("begin: {e}")))??;
+        Ok(WriteTx { tx, _gate: None })
     }
 }

@@ -1974,3 +1974,54 @@ async fn capacity_demand_counts_people_per_time_and_channel() {
     assert_eq!(d.iter().map(|x| x.people).sum::<i64>(), 2);
     t.drop_db().await;
 }
+
+/// A transaction dropped while it starts (a handler whose client went away) leaves no
+/// connection inside an open transaction: every later autocommit write on the pool is
+/// committed and seen from another connection. (sqlx's PostgreSQL `begin` dropped after its
+/// `BEGIN` was sent returned the connection in a transaction, and the writes after it were
+/// silently rolled back.)
+#[tokio::test]
+async fn a_transaction_dropped_while_it_starts_loses_no_later_write() {
+    use mimamori_core::db::BeginWrite;
+    let t = TestDb::new().await;
+    macro_rules! check {
+        ($pool:expr) => {{
+            // One connection, so each write goes to the one the dropped `BEGIN` used.
+            let pool = $pool;
+            sqlx::query("CREATE TABLE cancel_probe (n BIGINT NOT NULL)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            for n in 0..60_i64 {
+                // Polled once or a little more, then dropped: at every point of its start.
+                let wait = std::time::Duration::from_micros((n as u64 % 6) * 50);
+                let _ = tokio::time::timeout(wait, pool.begin_write()).await;
+                sqlx::query("INSERT INTO cancel_probe (n) VALUES ($1)")
+                    .bind(n)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }};
+    }
+    match &t.db {
+        Db::Postgres(_) => check!(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&t.url)
+                .await
+                .unwrap()
+        ),
+        Db::Sqlite(_) => check!(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect(&t.url)
+                .await
+                .unwrap()
+        ),
+    }
+    let seen: i64 = with_db!(&t.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM cancel_probe").fetch_one(p).await.unwrap());
+    assert_eq!(seen, 60, "every write after a dropped start is committed");
+    t.drop_db().await;
+}
