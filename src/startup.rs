@@ -25,11 +25,43 @@ pub enum Role {
 pub struct Application {
     listener: Option<TcpListener>,
     port: u16,
+    /// The patients' door (`http.patient_addr`), when configured.
+    door: Option<Door>,
     state: AppState,
     /// The patient lane's state: its own pool, answer writer and audit writer.
     patient: AppState,
     deps: Arc<Deps>,
     role: Role,
+}
+
+/// The patients' door: its listener and the runtime (threads of its own) that serves it and
+/// owns the patient lane's pool and writers, so their sockets are woken by its own I/O
+/// driver, not by the console's busy threads.
+struct Door {
+    listener: std::net::TcpListener,
+    port: u16,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Door {
+    fn open(config: &Config) -> anyhow::Result<Door> {
+        let addr = &config.http.patient_addr;
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} (http.patient_addr)"))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let threads = match config.http.patient_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("patient-door")
+            .enable_all()
+            .build()
+            .context("cannot start the patients' door's threads")?;
+        Ok(Door { listener, port, rt })
+    }
 }
 
 /// Opens the database named by the configuration and applies all migrations.
@@ -226,14 +258,36 @@ impl Application {
             reporting: Arc::new(reporting),
             ..state
         };
-        let patient = match patient_pool(&config).await? {
-            Some(pool) if role != Role::Work => state.on_pool(pool),
-            _ => state.clone(),
+        let door = if role != Role::Work && !config.http.patient_addr.is_empty() {
+            Some(Door::open(&config)?)
+        } else {
+            None
+        };
+        let patient = if role == Role::Work {
+            state.clone()
+        } else if let Some(door) = &door {
+            // Opened on the door's runtime: the pool's connections and the answer and audit
+            // writers' tasks belong to its threads.
+            let (state, config) = (state.clone(), config.clone());
+            door.rt
+                .spawn(async move {
+                    anyhow::Ok(match patient_pool(&config).await? {
+                        Some(pool) => state.on_pool(pool),
+                        None => state,
+                    })
+                })
+                .await??
+        } else {
+            match patient_pool(&config).await? {
+                Some(pool) => state.on_pool(pool),
+                None => state.clone(),
+            }
         };
         tokio::spawn(provider_check(deps.db.clone(), config.clone()));
         Ok(Application {
             listener,
             port,
+            door,
             state,
             patient,
             deps,
@@ -243,6 +297,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The patients' door's port, when there is one.
+    pub fn patient_port(&self) -> Option<u16> {
+        self.door.as_ref().map(|d| d.port)
     }
 
     pub fn db(&self) -> &Db {
@@ -273,6 +332,20 @@ impl Application {
         } else {
             None
         };
+        let door = self.door.map(|door| {
+            tracing::info!(port = door.port, "the patients' door is listening");
+            let app = web::router(self.state.clone(), self.patient.clone())
+                .layer(axum::middleware::from_fn(web::lanes::patients_only));
+            let rx = rx.clone();
+            let listener = door.listener;
+            // On the door's own runtime: its connections are accepted, read and written by
+            // its threads.
+            let served = door.rt.spawn(async move {
+                let listener = TcpListener::from_std(listener)?;
+                serve(listener, app, rx).await
+            });
+            (door.rt, served)
+        });
         if let Some(listener) = self.listener {
             tracing::info!(
                 port = self.port,
@@ -280,33 +353,60 @@ impl Application {
                 "listening"
             );
             let app = web::router(self.state.clone(), self.patient.clone());
-            let mut rx2 = rx.clone();
-            // TCP_NODELAY on every connection: axum does not set it, and with Nagle's
-            // algorithm a response's second small segment waits for the client's delayed
-            // acknowledgement (up to 40 ms).
-            use axum::serve::ListenerExt as _;
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+            if let Err(e) = serve(listener, app, rx.clone()).await {
+                if let Some((rt, _)) = door {
+                    rt.shutdown_background();
                 }
-            });
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx2.wait_for(|s| *s).await;
-            })
-            .await?;
+                return Err(e);
+            }
         }
+        let door_rt = match door {
+            Some((rt, served)) => {
+                if let Err(e) = served.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                    rt.shutdown_background();
+                    return Err(e);
+                }
+                Some(rt)
+            }
+            None => None,
+        };
         if let Some(w) = workers {
             w.await??;
         }
         self.patient.db.close().await;
         self.state.db.close().await;
+        if let Some(rt) = door_rt {
+            // Its work is done; a runtime may not be dropped (blocking) inside another.
+            rt.shutdown_background();
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Serves `app` on `listener` until the shutdown watch turns true. TCP_NODELAY on every
+/// connection: axum does not set it, and with Nagle's algorithm a response's second small
+/// segment waits for the client's delayed acknowledgement (up to 40 ms).
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await?;
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

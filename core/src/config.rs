@@ -156,6 +156,14 @@ pub struct HttpConfig {
     pub console_queue: usize,
     /// How long a console request waits for a place before it is told to retry.
     pub console_queue_ms: u64,
+    /// The patients' door: a second address serving only the patient lane (the link form,
+    /// the provider's webhooks, `/healthz`, `/metrics`) on threads of its own, with its own
+    /// connections, accept queue and database pool — the console cannot take its CPU time
+    /// slices, sockets or connections. A proxy sends `/c/` and `/hooks/` there. Empty: one
+    /// address serves everything (the lanes still apply).
+    pub patient_addr: String,
+    /// Threads of the patients' door; 0 = one per core.
+    pub patient_threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +263,8 @@ impl Default for HttpConfig {
             console_concurrency: 0,
             console_queue: 64,
             console_queue_ms: 2000,
+            patient_addr: String::new(),
+            patient_threads: 0,
         }
     }
 }

@@ -336,6 +336,16 @@ pub async fn gate(
     }
 }
 
+/// The patients' door (`http.patient_addr`) serves the patient lane only: anything else is
+/// not found there, so the console is not reachable through the patients' address.
+pub async fn patients_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if patient_lane(req.uri().path()) {
+        next.run(req).await
+    } else {
+        HtmlError(AppError::Core(mimamori_core::Error::NotFound("page"))).into_response()
+    }
+}
+
 /// The console's "busy, retry" page, rendered once per distinct wait (it is what thousands of
 /// shed requests a second get).
 fn busy_page(secs: u64) -> Response {

@@ -62,6 +62,8 @@ fn password_hash() -> &'static str {
 
 pub struct TestApp {
     pub base: String,
+    /// The patients' door (`http.patient_addr`), when the test opened one.
+    pub patient_base: Option<String>,
     /// The test's own connection to the app's database, for assertions.
     pub db: Db,
     /// The application's pool (closing it and `app_patient_db` simulates a database outage).
@@ -113,6 +115,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let patient_base = app.patient_port().map(|p| format!("http://127.0.0.1:{p}"));
     let app_db = app.db().clone();
     let app_patient_db = app.patient_db().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -126,6 +129,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         .unwrap();
     TestApp {
         base,
+        patient_base,
         db: tdb.db.clone(),
         app_db,
         app_patient_db,

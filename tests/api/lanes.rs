@@ -137,3 +137,80 @@ async fn a_console_burst_within_the_waiting_room_is_queued_not_refused() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     app.finish().await;
 }
+
+/// The patients' door (`http.patient_addr`): a second address on threads of its own that
+/// serves the patient lane — the link form, the provider's webhooks, health checks — and
+/// nothing else. An answer through it is stored; the console, the API and the login are not
+/// found there; the console's own address still serves patients too.
+#[tokio::test]
+async fn the_patients_door_serves_patients_and_nothing_else() {
+    let app = spawn_app_with(|c| c.http.patient_addr = "127.0.0.1:0".into()).await;
+    let door = app.patient_base.clone().expect("a patients' door");
+    assert_ne!(door, app.base);
+    app.login().await;
+    let person = app.register("080-3000-0031", "sms", json!({})).await;
+    let link = link_in(&app.wait_for_message("+818030000031").await.body);
+    assert!(
+        link.starts_with(&app.base),
+        "links keep the public address: {link}"
+    );
+    let through_door = link.replacen(&app.base, &door, 1);
+
+    let client = reqwest::Client::new();
+    let r = client.get(&through_door).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<form"), "the patient's form: {page}");
+    let r = client
+        .post(&through_door)
+        .form(&answers(&[("temperature", "37.9")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the answer is taken at the door");
+    let stored: Vec<f64> = with_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT temperature_c FROM observations WHERE person_id = $1").bind(person).fetch_all(p).await.unwrap());
+    assert_eq!(stored, vec![37.9], "the answer is stored");
+    assert_eq!(
+        client
+            .get(format!("{door}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Nothing of the console through the door, even with a staff session's cookie.
+    for path in [
+        "/",
+        "/persons",
+        "/login",
+        "/api/v1/persons",
+        "/api/openapi.json",
+        "/escalations",
+    ] {
+        let r = app
+            .client
+            .get(format!("{door}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path} at the patients' door");
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("看護師"),
+            "{path}: nothing of the session: {body}"
+        );
+    }
+    let r = client
+        .post(format!("{door}/api/v1/session"))
+        .json(&json!({"username": "nurse", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no login at the patients' door");
+    // The console's address serves the console as before.
+    assert_eq!(app.get("/api/v1/persons").await.status(), 200);
+    app.finish().await;
+}
