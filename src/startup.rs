@@ -56,13 +56,16 @@ impl Door {
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .thread_name("patient-door")
+            .thread_name(DOOR_THREAD)
             .enable_all()
             .build()
             .context("cannot start the patients' door's threads")?;
         Ok(Door { listener, port, rt })
     }
 }
+
+/// The name of the patients' door's threads.
+const DOOR_THREAD: &str = "patient-door";
 
 /// Opens the database named by the configuration and applies all migrations.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {

@@ -387,6 +387,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     };
     seed_named_people(p, 1, PEOPLE).await?;
     sqlx::query("ANALYZE").execute(p).await?;
+    // The seed's dirty pages written now, not by a checkpoint in the middle of a phase.
+    sqlx::query("CHECKPOINT").execute(p).await?;
     let url = db_url(&args.admin_url, &name);
     let mut server = start_server(&url).await?;
     let base = server.base.clone();

@@ -78,8 +78,14 @@ fn handshake(port: u16, version: &str) -> String {
 #[tokio::test]
 async fn the_tls_proxy_allows_only_tls_1_2_and_up_and_keeps_the_client_address() {
     caddy();
-    let app = spawn_app_with(|c| c.http.behind_proxy = true).await;
+    let app = spawn_app_with(|c| {
+        c.http.behind_proxy = true;
+        c.http.patient_addr = "127.0.0.1:0".into();
+    })
+    .await;
     let upstream = app.base.trim_start_matches("http://").to_string();
+    let door = app.patient_base.clone().expect("a patients' door");
+    let door = door.trim_start_matches("http://").to_string();
     let (https, http) = (free_port(), free_port());
     let data = tempfile::tempdir().unwrap();
     let caddyfile = repo().join("deploy/Caddyfile");
@@ -106,6 +112,7 @@ async fn the_tls_proxy_allows_only_tls_1_2_and_up_and_keeps_the_client_address()
             .env("MIMAMORI_HTTPS_PORT", https.to_string())
             .env("MIMAMORI_HTTP_PORT", http.to_string())
             .env("MIMAMORI_UPSTREAM", &upstream)
+            .env("MIMAMORI_PATIENT_UPSTREAM", &door)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null()),
     );
@@ -168,6 +175,18 @@ async fn the_tls_proxy_allows_only_tls_1_2_and_up_and_keeps_the_client_address()
     );
     let ips: Vec<Option<String>> = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar(
         "SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id").fetch_all(p).await.unwrap());
+    // A patient's link through the proxy is answered as at the patients' door, and the
+    // console through the proxy is the console (the door answers 404 to it).
+    let r = client.get(url("/c/not-a-link")).send().await.unwrap();
+    let direct = reqwest::get(format!("http://{door}/c/not-a-link"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), direct.status());
+    assert_eq!(r.text().await.unwrap(), direct.text().await.unwrap());
+    assert_eq!(
+        client.get(url("/login")).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(
         ips,
         [
