@@ -50,8 +50,18 @@ pub fn router() -> Router<AppState> {
 #[derive(Default)]
 pub struct Pending {
     uploads: Mutex<HashMap<String, Upload>>,
-    running: Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<String, Run>>,
 }
+
+/// An import started from the console: whose, since when, how far.
+struct Run {
+    staff_id: i64,
+    at: std::time::Instant,
+    state: Running,
+}
+
+/// How long a finished import's progress page still leads to its batch.
+const FINISHED_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 struct Upload {
     staff_id: i64,
@@ -299,23 +309,33 @@ async fn upload(
                 (problem_rows(lang, &r))
             }).into_response());
         }
-        pending.running.lock().expect("lock").insert(
-            token.clone(),
-            Running::Going {
-                done: 0,
-                total: up.sheet.len(),
-            },
-        );
+        {
+            // Finished runs are kept an hour for their progress page, then forgotten.
+            let mut running = pending.running.lock().expect("lock");
+            running.retain(|_, r| {
+                matches!(r.state, Running::Going { .. }) || r.at.elapsed() < FINISHED_KEPT
+            });
+            running.insert(
+                token.clone(),
+                Run {
+                    staff_id: who.id,
+                    at: std::time::Instant::now(),
+                    state: Running::Going {
+                        done: 0,
+                        total: up.sheet.len(),
+                    },
+                },
+            );
+        }
         let (db, viewer, periods, token2) =
             (s.db.clone(), who.viewer(), s.periods.clone(), token.clone());
         tokio::spawn(async move {
             let p2 = pending.clone();
             let t3 = token2.clone();
             let progress = move |done: usize, total: usize| {
-                p2.running
-                    .lock()
-                    .expect("lock")
-                    .insert(t3.clone(), Running::Going { done, total });
+                if let Some(r) = p2.running.lock().expect("lock").get_mut(&t3) {
+                    r.state = Running::Going { done, total };
+                }
             };
             let opt = imports::Options {
                 periods: &periods,
@@ -332,7 +352,9 @@ async fn upload(
                     Running::Failed(e.to_string())
                 }
             };
-            pending.running.lock().expect("lock").insert(token2, state);
+            if let Some(r) = pending.running.lock().expect("lock").get_mut(&token2) {
+                (r.state, r.at) = (state, std::time::Instant::now());
+            }
         });
         return Ok(Redirect::to(&format!("/imports/0?token={token}")).into_response());
     }
@@ -512,7 +534,9 @@ async fn batch(
             .lock()
             .expect("lock")
             .get(&q.token)
-            .cloned();
+            // Another's import is not found here (its batch page is checked as any other).
+            .filter(|r| r.staff_id == who.id)
+            .map(|r| r.state.clone());
         match state {
             Some(Running::Going { done, total }) => {
                 let body = html! {
