@@ -762,3 +762,76 @@ async fn sharing_with_a_related_health_centre() {
     );
     app.finish().await;
 }
+
+/// A console import's progress page is its starter's only: another member of the same centre
+/// who learns the token finds nothing there (the batch page itself is access-checked as any).
+#[tokio::test]
+async fn an_imports_progress_page_is_its_starters_only() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
+    let other = staff::create_staff(&app.db, app.centre, "nurse2", &hash, "看護師 二郎")
+        .await
+        .unwrap();
+    staff::set_totp(&app.db, other, Some(crate::helpers::TOTP_SECRET))
+        .await
+        .unwrap();
+    let (oc, _) = login(&app, "nurse2").await;
+    // Multipart by hand (the tests' reqwest has no multipart feature).
+    let post = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
+        let b = "mimamori-test-boundary";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .bytes(),
+            );
+        }
+        if let Some(f) = file {
+            body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\nContent-Type: text/csv\r\n\r\n").bytes());
+            body.extend(f);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{b}--\r\n").bytes());
+        app.client
+            .post(app.url("/imports"))
+            .header("content-type", format!("multipart/form-data; boundary={b}"))
+            .body(body)
+            .send()
+    };
+    let csv = "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n\
+               C1,patient,2022-01-10,pcr,医師,病院,患者 一,1950-01-01,090-4000-0001,2022-01-09,female,港区\n";
+    let r = post(
+        vec![("csrf", csrf.clone()), ("mapping", String::new())],
+        Some(csv.as_bytes().to_vec()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "the dry run");
+    let page = r.text().await.unwrap();
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the dry run's go-ahead token")
+        .to_string();
+    let r = post(vec![("csrf", csrf), ("token", token.clone())], None)
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "the import starts");
+    let progress = format!("/imports/0?token={token}");
+    // The starter follows it to the batch; the other member finds nothing.
+    let mut mine = 0;
+    for _ in 0..100 {
+        mine = app.get(&progress).await.status().as_u16();
+        if mine == 303 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(mine, 303, "the starter is led to the batch");
+    let r = oc.get(app.url(&progress)).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another's progress page");
+    assert!(!r.text().await.unwrap().contains("/imports/1"));
+    app.finish().await;
+}
