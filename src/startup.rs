@@ -40,7 +40,27 @@ pub struct Application {
 struct Door {
     listener: std::net::TcpListener,
     port: u16,
-    rt: tokio::runtime::Runtime,
+    rt: DoorRuntime,
+}
+
+/// The door's runtime, shut down without blocking when dropped: a runtime dropped inside
+/// another's task panics, and the door may go with an `Application` that fails to build or
+/// never runs.
+struct DoorRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for DoorRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("the door's runtime until dropped")
+    }
+}
+
+impl Drop for DoorRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Door {
@@ -60,7 +80,11 @@ impl Door {
             .enable_all()
             .build()
             .context("cannot start the patients' door's threads")?;
-        Ok(Door { listener, port, rt })
+        Ok(Door {
+            listener,
+            port,
+            rt: DoorRuntime(Some(rt)),
+        })
     }
 }
 
@@ -356,19 +380,12 @@ impl Application {
                 "listening"
             );
             let app = web::router(self.state.clone(), self.patient.clone());
-            if let Err(e) = serve(listener, app, rx.clone()).await {
-                if let Some((rt, _)) = door {
-                    rt.shutdown_background();
-                }
-                return Err(e);
-            }
+            // An error here drops the door's runtime too (shut down in the background).
+            serve(listener, app, rx.clone()).await?;
         }
         let door_rt = match door {
             Some((rt, served)) => {
-                if let Err(e) = served.await.map_err(anyhow::Error::from).and_then(|r| r) {
-                    rt.shutdown_background();
-                    return Err(e);
-                }
+                served.await??;
                 Some(rt)
             }
             None => None,
@@ -378,10 +395,8 @@ impl Application {
         }
         self.patient.db.close().await;
         self.state.db.close().await;
-        if let Some(rt) = door_rt {
-            // Its work is done; a runtime may not be dropped (blocking) inside another.
-            rt.shutdown_background();
-        }
+        // Its work is done; dropped, it shuts down in the background.
+        drop(door_rt);
         tracing::info!("stopped");
         Ok(())
     }

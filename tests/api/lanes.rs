@@ -214,3 +214,25 @@ async fn the_patients_door_serves_patients_and_nothing_else() {
     assert_eq!(app.get("/api/v1/persons").await.status(), 200);
     app.finish().await;
 }
+
+/// A door whose application never serves (built, then dropped, as a failed start-up does) is
+/// let go without a panic; an address that cannot be listened on is refused by name.
+#[tokio::test]
+async fn a_door_is_let_go_quietly_and_a_bad_address_is_named() {
+    let tdb = mimamori_core::testing::TestDb::new().await;
+    let mut cfg = crate::helpers::config(&tdb.url);
+    cfg.http.patient_addr = "127.0.0.1:0".into();
+    let app = mimamori::Application::build(cfg, mimamori::Role::Web)
+        .await
+        .unwrap();
+    assert!(app.patient_port().is_some());
+    // A runtime dropped inside another's task would panic here.
+    drop(app);
+    let mut cfg = crate::helpers::config(&tdb.url);
+    cfg.http.patient_addr = "not-an-address".into();
+    let Err(e) = mimamori::Application::build(cfg, mimamori::Role::Web).await else {
+        panic!("a door at an impossible address");
+    };
+    assert!(format!("{e:#}").contains("http.patient_addr"), "{e:#}");
+    tdb.drop_db().await;
+}
