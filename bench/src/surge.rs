@@ -145,8 +145,6 @@ fn rss_mb(pid: u32) -> (f64, f64) {
     (mb("VmRSS:"), mb("VmHWM:"))
 }
 
-/// Answers at [`ANSWER_RATE`] for `len`, each a form post and its redirect; returns the
-/// latencies of the acknowledged ones, the refused count and the acknowledged check-ins.
 /// The patients' phones: a thread of their own with its own runtime, left at normal
 /// priority when the console's load generator is lowered. A phone is its own device: sent
 /// from the generator's runtime, an answer's time included waiting behind thousands of
@@ -205,6 +203,8 @@ impl Phones {
     }
 }
 
+/// Answers at [`ANSWER_RATE`] for `len`, each a form post and its redirect; returns the
+/// latencies of the acknowledged ones, the refused count and the acknowledged check-ins.
 async fn answer_at_rate(
     base: &str,
     signer: &LinkSigner,
