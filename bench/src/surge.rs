@@ -138,6 +138,30 @@ pub(crate) fn lower_generator_priority(except: &[String]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Cores of this machine.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// CPU seconds used so far by the server's patients' door threads and by its other threads,
+/// by this process (the generator and the phones) and by PostgreSQL.
+fn cpu_now(server: u32) -> [f64; 4] {
+    let (mut door, mut rest) = (0.0, 0.0);
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{server}/task")) {
+        for t in tasks.flatten() {
+            let tid = t.file_name().to_string_lossy().into_owned();
+            let secs = cpu_secs(&format!("{server}/task/{tid}"));
+            let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if name.trim_end() == "patient-door" {
+                door += secs;
+            } else {
+                rest += secs;
+            }
+        }
+    }
+    [door, rest, cpu_secs("self"), postgres_cpu_secs()]
+}
+
 /// Resident and peak memory of a process in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
     let mb =
@@ -453,9 +477,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let mut peak = rss0;
     let idle_p99 = pct(idle.clone(), 0.99);
     let mut ratio10 = f64::NAN;
+    let mut cpu_rows = Vec::new();
     for factor in [2.0, 10.0] {
         let rate = cap * factor;
         let batch = take(PHASE);
+        let (cpu0, t0) = (cpu_now(server.pid), Instant::now());
         let sampler = {
             let pid = server.pid;
             tokio::spawn(async move {
@@ -472,6 +498,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             phones.answer(batch, PHASE),
             console_load(&client, &urls, rate, PHASE)
         );
+        let (cpu1, secs) = (cpu_now(server.pid), t0.elapsed().as_secs_f64());
+        cpu_rows.push((
+            factor,
+            std::array::from_fn::<f64, 4, _>(|i| (cpu1[i] - cpu0[i]) / secs),
+        ));
         let phase_peak = sampler.await.unwrap_or(f64::NAN);
         peak = peak.max(phase_peak);
         let l = lost(&db, &acked).await?;
@@ -495,6 +526,20 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             counts.failed.load(Ordering::Relaxed),
             counts.not_sent.load(Ordering::Relaxed),
             pct(served, 0.5),
+        );
+    }
+    println!(
+        "\nWhere the CPU went in each phase, in cores (of {}; a thread that ended is not counted):\n\n| console load | server: patients' door threads | server: its other threads | generator and phones | PostgreSQL | idle |\n|---|---|---|---|---|---|",
+        cores()
+    );
+    for (factor, c) in &cpu_rows {
+        println!(
+            "| {factor}× | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            (cores() as f64 - c.iter().sum::<f64>()).max(0.0)
         );
     }
     // Recovery: how long until a search is answered as fast as when idle (within 2×).
