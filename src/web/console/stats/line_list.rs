@@ -10,10 +10,7 @@ pub(super) async fn line_list(
     Query(f): Query<Filter>,
 ) -> Result<Response, HtmlError> {
     let v = who.viewer();
-    let enc = Encoding::parse(&f.encoding).ok_or(AppError::Core(Error::invalid(
-        "encoding",
-        "err-encoding-utf8-or-cp932",
-    )))?;
+    let enc = f.encoding()?;
     let after: i64 = f.after.trim().parse().unwrap_or(0);
     // The first page is read before answering, so a refusal is an error page, not a file.
     let ip = addr.ip().to_string();

@@ -94,6 +94,16 @@ pub struct Filter {
     after: String,
 }
 
+impl Filter {
+    /// The file encoding asked for (UTF-8 or CP932), or the field's error.
+    fn encoding(&self) -> Result<Encoding, AppError> {
+        Encoding::parse(&self.encoding).ok_or(AppError::Core(Error::invalid(
+            "encoding",
+            "err-encoding-utf8-or-cp932",
+        )))
+    }
+}
+
 /// What a request asks for, checked: the area within the viewer's, the period.
 struct Asked {
     area: Area,
@@ -642,14 +652,11 @@ async fn daily_csv(
     who: CurrentStaff,
     Query(f): Query<Filter>,
 ) -> Result<Response, HtmlError> {
+    let enc = f.encoding()?;
     let a = asked(&s, &who.viewer(), &f, 28).await?;
     let d = daily(&s, &a).await?;
     let under = stats::under_observation(&s.db, &a.area, true, "total", a.from, a.to).await?;
     let answers = stats::answers(&s.db, &a.area, a.from, a.to).await?;
-    let enc = Encoding::parse(&f.encoding).ok_or(AppError::Core(Error::invalid(
-        "encoding",
-        "err-encoding-utf8-or-cp932",
-    )))?;
     let mut w = CsvChunks::new(enc);
     let mut header = vec!["day".to_string()];
     header.extend(DAILY_MEASURES.iter().map(|m| m.as_str().to_string()));

@@ -9,10 +9,7 @@ pub(super) async fn opendata_patients(
     Query(f): Query<Filter>,
 ) -> Result<Response, HtmlError> {
     let a = asked(&s, &who.viewer(), &f, 28).await?;
-    let enc = Encoding::parse(&f.encoding).ok_or(AppError::Core(Error::invalid(
-        "encoding",
-        "err-encoding-utf8-or-cp932",
-    )))?;
+    let enc = f.encoding()?;
     let prefectures = prefecture_names(&s).await?;
     let centres: std::collections::HashMap<i64, Centre> =
         a.centres.iter().map(|c| (c.id, c.clone())).collect();
@@ -143,10 +140,7 @@ pub(super) async fn opendata_tests(
     Query(f): Query<Filter>,
 ) -> Result<Response, HtmlError> {
     let a = asked(&s, &who.viewer(), &f, 28).await?;
-    let enc = Encoding::parse(&f.encoding).ok_or(AppError::Core(Error::invalid(
-        "encoding",
-        "err-encoding-utf8-or-cp932",
-    )))?;
+    let enc = f.encoding()?;
     let prefectures = prefecture_names(&s).await?;
     let rows = stats::tested_per_day(&s.db, &a.area, a.from, a.to).await?;
     let mut w = CsvChunks::new(enc);
