@@ -342,7 +342,7 @@ pub async fn patients_only(req: axum::extract::Request, next: axum::middleware::
     if patient_lane(req.uri().path()) {
         next.run(req).await
     } else {
-        HtmlError(AppError::Core(mimamori_core::Error::NotFound("page"))).into_response()
+        crate::web::patient::not_at_the_door()
     }
 }
 

@@ -202,6 +202,13 @@ async fn the_patients_door_serves_patients_and_nothing_else() {
             !body.contains("看護師"),
             "{path}: nothing of the session: {body}"
         );
+        // The patient's page, in both languages, with no way to a console not served here.
+        assert!(
+            body.contains("このリンクは正しくありません"),
+            "{path}: {body}"
+        );
+        assert!(body.contains("This link is not valid"), "{path}: {body}");
+        assert!(!body.contains("href=\"/\""), "{path}: {body}");
     }
     let r = client
         .post(format!("{door}/api/v1/session"))

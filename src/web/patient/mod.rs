@@ -51,6 +51,13 @@ fn lang_of(ctx: &LinkContext) -> Lang {
     }
 }
 
+/// What the patients' door answers for a path it does not serve: the patient's "not a valid
+/// link" page in both languages (a patient who mistyped the address lands here; the generic
+/// error page would offer a way back to a console that is not served at the door).
+pub fn not_at_the_door() -> Response {
+    link_problem(StatusCode::NOT_FOUND, "link-not-valid", None)
+}
+
 /// A page explaining why the link cannot be used (both languages: the person is unknown).
 /// `key`: the message (`link-…` in the catalogue), shown in both languages.
 fn link_problem(status: StatusCode, key: &str, phone: Option<(&str, &str)>) -> Response {
