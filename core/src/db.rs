@@ -38,6 +38,35 @@ macro_rules! with_db {
     };
 }
 
+/// Runs `$body` — one write, with `$e` as its executor — as each backend wants it: on SQLite
+/// in a `begin_write` transaction, through the file's write gate, so it never meets a file
+/// locked by the gated writers and sleeps in SQLite's busy handler (1, 2, 5, 10 … ms: the
+/// ~100 ms tails of session 12); on PostgreSQL on the pool as it is (autocommit, without a
+/// BEGIN and COMMIT round trip for one statement). `$body` is a `crate::Result`.
+#[macro_export]
+macro_rules! write_once {
+    ($db:expr, $e:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pool) => {
+                async {
+                    let mut tx = $crate::db::BeginWrite::begin_write(pool).await?;
+                    let out = {
+                        let $e = &mut *tx;
+                        $body
+                    }?;
+                    tx.commit().await?;
+                    ::std::result::Result::Ok::<_, $crate::Error>(out)
+                }
+                .await
+            }
+            $crate::db::Db::Postgres(pool) => {
+                let $e = pool;
+                $body
+            }
+        }
+    };
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files and their folder
     /// are created on first use, with WAL, `synchronous=FULL`, foreign keys and a busy

@@ -242,23 +242,8 @@ impl AuditWriter {
                             )
                         })
                         .collect();
-                    // Through the file's write gate on SQLite (`begin_write`): an
-                    // autocommit INSERT beside the answer writer's transactions met a
-                    // locked file and slept in SQLite's busy handler (1, 2, 5, 10 … ms:
-                    // ~100 ms tails at the page after each answer).
-                    let r = match &db {
-                        crate::Db::Sqlite(p) => {
-                            async {
-                                use crate::db::BeginWrite;
-                                let mut tx = p.begin_write().await?;
-                                audit_many(&mut *tx, &rows).await?;
-                                tx.commit().await?;
-                                Ok(())
-                            }
-                            .await
-                        }
-                        crate::Db::Postgres(p) => audit_many(p, &rows).await,
-                    };
+                    // Through the file's write gate on SQLite (see `write_once!`).
+                    let r = crate::write_once!(&db, e => audit_many(e, &rows).await);
                     if let Err(e) = &r {
                         tracing::error!(error = %e, rows = rows.len(), "audit batch failed; the reads it covered are refused");
                     }
