@@ -74,6 +74,16 @@ async fn begin(db: &Db, c: &checkins::DueCheckin, channel: &str) -> String {
     key
 }
 
+/// What the batch records once the provider accepted the attempt.
+fn sent(c: &checkins::DueCheckin, key: &str, provider_id: &str) -> checkins::Sent {
+    checkins::Sent {
+        checkin_id: c.id,
+        claim: c.claim.clone(),
+        key: key.into(),
+        provider_id: provider_id.into(),
+    }
+}
+
 async fn status(db: &Db, checkin: i64) -> (String, i32, bool) {
     with_db!(db, p => sqlx::query_as("SELECT status, attempts, on_fallback FROM checkins WHERE id = $1")
         .bind(checkin).fetch_one(p).await.unwrap())
@@ -108,7 +118,7 @@ async fn a_report_before_the_batch_recorded_the_id_is_applied_and_kept() {
     assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
     // Then the batch records its result: it neither re-opens the check-in nor hides the
     // reported status.
-    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "SM1".into())])
+    checkins::mark_sent_many(&t.db, &[sent(&c, &key, "SM1")])
         .await
         .unwrap();
     assert_eq!(status(&t.db, c.id).await.0, "failed");
@@ -136,7 +146,7 @@ async fn the_same_report_twice_at_the_same_moment_takes_effect_once() {
     let t = TestDb::new().await;
     let (person, c) = due_person(&t.db, "voice", None).await;
     let key = begin(&t.db, &c, "voice").await;
-    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "CA1".into())])
+    checkins::mark_sent_many(&t.db, &[sent(&c, &key, "CA1")])
         .await
         .unwrap();
     let busy = Report::Call {
@@ -202,7 +212,7 @@ async fn a_final_outcome_is_never_overwritten() {
     let t = TestDb::new().await;
     let (person, c) = due_person(&t.db, "sms", None).await;
     let key = begin(&t.db, &c, "sms").await;
-    checkins::mark_sent_many(&t.db, &[(c.id, key.clone(), "SM2".into())])
+    checkins::mark_sent_many(&t.db, &[sent(&c, &key, "SM2")])
         .await
         .unwrap();
     // The person answers through the link …
@@ -309,6 +319,75 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
     assert_eq!(
         (open[0].reason.as_str(), open[0].priority.as_str()),
         ("unreachable", "high")
+    );
+    t.drop_db().await;
+}
+
+/// The race that lost a fallback SMS under load: the second busy call's report comes back
+/// within milliseconds and hands the check-in to its fallback channel; the next batch claims
+/// it for the SMS; only then does the first batch record its call as accepted. That late
+/// record must not mark the check-in `sent` — the next batch holds it now, and (with the
+/// claim taken from it) never sent the SMS.
+#[tokio::test]
+async fn a_late_batch_record_does_not_take_the_check_in_from_the_next_batch() {
+    let t = TestDb::new().await;
+    let (_, c) = due_person(&t.db, "voice", Some("sms")).await;
+    let key = begin(&t.db, &c, "voice").await;
+    let busy = Report::Call {
+        sid: "CA-1",
+        status: "busy",
+    };
+    let two_attempts = Policy {
+        max_attempts: 1,
+        ..POLICY
+    };
+    assert_eq!(
+        delivery::report(&t.db, two_attempts, Some(&key), busy)
+            .await
+            .unwrap(),
+        Handled::Applied(Some(Failed::Fallback))
+    );
+    // The next batch claims it for the SMS …
+    let next = claim(&t.db).await.remove(0);
+    assert!(next.on_fallback);
+    assert_ne!(next.claim, c.claim);
+    // … and the first batch's record of its call arrives late.
+    checkins::mark_sent_many(&t.db, &[sent(&c, &key, "CA-1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&t.db, c.id).await.0,
+        "sending",
+        "still the next batch's"
+    );
+    // Its lease renewal does not touch it either; the next batch's does.
+    let later = now() + Duration::minutes(1);
+    assert_eq!(
+        checkins::renew_claims(&t.db, &[(c.id, &c.claim)], later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        checkins::renew_claims(&t.db, &[(next.id, &next.claim)], later)
+            .await
+            .unwrap(),
+        1
+    );
+    // The next batch sends the SMS and records it: now the check-in is sent, and the call
+    // keeps what its report said.
+    let sms = begin(&t.db, &next, "sms").await;
+    checkins::mark_sent_many(&t.db, &[sent(&next, &sms, "SM-1")])
+        .await
+        .unwrap();
+    assert_eq!(status(&t.db, c.id).await.0, "sent");
+    assert_eq!(
+        attempt(&t.db, &key).await,
+        ("busy".into(), Some("CA-1".into()))
+    );
+    assert_eq!(
+        attempt(&t.db, &sms).await,
+        ("sent".into(), Some("SM-1".into()))
     );
     t.drop_db().await;
 }

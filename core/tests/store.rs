@@ -291,9 +291,17 @@ async fn claim_send_retry_fail_and_miss() {
     let ca = claimed.iter().find(|x| x.person_id == a).unwrap();
     let key = checkins::attempt_key(ca.id, 0, "sms", ca.attempts);
     assert_eq!(begin(&t.db, ca.id, &key).await.unwrap(), None);
-    checkins::mark_sent_many(&t.db, &[(ca.id, key.clone(), "OB1".to_string())])
-        .await
-        .unwrap();
+    checkins::mark_sent_many(
+        &t.db,
+        &[checkins::Sent {
+            checkin_id: ca.id,
+            claim: ca.claim.clone(),
+            key: key.clone(),
+            provider_id: "OB1".into(),
+        }],
+    )
+    .await
+    .unwrap();
     // Beginning the same attempt again reveals that it already went out.
     assert_eq!(begin(&t.db, ca.id, &key).await.unwrap(), Some("OB1".into()));
     assert_eq!(checkins::get(&t.db, ca.id).await.unwrap().status, "sent");
@@ -1136,10 +1144,15 @@ async fn batch_attempts_and_batch_sent() {
             .unwrap()
             .is_empty()
     );
-    let sent: Vec<(i64, String, String)> = claimed
+    let sent: Vec<checkins::Sent> = claimed
         .iter()
         .zip(&keys)
-        .map(|(c, k)| (c.id, k.clone(), format!("P{}", c.id)))
+        .map(|(c, k)| checkins::Sent {
+            checkin_id: c.id,
+            claim: c.claim.clone(),
+            key: k.clone(),
+            provider_id: format!("P{}", c.id),
+        })
         .collect();
     checkins::mark_sent_many(&t.db, &sent).await.unwrap();
     // Beginning the same batch again (a crashed worker's claim) reports both as sent.
@@ -1922,9 +1935,13 @@ async fn a_renewed_claim_is_not_taken_by_another_worker() {
     // Four minutes on, still sending: the first worker renews only the first (the second
     // was sent meanwhile and left 'sending' for this test, unrenewed).
     assert_eq!(
-        checkins::renew_claims(&t.db, &[first], t0 + Duration::minutes(4))
-            .await
-            .unwrap(),
+        checkins::renew_claims(
+            &t.db,
+            &[(first, &batch[0].claim)],
+            t0 + Duration::minutes(4)
+        )
+        .await
+        .unwrap(),
         1
     );
     let taken = checkins::claim_due(&t.db, t0 + Duration::minutes(6), lease, 10)
@@ -1932,6 +1949,18 @@ async fn a_renewed_claim_is_not_taken_by_another_worker() {
         .unwrap();
     assert_eq!(taken.len(), 1, "only the unrenewed claim ran out");
     assert_ne!(taken[0].id, first);
+    // The first worker's claim on the check-in now held by another renews nothing.
+    assert_eq!(
+        checkins::renew_claims(
+            &t.db,
+            &[(batch[1].id, &batch[1].claim)],
+            t0 + Duration::minutes(7)
+        )
+        .await
+        .unwrap(),
+        0,
+        "a claim handed to another batch is not renewed by the old one"
+    );
     t.drop_db().await;
 }
 

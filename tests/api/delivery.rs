@@ -58,7 +58,20 @@ async fn settle(app: &TestApp, done: impl Fn(&[(i64, String)]) -> bool) -> Vec<(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("never settled: {:?}", statuses(app).await);
+    // Everything the store knows of the attempts, to tell a slow retry from a person
+    // nobody will reach.
+    let attempts: Vec<(i64, i64, String, String, String, Option<String>)> = with_db!(&app.db, p => sqlx::query_as(
+        "SELECT a.checkin_id, c.person_id, a.kind, a.status, a.channel, a.provider_id \
+         FROM contact_attempts a JOIN checkins c ON c.id = a.checkin_id ORDER BY a.id")
+        .fetch_all(p).await.unwrap());
+    let checkins: Vec<(i64, i64, String, i32, i32, bool)> = with_db!(&app.db, p => sqlx::query_as(
+        "SELECT id, person_id, status, attempts, reminders, on_fallback FROM checkins ORDER BY id")
+        .fetch_all(p).await.unwrap());
+    panic!(
+        "never settled: {:?}\ncheck-ins (id, person, status, attempts, reminders, on fallback): {checkins:?}\n\
+         attempts (check-in, person, kind, status, channel, provider id): {attempts:?}",
+        statuses(app).await
+    );
 }
 
 #[tokio::test]

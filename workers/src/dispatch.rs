@@ -298,9 +298,9 @@ async fn pass_in(
     let already = checkins::begin_attempts(&deps.db, &attempts).await?;
     drop(attempts);
 
-    let ids: Vec<i64> = work.iter().map(|w| w.c.id).collect();
-    let full = ids.len() >= cfg.workers.batch_size as usize;
-    let half = ids.len() / 2;
+    let held: Vec<(i64, String)> = work.iter().map(|w| (w.c.id, w.c.claim.clone())).collect();
+    let full = held.len() >= cfg.workers.batch_size as usize;
+    let half = held.len() / 2;
     let mut done = 0usize;
     let sending = futures::stream::iter(work)
         .map(|w| {
@@ -335,7 +335,8 @@ async fn pass_in(
         tokio::select! {
             r = &mut sending => break r,
             _ = renew.tick() => {
-                if let Err(e) = checkins::renew_claims(&deps.db, &ids, mimamori_core::db::now()).await {
+                let held: Vec<(i64, &str)> = held.iter().map(|(id, c)| (*id, c.as_str())).collect();
+                if let Err(e) = checkins::renew_claims(&deps.db, &held, mimamori_core::db::now()).await {
                     tracing::error!(error = %e, "renewing the batch's claim failed");
                 }
             }
@@ -349,7 +350,12 @@ async fn pass_in(
         match r {
             Ok(provider_id) => {
                 reached.insert(provider);
-                sent.push((w.c.id, w.key, provider_id));
+                sent.push(checkins::Sent {
+                    checkin_id: w.c.id,
+                    claim: w.c.claim,
+                    key: w.key,
+                    provider_id,
+                });
             }
             Err(SendError::Operator(reason)) => {
                 out.held += 1;
@@ -475,7 +481,7 @@ fn channel_of(deps: &Deps, c: &DueCheckin) -> String {
 /// no patient escalation) and one operator alarm is raised (logged at error when new).
 async fn hold_for_operator(deps: &Deps, w: &Work, provider: &str, reason: &str, t: DateTime<Utc>) {
     let retry_at = t + Duration::seconds(deps.config.checkin.operator_retry_secs);
-    if let Err(e) = checkins::put_back(&deps.db, &w.key, reason, retry_at).await {
+    if let Err(e) = checkins::put_back(&deps.db, &w.key, &w.c.claim, reason, retry_at).await {
         tracing::error!(error = %e, checkin_id = w.c.id, "putting a held check-in back failed");
     }
     let code = reason.split("code ").nth(1).unwrap_or(reason).to_string();

@@ -24,6 +24,7 @@ fn due(lang: &str, reminders: i32) -> DueCheckin {
         health_centre_phone: "03-0000-0000".into(),
         person_name: "山田 花子".into(),
         local_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        claim: "c1".into(),
     }
 }
 

@@ -108,9 +108,24 @@ fn placeholders(rows: usize, per: usize, first: usize) -> String {
         .join(", ")
 }
 
-/// The provider accepted these messages or calls: (check-in, key, provider id), recorded in
-/// one transaction — two statements per chunk, not two per attempt.
-pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<()> {
+/// An attempt the provider accepted, for [`mark_sent_many`].
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub checkin_id: i64,
+    /// The claim the check-in was sent under ([`DueCheckin::claim`]).
+    pub claim: String,
+    /// The attempt's idempotency key.
+    pub key: String,
+    pub provider_id: String,
+}
+
+/// The provider accepted these messages or calls: recorded in one transaction — two
+/// statements per chunk, not two per attempt. The attempt always gets its provider id; the
+/// check-in becomes `sent` only while this batch's claim still holds it: a report that came
+/// first may have moved it on (failed, planned again, on its fallback channel) and another
+/// batch may already have claimed it for the next attempt, which this one must not mark
+/// sent (that lost the fallback SMS: the check-in read `sent` and the next send never went).
+pub async fn mark_sent_many(db: &Db, items: &[Sent]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -127,19 +142,19 @@ pub async fn mark_sent_many(db: &Db, items: &[(i64, String, String)]) -> Result<
                 placeholders(chunk.len(), 2, 2)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t);
-            for (_, key, provider_id) in chunk {
-                q = q.bind(key).bind(provider_id);
+            for s in chunk {
+                q = q.bind(&s.key).bind(&s.provider_id);
             }
             q.execute(&mut *tx).await?;
-            // Only while nothing moved it on (a report that came first has).
-            let ids = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
             let sql = format!(
-                "UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL
-                 WHERE id IN ({ids}) AND status = 'sending'"
+                "WITH v(id, claim) AS (VALUES {})
+                 UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL FROM v
+                 WHERE checkins.id = v.id AND checkins.claim_token = v.claim AND checkins.status = 'sending'",
+                placeholders(chunk.len(), 2, 2)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t);
-            for (checkin_id, _, _) in chunk {
-                q = q.bind(*checkin_id);
+            for s in chunk {
+                q = q.bind(s.checkin_id).bind(&s.claim);
             }
             q.execute(&mut *tx).await?;
         }
@@ -292,8 +307,15 @@ pub async fn mark_failed(db: &Db, f: Failure<'_>) -> Result<Failed> {
 
 /// The send could not be made for a fault of our own set-up (an operator alarm is open):
 /// the attempt is recorded as failed, the check-in goes back to `planned` for `retry_at`
-/// without counting an attempt — no patient is failed or escalated for it.
-pub async fn put_back(db: &Db, key: &str, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+/// without counting an attempt — no patient is failed or escalated for it. Only while
+/// `claim` still holds the check-in.
+pub async fn put_back(
+    db: &Db,
+    key: &str,
+    claim: &str,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<()> {
     let t = now();
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
@@ -301,8 +323,8 @@ pub async fn put_back(db: &Db, key: &str, error: &str, retry_at: DateTime<Utc>) 
             "UPDATE contact_attempts SET status = 'failed', error = $1, updated_at = $2 WHERE idempotency_key = $3 RETURNING checkin_id")
             .bind(error).bind(t).bind(key).fetch_optional(&mut *tx).await?;
         if let Some(c) = checkin {
-            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending'")
-                .bind(retry_at).bind(c).execute(&mut *tx).await?;
+            sqlx::query("UPDATE checkins SET status = 'planned', due_at = $1, claim_token = NULL WHERE id = $2 AND status = 'sending' AND claim_token = $3")
+                .bind(retry_at).bind(c).bind(claim).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });

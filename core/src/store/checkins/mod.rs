@@ -144,6 +144,9 @@ pub struct DueCheckin {
     /// For the short form that tells a family sharing one phone whose message it is.
     pub person_name: String,
     pub local_date: NaiveDate,
+    /// The claim this check-in is held under: only its holder moves it on from `sending`
+    /// (a failure report can hand the check-in to a later batch while this one still runs).
+    pub claim: String,
 }
 
 /// A dispatcher lane: calls and texts (SMS, e-mail) are claimed and sent apart, each at its
@@ -188,19 +191,29 @@ pub async fn claim_due_in(
     claimed(db, n, &token).await
 }
 
-/// Renews this worker's claim on check-ins still being sent (`ids` from its batch): a paced
-/// batch can outlast the lease (200 calls at one a second per number take minutes), and a
-/// claim that ran out would let another worker take — and send — the same check-ins.
-pub async fn renew_claims(db: &Db, ids: &[i64], at: DateTime<Utc>) -> Result<u64> {
+/// Renews this worker's claim on check-ins still being sent (`held` from its batch: id and
+/// claim): a paced batch can outlast the lease (200 calls at one a second per number take
+/// minutes), and a claim that ran out would let another worker take — and send — the same
+/// check-ins. A check-in that has since been handed to another batch is not renewed.
+pub async fn renew_claims(db: &Db, held: &[(i64, &str)], at: DateTime<Utc>) -> Result<u64> {
     let mut renewed = 0;
-    for chunk in ids.chunks(500) {
-        // The ids are integers from our own claim, not input.
-        let list = crate::store::id_list(chunk);
+    for chunk in held.chunks(500) {
+        let pairs = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "UPDATE checkins SET claimed_at = $1 WHERE status = 'sending' AND id IN ({list})"
+            "WITH v(id, claim) AS (VALUES {pairs})
+             UPDATE checkins SET claimed_at = $1 FROM v
+             WHERE checkins.id = v.id AND checkins.claim_token = v.claim AND checkins.status = 'sending'"
         );
-        renewed += with_db!(db, p => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(at).persistent(false).execute(p).await?.rows_affected());
+        renewed += with_db!(db, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at);
+            for (id, claim) in chunk {
+                q = q.bind(*id).bind(*claim);
+            }
+            q.persistent(false).execute(p).await?.rows_affected()
+        });
     }
     Ok(renewed)
 }
@@ -243,7 +256,7 @@ async fn claimed(db: &Db, n: u64, token: &str) -> Result<Vec<DueCheckin>> {
     Ok(with_db!(db, p => sqlx::query_as(
         "SELECT c.id, c.person_id, c.attempts, c.reminders, c.deadline_at, p.channel, p.fallback_channel, c.on_fallback, p.monitoring_type, p.phone, p.email,
                 p.language, h.name AS health_centre_name, h.phone AS health_centre_phone,
-                p.name AS person_name, c.local_date
+                p.name AS person_name, c.local_date, c.claim_token AS claim
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
          WHERE c.claim_token = $1 ORDER BY c.due_at").bind(token).fetch_all(p).await?))
 }
