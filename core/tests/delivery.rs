@@ -391,3 +391,61 @@ async fn a_late_batch_record_does_not_take_the_check_in_from_the_next_batch() {
     );
     t.drop_db().await;
 }
+
+/// A send that timed out (counted as a failed attempt and retried) may still have reached
+/// the provider, whose own failure report then comes late — after the next batch has claimed
+/// the retry but before it recorded its attempt: the same attempt must not count twice. With
+/// two attempts allowed, that ended the check-in as unreachable after one real try.
+#[tokio::test]
+async fn one_attempt_failing_twice_counts_once() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "sms", None).await;
+    let key = begin(&t.db, &c, "sms").await;
+    let timed_out = checkins::mark_failed(
+        &t.db,
+        checkins::Failure {
+            key: &key,
+            channel: "sms",
+            status: "failed",
+            error: "timeout",
+            permanent: false,
+            max_attempts: POLICY.max_attempts,
+            backoff: Duration::zero(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(timed_out, Failed::Retry);
+    // The next batch claims it for the retry; its attempt is not recorded yet.
+    let next = claim(&t.db).await.remove(0);
+    assert_eq!((next.id, next.attempts), (c.id, 1));
+    let late = Report::Message {
+        sid: "SM7",
+        status: "undelivered",
+        error_code: Some("30008"),
+    };
+    assert_eq!(
+        delivery::report(&t.db, POLICY, Some(&key), late)
+            .await
+            .unwrap(),
+        Handled::Applied(Some(Failed::Stale))
+    );
+    // Still one attempt counted, the retry still the next batch's to send; the report's
+    // word is kept on the attempt.
+    assert_eq!(status(&t.db, c.id).await, ("sending".into(), 1, false));
+    assert_eq!(
+        attempt(&t.db, &key).await,
+        ("undelivered".into(), Some("SM7".into()))
+    );
+    assert!(
+        escalations::open_for_person(
+            &t.db,
+            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+            person
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    t.drop_db().await;
+}

@@ -181,6 +181,16 @@ pub struct Failure<'a> {
     pub backoff: Duration,
 }
 
+/// Attempt statuses that mean it failed (and was counted when it got one).
+const FAILED_ATTEMPT: &[&str] = &[
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+    "completed",
+    "undelivered",
+];
+
 /// What a failed attempt did to its check-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failed {
@@ -221,21 +231,35 @@ where
     for<'q> Option<String>: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> (i64, String): sqlx::FromRow<'q, DB::Row>,
     for<'q> (i64, i64): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i64, i64, String): sqlx::FromRow<'q, DB::Row>,
     for<'q> (i32, i64, bool): sqlx::FromRow<'q, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let Some((attempt, checkin_id)): Option<(i64, i64)> = sqlx::query_as(
-        "UPDATE contact_attempts SET status = $1, error = $2, updated_at = $3 WHERE idempotency_key = $4 RETURNING id, checkin_id",
+    // An attempt already failed counts once: a second, different failure report of the same
+    // attempt (out of order, or a provider's two final words) is recorded but must not count
+    // a second attempt — that would end the check-in, or move it to its fallback, after one
+    // real try.
+    let Some((attempt, checkin_id, before)): Option<(i64, i64, String)> = sqlx::query_as(
+        "SELECT id, checkin_id, status FROM contact_attempts WHERE idempotency_key = $1",
     )
-    .bind(f.status)
-    .bind(f.error)
-    .bind(t)
     .bind(f.key)
     .fetch_optional(&mut **tx)
     .await?
     else {
         return Ok(Failed::Stale);
     };
+    sqlx::query(
+        "UPDATE contact_attempts SET status = $1, error = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(f.status)
+    .bind(f.error)
+    .bind(t)
+    .bind(attempt)
+    .execute(&mut **tx)
+    .await?;
+    if FAILED_ATTEMPT.contains(&before.as_str()) {
+        return Ok(Failed::Stale);
+    }
     let Some((attempts, person_id, on_fallback)): Option<(i32, i64, bool)> = sqlx::query_as(
         "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL
          WHERE id = $1 AND status IN ('sending', 'sent')
