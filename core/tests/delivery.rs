@@ -94,6 +94,17 @@ async fn attempt(db: &Db, key: &str) -> (String, Option<String>) {
         .bind(key).fetch_one(p).await.unwrap())
 }
 
+/// The person's open escalations, as the system sees them.
+async fn open_escalations(db: &Db, person: i64) -> Vec<escalations::Escalation> {
+    escalations::open_for_person(
+        db,
+        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
+        person,
+    )
+    .await
+    .unwrap()
+}
+
 async fn count(db: &Db, sql: &'static str) -> i64 {
     with_db!(db, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
 }
@@ -126,13 +137,7 @@ async fn a_report_before_the_batch_recorded_the_id_is_applied_and_kept() {
         attempt(&t.db, &key).await,
         ("undelivered".into(), Some("SM1".into()))
     );
-    let open = escalations::open_for_person(
-        &t.db,
-        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-        person,
-    )
-    .await
-    .unwrap();
+    let open = open_escalations(&t.db, person).await;
     assert_eq!(
         open.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
         ["unreachable"]
@@ -174,16 +179,7 @@ async fn the_same_report_twice_at_the_same_moment_takes_effect_once() {
         ("planned".into(), 1, false),
         "one attempt counted"
     );
-    assert!(
-        escalations::open_for_person(
-            &t.db,
-            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-            person
-        )
-        .await
-        .unwrap()
-        .is_empty()
-    );
+    assert!(open_escalations(&t.db, person).await.is_empty());
     t.drop_db().await;
 }
 
@@ -239,16 +235,7 @@ async fn a_final_outcome_is_never_overwritten() {
         .unwrap();
     assert_eq!(h, Handled::Applied(Some(Failed::Stale)));
     assert_eq!(status(&t.db, c.id).await.0, "answered");
-    assert!(
-        escalations::open_for_person(
-            &t.db,
-            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-            person
-        )
-        .await
-        .unwrap()
-        .is_empty()
-    );
+    assert!(open_escalations(&t.db, person).await.is_empty());
     // A late `sent` after `delivered` does not set the attempt back.
     let (_, c2) = due_person(&t.db, "sms", None).await;
     let k2 = begin(&t.db, &c2, "sms").await;
@@ -291,14 +278,7 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
         (0, Some("sms"))
     );
     assert!(
-        escalations::open_for_person(
-            &t.db,
-            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-            person
-        )
-        .await
-        .unwrap()
-        .is_empty(),
+        open_escalations(&t.db, person).await.is_empty(),
         "no escalation while a channel is left"
     );
     // An invalid number on the fallback too: nothing left, the check-in ends and escalates.
@@ -308,13 +288,7 @@ async fn a_failed_primary_channel_moves_to_the_fallback_then_ends_with_an_escala
         .unwrap();
     assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
     assert_eq!(status(&t.db, c.id).await.0, "failed");
-    let open = escalations::open_for_person(
-        &t.db,
-        mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-        person,
-    )
-    .await
-    .unwrap();
+    let open = open_escalations(&t.db, person).await;
     assert_eq!(open.len(), 1);
     assert_eq!(
         (open[0].reason.as_str(), open[0].priority.as_str()),
@@ -437,15 +411,6 @@ async fn one_attempt_failing_twice_counts_once() {
         attempt(&t.db, &key).await,
         ("undelivered".into(), Some("SM7".into()))
     );
-    assert!(
-        escalations::open_for_person(
-            &t.db,
-            mimamori_core::access::Access::System(mimamori_core::store::Actor::System),
-            person
-        )
-        .await
-        .unwrap()
-        .is_empty()
-    );
+    assert!(open_escalations(&t.db, person).await.is_empty());
     t.drop_db().await;
 }
