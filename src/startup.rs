@@ -113,6 +113,15 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The patient lane's state: on its own pool when `database.patient_connections` gives it
+/// one, else the console's.
+async fn patient_state(state: AppState, config: Arc<Config>) -> anyhow::Result<AppState> {
+    Ok(match patient_pool(&config).await? {
+        Some(pool) => state.on_pool(pool),
+        None => state,
+    })
+}
+
 /// The patient lane's own pool (`database.patient_connections`), or `None` to share the
 /// main one (0, or an in-memory SQLite database that a second pool would not see).
 async fn patient_pool(config: &Config) -> anyhow::Result<Option<Db>> {
@@ -295,20 +304,11 @@ impl Application {
         } else if let Some(door) = &door {
             // Opened on the door's runtime: the pool's connections and the answer and audit
             // writers' tasks belong to its threads.
-            let (state, config) = (state.clone(), config.clone());
             door.rt
-                .spawn(async move {
-                    anyhow::Ok(match patient_pool(&config).await? {
-                        Some(pool) => state.on_pool(pool),
-                        None => state,
-                    })
-                })
+                .spawn(patient_state(state.clone(), config.clone()))
                 .await??
         } else {
-            match patient_pool(&config).await? {
-                Some(pool) => state.on_pool(pool),
-                None => state.clone(),
-            }
+            patient_state(state.clone(), config.clone()).await?
         };
         tokio::spawn(provider_check(deps.db.clone(), config.clone()));
         Ok(Application {
