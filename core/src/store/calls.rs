@@ -10,9 +10,9 @@ use crate::{Db, Error, Result, db::now, voice::CallState, with_db};
 /// [`answered`] fills it in, or [`release`] gives it up when the work failed (so the
 /// provider's retry is handled).
 pub async fn claim(db: &Db, key: &str) -> Result<bool> {
-    Ok(with_db!(db, p => sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query(
         "INSERT INTO webhook_events (key, response, created_at) VALUES ($1, '', $2) ON CONFLICT (key) DO NOTHING")
-        .bind(key).bind(now()).execute(p).await?.rows_affected() == 1))
+        .bind(key).bind(now()).execute(e).await?.rows_affected() == 1))
 }
 
 /// The answer given to a claimed delivery (empty while the first one is still working).
@@ -25,15 +25,15 @@ pub async fn seen(db: &Db, key: &str) -> Result<Option<String>> {
 
 /// Records the answer of a claimed delivery.
 pub async fn answered(db: &Db, key: &str, response: &str) -> Result<()> {
-    with_db!(db, p => sqlx::query("UPDATE webhook_events SET response = $1 WHERE key = $2")
-        .bind(response).bind(key).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("UPDATE webhook_events SET response = $1 WHERE key = $2")
+        .bind(response).bind(key).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
 /// Gives up a claim whose work failed.
 pub async fn release(db: &Db, key: &str) -> Result<()> {
-    with_db!(db, p => sqlx::query("DELETE FROM webhook_events WHERE key = $1 AND response = ''")
-        .bind(key).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("DELETE FROM webhook_events WHERE key = $1 AND response = ''")
+        .bind(key).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
@@ -58,12 +58,12 @@ pub async fn save_session(db: &Db, call_sid: &str, checkin_id: i64, s: &CallStat
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
     let t = now();
-    with_db!(db, p => sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query(
         "INSERT INTO call_sessions (call_sid, checkin_id, question, tries, answers, stage, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (call_sid) DO UPDATE SET checkin_id = $2, question = $3, tries = $4, answers = $5, stage = $6, updated_at = $7")
         .bind(call_sid).bind(checkin_id).bind(s.question as i32).bind(s.tries as i32).bind(json).bind(stage).bind(t)
-        .execute(p).await?.rows_affected());
+        .execute(e).await?.rows_affected()))?;
     Ok(())
 }
 

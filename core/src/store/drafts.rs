@@ -57,9 +57,9 @@ pub async fn save(db: &Db, checkin_id: i64, person_id: i64, answers: &Answers) -
 
 /// Deletes drafts not touched since `before` and those of check-ins no longer open.
 pub async fn purge(db: &Db, before: DateTime<Utc>) -> Result<u64> {
-    Ok(with_db!(db, p => sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query(
         concat!("DELETE FROM answer_drafts WHERE updated_at < $1 OR NOT EXISTS (
            SELECT 1 FROM checkins c WHERE c.id = answer_drafts.checkin_id
              AND c.status IN ", crate::open_checkin_statuses!(), ")"))
-        .bind(before).execute(p).await?.rows_affected()))
+        .bind(before).execute(e).await?.rows_affected()))
 }

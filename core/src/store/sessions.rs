@@ -38,11 +38,11 @@ pub async fn create_session(
     ttl: Duration,
 ) -> Result<()> {
     let t = now();
-    with_db!(db, p => { sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>( sqlx::query(
         "INSERT INTO sessions (token_hash, staff_id, csrf_token, created_at, last_seen_at, expires_at)
          VALUES ($1, $2, $3, $4, $4, $5)")
         .bind(hash_token(token)).bind(staff_id).bind(csrf).bind(t).bind(t + ttl)
-        .execute(p).await?; });
+        .execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
@@ -58,8 +58,8 @@ pub async fn session(db: &Db, token: &str, idle: Duration) -> Result<Option<Sess
     match s {
         Some(s) if s.expires_at > t && s.last_seen_at + idle > t => {
             if t - s.last_seen_at > Duration::minutes(1) {
-                with_db!(db, p => { sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-                    .bind(t).bind(&h).execute(p).await?; });
+                crate::write_once!(db, e => Ok::<_, crate::Error>( sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .bind(t).bind(&h).execute(e).await?.rows_affected()))?;
             }
             Ok(Some(s))
         }
@@ -72,8 +72,8 @@ pub async fn session(db: &Db, token: &str, idle: Duration) -> Result<Option<Sess
 }
 
 pub async fn delete_session(db: &Db, token: &str) -> Result<()> {
-    with_db!(db, p => { sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(hash_token(token)).execute(p).await?; });
+    crate::write_once!(db, e => Ok::<_, crate::Error>( sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash_token(token)).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
@@ -97,22 +97,22 @@ pub async fn login_state(db: &Db, staff_id: i64) -> Result<LoginState> {
 /// Records a wrong password: after 5 in a row the account locks, for 5 minutes doubling with
 /// every further failure (at most an hour). Returns the lock's end, if locked.
 pub async fn login_failed(db: &Db, staff_id: i64) -> Result<Option<DateTime<Utc>>> {
-    let n: i32 = with_db!(db, p => sqlx::query_scalar(
+    let n: i32 = crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query_scalar(
         "UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
-        .bind(staff_id).fetch_one(p).await?);
+        .bind(staff_id).fetch_one(e).await?))?;
     if n < 5 {
         return Ok(None);
     }
     let minutes = (5i64 << (n - 5).min(4)).min(60);
     let until = now() + Duration::minutes(minutes);
-    with_db!(db, p => sqlx::query("UPDATE staff SET locked_until = $1 WHERE id = $2")
-        .bind(until).bind(staff_id).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("UPDATE staff SET locked_until = $1 WHERE id = $2")
+        .bind(until).bind(staff_id).execute(e).await?.rows_affected()))?;
     Ok(Some(until))
 }
 
 pub async fn login_succeeded(db: &Db, staff_id: i64) -> Result<()> {
-    with_db!(db, p => sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-        .bind(staff_id).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        .bind(staff_id).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
@@ -135,20 +135,20 @@ pub async fn create_challenge(
     ttl: Duration,
 ) -> Result<()> {
     let t = now();
-    with_db!(db, p => sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query(
         "INSERT INTO mfa_challenges (token_hash, staff_id, method, code_hash, tries, expires_at, created_at)
          VALUES ($1, $2, $3, $4, 0, $5, $6)")
         .bind(hash_token(token)).bind(staff_id).bind(method).bind(code.map(|c| hash_token(&format!("{token}:{c}"))))
-        .bind(t + ttl).bind(t).execute(p).await?.rows_affected());
+        .bind(t + ttl).bind(t).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
 /// Looks up a challenge and counts this attempt.
 pub async fn challenge_attempt(db: &Db, token: &str) -> Result<Option<Challenge>> {
-    Ok(with_db!(db, p => sqlx::query_as(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query_as(
         "UPDATE mfa_challenges SET tries = tries + 1 WHERE token_hash = $1
          RETURNING staff_id, method, code_hash, tries, expires_at")
-        .bind(hash_token(token)).fetch_optional(p).await?))
+        .bind(hash_token(token)).fetch_optional(e).await?))
 }
 
 /// Whether `code` is the one sent for challenge `token` (constant-time on the hashes).
@@ -164,17 +164,15 @@ pub fn code_matches(c: &Challenge, token: &str, code: &str) -> bool {
 }
 
 pub async fn delete_challenge(db: &Db, token: &str) -> Result<()> {
-    with_db!(db, p => sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")
-        .bind(hash_token(token)).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")
+        .bind(hash_token(token)).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
 /// Ends every session of a staff member ("log out everywhere", suspension).
 pub async fn delete_sessions_of(db: &Db, staff_id: i64) -> Result<u64> {
-    Ok(
-        with_db!(db, p => sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
-        .bind(staff_id).execute(p).await?.rows_affected()),
-    )
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("DELETE FROM sessions WHERE staff_id = $1")
+        .bind(staff_id).execute(e).await?.rows_affected()))
 }
 
 /// The account of a pending challenge without counting an attempt: (staff id, method).
@@ -186,7 +184,7 @@ pub async fn challenge_owner(db: &Db, token: &str) -> Result<Option<(i64, String
 
 /// Replaces the code of a pending challenge (a new code read out by a call).
 pub async fn replace_challenge_code(db: &Db, token: &str, code: &str) -> Result<()> {
-    with_db!(db, p => sqlx::query("UPDATE mfa_challenges SET code_hash = $1 WHERE token_hash = $2 AND method <> 'totp'")
-        .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(p).await?.rows_affected());
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query("UPDATE mfa_challenges SET code_hash = $1 WHERE token_hash = $2 AND method <> 'totp'")
+        .bind(hash_token(&format!("{token}:{code}"))).bind(hash_token(token)).execute(e).await?.rows_affected()))?;
     Ok(())
 }

@@ -24,9 +24,9 @@ pub async fn open_attempts(db: &Db, before: DateTime<Utc>, limit: i64) -> Result
 
 /// An attempt asked of the provider that is still under way: to the back of the queue.
 pub async fn touch_attempt(db: &Db, key: &str, at: DateTime<Utc>) -> Result<()> {
-    with_db!(db, p => sqlx::query(
+    crate::write_once!(db, e => Ok::<_, crate::Error>(sqlx::query(
         "UPDATE contact_attempts SET updated_at = $1 WHERE idempotency_key = $2 AND status IN ('queued', 'sent')")
-        .bind(at).bind(key).execute(p).await?.rows_affected());
+        .bind(at).bind(key).execute(e).await?.rows_affected()))?;
     Ok(())
 }
 
