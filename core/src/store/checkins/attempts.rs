@@ -146,15 +146,27 @@ pub async fn mark_sent_many(db: &Db, items: &[Sent]) -> Result<()> {
                 q = q.bind(&s.key).bind(&s.provider_id);
             }
             q.execute(&mut *tx).await?;
+            // The claims of one batch are few (its due claim and its reminder claims): the
+            // check-in is this batch's while its token is one of them. (A join on
+            // `VALUES (id, claim)` instead cost a fifth of the dispatcher's rate.)
+            let mut claims: Vec<&str> = chunk.iter().map(|s| s.claim.as_str()).collect();
+            claims.sort_unstable();
+            claims.dedup();
+            let ids = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+            let tokens = (0..claims.len())
+                .map(|i| format!("${}", chunk.len() + i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
-                "WITH v(id, claim) AS (VALUES {})
-                 UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL FROM v
-                 WHERE checkins.id = v.id AND checkins.claim_token = v.claim AND checkins.status = 'sending'",
-                placeholders(chunk.len(), 2, 2)
+                "UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL
+                 WHERE id IN ({ids}) AND claim_token IN ({tokens}) AND status = 'sending'"
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t);
             for s in chunk {
-                q = q.bind(s.checkin_id).bind(&s.claim);
+                q = q.bind(s.checkin_id);
+            }
+            for c in &claims {
+                q = q.bind(*c);
             }
             q.execute(&mut *tx).await?;
         }

@@ -198,19 +198,23 @@ pub async fn claim_due_in(
 pub async fn renew_claims(db: &Db, held: &[(i64, &str)], at: DateTime<Utc>) -> Result<u64> {
     let mut renewed = 0;
     for chunk in held.chunks(500) {
-        let pairs = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+        // The ids are integers from our own claim, not input; its tokens are few.
+        let list = crate::store::id_list(&chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        let mut claims: Vec<&str> = chunk.iter().map(|(_, c)| *c).collect();
+        claims.sort_unstable();
+        claims.dedup();
+        let tokens = (0..claims.len())
+            .map(|i| format!("${}", i + 2))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "WITH v(id, claim) AS (VALUES {pairs})
-             UPDATE checkins SET claimed_at = $1 FROM v
-             WHERE checkins.id = v.id AND checkins.claim_token = v.claim AND checkins.status = 'sending'"
+            "UPDATE checkins SET claimed_at = $1
+             WHERE status = 'sending' AND id IN ({list}) AND claim_token IN ({tokens})"
         );
         renewed += with_db!(db, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at);
-            for (id, claim) in chunk {
-                q = q.bind(*id).bind(*claim);
+            for c in &claims {
+                q = q.bind(*c);
             }
             q.persistent(false).execute(p).await?.rows_affected()
         });
