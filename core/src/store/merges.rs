@@ -242,12 +242,12 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         // One statement per table; the table names are ours and the ids are integers.
         for (table, ids) in &moved.rows {
             if MOVED_TABLES.contains(&table.as_str()) && !ids.is_empty() {
-                let sql = format!("UPDATE {table} SET person_id = $1 WHERE id IN ({})", id_list(ids));
+                let sql = format!("UPDATE {table} SET person_id = $1 WHERE id IN ({})", crate::store::id_list(ids));
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(other).execute(&mut *tx).await?;
             }
         }
         if !moved.contacts.is_empty() {
-            let sql = format!("UPDATE persons SET source_person_id = $1 WHERE id IN ({})", id_list(&moved.contacts));
+            let sql = format!("UPDATE persons SET source_person_id = $1 WHERE id IN ({})", crate::store::id_list(&moved.contacts));
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(other).execute(&mut *tx).await?;
         }
         for s in &moved.sections {
@@ -266,7 +266,7 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
             let sql = format!(
                 "UPDATE checkins SET status = 'planned', closed_at = NULL
                  WHERE id IN ({}) AND status = 'cancelled' AND deadline_at > $1",
-                id_list(&moved.checkins_cancelled));
+                crate::store::id_list(&moved.checkins_cancelled));
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t).execute(&mut *tx).await?;
         }
         if !moved.escalations_resolved.is_empty() {
@@ -276,7 +276,7 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
                    SELECT 1 FROM escalations e WHERE e.person_id = escalations.person_id
                      AND e.reason = escalations.reason AND e.status <> 'resolved')
                  RETURNING id",
-                id_list(&moved.escalations_resolved));
+                crate::store::id_list(&moved.escalations_resolved));
             let reopened: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(t).fetch_all(&mut *tx).await?;
             for e in reopened {
                 sqlx::query(escalations::EVENT_SQL).bind(e).bind(other).bind(viewer.staff_id).bind("reopened")
@@ -292,13 +292,6 @@ pub async fn undo(db: &Db, viewer: &Viewer, id: i64, ip: Option<&str>) -> Result
         tx.commit().await?;
         Ok(())
     })
-}
-
-fn id_list(ids: &[i64]) -> String {
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The merges of a health centre, newest first (for its officer).
