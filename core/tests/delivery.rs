@@ -67,6 +67,7 @@ async fn begin(db: &Db, c: &checkins::DueCheckin, channel: &str) -> String {
             channel,
             provider: "twilio",
             kind: "initial",
+            claim: Some(&c.claim),
         }],
     )
     .await
@@ -412,5 +413,51 @@ async fn one_attempt_failing_twice_counts_once() {
         ("undelivered".into(), Some("SM7".into()))
     );
     assert!(open_escalations(&t.db, person).await.is_empty());
+    t.drop_db().await;
+}
+
+/// The first message's failure report can come after the reminder batch has claimed the
+/// check-in: it is recorded on its attempt, but the check-in is the reminder batch's now —
+/// it is not ended (or planned again) under it. Before the attempt carried its claim, an
+/// invalid-number report here ended the check-in while the reminder was going out.
+#[tokio::test]
+async fn a_late_failure_of_the_first_message_leaves_the_reminder_batch_alone() {
+    let t = TestDb::new().await;
+    let (person, c) = due_person(&t.db, "sms", None).await;
+    let key = begin(&t.db, &c, "sms").await;
+    checkins::mark_sent_many(&t.db, &[sent(&c, &key, "SM1")])
+        .await
+        .unwrap();
+    let reminder = checkins::claim_reminders(&t.db, "patient", now(), Duration::zero(), 2, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((reminder.id, reminder.reminders), (c.id, 1));
+    let h = delivery::report(&t.db, POLICY, Some(&key), undelivered("SM1"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Applied(Some(Failed::Stale)));
+    assert_eq!(status(&t.db, c.id).await, ("sending".into(), 0, false));
+    assert_eq!(attempt(&t.db, &key).await.0, "undelivered");
+    assert!(open_escalations(&t.db, person).await.is_empty());
+    // The reminder goes out and is recorded under its own claim.
+    let second = begin(&t.db, &reminder, "sms").await;
+    checkins::mark_sent_many(&t.db, &[sent(&reminder, &second, "SM2")])
+        .await
+        .unwrap();
+    assert_eq!(status(&t.db, c.id).await.0, "sent");
+    // Its own failure counts as usual: nothing left, the person is escalated.
+    let h = delivery::report(&t.db, POLICY, Some(&second), undelivered("SM2"))
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Applied(Some(Failed::Ended)));
+    assert_eq!(
+        open_escalations(&t.db, person)
+            .await
+            .iter()
+            .map(|e| e.reason.as_str())
+            .collect::<Vec<_>>(),
+        ["unreachable"]
+    );
     t.drop_db().await;
 }

@@ -70,6 +70,7 @@ async fn begin(db: &Db, checkin_id: i64, key: &str) -> Result<Option<String>, Er
         channel: "sms",
         provider: "outbox",
         kind: "initial",
+        claim: None,
     };
     Ok(checkins::begin_attempts(db, &[a]).await?.remove(key))
 }
@@ -1136,6 +1137,7 @@ async fn batch_attempts_and_batch_sent() {
             channel: "sms",
             provider: "outbox",
             kind: "initial",
+            claim: Some(&c.claim),
         })
         .collect();
     assert!(

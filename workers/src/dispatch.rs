@@ -293,6 +293,7 @@ async fn pass_in(
             channel: &w.channel,
             provider: deps.channels.for_channel(&w.channel).name(),
             kind: w.kind,
+            claim: Some(&w.c.claim),
         })
         .collect();
     let already = checkins::begin_attempts(&deps.db, &attempts).await?;

@@ -45,6 +45,9 @@ pub struct NewAttempt<'a> {
     pub channel: &'a str,
     pub provider: &'a str,
     pub kind: &'a str,
+    /// The claim it is made under ([`DueCheckin::claim`]); None only for attempts made
+    /// outside a claim (their failure moves the check-in whatever holds it).
+    pub claim: Option<&'a str>,
 }
 
 /// Records the start of a batch of attempts in one transaction, before anything is sent.
@@ -64,16 +67,17 @@ pub async fn begin_attempts(
     with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         for chunk in items.chunks(ROWS_PER_STATEMENT) {
-            let values = placeholders(chunk.len(), 5, 2);
+            let values = placeholders(chunk.len(), 6, 2);
+            // A crashed worker's attempt taken over: the new claim holds it now.
             let sql = format!(
-                "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, status, created_at, updated_at)
+                "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, claim_token, status, created_at, updated_at)
                  VALUES {values}
-                 ON CONFLICT (idempotency_key) DO UPDATE SET kind = contact_attempts.kind
+                 ON CONFLICT (idempotency_key) DO UPDATE SET claim_token = excluded.claim_token
                  RETURNING idempotency_key, provider_id"
             );
             let mut q = sqlx::query_as::<_, (String, Option<String>)>(sqlx::AssertSqlSafe(sql)).bind(t);
             for a in chunk {
-                q = q.bind(a.checkin_id).bind(a.channel).bind(a.provider).bind(a.key).bind(a.kind);
+                q = q.bind(a.checkin_id).bind(a.channel).bind(a.provider).bind(a.key).bind(a.kind).bind(a.claim);
             }
             for (key, id) in q.fetch_all(&mut *tx).await? {
                 if let Some(id) = id {
@@ -86,7 +90,7 @@ pub async fn begin_attempts(
     Ok(done)
 }
 
-/// Rows bound per multi-row statement (5 or 2 values each: far under either backend's
+/// Rows bound per multi-row statement (6 or 2 values each: far under either backend's
 /// limit of bound parameters).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -98,7 +102,7 @@ fn placeholders(rows: usize, per: usize, first: usize) -> String {
             let vals: Vec<String> = (0..per)
                 .map(|i| format!("${}", first + r * per + i))
                 .collect();
-            if per == 5 {
+            if per == 6 {
                 format!("({}, 'queued', $1, $1)", vals.join(", "))
             } else {
                 format!("({})", vals.join(", "))
@@ -243,7 +247,7 @@ where
     for<'q> Option<String>: sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> (i64, String): sqlx::FromRow<'q, DB::Row>,
     for<'q> (i64, i64): sqlx::FromRow<'q, DB::Row>,
-    for<'q> (i64, i64, String): sqlx::FromRow<'q, DB::Row>,
+    for<'q> (i64, i64, String, Option<String>): sqlx::FromRow<'q, DB::Row>,
     for<'q> (i32, i64, bool): sqlx::FromRow<'q, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
@@ -251,8 +255,8 @@ where
     // attempt (out of order, or a provider's two final words) is recorded but must not count
     // a second attempt — that would end the check-in, or move it to its fallback, after one
     // real try.
-    let Some((attempt, checkin_id, before)): Option<(i64, i64, String)> = sqlx::query_as(
-        "SELECT id, checkin_id, status FROM contact_attempts WHERE idempotency_key = $1",
+    let Some((attempt, checkin_id, before, claim)): Option<(i64, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, checkin_id, status, claim_token FROM contact_attempts WHERE idempotency_key = $1",
     )
     .bind(f.key)
     .fetch_optional(&mut **tx)
@@ -272,14 +276,18 @@ where
     if FAILED_ATTEMPT.contains(&before.as_str()) {
         return Ok(Failed::Stale);
     }
+    // Only the check-in's latest attempt counts, and only while no other batch has claimed
+    // the check-in since this attempt was made (a reminder batch sending it now).
     let Some((attempts, person_id, on_fallback)): Option<(i32, i64, bool)> = sqlx::query_as(
         "UPDATE checkins SET attempts = attempts + 1, claim_token = NULL
          WHERE id = $1 AND status IN ('sending', 'sent')
            AND NOT EXISTS (SELECT 1 FROM contact_attempts a WHERE a.checkin_id = $1 AND a.id > $2)
+           AND (claim_token IS NULL OR $3 IS NULL OR claim_token = $3)
          RETURNING attempts, person_id, on_fallback",
     )
     .bind(checkin_id)
     .bind(attempt)
+    .bind(claim.as_deref())
     .fetch_optional(&mut **tx)
     .await?
     else {
