@@ -461,3 +461,36 @@ async fn a_late_failure_of_the_first_message_leaves_the_reminder_batch_alone() {
     );
     t.drop_db().await;
 }
+
+/// A send held for an operator fault (our credential refused) is put back without counting;
+/// when the fault is mended the same attempt is made again — and its real failure report then
+/// counts, as any attempt's first failure.
+#[tokio::test]
+async fn an_attempt_made_again_after_an_operator_hold_counts_its_failure() {
+    let t = TestDb::new().await;
+    let (_, c) = due_person(&t.db, "sms", None).await;
+    let key = begin(&t.db, &c, "sms").await;
+    checkins::put_back(&t.db, &key, &c.claim, "HTTP 401 code 20003", now())
+        .await
+        .unwrap();
+    assert_eq!(status(&t.db, c.id).await, ("planned".into(), 0, false));
+    let again = claim(&t.db).await.remove(0);
+    assert_eq!(begin(&t.db, &again, "sms").await, key, "the same attempt");
+    assert_eq!(attempt(&t.db, &key).await, ("queued".into(), None));
+    checkins::mark_sent_many(&t.db, &[sent(&again, &key, "SM1")])
+        .await
+        .unwrap();
+    let busy_network = Report::Message {
+        sid: "SM1",
+        status: "undelivered",
+        error_code: Some("30008"),
+    };
+    assert_eq!(
+        delivery::report(&t.db, POLICY, Some(&key), busy_network)
+            .await
+            .unwrap(),
+        Handled::Applied(Some(Failed::Retry))
+    );
+    assert_eq!(status(&t.db, c.id).await, ("planned".into(), 1, false));
+    t.drop_db().await;
+}

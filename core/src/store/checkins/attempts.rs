@@ -68,11 +68,15 @@ pub async fn begin_attempts(
         let mut tx = p.begin_write().await?;
         for chunk in items.chunks(ROWS_PER_STATEMENT) {
             let values = placeholders(chunk.len(), 6, 2);
-            // A crashed worker's attempt taken over: the new claim holds it now.
+            // An attempt begun before (a crashed worker's, or one put back for an operator
+            // fault) is the new claim's now; one that never reached the provider (no id) is
+            // being made again, so it is queued again — left `failed` from `put_back`, its
+            // real report would have been taken for a second word on a failure already counted.
             let sql = format!(
                 "INSERT INTO contact_attempts (checkin_id, channel, provider, idempotency_key, kind, claim_token, status, created_at, updated_at)
                  VALUES {values}
-                 ON CONFLICT (idempotency_key) DO UPDATE SET claim_token = excluded.claim_token
+                 ON CONFLICT (idempotency_key) DO UPDATE SET claim_token = excluded.claim_token,
+                   status = CASE WHEN contact_attempts.provider_id IS NULL THEN 'queued' ELSE contact_attempts.status END
                  RETURNING idempotency_key, provider_id"
             );
             let mut q = sqlx::query_as::<_, (String, Option<String>)>(sqlx::AssertSqlSafe(sql)).bind(t);
@@ -197,7 +201,8 @@ pub struct Failure<'a> {
     pub backoff: Duration,
 }
 
-/// Attempt statuses that mean it failed (and was counted when it got one).
+/// Attempt statuses that mean it failed: counted when it got one (`put_back`'s `failed` is
+/// not counted, and is queued again when the attempt is made again).
 const FAILED_ATTEMPT: &[&str] = &[
     "busy",
     "no-answer",
