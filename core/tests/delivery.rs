@@ -338,13 +338,13 @@ async fn a_late_batch_record_does_not_take_the_check_in_from_the_next_batch() {
     // Its lease renewal does not touch it either; the next batch's does.
     let later = now() + Duration::minutes(1);
     assert_eq!(
-        checkins::renew_claims(&t.db, &[(c.id, &c.claim)], later)
+        checkins::renew_claims(&t.db, &[c.id], &[&c.claim], later)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        checkins::renew_claims(&t.db, &[(next.id, &next.claim)], later)
+        checkins::renew_claims(&t.db, &[next.id], &[&next.claim], later)
             .await
             .unwrap(),
         1

@@ -1939,7 +1939,8 @@ async fn a_renewed_claim_is_not_taken_by_another_worker() {
     assert_eq!(
         checkins::renew_claims(
             &t.db,
-            &[(first, &batch[0].claim)],
+            &[first],
+            &[&batch[0].claim],
             t0 + Duration::minutes(4)
         )
         .await
@@ -1955,7 +1956,8 @@ async fn a_renewed_claim_is_not_taken_by_another_worker() {
     assert_eq!(
         checkins::renew_claims(
             &t.db,
-            &[(batch[1].id, &batch[1].claim)],
+            &[batch[1].id],
+            &[&batch[1].claim],
             t0 + Duration::minutes(7)
         )
         .await

@@ -299,9 +299,13 @@ async fn pass_in(
     let already = checkins::begin_attempts(&deps.db, &attempts).await?;
     drop(attempts);
 
-    let held: Vec<(i64, String)> = work.iter().map(|w| (w.c.id, w.c.claim.clone())).collect();
-    let full = held.len() >= cfg.workers.batch_size as usize;
-    let half = held.len() / 2;
+    let ids: Vec<i64> = work.iter().map(|w| w.c.id).collect();
+    let claims: Vec<String> = checkins::claims_of(work.iter().map(|w| w.c.claim.as_str()))
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let full = ids.len() >= cfg.workers.batch_size as usize;
+    let half = ids.len() / 2;
     let mut done = 0usize;
     let sending = futures::stream::iter(work)
         .map(|w| {
@@ -336,8 +340,8 @@ async fn pass_in(
         tokio::select! {
             r = &mut sending => break r,
             _ = renew.tick() => {
-                let held: Vec<(i64, &str)> = held.iter().map(|(id, c)| (*id, c.as_str())).collect();
-                if let Err(e) = checkins::renew_claims(&deps.db, &held, mimamori_core::db::now()).await {
+                let claims: Vec<&str> = claims.iter().map(String::as_str).collect();
+                if let Err(e) = checkins::renew_claims(&deps.db, &ids, &claims, mimamori_core::db::now()).await {
                     tracing::error!(error = %e, "renewing the batch's claim failed");
                 }
             }

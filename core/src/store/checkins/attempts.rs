@@ -157,14 +157,9 @@ pub async fn mark_sent_many(db: &Db, items: &[Sent]) -> Result<()> {
             // The claims of one batch are few (its due claim and its reminder claims): the
             // check-in is this batch's while its token is one of them. (A join on
             // `VALUES (id, claim)` instead cost a fifth of the dispatcher's rate.)
-            let mut claims: Vec<&str> = chunk.iter().map(|s| s.claim.as_str()).collect();
-            claims.sort_unstable();
-            claims.dedup();
-            let ids = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
-            let tokens = (0..claims.len())
-                .map(|i| format!("${}", chunk.len() + i + 2))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let claims = claims_of(chunk.iter().map(|s| s.claim.as_str()));
+            let ids = numbered(2, chunk.len());
+            let tokens = numbered(chunk.len() + 2, claims.len());
             let sql = format!(
                 "UPDATE checkins SET status = 'sent', sent_at = $1, claim_token = NULL
                  WHERE id IN ({ids}) AND claim_token IN ({tokens}) AND status = 'sending'"

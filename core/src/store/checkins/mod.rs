@@ -191,35 +191,47 @@ pub async fn claim_due_in(
     claimed(db, n, &token).await
 }
 
-/// Renews this worker's claim on check-ins still being sent (`held` from its batch: id and
-/// claim): a paced batch can outlast the lease (200 calls at one a second per number take
-/// minutes), and a claim that ran out would let another worker take — and send — the same
-/// check-ins. A check-in that has since been handed to another batch is not renewed.
-pub async fn renew_claims(db: &Db, held: &[(i64, &str)], at: DateTime<Utc>) -> Result<u64> {
+/// Renews this worker's claim on check-ins still being sent (`ids` from its batch, held under
+/// `claims`, the batch's few tokens): a paced batch can outlast the lease (200 calls at one a
+/// second per number take minutes), and a claim that ran out would let another worker take —
+/// and send — the same check-ins. A check-in that has since been handed to another batch is
+/// not renewed.
+pub async fn renew_claims(db: &Db, ids: &[i64], claims: &[&str], at: DateTime<Utc>) -> Result<u64> {
     let mut renewed = 0;
-    for chunk in held.chunks(500) {
-        // The ids are integers from our own claim, not input; its tokens are few.
-        let list = crate::store::id_list(&chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        let mut claims: Vec<&str> = chunk.iter().map(|(_, c)| *c).collect();
-        claims.sort_unstable();
-        claims.dedup();
-        let tokens = (0..claims.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in ids.chunks(500) {
+        // The ids are integers from our own claim, not input.
         let sql = format!(
             "UPDATE checkins SET claimed_at = $1
-             WHERE status = 'sending' AND id IN ({list}) AND claim_token IN ({tokens})"
+             WHERE status = 'sending' AND id IN ({}) AND claim_token IN ({})",
+            crate::store::id_list(chunk),
+            numbered(2, claims.len())
         );
         renewed += with_db!(db, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at);
-            for c in &claims {
+            for c in claims {
                 q = q.bind(*c);
             }
             q.persistent(false).execute(p).await?.rows_affected()
         });
     }
     Ok(renewed)
+}
+
+/// `$first, …` for `n` values.
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The distinct claims of a batch's check-ins (one per claim query: a due claim and a
+/// reminder claim or two).
+pub fn claims_of<'a>(claims: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = claims.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Claims up to `limit` check-ins of people with `monitoring_type` sent more than `after` ago
