@@ -769,14 +769,7 @@ async fn sharing_with_a_related_health_centre() {
 async fn an_imports_progress_page_is_its_starters_only() {
     let app = spawn_app().await;
     let csrf = app.login().await;
-    let hash: String = mimamori_core::with_db!(&app.db, p => sqlx::query_scalar("SELECT password_hash FROM staff WHERE username = 'nurse'").fetch_one(p).await.unwrap());
-    let other = staff::create_staff(&app.db, app.centre, "nurse2", &hash, "看護師 二郎")
-        .await
-        .unwrap();
-    staff::set_totp(&app.db, other, Some(crate::helpers::TOTP_SECRET))
-        .await
-        .unwrap();
-    let (oc, _) = login(&app, "nurse2").await;
+    let oc = app.user("nurse2", Role::HealthCentreStaff, None).await;
     // Multipart by hand (the tests' reqwest has no multipart feature).
     let post = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
         let b = "mimamori-test-boundary";
