@@ -72,6 +72,17 @@ impl AppError {
     }
 
     /// A message that is safe to show the client.
+    /// The catalogue key that says in words what a 403, 404, 409 or 422 means.
+    fn explained(&self) -> Option<&'static str> {
+        match self {
+            AppError::Core(CoreError::Invalid(_)) => Some("error-invalid"),
+            AppError::Core(CoreError::NotFound(_)) => Some("error-not-found"),
+            AppError::Core(CoreError::Conflict { .. }) => Some("error-conflict"),
+            AppError::Core(CoreError::Forbidden(_)) => Some("error-forbidden"),
+            _ => None,
+        }
+    }
+
     pub fn public_message(&self) -> String {
         match self {
             AppError::Core(
@@ -176,9 +187,18 @@ impl IntoResponse for HtmlError {
             maud::html! {
                 main class="narrow" {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                    p { (self.0.public_message()) }
                     @let lang = crate::web::i18n::current();
                     @let fields = self.0.fields();
+                    // What happened in both languages first; then the fields, each in the
+                    // reader's language, or else the detail (English, for a support call).
+                    @if let Some(key) = self.0.explained() {
+                        p { (both(key)) }
+                        @if fields.is_empty() {
+                            p class="muted" { (self.0.public_message()) }
+                        }
+                    } @else {
+                        p { (self.0.public_message()) }
+                    }
                     @if !fields.is_empty() {
                         ul { @for f in fields { li { strong { (f.field) } ": " (f.message(lang)) } } }
                         p { (both("error-go-back")) }

@@ -5,7 +5,7 @@
 //! of every walk to `./screens` (default: the test target's temporary directory).
 use serde_json::{Value, json};
 
-use crate::helpers::{LINK_SECRET, TestApp, link_in, spawn_app, today};
+use crate::helpers::{LINK_SECRET, TestApp, link_in, spawn_app, spawn_app_with, today};
 
 fn screens_dir() -> String {
     std::env::var("MIMAMORI_SCREENSHOTS")
@@ -675,5 +675,50 @@ async fn a_nurse_tries_a_rule_in_the_lab_and_activates_it() {
         .await,
         2
     );
+    app.finish().await;
+}
+
+/// The console's error pages say what happened in both languages, the fields in the reader's
+/// language (a file asked for in an unknown encoding, ja then en), and an unknown or another's
+/// import progress page is a plain "not found"; the patients' door answers a path it does not
+/// serve with the patient's own page, at 360 px. Every page axe-checked.
+#[tokio::test]
+async fn error_pages_say_what_happened_in_both_languages() {
+    let app = spawn_app_with(|c| c.http.patient_addr = "127.0.0.1:0".into()).await;
+    app.login().await;
+    let b = app.base.clone();
+    let door = app.patient_base.clone().expect("the patients' door");
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/stats.csv?encoding=latin1")),
+        see("受け付けられない項目があります"),
+        see("文字コードは utf-8 か cp932"),
+        axe("error-encoding-ja"),
+        shot("error-01-encoding-ja"),
+        go(&format!("{b}/imports/0?token=nothing")),
+        see("見つかりませんでした"),
+        see("was not found"),
+        axe("error-not-found"),
+        shot("error-02-not-found"),
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/stats.csv?encoding=latin1")),
+        see("the encoding must be utf-8 or cp932"),
+        axe("error-encoding-en"),
+        shot("error-03-encoding-en"),
+    ]);
+    walk((1366, 768), true, steps).await;
+    walk(
+        (360, 740),
+        false,
+        vec![
+            go(&format!("{door}/persons")),
+            see("このリンクは正しくありません"),
+            see("This link is not valid"),
+            axe("door-not-served"),
+            shot("error-04-door-360"),
+        ],
+    )
+    .await;
     app.finish().await;
 }

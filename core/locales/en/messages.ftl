@@ -38,6 +38,10 @@ login-code-voice-expired = This code has expired. Please log in again.
 error-title = Error
 error-go-back = Use your browser's Back button to go back and correct it.
 error-to-console = Back to the console
+error-not-found = What you asked for was not found: the link may be out of date, or outside what you may see.
+error-invalid = Some of what was sent cannot be accepted.
+error-forbidden = You are not allowed to do this.
+error-conflict = This clashed with another change. Open the page again and retry.
 error-too-large = Too much at once
 error-too-large-text = At most { $mb } MB can be sent at once. Send less and try again.
 

@@ -38,6 +38,10 @@ login-code-voice-expired = このコードは期限切れです。もう一度�
 error-title = エラー
 error-go-back = ブラウザの「戻る」で前の画面に戻り、直してください。
 error-to-console = トップへ戻る
+error-not-found = お探しのものは見つかりませんでした。リンクが古いか、閲覧できる範囲の外にあります。
+error-invalid = 送信された内容に、受け付けられない項目があります。
+error-forbidden = この操作を行う権限がありません。
+error-conflict = ほかの変更と重なりました。画面を開き直して、もう一度お試しください。
 error-too-large = 送信内容が大きすぎます
 error-too-large-text = 一度に送れるのは { $mb } MB までです。内容を減らして、もう一度送ってください。
 
