@@ -250,18 +250,19 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
             lang,
         } => {
             let v = viewer_of(user).await?;
-            let mapping = match &mapping {
+            let mut mapping = match &mapping {
                 Some(p) => import::Mapping::load(p).map_err(|e| anyhow::anyhow!(e))?,
                 None => import::Mapping::standard("nesid"),
             };
+            if let Some(enc) = encoding {
+                mapping.encoding = enc;
+            }
             let bytes =
                 std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let enc = encoding.unwrap_or_else(|| mapping.encoding.clone());
-            let sheet = import::read(&bytes, &enc)?;
             let periods =
                 mimamori_core::periods::Periods::load(std::path::Path::new(&config.flows_dir))
                     .map_err(|e| anyhow::anyhow!(e))?;
-            let bar = indicatif::ProgressBar::new(sheet.len() as u64).with_style(
+            let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
                     "{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
                 )
@@ -277,6 +278,20 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
+            // Every row's outcome goes to the report file as the import reads them back.
+            let out: std::path::PathBuf = report.unwrap_or_else(|| {
+                let mut p = file.clone().into_os_string();
+                p.push(".report.csv");
+                p.into()
+            });
+            let report_file = std::sync::Mutex::new(std::io::BufWriter::new(
+                std::fs::File::create(&out)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?,
+            ));
+            let to_report = |bytes: &[u8]| {
+                use std::io::Write;
+                report_file.lock().expect("report file").write_all(bytes)
+            };
             let opt = imports::Options {
                 periods: &periods,
                 today: crate::web::japan_today(),
@@ -284,19 +299,22 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
                 progress: &progress,
                 lang: mimamori_core::domain::Lang::parse("lang", &lang)
                     .map_err(|_| anyhow::anyhow!("--lang: use ja or en"))?,
+                report_csv: Some(&to_report),
             };
             let r = if dry_run {
-                imports::dry_run(&db, &v, &mapping, &sheet, opt).await?
+                imports::dry_run(&db, &v, &mapping, &bytes, opt).await?
             } else {
-                imports::run(&db, &v, &mapping, &sheet, opt).await?
+                imports::run(&db, &v, &mapping, &bytes, opt).await?
             };
             bar.finish_and_clear();
-            let out = report.unwrap_or_else(|| {
-                let mut p = file.clone().into_os_string();
-                p.push(".report.csv");
-                p.into()
-            });
-            std::fs::write(&out, r.csv()).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            {
+                use std::io::Write;
+                report_file
+                    .into_inner()
+                    .expect("report file")
+                    .flush()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            }
             println!(
                 "{}{} rows read, {} valid: {} new people, {} linked to people already registered, {} re-positive cases, {} duplicates, {} rejected, {} imported before",
                 if dry_run {

@@ -327,6 +327,7 @@ fn opts<'a>(
         file_name: "nesid.csv",
         progress,
         lang: mimamori_core::domain::Lang::En,
+        report_csv: None,
     }
 }
 
@@ -352,7 +353,7 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
 
     // The dry run says what would happen to each row and writes nothing.
     let persons_before = count(db, "SELECT COUNT(*) FROM persons").await;
-    let dry = imports::dry_run(db, &v, &m, &sheet, opts(&periods, &none))
+    let dry = imports::dry_run(db, &v, &m, text.as_bytes(), opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!(
@@ -394,7 +395,7 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
         db,
         &v,
         &m,
-        &sheet,
+        text.as_bytes(),
         imports::Options {
             lang: mimamori_core::domain::Lang::Ja,
             ..opts(&periods, &none)
@@ -427,12 +428,13 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
     let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&text);
     let from_sjis = import::read(&sjis, "auto").unwrap();
     assert_eq!(from_sjis, sheet);
-    let from_xlsx = import::read(&xlsx(&ROWS), "auto").unwrap();
+    let xlsx_bytes = xlsx(&ROWS);
+    let from_xlsx = import::read(&xlsx_bytes, "auto").unwrap();
     assert_eq!(from_xlsx.headers, sheet.headers);
     assert_eq!(from_xlsx, sheet);
 
     // The import does it.
-    let r = imports::run(db, &v, &m, &from_xlsx, opts(&periods, &none))
+    let r = imports::run(db, &v, &m, &xlsx_bytes, opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!(
@@ -483,7 +485,7 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
     assert_eq!(kana.as_deref(), Some("ヤマダ ハナコ"));
 
     // A second run creates nothing.
-    let again = imports::run(db, &v, &m, &sheet, opts(&periods, &none))
+    let again = imports::run(db, &v, &m, text.as_bytes(), opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!(
@@ -525,7 +527,7 @@ async fn a_nesid_file_is_cleaned_linked_and_imported_once() {
         "the linked person's report went too"
     );
     // And the same file can be imported again.
-    let re = imports::run(db, &v, &m, &sheet, opts(&periods, &none))
+    let re = imports::run(db, &v, &m, text.as_bytes(), opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!((re.created, re.already), (1, 0));
@@ -577,7 +579,7 @@ async fn an_interrupted_import_resumes() {
         .unwrap();
     }
     let bytes = w.into_inner().unwrap();
-    let sheet = import::read(&bytes, "auto").unwrap();
+
     let m = Mapping::standard("other-system");
     // Stop the run as soon as its first chunk is committed (the second is then in flight).
     let first = Arc::new(AtomicBool::new(false));
@@ -591,7 +593,7 @@ async fn an_interrupted_import_resumes() {
         }
     };
     tokio::select! {
-        r = imports::run(db, &v, &m, &sheet, opts(&periods, &progress)) => panic!("the run should have been stopped: {:?}", r.map(|r| (r.created, r.rejected, r.rows.first().cloned()))),
+        r = imports::run(db, &v, &m, &bytes, opts(&periods, &progress)) => panic!("the run should have been stopped: {:?}", r.map(|r| (r.created, r.rejected, r.rows.first().cloned()))),
         _ = stop.notified() => {}
     }
     // A chunk whose commit was already sent when the run stopped may still land (as after a
@@ -614,7 +616,7 @@ async fn an_interrupted_import_resumes() {
         kept,
         "no half-written row"
     );
-    let r = imports::run(db, &v, &m, &sheet, opts(&periods, &none))
+    let r = imports::run(db, &v, &m, &bytes, opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!((r.already as i64, r.created as i64), (kept, 1_200 - kept));
@@ -799,16 +801,16 @@ async fn rows_follow_people_created_in_earlier_chunks() {
         }
     }
     let bytes = w.into_inner().unwrap();
-    let sheet = import::read(&bytes, "auto").unwrap();
+
     let m = Mapping::standard("chunks");
-    let dry = imports::dry_run(db, &v, &m, &sheet, opts(&periods, &none))
+    let dry = imports::dry_run(db, &v, &m, &bytes, opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!(
         (dry.created, dry.duplicate, dry.repositive, dry.rejected),
         (N, N, N, 0)
     );
-    let r = imports::run(db, &v, &m, &sheet, opts(&periods, &none))
+    let r = imports::run(db, &v, &m, &bytes, opts(&periods, &none))
         .await
         .unwrap();
     assert_eq!(

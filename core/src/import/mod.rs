@@ -308,59 +308,199 @@ impl Sheet {
     }
 }
 
-/// Reads CSV (UTF-8 with or without BOM, or CP932) or XLSX (first sheet), by content.
+/// Reads CSV (UTF-8 with or without BOM, or CP932) or XLSX (first sheet), by content, into a
+/// [`Sheet`] (for short lists; an import streams the file with [`Records`]).
 pub fn read(bytes: &[u8], encoding: &str) -> Result<Sheet, Error> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        return read_xlsx(bytes);
-    }
-    let text: std::borrow::Cow<'_, str> = match encoding {
-        "cp932" => decode_cp932(bytes)?,
-        "utf-8" => std::borrow::Cow::Borrowed(std::str::from_utf8(bytes).map_err(|e| {
-            Error::invalid(
-                "file",
-                format!(
-                    "the file is not UTF-8 (byte {}); try encoding cp932",
-                    e.valid_up_to()
-                ),
-            )
-        })?),
-        _ => match std::str::from_utf8(bytes) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => decode_cp932(bytes)?,
-        },
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = r
-        .headers()
-        .map_err(|e| Error::invalid("file", format!("the header line cannot be read: {e}")))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut sheet = Sheet::new(headers);
-    // Line numbers as an editor shows them: the csv crate's own skip blank lines (and
-    // miscount with CRLF), so they are counted from each record's byte offset.
-    let bytes = text.as_bytes();
-    let (mut at, mut line) = (0usize, 1usize);
-    for rec in r.records() {
-        let rec = rec.map_err(|e| Error::invalid("file", format!("line {}: {e}", line + 1)))?;
-        let mut start = rec.position().map_or(at, |p| p.byte() as usize).max(at);
-        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        line += bytes[at..start].iter().filter(|b| **b == b'\n').count();
-        at = start;
-        if rec.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
+    let mut records = Records::open(bytes, encoding)?;
+    let mut sheet = Sheet::new(records.headers().to_vec());
+    while let Some((line, rec)) = records.next_record()? {
         sheet.push(line, rec.iter())?;
     }
     Ok(sheet)
 }
 
-fn decode_cp932(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, Error> {
+/// The text of a CSV file: the caller's bytes when they are UTF-8, else the CP932 file
+/// decoded once.
+#[derive(Clone)]
+enum Text<'a> {
+    Borrowed(&'a [u8]),
+    Owned(std::sync::Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for Text<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Text::Borrowed(b) => b,
+            Text::Owned(b) => b,
+        }
+    }
+}
+
+/// A file's rows one at a time, each with its line number (header = 1) — what an import
+/// reads, so a file of millions of rows costs one row of memory, not a row each. CSV is
+/// streamed from the caller's bytes (a CP932 file is decoded once, to its size in UTF-8);
+/// an XLSX sheet is held by the reader crate, as Excel files are (at most 1,048,576 rows).
+pub struct Records<'a> {
+    headers: Vec<String>,
+    inner: Inner<'a>,
+    record: csv::StringRecord,
+}
+
+enum Inner<'a> {
+    Csv {
+        reader: csv::Reader<std::io::Cursor<Text<'a>>>,
+        text: Text<'a>,
+        /// Where the last record started, and its line.
+        at: usize,
+        /// Bytes before the reader's first (a byte-order mark): its positions count from there.
+        base: usize,
+        line: usize,
+    },
+    Xlsx {
+        range: calamine::Range<calamine::Data>,
+        /// The next row of the range (0 is the header).
+        next: usize,
+    },
+}
+
+impl<'a> Records<'a> {
+    /// Opens CSV (UTF-8 with or without BOM, or CP932: `encoding` auto, utf-8 or cp932) or
+    /// XLSX (its first sheet, by content) and reads the header line.
+    pub fn open(bytes: &'a [u8], encoding: &str) -> Result<Records<'a>, Error> {
+        if bytes.starts_with(b"PK\x03\x04") {
+            return Records::xlsx(bytes);
+        }
+        let text = match encoding {
+            "cp932" => Text::Owned(decode_cp932(bytes)?),
+            "utf-8" => Text::Borrowed(
+                std::str::from_utf8(bytes)
+                    .map_err(|e| {
+                        Error::invalid(
+                            "file",
+                            format!(
+                                "the file is not UTF-8 (byte {}); try encoding cp932",
+                                e.valid_up_to()
+                            ),
+                        )
+                    })?
+                    .as_bytes(),
+            ),
+            _ => match std::str::from_utf8(bytes) {
+                Ok(s) => Text::Borrowed(s.as_bytes()),
+                Err(_) => Text::Owned(decode_cp932(bytes)?),
+            },
+        };
+        let bom = if text.as_ref().starts_with("\u{feff}".as_bytes()) {
+            3
+        } else {
+            0
+        };
+        let mut cursor = std::io::Cursor::new(text.clone());
+        cursor.set_position(bom as u64);
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(cursor);
+        let headers = reader
+            .headers()
+            .map_err(|e| Error::invalid("file", format!("the header line cannot be read: {e}")))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        Ok(Records {
+            headers,
+            inner: Inner::Csv {
+                reader,
+                text,
+                at: bom,
+                base: bom,
+                line: 1,
+            },
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    fn xlsx(bytes: &[u8]) -> Result<Records<'a>, Error> {
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
+                Error::invalid("file", format!("the Excel file cannot be read: {e}"))
+            })?;
+        let range = wb
+            .worksheet_range_at(0)
+            .ok_or_else(|| Error::invalid("file", "the Excel file has no sheet"))?
+            .map_err(|e| Error::invalid("file", format!("the first sheet cannot be read: {e}")))?;
+        let headers = range
+            .rows()
+            .next()
+            .map(|r| r.iter().map(|c| cell_text(c).trim().to_string()).collect())
+            .unwrap_or_default();
+        Ok(Records {
+            headers,
+            inner: Inner::Xlsx { range, next: 1 },
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// The header line's cells, trimmed.
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The next row that is not blank, with its line number; None at the end.
+    pub fn next_record(&mut self) -> Result<Option<(usize, &csv::StringRecord)>, Error> {
+        loop {
+            match &mut self.inner {
+                Inner::Csv {
+                    reader,
+                    text,
+                    at,
+                    base,
+                    line,
+                } => {
+                    let read = reader
+                        .read_record(&mut self.record)
+                        .map_err(|e| Error::invalid("file", format!("line {}: {e}", *line + 1)))?;
+                    if !read {
+                        return Ok(None);
+                    }
+                    // Line numbers as an editor shows them: the csv crate's own skip blank
+                    // lines (and miscount with CRLF), so they are counted from each record's
+                    // byte offset.
+                    let bytes = text.as_ref();
+                    let mut start = self
+                        .record
+                        .position()
+                        .map_or(*at, |p| p.byte() as usize + *base)
+                        .max(*at);
+                    while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+                        start += 1;
+                    }
+                    *line += bytes[*at..start].iter().filter(|b| **b == b'\n').count();
+                    *at = start;
+                    if self.record.iter().all(|c| c.trim().is_empty()) {
+                        continue;
+                    }
+                    return Ok(Some((*line, &self.record)));
+                }
+                Inner::Xlsx { range, next } => {
+                    let i = *next;
+                    let Some(row) = range.rows().nth(i) else {
+                        return Ok(None);
+                    };
+                    *next += 1;
+                    self.record.clear();
+                    for c in row {
+                        self.record.push_field(&cell_text(c));
+                    }
+                    if self.record.iter().all(|c| c.trim().is_empty()) {
+                        continue;
+                    }
+                    return Ok(Some((i + 1, &self.record)));
+                }
+            }
+        }
+    }
+}
+
+fn decode_cp932(bytes: &[u8]) -> Result<std::sync::Arc<[u8]>, Error> {
     let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(bytes);
     if bad {
         return Err(Error::invalid(
@@ -368,30 +508,7 @@ fn decode_cp932(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, Error> {
             "the file is neither UTF-8 nor CP932 (Shift_JIS); save it as CSV UTF-8 or Excel",
         ));
     }
-    Ok(text)
-}
-
-fn read_xlsx(bytes: &[u8]) -> Result<Sheet, Error> {
-    use calamine::Reader;
-    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
-        .map_err(|e| Error::invalid("file", format!("the Excel file cannot be read: {e}")))?;
-    let range = wb
-        .worksheet_range_at(0)
-        .ok_or_else(|| Error::invalid("file", "the Excel file has no sheet"))?
-        .map_err(|e| Error::invalid("file", format!("the first sheet cannot be read: {e}")))?;
-    let mut it = range.rows();
-    let headers = it
-        .next()
-        .map(|r| r.iter().map(|c| cell_text(c).trim().to_string()).collect())
-        .unwrap_or_default();
-    let mut sheet = Sheet::new(headers);
-    for (i, r) in it.enumerate() {
-        let cells: Vec<String> = r.iter().map(cell_text).collect();
-        if cells.iter().any(|c| !c.trim().is_empty()) {
-            sheet.push(i + 2, cells.iter().map(String::as_str))?;
-        }
-    }
-    Ok(sheet)
+    Ok(std::sync::Arc::from(text.into_owned().into_bytes()))
 }
 
 /// A cell as text: dates as YYYY-MM-DD, whole numbers without ".0" (phone numbers and codes
@@ -411,6 +528,30 @@ fn cell_text(c: &calamine::Data) -> String {
     }
 }
 
+/// A row's cells by column.
+pub trait Cells {
+    /// The text of cell `i` (None past the row's last cell).
+    fn cell(&self, i: usize) -> Option<&str>;
+}
+
+impl Cells for Row<'_> {
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+}
+
+impl Cells for csv::StringRecord {
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+}
+
+impl Cells for [String] {
+    fn cell(&self, i: usize) -> Option<&str> {
+        self.get(i).map(String::as_str)
+    }
+}
+
 /// One row in the import format: our field → value (dates as YYYY-MM-DD), or the problems.
 #[derive(Debug, Clone)]
 pub struct Mapped {
@@ -421,10 +562,10 @@ pub struct Mapped {
 impl Mapping {
     /// Checks the file's headers: the case number's column must be there; returns the
     /// columns of our fields found (index per field).
-    pub fn columns_of(&self, sheet: &Sheet) -> Result<Vec<(&'static str, usize)>, Error> {
+    pub fn columns_of(&self, headers: &[String]) -> Result<Vec<(&'static str, usize)>, Error> {
         let mut found = Vec::new();
         for (f, _) in IMPORT_FIELDS {
-            if let Some(i) = sheet.headers.iter().position(|h| h == self.header_of(f)) {
+            if let Some(i) = headers.iter().position(|h| h == self.header_of(f)) {
                 found.push((*f, i));
             }
         }
@@ -434,7 +575,7 @@ impl Mapping {
                 format!(
                     "no column '{}' for the case number; the headers are: {}",
                     self.header_of("case_number"),
-                    sheet.headers.join(", ")
+                    headers.join(", ")
                 ),
             ));
         }
@@ -446,13 +587,13 @@ impl Mapping {
     pub fn map_row(
         &self,
         columns: &[(&'static str, usize)],
-        cells: Row<'_>,
+        line: usize,
+        cells: &(impl Cells + ?Sized),
     ) -> Result<Mapped, Vec<FieldError>> {
-        let line = cells.line;
         let mut fields = BTreeMap::new();
         let mut problems = Vec::new();
         for (f, i) in columns {
-            let raw = cells.get(*i).map(str::trim).unwrap_or("");
+            let raw = cells.cell(*i).map(str::trim).unwrap_or("");
             if raw.is_empty() {
                 continue;
             }

@@ -70,8 +70,12 @@ struct Upload {
     at: std::time::Instant,
     file_name: String,
     mapping: Mapping,
-    sheet: import::Sheet,
+    /// The file as uploaded (read again for the import).
+    bytes: Vec<u8>,
+    /// The dry run's rows to look at.
     report: Report,
+    /// The dry run's report of every row, as CSV.
+    report_csv: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -300,9 +304,11 @@ async fn upload(
                 file_name: &up.file_name,
                 progress: &|_, _| {},
                 lang,
+                report_csv: None,
             };
-            let r = imports::contacts(&s.db, &who.viewer(), case, &up.sheet, false, window, opt)
-                .await?;
+            let sheet = import::read(&up.bytes, &up.mapping.encoding)?;
+            let r =
+                imports::contacts(&s.db, &who.viewer(), case, &sheet, false, window, opt).await?;
             return Ok(layout::page(lang, &who, tr(lang, "import-title"), html! {
                 p role="status" { (tr(lang, "import-contacts-done")) " " a href=(format!("/persons/{case}")) { "ID " (case) } }
                 (summary(lang, &r))
@@ -322,7 +328,7 @@ async fn upload(
                     at: std::time::Instant::now(),
                     state: Running::Going {
                         done: 0,
-                        total: up.sheet.len(),
+                        total: up.report.valid,
                     },
                 },
             );
@@ -343,8 +349,9 @@ async fn upload(
                 file_name: &up.file_name,
                 progress: &progress,
                 lang,
+                report_csv: None,
             };
-            let r = imports::run(&db, &viewer, &up.mapping, &up.sheet, opt).await;
+            let r = imports::run(&db, &viewer, &up.mapping, &up.bytes, opt).await;
             let state = match r {
                 Ok(r) => Running::Done(r.batch_id.unwrap_or_default()),
                 Err(e) => {
@@ -385,11 +392,6 @@ async fn upload(
     let Some(mapping) = mapping else {
         return form_again(lang, &who, &s, errors);
     };
-    let sheet = match import::read(&bytes, &mapping.encoding) {
-        Ok(sh) => sh,
-        Err(Error::Invalid(f)) => return form_again(lang, &who, &s, f),
-        Err(e) => return Err(e.into()),
-    };
     let contacts_of = match fields.get("contacts_of").map(|x| x.trim()).unwrap_or("") {
         "" => None,
         x => match x.parse::<i64>() {
@@ -409,20 +411,30 @@ async fn upload(
         },
     };
     let periods = s.periods.clone();
+    let report_csv = std::sync::Mutex::new(Vec::new());
+    let to_report = |b: &[u8]| {
+        report_csv.lock().expect("report").extend_from_slice(b);
+        Ok(())
+    };
     let opt = imports::Options {
         periods: &periods,
         today: japan_today(),
         file_name: &file_name,
         progress: &|_, _| {},
         lang,
+        report_csv: Some(&to_report),
     };
     let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
     let result = match contacts_of {
-        Some(case) => {
-            imports::contacts(&s.db, &who.viewer(), case, &sheet, true, window, opt).await
-        }
-        None => imports::dry_run(&s.db, &who.viewer(), &mapping, &sheet, opt).await,
+        Some(case) => match import::read(&bytes, &mapping.encoding) {
+            Ok(sheet) => {
+                imports::contacts(&s.db, &who.viewer(), case, &sheet, true, window, opt).await
+            }
+            Err(e) => Err(e),
+        },
+        None => imports::dry_run(&s.db, &who.viewer(), &mapping, &bytes, opt).await,
     };
+    let mut report_csv = report_csv.into_inner().expect("report");
     let report = match result {
         Ok(r) => r,
         Err(Error::Invalid(f)) => return form_again(lang, &who, &s, f),
@@ -456,7 +468,12 @@ async fn upload(
                 at: std::time::Instant::now(),
                 file_name,
                 mapping,
-                sheet,
+                bytes,
+                report_csv: if report_csv.is_empty() {
+                    report.csv()
+                } else {
+                    std::mem::take(&mut report_csv)
+                },
                 report,
             },
         );
@@ -494,7 +511,7 @@ async fn pending_csv(
         .get(&token)
         .filter(|u| u.staff_id == who.id)
         .ok_or(AppError::Core(Error::NotFound("dry run")))?;
-    Ok(csv(up.report.csv(), "dry-run-report.csv"))
+    Ok(csv(up.report_csv.clone(), "dry-run-report.csv"))
 }
 
 fn csv(bytes: Vec<u8>, name: &str) -> Response {

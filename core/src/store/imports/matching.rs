@@ -1,21 +1,25 @@
 //! Deciding what happens to every row of an import, before anything is written: each row
-//! read and checked, the registry searched for its person in batches (in SQL, on the
-//! indexes registration uses — not a copy of the centre's registry in memory), and the rows
-//! then matched among themselves in the order of their diagnosis dates.
+//! read and checked as the file streams in, the registry searched for its person in batches
+//! (in SQL, on the indexes registration uses — not a copy of the centre's registry in
+//! memory), each row staged (`stage`), and the rows then matched among themselves in the
+//! order of their diagnosis dates, a chunk at a time, by index lookups in the stage.
 //!
-//! Memory stays near the file's own size: a valid row is held as ~100 bytes (its place in
-//! the sheet, dates, the 128-bit digests of its keys and what the registry found), not as the
-//! parsed report — the writer reads a row again when it writes it.
-use std::collections::{HashMap, VecDeque};
+//! Memory stays flat: what is held is one batch of rows being searched, one chunk being
+//! decided, and the stage's page cache — not the file, not a row each.
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::{Outcome, reasons, to_input};
+use super::{
+    reasons,
+    stage::{Decision, Stage, Staged},
+    to_input,
+};
 use crate::{
     Db, Error, FieldError, Result,
     domain::{Lang, kana_key},
-    import::{Mapping, Row, Sheet, repositive_of},
+    import::{Cells, Mapping, Records, repositive_of},
     periods::Periods,
     store::{persons::NewPerson, reports::NewReport},
 };
@@ -158,60 +162,17 @@ type Found = Vec<Option<(i64, NaiveDate)>>;
 /// A row read and checked: the report and its remarks, or why it cannot be imported.
 pub(super) type ReadRow = std::result::Result<(NewReport, Option<String>), Vec<FieldError>>;
 
-/// A valid row as matching sees it: 112 bytes (digests of 0 stand for "none"; a real digest
-/// is 0 with a chance of 2⁻¹²⁸).
-struct Valid {
-    /// Its index in the sheet.
-    row: u32,
-    line: u32,
-    case: u128,
-    diagnosis: NaiveDate,
-    observation_end: NaiveDate,
-    keys: [u128; 3],
-    /// The digest of the earlier case number its remarks name (再陽性), or 0.
-    earlier: u128,
-    /// Who the registry search found.
-    registered: Option<(i64, NaiveDate)>,
-}
-
-/// A 128-bit digest as a map key of 8-byte alignment: 24-byte entries instead of 32.
-fn key(d: u128) -> [u64; 2] {
-    [d as u64, (d >> 64) as u64]
-}
-
-/// A valid row, decided: what the writer will do with it.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Planned {
-    /// Its index in the sheet (the writer reads it again).
-    pub row: u32,
-    pub line: u32,
-    pub outcome: &'static str,
-    /// Existing person (linked) or earlier case (re-positive), when already in the registry.
-    pub person_id: Option<i64>,
-    /// The row of this file it follows or duplicates.
-    pub of_line: Option<u32>,
-}
-
-/// The case number of a row (its column, trimmed).
-pub(super) fn case_of(columns: &[(&'static str, usize)], row: Row<'_>) -> String {
-    columns
-        .iter()
-        .find(|(f, _)| *f == "case_number")
-        .and_then(|(_, i)| row.get(*i))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 /// A row read through the mapping and checked as an occurrence report, with its remarks;
 /// `Ok(Err(problems))` when it is invalid.
 pub(super) fn read_row(
     mapping: &Mapping,
     columns: &[(&'static str, usize)],
-    row: Row<'_>,
+    line: usize,
+    cells: &(impl Cells + ?Sized),
     periods: &Periods,
     today: NaiveDate,
 ) -> Result<ReadRow> {
-    let mapped = match mapping.map_row(columns, row) {
+    let mapped = match mapping.map_row(columns, line, cells) {
         Ok(m) => m,
         Err(f) => return Ok(Err(f)),
     };
@@ -222,203 +183,285 @@ pub(super) fn read_row(
     }
 }
 
+/// The file's columns as the stage keeps a row: only the mapped cells, in `columns`' order.
+pub(super) fn staged_columns(columns: &[(&'static str, usize)]) -> Vec<(&'static str, usize)> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(k, (f, _))| (*f, k))
+        .collect()
+}
+
 /// What the import needs to know beforehand.
 pub(super) struct Context<'a> {
     pub db: &'a Db,
     pub centre: i64,
     pub mapping: &'a Mapping,
-    pub sheet: &'a Sheet,
     pub periods: &'a Periods,
     pub today: NaiveDate,
     pub lang: Lang,
-    /// Case numbers (digests) of the source imported before, with their person.
-    pub imported: HashMap<u128, Option<i64>>,
 }
 
-/// Decides every row (nothing written): the outcome of each row that will not be written
-/// (rejected, imported before), in file order, and the valid rows to write, in the order of
-/// their diagnosis dates (their outcomes for the report come from [`planned_outcome`], built
-/// once the decision's maps are gone).
-pub(super) async fn decide(
+/// Case numbers of `source` imported before (not rejected, not undone), with their person.
+async fn imported(
+    db: &Db,
+    source: &str,
+    numbers: &[String],
+) -> Result<HashMap<String, Option<i64>>> {
+    if numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Option<i64>)> = match db {
+        Db::Postgres(p) => sqlx::query_as(
+            "SELECT case_number, person_id FROM import_rows
+             WHERE source = $1 AND case_number = ANY($2) AND outcome NOT IN ('rejected', 'undone')",
+        )
+        .bind(source)
+        .bind(numbers)
+        .fetch_all(p)
+        .await?,
+        Db::Sqlite(p) => sqlx::query_as(
+            "SELECT case_number, person_id FROM import_rows
+             WHERE source = $1 AND case_number IN (SELECT value FROM json_each($2)) AND outcome NOT IN ('rejected', 'undone')",
+        )
+        .bind(source)
+        .bind(serde_json::to_string(numbers).map_err(|e| Error::Internal(e.to_string()))?)
+        .fetch_all(p)
+        .await?,
+    };
+    Ok(rows.into_iter().collect())
+}
+
+/// What one batch's searches found: case numbers imported before, and the registry's people.
+type Searched = (HashMap<String, Option<i64>>, Found);
+
+/// Searches for one batch of staged rows: their case numbers and the earlier case numbers
+/// they name among those imported before, and the registry for the valid ones.
+fn search(
     cx: &Context<'_>,
-    columns: &[(&'static str, usize)],
-) -> Result<(Vec<Outcome>, Vec<Planned>)> {
-    let sheet = cx.sheet;
-    // Reserved once: growing these would hold the old and the new buffer at once.
-    let mut outcomes = Vec::new();
-    let mut valid: Vec<Valid> = Vec::with_capacity(sheet.len());
-    let mut seen_numbers: HashMap<[u64; 2], u32> = HashMap::with_capacity(sheet.len());
-    // Registry searches run while the next rows are read: (first valid row, search).
-    let mut searches: VecDeque<(usize, tokio::task::JoinHandle<Result<Found>>)> = VecDeque::new();
-    let mut pending: Vec<Keys> = Vec::with_capacity(LOOKUP);
-    let mut pending_from = 0;
-    let finish = |valid: &mut Vec<Valid>, from: usize, found: Found| {
-        for (v, f) in valid[from..].iter_mut().zip(found) {
-            v.registered = f;
-        }
-    };
-    for (index, row) in sheet.rows().enumerate() {
-        let line = row.line;
-        let case = case_of(columns, row);
-        let case_digest = digest(&[&case]);
-        let reject = |why: String| Outcome {
-            line,
-            case_number: case.clone(),
-            outcome: "rejected",
-            person_id: None,
-            of_line: None,
-            of_person: None,
-            reason: Some(why),
-        };
-        if let Some(first) = seen_numbers
-            .get(&key(case_digest))
-            .filter(|_| !case.is_empty())
-        {
-            outcomes.push(reject(reasons(
-                &[FieldError::new(
-                    "case_number",
-                    "err-import-case-twice".into(),
-                    vec![("case", case.clone()), ("line", first.to_string())],
-                )],
-                cx.lang,
-            )));
-            continue;
-        }
-        if let Some(person) = cx.imported.get(&case_digest).filter(|_| !case.is_empty()) {
-            seen_numbers.insert(key(case_digest), line as u32);
-            outcomes.push(Outcome {
-                line,
-                case_number: case,
-                outcome: "already",
-                person_id: *person,
-                of_line: None,
-                of_person: None,
-                reason: None,
-            });
-            continue;
-        }
-        let (report, remarks) = match read_row(cx.mapping, columns, row, cx.periods, cx.today)? {
-            Ok(r) => r,
-            Err(f) => {
-                outcomes.push(reject(reasons(&f, cx.lang)));
-                continue;
-            }
-        };
-        seen_numbers.insert(key(case_digest), line as u32);
-        let keys = Keys::of(&report.person);
-        valid.push(Valid {
-            row: index as u32,
-            line: line as u32,
-            case: case_digest,
-            diagnosis: report.diagnosis_date,
-            observation_end: report.person.observation_end,
-            keys: keys.digests().map(|k| k.unwrap_or(0)),
-            earlier: remarks
-                .as_deref()
-                .and_then(repositive_of)
-                .map_or(0, |n| digest(&[&n])),
-            registered: None,
-        });
-        pending.push(keys);
-        if pending.len() == LOOKUP {
-            let keys = std::mem::replace(&mut pending, Vec::with_capacity(LOOKUP));
-            let (db, centre) = (cx.db.clone(), cx.centre);
-            searches.push_back((
-                pending_from,
-                tokio::spawn(async move { lookup(&db, centre, &keys).await }),
-            ));
-            pending_from = valid.len();
-            if searches.len() > LOOKUPS_AHEAD
-                && let Some((from, s)) = searches.pop_front()
-            {
-                finish(&mut valid, from, joined(s.await)?);
-            }
-        }
-    }
-    while let Some((from, s)) = searches.pop_front() {
-        finish(&mut valid, from, joined(s.await)?);
-    }
-    if !pending.is_empty() {
-        let found = lookup(cx.db, cx.centre, &pending).await?;
-        finish(&mut valid, pending_from, found);
-    }
-    drop(seen_numbers);
-
-    // Earlier diagnoses first, so chains are followed forward.
-    valid.sort_by_key(|v| (v.diagnosis, v.line));
-    let mut in_file: HashMap<[u64; 2], (u32, NaiveDate)> = HashMap::with_capacity(3 * valid.len());
-    let mut by_number: HashMap<[u64; 2], u32> = HashMap::with_capacity(valid.len());
-    let mut planned = Vec::with_capacity(valid.len());
-    for v in valid {
-        let earlier = (v.earlier != 0).then_some(v.earlier);
-        let (outcome, person_id, of_line) = if let Some(n) = earlier.and_then(|n| {
-            by_number
-                .get(&key(n))
-                .map(|l| (None, Some(*l)))
-                .or_else(|| cx.imported.get(&n).map(|p| (*p, None)))
-        }) {
-            ("repositive", n.0, n.1)
-        } else if let Some((l, end)) = v
-            .keys
-            .iter()
-            .filter(|k| **k != 0)
-            .find_map(|k| in_file.get(&key(*k)))
-        {
-            if *end < v.diagnosis {
-                ("repositive", None, Some(*l))
-            } else {
-                ("duplicate", None, Some(*l))
-            }
-        } else if let Some((id, end)) = v.registered {
-            if end < v.diagnosis {
-                ("repositive", Some(id), None)
-            } else {
-                ("linked", Some(id), None)
-            }
-        } else {
-            ("created", None, None)
-        };
-        if outcome != "duplicate" {
-            for k in v.keys.iter().filter(|k| **k != 0) {
-                in_file.insert(key(*k), (v.line, v.observation_end));
-            }
-        }
-        by_number.insert(key(v.case), v.line);
-        planned.push(Planned {
-            row: v.row,
-            line: v.line,
-            outcome,
-            person_id,
-            of_line,
-        });
-    }
-    Ok((outcomes, planned))
+    batch: &[Staged],
+    keys: Vec<Keys>,
+) -> tokio::task::JoinHandle<Result<Searched>> {
+    let mut numbers: Vec<String> = batch
+        .iter()
+        .filter(|r| !r.case_number.is_empty())
+        .map(|r| r.case_number.clone())
+        .chain(batch.iter().filter_map(|r| r.earlier.clone()))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let (db, centre, source) = (cx.db.clone(), cx.centre, cx.mapping.source.clone());
+    tokio::spawn(async move {
+        let before = imported(&db, &source, &numbers).await?;
+        let found = lookup(&db, centre, &keys).await?;
+        Ok((before, found))
+    })
 }
 
-/// The outcome of a decided row for the report: `written` holds the person each line
-/// created (after an import; a dry run has none).
-pub(super) fn planned_outcome(
-    sheet: &Sheet,
-    columns: &[(&'static str, usize)],
-    p: &Planned,
-    written: Option<&HashMap<u32, i64>>,
-) -> Outcome {
-    let person_id = match (p.outcome, written) {
-        ("linked", _) => p.person_id,
-        ("created" | "repositive" | "duplicate", Some(w)) => {
-            w.get(&p.line).copied().filter(|x| *x != 0)
+/// Applies one batch's searches to its rows.
+fn apply(batch: &mut [Staged], (before, found): Searched) {
+    let mut found = found.into_iter();
+    for r in batch.iter_mut() {
+        if r.status == "valid" {
+            r.registered = found.next().flatten();
         }
-        _ => None,
-    };
-    Outcome {
-        line: p.line as usize,
-        case_number: case_of(columns, sheet.row(p.row as usize)),
-        outcome: p.outcome,
-        person_id,
-        of_line: p.of_line.map(|l| l as usize),
-        of_person: (p.outcome == "repositive").then_some(p.person_id).flatten(),
-        reason: None,
+        if let Some(n) = &r.earlier
+            && let Some(p) = before.get(n)
+        {
+            (r.earlier_imported, r.earlier_person) = (true, *p);
+        }
+        if !r.case_number.is_empty()
+            && let Some(p) = before.get(&r.case_number)
+        {
+            // Imported before: nothing else about it matters.
+            (r.status, r.person, r.reason) = ("already", *p, None);
+        }
     }
+}
+
+/// Pass 1: reads every row of the file, checks it, searches for it and stages it. Returns
+/// the stage and the rows read.
+pub(super) async fn load(
+    cx: &Context<'_>,
+    records: &mut Records<'_>,
+    columns: &[(&'static str, usize)],
+) -> Result<Stage> {
+    let mut stage = Stage::open().await?;
+    let case_at = columns
+        .iter()
+        .find(|(f, _)| *f == "case_number")
+        .map(|(_, i)| *i);
+    // Searches run while the next rows are read: (the batch, its search).
+    let mut searches: VecDeque<(Vec<Staged>, tokio::task::JoinHandle<Result<Searched>>)> =
+        VecDeque::new();
+    let mut batch: Vec<Staged> = Vec::with_capacity(LOOKUP);
+    let mut keys: Vec<Keys> = Vec::with_capacity(LOOKUP);
+    loop {
+        let next = records.next_record()?;
+        if let Some((line, row)) = next {
+            let case_number = case_at
+                .and_then(|i| row.get(i))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            let cells: Vec<&str> = columns
+                .iter()
+                .map(|(_, i)| row.get(*i).unwrap_or(""))
+                .collect();
+            let mut r = Staged {
+                line: line as u32,
+                case_number,
+                cells: serde_json::to_string(&cells)
+                    .map_err(|e| Error::Internal(format!("import: {e}")))?,
+                ..Default::default()
+            };
+            match read_row(cx.mapping, columns, line, row, cx.periods, cx.today)? {
+                Ok((report, remarks)) => {
+                    let k = Keys::of(&report.person);
+                    r.status = "valid";
+                    r.diagnosis = Some(report.diagnosis_date);
+                    r.observation_end = Some(report.person.observation_end);
+                    r.keys = k.digests();
+                    r.earlier = remarks.as_deref().and_then(repositive_of);
+                    keys.push(k);
+                }
+                Err(f) => {
+                    r.status = "rejected";
+                    r.reason = Some(reasons(&f, cx.lang));
+                }
+            }
+            batch.push(r);
+        }
+        if batch.len() == LOOKUP || (next.is_none() && !batch.is_empty()) {
+            let s = search(
+                cx,
+                &batch,
+                std::mem::replace(&mut keys, Vec::with_capacity(LOOKUP)),
+            );
+            searches.push_back((std::mem::replace(&mut batch, Vec::with_capacity(LOOKUP)), s));
+        }
+        while searches.len() > LOOKUPS_AHEAD || (next.is_none() && !searches.is_empty()) {
+            let Some((mut done, s)) = searches.pop_front() else {
+                break;
+            };
+            apply(&mut done, joined(s.await)?);
+            stage.insert(&done).await?;
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    // A case number a second time in the file: rejected, naming the line it was first on.
+    let repeats = stage.index_and_repeats().await?;
+    let repeats: Vec<(i64, String)> = repeats
+        .into_iter()
+        .map(|(ord, case, first)| {
+            (
+                ord,
+                reasons(
+                    &[FieldError::new(
+                        "case_number",
+                        "err-import-case-twice".into(),
+                        vec![("case", case), ("line", first.to_string())],
+                    )],
+                    cx.lang,
+                ),
+            )
+        })
+        .collect();
+    stage.reject(&repeats).await?;
+    Ok(stage)
+}
+
+/// Rows a chunk of the decision (and of the writer) holds.
+pub(super) const CHUNK: usize = 500;
+
+/// Pass 2: decides every valid row, in the order of diagnosis dates (earlier diagnoses
+/// first, so chains are followed forward), a chunk at a time: earlier decided rows are found
+/// by index in the stage, rows of the same chunk in the chunk's own maps. Returns how many
+/// rows were decided.
+pub(super) async fn decide(stage: &mut Stage) -> Result<usize> {
+    let valid = stage.order().await?;
+    let mut from = 0i64;
+    while (from as usize) < valid {
+        let rows = stage.to_decide(from, from + CHUNK as i64).await?;
+        // What earlier chunks decided, for this chunk's case numbers and keys.
+        let numbers: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.earlier.as_deref())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut by_number: HashMap<String, (i64, i64)> = stage
+            .numbered(&numbers, from)
+            .await?
+            .into_iter()
+            .map(|(n, line, place)| (n, (line, place)))
+            .collect();
+        let mut keys: [Vec<&str>; 3] = Default::default();
+        for r in &rows {
+            for (k, v) in [&r.k1, &r.k2, &r.k3].into_iter().enumerate() {
+                if let Some(v) = v {
+                    keys[k].push(v);
+                }
+            }
+        }
+        // A key taken by several earlier rows names the last of them (in the decision's
+        // order), as a row decided later would.
+        let mut in_file: HashMap<(i64, String), (i64, NaiveDate, i64)> = HashMap::new();
+        for (kind, key, line, end, place) in stage.keyed(&keys, from).await? {
+            let e = in_file.entry((kind, key)).or_insert((line, end, place));
+            if place > e.2 {
+                *e = (line, end, place);
+            }
+        }
+        let mut decisions: Vec<Decision> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let earlier = r.earlier.as_ref().and_then(|n| {
+                by_number
+                    .get(n)
+                    .map(|(line, place)| (None, Some(*line), Some(*place)))
+                    .or_else(|| r.earlier_imported.then_some((r.earlier_person, None, None)))
+            });
+            let row_keys = [&r.k1, &r.k2, &r.k3];
+            let (outcome, person, of_line, of_place) = if let Some((person, line, place)) = earlier
+            {
+                ("repositive", person, line, place)
+            } else if let Some((line, end, place)) = row_keys
+                .iter()
+                .enumerate()
+                .filter_map(|(kind, k)| k.as_ref().map(|k| (kind as i64, (*k).clone())))
+                .find_map(|k| in_file.get(&k))
+            {
+                let o = if *end < r.diagnosis {
+                    "repositive"
+                } else {
+                    "duplicate"
+                };
+                (o, None, Some(*line), Some(*place))
+            } else if let (Some(id), Some(end)) = (r.reg_id, r.reg_end) {
+                let o = if end < r.diagnosis {
+                    "repositive"
+                } else {
+                    "linked"
+                };
+                (o, Some(id), None, None)
+            } else {
+                ("created", None, None, None)
+            };
+            if outcome != "duplicate" {
+                for (kind, k) in row_keys.iter().enumerate() {
+                    if let Some(k) = k {
+                        in_file.insert((kind as i64, (*k).clone()), (r.line, r.obs_end, r.dorder));
+                    }
+                }
+            }
+            by_number.insert(r.case_number.clone(), (r.line, r.dorder));
+            decisions.push((r.ord, outcome, of_line, of_place, person));
+        }
+        stage.decided(&decisions).await?;
+        from += CHUNK as i64;
+    }
+    Ok(valid)
 }
 
 fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {

@@ -20,6 +20,7 @@
 //! planned by the nightly planning from the next day. Every write is audited as the staff
 //! member who ran the import, in the transaction that writes it.
 mod matching;
+mod stage;
 mod write;
 
 use std::collections::HashMap;
@@ -32,12 +33,13 @@ use crate::{
     access::{Role, Viewer},
     db::{BeginWrite, now},
     domain::Lang,
-    import::{Mapped, Mapping, Sheet},
+    import::{Mapped, Mapping, Records, Sheet},
     periods::Periods,
     store::{Actor, audit, persons::PersonInput, reports::ReportInput},
     with_db,
 };
-use matching::{Context, Keys, Planned};
+use matching::{Context, Keys};
+use stage::Stage;
 
 /// What happens (or happened) to one row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,9 +71,16 @@ pub struct Report {
     pub duplicate: usize,
     pub rejected: usize,
     pub already: usize,
-    /// Every row, in file order.
+    /// The rows, in file order: every row when there are at most [`ROWS_KEPT`]; else the
+    /// rows to look at first (rejected, duplicates, linked, re-positive), up to that many —
+    /// the report's CSV (`Options::report_csv`) has every row.
     pub rows: Vec<Outcome>,
+    /// Whether `rows` holds every row.
+    pub all_rows: bool,
 }
+
+/// Rows a report keeps in memory (the CSV has them all).
+pub const ROWS_KEPT: usize = 10_000;
 
 impl Report {
     /// The report of these rows, counted.
@@ -79,6 +88,7 @@ impl Report {
         let mut r = Report {
             batch_id,
             rows_read,
+            all_rows: rows.len() == rows_read,
             rows,
             ..Default::default()
         };
@@ -106,33 +116,46 @@ impl Report {
         self.valid = self.rows.len() - self.rejected;
     }
 
-    /// The report as CSV (UTF-8 with BOM): line, case number, outcome, person, row, reason.
+    /// The report's rows as CSV (UTF-8 with BOM): line, case number, outcome, person, row,
+    /// reason.
     pub fn csv(&self) -> Vec<u8> {
-        let mut w =
-            crate::stats::opendata::CsvChunks::new(crate::stats::opendata::Encoding::Utf8Bom);
-        w.row([
-            "line",
-            "case_number",
-            "outcome",
-            "person_id",
-            "of_line",
-            "of_person",
-            "reason",
-        ]);
+        let mut w = csv_writer();
         for r in &self.rows {
-            w.row([
-                r.line.to_string(),
-                r.case_number.clone(),
-                r.outcome.to_string(),
-                r.person_id.map(|x| x.to_string()).unwrap_or_default(),
-                r.of_line.map(|x| x.to_string()).unwrap_or_default(),
-                r.of_person.map(|x| x.to_string()).unwrap_or_default(),
-                r.reason.clone().unwrap_or_default(),
-            ]);
+            csv_row(&mut w, r);
         }
         w.take()
     }
 }
+
+/// A report's CSV writer, its header written.
+fn csv_writer() -> crate::stats::opendata::CsvChunks {
+    let mut w = crate::stats::opendata::CsvChunks::new(crate::stats::opendata::Encoding::Utf8Bom);
+    w.row([
+        "line",
+        "case_number",
+        "outcome",
+        "person_id",
+        "of_line",
+        "of_person",
+        "reason",
+    ]);
+    w
+}
+
+fn csv_row(w: &mut crate::stats::opendata::CsvChunks, r: &Outcome) {
+    w.row([
+        r.line.to_string(),
+        r.case_number.clone(),
+        r.outcome.to_string(),
+        r.person_id.map(|x| x.to_string()).unwrap_or_default(),
+        r.of_line.map(|x| x.to_string()).unwrap_or_default(),
+        r.of_person.map(|x| x.to_string()).unwrap_or_default(),
+        r.reason.clone().unwrap_or_default(),
+    ]);
+}
+
+/// Where a report's CSV goes, a piece at a time (every row, in file order).
+pub type CsvSink<'a> = &'a (dyn Fn(&[u8]) -> std::io::Result<()> + Sync);
 
 /// How the import runs.
 #[derive(Clone, Copy)]
@@ -144,6 +167,8 @@ pub struct Options<'a> {
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
     /// The language of the report's reasons (the importing staff member's).
     pub lang: Lang,
+    /// Where the report's CSV of every row is written (a dry run's and an import's).
+    pub report_csv: Option<CsvSink<'a>>,
 }
 
 /// An `import_rows` row to write: source, case number, line, outcome, person, report.
@@ -215,112 +240,131 @@ fn may_import(viewer: &Viewer) -> Result<()> {
     }
 }
 
-/// Case numbers (digests) of `source` imported before (not rejected, not undone), with
-/// their person.
-async fn imported(db: &Db, source: &str) -> Result<HashMap<u128, Option<i64>>> {
-    let rows: Vec<(String, Option<i64>)> = with_db!(db, p => sqlx::query_as(
-        "SELECT case_number, person_id FROM import_rows WHERE source = $1 AND outcome NOT IN ('rejected', 'undone')")
-        .bind(source).fetch_all(p).await?);
-    Ok(rows
-        .into_iter()
-        .map(|(case, person)| (matching::digest(&[&case]), person))
-        .collect())
-}
-
-/// What a dry run and an import both do first: who may, what was imported before, the
-/// file's columns, and every row decided.
+/// What a dry run and an import both do first: who may, the file's columns, every row read,
+/// checked, searched for and staged (pass 1), and every valid row decided (pass 2).
+/// Returns the stage, the stage's columns of a row, and the valid rows' count.
 async fn prepare<'a>(
     db: &'a Db,
     viewer: &Viewer,
     mapping: &'a Mapping,
-    sheet: &'a Sheet,
+    file: &[u8],
     opt: &Options<'a>,
-) -> Result<(
-    Context<'a>,
-    Vec<(&'static str, usize)>,
-    Vec<Outcome>,
-    Vec<Planned>,
-)> {
+) -> Result<(Context<'a>, Stage, Vec<(&'static str, usize)>, usize)> {
     may_import(viewer)?;
-    let columns = mapping.columns_of(sheet)?;
+    let mut records = Records::open(file, &mapping.encoding)?;
+    let columns = mapping.columns_of(records.headers())?;
     let cx = Context {
         db,
         centre: viewer.health_centre_id,
         mapping,
-        sheet,
         periods: opt.periods,
         today: opt.today,
         lang: opt.lang,
-        imported: imported(db, &mapping.source).await?,
     };
-    let (rows, planned) = matching::decide(&cx, &columns).await?;
-    Ok((cx, columns, rows, planned))
+    let mut stage = matching::load(&cx, &mut records, &columns).await?;
+    drop(records);
+    let valid = matching::decide(&mut stage).await?;
+    Ok((cx, stage, matching::staged_columns(&columns), valid))
 }
 
-/// What importing `sheet` would do, writing nothing but one audit row (the registry was
-/// searched to find duplicates).
+/// The report of a staged import: counts, the rows kept ([`ROWS_KEPT`], the ones to look
+/// at first), and every row's CSV to the sink, read from the stage a page at a time.
+async fn report(
+    stage: &mut Stage,
+    batch_id: Option<i64>,
+    sink: Option<CsvSink<'_>>,
+) -> Result<Report> {
+    let mut r = Report {
+        batch_id,
+        rows_read: stage.rows(),
+        all_rows: stage.rows() <= ROWS_KEPT,
+        ..Default::default()
+    };
+    for (outcome, n) in stage.counts().await? {
+        let n = n as usize;
+        match outcome.as_str() {
+            "created" => r.created += n,
+            "linked" => r.linked += n,
+            "repositive" => r.repositive += n,
+            "duplicate" => r.duplicate += n,
+            "rejected" => r.rejected += n,
+            "already" => r.already += n,
+            _ => {}
+        }
+    }
+    r.valid = r.rows_read - r.rejected;
+    let mut kept: Vec<(i64, Outcome)> = stage.outcomes(-1, ROWS_KEPT as i64, true).await?;
+    kept.sort_by_key(|(ord, _)| *ord);
+    r.rows = kept.into_iter().map(|(_, o)| o).collect();
+    if let Some(sink) = sink {
+        let io = |e: std::io::Error| Error::Internal(format!("import report: {e}"));
+        let mut w = csv_writer();
+        let mut after = -1;
+        loop {
+            let page = stage.outcomes(after, 2_000, false).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = *last;
+            for (_, o) in &page {
+                csv_row(&mut w, o);
+            }
+            sink(&w.take()).map_err(io)?;
+        }
+        let rest = w.take();
+        if !rest.is_empty() {
+            sink(&rest).map_err(io)?;
+        }
+    }
+    Ok(r)
+}
+
+/// What importing `file` would do (CSV in UTF-8 or CP932 — `mapping.encoding` — or XLSX),
+/// writing nothing but one audit row (the registry was searched to find duplicates).
 pub async fn dry_run(
     db: &Db,
     viewer: &Viewer,
     mapping: &Mapping,
-    sheet: &Sheet,
+    file: &[u8],
     opt: Options<'_>,
 ) -> Result<Report> {
-    let (_, columns, others, planned) = prepare(db, viewer, mapping, sheet, &opt).await?;
+    let (_, mut stage, _, _) = prepare(db, viewer, mapping, file, &opt).await?;
     with_db!(db, p => audit(p, Actor::Staff(viewer.staff_id), "import.dry_run", "health_centre", Some(viewer.health_centre_id), None).await)?;
-    let rows = every_row(sheet, &columns, others, &planned, None);
-    Ok(Report::of(None, sheet.len(), rows))
+    report(&mut stage, None, opt.report_csv).await
 }
 
-/// Every row's outcome in file order: the rows not written (`others`, in file order) and the
-/// decided ones.
-fn every_row(
-    sheet: &Sheet,
-    columns: &[(&'static str, usize)],
-    others: Vec<Outcome>,
-    planned: &[Planned],
-    written: Option<&HashMap<u32, i64>>,
-) -> Vec<Outcome> {
-    let mut rows = others;
-    rows.reserve_exact(planned.len());
-    rows.extend(
-        planned
-            .iter()
-            .map(|p| matching::planned_outcome(sheet, columns, p, written)),
-    );
-    rows.sort_by_key(|o| o.line);
-    rows
-}
-
-/// Imports `sheet`: one batch, chunks of rows each in one transaction (outcome rows, people,
+/// Imports `file`: one batch, chunks of rows each in one transaction (outcome rows, people,
 /// reports and audit rows together, see `write`), so an interruption loses at most the
 /// chunks in flight and a re-run continues after the last committed one.
 pub async fn run(
     db: &Db,
     viewer: &Viewer,
     mapping: &Mapping,
-    sheet: &Sheet,
+    file: &[u8],
     opt: Options<'_>,
 ) -> Result<Report> {
-    let (cx, columns, others, planned) = prepare(db, viewer, mapping, sheet, &opt).await?;
+    let (cx, mut stage, columns, valid) = prepare(db, viewer, mapping, file, &opt).await?;
     let t = now();
     let centre = viewer.health_centre_id;
     let batch_id: i64 = with_db!(db, p => sqlx::query_scalar(
         "INSERT INTO import_batches (health_centre_id, source, file_name, rows_total, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-        .bind(centre).bind(&mapping.source).bind(opt.file_name).bind(sheet.len() as i64)
+        .bind(centre).bind(&mapping.source).bind(opt.file_name).bind(stage.rows() as i64)
         .bind(viewer.staff_id).bind(t).fetch_one(p).await?);
     // Rejected rows are recorded first (they write nothing else).
-    let rejected: Vec<&Outcome> = others.iter().filter(|o| o.outcome == "rejected").collect();
-    for chunk in rejected.chunks(write::CHUNK) {
+    let mut after = -1;
+    loop {
+        let rejected = stage.rejected(after, matching::CHUNK as i64).await?;
+        let Some((last, ..)) = rejected.last() else {
+            break;
+        };
+        after = *last;
         with_db!(db, pool => {
             let mut tx = pool.begin_write().await?;
             // Reasons name every field: fewer rows a statement than the other writes.
-            for part in chunk.chunks(write::ROWS_PER_STATEMENT / 2) {
+            for part in rejected.chunks(write::ROWS_PER_STATEMENT / 2) {
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO import_rows (batch_id, source, case_number, line, outcome, reason) ");
-                q.push_values(part, |mut b, o| {
-                    b.push_bind(batch_id).push_bind(&mapping.source).push_bind(&o.case_number).push_bind(o.line as i64)
-                        .push_bind("rejected").push_bind(&o.reason);
+                q.push_values(part, |mut b, (_, line, case, reason)| {
+                    b.push_bind(batch_id).push_bind(&mapping.source).push_bind(case).push_bind(*line)
+                        .push_bind("rejected").push_bind(reason);
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -329,8 +373,16 @@ pub async fn run(
         })?;
     }
     let actor = Actor::Staff(viewer.staff_id);
-    let person_of_line =
-        write::write_all(&cx, &columns, batch_id, actor, &planned, opt.progress).await?;
+    write::write_all(
+        &cx,
+        &mut stage,
+        &columns,
+        batch_id,
+        actor,
+        valid,
+        opt.progress,
+    )
+    .await?;
     with_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE import_batches SET finished_at = $1 WHERE id = $2").bind(now()).bind(batch_id).execute(&mut *tx).await?;
@@ -338,9 +390,7 @@ pub async fn run(
         tx.commit().await?;
         Ok::<(), Error>(())
     })?;
-    let rows = every_row(sheet, &columns, others, &planned, Some(&person_of_line));
-    drop((planned, person_of_line));
-    let r = Report::of(Some(batch_id), sheet.len(), rows);
+    let r = report(&mut stage, Some(batch_id), opt.report_csv).await?;
     tracing::info!(
         batch_id,
         created = r.created,

@@ -10,7 +10,8 @@ use futures::{StreamExt, stream::FuturesUnordered};
 
 use super::{
     OutcomeRow,
-    matching::{Context, Planned, case_of, read_row},
+    matching::{CHUNK, Context, read_row},
+    stage::Stage,
 };
 use crate::{
     Db, Error, Result,
@@ -20,8 +21,6 @@ use crate::{
     with_db,
 };
 
-/// Rows per transaction of an import.
-pub(super) const CHUNK: usize = 500;
 /// Rows per statement: each statement's message stays within one loopback TCP segment
 /// (~64 KB). sqlx does not set TCP_NODELAY, so the tail of a message spanning several
 /// segments waits for the server's delayed acknowledgement (~40 ms a statement): five
@@ -30,64 +29,105 @@ pub(super) const ROWS_PER_STATEMENT: usize = 50;
 /// Chunks written at once on PostgreSQL (SQLite has one writer).
 const PG_WRITERS: usize = 2;
 
-/// Writes `planned` (decided rows, in order): returns the person of each line written.
+/// A decided row, read again and ready to write.
+pub(super) struct Ready {
+    /// Its place in the decision's order.
+    dorder: i64,
+    line: u32,
+    outcome: &'static str,
+    /// The row of this file it follows or duplicates.
+    of_line: Option<u32>,
+    report: NewReport,
+    case: String,
+}
+
+/// Writes every decided row of `stage`, in the decision's order, a chunk a transaction;
+/// records in the stage the person each row was written to. `columns`: the stage's columns
+/// of a row (`matching::staged_columns`).
 pub(super) async fn write_all(
     cx: &Context<'_>,
+    stage: &mut Stage,
     columns: &[(&'static str, usize)],
     batch_id: i64,
     actor: Actor,
-    planned: &[Planned],
+    total: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<HashMap<u32, i64>> {
+) -> Result<()> {
     let writers = if matches!(cx.db, Db::Postgres(_)) {
         PG_WRITERS
     } else {
         1
     };
-    let chunks: Vec<&[Planned]> = planned.chunks(CHUNK).collect();
-    let chunk_of_line: HashMap<u32, usize> = chunks
-        .iter()
-        .enumerate()
-        .flat_map(|(j, c)| c.iter().map(move |p| (p.line, j)))
-        .collect();
-    let mut person_of_line: HashMap<u32, i64> = HashMap::with_capacity(planned.len());
-    let mut committed = vec![false; chunks.len()];
-    let (total, mut done) = (planned.len(), 0);
+    let chunks = total.div_ceil(CHUNK);
+    let mut committed = vec![false; chunks];
+    let mut done = 0;
     let mut in_flight = FuturesUnordered::new();
-    let mut landed = |(j, written): (usize, Vec<(u32, i64)>),
-                      person_of_line: &mut HashMap<u32, i64>,
-                      committed: &mut Vec<bool>| {
-        committed[j] = true;
-        done += chunks[j].len();
-        person_of_line.extend(written);
-        progress(done, total);
-    };
-    for (j, chunk) in chunks.iter().enumerate() {
-        // The chunks whose people this one follows (re-positive) or duplicates.
-        let needs: Vec<usize> = chunk
+    for j in 0..chunks {
+        let from = (j * CHUNK) as i64;
+        let rows = stage.to_write(from, from + CHUNK as i64).await?;
+        // The rows of earlier chunks this one follows (re-positive) or duplicates.
+        let mut outside: Vec<i64> = rows
             .iter()
-            .filter_map(|p| p.of_line.and_then(|l| chunk_of_line.get(&l).copied()))
-            .filter(|c| *c != j)
+            .filter_map(|r| r.of_dorder)
+            .filter(|d| *d < from)
             .collect();
-        while in_flight.len() >= writers || needs.iter().any(|c| !committed[*c]) {
+        outside.sort_unstable();
+        outside.dedup();
+        while in_flight.len() >= writers || outside.iter().any(|d| !committed[*d as usize / CHUNK])
+        {
             let Some(r) = in_flight.next().await else {
                 return Err(Error::Internal(
                     "import: a chunk follows one that was never written".into(),
                 ));
             };
-            landed(r?, &mut person_of_line, &mut committed);
+            let (c, written): (usize, Vec<(i64, i64)>) = r?;
+            committed[c] = true;
+            done += written.len();
+            stage.written(&written).await?;
+            progress(done, total);
         }
-        let earlier: Vec<Option<i64>> = chunk
-            .iter()
-            .map(|p| {
-                p.person_id
-                    .or_else(|| p.of_line.and_then(|l| person_of_line.get(&l).copied()))
-            })
+        let people: HashMap<i64, i64> = stage
+            .written_at(&outside)
+            .await?
+            .into_iter()
+            .filter_map(|(d, p)| p.map(|p| (d, p)))
             .collect();
+        let mut ready = Vec::with_capacity(rows.len());
+        let mut earlier = Vec::with_capacity(rows.len());
+        for r in rows {
+            let cells: Vec<String> = serde_json::from_str(&r.cells)
+                .map_err(|e| Error::Internal(format!("import: line {}: {e}", r.line)))?;
+            let (report, _) = read_row(
+                cx.mapping,
+                columns,
+                r.line as usize,
+                cells.as_slice(),
+                cx.periods,
+                cx.today,
+            )?
+            .map_err(|_| Error::Internal(format!("import: line {} no longer reads", r.line)))?;
+            earlier.push(
+                r.person
+                    .or_else(|| r.of_dorder.and_then(|d| people.get(&d).copied())),
+            );
+            ready.push(Ready {
+                dorder: r.dorder,
+                line: r.line as u32,
+                outcome: match r.outcome.as_str() {
+                    "linked" => "linked",
+                    "repositive" => "repositive",
+                    "duplicate" => "duplicate",
+                    _ => "created",
+                },
+                of_line: r.of_line.map(|l| l as u32),
+                report,
+                case: r.case_number,
+            });
+        }
         in_flight.push(async move {
             let mut tries = 0;
             loop {
-                match write_chunk(cx, columns, batch_id, actor, chunk, &earlier).await {
+                match write_chunk(cx, batch_id, actor, &ready, &earlier).await {
                     // Two chunks touching the same person's statistics marker may deadlock
                     // (PostgreSQL aborts one): that chunk is written again.
                     Err(Error::Db(sqlx::Error::Database(e)))
@@ -101,35 +141,27 @@ pub(super) async fn write_all(
         });
     }
     while let Some(r) = in_flight.next().await {
-        landed(r?, &mut person_of_line, &mut committed);
+        let (_, written) = r?;
+        done += written.len();
+        stage.written(&written).await?;
+        progress(done, total);
     }
-    Ok(person_of_line)
+    Ok(())
 }
 
 /// A person or report to insert: its new id, the row, and its person or link.
-type ToInsert<'a> = (i64, &'a Planned, &'a NewReport, Option<i64>, &'static str);
+type ToInsert<'a> = (i64, &'a Ready, &'a NewReport, Option<i64>, &'static str);
 
 /// Writes one chunk in one transaction. `earlier`: per row, the person it links to, follows
-/// or duplicates when that person is not in this chunk.
+/// or duplicates when that person is not in this chunk. Returns each row's place and person.
 async fn write_chunk(
     cx: &Context<'_>,
-    columns: &[(&'static str, usize)],
     batch_id: i64,
     actor: Actor,
-    chunk: &[Planned],
+    chunk: &[Ready],
     earlier: &[Option<i64>],
-) -> Result<Vec<(u32, i64)>> {
+) -> Result<Vec<(i64, i64)>> {
     let (t, centre, today) = (now(), cx.centre, cx.today);
-    // The rows again: the decision kept only their place, not the parsed reports.
-    let mut reports = Vec::with_capacity(chunk.len());
-    let mut cases = Vec::with_capacity(chunk.len());
-    for p in chunk {
-        let row = cx.sheet.row(p.row as usize);
-        let (r, _) = read_row(cx.mapping, columns, row, cx.periods, cx.today)?
-            .map_err(|_| Error::Internal(format!("import: line {} no longer reads", p.line)))?;
-        reports.push(r);
-        cases.push(case_of(columns, row));
-    }
     let source = cx.mapping.source.as_str();
     let pg = matches!(cx.db, Db::Postgres(_));
     with_db!(cx.db, pool => {
@@ -153,14 +185,14 @@ async fn write_chunk(
         } else { Vec::new() };
         person_ids.reverse();
         report_ids.reverse();
-        let mut written: Vec<(u32, i64)> = Vec::with_capacity(chunk.len());
+        let mut written: Vec<(i64, i64)> = Vec::with_capacity(chunk.len());
         // Later rows of the same chunk may follow this one.
         let mut here: HashMap<u32, i64> = HashMap::new();
         let mut people: Vec<ToInsert<'_>> = Vec::new();
         let mut filed: Vec<ToInsert<'_>> = Vec::new();
         let mut outcome_rows: Vec<OutcomeRow<'_>> = Vec::with_capacity(chunk.len());
         for (i, p) in chunk.iter().enumerate() {
-            let report = &reports[i];
+            let report = &p.report;
             let earlier = earlier[i].or_else(|| p.of_line.and_then(|l| here.get(&l).copied()));
             let (person_id, report_id) = match p.outcome {
                 "duplicate" => (earlier.unwrap_or_default(), None),
@@ -179,8 +211,8 @@ async fn write_chunk(
                     (id, Some(rid))
                 }
             };
-            outcome_rows.push((source, &cases[i], i64::from(p.line), p.outcome, (person_id != 0).then_some(person_id), report_id));
-            written.push((p.line, person_id));
+            outcome_rows.push((source, &p.case, i64::from(p.line), p.outcome, (person_id != 0).then_some(person_id), report_id));
+            written.push((p.dorder, person_id));
             here.insert(p.line, person_id);
         }
         for people in people.chunks(ROWS_PER_STATEMENT) {
