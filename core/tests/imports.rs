@@ -1,7 +1,8 @@
 //! Importing occurrence-report records on a real database (SQLite, or PostgreSQL with
 //! `MIMAMORI_TEST_DATABASE_URL`): duplicates in kana variants, a re-positive chain of three
 //! reports, invalid rows of every kind, CP932 and XLSX input read alike, a second run that
-//! creates nothing, an interrupted run resumed, and the ID officer's undo.
+//! creates nothing, an interrupted run resumed, the ID officer's undo, and a file longer
+//! than a report keeps (every row in the CSV).
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
@@ -867,5 +868,110 @@ async fn rows_follow_people_created_in_earlier_chunks() {
         count(db, "SELECT COUNT(*) FROM occurrence_reports").await,
         2 * N as i64
     );
+    t.drop_db().await;
+}
+
+/// A file of more rows than a report keeps in memory: the report keeps the rows to look at
+/// (every rejected row, every duplicate) and says it is not all; the CSV written to the sink
+/// has every row, in file order, as the kept rows say.
+#[tokio::test]
+async fn a_long_file_reports_every_row_to_the_csv_and_keeps_those_to_look_at() {
+    let t = TestDb::new().await;
+    let db = &t.db;
+    let (v, _) = centre(db).await;
+    let periods = Periods::default();
+    let rows = imports::ROWS_KEPT + 300;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "case_number",
+        "report_type",
+        "diagnosis_date",
+        "diagnosis_method",
+        "name",
+        "date_of_birth",
+        "phone",
+        "onset_date",
+        "doctor_name",
+        "institution_name",
+        "sex",
+        "municipality",
+    ])
+    .unwrap();
+    for i in 0..rows {
+        // Every 100th row a date that does not exist, every 100th (offset 50) the person of
+        // the row before it again.
+        let person = if i % 100 == 50 { i - 1 } else { i };
+        w.write_record([
+            format!("L{i:06}"),
+            "patient".into(),
+            if i % 100 == 7 {
+                "2022-02-30".into()
+            } else {
+                "2022-01-10".into()
+            },
+            "pcr".into(),
+            format!("患者 {person}"),
+            format!("19{:02}-03-04", 30 + person % 60),
+            format!("090-6{:03}-{:04}", person / 10_000, person % 10_000),
+            "2022-01-09".into(),
+            "医師".into(),
+            "病院".into(),
+            "female".into(),
+            "港区".into(),
+        ])
+        .unwrap();
+    }
+    let bytes = w.into_inner().unwrap();
+    let csv_out = std::sync::Mutex::new(Vec::new());
+    let sink = |b: &[u8]| {
+        csv_out.lock().unwrap().extend_from_slice(b);
+        Ok(())
+    };
+    let dry = imports::dry_run(
+        db,
+        &v,
+        &Mapping::standard("long"),
+        &bytes,
+        imports::Options {
+            report_csv: Some(&sink),
+            ..opts(&periods, &none)
+        },
+    )
+    .await
+    .unwrap();
+    let bad = rows.div_ceil(100);
+    let twice = (rows - 51) / 100 + 1;
+    assert_eq!(dry.rows_read, rows);
+    assert_eq!(dry.rows[0].reason, None, "{:?}", dry.rows[0]);
+    assert_eq!(
+        (dry.rejected, dry.duplicate, dry.created),
+        (bad, twice, rows - bad - twice)
+    );
+    assert!(!dry.all_rows);
+    assert_eq!(dry.rows.len(), imports::ROWS_KEPT);
+    let kept = |o: &str| dry.rows.iter().filter(|r| r.outcome == o).count();
+    assert_eq!(
+        (kept("rejected"), kept("duplicate")),
+        (bad, twice),
+        "every row to look at is kept"
+    );
+    assert!(dry.rows.windows(2).all(|w| w[0].line < w[1].line));
+    // The CSV: a header and every row, in file order.
+    let text = String::from_utf8(csv_out.into_inner().unwrap()).unwrap();
+    let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let all: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(all.len(), rows);
+    for (i, rec) in all.iter().enumerate() {
+        assert_eq!(rec[0].parse::<usize>().unwrap(), i + 2, "line of row {i}");
+        assert_eq!(&rec[1], format!("L{i:06}"));
+    }
+    for o in &dry.rows {
+        let rec = &all[o.line - 2];
+        assert_eq!(&rec[2], o.outcome, "line {}", o.line);
+        assert_eq!(rec[4].parse::<usize>().ok(), o.of_line, "line {}", o.line);
+    }
+    assert_eq!(&all[50][2], "duplicate");
+    assert_eq!(&all[50][4], "51", "the duplicate names the row it repeats");
+    assert!(all[7][6].starts_with("diagnosis_date"), "{:?}", &all[7]);
     t.drop_db().await;
 }
