@@ -42,6 +42,9 @@ struct Cli {
     /// Observations stored for the statistics benchmark.
     #[arg(long, default_value_t = 30_000_000)]
     observations: i64,
+    /// Records in the import benchmark's file.
+    #[arg(long, default_value_t = 500_000)]
+    records: usize,
     /// all | engine | review (= ingest + pages) | ingest | pages | registry | delivery | statistics | opendata | import | surge | trends
     #[arg(long, default_value = "all")]
     only: String,
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         send: cli.send,
         ingest: cli.ingest,
         observations: cli.observations,
+        records: cli.records,
         only: cli.only,
     }));
     match result {

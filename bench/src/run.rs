@@ -25,6 +25,8 @@ pub struct Args {
     pub ingest: i64,
     /// Observations stored for the statistics benchmark.
     pub observations: i64,
+    /// Records in the import benchmark's file.
+    pub records: usize,
     /// Which parts: all, engine (planning, sending, limits), review (= ingest + pages),
     /// ingest, pages, registry (person search), delivery, statistics, import or surge.
     pub only: String,

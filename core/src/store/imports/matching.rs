@@ -456,7 +456,7 @@ pub(super) async fn decide(stage: &mut Stage) -> Result<usize> {
                 }
             }
             by_number.insert(r.case_number.clone(), (r.line, r.dorder));
-            decisions.push((r.ord, outcome, of_line, of_place, person));
+            decisions.push((r.dorder, outcome, of_line, of_place, person));
         }
         stage.decided(&decisions).await?;
         from += CHUNK as i64;

@@ -261,9 +261,18 @@ async fn prepare<'a>(
         today: opt.today,
         lang: opt.lang,
     };
+    let t = std::time::Instant::now();
     let mut stage = matching::load(&cx, &mut records, &columns).await?;
     drop(records);
+    let loaded = t.elapsed();
     let valid = matching::decide(&mut stage).await?;
+    tracing::info!(
+        rows = stage.rows(),
+        valid,
+        read_ms = loaded.as_millis() as u64,
+        decide_ms = (t.elapsed() - loaded).as_millis() as u64,
+        "import rows read, searched and decided"
+    );
     Ok((cx, stage, matching::staged_columns(&columns), valid))
 }
 

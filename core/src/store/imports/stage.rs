@@ -31,8 +31,7 @@ CREATE TABLE stage (
     case_number TEXT NOT NULL,
     status TEXT NOT NULL,         -- valid, rejected or already (imported before)
     reason TEXT,                  -- why it was rejected
-    person INTEGER,               -- already: its person; linked: the registered person;
-                                  -- re-positive: the registered earlier case
+    person INTEGER,               -- already: its person
     diagnosis TEXT,
     obs_end TEXT,
     k1 TEXT, k2 TEXT, k3 TEXT,    -- the registration keys, as digests
@@ -40,9 +39,26 @@ CREATE TABLE stage (
     earlier_imported INTEGER NOT NULL DEFAULT 0,
     earlier_person INTEGER,
     reg_id INTEGER, reg_end TEXT, -- who the registry search found
-    cells TEXT,                   -- the mapped columns' cells (JSON), read again to write
-    dorder INTEGER,               -- place in the order of diagnosis (valid rows)
-    outcome TEXT, of_line INTEGER, of_dorder INTEGER,
+    cells TEXT                    -- the mapped columns' cells (JSON), read again to write
+);
+-- The valid rows again, in the order of their diagnosis dates (then lines), one after the
+-- other: a chunk of the decision and of the writer is a run of neighbouring pages, not 500
+-- rows scattered through the file.
+CREATE TABLE decided (
+    dorder INTEGER PRIMARY KEY,   -- place in the order of diagnosis
+    ord INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    case_number TEXT NOT NULL,
+    diagnosis TEXT NOT NULL,
+    obs_end TEXT NOT NULL,
+    k1 TEXT, k2 TEXT, k3 TEXT,
+    earlier TEXT,
+    earlier_imported INTEGER NOT NULL,
+    earlier_person INTEGER,
+    reg_id INTEGER, reg_end TEXT,
+    outcome TEXT,
+    person INTEGER,               -- linked: the registered person; re-positive: the registered earlier case
+    of_line INTEGER, of_dorder INTEGER,
     written INTEGER               -- the person the import wrote the row to
 )";
 
@@ -68,7 +84,6 @@ pub(super) struct Staged {
 /// A valid row as the decision reads it.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct ToDecide {
-    pub ord: i64,
     pub dorder: i64,
     pub line: i64,
     pub case_number: String,
@@ -84,7 +99,7 @@ pub(super) struct ToDecide {
     pub reg_end: Option<NaiveDate>,
 }
 
-/// A decided row: (ord, outcome, of_line, of_dorder, person).
+/// A decided row: (place, outcome, of_line, of_dorder, person).
 pub(super) type Decision = (i64, &'static str, Option<i64>, Option<i64>, Option<i64>);
 
 /// A decided row as the writer reads it.
@@ -187,18 +202,12 @@ impl Stage {
         Ok(())
     }
 
-    /// Once every row is staged: the indexes the decision reads by, and the rows whose case
-    /// number an earlier row (valid or imported before) already has, with that row's line —
+    /// Once every row is staged: the rows whose case number an earlier row (valid or imported before) already has, with that row's line —
     /// found in one pass over the case numbers.
     pub async fn index_and_repeats(&mut self) -> Result<Vec<(i64, String, i64)>> {
-        sqlx::raw_sql(
-            "CREATE INDEX stage_case ON stage(case_number);
-             CREATE INDEX stage_k1 ON stage(k1);
-             CREATE INDEX stage_k2 ON stage(k2);
-             CREATE INDEX stage_k3 ON stage(k3);",
-        )
-        .execute(&mut self.conn)
-        .await?;
+        sqlx::raw_sql("CREATE INDEX stage_case ON stage(case_number)")
+            .execute(&mut self.conn)
+            .await?;
         Ok(sqlx::query_as(
             "WITH twice AS (SELECT case_number FROM stage WHERE case_number <> ''
                             GROUP BY case_number HAVING COUNT(*) > 1),
@@ -232,14 +241,20 @@ impl Stage {
     /// they are decided and written in. Returns how many there are.
     pub async fn order(&mut self) -> Result<usize> {
         sqlx::raw_sql(
-            "UPDATE stage SET dorder = o.n FROM (
-               SELECT ord, ROW_NUMBER() OVER (ORDER BY diagnosis, line) - 1 AS n FROM stage WHERE status = 'valid') AS o
-             WHERE stage.ord = o.ord;
-             CREATE INDEX stage_dorder ON stage(dorder);",
+            "INSERT INTO decided (dorder, ord, line, case_number, diagnosis, obs_end, k1, k2, k3, earlier,
+                                  earlier_imported, earlier_person, reg_id, reg_end)
+             SELECT ROW_NUMBER() OVER (ORDER BY diagnosis, line) - 1, ord, line, case_number, diagnosis, obs_end,
+                    k1, k2, k3, earlier, earlier_imported, earlier_person, reg_id, reg_end
+             FROM stage WHERE status = 'valid' ORDER BY diagnosis, line;
+             CREATE INDEX decided_case ON decided(case_number);
+             CREATE INDEX decided_k1 ON decided(k1);
+             CREATE INDEX decided_k2 ON decided(k2);
+             CREATE INDEX decided_k3 ON decided(k3);
+             CREATE INDEX decided_ord ON decided(ord);",
         )
         .execute(&mut self.conn)
         .await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stage WHERE dorder IS NOT NULL")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decided")
             .fetch_one(&mut self.conn)
             .await?;
         Ok(n as usize)
@@ -248,9 +263,9 @@ impl Stage {
     /// The valid rows numbered `from..to` in the decision's order.
     pub async fn to_decide(&mut self, from: i64, to: i64) -> Result<Vec<ToDecide>> {
         Ok(sqlx::query_as(
-            "SELECT ord, dorder, line, case_number, diagnosis, obs_end, k1, k2, k3, earlier,
+            "SELECT dorder, line, case_number, diagnosis, obs_end, k1, k2, k3, earlier,
                     earlier_imported, earlier_person, reg_id, reg_end
-             FROM stage WHERE dorder >= $1 AND dorder < $2 ORDER BY dorder",
+             FROM decided WHERE dorder >= $1 AND dorder < $2 ORDER BY dorder",
         )
         .bind(from)
         .bind(to)
@@ -269,8 +284,8 @@ impl Stage {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
-            "SELECT case_number, line, dorder FROM stage
-             WHERE case_number IN (SELECT value FROM json_each($1)) AND dorder < $2",
+            "SELECT case_number, line, dorder FROM decided
+             WHERE case_number IN (SELECT value FROM json_each($1)) AND +dorder < $2",
         )
         .bind(json(&numbers)?)
         .bind(before)
@@ -279,7 +294,9 @@ impl Stage {
     }
 
     /// Rows decided before `before` that are not duplicates, holding one of these keys (per
-    /// kind 0..3): (kind, key, line, observation end, place).
+    /// kind 0..3): (kind, key, line, observation end, place). The unary `+` keeps SQLite on
+    /// the key's index: on the place's index the lookup would scan every row decided so far
+    /// (a chunk's cost growing with the file).
     pub async fn keyed(
         &mut self,
         keys: &[Vec<&str>; 3],
@@ -289,14 +306,14 @@ impl Stage {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
-            "SELECT 0, k1, line, obs_end, dorder FROM stage
-               WHERE k1 IN (SELECT value FROM json_each($1)) AND dorder < $4 AND outcome <> 'duplicate'
+            "SELECT 0, k1, line, obs_end, dorder FROM decided
+               WHERE k1 IN (SELECT value FROM json_each($1)) AND +dorder < $4 AND +outcome <> 'duplicate'
              UNION ALL
-             SELECT 1, k2, line, obs_end, dorder FROM stage
-               WHERE k2 IN (SELECT value FROM json_each($2)) AND dorder < $4 AND outcome <> 'duplicate'
+             SELECT 1, k2, line, obs_end, dorder FROM decided
+               WHERE k2 IN (SELECT value FROM json_each($2)) AND +dorder < $4 AND +outcome <> 'duplicate'
              UNION ALL
-             SELECT 2, k3, line, obs_end, dorder FROM stage
-               WHERE k3 IN (SELECT value FROM json_each($3)) AND dorder < $4 AND outcome <> 'duplicate'",
+             SELECT 2, k3, line, obs_end, dorder FROM decided
+               WHERE k3 IN (SELECT value FROM json_each($3)) AND +dorder < $4 AND +outcome <> 'duplicate'",
         )
         .bind(json(&keys[0])?)
         .bind(json(&keys[1])?)
@@ -310,16 +327,19 @@ impl Stage {
     pub async fn decided(&mut self, rows: &[Decision]) -> Result<()> {
         for part in rows.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::new(
-                "UPDATE stage SET outcome = v.column2, of_line = v.column3, of_dorder = v.column4, person = v.column5 FROM (",
+                "UPDATE decided SET outcome = v.column2, of_line = v.column3, of_dorder = v.column4, person = v.column5 FROM (",
             );
-            q.push_values(part, |mut b, (ord, outcome, of_line, of_dorder, person)| {
-                b.push_bind(*ord)
-                    .push_bind(*outcome)
-                    .push_bind(*of_line)
-                    .push_bind(*of_dorder)
-                    .push_bind(*person);
-            });
-            q.push(") AS v WHERE stage.ord = v.column1");
+            q.push_values(
+                part,
+                |mut b, (place, outcome, of_line, of_dorder, person)| {
+                    b.push_bind(*place)
+                        .push_bind(*outcome)
+                        .push_bind(*of_line)
+                        .push_bind(*of_dorder)
+                        .push_bind(*person);
+                },
+            );
+            q.push(") AS v WHERE decided.dorder = v.column1");
             q.build().execute(&mut self.conn).await?;
         }
         Ok(())
@@ -328,8 +348,8 @@ impl Stage {
     /// The decided rows numbered `from..to`, to write.
     pub async fn to_write(&mut self, from: i64, to: i64) -> Result<Vec<ToWrite>> {
         Ok(sqlx::query_as(
-            "SELECT dorder, line, case_number, cells, outcome, person, of_line, of_dorder
-             FROM stage WHERE dorder >= $1 AND dorder < $2 ORDER BY dorder",
+            "SELECT d.dorder, d.line, d.case_number, s.cells, d.outcome, d.person, d.of_line, d.of_dorder
+             FROM decided d JOIN stage s ON s.ord = d.ord WHERE d.dorder >= $1 AND d.dorder < $2 ORDER BY d.dorder",
         )
         .bind(from)
         .bind(to)
@@ -343,7 +363,7 @@ impl Stage {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
-            "SELECT dorder, written FROM stage WHERE dorder IN (SELECT value FROM json_each($1))",
+            "SELECT dorder, written FROM decided WHERE dorder IN (SELECT value FROM json_each($1))",
         )
         .bind(json(&places)?)
         .fetch_all(&mut self.conn)
@@ -353,11 +373,11 @@ impl Stage {
     /// Records the people written: (place, person).
     pub async fn written(&mut self, rows: &[(i64, i64)]) -> Result<()> {
         for part in rows.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::new("UPDATE stage SET written = v.column2 FROM (");
+            let mut q = sqlx::QueryBuilder::new("UPDATE decided SET written = v.column2 FROM (");
             q.push_values(part, |mut b, (place, person)| {
                 b.push_bind(*place).push_bind(*person);
             });
-            q.push(") AS v WHERE stage.dorder = v.column1");
+            q.push(") AS v WHERE decided.dorder = v.column1");
             q.build().execute(&mut self.conn).await?;
         }
         Ok(())
@@ -381,7 +401,7 @@ impl Stage {
     /// How many rows came to each outcome.
     pub async fn counts(&mut self) -> Result<Vec<(String, i64)>> {
         Ok(
-            sqlx::query_as("SELECT COALESCE(outcome, status), COUNT(*) FROM stage GROUP BY 1")
+            sqlx::query_as("SELECT COALESCE(d.outcome, s.status), COUNT(*) FROM stage s LEFT JOIN decided d ON d.ord = s.ord GROUP BY 1")
                 .fetch_all(&mut self.conn)
                 .await?,
         )
@@ -408,10 +428,11 @@ impl Stage {
             Option<i64>,
         );
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT ord, line, case_number, status, outcome, reason, person, of_line, written FROM stage
-             WHERE ord > $1 ORDER BY {} ord LIMIT $2",
+            "SELECT s.ord, s.line, s.case_number, s.status, d.outcome, s.reason, COALESCE(d.person, s.person), d.of_line, d.written
+             FROM stage s LEFT JOIN decided d ON d.ord = s.ord
+             WHERE s.ord > $1 ORDER BY {} s.ord LIMIT $2",
             if to_look_at {
-                "COALESCE(outcome, status) IN ('created', 'already'),"
+                "COALESCE(d.outcome, s.status) IN ('created', 'already'),"
             } else {
                 ""
             }
