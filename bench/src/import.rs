@@ -9,7 +9,7 @@ use chrono::Utc;
 use mimamori_core::{Db, access::Viewer, db::now, import, periods::Periods, store::imports};
 
 use crate::review::seed_checkins;
-use crate::run::{Args, drop_db, fresh_db, peak_rss_kib, reset_peak_rss, rss_kib};
+use crate::run::{Args, drop_db, fresh_db, peak_rss_kib, reset_peak_rss, rss_kib, trim_heap};
 
 pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     const REGISTRY: i64 = 1_000_000;
@@ -158,8 +158,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     // what the process held before (the file's bytes included, as the CLI holds them).
     // What the bench freed (the COPY's text) goes back first, so the import cannot hide its
     // growth in memory an earlier phase left behind.
-    // SAFETY: malloc_trim only returns free heap memory to the system (glibc).
-    unsafe { libc::malloc_trim(0) };
+    trim_heap();
     let rss0 = rss_kib();
     reset_peak_rss();
     // Where the time goes: a dry run (every row read, checked, searched for in the registry,
@@ -169,8 +168,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
     let dry_s = t1.elapsed().as_secs_f64();
     let peak_dry = peak_rss_kib();
     drop(dry);
-    // SAFETY: as above.
-    unsafe { libc::malloc_trim(0) };
+    trim_heap();
     let rss_between = rss_kib();
     reset_peak_rss();
     let t0 = Instant::now();

@@ -289,6 +289,16 @@ pub(crate) fn rss_kib() -> u64 {
     proc_status_kib("self", "VmRSS:").unwrap_or(0)
 }
 
+/// Gives the allocator's free memory back to the system (glibc `malloc_trim`), so a
+/// measurement's growth is its own, not hidden in memory an earlier phase left for reuse.
+#[allow(unsafe_code)]
+pub(crate) fn trim_heap() {
+    // SAFETY: malloc_trim takes no pointers; it only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The process's peak resident memory since the last [`reset_peak_rss`] (VmHWM).
 pub(crate) fn peak_rss_kib() -> u64 {
     proc_status_kib("self", "VmHWM:").unwrap_or(0)
