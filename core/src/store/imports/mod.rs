@@ -382,6 +382,7 @@ pub async fn run(
         })?;
     }
     let actor = Actor::Staff(viewer.staff_id);
+    let t = std::time::Instant::now();
     write::write_all(
         &cx,
         &mut stage,
@@ -392,6 +393,11 @@ pub async fn run(
         opt.progress,
     )
     .await?;
+    tracing::info!(
+        batch_id,
+        write_ms = t.elapsed().as_millis() as u64,
+        "import rows written"
+    );
     with_db!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE import_batches SET finished_at = $1 WHERE id = $2").bind(now()).bind(batch_id).execute(&mut *tx).await?;
