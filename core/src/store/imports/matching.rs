@@ -383,7 +383,7 @@ pub(super) async fn decide(stage: &mut Stage) -> Result<usize> {
     let valid = stage.order().await?;
     let mut from = 0i64;
     while (from as usize) < valid {
-        let rows = stage.to_decide(from, from + CHUNK as i64).await?;
+        let rows = stage.chunk_to_decide(from, from + CHUNK as i64).await?;
         // What earlier chunks decided, for this chunk's case numbers and keys.
         let numbers: Vec<&str> = rows
             .iter()

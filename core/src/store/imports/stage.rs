@@ -261,7 +261,7 @@ impl Stage {
     }
 
     /// The valid rows numbered `from..to` in the decision's order.
-    pub async fn to_decide(&mut self, from: i64, to: i64) -> Result<Vec<ToDecide>> {
+    pub async fn chunk_to_decide(&mut self, from: i64, to: i64) -> Result<Vec<ToDecide>> {
         Ok(sqlx::query_as(
             "SELECT dorder, line, case_number, diagnosis, obs_end, k1, k2, k3, earlier,
                     earlier_imported, earlier_person, reg_id, reg_end
@@ -346,7 +346,7 @@ impl Stage {
     }
 
     /// The decided rows numbered `from..to`, to write.
-    pub async fn to_write(&mut self, from: i64, to: i64) -> Result<Vec<ToWrite>> {
+    pub async fn chunk_to_write(&mut self, from: i64, to: i64) -> Result<Vec<ToWrite>> {
         Ok(sqlx::query_as(
             "SELECT d.dorder, d.line, d.case_number, s.cells, d.outcome, d.person, d.of_line, d.of_dorder
              FROM decided d JOIN stage s ON s.ord = d.ord WHERE d.dorder >= $1 AND d.dorder < $2 ORDER BY d.dorder",

@@ -64,7 +64,7 @@ pub(super) async fn write_all(
     let mut in_flight = FuturesUnordered::new();
     for j in 0..chunks {
         let from = (j * CHUNK) as i64;
-        let rows = stage.to_write(from, from + CHUNK as i64).await?;
+        let rows = stage.chunk_to_write(from, from + CHUNK as i64).await?;
         // The rows of earlier chunks this one follows (re-positive) or duplicates.
         let mut outside: Vec<i64> = rows
             .iter()
