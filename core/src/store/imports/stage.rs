@@ -55,11 +55,19 @@ CREATE TABLE decided (
     earlier TEXT,
     earlier_imported INTEGER NOT NULL,
     earlier_person INTEGER,
-    reg_id INTEGER, reg_end TEXT,
-    outcome TEXT,
+    reg_id INTEGER, reg_end TEXT
+);
+-- What was decided and written, appended a chunk at a time (an update that lengthened the
+-- rows of a packed table split a page for nearly every row).
+CREATE TABLE outcome (
+    dorder INTEGER PRIMARY KEY,
+    outcome TEXT NOT NULL,
     person INTEGER,               -- linked: the registered person; re-positive: the registered earlier case
-    of_line INTEGER, of_dorder INTEGER,
-    written INTEGER               -- the person the import wrote the row to
+    of_line INTEGER, of_dorder INTEGER
+);
+CREATE TABLE written (
+    dorder INTEGER PRIMARY KEY,
+    person INTEGER NOT NULL       -- the person the import wrote the row to
 )";
 
 /// A row read and checked, to be staged.
@@ -306,14 +314,14 @@ impl Stage {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
-            "SELECT 0, k1, line, obs_end, dorder FROM decided
-               WHERE k1 IN (SELECT value FROM json_each($1)) AND +dorder < $4 AND +outcome <> 'duplicate'
+            "SELECT 0, d.k1, d.line, d.obs_end, d.dorder FROM decided d CROSS JOIN outcome o ON o.dorder = d.dorder
+               WHERE d.k1 IN (SELECT value FROM json_each($1)) AND +d.dorder < $4 AND o.outcome <> 'duplicate'
              UNION ALL
-             SELECT 1, k2, line, obs_end, dorder FROM decided
-               WHERE k2 IN (SELECT value FROM json_each($2)) AND +dorder < $4 AND +outcome <> 'duplicate'
+             SELECT 1, d.k2, d.line, d.obs_end, d.dorder FROM decided d CROSS JOIN outcome o ON o.dorder = d.dorder
+               WHERE d.k2 IN (SELECT value FROM json_each($2)) AND +d.dorder < $4 AND o.outcome <> 'duplicate'
              UNION ALL
-             SELECT 2, k3, line, obs_end, dorder FROM decided
-               WHERE k3 IN (SELECT value FROM json_each($3)) AND +dorder < $4 AND +outcome <> 'duplicate'",
+             SELECT 2, d.k3, d.line, d.obs_end, d.dorder FROM decided d CROSS JOIN outcome o ON o.dorder = d.dorder
+               WHERE d.k3 IN (SELECT value FROM json_each($3)) AND +d.dorder < $4 AND o.outcome <> 'duplicate'",
         )
         .bind(json(&keys[0])?)
         .bind(json(&keys[1])?)
@@ -323,11 +331,11 @@ impl Stage {
         .await?)
     }
 
-    /// Records decisions.
+    /// Records decisions (a chunk's, in the decision's order).
     pub async fn decided(&mut self, rows: &[Decision]) -> Result<()> {
         for part in rows.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::new(
-                "UPDATE decided SET outcome = v.column2, of_line = v.column3, of_dorder = v.column4, person = v.column5 FROM (",
+                "INSERT INTO outcome (dorder, outcome, of_line, of_dorder, person) ",
             );
             q.push_values(
                 part,
@@ -339,7 +347,6 @@ impl Stage {
                         .push_bind(*person);
                 },
             );
-            q.push(") AS v WHERE decided.dorder = v.column1");
             q.build().execute(&mut self.conn).await?;
         }
         Ok(())
@@ -348,8 +355,9 @@ impl Stage {
     /// The decided rows numbered `from..to`, to write.
     pub async fn chunk_to_write(&mut self, from: i64, to: i64) -> Result<Vec<ToWrite>> {
         Ok(sqlx::query_as(
-            "SELECT d.dorder, d.line, d.case_number, s.cells, d.outcome, d.person, d.of_line, d.of_dorder
-             FROM decided d JOIN stage s ON s.ord = d.ord WHERE d.dorder >= $1 AND d.dorder < $2 ORDER BY d.dorder",
+            "SELECT d.dorder, d.line, d.case_number, s.cells, o.outcome, o.person, o.of_line, o.of_dorder
+             FROM decided d CROSS JOIN outcome o ON o.dorder = d.dorder CROSS JOIN stage s ON s.ord = d.ord
+             WHERE d.dorder >= $1 AND d.dorder < $2 ORDER BY d.dorder",
         )
         .bind(from)
         .bind(to)
@@ -363,7 +371,7 @@ impl Stage {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
-            "SELECT dorder, written FROM decided WHERE dorder IN (SELECT value FROM json_each($1))",
+            "SELECT dorder, person FROM written WHERE dorder IN (SELECT value FROM json_each($1))",
         )
         .bind(json(&places)?)
         .fetch_all(&mut self.conn)
@@ -373,11 +381,10 @@ impl Stage {
     /// Records the people written: (place, person).
     pub async fn written(&mut self, rows: &[(i64, i64)]) -> Result<()> {
         for part in rows.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::new("UPDATE decided SET written = v.column2 FROM (");
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO written (dorder, person) ");
             q.push_values(part, |mut b, (place, person)| {
                 b.push_bind(*place).push_bind(*person);
             });
-            q.push(") AS v WHERE decided.dorder = v.column1");
             q.build().execute(&mut self.conn).await?;
         }
         Ok(())
@@ -401,7 +408,8 @@ impl Stage {
     /// How many rows came to each outcome.
     pub async fn counts(&mut self) -> Result<Vec<(String, i64)>> {
         Ok(
-            sqlx::query_as("SELECT COALESCE(d.outcome, s.status), COUNT(*) FROM stage s LEFT JOIN decided d ON d.ord = s.ord GROUP BY 1")
+            sqlx::query_as("SELECT COALESCE(o.outcome, s.status), COUNT(*) FROM stage s
+             LEFT JOIN decided d ON d.ord = s.ord LEFT JOIN outcome o ON o.dorder = d.dorder GROUP BY 1")
                 .fetch_all(&mut self.conn)
                 .await?,
         )
@@ -428,11 +436,12 @@ impl Stage {
             Option<i64>,
         );
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT s.ord, s.line, s.case_number, s.status, d.outcome, s.reason, COALESCE(d.person, s.person), d.of_line, d.written
-             FROM stage s LEFT JOIN decided d ON d.ord = s.ord
+            "SELECT s.ord, s.line, s.case_number, s.status, o.outcome, s.reason, COALESCE(o.person, s.person), o.of_line, w.person
+             FROM stage s LEFT JOIN decided d ON d.ord = s.ord LEFT JOIN outcome o ON o.dorder = d.dorder
+               LEFT JOIN written w ON w.dorder = d.dorder
              WHERE s.ord > $1 ORDER BY {} s.ord LIMIT $2",
             if to_look_at {
-                "COALESCE(d.outcome, s.status) IN ('created', 'already'),"
+                "COALESCE(o.outcome, s.status) IN ('created', 'already'),"
             } else {
                 ""
             }
