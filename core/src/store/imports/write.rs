@@ -6,8 +6,6 @@
 //! created by another waits until that one has committed.
 use std::collections::HashMap;
 
-use futures::{StreamExt, stream::FuturesUnordered};
-
 use super::{
     OutcomeRow,
     matching::{CHUNK, Context, read_row},
@@ -61,7 +59,9 @@ pub(super) async fn write_all(
     let chunks = total.div_ceil(CHUNK);
     let mut committed = vec![false; chunks];
     let mut done = 0;
-    let mut in_flight = FuturesUnordered::new();
+    // Tasks end with the import: a run stopped (its future dropped) aborts them, and a chunk
+    // not yet committed rolls back.
+    let mut in_flight = tokio::task::JoinSet::new();
     for j in 0..chunks {
         let from = (j * CHUNK) as i64;
         let rows = stage.chunk_to_write(from, from + CHUNK as i64).await?;
@@ -75,12 +75,12 @@ pub(super) async fn write_all(
         outside.dedup();
         while in_flight.len() >= writers || outside.iter().any(|d| !committed[*d as usize / CHUNK])
         {
-            let Some(r) = in_flight.next().await else {
+            let Some(r) = in_flight.join_next().await else {
                 return Err(Error::Internal(
                     "import: a chunk follows one that was never written".into(),
                 ));
             };
-            let (c, written): (usize, Vec<(i64, i64)>) = r?;
+            let (c, written): (usize, Vec<(i64, i64)>) = joined(r)?;
             committed[c] = true;
             done += written.len();
             stage.written(&written).await?;
@@ -124,10 +124,18 @@ pub(super) async fn write_all(
                 case: r.case_number,
             });
         }
-        in_flight.push(async move {
+        // A task of its own: it goes on while the next chunk is read from the stage and
+        // parsed (a future polled only here would leave the database idle meanwhile).
+        let target = Target {
+            db: cx.db.clone(),
+            centre: cx.centre,
+            today: cx.today,
+            source: cx.mapping.source.clone(),
+        };
+        in_flight.spawn(async move {
             let mut tries = 0;
             loop {
-                match write_chunk(cx, batch_id, actor, &ready, &earlier).await {
+                match write_chunk(&target, batch_id, actor, &ready, &earlier).await {
                     // Two chunks touching the same person's statistics marker may deadlock
                     // (PostgreSQL aborts one): that chunk is written again.
                     Err(Error::Db(sqlx::Error::Database(e)))
@@ -140,13 +148,28 @@ pub(super) async fn write_all(
             }
         });
     }
-    while let Some(r) = in_flight.next().await {
-        let (_, written) = r?;
+    while let Some(r) = in_flight.join_next().await {
+        let (_, written) = joined(r)?;
         done += written.len();
         stage.written(&written).await?;
         progress(done, total);
     }
     Ok(())
+}
+
+/// Where a chunk is written: what a writer task needs of the import's context.
+struct Target {
+    db: Db,
+    centre: i64,
+    today: chrono::NaiveDate,
+    source: String,
+}
+
+/// A chunk's result from its task.
+type Landed = (usize, Vec<(i64, i64)>);
+
+fn joined(r: std::result::Result<Result<Landed>, tokio::task::JoinError>) -> Result<Landed> {
+    r.map_err(|e| Error::Internal(format!("import writer: {e}")))?
 }
 
 /// A person or report to insert: its new id, the row, and its person or link.
@@ -155,16 +178,16 @@ type ToInsert<'a> = (i64, &'a Ready, &'a NewReport, Option<i64>, &'static str);
 /// Writes one chunk in one transaction. `earlier`: per row, the person it links to, follows
 /// or duplicates when that person is not in this chunk. Returns each row's place and person.
 async fn write_chunk(
-    cx: &Context<'_>,
+    cx: &Target,
     batch_id: i64,
     actor: Actor,
     chunk: &[Ready],
     earlier: &[Option<i64>],
 ) -> Result<Vec<(i64, i64)>> {
     let (t, centre, today) = (now(), cx.centre, cx.today);
-    let source = cx.mapping.source.as_str();
+    let source = cx.source.as_str();
     let pg = matches!(cx.db, Db::Postgres(_));
-    with_db!(cx.db, pool => {
+    with_db!(&cx.db, pool => {
         let mut tx = pool.begin_write().await?;
         // Ids first (a sequence on PostgreSQL; after the largest on SQLite, whose single
         // writer holds the lock), so people and reports go in as multi-row statements — a
