@@ -177,6 +177,12 @@ impl Mapping {
                     Err(wareki::Wareki::Invalid(why)) => return Err(why),
                     Err(wareki::Wareki::NotWareki) => {}
                 }
+            } else if f == "%Y-%m-%d"
+                && v.len() == 10
+                && let Ok(d) = v.parse::<NaiveDate>()
+            {
+                // ISO dates, most of a file: without reading the format again for each.
+                return Ok(d);
             } else if let Ok(d) = NaiveDate::parse_from_str(v, f) {
                 return Ok(d);
             }

@@ -19,7 +19,8 @@ use sqlx::{
 use super::Outcome;
 use crate::{Error, Result};
 
-/// The store's page cache, in KiB (SQLite's negative `cache_size`).
+/// The store's page cache, in KiB (SQLite's negative `cache_size`). 48 MB made the decision
+/// of 500,000 rows a tenth faster and the import's peak memory twice as large.
 const CACHE_KIB: i64 = 16 * 1024;
 /// Rows a multi-row statement carries (17 values a row, under SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 500;
