@@ -270,9 +270,16 @@ async fn import(config: &mimamori_core::config::Config, what: ImportCommand) -> 
                 .progress_chars("=> "),
             );
             bar.set_message(if dry_run { "checking" } else { "importing" });
+            let phase = if dry_run { "checking" } else { "importing" };
             let progress = |done: usize, total: usize| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
+                if total == 0 {
+                    // Still reading and checking the file: its length is not known yet.
+                    bar.set_message(format!("reading and checking: {done} rows"));
+                } else {
+                    bar.set_message(phase);
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                }
             };
             let name = file
                 .file_name()

@@ -587,8 +587,9 @@ async fn an_interrupted_import_resumes() {
     let stop = Arc::new(tokio::sync::Notify::new());
     let progress = {
         let (first, stop) = (first.clone(), stop.clone());
-        move |_: usize, _: usize| {
-            if !first.swap(true, Ordering::SeqCst) {
+        move |_: usize, total: usize| {
+            // (rows read, 0) while the file is read; then (written, total) per chunk.
+            if total > 0 && !first.swap(true, Ordering::SeqCst) {
                 stop.notify_one();
             }
         }
@@ -927,6 +928,9 @@ async fn a_long_file_reports_every_row_to_the_csv_and_keeps_those_to_look_at() {
         csv_out.lock().unwrap().extend_from_slice(b);
         Ok(())
     };
+    // Reading is told as it goes: (rows read so far, 0).
+    let read = std::sync::Mutex::new(Vec::new());
+    let progress = |done: usize, total: usize| read.lock().unwrap().push((done, total));
     let dry = imports::dry_run(
         db,
         &v,
@@ -934,11 +938,16 @@ async fn a_long_file_reports_every_row_to_the_csv_and_keeps_those_to_look_at() {
         &bytes,
         imports::Options {
             report_csv: Some(&sink),
-            ..opts(&periods, &none)
+            ..opts(&periods, &progress)
         },
     )
     .await
     .unwrap();
+    let read = read.into_inner().unwrap();
+    assert!(read.len() > 10, "{read:?}");
+    assert!(read.iter().all(|(_, total)| *total == 0));
+    assert!(read.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(read.last().unwrap().0, rows);
     let bad = rows.div_ceil(100);
     let twice = (rows - 51) / 100 + 1;
     assert_eq!(dry.rows_read, rows);

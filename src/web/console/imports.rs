@@ -340,7 +340,11 @@ async fn upload(
             let t3 = token2.clone();
             let progress = move |done: usize, total: usize| {
                 if let Some(r) = p2.running.lock().expect("lock").get_mut(&t3) {
-                    r.state = Running::Going { done, total };
+                    // (done, 0): the file is still being read; the page shows 0 until
+                    // rows are written.
+                    if total > 0 {
+                        r.state = Running::Going { done, total };
+                    }
                 }
             };
             let opt = imports::Options {

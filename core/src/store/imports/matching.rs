@@ -285,6 +285,7 @@ pub(super) async fn load(
     cx: &Context<'_>,
     records: &mut Records<'_>,
     columns: &[(&'static str, usize)],
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Stage> {
     let mut stage = Stage::open().await?;
     let case_at = columns
@@ -345,6 +346,7 @@ pub(super) async fn load(
             };
             apply(&mut done, joined(s.await)?);
             stage.insert(&done).await?;
+            progress(stage.rows(), 0);
         }
         if next.is_none() {
             break;

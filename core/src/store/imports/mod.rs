@@ -163,7 +163,8 @@ pub struct Options<'a> {
     pub periods: &'a Periods,
     pub today: NaiveDate,
     pub file_name: &'a str,
-    /// Told (rows done, rows in all) after each committed chunk.
+    /// Told (rows done, rows in all) after each committed chunk; while the file is still
+    /// being read and checked (the total not yet known), (rows read so far, 0).
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
     /// The language of the report's reasons (the importing staff member's).
     pub lang: Lang,
@@ -262,7 +263,7 @@ async fn prepare<'a>(
         lang: opt.lang,
     };
     let t = std::time::Instant::now();
-    let mut stage = matching::load(&cx, &mut records, &columns).await?;
+    let mut stage = matching::load(&cx, &mut records, &columns, opt.progress).await?;
     drop(records);
     let loaded = t.elapsed();
     let valid = matching::decide(&mut stage).await?;
