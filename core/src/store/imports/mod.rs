@@ -58,6 +58,19 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
+/// A row's outcome as stored (`import_rows`, the scratch store), as the report's word.
+fn outcome_word(stored: &str) -> &'static str {
+    match stored {
+        "created" => "created",
+        "linked" => "linked",
+        "repositive" => "repositive",
+        "duplicate" => "duplicate",
+        "already" => "already",
+        "undone" => "undone",
+        _ => "rejected",
+    }
+}
+
 /// The report of a dry run or an import.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -453,14 +466,7 @@ pub async fn outcomes(db: &Db, viewer: &Viewer, batch_id: i64) -> Result<Report>
         .map(|(line, case_number, outcome, person_id, reason)| Outcome {
             line: line as usize,
             case_number,
-            outcome: match outcome.as_str() {
-                "created" => "created",
-                "linked" => "linked",
-                "repositive" => "repositive",
-                "duplicate" => "duplicate",
-                "undone" => "undone",
-                _ => "rejected",
-            },
+            outcome: outcome_word(&outcome),
             person_id,
             of_line: None,
             of_person: None,

@@ -16,7 +16,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous},
 };
 
-use super::Outcome;
+use super::{Outcome, outcome_word};
 use crate::{Error, Result};
 
 /// The store's page cache, in KiB (SQLite's negative `cache_size`). 48 MB made the decision
@@ -457,14 +457,8 @@ impl Stage {
             .into_iter()
             .map(
                 |(ord, line, case_number, status, outcome, reason, person, of_line, written)| {
-                    let outcome: &'static str = match (status.as_str(), outcome.as_deref()) {
-                        ("rejected", _) => "rejected",
-                        ("already", _) => "already",
-                        (_, Some("linked")) => "linked",
-                        (_, Some("repositive")) => "repositive",
-                        (_, Some("duplicate")) => "duplicate",
-                        _ => "created",
-                    };
+                    // A valid row's word is its decision; the others' their status.
+                    let outcome = outcome_word(outcome.as_deref().unwrap_or(&status));
                     let person_id = match outcome {
                         "already" | "linked" => person,
                         "created" | "repositive" | "duplicate" => written.filter(|x| *x != 0),

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::{
     OutcomeRow,
     matching::{CHUNK, Context, read_row},
+    outcome_word,
     stage::Stage,
 };
 use crate::{
@@ -113,12 +114,7 @@ pub(super) async fn write_all(
             ready.push(Ready {
                 dorder: r.dorder,
                 line: r.line as u32,
-                outcome: match r.outcome.as_str() {
-                    "linked" => "linked",
-                    "repositive" => "repositive",
-                    "duplicate" => "duplicate",
-                    _ => "created",
-                },
+                outcome: outcome_word(&r.outcome),
                 of_line: r.of_line.map(|l| l as u32),
                 report,
                 case: r.case_number,
