@@ -475,6 +475,22 @@ async fn a_nurse_checks_and_imports_an_export() {
             .await,
         1
     );
+    // The same file again, in English on a phone: every row was imported before, the row
+    // with the impossible date is still named.
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": file.display().to_string()}),
+        json!({"select": "#mapping", "value": "nesid.mapping.toml"}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("there is no such day"),
+        see("Imported before"),
+        axe("import-dry-run-en-360"),
+        shot("import-03-dry-run-en-360"),
+    ]);
+    walk((360, 740), true, steps).await;
     let _ = std::fs::remove_file(&file);
     app.finish().await;
 }
