@@ -48,6 +48,8 @@ pub async fn serve(url: &str) -> anyhow::Result<()> {
     // (empty) serves patients on the console's port instead, to compare.
     cfg.http.patient_addr =
         std::env::var("MIMAMORI_HTTP__PATIENT_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    // The gate's gauges are read from `/metrics` during each phase.
+    cfg.http.metrics_token = METRICS_TOKEN.to_string().into();
     let app = mimamori::Application::build(cfg, mimamori::Role::Web).await?;
     if let Some(p) = app.patient_port() {
         println!("PATIENT_PORT {p}");
@@ -60,6 +62,9 @@ pub async fn serve(url: &str) -> anyhow::Result<()> {
     })
     .await
 }
+
+/// The bench server's `/metrics` credential (loopback only, for the bench's own sampler).
+const METRICS_TOKEN: &str = "bench-metrics";
 
 pub(crate) struct Server {
     pub(crate) child: tokio::process::Child,
@@ -469,9 +474,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         pct(idle.clone(), 0.99)
     );
     println!(
-        "\n| console load | answers p50 ms | p99 ms | max ms | p99 / idle p99 | answers refused | lost | console served | shed (503) | failed | not sent | served p50 ms | server peak RSS MB |"
+        "\n| console load | answers p50 ms | p99 ms | max ms | p99 / idle p99 | answers refused | lost | console served | served /s | shed (503) | failed | not sent | served p50 ms | console places, gap ms (p50 of samples) | server peak RSS MB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut total_lost = lost(&db, &acked0).await?;
     let mut total_refused = refused0;
     let mut peak = rss0;
@@ -484,14 +489,29 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         let (cpu0, t0) = (cpu_now(server.pid), Instant::now());
         let sampler = {
             let pid = server.pid;
+            let metrics = format!("{}/metrics", server.patient_base);
             tokio::spawn(async move {
                 let mut peak: f64 = 0.0;
+                let (mut places, mut gaps) = (Vec::new(), Vec::new());
                 let start = Instant::now();
+                let http = reqwest::Client::new();
                 while start.elapsed() < PHASE + Duration::from_secs(5) {
                     peak = peak.max(rss_mb(pid).0);
+                    // The console gate's state, as an operator sees it.
+                    if start.elapsed() < PHASE
+                        && let Ok(r) = http.get(&metrics).bearer_auth(METRICS_TOKEN).send().await
+                        && let Ok(text) = r.text().await
+                    {
+                        let gauge = |name: &str| {
+                            text.lines()
+                                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                        };
+                        places.extend(gauge("mimamori_console_limit "));
+                        gaps.extend(gauge("mimamori_console_pace_seconds ").map(|s| s * 1000.0));
+                    }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                peak
+                (peak, places, gaps)
             })
         };
         let ((lat, refused, acked), (counts, served)) = tokio::join!(
@@ -503,7 +523,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             factor,
             std::array::from_fn::<f64, 4, _>(|i| (cpu1[i] - cpu0[i]) / secs),
         ));
-        let phase_peak = sampler.await.unwrap_or(f64::NAN);
+        let (phase_peak, places, gaps) = sampler.await.unwrap_or((f64::NAN, vec![], vec![]));
         peak = peak.max(phase_peak);
         let l = lost(&db, &acked).await?;
         total_lost += l;
@@ -517,15 +537,18 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             ratio10 = p99 / idle_p99;
         }
         println!(
-            "| {factor}× ({rate:.0}/s) | {:.1} | {p99:.1} | {:.1} | {:.2} | {refused} | {l} | {:.0} % | {:.0} % | {} | {} | {:.1} | {phase_peak:.0} |",
+            "| {factor}× ({rate:.0}/s) | {:.1} | {p99:.1} | {:.1} | {:.2} | {refused} | {l} | {:.0} % | {:.0} | {:.0} % | {} | {} | {:.1} | {:.0}, {:.1} | {phase_peak:.0} |",
             pct(lat.clone(), 0.5),
             pct(lat.clone(), 1.0),
             p99 / idle_p99,
             share(counts.ok.load(Ordering::Relaxed)),
+            counts.ok.load(Ordering::Relaxed) as f64 / PHASE.as_secs_f64(),
             share(counts.shed.load(Ordering::Relaxed)),
             counts.failed.load(Ordering::Relaxed),
             counts.not_sent.load(Ordering::Relaxed),
             pct(served, 0.5),
+            pct(places, 0.5),
+            pct(gaps, 0.5),
         );
     }
     println!(

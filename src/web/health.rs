@@ -107,6 +107,11 @@ async fn metrics(
                 gate.admitted.load(std::sync::atomic::Ordering::Relaxed),
                 gate.shed.load(std::sync::atomic::Ordering::Relaxed)
             ));
+            out.push_str(&format!(
+                "# HELP mimamori_console_limit Console requests that may run at once now (cut while patients' answers are slower than usual).\n# TYPE mimamori_console_limit gauge\nmimamori_console_limit {}\n# HELP mimamori_console_pace_seconds Least time between console request starts now (0 unless patients are slow while the console is at its floor).\n# TYPE mimamori_console_pace_seconds gauge\nmimamori_console_pace_seconds {}\n",
+                gate.limit(),
+                gate.pace().as_secs_f64()
+            ));
             (
                 [(
                     axum::http::header::CONTENT_TYPE,

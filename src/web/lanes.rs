@@ -100,6 +100,19 @@ const STEP: Duration = Duration::from_millis(100);
 /// has just been cut does not take the CPU back before patients are served again.
 const GROW: Duration = Duration::from_millis(500);
 
+/// The shortest gap the console's starts are paced at once its places are at their floor and
+/// patients are still slow; gaps below it are dropped.
+const PACE_MIN: Duration = Duration::from_millis(2);
+
+/// The longest: at least 50 console requests a second still start, whatever the patients'
+/// times (under a storm the gap stays near this: the patients' times on the server are too
+/// noisy a signal to settle it lower — BENCHMARKS.md, "Surge: the console paced").
+const PACE_MAX: Duration = Duration::from_millis(20);
+
+/// How long without a slow patient before the gap halves (each patient in their usual time
+/// also narrows it: this is for when no patient is answering).
+const PACE_EASE: Duration = Duration::from_millis(500);
+
 /// The console's admission: running requests, a bounded waiting room, counters.
 pub struct ConsoleGate {
     running: Arc<Semaphore>,
@@ -114,6 +127,10 @@ pub struct ConsoleGate {
     /// (for at most [`PATIENTS_FIRST`]).
     patients: AtomicUsize,
     patients_done: tokio::sync::Notify,
+    /// Console requests deferring to patients (they count as console demand: under a storm
+    /// the places may be free at the moment a patient's request ends because every new
+    /// console request is waiting for it).
+    deferring: AtomicUsize,
     /// When shedding was last logged (seconds since `epoch`): at most once per 10 s.
     logged_at: AtomicU64,
     epoch: std::time::Instant,
@@ -127,6 +144,13 @@ pub struct ConsoleGate {
     grown_at: AtomicU64,
     /// Patients' usual request time (µs): follows fast answers quickly, slow ones slowly.
     baseline_us: AtomicU64,
+    /// The gap between console starts (µs, 0 = none) once the places are at their floor,
+    /// and when the next console request may start (µs since `epoch`).
+    pace_us: AtomicU64,
+    next_start_us: AtomicU64,
+    /// When the gap was last widened and last halved (µs since `epoch`).
+    paced_at: AtomicU64,
+    eased_at: AtomicU64,
 }
 
 impl ConsoleGate {
@@ -135,7 +159,10 @@ impl ConsoleGate {
     /// patient request takes more than 1.5 times its usual time (+1 ms) and grows by one per
     /// 500 ms while none does (the surge benchmark: a fixed two per core let console work take the
     /// CPU patients need, answers p99 4.5× idle at 10× overload; one per core 1.9×, but
-    /// then a page that waits on its audit commit ran at a third of its speed).
+    /// then a page that waits on its audit commit ran at a third of its speed). At the floor,
+    /// with the console pressing, a slow patient also spaces the console's starts apart
+    /// ([`PACE_MIN`] doubling to [`PACE_MAX`]) and each patient in their usual time narrows
+    /// the gap; it is gone before places come back.
     pub fn new(concurrency: usize, max_waiting: usize, wait: Duration) -> ConsoleGate {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let concurrency = match concurrency {
@@ -149,6 +176,10 @@ impl ConsoleGate {
             changed_at: AtomicU64::new(0),
             grown_at: AtomicU64::new(0),
             baseline_us: AtomicU64::new(0),
+            pace_us: AtomicU64::new(0),
+            next_start_us: AtomicU64::new(0),
+            paced_at: AtomicU64::new(0),
+            eased_at: AtomicU64::new(0),
             running: Arc::new(Semaphore::new(concurrency)),
             waiting: AtomicUsize::new(0),
             max_waiting,
@@ -157,6 +188,7 @@ impl ConsoleGate {
             admitted: AtomicU64::new(0),
             patients: AtomicUsize::new(0),
             patients_done: tokio::sync::Notify::new(),
+            deferring: AtomicUsize::new(0),
             logged_at: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
         }
@@ -177,16 +209,25 @@ impl ConsoleGate {
     fn patient_took(&self, d: Duration) {
         let d = d.as_micros() as u64;
         let base = self.baseline_us.load(Ordering::Relaxed);
+        // The usual time is learnt upwards only while the console leaves patients alone: under
+        // a storm every answer is slower, and a usual time that followed them would stop
+        // seeing the storm.
         let next = match base {
             0 => d,
             b if d < b => (3 * b + d) / 4,
+            b if self.console_pressing() => b,
             b => b + (d - b) / 64,
         };
         self.baseline_us.store(next, Ordering::Relaxed);
-        if base == 0 || d <= base + base / 2 + 1_000 {
+        if base == 0 {
+            return;
+        }
+        if d <= base + base / 2 + 1_000 {
+            self.pace_less();
             return;
         }
         let now = self.now_us();
+        self.pace_more(now);
         let last = self.changed_at.load(Ordering::Relaxed);
         if (last != 0 && now < last + STEP.as_micros() as u64)
             || self
@@ -208,14 +249,79 @@ impl ConsoleGate {
         }
     }
 
-    /// One more place for the console, one per step, when no patient was slow for a step.
+    /// A patient took more than 1.5 times the usual time (+1 ms): when the console is at its floor
+    /// with every place in use or requests waiting (or deferring), it is what keeps the cores busy, and its
+    /// starts are spaced further apart (the gap doubling, at most once per [`STEP`]).
+    fn pace_more(&self, now: u64) {
+        let last = self.paced_at.load(Ordering::Relaxed);
+        if (last != 0 && now < last + STEP.as_micros() as u64)
+            || self.limit() > self.min
+            || !self.console_pressing()
+            || self
+                .paced_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let pace = self.pace_us.load(Ordering::Relaxed);
+        let next = (pace * 2).clamp(PACE_MIN.as_micros() as u64, PACE_MAX.as_micros() as u64);
+        self.pace_us.store(next, Ordering::Relaxed);
+    }
+
+    /// Whether the console wants more than it is given: every place in use, or requests
+    /// waiting for one or deferring to patients.
+    fn console_pressing(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+            || self.deferring.load(Ordering::Acquire) > 0
+            || self.running.available_permits() == 0
+    }
+
+    /// A patient in their usual time (see [`ConsoleGate::patient_took`]): the gap narrows by
+    /// a twentieth. Against doubling for a slow one, the gap settles where about one patient
+    /// request in fifteen is slow (an idle machine has fewer: the gap falls to nothing).
+    fn pace_less(&self) {
+        let pace = self.pace_us.load(Ordering::Relaxed);
+        if pace > 0 {
+            let next = pace - pace.div_ceil(20);
+            let next = if next < PACE_MIN.as_micros() as u64 {
+                0
+            } else {
+                next
+            };
+            self.pace_us.store(next, Ordering::Relaxed);
+        }
+    }
+
+    /// After a quiet spell, first the gap between starts halves (per [`PACE_EASE`]), then one
+    /// more place comes back (per [`GROW`]).
     fn grow(&self) {
-        let step = GROW.as_micros() as u64;
         let now = self.now_us();
-        let (cut, grown) = (
-            self.changed_at.load(Ordering::Relaxed),
-            self.grown_at.load(Ordering::Relaxed),
-        );
+        let cut = self.changed_at.load(Ordering::Relaxed);
+        let pace = self.pace_us.load(Ordering::Relaxed);
+        if pace > 0 {
+            let ease = PACE_EASE.as_micros() as u64;
+            let eased = self.eased_at.load(Ordering::Relaxed);
+            let paced = self.paced_at.load(Ordering::Relaxed);
+            if now >= paced + ease
+                && (eased == 0 || now >= eased + ease)
+                && self
+                    .eased_at
+                    .compare_exchange(eased, now, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let next = pace / 2;
+                let next = if next < PACE_MIN.as_micros() as u64 {
+                    0
+                } else {
+                    next
+                };
+                self.pace_us.store(next, Ordering::Relaxed);
+            }
+            return;
+        }
+        let step = GROW.as_micros() as u64;
+        let grown = self.grown_at.load(Ordering::Relaxed);
         let quiet = cut == 0 || now >= cut + step;
         if quiet
             && (grown == 0 || now >= grown + step)
@@ -233,6 +339,38 @@ impl ConsoleGate {
         }
     }
 
+    /// The console's current gap between starts (zero unless patients are slow while its
+    /// places are at their floor and all in use).
+    pub fn pace(&self) -> Duration {
+        Duration::from_micros(self.pace_us.load(Ordering::Relaxed))
+    }
+
+    /// Waits for this request's start under the pace, holding its place: while the console is
+    /// paced, its starts are at least the gap apart.
+    async fn paced(&self) {
+        let pace = self.pace_us.load(Ordering::Relaxed);
+        if pace == 0 {
+            return;
+        }
+        let now = self.now_us();
+        let mut next = self.next_start_us.load(Ordering::Relaxed);
+        let slot = loop {
+            let slot = next.max(now);
+            match self.next_start_us.compare_exchange_weak(
+                next,
+                slot + pace,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break slot,
+                Err(seen) => next = seen,
+            }
+        };
+        if slot > now {
+            tokio::time::sleep(Duration::from_micros(slot - now)).await;
+        }
+    }
+
     /// A permit to run, or `None`: the waiting room is full or the wait ran out.
     pub async fn admit(&self) -> Option<Place<'_>> {
         self.grow();
@@ -242,14 +380,18 @@ impl ConsoleGate {
         tokio::pin!(done);
         done.as_mut().enable();
         if self.patients.load(Ordering::Acquire) > 0 {
+            self.deferring.fetch_add(1, Ordering::AcqRel);
             let _ = tokio::time::timeout(PATIENTS_FIRST, done).await;
+            self.deferring.fetch_sub(1, Ordering::AcqRel);
         }
         if let Ok(p) = self.running.clone().try_acquire_owned() {
             self.admitted.fetch_add(1, Ordering::Relaxed);
-            return Some(Place {
+            let place = Place {
                 gate: self,
                 permit: Some(p),
-            });
+            };
+            self.paced().await;
+            return Some(place);
         }
         // Count ourselves in; leave at once when the room is already full.
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
@@ -262,10 +404,12 @@ impl ConsoleGate {
         match got {
             Ok(Ok(p)) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);
-                Some(Place {
+                let place = Place {
                     gate: self,
                     permit: Some(p),
-                })
+                };
+                self.paced().await;
+                Some(place)
             }
             _ => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
@@ -458,6 +602,60 @@ mod tests {
         tokio::time::sleep(GROW + Duration::from_millis(10)).await;
         drop(g.admit().await);
         assert_eq!(g.limit(), cores.min(16) + 1);
+    }
+
+    #[tokio::test]
+    async fn at_its_floor_a_busy_console_is_paced_until_patients_are_quiet() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // The floor from the start: one place per core.
+        let g = ConsoleGate::new(cores, 64, Duration::from_secs(2));
+        for _ in 0..20 {
+            g.patient_took(Duration::from_millis(4));
+        }
+        // A console with places free is not what slows patients: no pace.
+        g.patient_took(Duration::from_millis(30));
+        assert_eq!(g.pace(), Duration::ZERO);
+        // Every place in use: each slow patient (one per step) doubles the gap, up to the most.
+        let busy: Vec<_> = futures::future::join_all((0..cores).map(|_| g.admit())).await;
+        assert!(busy.iter().all(Option::is_some));
+        let mut expected = PACE_MIN;
+        for _ in 0..8 {
+            tokio::time::sleep(STEP + Duration::from_millis(5)).await;
+            g.patient_took(Duration::from_millis(30));
+            assert_eq!(g.pace(), expected);
+            expected = (expected * 2).min(PACE_MAX);
+        }
+        assert_eq!(g.pace(), PACE_MAX);
+        drop(busy);
+        // Starts are spaced by the gap, even with places free.
+        let t = std::time::Instant::now();
+        for _ in 0..4 {
+            drop(g.admit().await.expect("admitted"));
+        }
+        assert!(
+            t.elapsed() >= PACE_MAX * 3,
+            "four starts take three gaps at least: {:?}",
+            t.elapsed()
+        );
+        // Quiet: the gap halves per interval, and only then do places come back.
+        tokio::time::sleep(PACE_EASE + Duration::from_millis(10)).await;
+        drop(g.admit().await);
+        assert_eq!(g.pace(), PACE_MAX / 2);
+        assert_eq!(g.limit(), cores);
+        // Patients in their usual time narrow it a little each, to nothing.
+        for _ in 0..10 {
+            g.patient_took(Duration::from_millis(4));
+        }
+        let narrowed = g.pace();
+        assert!(
+            narrowed < PACE_MAX / 2 && narrowed > PACE_MAX / 4,
+            "{narrowed:?}"
+        );
+        for _ in 0..250 {
+            g.patient_took(Duration::from_millis(4));
+        }
+        assert_eq!(g.pace(), Duration::ZERO);
+        assert_eq!(g.limit(), cores);
     }
 
     #[tokio::test]
