@@ -465,15 +465,19 @@ pub async fn behaviours(
     .await
 }
 
-/// The infection link and route of a case ◎.
+/// The infection link and route of a case ◎. The schema states the choices (the API's
+/// contract: a request valid by it is accepted).
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["link"]))]
 pub struct InfectionInput {
     /// confirmed, presumed, unknown.
+    #[schemars(extend("enum" = ["confirmed", "presumed", "unknown"]))]
     pub link: String,
     /// Area (prefecture, city, or country).
     pub area: String,
-    /// Setting type (see [`SETTINGS`]).
+    /// Setting type (see [`SETTINGS`]; empty: not known).
+    #[schemars(extend("enum" = ["", "home", "work", "school", "restaurant", "medical", "welfare", "transport", "event", "other"]))]
     pub setting: String,
     pub place: String,
 }
@@ -568,4 +572,29 @@ pub async fn as_contact_of(db: &Db, case_id: i64, input: &mut persons::PersonInp
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// The API's schema for the infection link states the same choices the store checks: a
+    /// request valid by the schema is accepted (schemathesis's positive data check).
+    #[test]
+    fn the_infection_schema_states_the_stores_choices() {
+        let schema = serde_json::to_value(schemars::schema_for!(InfectionInput)).unwrap();
+        let choices = |field: &str| -> Vec<String> {
+            schema["properties"][field]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{field} has an enum: {schema}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(choices("link"), INFECTION_LINKS);
+        let mut settings = vec![String::new()];
+        settings.extend(SETTINGS.iter().map(|s| s.to_string()));
+        assert_eq!(choices("setting"), settings);
+        assert_eq!(schema["required"], serde_json::json!(["link"]));
+    }
 }
