@@ -472,7 +472,7 @@ pub async fn behaviours(
 #[schemars(extend("required" = ["link"]))]
 pub struct InfectionInput {
     /// confirmed, presumed, unknown.
-    #[schemars(extend("enum" = ["confirmed", "presumed", "unknown"]))]
+    #[schemars(extend("enum" = ["confirmed", "presumed", "unknown"]), transform = no_default)]
     pub link: String,
     /// Area (prefecture, city, or country).
     pub area: String,
@@ -480,6 +480,11 @@ pub struct InfectionInput {
     #[schemars(extend("enum" = ["", "home", "work", "school", "restaurant", "medical", "welfare", "transport", "event", "other"]))]
     pub setting: String,
     pub place: String,
+}
+
+/// A required field has no default in the schema (the struct's empty default is refused).
+fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 /// Records the infection link and route. Needs write access to the infection link. Audited.
@@ -596,5 +601,9 @@ mod schema_tests {
         settings.extend(SETTINGS.iter().map(|s| s.to_string()));
         assert_eq!(choices("setting"), settings);
         assert_eq!(schema["required"], serde_json::json!(["link"]));
+        assert!(
+            schema["properties"]["link"].get("default").is_none(),
+            "a required choice has no default outside its choices"
+        );
     }
 }
