@@ -66,6 +66,27 @@ impl Drop for Patient<'_> {
     }
 }
 
+/// One count in a gauge while it lives (console requests waiting or deferring): counted out
+/// when dropped, also when the request that holds it is dropped mid-wait.
+struct Counted<'a> {
+    gauge: &'a AtomicUsize,
+    /// The count before this one came in.
+    before: usize,
+}
+
+impl<'a> Counted<'a> {
+    fn enter(gauge: &'a AtomicUsize) -> Self {
+        let before = gauge.fetch_add(1, Ordering::AcqRel);
+        Counted { gauge, before }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Places held back from the console: free ones taken, and a debt of ones still in use,
 /// taken as they come back.
 #[derive(Default)]
@@ -380,9 +401,8 @@ impl ConsoleGate {
         tokio::pin!(done);
         done.as_mut().enable();
         if self.patients.load(Ordering::Acquire) > 0 {
-            self.deferring.fetch_add(1, Ordering::AcqRel);
+            let _counted = Counted::enter(&self.deferring);
             let _ = tokio::time::timeout(PATIENTS_FIRST, done).await;
-            self.deferring.fetch_sub(1, Ordering::AcqRel);
         }
         if let Ok(p) = self.running.clone().try_acquire_owned() {
             self.admitted.fetch_add(1, Ordering::Relaxed);
@@ -393,14 +413,17 @@ impl ConsoleGate {
             self.paced().await;
             return Some(place);
         }
-        // Count ourselves in; leave at once when the room is already full.
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Count ourselves in; leave at once when the room is already full. Counted out
+        // however the wait ends — also when the request is dropped while it waits (its
+        // client went away): a count left behind would fill the room for good.
+        let waiting = Counted::enter(&self.waiting);
+        if waiting.before >= self.max_waiting {
+            drop(waiting);
             self.shed.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let got = tokio::time::timeout(self.wait, self.running.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(waiting);
         match got {
             Ok(Ok(p)) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);
@@ -656,6 +679,41 @@ mod tests {
         }
         assert_eq!(g.pace(), Duration::ZERO);
         assert_eq!(g.limit(), cores);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_it_waits_leaves_its_place_in_the_room() {
+        // One place, a room of one: a request whose client goes away while it waits (its
+        // future dropped) must not keep counting, or the room stays full for good.
+        let g = ConsoleGate::new(1, 1, Duration::from_secs(5));
+        let first = g.admit().await.expect("a free place");
+        for _ in 0..3 {
+            let waiter = g.admit();
+            assert!(
+                tokio::time::timeout(Duration::from_millis(20), waiter)
+                    .await
+                    .is_err(),
+                "waits while the place is held"
+            );
+            assert_eq!(
+                g.waiting.load(Ordering::Acquire),
+                0,
+                "counted out when dropped"
+            );
+        }
+        // The same while deferring to a patient.
+        let p = Patient::enter(&g);
+        let deferring = g.admit();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), deferring)
+                .await
+                .is_err()
+        );
+        assert_eq!(g.deferring.load(Ordering::Acquire), 0);
+        drop(p);
+        drop(first);
+        assert!(g.admit().await.is_some(), "the room was not left full");
+        assert_eq!(g.shed.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
