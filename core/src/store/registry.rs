@@ -240,8 +240,10 @@ pub async fn tests(
 /// A severity entry as typed or sent to the API.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["level"]))]
 pub struct SeverityInput {
     /// mild, moderate1, moderate2, severe.
+    #[schemars(extend("enum" = ["mild", "moderate1", "moderate2", "severe"]), transform = no_default)]
     pub level: String,
     /// YYYY-MM-DD; default today.
     pub from_date: String,
@@ -583,10 +585,10 @@ pub async fn as_contact_of(db: &Db, case_id: i64, input: &mut persons::PersonInp
 mod schema_tests {
     use super::*;
 
-    /// The API's schema for the infection link states the same choices the store checks: a
-    /// request valid by the schema is accepted (schemathesis's positive data check).
+    /// The API's schemas for the infection link and the severity state the same choices the
+    /// store checks, required where the store requires them.
     #[test]
-    fn the_infection_schema_states_the_stores_choices() {
+    fn the_infection_and_severity_schemas_state_the_stores_choices() {
         let schema = serde_json::to_value(schemars::schema_for!(InfectionInput)).unwrap();
         let choices = |field: &str| -> Vec<String> {
             schema["properties"][field]["enum"]
@@ -601,6 +603,13 @@ mod schema_tests {
         settings.extend(SETTINGS.iter().map(|s| s.to_string()));
         assert_eq!(choices("setting"), settings);
         assert_eq!(schema["required"], serde_json::json!(["link"]));
+        let severity = serde_json::to_value(schemars::schema_for!(SeverityInput)).unwrap();
+        assert_eq!(
+            severity["properties"]["level"]["enum"],
+            serde_json::json!(SEVERITY_LEVELS)
+        );
+        assert_eq!(severity["required"], serde_json::json!(["level"]));
+        assert!(severity["properties"]["level"].get("default").is_none());
         assert!(
             schema["properties"]["link"].get("default").is_none(),
             "a required choice has no default outside its choices"

@@ -136,13 +136,19 @@ pub(crate) fn parse_slots(c: &mut Collect, times: &str) -> Vec<i32> {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ScheduleInput {
+    /// sms, email or voice (empty: unchanged).
+    #[schemars(extend("enum" = ["", "sms", "email", "voice"]))]
     pub channel: String,
     /// "none" removes the fallback channel.
+    #[schemars(extend("enum" = ["", "none", "sms", "email", "voice"]))]
     pub fallback_channel: String,
+    /// ja or en (empty: unchanged).
+    #[schemars(extend("enum" = ["", "ja", "en"]))]
     pub language: String,
     /// "HH:MM", comma-separated for several check-ins a day.
     pub checkin_time: String,
     /// "yes" / "no": calls read slower with pauses and wait longer for keys.
+    #[schemars(extend("enum" = ["", "yes", "no", "true", "false", "1", "0"]))]
     pub slow_speech: String,
 }
 
@@ -431,4 +437,39 @@ pub struct BasicInput {
     /// A new end of the observation period; needs `period_override_reason`.
     pub observation_end: Option<String>,
     pub period_override_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// Every choice the API's schema offers for a schedule change is one the store accepts
+    /// (a request valid by the schema is not refused for it).
+    #[test]
+    fn every_schedule_choice_in_the_schema_is_accepted() {
+        let schema = serde_json::to_value(schemars::schema_for!(ScheduleInput)).unwrap();
+        for field in ["channel", "fallback_channel", "language", "slow_speech"] {
+            let choices = schema["properties"][field]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{field} states its choices: {schema}"));
+            assert!(choices.len() > 1);
+            for v in choices {
+                let mut input = ScheduleInput::default();
+                let v = v.as_str().unwrap().to_string();
+                match field {
+                    "channel" => input.channel = v.clone(),
+                    "fallback_channel" => input.fallback_channel = v.clone(),
+                    "language" => input.language = v.clone(),
+                    _ => input.slow_speech = v.clone(),
+                }
+                assert!(input.parse().is_ok(), "{field} = {v:?} is refused");
+            }
+        }
+        // And a value outside them is refused, naming the field.
+        let input = ScheduleInput {
+            language: "fr".into(),
+            ..Default::default()
+        };
+        assert!(input.parse().is_err());
+    }
 }
