@@ -167,6 +167,18 @@ fn cpu_now(server: u32) -> [f64; 4] {
     [door, rest, cpu_secs("self"), postgres_cpu_secs()]
 }
 
+/// Seconds so far during which some runnable task waited for a core, machine-wide (Linux's
+/// pressure stall information, `/proc/pressure/cpu`, `some … total=` in µs); `None` where
+/// the kernel does not keep it.
+fn cpu_pressure_secs() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let some = text.lines().find(|l| l.starts_with("some"))?;
+    let total = some
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?;
+    Some(total.parse::<f64>().ok()? / 1e6)
+}
+
 /// Resident and peak memory of a process in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
     let mb =
@@ -464,12 +476,17 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         next += n;
         s.to_vec()
     };
+    let (psi0, t0) = (cpu_pressure_secs(), Instant::now());
     let (idle, refused0, acked0) = phones.answer(take(PHASE), PHASE).await;
+    let idle_pressure = match (psi0, cpu_pressure_secs()) {
+        (Some(a), Some(b)) => 100.0 * (b - a) / t0.elapsed().as_secs_f64(),
+        _ => f64::NAN,
+    };
     let (_, console_idle) = console_load(&client, &urls, 2.0, Duration::from_secs(5)).await;
     let console_idle_p50 = pct(console_idle, 0.5);
     let cap = capacity(&client, &urls, 16, Duration::from_secs(10)).await;
     println!(
-        "idle: answers p50 {:.1} ms, p99 {:.1} ms; console search p50 {console_idle_p50:.1} ms; console capacity {cap:.0} searches/s (16 clients, closed loop); server RSS {rss0:.0} MB",
+        "idle: answers p50 {:.1} ms, p99 {:.1} ms, CPU pressure (some) {idle_pressure:.0} %; console search p50 {console_idle_p50:.1} ms; console capacity {cap:.0} searches/s (16 clients, closed loop); server RSS {rss0:.0} MB",
         pct(idle.clone(), 0.5),
         pct(idle.clone(), 0.99)
     );
@@ -486,7 +503,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     for factor in [2.0, 10.0] {
         let rate = cap * factor;
         let batch = take(PHASE);
-        let (cpu0, t0) = (cpu_now(server.pid), Instant::now());
+        let (cpu0, psi0, t0) = (cpu_now(server.pid), cpu_pressure_secs(), Instant::now());
         let sampler = {
             let pid = server.pid;
             let metrics = format!("{}/metrics", server.patient_base);
@@ -518,10 +535,19 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             phones.answer(batch, PHASE),
             console_load(&client, &urls, rate, PHASE)
         );
-        let (cpu1, secs) = (cpu_now(server.pid), t0.elapsed().as_secs_f64());
+        let (cpu1, psi1, secs) = (
+            cpu_now(server.pid),
+            cpu_pressure_secs(),
+            t0.elapsed().as_secs_f64(),
+        );
+        let pressure = match (psi0, psi1) {
+            (Some(a), Some(b)) => 100.0 * (b - a) / secs,
+            _ => f64::NAN,
+        };
         cpu_rows.push((
             factor,
             std::array::from_fn::<f64, 4, _>(|i| (cpu1[i] - cpu0[i]) / secs),
+            pressure,
         ));
         let (phase_peak, places, gaps) = sampler.await.unwrap_or((f64::NAN, vec![], vec![]));
         peak = peak.max(phase_peak);
@@ -552,12 +578,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\nWhere the CPU went in each phase, in cores (of {}; a thread that ended is not counted):\n\n| console load | server: patients' door threads | server: its other threads | generator and phones | PostgreSQL | idle |\n|---|---|---|---|---|---|",
+        "\nWhere the CPU went in each phase, in cores (of {}; a thread that ended is not counted), and the share of the phase during which some runnable task waited for a core (/proc/pressure/cpu, machine-wide):\n\n| console load | server: patients' door threads | server: its other threads | generator and phones | PostgreSQL | idle | CPU pressure (some) |\n|---|---|---|---|---|---|---|",
         cores()
     );
-    for (factor, c) in &cpu_rows {
+    for (factor, c, pressure) in &cpu_rows {
         println!(
-            "| {factor}× | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {factor}× | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {pressure:.0} % |",
             c[0],
             c[1],
             c[2],
