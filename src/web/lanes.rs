@@ -286,8 +286,18 @@ impl ConsoleGate {
             return;
         }
         let pace = self.pace_us.load(Ordering::Relaxed);
-        let next = (pace * 2).clamp(PACE_MIN.as_micros() as u64, PACE_MAX.as_micros() as u64);
-        self.pace_us.store(next, Ordering::Relaxed);
+        self.set_pace((pace * 2).max(PACE_MIN.as_micros() as u64));
+    }
+
+    /// Sets the gap (µs): at most [`PACE_MAX`]; below [`PACE_MIN`] it is none.
+    fn set_pace(&self, us: u64) {
+        let us = us.min(PACE_MAX.as_micros() as u64);
+        let us = if us < PACE_MIN.as_micros() as u64 {
+            0
+        } else {
+            us
+        };
+        self.pace_us.store(us, Ordering::Relaxed);
     }
 
     /// Whether the console wants more than it is given: every place in use, or requests
@@ -304,13 +314,7 @@ impl ConsoleGate {
     fn pace_less(&self) {
         let pace = self.pace_us.load(Ordering::Relaxed);
         if pace > 0 {
-            let next = pace - pace.div_ceil(20);
-            let next = if next < PACE_MIN.as_micros() as u64 {
-                0
-            } else {
-                next
-            };
-            self.pace_us.store(next, Ordering::Relaxed);
+            self.set_pace(pace - pace.div_ceil(20));
         }
     }
 
@@ -331,13 +335,7 @@ impl ConsoleGate {
                     .compare_exchange(eased, now, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                let next = pace / 2;
-                let next = if next < PACE_MIN.as_micros() as u64 {
-                    0
-                } else {
-                    next
-                };
-                self.pace_us.store(next, Ordering::Relaxed);
+                self.set_pace(pace / 2);
             }
             return;
         }

@@ -243,7 +243,7 @@ pub async fn tests(
 #[schemars(extend("required" = ["level"]))]
 pub struct SeverityInput {
     /// mild, moderate1, moderate2, severe.
-    #[schemars(extend("enum" = ["mild", "moderate1", "moderate2", "severe"]), transform = no_default)]
+    #[schemars(transform = severity_level)]
     pub level: String,
     /// YYYY-MM-DD; default today.
     pub from_date: String,
@@ -474,19 +474,37 @@ pub async fn behaviours(
 #[schemars(extend("required" = ["link"]))]
 pub struct InfectionInput {
     /// confirmed, presumed, unknown.
-    #[schemars(extend("enum" = ["confirmed", "presumed", "unknown"]), transform = no_default)]
+    #[schemars(transform = infection_link)]
     pub link: String,
     /// Area (prefecture, city, or country).
     pub area: String,
     /// Setting type (see [`SETTINGS`]; empty: not known).
-    #[schemars(extend("enum" = ["", "home", "work", "school", "restaurant", "medical", "welfare", "transport", "event", "other"]))]
+    #[schemars(transform = infection_setting)]
     pub setting: String,
     pub place: String,
 }
 
-/// A required field has no default in the schema (the struct's empty default is refused).
-fn no_default(schema: &mut schemars::Schema) {
+/// A required choice in the API's schema: the store's own options as its enum, and no
+/// default (the struct's empty default is refused).
+fn required_choice(schema: &mut schemars::Schema, options: &[&str]) {
+    schema.insert("enum".into(), serde_json::json!(options));
     schema.remove("default");
+}
+
+fn severity_level(schema: &mut schemars::Schema) {
+    required_choice(schema, SEVERITY_LEVELS);
+}
+
+fn infection_link(schema: &mut schemars::Schema) {
+    required_choice(schema, INFECTION_LINKS);
+}
+
+/// The infection setting: one of [`SETTINGS`], or empty (not known).
+fn infection_setting(schema: &mut schemars::Schema) {
+    let options: Vec<&str> = std::iter::once("")
+        .chain(SETTINGS.iter().copied())
+        .collect();
+    schema.insert("enum".into(), serde_json::json!(options));
 }
 
 /// Records the infection link and route. Needs write access to the infection link. Audited.
