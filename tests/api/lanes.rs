@@ -9,7 +9,7 @@ use crate::helpers::{answers, link_in, spawn_app_with};
 
 /// Holds every free connection of `db` (waiting at most `patience` for each) until `release`
 /// fires.
-fn hold_pool(
+pub(crate) fn hold_pool(
     db: Db,
     patience: Duration,
 ) -> (

@@ -738,3 +738,49 @@ async fn error_pages_say_what_happened_in_both_languages() {
     .await;
     app.finish().await;
 }
+
+/// The console told to retry (503, `Retry-After`) as a person sees it — on a phone and on a
+/// console screen, both languages on one page, axe-checked: its one place is held by a
+/// request waiting for a database connection that a storm of searches holds, and nobody may
+/// queue.
+#[tokio::test]
+async fn a_busy_console_says_to_retry_in_both_languages() {
+    let app = spawn_app_with(|c| {
+        c.http.console_concurrency = 1;
+        c.http.console_queue = 0;
+        c.http.console_queue_ms = 0;
+    })
+    .await;
+    app.login().await;
+    let (release, held) =
+        crate::lanes::hold_pool(app.app_db.clone(), std::time::Duration::from_millis(300));
+    assert!(held.await.unwrap() > 0, "the console pool is held");
+    let stuck = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url("/persons");
+        async move { client.get(url).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let b = app.base.clone();
+    for (size, name) in [((360, 740), "busy-01-360"), ((1366, 768), "busy-02-1366")] {
+        walk(
+            size,
+            true,
+            vec![
+                go(&format!("{b}/persons")),
+                see("混み合って"),
+                see("system is busy"),
+                axe(name),
+                shot(name),
+            ],
+        )
+        .await;
+    }
+    let _ = release.send(());
+    assert_eq!(
+        stuck.await.unwrap(),
+        200,
+        "the held request is served after"
+    );
+    app.finish().await;
+}

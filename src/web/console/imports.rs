@@ -221,7 +221,8 @@ fn problem_rows(lang: Lang, r: &Report) -> Markup {
                                 td { (o.line) }
                                 td { (o.case_number) }
                                 td { span class=(format!("tag {}", if o.outcome == "rejected" { "failed" } else { "" })) { (outcome_label(lang, o.outcome)) } }
-                                td {
+                                // A field name such as `diagnosis_date` wraps on a phone.
+                                td style="overflow-wrap:anywhere;min-width:8rem" {
                                     @if let Some(reason) = &o.reason { (reason) }
                                     @if let Some(l) = o.of_line { (tr(lang, "import-line")) " " (l) }
                                     @if let Some(p) = o.person_id { " " a href=(format!("/persons/{p}")) { "ID " (p) } }
