@@ -110,6 +110,44 @@ impl BenchApp {
     }
 }
 
+/// Yesterday for everyone seeded: one observation each (the reading the benchmark's answers
+/// give today: 37.4 °C, SpO2 96 %, a cough) and the rule state it leaves, then `ANALYZE` —
+/// a day of an epidemic in its steady state, where most answers come from people on their
+/// second day or later and autovacuum has analysed the tables. Without it every answer was a
+/// first answer into tables that were empty when their plans were cached: PostgreSQL kept a
+/// generic plan that counted each new person's observations with a sequential scan, and a
+/// 16-answer statement that takes 1 ms took 31 ms once the table had grown (BENCHMARKS.md,
+/// "Answer ingest: one statement a batch"). Returns the escalations open before the run.
+pub(crate) async fn seed_yesterday(db: &Db) -> anyhow::Result<i64> {
+    let tz = chrono_tz::Asia::Tokyo;
+    let at = Utc::now() - chrono::Duration::days(1);
+    let mut a = mimamori_core::store::observations::Answer {
+        temperature: Some(mimamori_core::domain::Temperature::new("t", 37.4)?),
+        spo2: Some(mimamori_core::domain::Spo2::new("s", 96)?),
+        ..Default::default()
+    };
+    a.symptoms.insert("cough".into(), true);
+    let mut h = mimamori_core::rules::trend::History::default();
+    mimamori_core::rules::trend::step(
+        &Default::default(),
+        &mut h,
+        &mimamori_core::rules::reading_of(&a, at),
+        at.with_timezone(&tz).date_naive(),
+        None,
+    );
+    let state = serde_json::to_string(&h)?;
+    let symptoms = a.symptoms_json();
+    with_db!(db, p => {
+        sqlx::query("INSERT INTO observations (person_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
+                     SELECT id, 'web', 'self', $1, 37.4, 96, $2, FALSE, $1 FROM persons")
+            .bind(at).bind(&symptoms).execute(p).await?;
+        sqlx::query("INSERT INTO rule_state (person_id, state, seq) SELECT id, $1, 1 FROM persons")
+            .bind(&state).execute(p).await?;
+        sqlx::query("ANALYZE").execute(p).await?;
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM escalations").fetch_one(p).await?)
+    })
+}
+
 /// People and `sent` check-ins (due now) for answer ingest; a staff login `bench`.
 pub(crate) async fn seed_checkins(db: &Db, n: i64) -> anyhow::Result<Vec<i64>> {
     let t = now();
@@ -317,6 +355,7 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
             0
         };
         let ids = seed_checkins(&db, n * (RUNS + 1) + 200 + extra).await?;
+        let escalations_before = seed_yesterday(&db).await?;
         let (cpu_self, cpu_pg) = (cpu_secs("self"), postgres_cpu_secs());
         let raw = raw_observation_rate(&db, 3000, 1).await?;
         // CPU a row of the loop took: this process (the client) and PostgreSQL.
@@ -437,6 +476,14 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
             "urgent escalation visible in the queue page after the answer: p50 {:.1} ms, p99 {:.1} ms over {} answers (target p99 ≤ 1,000 ms; the queue page itself grows as they accumulate)",
             pct(vis.clone(), 0.5),
             pct(vis, 0.99),
+            urgent_ids.len()
+        );
+        // What the rules made of today's answers (none fire on this reading the second day;
+        // the 200 urgent answers open one each).
+        let opened: i64 = with_db!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM escalations").fetch_one(p).await?);
+        println!(
+            "escalations opened by the run: {} (the urgent answers: {})",
+            opened - escalations_before,
             urgent_ids.len()
         );
         app.stop().await?;

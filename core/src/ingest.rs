@@ -41,11 +41,21 @@ impl Ingest {
     /// for its WAL flush; one writer left the server idle a third of the time at full
     /// speed); on SQLite one, the one writer the file allows.
     pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
+        Self::start(db, rules, false)
+    }
+
+    /// [`Ingest::spawn`] on a thread of its own with its own connections (the server's
+    /// writers; see [`Db::spawn_writers`]).
+    pub fn spawn_on_own_thread(db: Db, rules: Arc<Thresholds>) -> Ingest {
+        Self::start(db, rules, true)
+    }
+
+    fn start(db: Db, rules: Arc<Thresholds>, own_thread: bool) -> Ingest {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..db.group_commit_writers() {
-            tokio::spawn(writer(db.clone(), rules.clone(), rx.clone()));
-        }
+        db.spawn_writers("mimamori-answers", own_thread, move |db| {
+            writer(db, rules.clone(), rx.clone())
+        });
         Ingest { jobs }
     }
 

@@ -166,19 +166,82 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "the development outbox for tests; staff read it through list_for (scoped, audited)",
     ),
     (
+        "checkins/mod.rs",
+        "claim_due_in",
+        "the delivery worker claiming one lane's due check-ins to send (ids and channels)",
+    ),
+    (
+        "checkins/mod.rs",
+        "claim_reminders_in",
+        "the delivery worker claiming one lane's reminders to send (ids and channels)",
+    ),
+    (
+        "stats/mod.rs",
+        "recount",
+        "the statistics check: re-derives counts from the raw rows; only sums leave it",
+    ),
+    (
+        "stats/mod.rs",
+        "rebuild",
+        "the statistics rebuild (`mimamori stats rebuild`): only sums leave it",
+    ),
+    (
         "persons/lists.rs",
         "answer_rate",
         "a rate for the dashboard, no person-level data",
     ),
 ];
 
+/// The file's public functions as (name, signature, body up to the next item), each body
+/// followed by the bodies of the file's private functions it calls, and theirs in turn — a
+/// public function that hands its work to a private helper is judged by what the helper
+/// does.
 fn public_functions(src: &str) -> Vec<(String, String, String)> {
-    // (name, signature, body up to the next item)
+    let all = functions(src);
+    let private: Vec<&(String, String, String, bool)> = all.iter().filter(|f| !f.3).collect();
+    all.iter()
+        .filter(|f| f.3)
+        .map(|(name, sig, body, _)| {
+            let mut body = body.clone();
+            let mut taken: Vec<&str> = Vec::new();
+            loop {
+                let more: Vec<&&(String, String, String, bool)> = private
+                    .iter()
+                    .filter(|p| !taken.contains(&p.0.as_str()) && calls(&body, &p.0))
+                    .collect();
+                if more.is_empty() {
+                    break;
+                }
+                for p in more {
+                    taken.push(&p.0);
+                    body.push_str(&p.2);
+                }
+            }
+            (name.clone(), sig.clone(), body)
+        })
+        .collect()
+}
+
+/// Whether `body` calls `name(…)` (not `other_name(…)` or `.name(…)`).
+fn calls(body: &str, name: &str) -> bool {
+    body.match_indices(&format!("{name}(")).any(|(i, _)| {
+        let before = body[..i].chars().last().unwrap_or(' ');
+        !before.is_alphanumeric() && before != '_' && before != '.'
+    })
+}
+
+/// Every top-level function: (name, signature, body up to the next item, public).
+fn functions(src: &str) -> Vec<(String, String, String, bool)> {
     let mut out = Vec::new();
-    let starts: Vec<usize> = src
+    let starts: Vec<(usize, bool)> = src
         .match_indices("\npub async fn ")
         .chain(src.match_indices("\npub fn "))
-        .map(|(i, _)| i + 1)
+        .map(|(i, _)| (i + 1, true))
+        .chain(
+            src.match_indices("\nasync fn ")
+                .chain(src.match_indices("\nfn "))
+                .map(|(i, _)| (i + 1, false)),
+        )
         .collect();
     let mut items: Vec<usize> = src
         .match_indices("\npub ")
@@ -186,11 +249,14 @@ fn public_functions(src: &str) -> Vec<(String, String, String)> {
         .chain(src.match_indices("\nasync fn "))
         .chain(src.match_indices("\nimpl"))
         .chain(src.match_indices("\n#["))
+        .chain(src.match_indices("\nconst "))
+        .chain(src.match_indices("\ntype "))
+        .chain(src.match_indices("\n///"))
         .map(|(i, _)| i + 1)
         .collect();
     items.push(src.len());
     items.sort();
-    for s in starts {
+    for (s, public) in starts {
         let rest = &src[s..];
         let name_start = rest.find("fn ").unwrap() + 3;
         let name: String = rest[name_start..]
@@ -200,7 +266,7 @@ fn public_functions(src: &str) -> Vec<(String, String, String)> {
         let sig_end = rest.find('{').unwrap_or(rest.len());
         let sig = rest[..sig_end].to_string();
         let end = items.iter().copied().find(|&i| i > s).unwrap_or(src.len());
-        out.push((name, sig, src[s..end].to_string()));
+        out.push((name, sig, src[s..end].to_string(), public));
     }
     out
 }
@@ -300,4 +366,18 @@ fn the_scan_sees_a_function_without_access() {
     assert!(!touches_personal_data(
         "crate::store::persons::load(db, id)"
     ));
+}
+
+/// A public function that hands its work to a private helper is judged by the helper's
+/// body (and the helpers it calls in turn); a doc comment belongs to the function after it.
+#[test]
+fn the_scan_follows_private_helpers() {
+    let src = "\npub async fn front(db: &Db, id: i64) -> Result<()> {\n    inner(db, id).await\n}\n\n/// Writes the observations of persons.\nasync fn inner(db: &Db, id: i64) -> Result<()> {\n    deeper(db, id).await\n}\n\nfn deeper(db: &Db, id: i64) -> Result<()> {\n    sqlx::query(\"UPDATE observations SET note = NULL WHERE id = $1\");\n}\n\npub async fn other(db: &Db) -> Result<()> {\n    db.inner_count()\n}\n";
+    let fns = public_functions(src);
+    assert_eq!(fns.len(), 2, "only public functions are judged");
+    let front = fns.iter().find(|f| f.0 == "front").unwrap();
+    assert!(touches_personal_data(&front.2), "{}", front.2);
+    // `.inner_count()` is not a call of `inner`, and no doc comment leaks into `other`.
+    let other = fns.iter().find(|f| f.0 == "other").unwrap();
+    assert!(!touches_personal_data(&other.2), "{}", other.2);
 }

@@ -962,6 +962,106 @@ async fn the_answer_writer_records_concurrent_answers_once_each() {
     t.drop_db().await;
 }
 
+/// Two batches answering the same check-ins at the same moment (two writer tasks, or two
+/// processes): each check-in is recorded once, by one of them, and the other batch's answer
+/// is told it was already answered — not that the check-in ended, not an error. Each
+/// recorded answer is audited once, as its own person.
+#[tokio::test]
+async fn concurrent_batches_record_each_checkin_once() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let rules: mimamori_core::rules::Thresholds = Default::default();
+    let mut people = Vec::new();
+    for _ in 0..12 {
+        let p = person(&t.db, c, today, today).await;
+        people.push((p, todays_checkin(&t.db, p).await));
+    }
+    let batch: Vec<_> = people
+        .iter()
+        .map(|(_, ck)| answer_in(*ck, answer(Some(36.7), Some(97))))
+        .collect();
+    let mut reversed = batch.clone();
+    reversed.reverse();
+    let (one, two) = tokio::join!(
+        observations::answer_checkins(&t.db, &batch, &rules),
+        observations::answer_checkins(&t.db, &reversed, &rules),
+    );
+    // A batch that met the other's rule state fails as a whole (the writer then retries
+    // its answers one by one): do that here.
+    let mut outcomes = Vec::new();
+    for (b, out) in [(&batch, one), (&reversed, two)] {
+        match out {
+            Ok(out) => outcomes.extend(out),
+            Err(_) => {
+                for a in b.iter() {
+                    outcomes.extend(
+                        observations::answer_checkins(&t.db, std::slice::from_ref(a), &rules)
+                            .await
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+    }
+    let recorded: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().unwrap().as_ref().ok())
+        .collect();
+    assert_eq!(recorded.len(), people.len());
+    let refused = outcomes
+        .iter()
+        .filter(|o| *o.as_ref().unwrap() == Err(observations::Closed::AlreadyAnswered))
+        .count();
+    assert_eq!(refused, people.len());
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM observations").await, 12);
+    for (p, _) in &people {
+        let n: i64 = with_db!(&t.db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'observation.create'
+             AND actor_kind = 'person' AND actor_id = $1 AND target_id = $1")
+            .bind(*p).fetch_one(pool).await.unwrap());
+        assert_eq!(n, 1, "person {p} audited once as themselves");
+    }
+    t.drop_db().await;
+}
+
+/// An answer whose check-in another transaction is closing at that moment waits for it and
+/// is then told "already answered" — on PostgreSQL the batch's statement found the check-in
+/// open in its snapshot, could not update it once the other committed, and reads its status
+/// again.
+#[tokio::test]
+async fn an_answer_racing_another_close_is_told_already_answered() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let p = person(&t.db, c, today, today).await;
+    let ck = todays_checkin(&t.db, p).await;
+    let rules: mimamori_core::rules::Thresholds = Default::default();
+    let out = with_db!(&t.db, pool => {
+        let mut other = pool.begin().await.unwrap();
+        sqlx::query("UPDATE checkins SET status = 'answered' WHERE id = $1")
+            .bind(ck)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let batch = [answer_in(ck, answer(Some(36.5), None))];
+        let answering = observations::answer_checkins(&t.db, &batch, &rules);
+        let closing = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.commit().await.unwrap();
+        };
+        let (out, ()) = tokio::join!(answering, closing);
+        out
+    })
+    .unwrap();
+    assert_eq!(
+        *out[0].as_ref().unwrap(),
+        Err(observations::Closed::AlreadyAnswered)
+    );
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM observations").await, 0);
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn audit_log_is_append_only() {
     let t = TestDb::new().await;

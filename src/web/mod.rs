@@ -86,9 +86,9 @@ impl AppState {
             signer,
             flows,
             prompts,
-            ingest: mimamori_core::ingest::Ingest::spawn(db.clone(), rules.clone()),
+            ingest: mimamori_core::ingest::Ingest::spawn_on_own_thread(db.clone(), rules.clone()),
             caches,
-            audit: mimamori_core::store::audit::AuditWriter::spawn(db.clone()),
+            audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
             rules,
             periods: Arc::default(),
             reporting: Arc::default(),
@@ -110,8 +110,11 @@ impl AppState {
     /// writer: what the link form and the provider's webhooks run on (see [`lanes`]).
     pub fn on_pool(&self, db: Db) -> AppState {
         AppState {
-            ingest: mimamori_core::ingest::Ingest::spawn(db.clone(), self.rules.clone()),
-            audit: mimamori_core::store::audit::AuditWriter::spawn(db.clone()),
+            ingest: mimamori_core::ingest::Ingest::spawn_on_own_thread(
+                db.clone(),
+                self.rules.clone(),
+            ),
+            audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
             db,
             ..self.clone()
         }

@@ -11,7 +11,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn parts(self) -> (&'static str, Option<i64>) {
+    pub(crate) fn parts(self) -> (&'static str, Option<i64>) {
         match self {
             Actor::Staff(id) => ("staff", Some(id)),
             Actor::Person(id) => ("person", Some(id)),
@@ -222,12 +222,22 @@ impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime; it stops when the last handle
     /// is dropped, after answering every request it has taken.
     pub fn spawn(db: crate::Db) -> AuditWriter {
+        Self::start(db, false)
+    }
+
+    /// [`AuditWriter::spawn`] on a thread of its own with its own connections (the server's
+    /// writers; see [`crate::Db::spawn_writers`]).
+    pub fn spawn_on_own_thread(db: crate::Db) -> AuditWriter {
+        Self::start(db, true)
+    }
+
+    fn start(db: crate::Db, own_thread: bool) -> AuditWriter {
         let (jobs, rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
         // See `Db::group_commit_writers`; the receiver is held only while waiting for a batch.
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..db.group_commit_writers() {
-            let (db, rx) = (db.clone(), rx.clone());
-            tokio::spawn(async move {
+        db.spawn_writers("mimamori-audit", own_thread, move |db| {
+            let rx = rx.clone();
+            async move {
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);
                 while rx.lock().await.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
                     let rows: Vec<NewAuditRow<'_>> = batch
@@ -257,8 +267,8 @@ impl AuditWriter {
                         });
                     }
                 }
-            });
-        }
+            }
+        });
         AuditWriter { jobs }
     }
 

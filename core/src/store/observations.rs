@@ -71,6 +71,20 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// What the rules need of one person: id, centre, the centre's time zone and rule overrides,
+/// onset date, running rule state and its sequence number, and (without a state) how many
+/// observations the person has stored.
+type RuleInput = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
 /// Rule evaluation inside the caller's transaction `$tx`, after the observations are
 /// written, for `$items: &[(person id, &Answer, observed at, observation id)]`: each person's
 /// centre, time zone, overrides, onset date and running rule state ([`rules::trend::History`])
@@ -82,27 +96,38 @@ fn placeholders(from: usize, n: usize) -> String {
 /// the result is what it would have been had every reading come in order. Evaluates to
 /// `Result<Vec<Vec<Trigger>>>`, one list per item.
 macro_rules! evaluate_in_tx {
-    ($tx:expr, $items:expr, $rules:expr, $t:expr) => {{
+    ($tx:expr, $items:expr, $rules:expr, $t:expr) => {
+        evaluate_in_tx!($tx, $items, $rules, $t, None::<Vec<RuleInput>>)
+    };
+    // `$read`: the people's rule inputs when the caller has read them already (PostgreSQL's
+    // folded answer statement), their counts of stored observations including the items'.
+    ($tx:expr, $items:expr, $rules:expr, $t:expr, $read:expr) => {{
         let items: &[(i64, &Answer, DateTime<Utc>, i64)] = $items;
         let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
         persons.sort_unstable();
         persons.dedup();
-        let list = placeholders(1, persons.len());
-        let sql = format!(
-            "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
-                    CASE WHEN s.state IS NULL THEN (SELECT COUNT(*) FROM observations o WHERE o.person_id = p.id) ELSE 0 END
-             FROM persons p
-             JOIN health_centres h ON h.id = p.health_centre_id
-             LEFT JOIN rule_state s ON s.person_id = p.id WHERE p.id IN ({list})");
-        let mut q = sqlx::query_as::<_, (i64, i64, String, String, Option<NaiveDate>, Option<String>, Option<i64>, i64)>(sqlx::AssertSqlSafe(sql));
-        for p in &persons {
-            q = q.bind(*p);
-        }
+        let read: Vec<RuleInput> = match $read {
+            Some(read) => read,
+            None => {
+                let list = placeholders(1, persons.len());
+                let sql = format!(
+                    "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
+                            CASE WHEN s.state IS NULL THEN (SELECT COUNT(*) FROM observations o WHERE o.person_id = p.id) ELSE 0 END
+                     FROM persons p
+                     JOIN health_centres h ON h.id = p.health_centre_id
+                     LEFT JOIN rule_state s ON s.person_id = p.id WHERE p.id IN ({list})");
+                let mut q = sqlx::query_as::<_, RuleInput>(sqlx::AssertSqlSafe(sql));
+                for p in &persons {
+                    q = q.bind(*p);
+                }
+                q.fetch_all(&mut *$tx).await?
+            }
+        };
         // Person → (centre, onset, state); each centre's zone and overrides parsed once.
         let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
         let mut people: HashMap<i64, (i64, Option<NaiveDate>, Option<rules::trend::History>)> = HashMap::new();
         let mut seqs: HashMap<i64, i64> = HashMap::new();
-        for (person, centre, zone, overrides, onset, state, seq, stored) in q.fetch_all(&mut *$tx).await? {
+        for (person, centre, zone, overrides, onset, state, seq, stored) in read {
             seqs.insert(person, seq.unwrap_or(0));
             // No state, and no observations but this batch's: a new course, nothing to
             // rebuild (the person's first answer skips the history read).
@@ -255,12 +280,16 @@ pub async fn answer_checkin(
 }
 
 /// [`answer_checkin`] for a batch, in one transaction (a group commit): each statement
-/// serves every answer (one `UPDATE … IN`, one multi-row `INSERT`, two reads for the rules,
-/// one audit `INSERT`), so the write lock is held for a few statements however many answers
+/// serves every answer, so the write lock is held for a few statements however many answers
 /// arrived together. Results are in the batch's order. Two answers to the same check-in: the
 /// first is recorded, the second finds it already answered. An answer to an unknown
 /// check-in gets `NotFound` without failing the others; any database error fails the whole
 /// batch (nothing is written) and is returned once.
+///
+/// On PostgreSQL the check-ins' update, the drafts' delete, the observations' and audit rows'
+/// inserts and the rules' read are one statement ([`FOLDED_ANSWERS`]); with the rule states'
+/// write and the commit, a batch is four round trips instead of eight. On SQLite (in
+/// process, no round trips) each is a statement of its own.
 pub async fn answer_checkins(
     db: &Db,
     batch: &[AnswerIn],
@@ -269,6 +298,276 @@ pub async fn answer_checkins(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
+    match db {
+        Db::Postgres(pool) => answer_checkins_folded(pool, batch, rules).await,
+        Db::Sqlite(_) => answer_checkins_stepwise(db, batch, rules).await,
+    }
+}
+
+/// The first answer to each check-in just opened, as (index in the batch, person).
+fn first_answers(batch: &[AnswerIn], opened: &HashMap<i64, i64>) -> Vec<(usize, i64)> {
+    let mut taken = std::collections::HashSet::new();
+    batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let person = *opened.get(&a.checkin_id)?;
+            taken.insert(a.checkin_id).then_some((i, person))
+        })
+        .collect()
+}
+
+/// What the rules are given for one answer recorded: (person, answer, time, observation).
+type RuleItem<'a> = (i64, &'a Answer, DateTime<Utc>, i64);
+
+/// What the rules are given for the answers recorded.
+fn rule_items<'a>(
+    batch: &'a [AnswerIn],
+    recording: &[(usize, i64)],
+    observation_ids: &HashMap<i64, i64>,
+    t: DateTime<Utc>,
+) -> Result<Vec<RuleItem<'a>>> {
+    recording
+        .iter()
+        .map(|(i, person)| {
+            let id = observation_ids
+                .get(&batch[*i].checkin_id)
+                .copied()
+                .ok_or_else(|| {
+                    Error::Internal("an inserted observation was not returned".into())
+                })?;
+            Ok((*person, &batch[*i].answer, t, id))
+        })
+        .collect()
+}
+
+/// The audit row of one recorded answer: the person's own, or a staff member's simulated
+/// entry.
+fn answer_audit(a: &AnswerIn, person: i64) -> (Actor, &'static str) {
+    match a.simulated_by {
+        Some(staff) => (Actor::Staff(staff), "observation.create_simulated"),
+        None => (Actor::Person(person), "observation.create"),
+    }
+}
+
+/// Each answer's outcome, in the batch's order, once its transaction has committed.
+fn outcomes(
+    batch: &[AnswerIn],
+    opened: &HashMap<i64, i64>,
+    statuses: &HashMap<i64, String>,
+    items: &[RuleItem<'_>],
+    recording: &[(usize, i64)],
+    mut triggers: Vec<Vec<rules::Trigger>>,
+) -> Vec<Result<Outcome>> {
+    let mut recorded: HashMap<usize, Recorded> = HashMap::new();
+    for (((i, person), tr), item) in recording.iter().zip(triggers.drain(..)).zip(items) {
+        recorded.insert(
+            *i,
+            Recorded {
+                observation_id: item.3,
+                person_id: *person,
+                triggers: tr,
+            },
+        );
+    }
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match recorded.remove(&i) {
+            Some(r) => Ok(Ok(r)),
+            // A second answer to a check-in recorded in this batch.
+            None if opened.contains_key(&a.checkin_id) => Ok(Err(Closed::AlreadyAnswered)),
+            None => match statuses.get(&a.checkin_id).map(String::as_str) {
+                None => Err(Error::NotFound("check-in")),
+                Some("answered") => Ok(Err(Closed::AlreadyAnswered)),
+                Some(_) => Ok(Err(Closed::Ended)),
+            },
+        })
+        .collect()
+}
+
+/// The batch's answers, one statement for most of a batch (PostgreSQL; see
+/// [`answer_checkins`]). `$1` the time; then one array per column, an element per answer:
+/// check-in, source, reporter, temperature, SpO2, symptoms, urgent, and the audit row's
+/// actor kind, actor id (a person's is their own, filled in here) and action. The rows that come back say, by their first column:
+/// 0 — an observation recorded (check-in, observation id, person); 1 — an answer whose
+/// check-in was not open (check-in, its status as this statement found it); 2 — a person
+/// whose answer was recorded, with what the rules need ([`RuleInput`]; the count of stored
+/// observations is from before this statement). An answer to an unknown check-in gets no row.
+const FOLDED_ANSWERS: &str = concat!(
+    "WITH a AS (
+        SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::float8[], $6::int4[],
+                             $7::text[], $8::bool[], $9::text[], $10::bigint[], $11::text[])
+            WITH ORDINALITY AS a(checkin_id, source, reporter, temperature_c, spo2,
+                                 symptoms, urgent, actor_kind, actor_id, action, ord)
+     ),
+     upd AS (
+        UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
+        WHERE id IN (SELECT checkin_id FROM a) AND status IN ",
+    crate::open_checkin_statuses!(),
+    "
+        RETURNING id, person_id
+     ),
+     del AS (DELETE FROM answer_drafts WHERE checkin_id IN (SELECT id FROM upd)),
+     first AS (
+        SELECT DISTINCT ON (a.checkin_id) a.*, upd.person_id
+        FROM a JOIN upd ON upd.id = a.checkin_id ORDER BY a.checkin_id, a.ord
+     ),
+     ins AS (
+        INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at,
+                                  temperature_c, spo2, symptoms, urgent, created_at)
+        SELECT person_id, checkin_id, source, reporter, $1, temperature_c, spo2, symptoms, urgent, $1
+        FROM first ORDER BY ord
+        RETURNING id, checkin_id, person_id
+     ),
+     aud AS (
+        INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip)
+        SELECT $1, actor_kind, CASE WHEN actor_kind = 'person' THEN person_id ELSE actor_id END,
+               action, 'person', person_id, NULL
+        FROM first ORDER BY ord
+     )
+     SELECT 0, checkin_id, id, NULL::text, NULL::text, NULL::date, NULL::text, person_id, NULL::bigint
+     FROM ins
+     UNION ALL
+     SELECT 1, c.id, NULL, c.status, NULL, NULL, NULL, NULL, NULL
+     FROM checkins c
+     WHERE c.id IN (SELECT checkin_id FROM a) AND c.id NOT IN (SELECT id FROM upd)
+     UNION ALL
+     SELECT 2, p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
+            CASE WHEN s.state IS NULL
+                 THEN (SELECT COUNT(*) FROM observations o WHERE o.person_id = p.id) ELSE 0 END
+     FROM persons p
+     JOIN health_centres h ON h.id = p.health_centre_id
+     LEFT JOIN rule_state s ON s.person_id = p.id
+     WHERE p.id IN (SELECT person_id FROM upd)"
+);
+
+/// One row of [`FOLDED_ANSWERS`].
+type FoldedRow = (
+    i32,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
+async fn answer_checkins_folded(
+    pool: &sqlx::PgPool,
+    batch: &[AnswerIn],
+    rules: &Thresholds,
+) -> Result<Vec<Result<Outcome>>> {
+    let t = now();
+    let n = batch.len();
+    let mut checkin = Vec::with_capacity(n);
+    let mut source = Vec::with_capacity(n);
+    let mut reporter = Vec::with_capacity(n);
+    let mut temperature = Vec::with_capacity(n);
+    let mut spo2 = Vec::with_capacity(n);
+    let mut symptoms = Vec::with_capacity(n);
+    let mut urgent = Vec::with_capacity(n);
+    let mut actor_kind = Vec::with_capacity(n);
+    let mut actor_id = Vec::with_capacity(n);
+    let mut action = Vec::with_capacity(n);
+    for a in batch {
+        checkin.push(a.checkin_id);
+        let simulated = a.simulated_by.is_some();
+        source.push(if simulated {
+            "simulator"
+        } else {
+            a.source.as_str()
+        });
+        reporter.push(if simulated { "staff" } else { "self" });
+        temperature.push(a.answer.temperature.map(Temperature::value));
+        spo2.push(a.answer.spo2.map(Spo2::value));
+        symptoms.push(a.answer.symptoms_json());
+        urgent.push(a.answer.urgent);
+        // The person is known only once the check-in is read: the statement fills it in.
+        let (actor, act) = answer_audit(a, 0);
+        let (kind, id) = actor.parts();
+        actor_kind.push(kind);
+        actor_id.push(id);
+        action.push(act);
+    }
+    let mut tx = pool.begin_write().await?;
+    let rows: Vec<FoldedRow> = sqlx::query_as(FOLDED_ANSWERS)
+        .bind(t)
+        .bind(&checkin)
+        .bind(&source)
+        .bind(&reporter)
+        .bind(&temperature)
+        .bind(&spo2)
+        .bind(&symptoms)
+        .bind(&urgent)
+        .bind(&actor_kind)
+        .bind(&actor_id)
+        .bind(&action)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut opened: HashMap<i64, i64> = HashMap::new();
+    let mut observation_ids: HashMap<i64, i64> = HashMap::new();
+    let mut statuses: HashMap<i64, String> = HashMap::new();
+    let mut read: Vec<RuleInput> = Vec::new();
+    for (kind, id, b, c, d, e, f, g, h) in rows {
+        match (kind, b, c, d, g) {
+            (0, Some(observation), _, _, Some(person)) => {
+                opened.insert(id, person);
+                observation_ids.insert(id, observation);
+            }
+            (1, _, Some(status), _, _) => {
+                statuses.insert(id, status);
+            }
+            (2, Some(centre), Some(zone), Some(overrides), seq) => {
+                read.push((id, centre, zone, overrides, e, f, seq, h.unwrap_or(0)));
+            }
+            _ => {
+                return Err(Error::Internal(
+                    "an unexpected row from the answers' statement".into(),
+                ));
+            }
+        }
+    }
+    // A check-in still open as the statement found it, yet not updated by it, was closed by
+    // a concurrent transaction the update waited for: its status now, in a fresh read.
+    let moved: Vec<i64> = statuses
+        .iter()
+        .filter(|(_, s)| crate::codes::CheckinStatus::is_open_str(s))
+        .map(|(id, _)| *id)
+        .collect();
+    if !moved.is_empty() {
+        let now: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, status FROM checkins WHERE id = ANY($1)")
+                .bind(&moved)
+                .fetch_all(&mut *tx)
+                .await?;
+        statuses.extend(now);
+    }
+    let recording = first_answers(batch, &opened);
+    // The rules count the person's stored observations with this batch's own.
+    for r in &mut read {
+        r.7 += recording.iter().filter(|(_, p)| *p == r.0).count() as i64;
+    }
+    let items = rule_items(batch, &recording, &observation_ids, t)?;
+    let triggers = if items.is_empty() {
+        Vec::new()
+    } else {
+        evaluate_in_tx!(tx, &items, rules, t, Some(read))?
+    };
+    tx.commit().await?;
+    Ok(outcomes(
+        batch, &opened, &statuses, &items, &recording, triggers,
+    ))
+}
+
+/// [`answer_checkins`] a statement at a time (SQLite).
+async fn answer_checkins_stepwise(
+    db: &Db,
+    batch: &[AnswerIn],
+    rules: &Thresholds,
+) -> Result<Vec<Result<Outcome>>> {
     let t = now();
     let mut ids: Vec<i64> = batch.iter().map(|a| a.checkin_id).collect();
     ids.sort_unstable();
@@ -294,16 +593,7 @@ pub async fn answer_checkins(
             }
             q.execute(&mut *tx).await?;
         }
-        // The first answer to each check-in just opened is recorded.
-        let mut taken = std::collections::HashSet::new();
-        let recording: Vec<(usize, i64)> = batch
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| {
-                let person = *opened.get(&a.checkin_id)?;
-                taken.insert(a.checkin_id).then_some((i, person))
-            })
-            .collect();
+        let recording = first_answers(batch, &opened);
         let closed: Vec<i64> = ids.iter().copied().filter(|id| !opened.contains_key(id)).collect();
         let statuses: HashMap<i64, String> = if closed.is_empty() {
             HashMap::new()
@@ -346,50 +636,22 @@ pub async fn answer_checkins(
                 observation_ids.insert(checkin, id);
             }
         }
-        let mut items: Vec<(i64, &Answer, DateTime<Utc>, i64)> = Vec::with_capacity(recording.len());
-        for (i, person) in &recording {
-            let id = observation_ids
-                .get(&batch[*i].checkin_id)
-                .copied()
-                .ok_or_else(|| Error::Internal("an inserted observation was not returned".into()))?;
-            items.push((*person, &batch[*i].answer, t, id));
-        }
-        let mut triggers = if items.is_empty() {
+        let items = rule_items(batch, &recording, &observation_ids, t)?;
+        let triggers = if items.is_empty() {
             Vec::new()
         } else {
             evaluate_in_tx!(tx, &items, rules, t)?
         };
         let rows: Vec<_> = recording
             .iter()
-            .map(|(i, person)| match batch[*i].simulated_by {
-                Some(staff) => (Actor::Staff(staff), "observation.create_simulated", "person", Some(*person), None),
-                None => (Actor::Person(*person), "observation.create", "person", Some(*person), None),
+            .map(|(i, person)| {
+                let (actor, action) = answer_audit(&batch[*i], *person);
+                (actor, action, "person", Some(*person), None)
             })
             .collect();
         audit_many(&mut *tx, &rows).await?;
         tx.commit().await?;
-        let mut recorded: HashMap<usize, Recorded> = HashMap::new();
-        for ((i, person), tr) in recording.iter().zip(triggers.drain(..)) {
-            let observation_id = observation_ids
-                .get(&batch[*i].checkin_id)
-                .copied()
-                .ok_or_else(|| Error::Internal("an inserted observation was not returned".into()))?;
-            recorded.insert(*i, Recorded { observation_id, person_id: *person, triggers: tr });
-        }
-        Ok(batch
-            .iter()
-            .enumerate()
-            .map(|(i, a)| match recorded.remove(&i) {
-                Some(r) => Ok(Ok(r)),
-                // A second answer to a check-in recorded in this batch.
-                None if opened.contains_key(&a.checkin_id) => Ok(Err(Closed::AlreadyAnswered)),
-                None => match statuses.get(&a.checkin_id).map(String::as_str) {
-                    None => Err(Error::NotFound("check-in")),
-                    Some("answered") => Ok(Err(Closed::AlreadyAnswered)),
-                    Some(_) => Ok(Err(Closed::Ended)),
-                },
-            })
-            .collect())
+        Ok(outcomes(batch, &opened, &statuses, &items, &recording, triggers))
     })
 }
 

@@ -586,8 +586,14 @@ async fn behaviour(db: &Db, person_id: i64, id: i64) -> Result<Behaviour> {
 
 /// Prepares `input` as a close contact of case `case_id`: linked to the case, monitored as a
 /// contact, and — when it names a behaviour-history entry of the case — last exposed on that
-/// entry's date unless a date was typed.
-pub async fn as_contact_of(db: &Db, case_id: i64, input: &mut persons::PersonInput) -> Result<()> {
+/// entry's date unless a date was typed. `access` must be allowed to write the case's contacts.
+pub async fn as_contact_of(
+    db: &Db,
+    access: Access<'_>,
+    case_id: i64,
+    input: &mut persons::PersonInput,
+) -> Result<()> {
+    crate::store::guard::check(db, access, case_id, FieldGroup::Contacts, Action::Write).await?;
     input.source_person_id = Some(case_id);
     input.monitoring_type = "contact".into();
     if let Some(bid) = input.behaviour_id {

@@ -23,6 +23,8 @@ pub(super) async fn add_contact(
     Path(id): Path<i64>,
     b: Body<PersonInput>,
 ) -> Result<axum::response::Response, AppError> {
+    // Refused before the body is read: a caller who may not add contacts to this case
+    // learns nothing of how the body would have been judged.
     persons::check(
         &s.db,
         Access::Staff(&who.viewer()),
@@ -32,7 +34,7 @@ pub(super) async fn add_contact(
     )
     .await?;
     let mut input = body(b)?;
-    registry::as_contact_of(&s.db, id, &mut input).await?;
+    registry::as_contact_of(&s.db, Access::Staff(&who.viewer()), id, &mut input).await?;
     create_person(State(s), who, ConnectInfo(addr), Body(input)).await
 }
 

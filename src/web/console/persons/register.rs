@@ -228,21 +228,14 @@ pub(super) async fn new_contact_form(
     axum::extract::Path(id): axum::extract::Path<i64>,
     Query(q): Query<ContactQuery>,
 ) -> Result<Html<String>, HtmlError> {
-    persons::check(
-        &s.db,
-        Access::Staff(&who.viewer()),
-        id,
-        FieldGroup::Contacts,
-        Action::Write,
-    )
-    .await?;
     let mut v = persons::PersonInput {
         behaviour_id: q.behaviour,
         name: q.name,
         phone: q.phone,
         ..Default::default()
     };
-    mimamori_core::store::registry::as_contact_of(&s.db, id, &mut v).await?;
+    mimamori_core::store::registry::as_contact_of(&s.db, Access::Staff(&who.viewer()), id, &mut v)
+        .await?;
     Ok(layout::page(
         lang,
         &who,
@@ -261,15 +254,13 @@ pub(super) async fn create_contact(
 ) -> Result<Response, HtmlError> {
     who.require_health_centre()?;
     who.check_csrf(&f.csrf)?;
-    persons::check(
+    mimamori_core::store::registry::as_contact_of(
         &s.db,
         Access::Staff(&who.viewer()),
         id,
-        FieldGroup::Contacts,
-        Action::Write,
+        &mut f.person,
     )
     .await?;
-    mimamori_core::store::registry::as_contact_of(&s.db, id, &mut f.person).await?;
     register(&s, &who, lang, &addr, f).await
 }
 
