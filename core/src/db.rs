@@ -181,14 +181,15 @@ impl Db {
         }
     }
 
-    /// Writer tasks a group-commit writer runs (the answer writer, the audit writer): two on
-    /// PostgreSQL, so one batch is written while the other's commit waits for its WAL flush;
-    /// one on SQLite, the one writer the file allows.
+    /// Writer tasks a group-commit writer runs (the answer writer, the audit writer): one on
+    /// each backend — on SQLite the one writer the file allows; on PostgreSQL one, because
+    /// answers arriving while a batch commits then make the next batch bigger, and bigger
+    /// batches cost less CPU per answer. Two were run while a batch waited 40 ms for a
+    /// delayed ACK (vendor/README.md); without that stall, one writer took 2,650–2,910
+    /// answers/s at 32 in flight against 2,090–2,400 with two, and as much at 128 and 512
+    /// (BENCHMARKS.md, "Answer ingest: one statement a batch").
     pub fn group_commit_writers(&self) -> usize {
-        match self {
-            Db::Sqlite(_) => 1,
-            Db::Postgres(_) => 2,
-        }
+        1
     }
 
     pub fn backend(&self) -> &'static str {

@@ -1,9 +1,9 @@
 //! Group commit for answers. Every answer that arrives while the previous batch is being
 //! written joins the next one, so at peak a single transaction records dozens of answers
 //! with a handful of statements ([`observations::answer_checkins`]), and a lone answer is
-//! written at once (no waiting for a batch to fill). Two writer tasks per process on
-//! PostgreSQL (one batch is written while the other commits), one on SQLite (the one writer
-//! the file allows).
+//! written at once (no waiting for a batch to fill). One writer task per pool
+//! ([`Db::group_commit_writers`]: on SQLite the file's one writer; on PostgreSQL one, as
+//! measured best once its batches no longer waited for a delayed ACK).
 //!
 //! Nothing is acknowledged before its transaction commits: a request's reply comes from the
 //! writer after the commit. If a batch fails, each of its answers is retried alone, so one
@@ -36,10 +36,7 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer tasks on the current Tokio runtime: on PostgreSQL two, so one
-    /// batch's statements run while the other's commit is being flushed (each commit waits
-    /// for its WAL flush; one writer left the server idle a third of the time at full
-    /// speed); on SQLite one, the one writer the file allows.
+    /// Starts the writer tasks ([`Db::group_commit_writers`]) on the current Tokio runtime.
     pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
         Self::start(db, rules, false)
     }
@@ -95,8 +92,8 @@ impl Ingest {
 
 async fn writer(db: Db, rules: Arc<Thresholds>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // The receiver is held only while waiting for a batch: the other writer takes the next
-    // arrivals while this one writes.
+    // The receiver is held only while waiting for a batch: another writer (where there are
+    // several) takes the next arrivals while this one writes.
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
