@@ -289,11 +289,11 @@ impl Application {
             Arc::new(rules),
             deps.channels.clone(),
         );
-        let state = AppState {
+        let state = AppState::from(crate::web::AppShared {
             periods: Arc::new(periods),
             reporting: Arc::new(reporting),
-            ..state
-        };
+            ..(*state).clone()
+        });
         let door = if role != Role::Work && !config.http.patient_addr.is_empty() {
             Some(Door::open(&config)?)
         } else {

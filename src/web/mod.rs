@@ -31,8 +31,29 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+/// What every request handler is given: one shared [`AppShared`], so cloning it for a
+/// request (axum clones the state for each extractor and middleware) is one reference count,
+/// not twenty fields' worth — with the link signer's key copied each time, the clones and
+/// their drops were ~5 % of the server's CPU under answer ingest (`perf`, BENCHMARKS.md
+/// "Answer ingest: one statement a batch"). Fields are read through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+impl From<AppShared> for AppState {
+    fn from(shared: AppShared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+#[derive(Clone)]
+pub struct AppShared {
     pub db: Db,
     pub config: Arc<Config>,
     pub signer: LinkSigner,
@@ -81,7 +102,7 @@ impl AppState {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
-        AppState {
+        AppState::from(AppShared {
             db: db.clone(),
             signer,
             flows,
@@ -103,21 +124,21 @@ impl AppState {
                 Duration::from_millis(config.http.console_queue_ms),
             )),
             config,
-        }
+        })
     }
 
     /// The same state on the patient lane's own pool, with its own answer writer and audit
     /// writer: what the link form and the provider's webhooks run on (see [`lanes`]).
     pub fn on_pool(&self, db: Db) -> AppState {
-        AppState {
+        AppState::from(AppShared {
             ingest: mimamori_core::ingest::Ingest::spawn_on_own_thread(
                 db.clone(),
                 self.rules.clone(),
             ),
             audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
             db,
-            ..self.clone()
-        }
+            ..(*self.0).clone()
+        })
     }
 
     /// What registration needs from this server: period rules, today in Japan, the answer
