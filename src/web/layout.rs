@@ -10,7 +10,7 @@ const CSS: &str = r#"
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,"Hiragino Sans","Noto Sans JP",sans-serif;line-height:1.6;color:#1b1b1b;background:#f6f7f9}
 a{color:#0b57d0}header{background:#12355b;color:#fff;padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}
 header a{color:#fff;text-decoration:none;padding:.4rem .6rem;border-radius:4px}header a:hover,header a:focus{background:#ffffff22}
-header .brand{font-weight:700;font-size:1.1rem}header .right{margin-left:auto;display:flex;gap:.5rem;align-items:center}
+header .brand{font-weight:700;font-size:1.1rem}header nav{display:flex;flex-wrap:wrap;gap:.25rem}header .right{margin-left:auto;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}
 main{max-width:1100px;margin:0 auto;padding:1rem}main.narrow{max-width:560px}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:top}
 th{background:#eef1f6}.card{background:#fff;border:1px solid #dde;border-radius:8px;padding:1rem;margin:1rem 0}

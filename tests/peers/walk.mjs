@@ -92,6 +92,10 @@ try {
         return !!el && el.hasAttribute('autofocus');
       }, step.focused);
       if (!ok) fail(i, step, `${step.focused} does not take the focus`);
+    } else if (step.fits !== undefined) {
+      // The page fits its window's width: nothing makes a phone scroll sideways.
+      const [wide, window_] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      if (wide > window_) fail(i, step, `${page.url()} is ${wide} px wide in a ${window_} px window`);
     } else if (step.axe) {
       const html = await page.content();
       await checker.setContent(html);
