@@ -194,8 +194,9 @@ pub struct WorkersConfig {
     pub dispatch_interval_ms: u64,
     /// How often an idle queue worker looks for new jobs, in milliseconds.
     pub queue_poll_ms: u64,
-    /// How often pending staff alerts (urgent escalations) are looked for, in milliseconds;
-    /// they have their own lane, never behind a batch of patient sends.
+    /// How often pending staff alerts (urgent escalations) are looked for, in milliseconds,
+    /// besides being sent as soon as they are queued; they have their own lane, never behind
+    /// a batch of patient sends.
     pub alert_interval_ms: u64,
     /// Check-ins claimed per batch.
     pub batch_size: i64,

@@ -109,6 +109,14 @@ async fn writer(db: Db, rules: Arc<Thresholds>, rx: Arc<tokio::sync::Mutex<mpsc:
                     .map(|_| Err(Error::Internal("recording the answer failed".into())))
                     .collect()
             });
+        // An urgent answer's staff alerts are queued and committed: the alert worker sends
+        // them now rather than at its next look (SQLite; PostgreSQL announces them itself).
+        let urgent = results.iter().any(|r| {
+            matches!(r, Ok(Ok(rec)) if rec.triggers.iter().any(|t| t.priority == crate::rules::Priority::Urgent))
+        });
+        if urgent {
+            crate::store::escalations::wake_alerts(&db);
+        }
         for (reply, r) in replies.into_iter().zip(results) {
             // The requester may have gone (client hung up); the answer is recorded anyway.
             let _ = reply.send(r);

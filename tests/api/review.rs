@@ -4,7 +4,7 @@
 use mimamori_core::with_db;
 use serde_json::json;
 
-use crate::helpers::{TestApp, answers, link_in, spawn_app, today};
+use crate::helpers::{TestApp, answers, link_in, spawn_app, spawn_app_with, today};
 
 async fn person_answering(app: &TestApp, phone: &str, e164: &str, spo2: &str, urgent: &str) -> i64 {
     let id = app
@@ -479,5 +479,30 @@ async fn the_queue_filters_by_residence_and_contractor() {
         .await
         .unwrap();
     assert!(!in_queue(&by_org, a) && in_queue(&by_org, b));
+    app.finish().await;
+}
+
+/// An urgent answer's staff alert leaves when it is queued, not at the alert worker's next
+/// look: with that look set to ten minutes, the on-duty nurse still has the alert within the
+/// test's wait (10 s) — on PostgreSQL through the database's announcement to the worker, on
+/// SQLite through the answer writer waking it after the commit. A high (not urgent) answer
+/// queues no alert.
+#[tokio::test]
+async fn an_urgent_answer_alerts_the_nurse_at_once_not_at_the_next_poll() {
+    let app = spawn_app_with(|c| c.workers.alert_interval_ms = 600_000).await;
+    app.login().await;
+    with_db!(&app.db, p => sqlx::query("UPDATE staff SET on_duty = TRUE, phone = '+819099990001' WHERE username = 'nurse'")
+        .execute(p).await.unwrap().rows_affected());
+    // Let the worker's first look (at its start) pass, so only a wake-up can send.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let high = person_answering(&app, "080-1000-0011", "+818010000011", "95", "no").await;
+    let urgent = person_answering(&app, "080-1000-0012", "+818010000012", "93", "no").await;
+    let note = app.wait_for_message("+819099990001").await;
+    assert!(note.body.contains(&format!("/persons/{urgent}")));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notifications").await,
+        1,
+        "one alert, for the urgent answer only (not person {high})"
+    );
     app.finish().await;
 }

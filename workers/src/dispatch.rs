@@ -121,20 +121,27 @@ async fn run_lane(deps: Arc<Deps>, mut shutdown: Shutdown, lane: Lane) {
 /// Staff alerts in their own lane: pending notifications of urgent escalations leave within
 /// a second of being queued, never behind a batch of paced patient sends (which runs in
 /// [`run`]; the provider serves these first, see `RateLimiter::acquire`).
+///
+/// The worker sends as soon as alerts are queued — told by PostgreSQL's announcement
+/// (`escalations::listen_for_alerts`) or, on SQLite, by the writer that committed them —
+/// and looks every `workers.alert_interval_ms` besides, in case an announcement was missed.
 pub async fn run_alerts(deps: Arc<Deps>, mut shutdown: Shutdown) {
     let interval = std::time::Duration::from_millis(deps.config.workers.alert_interval_ms);
+    let listener = tokio::spawn(escalations::listen_for_alerts(deps.db.clone()));
     loop {
         if let Err(e) = notify_staff(&deps).await {
             tracing::error!(error = %e, "staff alerts failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = escalations::alerts_queued() => {}
             _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
             break;
         }
     }
+    listener.abort();
 }
 
 /// Every minute: purges the link form's stale drafts, and asks the provider what became of attempts whose report never arrived (our

@@ -135,12 +135,76 @@ where
 /// [`raise`] in its own transaction.
 pub async fn open(db: &Db, r: Raise<'_>) -> Result<Raised> {
     let t = now();
-    with_db!(db, p => {
+    let raised: Raised = with_db!(db, p => {
         let mut tx = p.begin_write().await?;
         let raised = raise(&mut tx, r, t).await?;
         tx.commit().await?;
-        Ok(raised)
-    })
+        Ok::<_, Error>(raised)
+    })?;
+    if raised.notified {
+        wake_alerts(db);
+    }
+    Ok(raised)
+}
+
+/// The channel on which PostgreSQL announces, at commit, that staff alerts were queued
+/// (migration 0030's trigger on `notifications`).
+pub const ALERT_CHANNEL: &str = "mimamori_alerts";
+
+/// Wakes this process's alert worker (`workers::dispatch::run_alerts`) at once.
+static ALERTS_QUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Tells this process's alert worker that staff alerts were queued by a commit that has
+/// happened. On PostgreSQL the database announces every queued alert to every process
+/// ([`ALERT_CHANNEL`], [`listen_for_alerts`]), so this does nothing there; on SQLite (one
+/// process) the writers that commit an urgent escalation call it.
+pub fn wake_alerts(db: &Db) {
+    if matches!(db, Db::Sqlite(_)) {
+        // Every worker waiting now (one per app; tests run several in a process), and a
+        // permit for one that is busy sending and waits next.
+        ALERTS_QUEUED.notify_waiters();
+        ALERTS_QUEUED.notify_one();
+    }
+}
+
+/// Resolves when staff alerts were queued since the last call (or at once, if they were
+/// queued while nobody waited).
+pub async fn alerts_queued() {
+    ALERTS_QUEUED.notified().await;
+}
+
+/// On PostgreSQL, for as long as the process runs: listens on [`ALERT_CHANNEL`] and wakes
+/// the alert worker on each announcement, reconnecting (after a second) when the
+/// connection is lost. Nothing on SQLite. Missed announcements cost nothing but time: the
+/// worker still looks every `workers.alert_interval_ms`.
+pub async fn listen_for_alerts(db: Db) {
+    let Db::Postgres(pool) = db else { return };
+    loop {
+        let listened = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.listen(ALERT_CHANNEL).await?;
+            // Alerts queued before this connection listened are found by the next look.
+            ALERTS_QUEUED.notify_waiters();
+            ALERTS_QUEUED.notify_one();
+            loop {
+                match l.try_recv().await? {
+                    Some(_) => {
+                        ALERTS_QUEUED.notify_waiters();
+                        ALERTS_QUEUED.notify_one();
+                    }
+                    None => return Ok::<(), sqlx::Error>(()),
+                }
+            }
+        }
+        .await;
+        if let Err(e) = listened {
+            tracing::warn!(error = %e, "listening for staff alerts failed; polling until it is back");
+        }
+        if pool.is_closed() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
