@@ -404,15 +404,16 @@ async fn a_lost_feed_falls_back_to_the_database() {
     app.login().await;
     let id = app.register("+819011110005", "sms", quiet()).await;
     warm(&app, &app.client, id).await;
-    // The listener's connection is cut, and a write lands while nobody listens.
+    // The change feed's connection is cut (not the alert worker's, which listens on its own
+    // channel), and a write lands while nobody listens.
     let cut: i64 = sqlx::query_scalar(
         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%mimamori_changes%'",
     )
     .fetch_one(pool)
     .await
     .unwrap();
-    assert_eq!(cut, 1, "one listening connection per process");
+    assert_eq!(cut, 1, "one change-feed connection per process");
     record(&app, id, 39.9).await;
     until(&app, &app.client, id, |_, b| b.contains("39.9 ℃")).await;
     // The feed comes back (within its retry delay) and pages are kept again.
