@@ -244,6 +244,10 @@ async fn pass_in(
     } else {
         checkins::close_overdue(&deps.db, t, &deps.rules).await?
     };
+    if !escalated.is_empty() {
+        // A silent high-risk person's escalation may be urgent: its alerts leave now.
+        escalations::wake_alerts(&deps.db);
+    }
     let mut out = Pass {
         missed: missed.len() as u64,
         ..Pass::default()

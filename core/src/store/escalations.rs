@@ -157,7 +157,9 @@ static ALERTS_QUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// Tells this process's alert worker that staff alerts were queued by a commit that has
 /// happened. On PostgreSQL the database announces every queued alert to every process
 /// ([`ALERT_CHANNEL`], [`listen_for_alerts`]), so this does nothing there; on SQLite (one
-/// process) the writers that commit an urgent escalation call it.
+/// process) it is called after the commits that can queue alerts: the answer writer's
+/// (an urgent answer), [`open`]'s, and the dispatcher's silence rule's. Other writers'
+/// escalations (unreachable, opted out) are high, not urgent, and queue no alert.
 pub fn wake_alerts(db: &Db) {
     if matches!(db, Db::Sqlite(_)) {
         // Every worker waiting now (one per app; tests run several in a process), and a
