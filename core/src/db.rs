@@ -114,82 +114,69 @@ impl Db {
         }
     }
 
-    /// Starts a group-commit writer: [`Db::group_commit_writers`] copies of `writer`, each
-    /// given the pool to write with. `own_thread = false`: as tasks on the current Tokio
-    /// runtime, on this pool. `own_thread = true`: on a thread of their own with a
-    /// single-threaded runtime and, on PostgreSQL, a pool of their own opened there (one
-    /// connection per writer, the same settings), so their sockets belong to that runtime.
-    /// On the server's runtime each of a batch's round trips waited behind every request
-    /// task ready to run — with 128 answers in flight a 16-answer statement that takes
-    /// 0.8 ms alone took 14 ms, and the writers, not the cores, set the rate (BENCHMARKS.md,
-    /// "Answer ingest: one statement a batch"). The thread ends when every
-    /// writer has returned (their channel's senders all dropped), closing its pool.
-    pub fn spawn_writers<F, Fut>(&self, name: &str, own_thread: bool, writer: F)
+    /// Starts a group-commit writer (the answer writer, the audit writer): one task, given
+    /// the pool to write with — on SQLite the one writer the file allows; on PostgreSQL one
+    /// as well, because answers arriving while a batch commits then make the next batch
+    /// bigger, and bigger batches cost less CPU per answer (two were run while a batch
+    /// waited 40 ms for a delayed ACK, vendor/README.md; without that stall one writer took
+    /// 2,650–2,910 answers/s at 32 in flight against 2,090–2,400 with two — BENCHMARKS.md,
+    /// "Answer ingest: one statement a batch").
+    ///
+    /// `own_thread = false`: a task on the current Tokio runtime, on this pool.
+    /// `own_thread = true`: a thread of its own with a single-threaded runtime and, on
+    /// PostgreSQL, a one-connection pool opened there (the same settings), so its socket
+    /// belongs to that runtime. On the server's runtime each of a batch's round trips waited
+    /// behind every request task ready to run (`BEGIN` alone 1.2 ms with 32 answers in
+    /// flight). The thread ends when the writer returns (its channel's senders all
+    /// dropped), closing its pool. A thread the OS refuses stops the start-up with a panic.
+    pub fn spawn_writer<F, Fut>(&self, name: &str, own_thread: bool, writer: F)
     where
-        F: Fn(Db) -> Fut + Send + 'static,
+        F: FnOnce(Db) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        let n = self.group_commit_writers();
-        if own_thread {
-            let db = self.clone();
-            let started = std::thread::Builder::new()
-                .name(name.to_string())
-                .spawn(move || {
-                    let rt = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            tracing::error!(error = %e, "a writer's runtime could not start");
-                            return;
-                        }
-                    };
-                    rt.block_on(async move {
-                        let db = db.alongside(n as u32);
-                        futures::future::join_all((0..n).map(|_| writer(db.clone()))).await;
-                        if let Db::Postgres(p) = &db {
-                            p.close().await;
-                        }
-                    });
-                });
-            match started {
-                Ok(_) => return,
-                // No thread to be had: the writers run here rather than not at all — but
-                // `writer` went with the failed thread.
-                Err(e) => panic!("cannot start the {name} thread: {e}"),
-            }
-        }
-        for _ in 0..n {
+        if !own_thread {
             tokio::spawn(writer(self.clone()));
+            return;
         }
+        let db = self.clone();
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a writer's runtime could not start");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let db = db.alongside();
+                    writer(db.clone()).await;
+                    if let Db::Postgres(p) = &db {
+                        p.close().await;
+                    }
+                });
+            })
+            .unwrap_or_else(|e| panic!("cannot start the {name} thread: {e}"));
     }
 
-    /// A pool on the same database with the same settings, for `connections` writers on
-    /// another runtime ([`Db::spawn_writers`]); its connections are opened as they are
-    /// first used, on the runtime that uses them. SQLite's connections run on threads of
-    /// their own and are not tied to a runtime: the same pool serves.
-    fn alongside(&self, connections: u32) -> Db {
+    /// A one-connection pool on the same database with the same settings, for a writer on
+    /// another runtime ([`Db::spawn_writer`]); its connection is opened when first used, on
+    /// the runtime that uses it. SQLite's connections run on threads of their own and are
+    /// not tied to a runtime: the same pool serves.
+    fn alongside(&self) -> Db {
         match self {
             Db::Postgres(p) => Db::Postgres(
                 PgPoolOptions::new()
-                    .max_connections(connections)
+                    .max_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_lazy_with((*p.connect_options()).clone()),
             ),
             Db::Sqlite(_) => self.clone(),
         }
-    }
-
-    /// Writer tasks a group-commit writer runs (the answer writer, the audit writer): one on
-    /// each backend — on SQLite the one writer the file allows; on PostgreSQL one, because
-    /// answers arriving while a batch commits then make the next batch bigger, and bigger
-    /// batches cost less CPU per answer. Two were run while a batch waited 40 ms for a
-    /// delayed ACK (vendor/README.md); without that stall, one writer took 2,650–2,910
-    /// answers/s at 32 in flight against 2,090–2,400 with two, and as much at 128 and 512
-    /// (BENCHMARKS.md, "Answer ingest: one statement a batch").
-    pub fn group_commit_writers(&self) -> usize {
-        1
     }
 
     pub fn backend(&self) -> &'static str {

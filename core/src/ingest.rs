@@ -2,8 +2,7 @@
 //! written joins the next one, so at peak a single transaction records dozens of answers
 //! with a handful of statements ([`observations::answer_checkins`]), and a lone answer is
 //! written at once (no waiting for a batch to fill). One writer task per pool
-//! ([`Db::group_commit_writers`]: on SQLite the file's one writer; on PostgreSQL one, as
-//! measured best once its batches no longer waited for a delayed ACK).
+//! ([`Db::spawn_writer`] says why one).
 //!
 //! Nothing is acknowledged before its transaction commits: a request's reply comes from the
 //! writer after the commit. If a batch fails, each of its answers is retried alone, so one
@@ -36,22 +35,21 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer tasks ([`Db::group_commit_writers`]) on the current Tokio runtime.
+    /// Starts the writer task on the current Tokio runtime.
     pub fn spawn(db: Db, rules: Arc<Thresholds>) -> Ingest {
         Self::start(db, rules, false)
     }
 
     /// [`Ingest::spawn`] on a thread of its own with its own connections (the server's
-    /// writers; see [`Db::spawn_writers`]).
+    /// writers; see [`Db::spawn_writer`]).
     pub fn spawn_on_own_thread(db: Db, rules: Arc<Thresholds>) -> Ingest {
         Self::start(db, rules, true)
     }
 
     fn start(db: Db, rules: Arc<Thresholds>, own_thread: bool) -> Ingest {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        db.spawn_writers("mimamori-answers", own_thread, move |db| {
-            writer(db, rules.clone(), rx.clone())
+        db.spawn_writer("mimamori-answers", own_thread, move |db| {
+            writer(db, rules, rx)
         });
         Ingest { jobs }
     }
@@ -90,11 +88,9 @@ impl Ingest {
     }
 }
 
-async fn writer(db: Db, rules: Arc<Thresholds>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // The receiver is held only while waiting for a batch: another writer (where there are
-    // several) takes the next arrivals while this one writes.
-    while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
         let n = batch.len();

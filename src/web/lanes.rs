@@ -390,6 +390,18 @@ impl ConsoleGate {
         }
     }
 
+    /// An admitted request's place, once its start is due under the pace (holding the
+    /// place while it waits for it).
+    async fn seat(&self, permit: tokio::sync::OwnedSemaphorePermit) -> Place<'_> {
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+        let place = Place {
+            gate: self,
+            permit: Some(permit),
+        };
+        self.paced().await;
+        place
+    }
+
     /// A permit to run, or `None`: the waiting room is full or the wait ran out.
     pub async fn admit(&self) -> Option<Place<'_>> {
         self.grow();
@@ -403,13 +415,7 @@ impl ConsoleGate {
             let _ = tokio::time::timeout(PATIENTS_FIRST, done).await;
         }
         if let Ok(p) = self.running.clone().try_acquire_owned() {
-            self.admitted.fetch_add(1, Ordering::Relaxed);
-            let place = Place {
-                gate: self,
-                permit: Some(p),
-            };
-            self.paced().await;
-            return Some(place);
+            return Some(self.seat(p).await);
         }
         // Count ourselves in; leave at once when the room is already full. Counted out
         // however the wait ends — also when the request is dropped while it waits (its
@@ -423,15 +429,7 @@ impl ConsoleGate {
         let got = tokio::time::timeout(self.wait, self.running.clone().acquire_owned()).await;
         drop(waiting);
         match got {
-            Ok(Ok(p)) => {
-                self.admitted.fetch_add(1, Ordering::Relaxed);
-                let place = Place {
-                    gate: self,
-                    permit: Some(p),
-                };
-                self.paced().await;
-                Some(place)
-            }
+            Ok(Ok(p)) => Some(self.seat(p).await),
             _ => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
                 None

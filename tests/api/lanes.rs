@@ -9,7 +9,7 @@ use crate::helpers::{answers, link_in, spawn_app_with};
 
 /// Holds every free connection of `db` (waiting at most `patience` for each) until `release`
 /// fires.
-pub(crate) fn hold_pool(
+fn hold_pool(
     db: Db,
     patience: Duration,
 ) -> (
@@ -38,6 +38,27 @@ pub(crate) fn hold_pool(
     (release, held_rx)
 }
 
+/// A console whose one place is held: every connection of its pool is taken (a storm of
+/// slow searches) and one console request for `path` waits in that place for a connection.
+/// Returns the release of the pool and that request's eventual status.
+pub(crate) async fn hold_the_consoles_one_place(
+    app: &crate::helpers::TestApp,
+    path: &str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<reqwest::StatusCode>,
+) {
+    let (release, held) = hold_pool(app.app_db.clone(), Duration::from_millis(300));
+    assert!(held.await.unwrap() > 0, "the console pool is held");
+    let stuck = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url(path);
+        async move { client.get(url).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (release, stuck)
+}
+
 #[tokio::test]
 async fn patients_answer_while_the_console_is_shed_and_its_pool_is_taken() {
     // One console request at a time and nobody may wait for it.
@@ -53,16 +74,8 @@ async fn patients_answer_while_the_console_is_shed_and_its_pool_is_taken() {
     let link = link_in(&app.wait_for_message("+818030000001").await.body);
 
     // Every connection of the console's pool is taken (a storm of slow searches)…
-    let (release, held) = hold_pool(app.app_db.clone(), Duration::from_millis(300));
-    let held = held.await.unwrap();
-    assert!(held > 0, "the console pool is held");
     // …and one console request holds the only place, waiting for a connection.
-    let stuck = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/api/v1/persons");
-        async move { client.get(url).send().await.unwrap().status() }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (release, stuck) = hold_the_consoles_one_place(&app, "/api/v1/persons").await;
 
     // The API is told at once to retry, in its JSON error body with Retry-After.
     let t = Instant::now();

@@ -755,15 +755,7 @@ async fn a_busy_console_says_to_retry_in_both_languages() {
     })
     .await;
     app.login().await;
-    let (release, held) =
-        crate::lanes::hold_pool(app.app_db.clone(), std::time::Duration::from_millis(300));
-    assert!(held.await.unwrap() > 0, "the console pool is held");
-    let stuck = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url("/persons");
-        async move { client.get(url).send().await.unwrap().status() }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (release, stuck) = crate::lanes::hold_the_consoles_one_place(&app, "/persons").await;
     let b = app.base.clone();
     for (size, name) in [((360, 740), "busy-01-360"), ((1366, 768), "busy-02-1366")] {
         walk(

@@ -226,20 +226,17 @@ impl AuditWriter {
     }
 
     /// [`AuditWriter::spawn`] on a thread of its own with its own connections (the server's
-    /// writers; see [`crate::Db::spawn_writers`]).
+    /// writers; see [`crate::Db::spawn_writer`]).
     pub fn spawn_on_own_thread(db: crate::Db) -> AuditWriter {
         Self::start(db, true)
     }
 
     fn start(db: crate::Db, own_thread: bool) -> AuditWriter {
-        let (jobs, rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
-        // See `Db::group_commit_writers`; the receiver is held only while waiting for a batch.
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        db.spawn_writers("mimamori-audit", own_thread, move |db| {
-            let rx = rx.clone();
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        db.spawn_writer("mimamori-audit", own_thread, move |db| {
             async move {
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);
-                while rx.lock().await.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
                     let rows: Vec<NewAuditRow<'_>> = batch
                         .iter()
                         .map(|(r, _)| {

@@ -162,11 +162,15 @@ static ALERTS_QUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// escalations (unreachable, opted out) are high, not urgent, and queue no alert.
 pub fn wake_alerts(db: &Db) {
     if matches!(db, Db::Sqlite(_)) {
-        // Every worker waiting now (one per app; tests run several in a process), and a
-        // permit for one that is busy sending and waits next.
-        ALERTS_QUEUED.notify_waiters();
-        ALERTS_QUEUED.notify_one();
+        ring();
     }
+}
+
+/// Wakes every alert worker waiting now (one per app; tests run several in a process), and
+/// leaves a permit for one that is busy sending and waits next.
+fn ring() {
+    ALERTS_QUEUED.notify_waiters();
+    ALERTS_QUEUED.notify_one();
 }
 
 /// Resolves when staff alerts were queued since the last call (or at once, if they were
@@ -186,14 +190,10 @@ pub async fn listen_for_alerts(db: Db) {
             let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
             l.listen(ALERT_CHANNEL).await?;
             // Alerts queued before this connection listened are found by the next look.
-            ALERTS_QUEUED.notify_waiters();
-            ALERTS_QUEUED.notify_one();
+            ring();
             loop {
                 match l.try_recv().await? {
-                    Some(_) => {
-                        ALERTS_QUEUED.notify_waiters();
-                        ALERTS_QUEUED.notify_one();
-                    }
+                    Some(_) => ring(),
                     None => return Ok::<(), sqlx::Error>(()),
                 }
             }

@@ -300,7 +300,7 @@ pub async fn answer_checkins(
     }
     match db {
         Db::Postgres(pool) => answer_checkins_folded(pool, batch, rules).await,
-        Db::Sqlite(_) => answer_checkins_stepwise(db, batch, rules).await,
+        Db::Sqlite(pool) => answer_checkins_stepwise(pool, batch, rules).await,
     }
 }
 
@@ -564,7 +564,7 @@ async fn answer_checkins_folded(
 
 /// [`answer_checkins`] a statement at a time (SQLite).
 async fn answer_checkins_stepwise(
-    db: &Db,
+    p: &sqlx::SqlitePool,
     batch: &[AnswerIn],
     rules: &Thresholds,
 ) -> Result<Vec<Result<Outcome>>> {
@@ -572,12 +572,17 @@ async fn answer_checkins_stepwise(
     let mut ids: Vec<i64> = batch.iter().map(|a| a.checkin_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    with_db!(db, p => {
+    {
         let mut tx = p.begin_write().await?;
         let sql = format!(
-            concat!("UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
-             WHERE id IN ({}) AND status IN ", crate::open_checkin_statuses!(), " RETURNING id, person_id"),
-            placeholders(2, ids.len()));
+            concat!(
+                "UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
+             WHERE id IN ({}) AND status IN ",
+                crate::open_checkin_statuses!(),
+                " RETURNING id, person_id"
+            ),
+            placeholders(2, ids.len())
+        );
         let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
         for id in &ids {
             q = q.bind(*id);
@@ -586,7 +591,10 @@ async fn answer_checkins_stepwise(
         // What the link form kept between its screens goes with the answer (one statement
         // per batch; nothing to delete for most).
         if !opened.is_empty() {
-            let sql = format!("DELETE FROM answer_drafts WHERE checkin_id IN ({})", placeholders(1, opened.len()));
+            let sql = format!(
+                "DELETE FROM answer_drafts WHERE checkin_id IN ({})",
+                placeholders(1, opened.len())
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in opened.keys() {
                 q = q.bind(*id);
@@ -594,11 +602,18 @@ async fn answer_checkins_stepwise(
             q.execute(&mut *tx).await?;
         }
         let recording = first_answers(batch, &opened);
-        let closed: Vec<i64> = ids.iter().copied().filter(|id| !opened.contains_key(id)).collect();
+        let closed: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !opened.contains_key(id))
+            .collect();
         let statuses: HashMap<i64, String> = if closed.is_empty() {
             HashMap::new()
         } else {
-            let sql = format!("SELECT id, status FROM checkins WHERE id IN ({})", placeholders(1, closed.len()));
+            let sql = format!(
+                "SELECT id, status FROM checkins WHERE id IN ({})",
+                placeholders(1, closed.len())
+            );
             let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
             for id in &closed {
                 q = q.bind(*id);
@@ -611,22 +626,42 @@ async fn answer_checkins_stepwise(
             let rows = (0..recording.len())
                 .map(|i| {
                     let b = 2 + i * 8;
-                    format!("(${b}, ${}, ${}, ${}, $1, ${}, ${}, ${}, ${}, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
+                    format!(
+                        "(${b}, ${}, ${}, ${}, $1, ${}, ${}, ${}, ${}, $1)",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at, temperature_c, spo2, symptoms, urgent, created_at)
                  VALUES {rows} RETURNING id, checkin_id");
-            let symptoms: Vec<String> = recording.iter().map(|(i, _)| batch[*i].answer.symptoms_json()).collect();
+            let symptoms: Vec<String> = recording
+                .iter()
+                .map(|(i, _)| batch[*i].answer.symptoms_json())
+                .collect();
             let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
             for ((i, person), sym) in recording.iter().zip(&symptoms) {
                 let a = &batch[*i];
                 q = q
                     .bind(*person)
                     .bind(a.checkin_id)
-                    .bind(if a.simulated_by.is_some() { "simulator" } else { a.source.as_str() })
-                    .bind(if a.simulated_by.is_some() { "staff" } else { "self" })
+                    .bind(if a.simulated_by.is_some() {
+                        "simulator"
+                    } else {
+                        a.source.as_str()
+                    })
+                    .bind(if a.simulated_by.is_some() {
+                        "staff"
+                    } else {
+                        "self"
+                    })
                     .bind(a.answer.temperature.map(Temperature::value))
                     .bind(a.answer.spo2.map(Spo2::value))
                     .bind(sym.as_str())
@@ -651,8 +686,10 @@ async fn answer_checkins_stepwise(
             .collect();
         audit_many(&mut *tx, &rows).await?;
         tx.commit().await?;
-        Ok(outcomes(batch, &opened, &statuses, &items, &recording, triggers))
-    })
+        Ok(outcomes(
+            batch, &opened, &statuses, &items, &recording, triggers,
+        ))
+    }
 }
 
 /// An observation entered by staff or a contractor (a nurse's phone call), or imported:
