@@ -186,7 +186,9 @@ impl IntoResponse for HtmlError {
             &both("error-title"),
             maud::html! {
                 main class="narrow" {
-                    h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+                    // Both languages, as the page's text: not the English HTTP reason
+                    // ("503 Service Unavailable"); the code stays for a support call.
+                    h1 { (both("error-title")) " (" (status.as_u16()) ")" }
                     @let lang = crate::web::i18n::current();
                     @let fields = self.0.fields();
                     // What happened in both languages first; then the fields, each in the
