@@ -2,6 +2,7 @@
 //! signed links and channel providers. No HTTP server and no queue runtime here.
 pub mod access;
 pub mod answer;
+pub mod api_schema;
 pub mod call;
 pub mod capacity;
 pub mod changes;

@@ -150,7 +150,14 @@ impl IntoResponse for AppError {
         let fields: Vec<serde_json::Value> = self
             .fields()
             .iter()
-            .map(|f| json!({"field": f.field, "reason": f.message(lang)}))
+            .map(
+                |f| match f.key.as_deref().and_then(|k| k.strip_prefix("err-")) {
+                    Some(rule) => {
+                        json!({"field": f.field, "reason": f.message(lang), "rule": rule})
+                    }
+                    None => json!({"field": f.field, "reason": f.message(lang)}),
+                },
+            )
             .collect();
         let body = json!({
             "error": { "code": self.code(), "message": self.public_message(), "fields": fields }

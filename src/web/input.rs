@@ -17,7 +17,7 @@ use super::error::{AppError, HtmlError};
 /// The largest request body accepted (forms, JSON, provider webhooks).
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-const NUL_REASON: &str = "contains a NUL character (\\0), which cannot be stored; remove it";
+const NUL_REASON: &str = "err-contains-a-nul-character";
 
 fn refuse(path: &str, e: AppError) -> Response {
     if path.starts_with("/api/") {

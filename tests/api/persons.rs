@@ -356,7 +356,8 @@ async fn a_schedule_change_takes_effect_today() {
 }
 
 /// Errors come in the request's language: the API in English unless `Accept-Language`
-/// asks for Japanese; the console in its language (Japanese first).
+/// asks for Japanese, each field's `rule` the same in both; the console in its language
+/// (Japanese first).
 #[tokio::test]
 async fn errors_speak_the_request_language() {
     let app = spawn_app().await;
@@ -384,6 +385,13 @@ async fn errors_speak_the_request_language() {
         .await
         .unwrap();
     assert_eq!(ja["error"]["fields"][0]["reason"], "氏名を入力してください");
+    // The rule broken is named the same in both languages, for programs to match on.
+    for f in 0..2 {
+        let rule = &en["error"]["fields"][f]["rule"];
+        assert!(rule.as_str().is_some_and(|r| !r.is_empty()), "{en}");
+        assert_eq!(rule, &ja["error"]["fields"][f]["rule"]);
+    }
+    assert_eq!(en["error"]["fields"][0]["rule"], "enter-the-person-s-name");
     let phone = ja["error"]["fields"][1]["reason"].as_str().unwrap();
     assert!(
         phone.contains("市外局番") || phone.contains("10桁"),

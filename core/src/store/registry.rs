@@ -74,19 +74,29 @@ pub(crate) fn opt(v: &str) -> Option<String> {
 /// A test record as typed or sent to the API.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["specimen_date"]))]
 pub struct TestInput {
+    #[schemars(transform = crate::api_schema::date)]
     pub specimen_date: String,
+    #[schemars(length(max = 200))]
     pub testing_site: String,
     /// When the result is to be communicated [連絡予定日].
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub planned_contact_date: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub result_date: String,
+    #[schemars(length(max = 200))]
     pub laboratory: String,
+    #[schemars(length(max = 200))]
     pub specimen_type: String,
     /// pcr, antigen_quantitative, antigen_qualitative, lamp, other (default pcr).
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, TEST_METHODS))]
     pub method: String,
     /// positive, negative, pending (default), inconclusive.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, TEST_RESULTS))]
     pub result: String,
     /// Results for other pathogens, free text ("influenza A negative; RSV negative").
+    #[schemars(length(max = 200))]
     pub other_pathogens: String,
 }
 
@@ -246,6 +256,7 @@ pub struct SeverityInput {
     #[schemars(transform = severity_level)]
     pub level: String,
     /// YYYY-MM-DD; default today.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub from_date: String,
 }
 
@@ -348,15 +359,22 @@ pub const INFECTION_LINKS: &[&str] = &["confirmed", "presumed", "unknown"];
 /// A behaviour-history entry [行動歴] as typed or sent to the API.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["on_date", "place"]))]
 pub struct BehaviourInput {
+    #[schemars(transform = crate::api_schema::date)]
     pub on_date: String,
     /// Free text: "12:00–13:30".
+    #[schemars(length(max = 500))]
     pub time_text: String,
+    #[schemars(length(max = 500))]
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub place: String,
     pub place_phone: String,
     /// home, work, school, restaurant, medical, welfare, transport, event, other.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, SETTINGS))]
     pub setting: String,
     /// Who they met there (names, how many).
+    #[schemars(length(max = 500))]
     pub people_met: String,
 }
 

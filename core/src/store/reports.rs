@@ -36,24 +36,34 @@ pub const INFECTION_ROUTES: &[&str] = &["droplet", "contact", "aerosol", "unknow
 /// notification's own fields.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(transform = report_schema)]
 pub struct ReportInput {
     #[serde(flatten)]
     pub person: PersonInput,
     /// patient, asymptomatic, suspected, deceased.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice(s, REPORT_TYPES))]
     pub report_type: String,
+    #[schemars(transform = crate::api_schema::date)]
     pub diagnosis_date: String,
     /// pcr, antigen_quantitative, antigen_qualitative, lamp, clinical, other.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice(s, DIAGNOSIS_METHODS))]
     pub diagnosis_method: String,
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub doctor_name: String,
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub institution_name: String,
     pub institution_phone: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub death_date: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub estimated_infection_date: String,
     /// Where the infection is thought to have happened (prefecture or country, setting).
     pub infection_place: String,
     /// droplet, contact, aerosol, unknown, other.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, INFECTION_ROUTES))]
     pub infection_route: String,
     pub symptoms: String,
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, crate::store::registry::SEVERITY_LEVELS))]
     pub severity: String,
     pub notes: String,
     /// The responsible health centre (a medical institution's filing; default the filer's).
@@ -124,32 +134,32 @@ impl ReportInput {
             (
                 "doctor_name",
                 &self.doctor_name,
-                "the diagnosing doctor's name is required",
+                "err-report-needs-the-doctor-s-name",
             ),
             (
                 "institution_name",
                 &self.institution_name,
-                "the medical institution's name is required",
+                "err-report-needs-the-institution-s-name",
             ),
             (
                 "person.sex",
                 &self.person.sex,
-                "the patient's sex is required",
+                "err-report-needs-the-patient-s-sex",
             ),
             (
                 "person.date_of_birth",
                 &self.person.date_of_birth,
-                "the patient's date of birth is required",
+                "err-report-needs-the-patient-s-date-of-birth",
             ),
             (
                 "person.municipality",
                 &self.person.municipality,
-                "the patient's address (municipality) is required",
+                "err-report-needs-the-patient-s-municipality",
             ),
             (
                 "person.phone",
                 &self.person.phone,
-                "the patient's phone number is required to contact them",
+                "err-report-needs-the-patient-s-phone",
             ),
         ] {
             if v.trim().is_empty() {
@@ -234,6 +244,47 @@ impl ReportInput {
             notifiable: None,
         })
     }
+}
+
+/// The report's schema: the notification's mandatory fields required, and the patient's
+/// fields the notification makes mandatory (sex, date of birth, municipality, phone) stated
+/// as such over the registration's optional ones. What depends on the report type (an onset
+/// date for a patient, a specimen date for an asymptomatic carrier, the date of death) the
+/// refusals name by their `rule`.
+fn report_schema(schema: &mut schemars::Schema) {
+    use crate::api_schema as s;
+    if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        let mut tighten = |field: &str, f: &dyn Fn(&mut schemars::Schema)| {
+            if let Some(v) = props.get_mut(field)
+                && let Ok(mut sub) = schemars::Schema::try_from(v.take())
+            {
+                sub.remove("anyOf");
+                sub.remove("enum");
+                f(&mut sub);
+                *v = sub.to_value();
+            }
+        };
+        tighten("sex", &|x| s::choice(x, s::SEXES));
+        tighten("date_of_birth", &s::date);
+        tighten("municipality", &s::not_blank);
+        tighten("phone", &s::phone);
+    }
+    let required = [
+        "name",
+        "report_type",
+        "diagnosis_date",
+        "diagnosis_method",
+        "doctor_name",
+        "institution_name",
+        "sex",
+        "date_of_birth",
+        "municipality",
+        "phone",
+    ];
+    schema.insert("required".into(), serde_json::json!(required));
 }
 
 /// What filing did.

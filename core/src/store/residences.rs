@@ -21,12 +21,16 @@ pub const KINDS: &[&str] = &["home", "hospital", "lodging", "welfare", "other"];
 /// A new residence entry as typed or sent to the API.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["kind"]))]
 pub struct ResidenceInput {
     /// home, hospital, lodging, welfare or other.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice(s, KINDS))]
     pub kind: String,
     /// The hospital or facility (free text, optional).
+    #[schemars(length(max = 200))]
     pub place: String,
     /// YYYY-MM-DD, not in the future; default today.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub from_date: String,
 }
 

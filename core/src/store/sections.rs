@@ -77,6 +77,23 @@ impl Section {
         }
     }
 
+    /// The JSON Schema of this section's document (the API's OpenAPI document states each
+    /// section's fields, lengths and choices; dates may not be in the future, which a schema
+    /// cannot say).
+    pub fn schema(self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        match self {
+            Section::Welfare => g.subschema_for::<Welfare>(),
+            Section::Household => g.subschema_for::<Household>(),
+            Section::Memo => g.subschema_for::<Memo>(),
+            Section::Interview => g.subschema_for::<Interview>(),
+            Section::UnderlyingConditions => g.subschema_for::<UnderlyingConditions>(),
+            Section::Admission => g.subschema_for::<Admission>(),
+            Section::CareContacts => g.subschema_for::<CareContacts>(),
+            Section::ReleaseDate => g.subschema_for::<ReleaseDate>(),
+            Section::InvestigationContacts => g.subschema_for::<InvestigationContacts>(),
+        }
+    }
+
     /// Checks a document for this section; returns it normalised (trimmed, unknown keys
     /// refused with their name).
     pub fn validate(self, doc: &serde_json::Value, today: NaiveDate) -> Result<serde_json::Value> {
@@ -126,13 +143,14 @@ fn max_len(c: &mut Collect, field: &'static str, v: &Option<String>, max: usize)
 }
 
 /// Welfare liaison needed [福祉部門との連携の要否].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Welfare {
     pub disability: bool,
     pub public_assistance: bool,
     pub childcare_needed: bool,
     pub carer_needed: bool,
+    #[schemars(length(max = 500))]
     pub other: Option<String>,
 }
 impl Check for Welfare {
@@ -142,9 +160,12 @@ impl Check for Welfare {
 }
 
 /// A household member [同居者]; `person_id` once registered as a contact.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(extend("required" = ["name"]))]
 pub struct Member {
+    /// Required, not blank.
+    #[schemars(pattern(crate::api_schema::NOT_BLANK))]
     pub name: String,
     pub relation: Option<String>,
     pub phone: Option<String>,
@@ -152,7 +173,7 @@ pub struct Member {
 }
 
 /// Household flags and members.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Household {
     pub lives_with_elderly: bool,
@@ -160,6 +181,7 @@ pub struct Household {
     pub lives_with_immunosuppressed: bool,
     pub lives_with_pregnant: bool,
     pub lives_with_healthcare_worker: bool,
+    #[schemars(length(max = 30))]
     pub members: Vec<Member>,
 }
 impl Check for Household {
@@ -173,9 +195,10 @@ impl Check for Household {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Memo {
+    #[schemars(length(max = 4000))]
     pub text: Option<String>,
 }
 impl Check for Memo {
@@ -185,16 +208,19 @@ impl Check for Memo {
 }
 
 /// Interview [問診].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Interview {
+    /// Not in the future.
     pub date: Option<NaiveDate>,
     pub institution: Option<String>,
     pub insurance_number: Option<String>,
+    #[schemars(length(max = 1000))]
     pub symptoms: Option<String>,
     pub referred_by_institution: Option<String>,
     pub referred_by_doctor: Option<String>,
     pub previous_admissions: Option<String>,
+    #[schemars(length(max = 2000))]
     pub remarks: Option<String>,
 }
 impl Check for Interview {
@@ -206,7 +232,7 @@ impl Check for Interview {
 }
 
 /// Underlying conditions and medication [基礎疾患・服薬], pregnancy and smoking.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnderlyingConditions {
     pub copd: bool,
@@ -216,12 +242,16 @@ pub struct UnderlyingConditions {
     pub cerebrovascular: bool,
     pub dementia: bool,
     pub other: Option<String>,
+    #[schemars(length(max = 1000))]
     pub medication: Option<String>,
     pub immunosuppressants: bool,
     pub anticancer_drugs: bool,
     pub dialysis: bool,
+    #[schemars(range(max = 45))]
     pub pregnancy_weeks: Option<u8>,
+    #[schemars(range(max = 100))]
     pub smoking_start_age: Option<u8>,
+    #[schemars(range(max = 200))]
     pub cigarettes_per_day: Option<u16>,
 }
 impl UnderlyingConditions {
@@ -258,10 +288,12 @@ impl Check for UnderlyingConditions {
 }
 
 /// Admission ◎ [入院].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admission {
+    /// Not in the future.
     pub admitted_on: Option<NaiveDate>,
+    /// Not in the future, nor before `admitted_on`.
     pub discharged_on: Option<NaiveDate>,
     pub hospital: Option<String>,
     pub doctor: Option<String>,
@@ -271,7 +303,9 @@ pub struct Admission {
     pub ventilator: bool,
     pub ecmo: bool,
     /// discharged, died, transferred, in_hospital.
+    #[schemars(extend("enum" = ["discharged", "died", "transferred", "in_hospital", null]))]
     pub outcome: Option<String>,
+    /// Not in the future; required when `outcome` is `died`.
     pub died_on: Option<NaiveDate>,
     pub cause_of_death: Option<String>,
 }
@@ -300,11 +334,14 @@ impl Check for Admission {
 }
 
 /// Contacts for care: emergency hospital, family doctor, follow-up body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CareContacts {
+    #[schemars(length(max = 200))]
     pub emergency_hospital: Option<String>,
+    #[schemars(length(max = 200))]
     pub family_doctor: Option<String>,
+    #[schemars(length(max = 200))]
     pub follow_up_body: Option<String>,
 }
 impl Check for CareContacts {
@@ -316,9 +353,10 @@ impl Check for CareContacts {
 }
 
 /// Date release from waiting / isolation was communicated ◎ [待機解除連絡年月日].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReleaseDate {
+    /// Not in the future.
     pub communicated_on: Option<NaiveDate>,
 }
 impl Check for ReleaseDate {
@@ -413,9 +451,12 @@ pub async fn get_all(
 
 /// A person named in the investigation [接触者]: whether they were reached and whether they
 /// count as a close contact (close contacts are then registered to be observed).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(extend("required" = ["name"]))]
 pub struct InvestigationContact {
+    /// Required, not blank.
+    #[schemars(pattern(crate::api_schema::NOT_BLANK))]
     pub name: String,
     pub phone: Option<String>,
     pub reached: bool,
@@ -423,9 +464,10 @@ pub struct InvestigationContact {
     pub person_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct InvestigationContacts {
+    #[schemars(length(max = 200))]
     pub contacts: Vec<InvestigationContact>,
 }
 impl Check for InvestigationContacts {

@@ -1,5 +1,5 @@
 //! JSON API, `/api/v1`. Authenticated by the console session cookie (obtained from
-//! `POST /api/v1/session`). Errors are JSON: `{"error": {"code", "message", "fields": [{field, reason}]}}`.
+//! `POST /api/v1/session`). Errors are JSON: `{"error": {"code", "message", "fields": [{field, reason, rule}]}}`.
 use axum::{
     Json, Router,
     extract::{ConnectInfo, Path, State},
@@ -79,6 +79,8 @@ macro_rules! api_routes {
                     entry[stringify!($method)] = op;
                 }
             )*
+            section_paths(&mut paths, &mut generator);
+            duplicate_answers(&mut paths, &mut generator);
             // The error body every operation refers to.
             generator.subschema_for::<ApiError>();
             let schemas: serde_json::Map<String, serde_json::Value> = generator
@@ -90,7 +92,7 @@ macro_rules! api_routes {
                 "info": {
                     "title": "mimamori API",
                     "version": env!("CARGO_PKG_VERSION"),
-                    "description": "Health observation and case registry. Log in first with POST /api/v1/session {username, password} then POST /api/v1/session/mfa {challenge, code}; the session cookie authenticates the rest. Errors: {\"error\": {\"code\", \"message\", \"fields\": [{\"field\", \"reason\"}]}}, reasons in the request's language (Accept-Language)."
+                    "description": "Health observation and case registry. Log in first with POST /api/v1/session {username, password} then POST /api/v1/session/mfa {challenge, code}; the session cookie authenticates the rest. Errors: {\"error\": {\"code\", \"message\", \"fields\": [{\"field\", \"reason\", \"rule\"}]}}, reasons in the request's language (Accept-Language), rules the same in every language."
                 },
                 "paths": paths,
                 "components": {
@@ -145,7 +147,19 @@ struct ApiErrorBody {
     /// invalid, not_found, forbidden, unauthorized, conflict, possible_duplicate, …
     code: String,
     message: String,
-    fields: Vec<mimamori_core::FieldError>,
+    fields: Vec<ApiFieldError>,
+}
+
+/// One refused field.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct ApiFieldError {
+    field: String,
+    /// Why, and how to put it right, in the request's language.
+    reason: String,
+    /// The rule broken, the same in every language (`the-date-is-in-the-future-check-it`):
+    /// match on this rather than on `reason`. Absent for a few reasons of their own.
+    rule: Option<String>,
 }
 
 /// A page of search results.
@@ -164,6 +178,78 @@ struct SearchResult {
 #[allow(dead_code)]
 struct MergeResult {
     merge_id: i64,
+}
+
+/// The operations that register someone answer 409 `possible_duplicate` with the people
+/// who may be the same one (until `not_duplicate` or `person_id` is given).
+fn duplicate_answers(
+    paths: &mut serde_json::Map<String, serde_json::Value>,
+    g: &mut schemars::SchemaGenerator,
+) {
+    let schema = serde_json::to_value(g.subschema_for::<PossibleDuplicate>()).unwrap_or_default();
+    for op in paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|e| e.values_mut())
+    {
+        if matches!(
+            op["operationId"].as_str(),
+            Some("create_person" | "add_contact" | "file_report")
+        ) {
+            op["responses"]["409"] = serde_json::json!({
+                "description": "possible_duplicate: people who may be this one",
+                "content": {"application/json": {"schema": schema.clone()}}
+            });
+        }
+    }
+}
+
+/// The 409 answer of a registration that may be a person already registered.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct PossibleDuplicate {
+    error: PossibleDuplicateBody,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct PossibleDuplicateBody {
+    /// `possible_duplicate`.
+    code: String,
+    message: String,
+    candidates: Vec<persons::DuplicateCandidate>,
+}
+
+/// `PUT /persons/{id}/sections/{section}` takes a different document for each section, so
+/// the document lists each section as a path of its own (`put_section_welfare`, …) with that
+/// section's schema for the request and the answer; the route stays one.
+fn section_paths(
+    paths: &mut serde_json::Map<String, serde_json::Value>,
+    g: &mut schemars::SchemaGenerator,
+) {
+    use mimamori_core::store::sections::Section;
+    let Some(mut op) = paths
+        .remove("/api/v1/persons/{id}/sections/{section}")
+        .and_then(|mut entry| entry.get_mut("put").map(serde_json::Value::take))
+    else {
+        return;
+    };
+    if let Some(params) = op["parameters"].as_array_mut() {
+        params.retain(|p| p["name"] != "section");
+    }
+    for s in Section::ALL {
+        let key = s.key();
+        let schema = serde_json::to_value(s.schema(g)).unwrap_or_default();
+        let mut one = op.clone();
+        one["operationId"] = format!("put_section_{key}").into();
+        one["summary"] = format!("Write the {key} record group whole").into();
+        one["requestBody"]["content"]["application/json"]["schema"] = schema.clone();
+        one["responses"]["200"]["content"]["application/json"]["schema"] = schema;
+        paths.insert(
+            format!("/api/v1/persons/{{id}}/sections/{key}"),
+            serde_json::json!({ "put": one }),
+        );
+    }
 }
 
 /// OpenAPI 3.0 has no boolean schemas: "any value" (`true`, schemars' schema for

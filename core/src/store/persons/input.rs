@@ -6,46 +6,73 @@ use super::*;
 /// every problem can be reported at once with its field name.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(extend("required" = ["name"]))]
 pub struct PersonInput {
+    #[schemars(length(max = 100))]
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub name: String,
+    #[schemars(transform = crate::api_schema::phone_or_blank)]
     pub phone: String,
+    #[schemars(transform = crate::api_schema::email_or_blank)]
     pub email: String,
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, &["sms", "email", "voice"]))]
     pub channel: String,
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, &["ja", "en"]))]
     pub language: String,
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, &["patient", "contact"]))]
     pub monitoring_type: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub observation_start: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub observation_end: String,
     /// Local times of the daily check-ins, HH:MM, comma-separated for more than one a day
     /// ("09:00,17:00"; default 09:00).
+    #[schemars(transform = crate::api_schema::times_or_blank)]
     pub checkin_time: String,
     /// YYYY-MM-DD; lets the person identify themself on the inbound phone line.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub date_of_birth: String,
     /// Channel to try when the main one fails or goes unanswered (sms, email, voice).
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, &["sms", "email", "voice"]))]
     pub fallback_channel: String,
     /// Automated calls read slower, with pauses, and wait longer for keys (elderly people).
     pub slow_speech: bool,
     /// Name in kana [フリガナ]; used to find duplicates.
+    #[schemars(length(max = 100))]
     pub name_kana: String,
     /// male, female, other, unknown.
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, crate::api_schema::SEXES))]
     pub sex: String,
+    #[schemars(length(max = 50))]
     pub nationality: String,
     /// JIS prefecture code, "01"–"47".
+    #[schemars(transform = crate::api_schema::prefecture_or_blank)]
     pub prefecture_code: String,
+    #[schemars(length(max = 50))]
     pub municipality: String,
     /// The rest of the address.
+    #[schemars(length(max = 200))]
     pub address: String,
+    #[schemars(length(max = 100))]
     pub occupation: String,
+    #[schemars(length(max = 100))]
     pub workplace: String,
+    #[schemars(length(max = 200))]
     pub emergency_contact: String,
     /// YYYY-MM-DD [受付日]; default today.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub reception_date: String,
     /// Day 0 of the period, one of: onset (symptomatic), specimen (asymptomatic), last
     /// exposure (contact). With one of them, `observation_start` and `observation_end` may be
     /// left empty and are computed from `flows/periods.toml`.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub onset_date: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub specimen_date: String,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub last_exposure_date: String,
     /// Why `observation_end` differs from the computed end (required then).
+    #[schemars(length(max = 500))]
     pub period_override_reason: String,
     /// For a close contact: the id of the case that made them one.
     #[serde(deserialize_with = "crate::domain::lenient::opt_i64")]
@@ -146,6 +173,7 @@ pub struct ScheduleInput {
     #[schemars(extend("enum" = ["", "ja", "en"]))]
     pub language: String,
     /// "HH:MM", comma-separated for several check-ins a day.
+    #[schemars(transform = crate::api_schema::times_or_blank)]
     pub checkin_time: String,
     /// "yes" / "no": calls read slower with pauses and wait longer for keys.
     #[schemars(extend("enum" = ["", "yes", "no", "true", "false", "1", "0"]))]
@@ -276,6 +304,12 @@ impl PersonInput {
         let computed = basis.map(|(b, d0, _)| periods.compute(b, d0));
         let start = if self.observation_start.trim().is_empty() && computed.is_some() {
             computed.as_ref().map(|p| p.start)
+        } else if self.observation_start.trim().is_empty() {
+            c.push(
+                "observation_start",
+                "err-enter-the-start-date-or-an-onset-specimen-or",
+            );
+            None
         } else {
             c.take(parse_date("observation_start", &self.observation_start))
         };
@@ -421,21 +455,37 @@ impl PersonInput {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BasicInput {
+    #[schemars(length(max = 100))]
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub name: Option<String>,
+    #[schemars(length(max = 100))]
     pub name_kana: Option<String>,
+    #[schemars(transform = crate::api_schema::phone_or_blank)]
     pub phone: Option<String>,
+    #[schemars(transform = crate::api_schema::email_or_blank)]
     pub email: Option<String>,
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub date_of_birth: Option<String>,
+    #[schemars(transform = |s: &mut schemars::Schema| crate::api_schema::choice_or_blank(s, crate::api_schema::SEXES))]
     pub sex: Option<String>,
+    #[schemars(length(max = 50))]
     pub nationality: Option<String>,
+    #[schemars(transform = crate::api_schema::prefecture_or_blank)]
     pub prefecture_code: Option<String>,
+    #[schemars(length(max = 50))]
     pub municipality: Option<String>,
+    #[schemars(length(max = 200))]
     pub address: Option<String>,
+    #[schemars(length(max = 100))]
     pub occupation: Option<String>,
+    #[schemars(length(max = 100))]
     pub workplace: Option<String>,
+    #[schemars(length(max = 200))]
     pub emergency_contact: Option<String>,
     /// A new end of the observation period; needs `period_override_reason`.
+    #[schemars(transform = crate::api_schema::date_or_blank)]
     pub observation_end: Option<String>,
+    #[schemars(length(max = 500))]
     pub period_override_reason: Option<String>,
 }
 
