@@ -165,7 +165,7 @@ impl Check for Welfare {
 #[schemars(extend("required" = ["name"]))]
 pub struct Member {
     /// Required, not blank.
-    #[schemars(pattern(crate::api_schema::NOT_BLANK))]
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub name: String,
     pub relation: Option<String>,
     pub phone: Option<String>,
@@ -456,7 +456,7 @@ pub async fn get_all(
 #[schemars(extend("required" = ["name"]))]
 pub struct InvestigationContact {
     /// Required, not blank.
-    #[schemars(pattern(crate::api_schema::NOT_BLANK))]
+    #[schemars(transform = crate::api_schema::not_blank)]
     pub name: String,
     pub phone: Option<String>,
     pub reached: bool,
