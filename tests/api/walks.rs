@@ -340,6 +340,14 @@ async fn a_nurse_finds_and_resolves_an_urgent_case() {
         shot("nurse-07-register-error"),
         go(&format!("{b}/reports/new")),
         axe("console-report"),
+        // The occurrence report sent empty: each mandatory field named once, in Japanese.
+        json!({"submit": "main form button[type=submit]"}),
+        json!({"see": "診断した医師の氏名は必須です"}),
+        json!({"see": "有症状の患者は発症日が必須です"}),
+        // Not asked again as the period it would give (the form has no fields for it).
+        json!({"not_see": "観察開始日"}),
+        axe("console-report-error"),
+        shot("nurse-07b-report-error"),
         go(&format!("{b}/account")),
         axe("console-account"),
         go(&format!("{b}/persons/{calm}")),

@@ -216,8 +216,24 @@ impl ReportInput {
         let parsed = match person.parse_with(periods, today) {
             Ok(p) => Some(p),
             Err(Error::Invalid(f)) => {
+                // A missing day 0 is already named (the onset or specimen date the report
+                // type needs): the period it would give is not asked for again (the report
+                // form has no period fields; the API may still send them).
+                let day0_named =
+                    c.0.iter()
+                        .any(|x| matches!(&*x.field, "onset_date" | "specimen_date"));
+                let period_asked = |e: &crate::error::FieldError| {
+                    matches!(
+                        e.key.as_deref(),
+                        Some(
+                            "err-enter-the-start-date-or-an-onset-specimen-or"
+                                | "err-enter-the-end-date-or-an-onset-specimen-or-last"
+                        )
+                    )
+                };
                 for e in f {
-                    if !c.0.iter().any(|x| x.field == e.field) {
+                    if !c.0.iter().any(|x| x.field == e.field) && !(day0_named && period_asked(&e))
+                    {
                         c.0.push(e);
                     }
                 }
