@@ -232,8 +232,9 @@ impl ReportInput {
                     )
                 };
                 for e in f {
-                    if !c.0.iter().any(|x| x.field == e.field) && !(day0_named && period_asked(&e))
-                    {
+                    let named = c.0.iter().any(|x| x.field == e.field);
+                    let implied = day0_named && period_asked(&e);
+                    if !named && !implied {
                         c.0.push(e);
                     }
                 }
