@@ -770,36 +770,14 @@ async fn an_imports_progress_page_is_its_starters_only() {
     let app = spawn_app().await;
     let csrf = app.login().await;
     let oc = app.user("nurse2", Role::HealthCentreStaff, None).await;
-    // Multipart by hand (the tests' reqwest has no multipart feature).
-    let post = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
-        let b = "mimamori-test-boundary";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend(
-                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                    .bytes(),
-            );
-        }
-        if let Some(f) = file {
-            body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\nContent-Type: text/csv\r\n\r\n").bytes());
-            body.extend(f);
-            body.extend(b"\r\n");
-        }
-        body.extend(format!("--{b}--\r\n").bytes());
-        app.client
-            .post(app.url("/imports"))
-            .header("content-type", format!("multipart/form-data; boundary={b}"))
-            .body(body)
-            .send()
-    };
+    let post = |fields, file| app.post_multipart("/imports", fields, file);
     let csv = "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n\
                C1,patient,2022-01-10,pcr,医師,病院,患者 一,1950-01-01,090-4000-0001,2022-01-09,female,港区\n";
     let r = post(
         vec![("csrf", csrf.clone()), ("mapping", String::new())],
         Some(csv.as_bytes().to_vec()),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), 200, "the dry run");
     let page = r.text().await.unwrap();
     let token = page
@@ -808,9 +786,7 @@ async fn an_imports_progress_page_is_its_starters_only() {
         .and_then(|s| s.split('"').next())
         .expect("the dry run's go-ahead token")
         .to_string();
-    let r = post(vec![("csrf", csrf), ("token", token.clone())], None)
-        .await
-        .unwrap();
+    let r = post(vec![("csrf", csrf), ("token", token.clone())], None).await;
     assert!(r.status().is_redirection(), "the import starts");
     let progress = format!("/imports/0?token={token}");
     // The starter follows it to the batch; the other member finds nothing.
@@ -826,5 +802,87 @@ async fn an_imports_progress_page_is_its_starters_only() {
     let r = oc.get(app.url(&progress)).send().await.unwrap();
     assert_eq!(r.status(), 404, "another's progress page");
     assert!(!r.text().await.unwrap().contains("/imports/1"));
+    app.finish().await;
+}
+
+/// A file whose dry run takes longer than the upload's request may wait (here a fifth of a
+/// 1 s request limit) is checked in the background: the upload answers with a progress page
+/// that refreshes itself and counts the rows read, its starter's only, which leads to the
+/// dry run's report and its go-ahead when the check ends; the import then runs as before.
+#[tokio::test]
+async fn a_long_dry_run_goes_on_behind_a_progress_page() {
+    let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
+    let csrf = app.login().await;
+    let oc = app.user("nurse2", Role::HealthCentreStaff, None).await;
+    let mut csv = String::from(
+        "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n",
+    );
+    for i in 0..3000 {
+        csv.push_str(&format!(
+            "C{i},patient,2022-01-10,pcr,医師,病院,患者 {i},1950-01-01,090{i:08},2022-01-09,female,港区\n"
+        ));
+    }
+    let post = |fields, file| app.post_multipart("/imports", fields, file);
+    let r = post(
+        vec![("csrf", csrf.clone()), ("mapping", String::new())],
+        Some(csv.into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status(), 303, "answered before the check ends");
+    let progress = r.headers()["location"].to_str().unwrap().to_string();
+    let token = progress.split("token=").nth(1).unwrap().to_string();
+    let page = app.get(&progress).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("http-equiv=\"refresh\"") && page.contains("ファイルを確認しています"),
+        "the progress page refreshes itself: {page}"
+    );
+    let r = oc.get(app.url(&progress)).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another's progress page");
+    let mut status = 200;
+    for _ in 0..600 {
+        status = app.get(&progress).await.status().as_u16();
+        if status != 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 303, "the check ends");
+    let r = app.get(&format!("/imports/pending/{token}")).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(&format!("name=\"token\" value=\"{token}\"")),
+        "the go-ahead: {page}"
+    );
+    assert!(page.contains("3000"), "the dry run's counts: {page}");
+    let r = oc
+        .get(app.url(&format!("/imports/pending/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "another's dry run");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM persons").await,
+        0,
+        "a dry run writes nothing"
+    );
+    let r = post(vec![("csrf", csrf), ("token", token.clone())], None).await;
+    assert!(r.status().is_redirection(), "the import starts");
+    let mut done = 0;
+    for _ in 0..1200 {
+        done = app
+            .get(&format!("/imports/0?token={token}"))
+            .await
+            .status()
+            .as_u16();
+        if done == 303 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done, 303, "the import ends");
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3000);
     app.finish().await;
 }

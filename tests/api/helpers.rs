@@ -168,6 +168,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A console form with a file, as a browser sends it (see [`multipart`]).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: Vec<(&str, String)>,
+        file: Option<Vec<u8>>,
+    ) -> reqwest::Response {
+        let (content_type, body) = multipart(fields, file);
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -378,4 +395,23 @@ pub async fn invalid_fields(r: reqwest::Response) -> Vec<String> {
         .iter()
         .map(|f| f["field"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A `multipart/form-data` body by hand (the tests' reqwest has no multipart feature): the
+/// fields, then a CSV file when given. Returns the content type and the body.
+pub fn multipart(fields: Vec<(&str, String)>, file: Option<Vec<u8>>) -> (String, Vec<u8>) {
+    let b = "mimamori-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes(),
+        );
+    }
+    if let Some(f) = file {
+        body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\nContent-Type: text/csv\r\n\r\n").bytes());
+        body.extend(f);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{b}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
 }

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}", get(batch))
         .route("/imports/{id}/report.csv", get(report_csv))
         .route("/imports/{id}/undo", post(undo))
+        .route("/imports/pending/{token}", get(pending_page))
         .route("/imports/pending/{token}/report.csv", get(pending_csv))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
 }
@@ -80,7 +81,18 @@ struct Upload {
 
 #[derive(Clone)]
 enum Running {
-    Going { done: usize, total: usize },
+    /// A dry run reading and checking the file: rows read so far.
+    Checking {
+        read: usize,
+    },
+    /// A dry run ended: its report waits under the same token.
+    Checked,
+    /// A dry run refused the file (which field, why).
+    Refused(Vec<mimamori_core::FieldError>),
+    Going {
+        done: usize,
+        total: usize,
+    },
     Done(i64),
     Failed(String),
 }
@@ -320,7 +332,8 @@ async fn upload(
             // Finished runs are kept an hour for their progress page, then forgotten.
             let mut running = pending.running.lock().expect("lock");
             running.retain(|_, r| {
-                matches!(r.state, Running::Going { .. }) || r.at.elapsed() < FINISHED_KEPT
+                matches!(r.state, Running::Going { .. } | Running::Checking { .. })
+                    || r.at.elapsed() < FINISHED_KEPT
             });
             running.insert(
                 token.clone(),
@@ -415,65 +428,131 @@ async fn upload(
             }
         },
     };
-    let periods = s.periods.clone();
-    let report_csv = std::sync::Mutex::new(Vec::new());
-    let to_report = |b: &[u8]| {
-        report_csv.lock().expect("report").extend_from_slice(b);
-        Ok(())
-    };
-    let opt = imports::Options {
-        periods: &periods,
-        today: japan_today(),
-        file_name: &file_name,
-        progress: &|_, _| {},
-        lang,
-        report_csv: Some(&to_report),
-    };
-    let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
-    let result = match contacts_of {
-        Some(case) => match import::read(&bytes, &mapping.encoding) {
-            Ok(sheet) => {
-                imports::contacts(&s.db, &who.viewer(), case, &sheet, true, window, opt).await
-            }
-            Err(e) => Err(e),
-        },
-        None => imports::dry_run(&s.db, &who.viewer(), &mapping, &bytes, opt).await,
-    };
-    let mut report_csv = report_csv.into_inner().expect("report");
-    let report = match result {
-        Ok(r) => r,
-        Err(Error::Invalid(f)) => return form_again(lang, &who, &s, f),
-        Err(e) => return Err(e.into()),
-    };
+    // The dry run runs as a task of its own: a file checked within a few seconds is shown at
+    // once; a larger one goes on in the background while a progress page refreshes itself
+    // (a 50 MB file takes longer than a request may).
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let body = html! {
-        p { (tr(lang, "import-dry-run-lead")) " " strong { (file_name) } }
-        (summary(lang, &report))
-        p class="actions" {
-            a class="button" href=(format!("/imports/pending/{token}/report.csv")) { (tr(lang, "import-download-report")) }
-        }
-        (problem_rows(lang, &report))
-        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
-            input type="hidden" name="csrf" value=(who.csrf);
-            input type="hidden" name="token" value=(token);
-            p { (tr(lang, "import-go-ahead-help")) }
-            button type="submit" { (tr(lang, "import-run")) }
-        }
+    pending.running.lock().expect("lock").insert(
+        token.clone(),
+        Run {
+            staff_id: who.id,
+            at: std::time::Instant::now(),
+            state: Running::Checking { read: 0 },
+        },
+    );
+    let check = Check {
+        s: s.clone(),
+        viewer: who.viewer(),
+        staff_id: who.id,
+        lang,
+        token: token.clone(),
+        file_name,
+        bytes,
+        mapping,
+        contacts_of,
     };
-    {
+    let mut task = tokio::spawn(check.run());
+    // Well within the request's own time limit.
+    let inline = DRY_RUN_INLINE.min(std::time::Duration::from_millis(
+        s.config.http.request_timeout_secs * 1000 / 5,
+    ));
+    match tokio::time::timeout(inline, &mut task).await {
+        Ok(joined) => {
+            pending.running.lock().expect("lock").remove(&token);
+            match joined.map_err(|e| AppError::Core(Error::Internal(e.to_string())))? {
+                Ok(()) => dry_run_page(lang, &who, &s, &token),
+                Err(Error::Invalid(f)) => form_again(lang, &who, &s, f),
+                Err(e) => Err(e.into()),
+            }
+        }
+        // Still checking: the task goes on (a dropped handle does not stop it).
+        Err(_) => Ok(Redirect::to(&format!("/imports/0?token={token}")).into_response()),
+    }
+}
+
+/// How long the upload's request waits for its dry run before it answers with the progress
+/// page instead (at most a fifth of `http.request_timeout_secs`).
+const DRY_RUN_INLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A dry run of an uploaded file, for [`upload`]: its report is kept under `token` for the
+/// go-ahead, and the run's progress and end in `running` (for the progress page).
+struct Check {
+    s: AppState,
+    viewer: mimamori_core::access::Viewer,
+    staff_id: i64,
+    lang: Lang,
+    token: String,
+    file_name: String,
+    bytes: Vec<u8>,
+    mapping: Mapping,
+    contacts_of: Option<i64>,
+}
+
+impl Check {
+    async fn run(self) -> Result<(), Error> {
+        let pending = self.s.imports.clone();
+        let token = self.token.clone();
+        let r = self.check().await;
+        let state = match &r {
+            Ok(()) => Running::Checked,
+            Err(Error::Invalid(f)) => Running::Refused(f.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "console dry run failed");
+                Running::Failed(e.to_string())
+            }
+        };
+        if let Some(run) = pending.running.lock().expect("lock").get_mut(&token) {
+            (run.state, run.at) = (state, std::time::Instant::now());
+        }
+        r
+    }
+
+    async fn check(self) -> Result<(), Error> {
+        let s = &self.s;
+        let pending = s.imports.clone();
+        let periods = s.periods.clone();
+        let report_csv = std::sync::Mutex::new(Vec::new());
+        let to_report = |b: &[u8]| {
+            report_csv.lock().expect("report").extend_from_slice(b);
+            Ok(())
+        };
+        let progress = |read: usize, total: usize| {
+            if total == 0
+                && let Some(r) = pending.running.lock().expect("lock").get_mut(&self.token)
+            {
+                r.state = Running::Checking { read };
+            }
+        };
+        let opt = imports::Options {
+            periods: &periods,
+            today: japan_today(),
+            file_name: &self.file_name,
+            progress: &progress,
+            lang: self.lang,
+            report_csv: Some(&to_report),
+        };
+        let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
+        let report = match self.contacts_of {
+            Some(case) => {
+                let sheet = import::read(&self.bytes, &self.mapping.encoding)?;
+                imports::contacts(&s.db, &self.viewer, case, &sheet, true, window, opt).await?
+            }
+            None => imports::dry_run(&s.db, &self.viewer, &self.mapping, &self.bytes, opt).await?,
+        };
+        let mut report_csv = report_csv.into_inner().expect("report");
         let mut ups = pending.uploads.lock().expect("lock");
         ups.retain(|_, u| {
-            u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != who.id
+            u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != self.staff_id
         });
         ups.insert(
-            token,
+            self.token,
             Upload {
-                staff_id: who.id,
-                contacts_of,
+                staff_id: self.staff_id,
+                contacts_of: self.contacts_of,
                 at: std::time::Instant::now(),
-                file_name,
-                mapping,
-                bytes,
+                file_name: self.file_name,
+                mapping: self.mapping,
+                bytes: self.bytes,
                 report_csv: if report_csv.is_empty() {
                     report.csv()
                 } else {
@@ -482,8 +561,49 @@ async fn upload(
                 report,
             },
         );
+        Ok(())
     }
-    Ok(layout::page(lang, &who, tr(lang, "import-dry-run"), body).into_response())
+}
+
+/// A dry run's report, with the button that starts the import (the upload's answer, or the
+/// page its progress page leads to).
+fn dry_run_page(
+    lang: Lang,
+    who: &CurrentStaff,
+    s: &AppState,
+    token: &str,
+) -> Result<Response, HtmlError> {
+    let ups = s.imports.uploads.lock().expect("lock");
+    let up = ups
+        .get(token)
+        .filter(|u| u.staff_id == who.id)
+        .ok_or(AppError::Core(Error::NotFound("dry run")))?;
+    let body = html! {
+        p { (tr(lang, "import-dry-run-lead")) " " strong { (up.file_name) } }
+        (summary(lang, &up.report))
+        p class="actions" {
+            a class="button" href=(format!("/imports/pending/{token}/report.csv")) { (tr(lang, "import-download-report")) }
+        }
+        (problem_rows(lang, &up.report))
+        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
+            input type="hidden" name="csrf" value=(who.csrf);
+            input type="hidden" name="token" value=(token);
+            p { (tr(lang, "import-go-ahead-help")) }
+            button type="submit" { (tr(lang, "import-run")) }
+        }
+    };
+    Ok(layout::page(lang, who, tr(lang, "import-dry-run"), body).into_response())
+}
+
+/// `GET /imports/pending/{token}`: a dry run's report, once its progress page has seen it end.
+async fn pending_page(
+    State(s): State<AppState>,
+    who: CurrentStaff,
+    UiLang(lang): UiLang,
+    Path(token): Path<String>,
+) -> Result<Response, HtmlError> {
+    may(&who)?;
+    dry_run_page(lang, &who, &s, &token)
 }
 
 fn form_again(
@@ -568,6 +688,20 @@ async fn batch(
                 };
                 return Ok(layout::page(lang, &who, tr(lang, "import-title"), body).into_response());
             }
+            Some(Running::Checking { read }) => {
+                let body = html! {
+                    meta http-equiv="refresh" content="2";
+                    p role="status" { (tr(lang, "import-checking")) " " (read) }
+                    progress aria-label=(tr(lang, "import-checking")) {}
+                };
+                return Ok(
+                    layout::page(lang, &who, tr(lang, "import-dry-run"), body).into_response()
+                );
+            }
+            Some(Running::Checked) => {
+                return Ok(Redirect::to(&format!("/imports/pending/{}", q.token)).into_response());
+            }
+            Some(Running::Refused(f)) => return form_again(lang, &who, &s, f),
             Some(Running::Done(b)) => id = b,
             Some(Running::Failed(why)) => {
                 return Ok(layout::page(lang, &who, tr(lang, "import-title"), html! { div class="errors" role="alert" { p { (tr(lang, "import-failed")) } p { (why) } } }).into_response());
