@@ -807,7 +807,7 @@ async fn an_imports_progress_page_is_its_starters_only() {
 
 /// A file whose dry run takes longer than the upload's request may wait (here a fifth of a
 /// 1 s request limit) is checked in the background: the upload answers with a progress page
-/// that refreshes itself and counts the rows read, its starter's only, which leads to the
+/// that counts the rows read (kept up to date by a script, or by hand with its link), its starter's only, which leads to the
 /// dry run's report and its go-ahead when the check ends; the import then runs as before.
 #[tokio::test]
 async fn a_long_dry_run_goes_on_behind_a_progress_page() {
@@ -835,8 +835,11 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(
-        page.contains("http-equiv=\"refresh\"") && page.contains("ファイルを確認しています"),
-        "the progress page refreshes itself: {page}"
+        page.contains("/static/progress.js")
+            && page.contains(&format!("href=\"{progress}\""))
+            && !page.contains("http-equiv")
+            && page.contains("ファイルを確認しています"),
+        "the progress page keeps itself up to date, with a link to do it by hand: {page}"
     );
     let r = oc.get(app.url(&progress)).send().await.unwrap();
     assert_eq!(r.status(), 404, "another's progress page");

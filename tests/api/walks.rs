@@ -439,6 +439,44 @@ async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
     app.finish().await;
 }
 
+/// A file whose check takes longer than the upload may wait (a 1 s request limit here)
+/// shows its progress on a phone — in Japanese, fitting the screen, with axe — and the page
+/// leads by itself to the dry run's report when the check ends.
+#[tokio::test]
+async fn a_long_check_shows_its_progress_on_a_phone() {
+    let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
+    app.login().await;
+    let file = std::env::temp_dir().join(format!("mimamori-long-{}.csv", std::process::id()));
+    let mut csv = String::from(
+        "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n",
+    );
+    for i in 0..3000 {
+        csv.push_str(&format!(
+            "L{i},patient,2022-01-10,pcr,医師,病院,長い 一覧{i},1950-01-01,080{i:08},2022-01-09,male,港区\n"
+        ));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let b = app.base.clone();
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": file.display().to_string()}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("ファイルを確認しています"),
+        json!({"fits": true}),
+        axe("import-checking-360"),
+        shot("import-04-checking-360"),
+        json!({"wait_url": "/imports/pending/[0-9a-f]+$"}),
+        see("確認結果"),
+        json!({"fits": true}),
+        shot("import-05-checked-360"),
+    ]);
+    walk((360, 740), true, steps).await;
+    let _ = std::fs::remove_file(&file);
+    app.finish().await;
+}
+
 /// A nurse imports an older system's export from the console: checks it (nothing written,
 /// the rows to look at listed with their line and reason), imports it, and lands on the
 /// batch's report — each page at 1366×768 with axe.

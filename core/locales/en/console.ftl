@@ -823,4 +823,5 @@ lab-model-earlier-by-a-day = Flagged a day or more earlier than by the live rule
 lab-model-alerts = Alerts per 1,000 people per day
 lab-model-true-alarms = Alerts about deteriorating people
 lab-model-caveat = A model shows what rules do on courses shaped like the published ones; it does not show how many patients a rule would help. Replay on your own observations before activating.
-import-checking = Checking the file (this page refreshes itself) — rows read:
+import-checking = Checking the file — rows read:
+import-refresh = Refresh

@@ -823,4 +823,5 @@ lab-model-earlier-by-a-day = 現行ルールより1日以上早く検知した�
 lab-model-alerts = 1,000人・1日あたりアラート数
 lab-model-true-alarms = 悪化する人についてのアラートの割合
 lab-model-caveat = モデルは、公表された経過に似た経過でルールがどう働くかを示すもので、何人の患者の助けになるかを示すものではありません。適用の前に自所の観察データで再計算してください。
-import-checking = ファイルを確認しています（このページは自動で更新されます）。読み込んだ行数：
+import-checking = ファイルを確認しています。読み込んだ行数：
+import-refresh = 最新の状況を表示
