@@ -32,13 +32,18 @@ fn today() -> NaiveDate {
 fn none(_: usize, _: usize) {}
 
 async fn centre(db: &Db) -> (Viewer, Viewer) {
-    let c = staff::create_health_centre(db, "みなと保健所", "03-1111-2222", "Asia/Tokyo")
+    centre_named(db, "みなと保健所").await
+}
+
+/// A health centre with a nurse and an ID officer (user names after the centre's id).
+async fn centre_named(db: &Db, name: &str) -> (Viewer, Viewer) {
+    let c = staff::create_health_centre(db, name, "03-1111-2222", "Asia/Tokyo")
         .await
         .unwrap();
-    let s = staff::create_staff(db, c, "nurse", "x", "看護師")
+    let s = staff::create_staff(db, c, &format!("nurse{c}"), "x", "看護師")
         .await
         .unwrap();
-    let o = staff::create_staff(db, c, "officer", "x", "担当")
+    let o = staff::create_staff(db, c, &format!("officer{c}"), "x", "担当")
         .await
         .unwrap();
     let v = Viewer {
@@ -982,5 +987,57 @@ async fn a_long_file_reports_every_row_to_the_csv_and_keeps_those_to_look_at() {
     assert_eq!(&all[50][2], "duplicate");
     assert_eq!(&all[50][4], "51", "the duplicate names the row it repeats");
     assert!(all[7][6].starts_with("diagnosis_date"), "{:?}", &all[7]);
+
+    // Imported, the batch's page counts every outcome and keeps the rows to look at; its CSV
+    // is read a page at a time, every row once, in line order.
+    let batch = imports::run(
+        db,
+        &v,
+        &Mapping::standard("long"),
+        &bytes,
+        opts(&periods, &none),
+    )
+    .await
+    .unwrap()
+    .batch_id
+    .unwrap();
+    let page = imports::outcomes(db, &v, batch).await.unwrap();
+    assert_eq!(page.rows_read, rows);
+    assert_eq!(
+        (page.rejected, page.duplicate, page.created, page.valid),
+        (bad, twice, rows - bad - twice, rows - bad)
+    );
+    assert!(!page.all_rows);
+    assert_eq!(
+        page.rows.len(),
+        bad + twice,
+        "the rows to look at, no created one"
+    );
+    assert!(page.rows.iter().all(|r| r.outcome != "created"));
+    assert!(page.rows.windows(2).all(|w| w[0].line < w[1].line));
+    let (mut lines, mut after) = (Vec::new(), -1);
+    loop {
+        let p = imports::outcome_page(db, &v, batch, after, 4_000)
+            .await
+            .unwrap();
+        let Some(last) = p.last() else { break };
+        after = last.line as i64;
+        lines.extend(p.iter().map(|r| r.line));
+    }
+    assert_eq!(lines, (2..rows + 2).collect::<Vec<_>>());
+    let mut csv = imports::ReportCsv::new();
+    csv.rows(&imports::outcome_page(db, &v, batch, -1, 3).await.unwrap());
+    let text = String::from_utf8(csv.take()).unwrap();
+    assert_eq!(text.lines().count(), 4, "a header and three rows: {text}");
+    // Another centre's staff find no such batch.
+    let (other, _) = centre_named(db, "よその保健所").await;
+    assert!(matches!(
+        imports::outcomes(db, &other, batch).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        imports::outcome_page(db, &other, batch, -1, 10).await,
+        Err(Error::NotFound(_))
+    ));
     t.drop_db().await;
 }

@@ -887,5 +887,27 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
     }
     assert_eq!(done, 303, "the import ends");
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3000);
+    // The batch's report of every row, streamed a page at a time.
+    let batch = app
+        .get(&format!("/imports/0?token={token}"))
+        .await
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = app.get(&format!("{batch}/report.csv")).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3001, "a header and every row");
+    assert!(
+        lines[1].starts_with("2,C0,created,") && lines[3000].starts_with("3001,C2999,created,")
+    );
     app.finish().await;
 }

@@ -641,6 +641,10 @@ async fn pending_csv(
 }
 
 fn csv(bytes: Vec<u8>, name: &str) -> Response {
+    csv_stream(axum::body::Body::from(bytes), name)
+}
+
+fn csv_stream(body: axum::body::Body, name: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -649,7 +653,7 @@ fn csv(bytes: Vec<u8>, name: &str) -> Response {
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        bytes,
+        body,
     )
         .into_response()
 }
@@ -770,7 +774,7 @@ async fn batch(
         return Ok(Redirect::to(&format!("/imports/{id}")).into_response());
     }
     let r = imports::outcomes(&s.db, &who.viewer(), id).await?;
-    let undone = r.rows.iter().any(|o| o.outcome == "undone");
+    let undone = r.undone > 0;
     Ok(layout::page(lang, &who, &format!("{} #{id}", tr(lang, "import-title")), html! {
         (summary(lang, &r))
         p class="actions" {
@@ -793,8 +797,43 @@ async fn report_csv(
     Path(id): Path<i64>,
 ) -> Result<Response, HtmlError> {
     may(&who)?;
-    let r = imports::outcomes(&s.db, &who.viewer(), id).await?;
-    Ok(csv(r.csv(), &format!("import-{id}-report.csv")))
+    // The first page is read before answering, so a refusal is an error page, not a file;
+    // then a page at a time (a batch of 500,000 rows is not held in memory).
+    const PAGE: i64 = 2_000;
+    let v = who.viewer();
+    let first = imports::outcome_page(&s.db, &v, id, -1, PAGE).await?;
+    let db = s.db.clone();
+    let body = futures::stream::unfold(
+        (Some(first), imports::ReportCsv::new()),
+        move |(page, mut w)| {
+            let db = db.clone();
+            async move {
+                let rows = page?;
+                w.rows(&rows);
+                let chunk = w.take();
+                let next = match rows.last() {
+                    Some(last) if rows.len() as i64 == PAGE => {
+                        match imports::outcome_page(&db, &v, id, last.line as i64, PAGE).await {
+                            Ok(next) => Some(next),
+                            Err(e) => {
+                                tracing::error!(error = %e, batch_id = id, "import report failed");
+                                return Some((
+                                    Err(std::io::Error::other("report failed")),
+                                    (None, w),
+                                ));
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                Some((Ok::<_, std::io::Error>(chunk), (next, w)))
+            }
+        },
+    );
+    Ok(csv_stream(
+        axum::body::Body::from_stream(body),
+        &format!("import-{id}-report.csv"),
+    ))
 }
 
 #[derive(Deserialize)]
