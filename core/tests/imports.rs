@@ -1041,3 +1041,21 @@ async fn a_long_file_reports_every_row_to_the_csv_and_keeps_those_to_look_at() {
     ));
     t.drop_db().await;
 }
+
+/// A file the reader cannot take is refused naming the file, in the importing person's
+/// language: Japanese on the console, English for the API and `--lang en`.
+#[test]
+fn an_unreadable_file_is_refused_in_either_language() {
+    // Shift_JIS bytes ("あ") read as UTF-8.
+    let Err(Error::Invalid(f)) = import::read(b"name\n\x82\xa0\n", "utf-8") else {
+        panic!("a file that is not UTF-8 is refused");
+    };
+    assert_eq!(f[0].field, "file");
+    let ja = f[0].message(mimamori_core::domain::Lang::Ja);
+    assert!(
+        ja.contains("UTF-8 ではありません") && ja.contains("cp932"),
+        "{ja}"
+    );
+    let en = f[0].message(mimamori_core::domain::Lang::En);
+    assert!(en.contains("not UTF-8 (byte 5)"), "{en}");
+}

@@ -267,12 +267,7 @@ impl Sheet {
         line: usize,
         cells: impl IntoIterator<Item = &'c str>,
     ) -> Result<(), Error> {
-        let too_big = || {
-            Error::invalid(
-                "file",
-                "the file is too large (over 4 GB of text or 4 billion cells); split it",
-            )
-        };
+        let too_big = || Error::invalid("file", "err-import-file-too-large");
         let first = u32::try_from(self.ends.len()).map_err(|_| too_big())?;
         self.starts
             .push((u32::try_from(line).map_err(|_| too_big())?, first));
@@ -381,12 +376,10 @@ impl<'a> Records<'a> {
             "utf-8" => Text::Borrowed(
                 std::str::from_utf8(bytes)
                     .map_err(|e| {
-                        Error::invalid(
+                        Error::invalid_with(
                             "file",
-                            format!(
-                                "the file is not UTF-8 (byte {}); try encoding cp932",
-                                e.valid_up_to()
-                            ),
+                            "err-import-not-utf8",
+                            vec![("byte", e.valid_up_to().to_string())],
                         )
                     })?
                     .as_bytes(),
@@ -406,7 +399,13 @@ impl<'a> Records<'a> {
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(cursor);
         let headers = reader
             .headers()
-            .map_err(|e| Error::invalid("file", format!("the header line cannot be read: {e}")))?
+            .map_err(|e| {
+                Error::invalid_with(
+                    "file",
+                    "err-import-header-unreadable",
+                    vec![("why", e.to_string())],
+                )
+            })?
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
@@ -425,14 +424,26 @@ impl<'a> Records<'a> {
 
     fn xlsx(bytes: &[u8]) -> Result<Records<'a>, Error> {
         use calamine::Reader;
-        let mut wb: calamine::Xlsx<_> =
-            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).map_err(|e| {
-                Error::invalid("file", format!("the Excel file cannot be read: {e}"))
-            })?;
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(
+            bytes,
+        ))
+        .map_err(|e: calamine::XlsxError| {
+            Error::invalid_with(
+                "file",
+                "err-import-excel-unreadable",
+                vec![("why", e.to_string())],
+            )
+        })?;
         let range = wb
             .worksheet_range_at(0)
-            .ok_or_else(|| Error::invalid("file", "the Excel file has no sheet"))?
-            .map_err(|e| Error::invalid("file", format!("the first sheet cannot be read: {e}")))?;
+            .ok_or_else(|| Error::invalid("file", "err-import-excel-no-sheet"))?
+            .map_err(|e| {
+                Error::invalid_with(
+                    "file",
+                    "err-import-sheet-unreadable",
+                    vec![("why", e.to_string())],
+                )
+            })?;
         let headers = range
             .rows()
             .next()

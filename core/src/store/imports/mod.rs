@@ -608,7 +608,7 @@ pub async fn undo(db: &Db, viewer: &Viewer, batch_id: i64) -> Result<usize> {
             return Err(Error::NotFound("import batch"));
         }
         if undone.is_some() {
-            return Err(Error::invalid("batch", "this import was already undone"));
+            return Err(Error::invalid("batch", "err-import-already-undone"));
         }
         let created: Vec<i64> = sqlx::query_scalar(
             "SELECT person_id FROM import_rows WHERE batch_id = $1 AND outcome IN ('created', 'repositive') AND person_id IS NOT NULL")
@@ -633,10 +633,10 @@ pub async fn undo(db: &Db, viewer: &Viewer, batch_id: i64) -> Result<usize> {
                    OR EXISTS (SELECT 1 FROM persons q WHERE q.source_person_id = p.id OR (q.previous_case_id = p.id AND q.id NOT IN ({ids}))))
                  ORDER BY p.id LIMIT 20"))).fetch_all(&mut *tx).await?;
             if !touched.is_empty() {
-                return Err(Error::invalid("batch", format!(
-                    "people of this import have been worked on since (ids {}); undo is refused so nothing entered since is lost",
-                    touched.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
-                )));
+                return Err(Error::invalid_with("batch", "err-import-worked-on-since", vec![(
+                    "ids",
+                    touched.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+                )]));
             }
         }
         if !reports.is_empty() {
@@ -714,12 +714,10 @@ pub async fn contacts(
             })
     };
     if col("name").is_none() {
-        return Err(Error::invalid(
+        return Err(Error::invalid_with(
             "file",
-            format!(
-                "no name column (氏名 or name); the headers are: {}",
-                sheet.headers.join(", ")
-            ),
+            "err-import-no-name-column",
+            vec![("headers", sheet.headers.join(", "))],
         ));
     }
     let dates = Mapping::standard("contacts");
