@@ -21,6 +21,17 @@ const EMAIL: &str = r"^[^@\s\u0085]+@[^@\s\u0085.]+(\.[^@\s\u0085.]+)+$";
 const TIMES: &str =
     r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\s*(,\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\s*){0,5}$";
 
+/// Says in words what a pattern leaves out, unless the field has a description already.
+fn describe(s: &mut Schema, text: &str) {
+    if s.get("description").is_none() {
+        s.insert("description".into(), text.into());
+    }
+}
+
+const PHONE_WORDS: &str = "A phone number with its area code (09012345678) or an international one \
+     (+819012345678). The pattern gives the digits alone; hyphens, spaces, brackets and \
+     full-width digits are accepted too (090-1234-5678).";
+
 fn either_blank_or(s: &mut Schema, form: serde_json::Value) {
     s.insert("anyOf".into(), json!([{ "pattern": BLANK }, form]));
 }
@@ -46,11 +57,13 @@ pub fn not_blank(s: &mut Schema) {
 pub fn phone(s: &mut Schema) {
     s.insert("pattern".into(), PHONE.into());
     s.remove("default");
+    describe(s, PHONE_WORDS);
 }
 
 /// A phone number, or empty.
 pub fn phone_or_blank(s: &mut Schema) {
     either_blank_or(s, json!({ "pattern": PHONE }));
+    describe(s, PHONE_WORDS);
 }
 
 /// An e-mail address, or empty.
@@ -62,6 +75,10 @@ pub fn email_or_blank(s: &mut Schema) {
 /// Check-in times, or empty.
 pub fn times_or_blank(s: &mut Schema) {
     either_blank_or(s, json!({ "pattern": TIMES }));
+    describe(
+        s,
+        "Local times of the daily check-ins, HH:MM, comma-separated for more than one a day (\"09:00,17:00\"); empty: unchanged or the default.",
+    );
 }
 
 /// The choices of sex [性別].

@@ -232,6 +232,15 @@ async fn the_openapi_document_is_valid_and_complete() {
         .as_object()
         .unwrap();
     assert!(fields.contains_key("name_kana") && fields.contains_key("not_duplicate"));
+    // A field's form in the schema, and in words what its pattern leaves out.
+    assert_eq!(fields["date_of_birth"]["anyOf"][1]["format"], "date");
+    assert!(
+        fields["sex"]["enum"]
+            .as_array()
+            .is_some_and(|e| e.len() == 5)
+    );
+    let phone = fields["phone"]["description"].as_str().unwrap_or_default();
+    assert!(phone.contains("090-1234-5678"), "{phone}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
