@@ -107,6 +107,20 @@ pub fn menu(who: &CurrentStaff) -> Vec<(&'static str, &'static str)> {
     m
 }
 
+/// A page's own script, served from `/static/…` (the CSP allows scripts from this origin
+/// only, none inline).
+pub fn javascript(body: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 pub fn page(lang: Lang, who: &CurrentStaff, title: &str, body: Markup) -> Html<String> {
     page_titled(lang, who, title, title, body)
 }

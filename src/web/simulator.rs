@@ -232,12 +232,6 @@ const SCRIPT: &str = r#"(function () {
 })();
 "#;
 
-async fn script() -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        )],
-        SCRIPT,
-    )
+async fn script() -> axum::response::Response {
+    crate::web::layout::javascript(SCRIPT)
 }

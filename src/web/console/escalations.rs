@@ -211,14 +211,8 @@ const QUEUE_SCRIPT: &str = r#"(function () {
   setInterval(poll, 20000);
 })();"#;
 
-async fn script() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        )],
-        QUEUE_SCRIPT,
-    )
+async fn script() -> axum::response::Response {
+    crate::web::layout::javascript(QUEUE_SCRIPT)
 }
 
 /// The count behind the queue's live line: open, not yet taken on, urgent cases of the

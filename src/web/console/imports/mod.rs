@@ -32,6 +32,12 @@ use crate::web::{
     japan_today, layout,
 };
 
+mod check;
+mod progress;
+
+use check::{Check, DRY_RUN_INLINE, dry_run_page, pending_csv, pending_page};
+use progress::{progress_page, progress_script};
+
 /// Largest file accepted from the console (the CLI takes any size).
 const MAX_UPLOAD: usize = 50 * 1024 * 1024;
 
@@ -471,142 +477,6 @@ async fn upload(
     }
 }
 
-/// How long the upload's request waits for its dry run before it answers with the progress
-/// page instead (at most a fifth of `http.request_timeout_secs`).
-const DRY_RUN_INLINE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// A dry run of an uploaded file, for [`upload`]: its report is kept under `token` for the
-/// go-ahead, and the run's progress and end in `running` (for the progress page).
-struct Check {
-    s: AppState,
-    viewer: mimamori_core::access::Viewer,
-    staff_id: i64,
-    lang: Lang,
-    token: String,
-    file_name: String,
-    bytes: Vec<u8>,
-    mapping: Mapping,
-    contacts_of: Option<i64>,
-}
-
-impl Check {
-    async fn run(self) -> Result<(), Error> {
-        let pending = self.s.imports.clone();
-        let token = self.token.clone();
-        let r = self.check().await;
-        let state = match &r {
-            Ok(()) => Running::Checked,
-            Err(Error::Invalid(f)) => Running::Refused(f.clone()),
-            Err(e) => {
-                tracing::error!(error = %e, "console dry run failed");
-                Running::Failed(e.to_string())
-            }
-        };
-        if let Some(run) = pending.running.lock().expect("lock").get_mut(&token) {
-            (run.state, run.at) = (state, std::time::Instant::now());
-        }
-        r
-    }
-
-    async fn check(self) -> Result<(), Error> {
-        let s = &self.s;
-        let pending = s.imports.clone();
-        let periods = s.periods.clone();
-        let report_csv = std::sync::Mutex::new(Vec::new());
-        let to_report = |b: &[u8]| {
-            report_csv.lock().expect("report").extend_from_slice(b);
-            Ok(())
-        };
-        let progress = |read: usize, total: usize| {
-            if total == 0
-                && let Some(r) = pending.running.lock().expect("lock").get_mut(&self.token)
-            {
-                r.state = Running::Checking { read };
-            }
-        };
-        let opt = imports::Options {
-            periods: &periods,
-            today: japan_today(),
-            file_name: &self.file_name,
-            progress: &progress,
-            lang: self.lang,
-            report_csv: Some(&to_report),
-        };
-        let window = chrono::Duration::minutes(s.config.checkin.answer_window_minutes);
-        let report = match self.contacts_of {
-            Some(case) => {
-                let sheet = import::read(&self.bytes, &self.mapping.encoding)?;
-                imports::contacts(&s.db, &self.viewer, case, &sheet, true, window, opt).await?
-            }
-            None => imports::dry_run(&s.db, &self.viewer, &self.mapping, &self.bytes, opt).await?,
-        };
-        let mut report_csv = report_csv.into_inner().expect("report");
-        let mut ups = pending.uploads.lock().expect("lock");
-        ups.retain(|_, u| {
-            u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != self.staff_id
-        });
-        ups.insert(
-            self.token,
-            Upload {
-                staff_id: self.staff_id,
-                contacts_of: self.contacts_of,
-                at: std::time::Instant::now(),
-                file_name: self.file_name,
-                mapping: self.mapping,
-                bytes: self.bytes,
-                report_csv: if report_csv.is_empty() {
-                    report.csv()
-                } else {
-                    std::mem::take(&mut report_csv)
-                },
-                report,
-            },
-        );
-        Ok(())
-    }
-}
-
-/// A dry run's report, with the button that starts the import (the upload's answer, or the
-/// page its progress page leads to).
-fn dry_run_page(
-    lang: Lang,
-    who: &CurrentStaff,
-    s: &AppState,
-    token: &str,
-) -> Result<Response, HtmlError> {
-    let ups = s.imports.uploads.lock().expect("lock");
-    let up = ups
-        .get(token)
-        .filter(|u| u.staff_id == who.id)
-        .ok_or(AppError::Core(Error::NotFound("dry run")))?;
-    let body = html! {
-        p { (tr(lang, "import-dry-run-lead")) " " strong { (up.file_name) } }
-        (summary(lang, &up.report))
-        p class="actions" {
-            a class="button" href=(format!("/imports/pending/{token}/report.csv")) { (tr(lang, "import-download-report")) }
-        }
-        (problem_rows(lang, &up.report))
-        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
-            input type="hidden" name="csrf" value=(who.csrf);
-            input type="hidden" name="token" value=(token);
-            p { (tr(lang, "import-go-ahead-help")) }
-            button type="submit" { (tr(lang, "import-run")) }
-        }
-    };
-    Ok(layout::page(lang, who, tr(lang, "import-dry-run"), body).into_response())
-}
-
-/// `GET /imports/pending/{token}`: a dry run's report, once its progress page has seen it end.
-async fn pending_page(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    UiLang(lang): UiLang,
-    Path(token): Path<String>,
-) -> Result<Response, HtmlError> {
-    may(&who)?;
-    dry_run_page(lang, &who, &s, &token)
-}
-
 fn form_again(
     lang: Lang,
     who: &CurrentStaff,
@@ -624,20 +494,6 @@ fn form_again(
     .into_response();
     *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     Ok(r)
-}
-
-async fn pending_csv(
-    State(s): State<AppState>,
-    who: CurrentStaff,
-    Path(token): Path<String>,
-) -> Result<Response, HtmlError> {
-    may(&who)?;
-    let ups = s.imports.uploads.lock().expect("lock");
-    let up = ups
-        .get(&token)
-        .filter(|u| u.staff_id == who.id)
-        .ok_or(AppError::Core(Error::NotFound("dry run")))?;
-    Ok(csv(up.report_csv.clone(), "dry-run-report.csv"))
 }
 
 fn csv(bytes: Vec<u8>, name: &str) -> Response {
@@ -662,62 +518,6 @@ fn csv_stream(body: axum::body::Body, name: &str) -> Response {
 struct BatchQuery {
     #[serde(default)]
     token: String,
-}
-
-/// A run's progress: its count in a status line and a bar, brought up to date in place by
-/// `/static/progress.js` (which moves on to the result when the run ends), and a link that
-/// does the same by hand without JavaScript. Not a `<meta http-equiv="refresh">`: a page
-/// that reloads itself on a timer moves a screen reader's user away mid-sentence (axe-core:
-/// `meta-refresh`, WCAG 2.2.1).
-fn progress_page(lang: Lang, token: &str, status: maud::Markup, bar: maud::Markup) -> maud::Markup {
-    html! {
-        div data-poll {
-            p role="status" { (status) }
-            (bar)
-        }
-        p { a href=(format!("/imports/0?token={token}")) { (tr(lang, "import-refresh")) } }
-        script src="/static/progress.js" {}
-    }
-}
-
-/// `/static/progress.js`, for [`progress_page`].
-const PROGRESS_SCRIPT: &str = r#"(function () {
-  var box = document.querySelector('[data-poll]');
-  if (!box) return;
-  function poll() {
-    fetch(location.href, { credentials: 'same-origin' }).then(function (r) {
-      // The run ended (led on to its result), or the page is now another kind (a refused
-      // file, a run no longer known): show that page.
-      if (r.redirected) { location.assign(r.url); return null; }
-      if (!r.ok) { location.reload(); return null; }
-      return r.text();
-    }).then(function (html) {
-      if (html === null) return;
-      var fresh = new DOMParser().parseFromString(html, 'text/html').querySelector('[data-poll]');
-      if (!fresh) { location.reload(); return; }
-      var now = box.querySelector('[role=status]'), then = fresh.querySelector('[role=status]');
-      if (now && then && now.textContent !== then.textContent) now.textContent = then.textContent;
-      var bar = box.querySelector('progress'), next = fresh.querySelector('progress');
-      if (bar && next) {
-        ['max', 'value'].forEach(function (a) {
-          if (next.hasAttribute(a)) bar.setAttribute(a, next.getAttribute(a));
-        });
-      }
-      setTimeout(poll, 2000);
-    }).catch(function () { setTimeout(poll, 5000); });
-  }
-  setTimeout(poll, 2000);
-})();
-"#;
-
-async fn progress_script() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        )],
-        PROGRESS_SCRIPT,
-    )
 }
 
 /// A batch: while it runs, its progress (kept up to date in place); then its report.
