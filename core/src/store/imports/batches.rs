@@ -30,8 +30,11 @@ pub async fn outcomes(db: &Db, viewer: &Viewer, batch_id: i64) -> Result<Report>
             "SELECT CAST(line AS BIGINT), case_number, outcome, person_id, reason FROM import_rows
              WHERE batch_id = $1 AND outcome NOT IN ('created', 'already') ORDER BY line LIMIT $2"
         };
-        let rows = sqlx::query_as(sql).bind(batch_id).bind(ROWS_KEPT as i64).fetch_all(p).await?;
-        audit(p, Actor::Staff(viewer.staff_id), "import.report.read", "import_batch", Some(batch_id), None).await?;
+        // The read and its audit row in one transaction.
+        let mut tx = p.begin_write().await?;
+        let rows = sqlx::query_as(sql).bind(batch_id).bind(ROWS_KEPT as i64).fetch_all(&mut *tx).await?;
+        audit(&mut *tx, Actor::Staff(viewer.staff_id), "import.report.read", "import_batch", Some(batch_id), None).await?;
+        tx.commit().await?;
         rows
     });
     let rows: Vec<Outcome> = rows.into_iter().map(stored_outcome).collect();
@@ -98,15 +101,21 @@ pub async fn outcome_page(
     limit: i64,
 ) -> Result<Vec<Outcome>> {
     may_import(viewer)?;
+    const PAGE: &str =
+        "SELECT CAST(line AS BIGINT), case_number, outcome, person_id, reason FROM import_rows
+         WHERE batch_id = $1 AND line > $2 ORDER BY line LIMIT $3";
     let rows: Vec<StoredRow> = with_db!(db, p => {
         batch_of_centre(p, viewer, batch_id).await?;
         if after < 0 {
-            audit(p, Actor::Staff(viewer.staff_id), "import.report.read", "import_batch", Some(batch_id), None).await?;
+            // The first page and the audit row of the whole read in one transaction.
+            let mut tx = p.begin_write().await?;
+            let rows = sqlx::query_as(PAGE).bind(batch_id).bind(after).bind(limit).fetch_all(&mut *tx).await?;
+            audit(&mut *tx, Actor::Staff(viewer.staff_id), "import.report.read", "import_batch", Some(batch_id), None).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            sqlx::query_as(PAGE).bind(batch_id).bind(after).bind(limit).fetch_all(p).await?
         }
-        sqlx::query_as(
-            "SELECT CAST(line AS BIGINT), case_number, outcome, person_id, reason FROM import_rows
-             WHERE batch_id = $1 AND line > $2 ORDER BY line LIMIT $3")
-            .bind(batch_id).bind(after).bind(limit).fetch_all(p).await?
     });
     Ok(rows.into_iter().map(stored_outcome).collect())
 }
