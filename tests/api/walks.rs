@@ -473,6 +473,30 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         shot("import-05-checked-360"),
     ]);
     walk((360, 740), true, steps).await;
+    // In English on a console screen, and a file whose only row is refused, each field named.
+    let bad = std::env::temp_dir().join(format!("mimamori-bad-{}.csv", std::process::id()));
+    std::fs::write(&bad, "case_number,phone\nX1,090-0000-0000\n").unwrap();
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": file.display().to_string()}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("Checking the file"),
+        axe("import-checking-en"),
+        shot("import-06-checking-en"),
+        json!({"wait_url": "/imports/pending/[0-9a-f]+$"}),
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": bad.display().to_string()}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("Errors (not imported)"),
+        see("the diagnosing doctor's name is required"),
+        axe("import-refused-en"),
+        shot("import-07-refused-en"),
+    ]);
+    walk((1366, 768), true, steps).await;
+    let _ = std::fs::remove_file(&bad);
     let _ = std::fs::remove_file(&file);
     app.finish().await;
 }
