@@ -439,6 +439,20 @@ async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
     app.finish().await;
 }
 
+/// The nurse logged in (in English when `english`), on the import page with `file` chosen.
+fn nurse_uploads(b: &str, english: bool, file: &std::path::Path) -> Vec<Value> {
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(b, "nurse"));
+    if english {
+        steps.push(go(&format!("{b}/lang/en")));
+    }
+    steps.extend([
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": file.display().to_string()}),
+    ]);
+    steps
+}
+
 /// A file whose check takes longer than the upload may wait (a 1 s request limit here)
 /// shows its progress on a phone — in Japanese, fitting the screen, with axe — and the page
 /// leads by itself to the dry run's report when the check ends.
@@ -457,11 +471,8 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
     }
     std::fs::write(&file, csv).unwrap();
     let b = app.base.clone();
-    let mut steps = vec![go(&format!("{b}/login"))];
-    steps.extend(login(&b, "nurse"));
+    let mut steps = nurse_uploads(&b, false, &file);
     steps.extend([
-        go(&format!("{b}/imports")),
-        json!({"upload": "#file", "path": file.display().to_string()}),
         json!({"submit": "main form button[type=submit]"}),
         see("ファイルを確認しています"),
         json!({"fits": true}),
@@ -476,12 +487,8 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
     // In English on a console screen, and a file whose only row is refused, each field named.
     let bad = std::env::temp_dir().join(format!("mimamori-bad-{}.csv", std::process::id()));
     std::fs::write(&bad, "case_number,phone\nX1,090-0000-0000\n").unwrap();
-    let mut steps = vec![go(&format!("{b}/login"))];
-    steps.extend(login(&b, "nurse"));
+    let mut steps = nurse_uploads(&b, true, &file);
     steps.extend([
-        go(&format!("{b}/lang/en")),
-        go(&format!("{b}/imports")),
-        json!({"upload": "#file", "path": file.display().to_string()}),
         json!({"submit": "main form button[type=submit]"}),
         see("Checking the file"),
         axe("import-checking-en"),
@@ -518,12 +525,9 @@ async fn a_nurse_checks_and_imports_an_export() {
     )
     .unwrap();
     let b = app.base.clone();
-    let mut steps = vec![go(&format!("{b}/login"))];
-    steps.extend(login(&b, "nurse"));
+    let mut steps = nurse_uploads(&b, false, &file);
     steps.extend([
-        go(&format!("{b}/imports")),
         axe("import-page"),
-        json!({"upload": "#file", "path": file.display().to_string()}),
         json!({"select": "#mapping", "value": "nesid.mapping.toml"}),
         json!({"submit": "main form button[type=submit]"}),
         see("確認結果"),
@@ -547,12 +551,8 @@ async fn a_nurse_checks_and_imports_an_export() {
     );
     // The same file again, in English on a phone: every row was imported before, the row
     // with the impossible date is still named.
-    let mut steps = vec![go(&format!("{b}/login"))];
-    steps.extend(login(&b, "nurse"));
+    let mut steps = nurse_uploads(&b, true, &file);
     steps.extend([
-        go(&format!("{b}/lang/en")),
-        go(&format!("{b}/imports")),
-        json!({"upload": "#file", "path": file.display().to_string()}),
         json!({"select": "#mapping", "value": "nesid.mapping.toml"}),
         json!({"submit": "main form button[type=submit]"}),
         see("there is no such day"),
