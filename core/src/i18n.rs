@@ -210,6 +210,22 @@ pub fn tr_args(lang: Lang, key: &str, args: &[(&str, Arg<'_>)]) -> String {
     out
 }
 
+/// A count as people read it on both consoles: digits grouped by three with `,`
+/// (`1,234,567`), as Japanese and English official documents both write them. Fluent's
+/// `NUMBER()` in fluent-bundle formats without grouping; this is the one rule needed, and
+/// not worth a locale-data dependency.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// An argument of a message.
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {
@@ -267,4 +283,19 @@ pub fn has(key: &str) -> bool {
 /// Every key of the catalogue.
 pub fn keys() -> impl Iterator<Item = &'static str> {
     CATALOGUE.ja.keys.keys().map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_group_their_digits_by_three() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(12_345), "12,345");
+        assert_eq!(count(500_000), "500,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
 }

@@ -20,7 +20,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UiLang {
     }
 }
 
-pub use mimamori_core::i18n::{tr, tr_args};
+pub use mimamori_core::i18n::{Arg, count, tr, tr_args};
 
 tokio::task_local! {
     /// The language of the request being handled (set by [`super::lang_layer`]).

@@ -805,6 +805,72 @@ async fn an_imports_progress_page_is_its_starters_only() {
     app.finish().await;
 }
 
+/// A dry run with nothing to write — every row refused, or every row imported before — offers
+/// no go-ahead (there is nothing to import): it says so, and leads back to the form.
+#[tokio::test]
+async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let post = |fields, file| app.post_multipart("/imports", fields, file);
+    let head = "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n";
+    let refused = format!(
+        "{head}C1,patient,2022-13-10,pcr,医師,病院,患者 一,1950-01-01,090-4000-0001,2022-01-09,female,港区\n"
+    );
+    let r = post(
+        vec![("csrf", csrf.clone()), ("mapping", String::new())],
+        Some(refused.into_bytes()),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "the dry run");
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("name=\"token\"")
+            && page.contains("新たに取り込む行がありません")
+            && page.contains("href=\"/imports\""),
+        "no go-ahead for a file whose every row is refused: {page}"
+    );
+    // Imported once, the same file checked again has nothing new either.
+    let good = format!(
+        "{head}C1,patient,2022-01-10,pcr,医師,病院,患者 一,1950-01-01,090-4000-0001,2022-01-09,female,港区\n"
+    );
+    let page = post(
+        vec![("csrf", csrf.clone()), ("mapping", String::new())],
+        Some(good.clone().into_bytes()),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a go-ahead for a new row")
+        .to_string();
+    let r = post(vec![("csrf", csrf.clone()), ("token", token.clone())], None).await;
+    assert!(r.status().is_redirection(), "the import starts");
+    for _ in 0..200 {
+        if app.get(&format!("/imports/0?token={token}")).await.status() == 303 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
+    let page = post(
+        vec![("csrf", csrf), ("mapping", String::new())],
+        Some(good.into_bytes()),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        !page.contains("name=\"token\"") && page.contains("新たに取り込む行がありません"),
+        "no go-ahead for a file imported before: {page}"
+    );
+    app.finish().await;
+}
+
 /// A file whose dry run takes longer than the upload's request may wait (here a fifth of a
 /// 1 s request limit) is checked in the background: the upload answers with a progress page
 /// that counts the rows read (kept up to date by a script, or by hand with its link), its starter's only, which leads to the
@@ -859,7 +925,10 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
         page.contains(&format!("name=\"token\" value=\"{token}\"")),
         "the go-ahead: {page}"
     );
-    assert!(page.contains("3000"), "the dry run's counts: {page}");
+    assert!(
+        page.contains("<dd>3,000</dd>"),
+        "the dry run's counts, grouped: {page}"
+    );
     let r = oc
         .get(app.url(&format!("/imports/pending/{token}")))
         .send()

@@ -499,6 +499,9 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         json!({"submit": "main form button[type=submit]"}),
         see("Errors (not imported)"),
         see("the diagnosing doctor's name is required"),
+        // Nothing would be written: no go-ahead, the way back instead.
+        see("This file has no rows to import"),
+        see("Choose another file"),
         axe("import-refused-en"),
         shot("import-07-refused-en"),
     ]);

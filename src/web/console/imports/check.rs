@@ -117,11 +117,19 @@ pub(super) fn dry_run_page(
             a class="button" href=(format!("/imports/pending/{token}/report.csv")) { (tr(lang, "import-download-report")) }
         }
         (problem_rows(lang, &up.report))
-        form method="post" action="/imports" enctype="multipart/form-data" class="card" {
-            input type="hidden" name="csrf" value=(who.csrf);
-            input type="hidden" name="token" value=(token);
-            p { (tr(lang, "import-go-ahead-help")) }
-            button type="submit" { (tr(lang, "import-run")) }
+        @if up.report.created + up.report.linked + up.report.repositive == 0 {
+            // Nothing would be written: no go-ahead to press, and the way back to the form.
+            div class="card" {
+                p { (tr(lang, "import-nothing-to-import")) }
+                p { a class="button" href="/imports" { (tr(lang, "import-check-another")) } }
+            }
+        } @else {
+            form method="post" action="/imports" enctype="multipart/form-data" class="card" {
+                input type="hidden" name="csrf" value=(who.csrf);
+                input type="hidden" name="token" value=(token);
+                p { (tr(lang, "import-go-ahead-help")) }
+                button type="submit" { (tr(lang, "import-run")) }
+            }
         }
     };
     Ok(layout::page(lang, who, tr(lang, "import-dry-run"), body).into_response())

@@ -28,7 +28,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::{AppError, HtmlError},
-    i18n::{UiLang, tr},
+    i18n::{Arg, UiLang, count, tr, tr_args},
     japan_today, layout,
 };
 
@@ -209,14 +209,14 @@ async fn index(
 fn summary(lang: Lang, r: &Report) -> Markup {
     html! {
         dl class="kv card" {
-            dt { (tr(lang, "import-rows-read")) } dd { (r.rows_read) }
-            dt { (tr(lang, "import-valid")) } dd { (r.valid) }
-            dt { (tr(lang, "import-created")) } dd { (r.created) }
-            dt { (tr(lang, "import-linked")) } dd { (r.linked) }
-            dt { (tr(lang, "import-repositive")) } dd { (r.repositive) }
-            dt { (tr(lang, "import-duplicate")) } dd { (r.duplicate) }
-            dt { (tr(lang, "import-rejected")) } dd { (r.rejected) }
-            dt { (tr(lang, "import-already")) } dd { (r.already) }
+            dt { (tr(lang, "import-rows-read")) } dd { (count(r.rows_read as u64)) }
+            dt { (tr(lang, "import-valid")) } dd { (count(r.valid as u64)) }
+            dt { (tr(lang, "import-created")) } dd { (count(r.created as u64)) }
+            dt { (tr(lang, "import-linked")) } dd { (count(r.linked as u64)) }
+            dt { (tr(lang, "import-repositive")) } dd { (count(r.repositive as u64)) }
+            dt { (tr(lang, "import-duplicate")) } dd { (count(r.duplicate as u64)) }
+            dt { (tr(lang, "import-rejected")) } dd { (count(r.rejected as u64)) }
+            dt { (tr(lang, "import-already")) } dd { (count(r.already as u64)) }
         }
     }
 }
@@ -545,7 +545,7 @@ async fn batch(
                 let body = progress_page(
                     lang,
                     &q.token,
-                    html! { (tr(lang, "import-running")) " " (done) " / " (total) },
+                    html! { (tr_args(lang, "import-running-rows", &[("done", Arg::Str(&count(done as u64))), ("total", Arg::Str(&count(total as u64)))])) },
                     html! { progress max=(total.max(1)) value=(done) aria-label=(tr(lang, "import-running")) {} },
                 );
                 return Ok(layout::page(lang, &who, tr(lang, "import-title"), body).into_response());
@@ -554,7 +554,7 @@ async fn batch(
                 let body = progress_page(
                     lang,
                     &q.token,
-                    html! { (tr(lang, "import-checking")) " " (read) },
+                    html! { (tr_args(lang, "import-checking-rows", &[("rows", Arg::Str(&count(read as u64)))])) },
                     html! { progress aria-label=(tr(lang, "import-checking")) {} },
                 );
                 return Ok(
