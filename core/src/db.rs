@@ -67,6 +67,33 @@ macro_rules! write_once {
     };
 }
 
+/// A PostgreSQL connection idle longer than this is checked (a round trip) before it is
+/// lent out again; one back from the pool sooner is lent as it is.
+const PG_CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The settings of every PostgreSQL pool. sqlx tests each connection before lending it
+/// (`test_before_acquire`: a `Sync` message and its answer) — a round trip, and a wake-up of
+/// a server process and of the runtime, before every query of a request and every batch of
+/// the answer writer. Under load a connection is back in the pool for microseconds, and a
+/// server that went away in that time fails the query as it would have failed the ping a
+/// moment later; a connection idle for a while (across a PostgreSQL restart, a dropped NAT
+/// entry) is still checked, and a dead one replaced before use.
+fn pg_pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PG_CHECK_IDLE_AFTER {
+                    // A dead connection: refused here, the pool opens another.
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files and their folder
     /// are created on first use, with WAL, `synchronous=FULL`, foreign keys and a busy
@@ -85,11 +112,7 @@ impl Db {
             // compiling, every page) — a cost paid per execution that OLTP queries and
             // keyset pages never win back.
             let opts = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
+            let pool = pg_pool_options(max_connections).connect_with(opts).await?;
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?;
@@ -106,8 +129,12 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // No test before each acquire: a SQLite connection is a file handle on a thread
+            // of its own, with no far end to have gone away; sqlx's ping was a message to
+            // that thread and back on every query (see `pg_pool_options`).
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Sqlite(pool))
@@ -169,12 +196,9 @@ impl Db {
     /// not tied to a runtime: the same pool serves.
     fn alongside(&self) -> Db {
         match self {
-            Db::Postgres(p) => Db::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_lazy_with((*p.connect_options()).clone()),
-            ),
+            Db::Postgres(p) => {
+                Db::Postgres(pg_pool_options(1).connect_lazy_with((*p.connect_options()).clone()))
+            }
             Db::Sqlite(_) => self.clone(),
         }
     }
