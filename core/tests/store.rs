@@ -109,6 +109,34 @@ async fn backend_is_the_one_requested() {
     t.drop_db().await;
 }
 
+/// PostgreSQL pools do not ping a connection before every query (a round trip each), but one
+/// that sat idle for a second or more is checked: a connection the server closed meanwhile
+/// (a restart, an idle timeout, a terminated backend) is replaced before the query, not
+/// handed to it. (SQLite has no far end to lose.)
+#[tokio::test]
+async fn a_connection_that_died_while_idle_is_replaced_before_use() {
+    let t = TestDb::new().await;
+    if t.db.backend() != "postgres" {
+        t.drop_db().await;
+        return;
+    }
+    let one = Db::connect(&t.url, 1).await.unwrap();
+    let pid = |db: Db| async move {
+        with_db!(&db, p => sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(p).await)
+    };
+    let first = pid(one.clone()).await.unwrap();
+    let killed: bool = with_db!(&t.db, p => sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first).fetch_one(p).await.unwrap());
+    assert!(killed);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let second = pid(one.clone())
+        .await
+        .expect("the dead connection is found out and replaced before the query");
+    assert_ne!(first, second, "a new connection");
+    one.close().await;
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let t = TestDb::new().await;
