@@ -214,9 +214,12 @@ pub fn tr_args(lang: Lang, key: &str, args: &[(&str, Arg<'_>)]) -> String {
 /// (`1,234,567`), as Japanese and English official documents both write them. Fluent's
 /// `NUMBER()` in fluent-bundle formats without grouping; this is the one rule needed, and
 /// not worth a locale-data dependency.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
@@ -297,5 +300,6 @@ mod tests {
         assert_eq!(count(12_345), "12,345");
         assert_eq!(count(500_000), "500,000");
         assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-1_234), "-1,234");
     }
 }

@@ -209,14 +209,14 @@ async fn index(
 fn summary(lang: Lang, r: &Report) -> Markup {
     html! {
         dl class="kv card" {
-            dt { (tr(lang, "import-rows-read")) } dd { (count(r.rows_read as u64)) }
-            dt { (tr(lang, "import-valid")) } dd { (count(r.valid as u64)) }
-            dt { (tr(lang, "import-created")) } dd { (count(r.created as u64)) }
-            dt { (tr(lang, "import-linked")) } dd { (count(r.linked as u64)) }
-            dt { (tr(lang, "import-repositive")) } dd { (count(r.repositive as u64)) }
-            dt { (tr(lang, "import-duplicate")) } dd { (count(r.duplicate as u64)) }
-            dt { (tr(lang, "import-rejected")) } dd { (count(r.rejected as u64)) }
-            dt { (tr(lang, "import-already")) } dd { (count(r.already as u64)) }
+            dt { (tr(lang, "import-rows-read")) } dd { (count(r.rows_read as i64)) }
+            dt { (tr(lang, "import-valid")) } dd { (count(r.valid as i64)) }
+            dt { (tr(lang, "import-created")) } dd { (count(r.created as i64)) }
+            dt { (tr(lang, "import-linked")) } dd { (count(r.linked as i64)) }
+            dt { (tr(lang, "import-repositive")) } dd { (count(r.repositive as i64)) }
+            dt { (tr(lang, "import-duplicate")) } dd { (count(r.duplicate as i64)) }
+            dt { (tr(lang, "import-rejected")) } dd { (count(r.rejected as i64)) }
+            dt { (tr(lang, "import-already")) } dd { (count(r.already as i64)) }
         }
     }
 }
@@ -545,7 +545,7 @@ async fn batch(
                 let body = progress_page(
                     lang,
                     &q.token,
-                    html! { (tr_args(lang, "import-running-rows", &[("done", Arg::Str(&count(done as u64))), ("total", Arg::Str(&count(total as u64)))])) },
+                    html! { (tr_args(lang, "import-running-rows", &[("done", Arg::Str(&count(done as i64))), ("total", Arg::Str(&count(total as i64)))])) },
                     html! { progress max=(total.max(1)) value=(done) aria-label=(tr(lang, "import-running")) {} },
                 );
                 return Ok(layout::page(lang, &who, tr(lang, "import-title"), body).into_response());
@@ -554,7 +554,7 @@ async fn batch(
                 let body = progress_page(
                     lang,
                     &q.token,
-                    html! { (tr_args(lang, "import-checking-rows", &[("rows", Arg::Str(&count(read as u64)))])) },
+                    html! { (tr_args(lang, "import-checking-rows", &[("rows", Arg::Str(&count(read as i64)))])) },
                     html! { progress aria-label=(tr(lang, "import-checking")) {} },
                 );
                 return Ok(

@@ -34,7 +34,7 @@ use crate::web::{
     AppState,
     auth::CurrentStaff,
     error::{AppError, HtmlError},
-    i18n::{UiLang, tr},
+    i18n::{UiLang, count, tr},
     japan_today, layout,
 };
 
@@ -512,7 +512,7 @@ async fn page(
         section aria-labelledby="key" {
             h2 id="key" { (tr(lang, "stats-key-figures")) " " span class="muted" { (a.from) " – " (a.to) } }
             dl class="kv card" {
-                @for (k, n) in cards { dt { (tr(lang, k)) } dd { (n) } }
+                @for (k, n) in cards { dt { (tr(lang, k)) } dd { (count(n)) } }
             }
         }
         section aria-labelledby="curve" {
@@ -542,23 +542,23 @@ async fn page(
                         @for day in d.days.iter().rev() {
                             tr {
                                 th scope="row" { (day) }
-                                td { (d.get(Measure::CaseReported, *day)) }
+                                td { (count(d.get(Measure::CaseReported, *day))) }
                                 td { (format!("{:.1}", d.avg7(Measure::CaseReported, *day))) }
-                                td { (d.get(Measure::CaseOnset, *day)) }
-                                td { (d.get(Measure::Tested, *day)) }
-                                td { (d.get(Measure::Positive, *day)) }
-                                td { (under_on(*day)) }
-                                td { (d.get(Measure::Admitted, *day)) }
-                                td { (d.get(Measure::Recovered, *day)) }
-                                td { (d.get(Measure::Death, *day)) }
-                                td { (d.get(Measure::ContactNew, *day)) }
+                                td { (count(d.get(Measure::CaseOnset, *day))) }
+                                td { (count(d.get(Measure::Tested, *day))) }
+                                td { (count(d.get(Measure::Positive, *day))) }
+                                td { (count(under_on(*day))) }
+                                td { (count(d.get(Measure::Admitted, *day))) }
+                                td { (count(d.get(Measure::Recovered, *day))) }
+                                td { (count(d.get(Measure::Death, *day))) }
+                                td { (count(d.get(Measure::ContactNew, *day))) }
                                 td { @match answer_of(*day) {
-                                    Some((due, ans)) if due > 0 => { (format!("{:.0}%", ans as f64 * 100.0 / due as f64)) " " span class="muted" { "(" (ans) "/" (due) ")" } }
+                                    Some((due, ans)) if due > 0 => { (format!("{:.0}%", ans as f64 * 100.0 / due as f64)) " " span class="muted" { "(" (count(ans)) "/" (count(due)) ")" } }
                                     _ => { "—" }
                                 } }
-                                td { (d.get(Measure::Escalation, *day))
+                                td { (count(d.get(Measure::Escalation, *day)))
                                     @let u = d.get(Measure::EscalationUrgent, *day);
-                                    @if u > 0 { " " span class="prio prio-urgent" { (tr(lang, "stats-urgent")) " " (u) } } }
+                                    @if u > 0 { " " span class="prio prio-urgent" { (tr(lang, "stats-urgent")) " " (count(u)) } } }
                             }
                         }
                     }
@@ -574,7 +574,7 @@ async fn page(
                         thead { tr { th scope="col" { (dim_title(lang, dim)) } th scope="col" { (tr(lang, "stats-count")) } } }
                         tbody {
                             @for (v, n) in ordered(dim, rows) {
-                                tr { th scope="row" { (label(lang, dim, &v)) } td { (n) } }
+                                tr { th scope="row" { (label(lang, dim, &v)) } td { (count(n)) } }
                             }
                         }
                     }
@@ -594,8 +594,8 @@ async fn page(
                         @for day in d.days.iter().rev() {
                             tr {
                                 th scope="row" { (day) }
-                                @for v in SEVERITIES { td { (level(&sev, *day, v)) } }
-                                @for v in RESIDENCES { td { (level(&res, *day, v)) } }
+                                @for v in SEVERITIES { td { (count(level(&sev, *day, v))) } }
+                                @for v in RESIDENCES { td { (count(level(&res, *day, v))) } }
                             }
                         }
                     }

@@ -135,9 +135,9 @@ pub(super) async fn press(
                     } }
                     tbody {
                         @for (k, row) in keys.iter().zip(&sh.cells) {
-                            tr { th scope="row" { (label(lang, dim, k)) } @for c in row { td { (suppress::text(*c)) } } }
+                            tr { th scope="row" { (label(lang, dim, k)) } @for c in row { td { (cell(*c)) } } }
                         }
-                        tr { th scope="row" { (tr(lang, "stats-total")) } @for c in &sh.col_totals { td { strong { (suppress::text(*c)) } } } }
+                        tr { th scope="row" { (tr(lang, "stats-total")) } @for c in &sh.col_totals { td { strong { (cell(*c)) } } } }
                     }
                 }
             }
@@ -152,12 +152,12 @@ pub(super) async fn press(
             tbody {
                 @for (i, b) in AGE_BANDS.iter().enumerate() {
                     tr { th scope="row" { (label(lang, "age", b)) }
-                        @for c in &cross_s.cells[i] { td { (suppress::text(*c)) } }
-                        td { (suppress::text(cross_s.row_totals[i])) } }
+                        @for c in &cross_s.cells[i] { td { (cell(*c)) } }
+                        td { (cell(cross_s.row_totals[i])) } }
                 }
                 tr { th scope="row" { (tr(lang, "stats-total")) }
-                    @for c in &cross_s.col_totals { td { (suppress::text(*c)) } }
-                    td { strong { (cross_s.grand.unwrap_or(0)) } } }
+                    @for c in &cross_s.col_totals { td { (cell(*c)) } }
+                    td { strong { (count(cross_s.grand.unwrap_or(0))) } } }
             }
         }
     };
@@ -201,4 +201,10 @@ pub(super) async fn press(
             }
         }
     }).into_response())
+}
+
+/// A shown cell on the page: a hidden count as `*`, a count with its thousands grouped (the
+/// CSV keeps plain digits, [`suppress::text`]).
+fn cell(c: Option<i64>) -> String {
+    c.map_or_else(|| "*".to_string(), count)
 }
