@@ -164,6 +164,10 @@ pub struct HttpConfig {
     pub patient_addr: String,
     /// Threads of the patients' door; 0 = one per core.
     pub patient_threads: usize,
+    /// Most megabytes of uploaded import files the console holds at once (being checked,
+    /// waiting for their go-ahead, being imported; each file counted twice, for its report).
+    /// A further upload is told to retry in a minute (503) — or to use `mimamori import`.
+    pub import_files_mb: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +268,7 @@ impl Default for HttpConfig {
             console_concurrency: 0,
             console_queue: 64,
             console_queue_ms: 2000,
+            import_files_mb: 512,
             patient_addr: String::new(),
             patient_threads: 0,
         }

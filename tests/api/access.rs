@@ -805,6 +805,31 @@ async fn an_imports_progress_page_is_its_starters_only() {
     app.finish().await;
 }
 
+/// Gives the go-ahead for the dry run `token` and waits until its import ends.
+async fn go_ahead_and_wait(app: &crate::helpers::TestApp, csrf: &str, token: &str) {
+    let r = app
+        .post_multipart(
+            "/imports",
+            vec![("csrf", csrf.to_string()), ("token", token.to_string())],
+            None,
+        )
+        .await;
+    assert!(r.status().is_redirection(), "the import starts");
+    let mut done = 0;
+    for _ in 0..1200 {
+        done = app
+            .get(&format!("/imports/0?token={token}"))
+            .await
+            .status()
+            .as_u16();
+        if done == 303 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done, 303, "the import ends");
+}
+
 /// A dry run with nothing to write — every row refused, or every row imported before — offers
 /// no go-ahead (there is nothing to import): it says so, and leads back to the form.
 #[tokio::test]
@@ -847,14 +872,7 @@ async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
         .and_then(|s| s.split('"').next())
         .expect("a go-ahead for a new row")
         .to_string();
-    let r = post(vec![("csrf", csrf.clone()), ("token", token.clone())], None).await;
-    assert!(r.status().is_redirection(), "the import starts");
-    for _ in 0..200 {
-        if app.get(&format!("/imports/0?token={token}")).await.status() == 303 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
     let page = post(
         vec![("csrf", csrf), ("mapping", String::new())],
@@ -867,6 +885,89 @@ async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
     assert!(
         !page.contains("name=\"token\"") && page.contains("新たに取り込む行がありません"),
         "no go-ahead for a file imported before: {page}"
+    );
+    app.finish().await;
+}
+
+/// The import files the console holds at once stay within `http.import_files_mb` (each
+/// counted twice, for its report): a file past the room left is told to retry (503 with
+/// Retry-After, the reason on the form, nothing written), and room comes back when a file is
+/// let go — replaced by the same member's next file, or imported.
+#[tokio::test]
+async fn the_files_held_for_imports_stay_within_their_room() {
+    let app = crate::helpers::spawn_app_with(|c| c.http.import_files_mb = 1).await;
+    let csrf = app.login().await;
+    let post = |fields, file| app.post_multipart("/imports", fields, file);
+    let file = |rows: usize, tag: &str| {
+        let mut csv = String::from(
+            "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n",
+        );
+        for i in 0..rows {
+            csv.push_str(&format!(
+                "{tag}{i},patient,2022-01-10,pcr,医師,病院,患者 {i},1950-01-01,090{i:08},2022-01-09,female,港区\n"
+            ));
+        }
+        csv.into_bytes()
+    };
+    let dry_run = |bytes: Vec<u8>| {
+        post(
+            vec![("csrf", csrf.clone()), ("mapping", String::new())],
+            Some(bytes),
+        )
+    };
+    // ~600 KB: counted 1.2 MB, over the 1 MB room.
+    let big = file(6_000, "B");
+    assert!(big.len() > 512 * 1024);
+    let r = dry_run(big.clone()).await;
+    assert_eq!(r.status(), 503, "past the room");
+    assert_eq!(r.headers()["retry-after"], "60");
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("受け付けられる量がいっぱいです") && page.contains("mimamori import"),
+        "the reason, and what to do: {page}"
+    );
+    // ~300 KB: fits; the same member's next file replaces it (and its room).
+    let small = file(3_000, "S");
+    assert!(small.len() < 512 * 1024 && small.len() > 256 * 1024);
+    assert_eq!(dry_run(small.clone()).await.status(), 200);
+    let page = dry_run(small).await.text().await.unwrap();
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the second check's go-ahead: the first one's room was given back")
+        .to_string();
+    // Waiting for its go-ahead, it holds its room: a ~450 KB file does not fit beside it.
+    let mid = file(4_600, "M");
+    assert!(mid.len() > 400 * 1024 && mid.len() < 512 * 1024);
+    // (Checked by another member: the same member's new file would replace the waiting one.)
+    let (other, other_csrf) = app
+        .user_with_csrf("nurse2", Role::HealthCentreStaff, None)
+        .await;
+    let (content_type, body) = crate::helpers::multipart(
+        vec![("csrf", other_csrf), ("mapping", String::new())],
+        Some(mid.clone()),
+    );
+    let r = other
+        .post(app.url("/imports"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "no room beside a file waiting for its go-ahead"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
+    go_ahead_and_wait(&app, &csrf, &token).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3_000);
+    // Imported, the file is let go: the larger one now fits.
+    assert_eq!(
+        dry_run(mid).await.status(),
+        200,
+        "room given back after the import"
     );
     app.finish().await;
 }
@@ -940,21 +1041,7 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
         0,
         "a dry run writes nothing"
     );
-    let r = post(vec![("csrf", csrf), ("token", token.clone())], None).await;
-    assert!(r.status().is_redirection(), "the import starts");
-    let mut done = 0;
-    for _ in 0..1200 {
-        done = app
-            .get(&format!("/imports/0?token={token}"))
-            .await
-            .status()
-            .as_u16();
-        if done == 303 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(done, 303, "the import ends");
+    go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3000);
     // The batch's report of every row, streamed a page at a time.
     let batch = app

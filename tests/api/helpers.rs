@@ -219,6 +219,16 @@ impl TestApp {
         role: mimamori_core::access::Role,
         org: Option<i64>,
     ) -> reqwest::Client {
+        self.user_with_csrf(username, role, org).await.0
+    }
+
+    /// [`TestApp::user`], with the CSRF token of its session (to post forms as them).
+    pub async fn user_with_csrf(
+        &self,
+        username: &str,
+        role: mimamori_core::access::Role,
+        org: Option<i64>,
+    ) -> (reqwest::Client, String) {
         let id = staff::create_staff(&self.db, self.centre, username, password_hash(), username)
             .await
             .unwrap();
@@ -231,8 +241,8 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        login_as(&self.base, &client, username).await;
-        client
+        let csrf = login_as(&self.base, &client, username).await;
+        (client, csrf)
     }
 
     /// Logs in through the API (password + TOTP); returns the CSRF token of the session.

@@ -100,6 +100,7 @@ err-suppress-max-0-to-20 = enter a whole number from 0 to 20 (0 hides nothing, 4
 err-lg-code-digits = a local government code has 5 digits, or 6 with its check digit (for example 131041)
 err-not-a-prefecture-of-your-area = choose a prefecture of your area
 err-import-upload-expired = the checked file is no longer kept (one hour); choose the file and check it again
+err-import-busy = the console is holding as many import files as it may right now (other staff's checks and imports); try again in a minute, or import a large file with the command line (mimamori import)
 err-import-choose-a-file = choose a file to import
 err-import-case-id = enter the case's ID as a number (for example 123)
 err-lab-days = choose 1 to 90 days

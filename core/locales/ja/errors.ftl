@@ -100,6 +100,7 @@ err-suppress-max-0-to-20 = 0〜20 の整数で入力してください（0 は�
 err-lg-code-digits = 全国地方公共団体コードは 5 桁、または検査数字を含む 6 桁の数字です（例：131041）
 err-not-a-prefecture-of-your-area = 閲覧できる地域の都道府県を選んでください
 err-import-upload-expired = 確認した内容の有効期限（1時間）が切れました。もう一度ファイルを選んで確認してください
+err-import-busy = ほかの方の取込ファイルの確認・取込で、いまは受け付けられる量がいっぱいです。1分ほどしてからもう一度お試しください（大きなファイルはコマンドラインの mimamori import でも取り込めます）
 err-import-choose-a-file = 取り込むファイルを選んでください
 err-import-case-id = 症例の ID を数字で入力してください（例：123）
 err-lab-days = 1〜90日を指定してください

@@ -16,6 +16,8 @@ pub(super) struct Check {
     pub(super) token: String,
     pub(super) file_name: String,
     pub(super) bytes: Vec<u8>,
+    /// The file's share of `http.import_files_mb`, passed on to the waiting upload.
+    pub(super) held: Held,
     pub(super) mapping: Mapping,
     pub(super) contacts_of: Option<i64>,
 }
@@ -91,6 +93,7 @@ impl Check {
                     std::mem::take(&mut report_csv)
                 },
                 report,
+                _held: self.held,
             },
         );
         Ok(())

@@ -55,10 +55,49 @@ pub fn router() -> Router<AppState> {
 
 /// Imports in flight and dry runs waiting for the go-ahead, per server process: the file is
 /// kept in memory between the dry run and the import (at most an hour; one per staff member).
+/// All the files held at once — being checked, waiting, being imported — stay within
+/// `http.import_files_mb` ([`Pending::hold`]): memory stays bounded however many staff
+/// upload at once.
 #[derive(Default)]
 pub struct Pending {
     uploads: Mutex<HashMap<String, Upload>>,
     running: Mutex<HashMap<String, Run>>,
+    /// Bytes held by [`Held`] shares.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+impl Pending {
+    /// A share of `cap` bytes for an uploaded file of `file` bytes, or None when the files
+    /// already held leave no room. A file is counted twice: itself, and its dry run's
+    /// report of every row (kept beside it for the download; smaller than the file).
+    fn hold(self: &Arc<Self>, file: usize, cap: usize) -> Option<Held> {
+        use std::sync::atomic::Ordering;
+        let bytes = file.saturating_mul(2);
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                now.checked_add(bytes).filter(|n| *n <= cap)
+            })
+            .ok()?;
+        Some(Held {
+            pending: self.clone(),
+            bytes,
+        })
+    }
+}
+
+/// A file's share of the memory imports may hold, given back when the file is let go (its
+/// dry run refused, its go-ahead expired or used, its import ended).
+pub(super) struct Held {
+    pending: Arc<Pending>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.pending
+            .held
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// An import started from the console: whose, since when, how far.
@@ -84,6 +123,8 @@ struct Upload {
     report: Report,
     /// The dry run's report of every row, as CSV.
     report_csv: Vec<u8>,
+    /// The file's share of `http.import_files_mb`.
+    _held: Held,
 }
 
 #[derive(Clone)]
@@ -194,7 +235,7 @@ async fn index(
                             tr {
                                 td { a href=(format!("/imports/{}", b.id)) { (b.id) } }
                                 td { (b.file_name) " (" (b.source) ")" }
-                                td { (b.rows_total) }
+                                td { (count(b.rows_total)) }
                                 td { (b.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M")) }
                                 td { @if b.undone_at.is_some() { (tr(lang, "import-undone")) } @else if b.finished_at.is_some() { (tr(lang, "import-finished")) } @else { (tr(lang, "import-running")) } }
                             }
@@ -377,6 +418,8 @@ async fn upload(
                 report_csv: None,
             };
             let r = imports::run(&db, &viewer, &up.mapping, &up.bytes, opt).await;
+            // The file and its share of `http.import_files_mb` are let go now.
+            drop(up);
             let state = match r {
                 Ok(r) => Running::Done(r.batch_id.unwrap_or_default()),
                 Err(e) => {
@@ -417,6 +460,35 @@ async fn upload(
     let Some(mapping) = mapping else {
         return form_again(lang, &who, &s, errors);
     };
+    // A new file lets go of this member's earlier dry run (the go-ahead is for the latest
+    // one only) and of every dry run past its hour, before room is asked for.
+    pending.uploads.lock().expect("lock").retain(|_, u| {
+        u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != who.id
+    });
+    let cap = s.config.http.import_files_mb.saturating_mul(1024 * 1024);
+    let Some(held) = pending.hold(bytes.len(), cap) else {
+        // Other staff's files fill the room imports may hold: try again shortly, or use the
+        // command line (`mimamori import`), which is not bounded by the web process.
+        tracing::warn!(
+            staff_id = who.id,
+            bytes = bytes.len(),
+            "import refused: the files held for imports are at http.import_files_mb"
+        );
+        let mut r = form_again(
+            lang,
+            &who,
+            &s,
+            vec![mimamori_core::FieldError::new(
+                "file",
+                "err-import-busy".into(),
+                Vec::new(),
+            )],
+        )?;
+        *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+        return Ok(r);
+    };
     let contacts_of = match fields.get("contacts_of").map(|x| x.trim()).unwrap_or("") {
         "" => None,
         x => match x.parse::<i64>() {
@@ -455,6 +527,7 @@ async fn upload(
         token: token.clone(),
         file_name,
         bytes,
+        held,
         mapping,
         contacts_of,
     };
