@@ -944,17 +944,13 @@ async fn the_files_held_for_imports_stay_within_their_room() {
     let (other, other_csrf) = app
         .user_with_csrf("nurse2", Role::HealthCentreStaff, None)
         .await;
-    let (content_type, body) = crate::helpers::multipart(
+    let r = crate::helpers::post_multipart_as(
+        &other,
+        &app.url("/imports"),
         vec![("csrf", other_csrf), ("mapping", String::new())],
         Some(mid.clone()),
-    );
-    let r = other
-        .post(app.url("/imports"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(
         r.status(),
         503,

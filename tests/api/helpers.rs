@@ -175,14 +175,7 @@ impl TestApp {
         fields: Vec<(&str, String)>,
         file: Option<Vec<u8>>,
     ) -> reqwest::Response {
-        let (content_type, body) = multipart(fields, file);
-        self.client
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        post_multipart_as(&self.client, &self.url(path), fields, file).await
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
@@ -405,6 +398,24 @@ pub async fn invalid_fields(r: reqwest::Response) -> Vec<String> {
         .iter()
         .map(|f| f["field"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Posts a [`multipart`] form to `url` with `client` (another member's session, another
+/// address).
+pub async fn post_multipart_as(
+    client: &reqwest::Client,
+    url: &str,
+    fields: Vec<(&str, String)>,
+    file: Option<Vec<u8>>,
+) -> reqwest::Response {
+    let (content_type, body) = multipart(fields, file);
+    client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A `multipart/form-data` body by hand (the tests' reqwest has no multipart feature): the

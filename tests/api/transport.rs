@@ -208,15 +208,13 @@ async fn the_tls_proxy_allows_only_tls_1_2_and_up_and_keeps_the_client_address()
         .build()
         .unwrap();
     let csrf = crate::helpers::login_as(&url(""), &nurse, "nurse").await;
-    let (content_type, body) =
-        crate::helpers::multipart(vec![("csrf", csrf)], Some(vec![b'x'; 5 * 1024 * 1024]));
-    let upload = nurse
-        .post(url("/imports"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let upload = crate::helpers::post_multipart_as(
+        &nurse,
+        &url("/imports"),
+        vec![("csrf", csrf)],
+        Some(vec![b'x'; 5 * 1024 * 1024]),
+    )
+    .await;
     assert_eq!(
         upload.status(),
         422,
