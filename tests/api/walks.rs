@@ -455,10 +455,16 @@ fn nurse_uploads(b: &str, english: bool, file: &std::path::Path) -> Vec<Value> {
 
 /// A file whose check takes longer than the upload may wait (a 1 s request limit here)
 /// shows its progress on a phone — in Japanese, fitting the screen, with axe — and the page
-/// leads by itself to the dry run's report when the check ends.
+/// leads by itself to the dry run's report when the check ends. Then in English: a file
+/// whose every row is refused (no go-ahead), and a file past the room the console keeps for
+/// import files (1 MB here) — told to retry, on the form.
 #[tokio::test]
 async fn a_long_check_shows_its_progress_on_a_phone() {
-    let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.http.request_timeout_secs = 1;
+        c.http.import_files_mb = 1;
+    })
+    .await;
     app.login().await;
     let file = std::env::temp_dir().join(format!("mimamori-long-{}.csv", std::process::id()));
     let mut csv = String::from(
@@ -487,6 +493,9 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
     // In English on a console screen, and a file whose only row is refused, each field named.
     let bad = std::env::temp_dir().join(format!("mimamori-bad-{}.csv", std::process::id()));
     std::fs::write(&bad, "case_number,phone\nX1,090-0000-0000\n").unwrap();
+    // ~600 KB: counted twice, past the 1 MB room.
+    let big = std::env::temp_dir().join(format!("mimamori-big-{}.csv", std::process::id()));
+    std::fs::write(&big, std::fs::read_to_string(&file).unwrap().repeat(2)).unwrap();
     let mut steps = nurse_uploads(&b, true, &file);
     steps.extend([
         json!({"submit": "main form button[type=submit]"}),
@@ -504,9 +513,16 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         see("Choose another file"),
         axe("import-refused-en"),
         shot("import-07-refused-en"),
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": big.display().to_string()}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("try again in a minute"),
+        axe("import-busy-en"),
+        shot("import-08-busy-en"),
     ]);
     walk((1366, 768), true, steps).await;
     let _ = std::fs::remove_file(&bad);
+    let _ = std::fs::remove_file(&big);
     let _ = std::fs::remove_file(&file);
     app.finish().await;
 }
