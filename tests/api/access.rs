@@ -923,7 +923,10 @@ async fn the_files_held_for_imports_stay_within_their_room() {
     assert_eq!(r.headers()["retry-after"], "60");
     let page = r.text().await.unwrap();
     assert!(
-        page.contains("受け付けられる量がいっぱいです") && page.contains("mimamori import"),
+        page.contains("受け付けられる量がいっぱいです")
+            && page.contains("mimamori import")
+            && page.contains("少し待ってから")
+            && !page.contains("次の項目を確認してください"),
         "the reason, and what to do: {page}"
     );
     // ~300 KB: fits; the same member's next file replaces it (and its room).

@@ -516,6 +516,7 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         go(&format!("{b}/imports")),
         json!({"upload": "#file", "path": big.display().to_string()}),
         json!({"submit": "main form button[type=submit]"}),
+        see("Please try again shortly"),
         see("try again in a minute"),
         axe("import-busy-en"),
         shot("import-08-busy-en"),

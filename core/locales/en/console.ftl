@@ -828,4 +828,5 @@ import-checking-rows = Checking the file ({ $rows } rows read)
 import-running-rows = Importing ({ $done } of { $total } rows)
 import-nothing-to-import = This file has no rows to import. Correct the file using the results above, then check it again.
 import-check-another = Choose another file
+import-busy-title = Please try again shortly
 import-refresh = Refresh

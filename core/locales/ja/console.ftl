@@ -828,4 +828,5 @@ import-checking-rows = ファイルを確認しています（{ $rows } 行を�
 import-running-rows = 取込中（{ $total } 行のうち { $done } 行）
 import-nothing-to-import = このファイルには新たに取り込む行がありません。上の結果を見てファイルを直し、もう一度確認してください。
 import-check-another = ファイルを選び直す
+import-busy-title = 少し待ってから、もう一度お試しください
 import-refresh = 最新の状況を表示

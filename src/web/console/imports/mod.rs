@@ -183,10 +183,14 @@ fn upload_form(
             .find(|e| e.field == f)
             .map(|e| e.message(lang))
     };
+    // The console being full is not the file's fault: the summary says to wait, not to fix.
+    let busy = errors
+        .iter()
+        .any(|e| e.key.as_deref() == Some("err-import-busy"));
     html! {
         @if !errors.is_empty() {
             div class="error-summary" role="alert" tabindex="-1" {
-                h2 { (tr(lang, "stats-fix-these")) }
+                h2 { (tr(lang, if busy { "import-busy-title" } else { "stats-fix-these" })) }
                 ul { @for e in errors { li { a href=(format!("#{}", if e.field == "file" { "file" } else { "mapping" })) { (e.message(lang)) } } } }
             }
         }
@@ -207,7 +211,8 @@ fn upload_form(
             p class="muted" { (tr(lang, "import-contacts-help")) }
             input type="text" inputmode="numeric" id="contacts_of" name="contacts_of" autocomplete="off" aria-describedby="contacts_of-err";
             @if let Some(e) = err("contacts_of") { div class="err" id="contacts_of-err" { (e) } }
-            button type="submit" name="action" value="dry_run" { (tr(lang, "import-check")) }
+            // On a line of its own, not glued to the case-ID box before it.
+            p class="actions" { button type="submit" name="action" value="dry_run" { (tr(lang, "import-check")) } }
         }
     }
 }
