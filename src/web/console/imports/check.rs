@@ -75,9 +75,7 @@ impl Check {
         };
         let mut report_csv = report_csv.into_inner().expect("report");
         let mut ups = pending.uploads.lock().expect("lock");
-        ups.retain(|_, u| {
-            u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != self.staff_id
-        });
+        let_go(&mut ups, self.staff_id);
         ups.insert(
             self.token,
             Upload {

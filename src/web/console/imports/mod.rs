@@ -110,6 +110,15 @@ struct Run {
 /// How long a finished import's progress page still leads to its batch.
 const FINISHED_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// How long a dry run's file and report wait for the go-ahead (`err-import-upload-expired`
+/// says "one hour").
+const UPLOAD_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Lets go of `staff_id`'s waiting dry run and of every one past [`UPLOAD_KEPT`].
+fn let_go(uploads: &mut HashMap<String, Upload>, staff_id: i64) {
+    uploads.retain(|_, u| u.at.elapsed() < UPLOAD_KEPT && u.staff_id != staff_id);
+}
+
 struct Upload {
     staff_id: i64,
     /// A list of close contacts of this case (else occurrence-report records).
@@ -358,7 +367,7 @@ async fn upload(
     if let Some(token) = fields.get("token") {
         // The go-ahead after a dry run.
         let up = pending.uploads.lock().expect("lock").remove(token);
-        let Some(up) = up.filter(|u| u.staff_id == who.id) else {
+        let Some(up) = up.filter(|u| u.staff_id == who.id && u.at.elapsed() < UPLOAD_KEPT) else {
             return Err(Error::invalid("file", "err-import-upload-expired").into());
         };
         if let Some(case) = up.contacts_of {
@@ -467,9 +476,7 @@ async fn upload(
     };
     // A new file lets go of this member's earlier dry run (the go-ahead is for the latest
     // one only) and of every dry run past its hour, before room is asked for.
-    pending.uploads.lock().expect("lock").retain(|_, u| {
-        u.at.elapsed() < std::time::Duration::from_secs(3600) && u.staff_id != who.id
-    });
+    let_go(&mut pending.uploads.lock().expect("lock"), who.id);
     let cap = s.config.http.import_files_mb.saturating_mul(1024 * 1024);
     let Some(held) = pending.hold(bytes.len(), cap) else {
         // Other staff's files fill the room imports may hold: try again shortly, or use the
