@@ -17,6 +17,7 @@ pub mod flows;
 pub mod i18n;
 pub mod import;
 pub mod ingest;
+pub mod link_reads;
 pub mod password;
 pub mod periods;
 pub mod provider;

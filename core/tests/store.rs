@@ -607,6 +607,114 @@ async fn the_page_after_an_answer_reads_once() {
     t.drop_db().await;
 }
 
+/// The link pages' reads gathered: one statement for many check-ins gives each the same
+/// context its own read gives (an unknown id left out); through the reader, many reads at
+/// once each get their own check-in's context, and an unknown one "not found" alone.
+#[tokio::test]
+async fn link_reads_gathered_give_each_its_own_context() {
+    use mimamori_core::link_reads::LinkReads;
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let p = person(&t.db, c, today, today).await;
+        ids.push(todays_checkin(&t.db, p).await);
+    }
+    observations::answer_checkin(
+        &t.db,
+        ids[0],
+        "web",
+        &answer(Some(38.9), Some(88)),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut asked = ids.clone();
+    asked.push(i64::MAX);
+    let links = checkins::link_contexts(&t.db, &asked).await.unwrap();
+    assert_eq!(links.len(), ids.len(), "the unknown id left out");
+    for l in &links {
+        let one = checkins::link_context(&t.db, l.checkin_id).await.unwrap();
+        assert_eq!(
+            (
+                &l.status,
+                l.person_id,
+                &l.language,
+                &l.link_channel,
+                &l.person_name,
+                l.local_date
+            ),
+            (
+                &one.status,
+                one.person_id,
+                &one.language,
+                &one.link_channel,
+                &one.person_name,
+                one.local_date
+            )
+        );
+    }
+    let dones = checkins::done_contexts(&t.db, &asked).await.unwrap();
+    assert_eq!(dones.len(), ids.len());
+    for d in &dones {
+        let one = checkins::done_context(&t.db, d.link.checkin_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.urgent, d.shared_phone, &d.link.status),
+            (one.urgent, one.shared_phone, &one.link.status)
+        );
+    }
+    assert!(
+        checkins::link_contexts(&t.db, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let reads = LinkReads::spawn(t.db.clone());
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        for (i, id) in asked.iter().enumerate() {
+            let (r, id) = (reads.clone(), *id);
+            tasks.push(tokio::spawn(async move {
+                if (round + i) % 2 == 0 {
+                    r.link(id).await.map(|c| (id, c.checkin_id, c.status))
+                } else {
+                    r.done(id)
+                        .await
+                        .map(|d| (id, d.link.checkin_id, d.link.status))
+                }
+            }));
+        }
+    }
+    let mut unknown = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok((asked, got, status)) => {
+                assert_eq!(asked, got, "each its own check-in");
+                let want = if asked == ids[0] {
+                    "answered"
+                } else {
+                    "planned"
+                };
+                assert_eq!(status, want);
+            }
+            Err(mimamori_core::Error::NotFound(_)) => unknown += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(unknown, 20, "only the unknown id's reads are not found");
+    assert!(matches!(
+        reads.link(i64::MAX).await,
+        Err(mimamori_core::Error::NotFound(_))
+    ));
+    drop(reads);
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn a_contractor_sees_its_people_most_worrying_first_and_records_calls() {
     use mimamori_core::store::followups;

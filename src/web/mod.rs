@@ -62,6 +62,8 @@ pub struct AppShared {
     pub rules: Arc<Thresholds>,
     /// The answer writer (group commit; see `mimamori_core::ingest`).
     pub ingest: mimamori_core::ingest::Ingest,
+    /// The link pages' reads of a check-in, gathered (see `mimamori_core::link_reads`).
+    pub reads: mimamori_core::link_reads::LinkReads,
     /// Observation-period rules (`flows/periods.toml`).
     pub periods: Arc<mimamori_core::periods::Periods>,
     /// Which cases get a full occurrence report (`flows/reporting.toml`).
@@ -108,6 +110,7 @@ impl AppState {
             flows,
             prompts,
             ingest: mimamori_core::ingest::Ingest::spawn_on_own_thread(db.clone(), rules.clone()),
+            reads: mimamori_core::link_reads::LinkReads::spawn_on_own_thread(db.clone()),
             caches,
             audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
             rules,
@@ -136,6 +139,7 @@ impl AppState {
                 self.rules.clone(),
             ),
             audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
+            reads: mimamori_core::link_reads::LinkReads::spawn_on_own_thread(db.clone()),
             db,
             ..(*self.0).clone()
         })

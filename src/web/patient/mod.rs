@@ -107,7 +107,7 @@ async fn open(s: &AppState, token: &str) -> Result<LinkContext, Response> {
             return Err(link_problem(StatusCode::NOT_FOUND, "link-not-valid", None));
         }
     };
-    checkins::link_context(&s.db, id).await.map_err(|e| {
+    s.reads.link(id).await.map_err(|e| {
         tracing::warn!(checkin_id = id, error = %e, "signed link for an unknown check-in");
         link_problem(StatusCode::NOT_FOUND, "link-unusable", None)
     })
@@ -317,7 +317,7 @@ async fn done(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
     // One read for the whole page (it follows every answer): the link's context, the
     // answer's urgency and whether the phone is shared.
     let d = match s.signer.verify(&token, chrono::Utc::now().timestamp()) {
-        Ok(id) => checkins::done_context(&s.db, id).await.ok(),
+        Ok(id) => s.reads.done(id).await.ok(),
         Err(_) => None,
     };
     let Some(d) = d else {

@@ -89,8 +89,9 @@ pub struct DoneContext {
     pub shared_phone: bool,
 }
 
-pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
-    with_db!(db, p => sqlx::query_as(
+/// [`done_context`]'s columns and tables; a `WHERE` on `c.id` follows.
+macro_rules! done_select {
+    () => {
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
                 h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
                 NULL AS link_channel, p.name AS person_name, c.local_date,
@@ -102,19 +103,81 @@ pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
                 (p.phone IS NOT NULL AND p.phone <> '' AND EXISTS (
                     SELECT 1 FROM persons q WHERE q.phone = p.phone
                       AND q.health_centre_id + 0 = p.health_centre_id AND q.id <> p.id)) AS shared_phone
-         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
-         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
-    .ok_or(Error::NotFound("check-in"))
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id "
+    };
 }
 
-pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
-    with_db!(db, p => sqlx::query_as(
+/// [`link_context`]'s columns and tables; a `WHERE` on `c.id` follows.
+macro_rules! link_select {
+    () => {
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
                 h.name AS health_centre_name, h.name_en AS health_centre_name_en, h.phone AS health_centre_phone,
                 (SELECT a.channel FROM contact_attempts a WHERE a.checkin_id = c.id AND a.channel IN ('sms', 'email')
                  ORDER BY a.id DESC LIMIT 1) AS link_channel,
                 p.name AS person_name, c.local_date
-         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id
-         WHERE c.id = $1").bind(checkin_id).fetch_optional(p).await?)
+         FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id "
+    };
+}
+
+pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
+    with_db!(db, p => sqlx::query_as(concat!(done_select!(), "WHERE c.id = $1"))
+        .bind(checkin_id).fetch_optional(p).await?)
     .ok_or(Error::NotFound("check-in"))
+}
+
+pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
+    with_db!(db, p => sqlx::query_as(concat!(link_select!(), "WHERE c.id = $1"))
+        .bind(checkin_id).fetch_optional(p).await?)
+    .ok_or(Error::NotFound("check-in"))
+}
+
+/// [`link_context`] of several check-ins in one query (the patient lane's gathered reads,
+/// [`crate::link_reads`]); unknown ids are left out, the order is not kept.
+pub async fn link_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<LinkContext>> {
+    many(
+        db,
+        checkin_ids,
+        concat!(link_select!(), "WHERE c.id = ANY($1)"),
+        concat!(
+            link_select!(),
+            "WHERE c.id IN (SELECT value FROM json_each($1))"
+        ),
+    )
+    .await
+}
+
+/// [`done_context`] of several check-ins in one query, as [`link_contexts`].
+pub async fn done_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<DoneContext>> {
+    many(
+        db,
+        checkin_ids,
+        concat!(done_select!(), "WHERE c.id = ANY($1)"),
+        concat!(
+            done_select!(),
+            "WHERE c.id IN (SELECT value FROM json_each($1))"
+        ),
+    )
+    .await
+}
+
+/// Rows of `pg` (ids as one array) or `sqlite` (ids as one JSON array) for `ids`: one
+/// statement text whatever the number of ids, so each is prepared once per connection.
+async fn many<T>(db: &Db, ids: &[i64], pg: &'static str, sqlite: &'static str) -> Result<Vec<T>>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match db {
+        Db::Postgres(p) => sqlx::query_as(pg).bind(ids).fetch_all(p).await?,
+        Db::Sqlite(p) => {
+            let json = serde_json::to_string(ids)
+                .map_err(|e| Error::Internal(format!("check-in ids: {e}")))?;
+            sqlx::query_as(sqlite).bind(json).fetch_all(p).await?
+        }
+    })
 }
