@@ -106,6 +106,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "the person's own signed link or call: language, flow, centre; no name or contact",
     ),
     (
+        "checkins/link.rs",
+        "link_contexts",
+        "link_context for several signed links at once (the link pages' gathered reads)",
+    ),
+    (
+        "checkins/link.rs",
+        "done_contexts",
+        "done_context for several signed links at once (the link pages' gathered reads)",
+    ),
+    (
         "dialect.rs",
         "claim_due",
         "the dispatcher worker: claims due check-ins to send",
@@ -230,9 +240,15 @@ fn calls(body: &str, name: &str) -> bool {
     })
 }
 
-/// Every top-level function: (name, signature, body up to the next item, public).
+/// Every top-level function: (name, signature, body up to the next item, public); and every
+/// `macro_rules!` as a private function named `name!` (a query's text kept in a macro is
+/// judged where it is used).
 fn functions(src: &str) -> Vec<(String, String, String, bool)> {
     let mut out = Vec::new();
+    let macros: Vec<usize> = src
+        .match_indices("\nmacro_rules! ")
+        .map(|(i, _)| i + 1)
+        .collect();
     let starts: Vec<(usize, bool)> = src
         .match_indices("\npub async fn ")
         .chain(src.match_indices("\npub fn "))
@@ -252,10 +268,25 @@ fn functions(src: &str) -> Vec<(String, String, String, bool)> {
         .chain(src.match_indices("\nconst "))
         .chain(src.match_indices("\ntype "))
         .chain(src.match_indices("\n///"))
+        .chain(src.match_indices("\nmacro_rules! "))
         .map(|(i, _)| i + 1)
         .collect();
     items.push(src.len());
     items.sort();
+    for &s in &macros {
+        let rest = &src[s + "macro_rules! ".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let end = items.iter().copied().find(|&i| i > s).unwrap_or(src.len());
+        out.push((
+            format!("{name}!"),
+            String::new(),
+            src[s..end].to_string(),
+            false,
+        ));
+    }
     for (s, public) in starts {
         let rest = &src[s..];
         let name_start = rest.find("fn ").unwrap() + 3;
@@ -378,6 +409,17 @@ fn the_scan_follows_private_helpers() {
     let front = fns.iter().find(|f| f.0 == "front").unwrap();
     assert!(touches_personal_data(&front.2), "{}", front.2);
     // `.inner_count()` is not a call of `inner`, and no doc comment leaks into `other`.
+    let other = fns.iter().find(|f| f.0 == "other").unwrap();
+    assert!(!touches_personal_data(&other.2), "{}", other.2);
+}
+
+#[test]
+fn the_scan_sees_through_a_query_kept_in_a_macro() {
+    let src = "\nmacro_rules! cols {\n    () => { \"SELECT name FROM persons \" };\n}\n\npub async fn front(db: &Db, id: i64) -> Result<()> {\n    sqlx::query(concat!(cols!(), \"WHERE id = $1\"))\n}\n\npub async fn other(db: &Db) -> Result<()> {\n    db.ping()\n}\n";
+    let fns = public_functions(src);
+    assert_eq!(fns.len(), 2, "a macro is not judged on its own");
+    let front = fns.iter().find(|f| f.0 == "front").unwrap();
+    assert!(touches_personal_data(&front.2), "{}", front.2);
     let other = fns.iter().find(|f| f.0 == "other").unwrap();
     assert!(!touches_personal_data(&other.2), "{}", other.2);
 }
