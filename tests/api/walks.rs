@@ -476,6 +476,9 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         ));
     }
     std::fs::write(&file, csv).unwrap();
+    // ~600 KB: counted twice, past the 1 MB room.
+    let big = std::env::temp_dir().join(format!("mimamori-big-{}.csv", std::process::id()));
+    std::fs::write(&big, std::fs::read_to_string(&file).unwrap().repeat(2)).unwrap();
     let b = app.base.clone();
     let mut steps = nurse_uploads(&b, false, &file);
     steps.extend([
@@ -488,14 +491,18 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
         see("確認結果"),
         json!({"fits": true}),
         shot("import-05-checked-360"),
+        go(&format!("{b}/imports")),
+        json!({"upload": "#file", "path": big.display().to_string()}),
+        json!({"submit": "main form button[type=submit]"}),
+        see("少し待ってから、もう一度お試しください"),
+        json!({"fits": true}),
+        axe("import-busy-360"),
+        shot("import-05b-busy-360"),
     ]);
     walk((360, 740), true, steps).await;
     // In English on a console screen, and a file whose only row is refused, each field named.
     let bad = std::env::temp_dir().join(format!("mimamori-bad-{}.csv", std::process::id()));
     std::fs::write(&bad, "case_number,phone\nX1,090-0000-0000\n").unwrap();
-    // ~600 KB: counted twice, past the 1 MB room.
-    let big = std::env::temp_dir().join(format!("mimamori-big-{}.csv", std::process::id()));
-    std::fs::write(&big, std::fs::read_to_string(&file).unwrap().repeat(2)).unwrap();
     let mut steps = nurse_uploads(&b, true, &file);
     steps.extend([
         json!({"submit": "main form button[type=submit]"}),

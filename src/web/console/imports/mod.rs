@@ -180,11 +180,13 @@ fn mappings(s: &AppState) -> Vec<(String, Result<Mapping, String>)> {
     v
 }
 
+/// The upload form; with `errors`, a summary of them under `heading` (a catalogue key).
 fn upload_form(
     lang: Lang,
     who: &CurrentStaff,
     s: &AppState,
     errors: &[mimamori_core::FieldError],
+    heading: &str,
 ) -> Markup {
     let err = |f: &str| {
         errors
@@ -192,14 +194,10 @@ fn upload_form(
             .find(|e| e.field == f)
             .map(|e| e.message(lang))
     };
-    // The console being full is not the file's fault: the summary says to wait, not to fix.
-    let busy = errors
-        .iter()
-        .any(|e| e.key.as_deref() == Some("err-import-busy"));
     html! {
         @if !errors.is_empty() {
             div class="error-summary" role="alert" tabindex="-1" {
-                h2 { (tr(lang, if busy { "import-busy-title" } else { "stats-fix-these" })) }
+                h2 { (tr(lang, heading)) }
                 ul { @for e in errors { li { a href=(format!("#{}", if e.field == "file" { "file" } else { "mapping" })) { (e.message(lang)) } } } }
             }
         }
@@ -239,7 +237,7 @@ async fn index(
         &who,
         tr(lang, "import-title"),
         html! {
-            (upload_form(lang, &who, &s, &[]))
+            (upload_form(lang, &who, &s, &[], ""))
             h2 { (tr(lang, "import-batches")) }
             @if list.is_empty() { p { (tr(lang, "import-none-yet")) } } @else {
                 table {
@@ -486,7 +484,8 @@ async fn upload(
             bytes = bytes.len(),
             "import refused: the files held for imports are at http.import_files_mb"
         );
-        let mut r = form_again(
+        // Not the file's fault: the summary says to wait, not to fix.
+        let mut r = form_page(
             lang,
             &who,
             &s,
@@ -495,8 +494,9 @@ async fn upload(
                 "err-import-busy".into(),
                 Vec::new(),
             )],
-        )?;
-        *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            "import-busy-title",
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        );
         r.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
         return Ok(r);
@@ -562,23 +562,43 @@ async fn upload(
     }
 }
 
+/// The form again with what to fix (422).
 fn form_again(
     lang: Lang,
     who: &CurrentStaff,
     s: &AppState,
     errors: Vec<mimamori_core::FieldError>,
 ) -> Result<Response, HtmlError> {
+    Ok(form_page(
+        lang,
+        who,
+        s,
+        errors,
+        "stats-fix-these",
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+    ))
+}
+
+/// The form again with `errors` summed up under `heading`, answered with `status`.
+fn form_page(
+    lang: Lang,
+    who: &CurrentStaff,
+    s: &AppState,
+    errors: Vec<mimamori_core::FieldError>,
+    heading: &str,
+    status: axum::http::StatusCode,
+) -> Response {
     let title = format!("{}: {}", tr(lang, "stats-error"), tr(lang, "import-title"));
     let mut r = layout::page_titled(
         lang,
         who,
         &title,
         tr(lang, "import-title"),
-        upload_form(lang, who, s, &errors),
+        upload_form(lang, who, s, &errors, heading),
     )
     .into_response();
-    *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    Ok(r)
+    *r.status_mut() = status;
+    r
 }
 
 fn csv(bytes: Vec<u8>, name: &str) -> Response {
