@@ -780,12 +780,7 @@ async fn an_imports_progress_page_is_its_starters_only() {
     .await;
     assert_eq!(r.status(), 200, "the dry run");
     let page = r.text().await.unwrap();
-    let token = page
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("the dry run's go-ahead token")
-        .to_string();
+    let token = go_ahead_token(&page, "the dry run's go-ahead token");
     let r = post(vec![("csrf", csrf), ("token", token.clone())], None).await;
     assert!(r.status().is_redirection(), "the import starts");
     let progress = format!("/imports/0?token={token}");
@@ -803,6 +798,15 @@ async fn an_imports_progress_page_is_its_starters_only() {
     assert_eq!(r.status(), 404, "another's progress page");
     assert!(!r.text().await.unwrap().contains("/imports/1"));
     app.finish().await;
+}
+
+/// The go-ahead token on a dry run's page (`what`: why one is expected there).
+fn go_ahead_token(page: &str, what: &str) -> String {
+    page.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("{what}: {page}"))
+        .to_string()
 }
 
 /// Gives the go-ahead for the dry run `token` and waits until its import ends.
@@ -866,12 +870,7 @@ async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
     .text()
     .await
     .unwrap();
-    let token = page
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a go-ahead for a new row")
-        .to_string();
+    let token = go_ahead_token(&page, "a go-ahead for a new row");
     go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
     let page = post(
@@ -934,12 +933,10 @@ async fn the_files_held_for_imports_stay_within_their_room() {
     assert!(small.len() < 512 * 1024 && small.len() > 256 * 1024);
     assert_eq!(dry_run(small.clone()).await.status(), 200);
     let page = dry_run(small).await.text().await.unwrap();
-    let token = page
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("the second check's go-ahead: the first one's room was given back")
-        .to_string();
+    let token = go_ahead_token(
+        &page,
+        "the second check's go-ahead: the first one's room was given back",
+    );
     // Waiting for its go-ahead, it holds its room: a ~450 KB file does not fit beside it.
     let mid = file(4_600, "M");
     assert!(mid.len() > 400 * 1024 && mid.len() < 512 * 1024);
