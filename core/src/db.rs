@@ -253,13 +253,29 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// losing to SQLite's busy handler, which sleeps 1, 2, 5, 10 … ms between tries (at 32
 /// answers in flight that sleeping, not work, was most of the ingest time). The gate is
 /// released after commit or rollback.
-pub struct WriteTx<DB: sqlx::Database> {
+///
+/// `'c` is `'static` for a transaction on a connection taken from a pool
+/// ([`BeginWrite::begin_write`]) and the borrow of a [`Kept`] connection otherwise
+/// ([`WriteTx::on`]).
+pub struct WriteTx<'c, DB: sqlx::Database> {
     // Declared first: dropped (rolled back) before the gate is released.
-    tx: sqlx::Transaction<'static, DB>,
+    tx: sqlx::Transaction<'c, DB>,
     _gate: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-impl<DB: sqlx::Database> WriteTx<DB> {
+impl<'c> WriteTx<'c, sqlx::Postgres> {
+    /// A transaction on a connection its caller keeps ([`Kept`]). Not cancel-safe (see
+    /// [`BeginWrite::begin_write`] for PostgreSQL): for the writers' own tasks, which run
+    /// every batch to its end, never for a request's handler.
+    pub async fn on(conn: &'c mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
+        Ok(WriteTx {
+            tx: sqlx::Transaction::begin(conn, None).await?,
+            _gate: None,
+        })
+    }
+}
+
+impl<DB: sqlx::Database> WriteTx<'_, DB> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
@@ -269,14 +285,14 @@ impl<DB: sqlx::Database> WriteTx<DB> {
     }
 }
 
-impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<'_, DB> {
     type Target = DB::Connection;
     fn deref(&self) -> &DB::Connection {
         &self.tx
     }
 }
 
-impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<'_, DB> {
     fn deref_mut(&mut self) -> &mut DB::Connection {
         &mut self.tx
     }
@@ -305,12 +321,12 @@ pub trait BeginWrite {
     type Database: sqlx::Database;
     fn begin_write(
         &self,
-    ) -> impl std::future::Future<Output = Result<WriteTx<Self::Database>, sqlx::Error>> + Send;
+    ) -> impl std::future::Future<Output = Result<WriteTx<'static, Self::Database>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
-    async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<WriteTx<'static, sqlx::Sqlite>, sqlx::Error> {
         // The connection first, then the gate: a writer never holds the gate while it waits
         // for its own pool, so a pool drained by console reads cannot stall the writers of
         // another pool on the same file (the patient lane's, see the web layer's `lanes`).
@@ -333,7 +349,7 @@ impl BeginWrite for SqlitePool {
 
 impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
-    async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, sqlx::Error> {
+    async fn begin_write(&self) -> Result<WriteTx<'static, sqlx::Postgres>, sqlx::Error> {
         // In a task of its own, so it always finishes. sqlx 0.9's PostgreSQL `begin` is not
         // cancel-safe: dropped after `BEGIN` is sent but before its answer, it counts no
         // transaction and queues no `ROLLBACK`, and the connection goes back to the pool
@@ -347,5 +363,114 @@ impl BeginWrite for PgPool {
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("begin: {e}")))??;
         Ok(WriteTx { tx, _gate: None })
+    }
+}
+
+/// Runs `$body` — statements on `$on`, a [`On`] — on a [`Kept`] connection; when it fails
+/// (or no connection could be had) the connection is given back ([`Kept::lost`]). `$body` is
+/// a `crate::Result`.
+#[macro_export]
+macro_rules! on_kept {
+    ($kept:expr, $on:ident => $body:expr) => {{
+        let kept: &mut $crate::db::Kept = $kept;
+        let r: $crate::Result<_> = match kept.on().await {
+            Ok($on) => $body,
+            Err(e) => Err(e.into()),
+        };
+        if r.is_err() {
+            kept.lost();
+        }
+        r
+    }};
+}
+
+/// Where a writer's or reader's statement runs: on a pool (each statement takes a connection
+/// and gives it back), or on a PostgreSQL connection its task keeps ([`Kept`]).
+pub enum On<'a> {
+    Pool(&'a Db),
+    Pg(&'a mut sqlx::PgConnection),
+}
+
+impl<'a> From<&'a Db> for On<'a> {
+    fn from(db: &'a Db) -> Self {
+        On::Pool(db)
+    }
+}
+
+/// The connection of a task that runs statement after statement (the answer and audit
+/// writers, the link pages' reader), kept between them on PostgreSQL. A connection given
+/// back to a pool costs a round trip: sqlx pings every connection as it is released (see
+/// `pg_pool_options`), a wake-up of the server process and of the task for nothing, once a
+/// batch — as many as the batch's own statements for the reader. Kept, a busy writer pays
+/// none. One idle for a second (`PG_CHECK_IDLE_AFTER`) goes back to its pool — while the
+/// task waits for work ([`Kept::wait`]), or before its next statement — so an idle task
+/// holds no connection and a dead one is found and replaced as the pool would (tested on
+/// release, checked before lending); one a statement failed on is given back too (the
+/// release ping retires it if it is broken). On SQLite there is nothing to keep: statements
+/// run on the pool.
+pub struct Kept {
+    db: Db,
+    conn: Option<(
+        sqlx::pool::PoolConnection<sqlx::Postgres>,
+        std::time::Instant,
+    )>,
+}
+
+impl Kept {
+    pub fn new(db: Db) -> Kept {
+        Kept { db, conn: None }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Where the next statement runs; takes a connection from the pool when none is kept.
+    pub async fn on(&mut self) -> Result<On<'_>, sqlx::Error> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(On::Pool(&self.db));
+        };
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() >= PG_CHECK_IDLE_AFTER)
+        {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            self.conn = Some((pool.acquire().await?, std::time::Instant::now()));
+        }
+        let (conn, at) = self.conn.as_mut().expect("taken above");
+        *at = std::time::Instant::now();
+        Ok(On::Pg(conn))
+    }
+
+    /// Awaits `next` (the task's next batch of work); a connection kept and idle for a
+    /// second meanwhile goes back to its pool, so an idle task holds none (a pool's `close`
+    /// waits for every connection lent out).
+    pub async fn wait<F: std::future::Future>(&mut self, next: F) -> F::Output {
+        if self.conn.is_none() {
+            return next.await;
+        }
+        let mut next = std::pin::pin!(next);
+        match tokio::time::timeout(PG_CHECK_IDLE_AFTER, &mut next).await {
+            Ok(v) => v,
+            Err(_) => {
+                self.conn = None;
+                next.await
+            }
+        }
+    }
+
+    /// After a statement failed: the connection goes back to its pool (which tests it and
+    /// retires a broken one, and sends a rollback left queued); the next [`Kept::on`] takes
+    /// one afresh.
+    pub fn lost(&mut self) {
+        self.conn = None;
+    }
+
+    /// Whether a connection is kept now (for tests).
+    pub fn keeps(&self) -> bool {
+        self.conn.is_some()
     }
 }

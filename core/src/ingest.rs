@@ -6,7 +6,9 @@
 //!
 //! Nothing is acknowledged before its transaction commits: a request's reply comes from the
 //! writer after the commit. If a batch fails, each of its answers is retried alone, so one
-//! bad answer cannot take the others down with it.
+//! bad answer cannot take the others down with it — a lone answer too, once, on a new
+//! connection: the writer keeps its connection between batches ([`crate::db::Kept`]), and
+//! the first statement on one that died under it fails.
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -14,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Db, Error, Result,
+    db::Kept,
     rules::Thresholds,
     store::observations::{self, Answer, AnswerIn, Outcome},
 };
@@ -89,18 +92,23 @@ impl Ingest {
 }
 
 async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
+    // The connection is kept between batches (no release ping a batch, see `Kept`).
+    let mut kept = Kept::new(db);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while kept.wait(rx.recv_many(&mut jobs, MAX_BATCH)).await > 0 {
         let (batch, replies): (Vec<AnswerIn>, Vec<_>) =
             jobs.drain(..).map(|j| (j.answer, j.reply)).unzip();
         let n = batch.len();
         // A panic fails that batch's requests (they see an error and the check-ins stay
         // open), never the writer, so later answers still land.
-        let results = std::panic::AssertUnwindSafe(record(&db, &rules, batch))
+        let results = std::panic::AssertUnwindSafe(record(&mut kept, &rules, batch))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
                 tracing::error!(answers = n, "answer batch panicked");
+                // Its transaction's rollback is queued on the connection: given back, the
+                // pool sends it.
+                kept.lost();
                 (0..n)
                     .map(|_| Err(Error::Internal("recording the answer failed".into())))
                     .collect()
@@ -111,7 +119,7 @@ async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
             matches!(r, Ok(Ok(rec)) if rec.triggers.iter().any(|t| t.priority == crate::rules::Priority::Urgent))
         });
         if urgent {
-            crate::store::escalations::wake_alerts(&db);
+            crate::store::escalations::wake_alerts(kept.db());
         }
         for (reply, r) in replies.into_iter().zip(results) {
             // The requester may have gone (client hung up); the answer is recorded anyway.
@@ -120,22 +128,22 @@ async fn writer(db: Db, rules: Arc<Thresholds>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Records one batch; when the batch fails, each answer alone.
-async fn record(db: &Db, rules: &Thresholds, batch: Vec<AnswerIn>) -> Vec<Result<Outcome>> {
-    match observations::answer_checkins(db, &batch, rules).await {
+/// Records one batch; when the batch fails, each answer alone (on a connection taken
+/// afresh after a failure, see [`Kept::lost`]).
+async fn record(kept: &mut Kept, rules: &Thresholds, batch: Vec<AnswerIn>) -> Vec<Result<Outcome>> {
+    match crate::on_kept!(kept, on => observations::answer_checkins(on, &batch, rules).await) {
         Ok(r) => r,
-        Err(e) if batch.len() > 1 => {
+        // A lone answer too is tried once more: its connection may have died under it.
+        Err(e) => {
             tracing::warn!(error = %e, answers = batch.len(), "answer batch failed; recording each alone");
             let mut r = Vec::with_capacity(batch.len());
             for a in &batch {
                 r.push(
-                    observations::answer_checkins(db, std::slice::from_ref(a), rules)
-                        .await
+                    crate::on_kept!(kept, on => observations::answer_checkins(on, std::slice::from_ref(a), rules).await)
                         .and_then(|mut v| v.pop().expect("one answer gives one result")),
                 );
             }
             r
         }
-        Err(e) => vec![Err(e)],
     }
 }

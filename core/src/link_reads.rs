@@ -1,6 +1,7 @@
 //! The patient lane's reads, gathered. Every answer through a link reads its check-in's
 //! context twice — when the form is posted, and for the page after it — each a round trip of
-//! its own, plus the ping sqlx sends as the connection goes back to the pool. At peak those
+//! its own, plus the ping sqlx sends as the connection goes back to the pool (the reader
+//! keeps its connection between batches, [`crate::db::Kept`], and pays none). At peak those
 //! round trips cost PostgreSQL more than running the statements (BENCHMARKS "Where
 //! PostgreSQL's time per answer goes"). As the answer writer gathers answers
 //! ([`crate::ingest`]), this reader gathers the reads that arrive while one is running into
@@ -14,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Db, Error, Result,
+    db::Kept,
     store::checkins::{self, DoneContext, LinkContext},
 };
 
@@ -75,8 +77,10 @@ fn stopped() -> Error {
 }
 
 async fn reader(db: Db, mut rx: mpsc::Receiver<Job>) {
+    // The connection is kept between batches (no release ping a batch, see `Kept`).
+    let mut kept = Kept::new(db);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while kept.wait(rx.recv_many(&mut batch, MAX_BATCH)).await > 0 {
         let mut links = Vec::new();
         let mut dones = Vec::new();
         for job in batch.drain(..) {
@@ -87,12 +91,12 @@ async fn reader(db: Db, mut rx: mpsc::Receiver<Job>) {
         }
         if !links.is_empty() {
             let ids: Vec<i64> = links.iter().map(|(id, _)| *id).collect();
-            let found = checkins::link_contexts(&db, &ids).await;
+            let found = crate::on_kept!(&mut kept, on => checkins::link_contexts(on, &ids).await);
             answer(found, links, |c| c.checkin_id);
         }
         if !dones.is_empty() {
             let ids: Vec<i64> = dones.iter().map(|(id, _)| *id).collect();
-            let found = checkins::done_contexts(&db, &ids).await;
+            let found = crate::on_kept!(&mut kept, on => checkins::done_contexts(on, &ids).await);
             answer(found, dones, |c| c.link.checkin_id);
         }
     }

@@ -137,6 +137,88 @@ async fn a_connection_that_died_while_idle_is_replaced_before_use() {
     t.drop_db().await;
 }
 
+/// The backend serving `on` (PostgreSQL).
+async fn backend_pid(on: mimamori_core::db::On<'_>) -> mimamori_core::Result<i32> {
+    let q = sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()");
+    Ok(match on {
+        mimamori_core::db::On::Pg(c) => q.fetch_one(c).await?,
+        mimamori_core::db::On::Pool(Db::Postgres(p)) => q.fetch_one(p).await?,
+        mimamori_core::db::On::Pool(Db::Sqlite(_)) => unreachable!("PostgreSQL only"),
+    })
+}
+
+/// Terminates backend `pid` and waits until it is gone.
+async fn terminate(db: &Db, pid: i32) {
+    with_db!(db, p => sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(p).await.unwrap().rows_affected());
+    for _ in 0..200 {
+        let alive: i64 = with_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid).fetch_one(p).await.unwrap());
+        if alive == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("backend {pid} still alive");
+}
+
+/// A writer's kept connection (`db::Kept`): the same connection from one statement to the
+/// next while busy, out of its pool meanwhile (so no release, no ping); one a statement
+/// failed on is given back and the next statement gets a new one; one idle for a second
+/// goes back to its pool first, so a connection that died while idle is replaced before
+/// use, and a task waiting for work a second holds none. On SQLite nothing is kept:
+/// statements run on the pool.
+#[tokio::test]
+async fn a_kept_connection_is_kept_while_busy_and_replaced_when_lost_or_idle() {
+    let t = TestDb::new().await;
+    let one = Db::connect(&t.url, 1).await.unwrap();
+    let mut kept = mimamori_core::db::Kept::new(one.clone());
+    if t.db.backend() != "postgres" {
+        let on = kept.on().await.unwrap();
+        assert!(matches!(on, mimamori_core::db::On::Pool(Db::Sqlite(_))));
+        assert!(!kept.keeps());
+        t.drop_db().await;
+        return;
+    }
+    let Db::Postgres(pool) = &one else {
+        unreachable!()
+    };
+    let first = mimamori_core::on_kept!(&mut kept, on => backend_pid(on).await).unwrap();
+    let again = mimamori_core::on_kept!(&mut kept, on => backend_pid(on).await).unwrap();
+    assert_eq!(first, again, "the same connection while busy");
+    assert!(kept.keeps());
+    assert_eq!(
+        (pool.size(), pool.num_idle()),
+        (1, 0),
+        "kept out of its pool"
+    );
+
+    // Died while kept, used at once: the statement fails, the connection is given back,
+    // the next statement runs on a new one.
+    terminate(&t.db, first).await;
+    let failed = mimamori_core::on_kept!(&mut kept, on => backend_pid(on).await);
+    assert!(failed.is_err(), "a statement on the dead connection fails");
+    assert!(!kept.keeps(), "and the connection is given back");
+    let second = mimamori_core::on_kept!(&mut kept, on => backend_pid(on).await)
+        .expect("a new connection after the failure");
+    assert_ne!(first, second);
+
+    // Died while idle for a second: given back before use, replaced without a failure.
+    terminate(&t.db, second).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let third = mimamori_core::on_kept!(&mut kept, on => backend_pid(on).await)
+        .expect("an idle connection is checked before use");
+    assert_ne!(second, third);
+
+    // A task waiting for work holds no connection once idle for a second.
+    kept.wait(tokio::time::sleep(std::time::Duration::from_millis(1200)))
+        .await;
+    assert!(!kept.keeps());
+    assert_eq!((pool.size(), pool.num_idle()), (1, 1), "back in its pool");
+    drop(kept);
+    one.close().await;
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let t = TestDb::new().await;
@@ -1095,6 +1177,69 @@ async fn the_answer_writer_records_concurrent_answers_once_each() {
             .unwrap(),
         Err(observations::Closed::AlreadyAnswered)
     );
+    t.drop_db().await;
+}
+
+/// The answer writer keeps its connection between batches (`db::Kept`); when that
+/// connection dies, an answer arriving at once fails on it and is recorded again, alone, on
+/// a new connection: the person is told it was received, and it was. Each backend (on
+/// SQLite nothing is kept; the answers are recorded as usual). Idle, the writer holds no
+/// connection.
+#[tokio::test]
+async fn an_answer_on_a_writer_connection_that_just_died_is_recorded() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let mut cks = Vec::new();
+    for _ in 0..2 {
+        let p = person(&t.db, c, today, today).await;
+        cks.push((p, todays_checkin(&t.db, p).await));
+    }
+    // The writer's own pool, named so its connection can be found on PostgreSQL.
+    let url = if t.db.backend() == "postgres" {
+        let sep = if t.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}application_name=answer-writer", t.url)
+    } else {
+        t.url.clone()
+    };
+    let own = Db::connect(&url, 1).await.unwrap();
+    let ingest =
+        mimamori_core::ingest::Ingest::spawn(own.clone(), std::sync::Arc::new(Default::default()));
+    let r = ingest
+        .answer(cks[0].1, "web", answer(Some(36.6), Some(97)))
+        .await;
+    assert_eq!(r.unwrap().unwrap().person_id, cks[0].0);
+    if let Db::Postgres(pool) = &own {
+        assert_eq!(
+            (pool.size(), pool.num_idle()),
+            (1, 0),
+            "the writer keeps its connection"
+        );
+        let writer: i32 = with_db!(&t.db, p => sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+             AND application_name = 'answer-writer'")
+            .fetch_one(p).await.unwrap());
+        terminate(&t.db, writer).await;
+    }
+    let r = ingest
+        .answer(cks[1].1, "web", answer(Some(36.9), Some(96)))
+        .await;
+    assert_eq!(
+        r.expect("recorded on a new connection").unwrap().person_id,
+        cks[1].0
+    );
+    // Idle, the writer gives its connection back to its pool (it could not close else).
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    if let Db::Postgres(pool) = &own {
+        assert_eq!(
+            (pool.size(), pool.num_idle()),
+            (1, 1),
+            "an idle writer keeps none"
+        );
+    }
+    drop(ingest);
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM observations").await, 2);
+    own.close().await;
     t.drop_db().await;
 }
 

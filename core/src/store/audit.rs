@@ -235,8 +235,11 @@ impl AuditWriter {
         let (jobs, mut rx) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
         db.spawn_writer("mimamori-audit", own_thread, move |db| {
             async move {
+                // The connection is kept between batches (no release ping a batch, see
+                // `Kept`).
+                let mut kept = crate::db::Kept::new(db);
                 let mut batch = Vec::with_capacity(AUDIT_BATCH);
-                while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                while kept.wait(rx.recv_many(&mut batch, AUDIT_BATCH)).await > 0 {
                     let rows: Vec<NewAuditRow<'_>> = batch
                         .iter()
                         .map(|(r, _)| {
@@ -250,7 +253,10 @@ impl AuditWriter {
                         })
                         .collect();
                     // Through the file's write gate on SQLite (see `write_once!`).
-                    let r = crate::write_once!(&db, e => audit_many(e, &rows).await);
+                    let r = crate::on_kept!(&mut kept, on => match on {
+                        crate::db::On::Pg(c) => audit_many(c, &rows).await,
+                        crate::db::On::Pool(db) => crate::write_once!(db, e => audit_many(e, &rows).await),
+                    });
                     if let Err(e) = &r {
                         tracing::error!(error = %e, rows = rows.len(), "audit batch failed; the reads it covered are refused");
                     }

@@ -66,7 +66,7 @@ pub struct Raised {
 /// `triggered` timeline event and the audit row, and — when this makes it urgent — queues a
 /// notification to every reachable on-duty staff member of the person's centre. Every path
 /// (answers, missed and failed check-ins, call-back requests, opt-out, staff) comes here.
-pub async fn raise<DB>(tx: &mut WriteTx<DB>, r: Raise<'_>, at: DateTime<Utc>) -> Result<Raised>
+pub async fn raise<DB>(tx: &mut WriteTx<'_, DB>, r: Raise<'_>, at: DateTime<Utc>) -> Result<Raised>
 where
     DB: sqlx::Database,
     for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::db::BeginWrite;
+use crate::db::{BeginWrite, On, WriteTx};
 use crate::{
     Db, Error, Result,
     access::{Access, Action, FieldGroup, Viewer},
@@ -290,17 +290,22 @@ pub async fn answer_checkin(
 /// inserts and the rules' read are one statement ([`FOLDED_ANSWERS`]); with the rule states'
 /// write and the commit, a batch is four round trips instead of eight. On SQLite (in
 /// process, no round trips) each is a statement of its own.
-pub async fn answer_checkins(
-    db: &Db,
+///
+/// On a pool, or on the answer writer's kept connection ([`crate::db::Kept`]; PostgreSQL).
+pub async fn answer_checkins<'a>(
+    on: impl Into<On<'a>>,
     batch: &[AnswerIn],
     rules: &Thresholds,
 ) -> Result<Vec<Result<Outcome>>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    match db {
-        Db::Postgres(pool) => answer_checkins_folded(pool, batch, rules).await,
-        Db::Sqlite(pool) => answer_checkins_stepwise(pool, batch, rules).await,
+    match on.into() {
+        On::Pool(Db::Postgres(pool)) => {
+            answer_checkins_folded(pool.begin_write().await?, batch, rules).await
+        }
+        On::Pg(conn) => answer_checkins_folded(WriteTx::on(conn).await?, batch, rules).await,
+        On::Pool(Db::Sqlite(pool)) => answer_checkins_stepwise(pool, batch, rules).await,
     }
 }
 
@@ -456,7 +461,7 @@ type FoldedRow = (
 );
 
 async fn answer_checkins_folded(
-    pool: &sqlx::PgPool,
+    mut tx: WriteTx<'_, sqlx::Postgres>,
     batch: &[AnswerIn],
     rules: &Thresholds,
 ) -> Result<Vec<Result<Outcome>>> {
@@ -492,7 +497,6 @@ async fn answer_checkins_folded(
         actor_id.push(id);
         action.push(act);
     }
-    let mut tx = pool.begin_write().await?;
     let rows: Vec<FoldedRow> = sqlx::query_as(FOLDED_ANSWERS)
         .bind(t)
         .bind(&checkin)

@@ -228,7 +228,7 @@ pub enum Failed {
 /// otherwise ends the check-in as `failed` and raises the `unreachable` escalation — in the
 /// same transaction, so no crash between the two can lose the person silently.
 pub async fn fail_in_tx<DB>(
-    tx: &mut WriteTx<DB>,
+    tx: &mut WriteTx<'_, DB>,
     f: Failure<'_>,
     t: DateTime<Utc>,
 ) -> Result<Failed>

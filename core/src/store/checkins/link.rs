@@ -1,6 +1,7 @@
 //! What the person's signed link and the call engine read about a check-in: no name, no
 //! contact details.
 use super::*;
+use crate::db::On;
 
 /// What the patient page behind a signed link needs: no name, no contact details.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -132,10 +133,14 @@ pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
 }
 
 /// [`link_context`] of several check-ins in one query (the patient lane's gathered reads,
-/// [`crate::link_reads`]); unknown ids are left out, the order is not kept.
-pub async fn link_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<LinkContext>> {
+/// [`crate::link_reads`]); unknown ids are left out, the order is not kept. On a pool or
+/// on the reader's kept connection ([`crate::db::Kept`]).
+pub async fn link_contexts<'a>(
+    on: impl Into<On<'a>>,
+    checkin_ids: &[i64],
+) -> Result<Vec<LinkContext>> {
     many(
-        db,
+        on.into(),
         checkin_ids,
         concat!(link_select!(), "WHERE c.id = ANY($1)"),
         concat!(
@@ -147,9 +152,12 @@ pub async fn link_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<LinkConte
 }
 
 /// [`done_context`] of several check-ins in one query, as [`link_contexts`].
-pub async fn done_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<DoneContext>> {
+pub async fn done_contexts<'a>(
+    on: impl Into<On<'a>>,
+    checkin_ids: &[i64],
+) -> Result<Vec<DoneContext>> {
     many(
-        db,
+        on.into(),
         checkin_ids,
         concat!(done_select!(), "WHERE c.id = ANY($1)"),
         concat!(
@@ -162,7 +170,7 @@ pub async fn done_contexts(db: &Db, checkin_ids: &[i64]) -> Result<Vec<DoneConte
 
 /// Rows of `pg` (ids as one array) or `sqlite` (ids as one JSON array) for `ids`: one
 /// statement text whatever the number of ids, so each is prepared once per connection.
-async fn many<T>(db: &Db, ids: &[i64], pg: &'static str, sqlite: &'static str) -> Result<Vec<T>>
+async fn many<T>(on: On<'_>, ids: &[i64], pg: &'static str, sqlite: &'static str) -> Result<Vec<T>>
 where
     T: Send
         + Unpin
@@ -172,9 +180,10 @@ where
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(match db {
-        Db::Postgres(p) => sqlx::query_as(pg).bind(ids).fetch_all(p).await?,
-        Db::Sqlite(p) => {
+    Ok(match on {
+        On::Pg(c) => sqlx::query_as(pg).bind(ids).fetch_all(c).await?,
+        On::Pool(Db::Postgres(p)) => sqlx::query_as(pg).bind(ids).fetch_all(p).await?,
+        On::Pool(Db::Sqlite(p)) => {
             let json = serde_json::to_string(ids)
                 .map_err(|e| Error::Internal(format!("check-in ids: {e}")))?;
             sqlx::query_as(sqlite).bind(json).fetch_all(p).await?
