@@ -829,4 +829,6 @@ import-running-rows = Importing ({ $done } of { $total } rows)
 import-nothing-to-import = This file has no rows to import. Correct the file using the results above, then check it again.
 import-check-another = Choose another file
 import-busy-title = Please try again shortly
+import-superseded = A newer file was chosen while this one was being checked. Only the newer file's check is kept (see its page). To import this file, choose it and check it again.
+import-back-to-form = Back to imports
 import-refresh = Refresh

@@ -829,4 +829,6 @@ import-running-rows = 取込中（{ $total } 行のうち { $done } 行）
 import-nothing-to-import = このファイルには新たに取り込む行がありません。上の結果を見てファイルを直し、もう一度確認してください。
 import-check-another = ファイルを選び直す
 import-busy-title = 少し待ってから、もう一度お試しください
+import-superseded = このファイルを確認している間に、新しいファイルが選ばれました。確認結果は新しいファイルの分だけを残しています（新しいファイルの画面でご覧ください）。このファイルを取り込むときは、もう一度選んで確認してください。
+import-back-to-form = 取込の画面に戻る
 import-refresh = 最新の状況を表示

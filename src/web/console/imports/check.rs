@@ -23,12 +23,13 @@ pub(super) struct Check {
 }
 
 impl Check {
-    pub(super) async fn run(self) -> Result<(), Error> {
+    pub(super) async fn run(self) -> Result<bool, Error> {
         let pending = self.s.imports.clone();
         let token = self.token.clone();
         let r = self.check().await;
         let state = match &r {
-            Ok(()) => Running::Checked,
+            Ok(true) => Running::Checked,
+            Ok(false) => Running::Superseded,
             Err(Error::Invalid(f)) => Running::Refused(f.clone()),
             Err(e) => {
                 tracing::error!(error = %e, "console dry run failed");
@@ -41,7 +42,9 @@ impl Check {
         r
     }
 
-    async fn check(self) -> Result<(), Error> {
+    /// Whether the report was kept: false when the member uploaded a newer file while this
+    /// one was being checked (the newer one's report is the one that waits).
+    async fn check(self) -> Result<bool, Error> {
         let s = &self.s;
         let pending = s.imports.clone();
         let periods = s.periods.clone();
@@ -75,6 +78,11 @@ impl Check {
         };
         let mut report_csv = report_csv.into_inner().expect("report");
         let mut ups = pending.uploads.lock().expect("lock");
+        // Under the uploads' lock, as the newer upload's `let_go` is: whichever check ends
+        // last, the member's latest file is the one kept.
+        if pending.latest.lock().expect("lock").get(&self.staff_id) != Some(&self.token) {
+            return Ok(false);
+        }
         let_go(&mut ups, self.staff_id);
         ups.insert(
             self.token,
@@ -94,7 +102,7 @@ impl Check {
                 _held: self.held,
             },
         );
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -62,6 +62,9 @@ pub fn router() -> Router<AppState> {
 pub struct Pending {
     uploads: Mutex<HashMap<String, Upload>>,
     running: Mutex<HashMap<String, Run>>,
+    /// Each member's latest upload (its token): a dry run that ends after a newer file of
+    /// the same member was uploaded is set aside, not kept in place of the newer one's.
+    latest: Mutex<HashMap<i64, String>>,
     /// Bytes held by [`Held`] shares.
     held: std::sync::atomic::AtomicUsize,
 }
@@ -146,6 +149,8 @@ enum Running {
     Checked,
     /// A dry run refused the file (which field, why).
     Refused(Vec<mimamori_core::FieldError>),
+    /// A dry run that ended after the same member had uploaded a newer file: set aside.
+    Superseded,
     Going {
         done: usize,
         total: usize,
@@ -523,6 +528,11 @@ async fn upload(
     // once; a larger one goes on in the background while a progress page refreshes itself
     // (a 50 MB file takes longer than a request may).
     let token = uuid::Uuid::new_v4().simple().to_string();
+    pending
+        .latest
+        .lock()
+        .expect("lock")
+        .insert(who.id, token.clone());
     pending.running.lock().expect("lock").insert(
         token.clone(),
         Run {
@@ -552,7 +562,8 @@ async fn upload(
         Ok(joined) => {
             pending.running.lock().expect("lock").remove(&token);
             match joined.map_err(|e| AppError::Core(Error::Internal(e.to_string())))? {
-                Ok(()) => dry_run_page(lang, &who, &s, &token),
+                Ok(true) => dry_run_page(lang, &who, &s, &token),
+                Ok(false) => Ok(superseded_page(lang, &who)),
                 Err(Error::Invalid(f)) => form_again(lang, &who, &s, f),
                 Err(e) => Err(e.into()),
             }
@@ -560,6 +571,23 @@ async fn upload(
         // Still checking: the task goes on (a dropped handle does not stop it).
         Err(_) => Ok(Redirect::to(&format!("/imports/0?token={token}")).into_response()),
     }
+}
+
+/// A dry run set aside because the same member uploaded a newer file meanwhile: says so
+/// and leads to the imports page (the newer file's own page shows its report).
+fn superseded_page(lang: Lang, who: &CurrentStaff) -> Response {
+    layout::page(
+        lang,
+        who,
+        tr(lang, "import-dry-run"),
+        html! {
+            div class="card" role="status" {
+                p { (tr(lang, "import-superseded")) }
+                p { a href="/imports" { (tr(lang, "import-back-to-form")) } }
+            }
+        },
+    )
+    .into_response()
 }
 
 /// The form again with what to fix (422).
@@ -670,6 +698,7 @@ async fn batch(
                 return Ok(Redirect::to(&format!("/imports/pending/{}", q.token)).into_response());
             }
             Some(Running::Refused(f)) => return form_again(lang, &who, &s, f),
+            Some(Running::Superseded) => return Ok(superseded_page(lang, &who)),
             Some(Running::Done(b)) => id = b,
             Some(Running::Failed(why)) => {
                 return Ok(layout::page(lang, &who, tr(lang, "import-title"), html! { div class="errors" role="alert" { p { (tr(lang, "import-failed")) } p { (why) } } }).into_response());
