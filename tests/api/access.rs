@@ -888,20 +888,6 @@ async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
     app.finish().await;
 }
 
-/// An occurrence-report file of `rows` patients for the console's import, their case
-/// numbers `{tag}0`, `{tag}1`, …
-fn occurrence_csv(rows: usize, tag: &str) -> Vec<u8> {
-    let mut csv = String::from(
-        "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n",
-    );
-    for i in 0..rows {
-        csv.push_str(&format!(
-            "{tag}{i},patient,2022-01-10,pcr,医師,病院,患者 {i},1950-01-01,090{i:08},2022-01-09,female,港区\n"
-        ));
-    }
-    csv.into_bytes()
-}
-
 /// The import files the console holds at once stay within `http.import_files_mb` (each
 /// counted twice, for its report): a file past the room left is told to retry (503 with
 /// Retry-After, the reason on the form, nothing written), and room comes back when a file is
@@ -918,7 +904,7 @@ async fn the_files_held_for_imports_stay_within_their_room() {
         )
     };
     // ~600 KB: counted 1.2 MB, over the 1 MB room.
-    let big = occurrence_csv(6_000, "B");
+    let big = crate::helpers::occurrence_csv(6_000, "B");
     assert!(big.len() > 512 * 1024);
     let r = dry_run(big.clone()).await;
     assert_eq!(r.status(), 503, "past the room");
@@ -932,7 +918,7 @@ async fn the_files_held_for_imports_stay_within_their_room() {
         "the reason, and what to do: {page}"
     );
     // ~300 KB: fits; the same member's next file replaces it (and its room).
-    let small = occurrence_csv(3_000, "S");
+    let small = crate::helpers::occurrence_csv(3_000, "S");
     assert!(small.len() < 512 * 1024 && small.len() > 256 * 1024);
     assert_eq!(dry_run(small.clone()).await.status(), 200);
     let page = dry_run(small).await.text().await.unwrap();
@@ -941,7 +927,7 @@ async fn the_files_held_for_imports_stay_within_their_room() {
         "the second check's go-ahead: the first one's room was given back",
     );
     // Waiting for its go-ahead, it holds its room: a ~450 KB file does not fit beside it.
-    let mid = occurrence_csv(4_600, "M");
+    let mid = crate::helpers::occurrence_csv(4_600, "M");
     assert!(mid.len() > 400 * 1024 && mid.len() < 512 * 1024);
     // (Checked by another member: the same member's new file would replace the waiting one.)
     let (other, other_csrf) = app
@@ -979,53 +965,9 @@ async fn the_files_held_for_imports_stay_within_their_room() {
 async fn a_newer_file_is_kept_whichever_check_ends_last() {
     let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
     let csrf = app.login().await;
-    let post = |bytes| {
-        app.post_multipart(
-            "/imports",
-            vec![("csrf", csrf.clone()), ("mapping", String::new())],
-            Some(bytes),
-        )
-    };
-    // The first file's check goes on in the background …
-    let r = post(occurrence_csv(6_000, "A")).await;
-    assert_eq!(
-        r.status(),
-        303,
-        "the first file is checked in the background"
-    );
-    let first = r.headers()["location"].to_str().unwrap().to_string();
-    // … while a one-row file is chosen and checked (at once, or behind its own page).
-    let r = post(occurrence_csv(1, "B")).await;
-    let newer = match r.status().as_u16() {
-        200 => r.text().await.unwrap(),
-        303 => {
-            let progress = r.headers()["location"].to_str().unwrap().to_string();
-            let mut page = String::new();
-            for _ in 0..600 {
-                let r = app.get(&progress).await;
-                if r.status() == 303 {
-                    let to = r.headers()["location"].to_str().unwrap().to_string();
-                    page = app.get(&to).await.text().await.unwrap();
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            page
-        }
-        other => panic!("the newer file's check: {other}"),
-    };
+    let (first, newer) = crate::helpers::newer_file_while_checking(&app, &csrf).await;
     let token = go_ahead_token(&newer, "the newer file's go-ahead");
-    // The first check ends after it: set aside, and its page says so.
-    let mut page = String::new();
-    for _ in 0..1200 {
-        let r = app.get(&first).await;
-        assert_eq!(r.status(), 200, "the first file's page");
-        page = r.text().await.unwrap();
-        if !page.contains("ファイルを確認しています") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let page = app.get(&first).await.text().await.unwrap();
     assert!(
         page.contains("新しいファイルが選ばれました") && page.contains("href=\"/imports\""),
         "the first file was set aside, and the page says so: {page}"
@@ -1060,7 +1002,7 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
     let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
     let csrf = app.login().await;
     let oc = app.user("nurse2", Role::HealthCentreStaff, None).await;
-    let csv = occurrence_csv(3000, "C");
+    let csv = crate::helpers::occurrence_csv(3000, "C");
     let post = |fields, file| app.post_multipart("/imports", fields, file);
     let r = post(
         vec![("csrf", csrf.clone()), ("mapping", String::new())],

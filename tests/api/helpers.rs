@@ -436,3 +436,67 @@ pub fn multipart(fields: Vec<(&str, String)>, file: Option<Vec<u8>>) -> (String,
     body.extend(format!("--{b}--\r\n").bytes());
     (format!("multipart/form-data; boundary={b}"), body)
 }
+
+/// An occurrence-report file of `rows` patients for the console's import, their case
+/// numbers `{tag}0`, `{tag}1`, …
+pub fn occurrence_csv(rows: usize, tag: &str) -> Vec<u8> {
+    let mut csv = String::from(
+        "case_number,report_type,diagnosis_date,diagnosis_method,doctor_name,institution_name,name,date_of_birth,phone,onset_date,sex,municipality\n",
+    );
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{tag}{i},patient,2022-01-10,pcr,医師,病院,患者 {i},1950-01-01,090{i:08},2022-01-09,female,港区\n"
+        ));
+    }
+    csv.into_bytes()
+}
+
+/// The logged-in member chooses a file whose check goes on in the background (6,000 rows,
+/// with a 1 s request limit), then a one-row file while it is still being checked; returns
+/// the first file's progress page (once its check has ended, after the newer one's) and the
+/// newer file's dry-run page.
+pub async fn newer_file_while_checking(app: &TestApp, csrf: &str) -> (String, String) {
+    let post = |bytes| {
+        app.post_multipart(
+            "/imports",
+            vec![("csrf", csrf.to_string()), ("mapping", String::new())],
+            Some(bytes),
+        )
+    };
+    let r = post(occurrence_csv(6_000, "A")).await;
+    assert_eq!(
+        r.status(),
+        303,
+        "the first file is checked in the background"
+    );
+    let first = r.headers()["location"].to_str().unwrap().to_string();
+    // The newer file is checked at once, or behind its own progress page.
+    let r = post(occurrence_csv(1, "B")).await;
+    let newer = match r.status().as_u16() {
+        200 => r.text().await.unwrap(),
+        303 => {
+            let progress = r.headers()["location"].to_str().unwrap().to_string();
+            let mut page = None;
+            for _ in 0..600 {
+                let r = app.get(&progress).await;
+                if r.status() == 303 {
+                    let to = r.headers()["location"].to_str().unwrap().to_string();
+                    page = Some(app.get(&to).await.text().await.unwrap());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            page.expect("the newer file's check ends")
+        }
+        other => panic!("the newer file's check: {other}"),
+    };
+    for _ in 0..1200 {
+        let r = app.get(&first).await;
+        assert_eq!(r.status(), 200, "the first file's page");
+        if !r.text().await.unwrap().contains("ファイルを確認しています") {
+            return (first, newer);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the first file's check did not end");
+}

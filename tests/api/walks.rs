@@ -535,6 +535,41 @@ async fn a_long_check_shows_its_progress_on_a_phone() {
     app.finish().await;
 }
 
+/// A file set aside because the same member chose a newer one while it was being checked:
+/// its page says so and leads back — on a phone in Japanese and on a console screen in
+/// English, each with axe and a screenshot.
+#[tokio::test]
+async fn a_file_set_aside_for_a_newer_one_says_so() {
+    let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
+    let csrf = app.login().await;
+    // The same member as the browser's ("nurse"): the page is theirs.
+    let (first, _) = crate::helpers::newer_file_while_checking(&app, &csrf).await;
+    let b = app.base.clone();
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}{first}")),
+        see("新しいファイルが選ばれました"),
+        see("取込の画面に戻る"),
+        json!({"fits": true}),
+        axe("import-set-aside-360"),
+        shot("import-09-set-aside-360"),
+    ]);
+    walk((360, 740), true, steps).await;
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}{first}")),
+        see("A newer file was chosen"),
+        see("Back to imports"),
+        axe("import-set-aside-en"),
+        shot("import-10-set-aside-en"),
+    ]);
+    walk((1366, 768), true, steps).await;
+    app.finish().await;
+}
+
 /// A nurse imports an older system's export from the console: checks it (nothing written,
 /// the rows to look at listed with their line and reason), imports it, and lands on the
 /// batch's report — each page at 1366×768 with axe.
