@@ -780,7 +780,7 @@ async fn an_imports_progress_page_is_its_starters_only() {
     .await;
     assert_eq!(r.status(), 200, "the dry run");
     let page = r.text().await.unwrap();
-    let token = go_ahead_token(&page, "the dry run's go-ahead token");
+    let token = crate::helpers::go_ahead_token(&page, "the dry run's go-ahead token");
     let r = post(vec![("csrf", csrf), ("token", token.clone())], None).await;
     assert!(r.status().is_redirection(), "the import starts");
     let progress = format!("/imports/0?token={token}");
@@ -798,40 +798,6 @@ async fn an_imports_progress_page_is_its_starters_only() {
     assert_eq!(r.status(), 404, "another's progress page");
     assert!(!r.text().await.unwrap().contains("/imports/1"));
     app.finish().await;
-}
-
-/// The go-ahead token on a dry run's page (`what`: why one is expected there).
-fn go_ahead_token(page: &str, what: &str) -> String {
-    page.split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("{what}: {page}"))
-        .to_string()
-}
-
-/// Gives the go-ahead for the dry run `token` and waits until its import ends.
-async fn go_ahead_and_wait(app: &crate::helpers::TestApp, csrf: &str, token: &str) {
-    let r = app
-        .post_multipart(
-            "/imports",
-            vec![("csrf", csrf.to_string()), ("token", token.to_string())],
-            None,
-        )
-        .await;
-    assert!(r.status().is_redirection(), "the import starts");
-    let mut done = 0;
-    for _ in 0..1200 {
-        done = app
-            .get(&format!("/imports/0?token={token}"))
-            .await
-            .status()
-            .as_u16();
-        if done == 303 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(done, 303, "the import ends");
 }
 
 /// A dry run with nothing to write — every row refused, or every row imported before — offers
@@ -870,8 +836,8 @@ async fn a_dry_run_with_nothing_to_import_offers_no_go_ahead() {
     .text()
     .await
     .unwrap();
-    let token = go_ahead_token(&page, "a go-ahead for a new row");
-    go_ahead_and_wait(&app, &csrf, &token).await;
+    let token = crate::helpers::go_ahead_token(&page, "a go-ahead for a new row");
+    crate::helpers::go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
     let page = post(
         vec![("csrf", csrf), ("mapping", String::new())],
@@ -922,7 +888,7 @@ async fn the_files_held_for_imports_stay_within_their_room() {
     assert!(small.len() < 512 * 1024 && small.len() > 256 * 1024);
     assert_eq!(dry_run(small.clone()).await.status(), 200);
     let page = dry_run(small).await.text().await.unwrap();
-    let token = go_ahead_token(
+    let token = crate::helpers::go_ahead_token(
         &page,
         "the second check's go-ahead: the first one's room was given back",
     );
@@ -946,7 +912,7 @@ async fn the_files_held_for_imports_stay_within_their_room() {
         "no room beside a file waiting for its go-ahead"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 0);
-    go_ahead_and_wait(&app, &csrf, &token).await;
+    crate::helpers::go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3_000);
     // Imported, the file is let go: the larger one now fits.
     assert_eq!(
@@ -966,7 +932,7 @@ async fn a_newer_file_is_kept_whichever_check_ends_last() {
     let app = crate::helpers::spawn_app_with(|c| c.http.request_timeout_secs = 1).await;
     let csrf = app.login().await;
     let (first, newer) = crate::helpers::newer_file_while_checking(&app, &csrf).await;
-    let token = go_ahead_token(&newer, "the newer file's go-ahead");
+    let token = crate::helpers::go_ahead_token(&newer, "the newer file's go-ahead");
     let page = app.get(&first).await.text().await.unwrap();
     assert!(
         page.contains("新しいファイルが選ばれました") && page.contains("href=\"/imports\""),
@@ -982,7 +948,7 @@ async fn a_newer_file_is_kept_whichever_check_ends_last() {
             .contains(&format!("name=\"token\" value=\"{token}\"")),
         "the newer file's go-ahead is still offered"
     );
-    go_ahead_and_wait(&app, &csrf, &token).await;
+    crate::helpers::go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM import_rows WHERE case_number LIKE 'A%'")
@@ -1055,7 +1021,7 @@ async fn a_long_dry_run_goes_on_behind_a_progress_page() {
         0,
         "a dry run writes nothing"
     );
-    go_ahead_and_wait(&app, &csrf, &token).await;
+    crate::helpers::go_ahead_and_wait(&app, &csrf, &token).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 3000);
     // The batch's report of every row, streamed a page at a time.
     let batch = app

@@ -470,26 +470,7 @@ pub async fn newer_file_while_checking(app: &TestApp, csrf: &str) -> (String, St
         "the first file is checked in the background"
     );
     let first = r.headers()["location"].to_str().unwrap().to_string();
-    // The newer file is checked at once, or behind its own progress page.
-    let r = post(occurrence_csv(1, "B")).await;
-    let newer = match r.status().as_u16() {
-        200 => r.text().await.unwrap(),
-        303 => {
-            let progress = r.headers()["location"].to_str().unwrap().to_string();
-            let mut page = None;
-            for _ in 0..600 {
-                let r = app.get(&progress).await;
-                if r.status() == 303 {
-                    let to = r.headers()["location"].to_str().unwrap().to_string();
-                    page = Some(app.get(&to).await.text().await.unwrap());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            page.expect("the newer file's check ends")
-        }
-        other => panic!("the newer file's check: {other}"),
-    };
+    let newer = checked(app, csrf, occurrence_csv(1, "B")).await;
     for _ in 0..1200 {
         let r = app.get(&first).await;
         assert_eq!(r.status(), 200, "the first file's page");
@@ -499,4 +480,66 @@ pub async fn newer_file_while_checking(app: &TestApp, csrf: &str) -> (String, St
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the first file's check did not end");
+}
+
+/// Uploads `file` from the console's import form (the default mapping) and returns its dry
+/// run's page: answered at once, or behind its progress page when the check takes longer.
+pub async fn checked(app: &TestApp, csrf: &str, file: Vec<u8>) -> String {
+    let r = app
+        .post_multipart(
+            "/imports",
+            vec![("csrf", csrf.to_string()), ("mapping", String::new())],
+            Some(file),
+        )
+        .await;
+    match r.status().as_u16() {
+        200 => r.text().await.unwrap(),
+        303 => {
+            let progress = r.headers()["location"].to_str().unwrap().to_string();
+            for _ in 0..1200 {
+                let r = app.get(&progress).await;
+                if r.status() == 303 {
+                    let to = r.headers()["location"].to_str().unwrap().to_string();
+                    return app.get(&to).await.text().await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the check did not end");
+        }
+        other => panic!("the upload: {other}"),
+    }
+}
+
+/// The go-ahead token on a dry run's page (`what`: why one is expected there).
+pub fn go_ahead_token(page: &str, what: &str) -> String {
+    page.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("{what}: {page}"))
+        .to_string()
+}
+
+/// Gives the go-ahead for the dry run `token` and waits until its import ends.
+pub async fn go_ahead_and_wait(app: &TestApp, csrf: &str, token: &str) {
+    let r = app
+        .post_multipart(
+            "/imports",
+            vec![("csrf", csrf.to_string()), ("token", token.to_string())],
+            None,
+        )
+        .await;
+    assert!(r.status().is_redirection(), "the import starts");
+    let mut done = 0;
+    for _ in 0..1200 {
+        done = app
+            .get(&format!("/imports/0?token={token}"))
+            .await
+            .status()
+            .as_u16();
+        if done == 303 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done, 303, "the import ends");
 }

@@ -217,3 +217,41 @@ async fn a_role_sees_only_its_areas_figures() {
     assert_eq!(r.status(), 422);
     app.finish().await;
 }
+
+/// Counts of a thousand or more are grouped by thousands where people read them — the
+/// statistics page's cards, daily table and chart (its axis and its description for screen
+/// readers), the press table — as official documents write
+/// them; the daily CSV keeps plain digits for spreadsheets. 1,200 patients imported from
+/// the console (reported today: the pages' default day and range).
+#[tokio::test]
+async fn counts_of_a_thousand_or_more_are_grouped_on_the_pages() {
+    let app = spawn_app().await;
+    let csrf = app.login().await;
+    let page =
+        crate::helpers::checked(&app, &csrf, crate::helpers::occurrence_csv(1_200, "K")).await;
+    let token = crate::helpers::go_ahead_token(&page, "the dry run's go-ahead");
+    crate::helpers::go_ahead_and_wait(&app, &csrf, &token).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM persons").await, 1_200);
+    wait_for_stats(&app).await;
+    let page = app.get("/stats").await.text().await.unwrap();
+    assert!(
+        page.contains("<dd>1,200</dd>"),
+        "the new cases' card, grouped: {page}"
+    );
+    assert!(
+        page.contains("<td>1,200</td>"),
+        "the day's row, grouped: {page}"
+    );
+    assert!(
+        !page.contains(">1200<") && !page.contains(": 1200;"),
+        "no ungrouped count, the chart's axis and description included: {page}"
+    );
+    let press = app.get("/stats/press").await.text().await.unwrap();
+    assert!(press.contains("1,200"), "the press table, grouped: {press}");
+    let csv = app.get("/stats.csv").await.text().await.unwrap();
+    assert!(
+        csv.contains(",1200") && !csv.contains("1,200"),
+        "plain digits in the CSV: {csv}"
+    );
+    app.finish().await;
+}

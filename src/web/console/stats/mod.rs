@@ -370,13 +370,13 @@ fn curve(lang: Lang, d: &Daily) -> Markup {
             svg viewBox=(format!("0 0 {w} {h}")) role="img" aria-labelledby="curve-title curve-desc" {
                 title id="curve-title" { (tr(lang, "stats-curve-title")) }
                 desc id="curve-desc" {
-                    (format!("{} {} – {}: {}; {} {} ({})", tr(lang, "stats-new-cases"), d.days[0], d.days[d.days.len() - 1], total,
-                        tr(lang, "stats-peak"), peak, d.get(Measure::CaseReported, peak)))
+                    (format!("{} {} – {}: {}; {} {} ({})", tr(lang, "stats-new-cases"), d.days[0], d.days[d.days.len() - 1], count(total),
+                        tr(lang, "stats-peak"), peak, count(d.get(Measure::CaseReported, peak))))
                 }
                 line x1=(left) y1=(top + plot_h) x2=(w - 8.0) y2=(top + plot_h) stroke="#555" {}
                 @for k in 0..=4 {
                     @let v = max * k as f64 / 4.0;
-                    text x=(left - 6.0) y=(y(v) + 4.0) text-anchor="end" font-size="11" fill="#333" { (format!("{v:.0}")) }
+                    text x=(left - 6.0) y=(y(v) + 4.0) text-anchor="end" font-size="11" fill="#333" { (count(v.round() as i64)) }
                     line x1=(left) y1=(y(v)) x2=(w - 8.0) y2=(y(v)) stroke="#e3e6ea" {}
                 }
                 @for (i, day) in d.days.iter().enumerate() {
