@@ -368,9 +368,21 @@ impl BeginWrite for PgPool {
 
 /// Runs `$body` — statements on `$on`, a [`On`] — on a [`Kept`] connection; when it fails
 /// (or no connection could be had) the connection is given back ([`Kept::lost`]). `$body` is
-/// a `crate::Result`.
+/// a `crate::Result`. With `retry`, a failed `$body` runs once more, on a new connection: the
+/// first statement on a kept connection that died under its task fails (for a read or an
+/// audit row; the answer writer retries in its own way, answer by answer).
 #[macro_export]
 macro_rules! on_kept {
+    ($kept:expr, retry, $on:ident => $body:expr) => {{
+        let kept: &mut $crate::db::Kept = $kept;
+        match $crate::on_kept!(&mut *kept, $on => $body) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "a statement failed on a kept connection; once more on a new one");
+                $crate::on_kept!(kept, $on => $body)
+            }
+        }
+    }};
     ($kept:expr, $on:ident => $body:expr) => {{
         let kept: &mut $crate::db::Kept = $kept;
         let r: $crate::Result<_> = match kept.on().await {

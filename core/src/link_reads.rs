@@ -91,12 +91,14 @@ async fn reader(db: Db, mut rx: mpsc::Receiver<Job>) {
         }
         if !links.is_empty() {
             let ids: Vec<i64> = links.iter().map(|(id, _)| *id).collect();
-            let found = crate::on_kept!(&mut kept, on => checkins::link_contexts(on, &ids).await);
+            let found =
+                crate::on_kept!(&mut kept, retry, on => checkins::link_contexts(on, &ids).await);
             answer(found, links, |c| c.checkin_id);
         }
         if !dones.is_empty() {
             let ids: Vec<i64> = dones.iter().map(|(id, _)| *id).collect();
-            let found = crate::on_kept!(&mut kept, on => checkins::done_contexts(on, &ids).await);
+            let found =
+                crate::on_kept!(&mut kept, retry, on => checkins::done_contexts(on, &ids).await);
             answer(found, dones, |c| c.link.checkin_id);
         }
     }

@@ -345,7 +345,7 @@ fn every_store_function_on_personal_data_needs_an_access_or_an_actor() {
             option_viewer.push(file.clone());
         }
         for (name, sig, body) in public_functions(&src) {
-            if !sig.contains("Db") || !touches_personal_data(&body) {
+            if !takes_the_database(&sig) || !touches_personal_data(&body) {
                 continue;
             }
             let holds = HOLDS.iter().any(|h| sig.contains(h));
@@ -381,6 +381,24 @@ fn every_store_function_on_personal_data_needs_an_access_or_an_actor() {
         "the scan found the store's functions ({})",
         seen.len()
     );
+}
+
+/// A store function takes the database: a `Db`, or where its statement runs (`db::On`: a
+/// pool, or a writer's kept connection).
+fn takes_the_database(sig: &str) -> bool {
+    sig.contains("Db") || sig.contains("On<")
+}
+
+#[test]
+fn the_scan_sees_a_function_on_a_kept_connection() {
+    let src = "\npub async fn gathered<'a>(\n    on: impl Into<On<'a>>,\n    ids: &[i64],\n) -> Result<Vec<Row>> {\n    sqlx::query(\"SELECT name FROM persons WHERE id = ANY($1)\");\n}\n";
+    let fns = public_functions(src);
+    assert_eq!(fns.len(), 1);
+    let (name, sig, body) = &fns[0];
+    assert_eq!(name, "gathered");
+    assert!(takes_the_database(sig), "{sig}");
+    assert!(touches_personal_data(body));
+    assert!(!HOLDS.iter().any(|h| sig.contains(h)));
 }
 
 #[test]

@@ -1180,13 +1180,13 @@ async fn the_answer_writer_records_concurrent_answers_once_each() {
     t.drop_db().await;
 }
 
-/// The answer writer keeps its connection between batches (`db::Kept`); when that
-/// connection dies, an answer arriving at once fails on it and is recorded again, alone, on
-/// a new connection: the person is told it was received, and it was. Each backend (on
-/// SQLite nothing is kept; the answers are recorded as usual). Idle, the writer holds no
-/// connection.
+/// The answer writer and the link reader keep their connections between batches
+/// (`db::Kept`); when those connections die, a read and an answer arriving at once fail on
+/// them and are done again on new connections: the person sees their page, and is told the
+/// answer was received, and it was. Each backend (on SQLite nothing is kept; reads and
+/// answers go as usual). Idle, neither holds a connection.
 #[tokio::test]
-async fn an_answer_on_a_writer_connection_that_just_died_is_recorded() {
+async fn reads_and_answers_on_connections_that_just_died_go_through() {
     let t = TestDb::new().await;
     let c = centre(&t.db).await;
     let today = jst_today();
@@ -1195,32 +1195,49 @@ async fn an_answer_on_a_writer_connection_that_just_died_is_recorded() {
         let p = person(&t.db, c, today, today).await;
         cks.push((p, todays_checkin(&t.db, p).await));
     }
-    // The writer's own pool, named so its connection can be found on PostgreSQL.
-    let url = if t.db.backend() == "postgres" {
-        let sep = if t.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}application_name=answer-writer", t.url)
-    } else {
-        t.url.clone()
+    // Each task's own pool, named so its connection can be found on PostgreSQL.
+    let pg = t.db.backend() == "postgres";
+    let own = |name: &str| {
+        let url = if pg {
+            let sep = if t.url.contains('?') { '&' } else { '?' };
+            format!("{}{sep}application_name={name}", t.url)
+        } else {
+            t.url.clone()
+        };
+        async move { Db::connect(&url, 1).await.unwrap() }
     };
-    let own = Db::connect(&url, 1).await.unwrap();
-    let ingest =
-        mimamori_core::ingest::Ingest::spawn(own.clone(), std::sync::Arc::new(Default::default()));
+    let (writer_db, reader_db) = (own("answer-writer").await, own("link-reader").await);
+    let ingest = mimamori_core::ingest::Ingest::spawn(
+        writer_db.clone(),
+        std::sync::Arc::new(Default::default()),
+    );
+    let reads = mimamori_core::link_reads::LinkReads::spawn(reader_db.clone());
+    assert_eq!(reads.link(cks[0].1).await.unwrap().person_id, cks[0].0);
     let r = ingest
         .answer(cks[0].1, "web", answer(Some(36.6), Some(97)))
         .await;
     assert_eq!(r.unwrap().unwrap().person_id, cks[0].0);
-    if let Db::Postgres(pool) = &own {
+    for (db, name) in [(&writer_db, "answer-writer"), (&reader_db, "link-reader")] {
+        let Db::Postgres(pool) = db else { break };
         assert_eq!(
             (pool.size(), pool.num_idle()),
             (1, 0),
-            "the writer keeps its connection"
+            "{name} keeps its connection"
         );
-        let writer: i32 = with_db!(&t.db, p => sqlx::query_scalar(
+        let pid: i32 = with_db!(&t.db, p => sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
-             AND application_name = 'answer-writer'")
-            .fetch_one(p).await.unwrap());
-        terminate(&t.db, writer).await;
+             AND application_name = $1")
+            .bind(name).fetch_one(p).await.unwrap());
+        terminate(&t.db, pid).await;
     }
+    assert_eq!(
+        reads
+            .link(cks[1].1)
+            .await
+            .expect("read again on a new connection")
+            .person_id,
+        cks[1].0
+    );
     let r = ingest
         .answer(cks[1].1, "web", answer(Some(36.9), Some(96)))
         .await;
@@ -1228,18 +1245,21 @@ async fn an_answer_on_a_writer_connection_that_just_died_is_recorded() {
         r.expect("recorded on a new connection").unwrap().person_id,
         cks[1].0
     );
-    // Idle, the writer gives its connection back to its pool (it could not close else).
+    // Idle, each gives its connection back to its pool (which could not close else).
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    if let Db::Postgres(pool) = &own {
-        assert_eq!(
-            (pool.size(), pool.num_idle()),
-            (1, 1),
-            "an idle writer keeps none"
-        );
+    for db in [&writer_db, &reader_db] {
+        if let Db::Postgres(pool) = db {
+            assert_eq!(
+                (pool.size(), pool.num_idle()),
+                (1, 1),
+                "an idle task keeps none"
+            );
+        }
     }
-    drop(ingest);
+    drop((ingest, reads));
     assert_eq!(count(&t.db, "SELECT COUNT(*) FROM observations").await, 2);
-    own.close().await;
+    writer_db.close().await;
+    reader_db.close().await;
     t.drop_db().await;
 }
 

@@ -253,7 +253,10 @@ impl AuditWriter {
                         })
                         .collect();
                     // Through the file's write gate on SQLite (see `write_once!`).
-                    let r = crate::on_kept!(&mut kept, on => match on {
+                    // Once more on a new connection when it fails: a row written twice
+                    // (its commit made, its answer lost with the connection) is better than
+                    // reads refused.
+                    let r = crate::on_kept!(&mut kept, retry, on => match on {
                         crate::db::On::Pg(c) => audit_many(c, &rows).await,
                         crate::db::On::Pool(db) => crate::write_once!(db, e => audit_many(e, &rows).await),
                     });
