@@ -738,8 +738,21 @@ async fn link_reads_gathered_give_each_its_own_context() {
             )
         );
     }
+    let shown = "SELECT COUNT(*) FROM audit_log WHERE action = 'checkin.done'";
+    assert_eq!(count(&t.db, shown).await, 0);
     let dones = checkins::done_contexts(&t.db, &asked).await.unwrap();
     assert_eq!(dones.len(), ids.len());
+    // The page after the answer is audited with its read — only the answered check-in's
+    // (the others lead back to their form), as its person's own read.
+    let audited: Vec<(String, Option<i64>, String, Option<i64>)> = with_db!(&t.db, p => sqlx::query_as(
+        "SELECT actor_kind, actor_id, target_kind, target_id FROM audit_log WHERE action = 'checkin.done'")
+        .fetch_all(p).await.unwrap());
+    let answered = dones.iter().find(|d| d.link.checkin_id == ids[0]).unwrap();
+    let me = Some(answered.link.person_id);
+    assert_eq!(
+        audited,
+        vec![("person".to_string(), me, "person".to_string(), me)]
+    );
     for d in &dones {
         let one = checkins::done_context(&t.db, d.link.checkin_id)
             .await
@@ -789,6 +802,10 @@ async fn link_reads_gathered_give_each_its_own_context() {
         }
     }
     assert_eq!(unknown, 20, "only the unknown id's reads are not found");
+    // Of the 120 reads, the answered check-in's 10 done pages (rounds of one parity) were
+    // audited, once each.
+    let reads_of_answered = (0..20).filter(|round| round % 2 == 1).count() as i64;
+    assert_eq!(count(&t.db, shown).await, 1 + reads_of_answered);
     assert!(matches!(
         reads.link(i64::MAX).await,
         Err(mimamori_core::Error::NotFound(_))

@@ -16,7 +16,6 @@ use mimamori_core::{
     domain::Lang,
     flows::Flow,
     store::{
-        Actor,
         checkins::{self, LinkContext},
         drafts,
         observations::Closed,
@@ -339,16 +338,8 @@ async fn done(State(s): State<AppState>, Path(token): Path<String>) -> Result<Re
     } else {
         Vec::new()
     };
-    // Through the batched audit writer: this page is on the answer path of every person.
-    s.audit
-        .record(mimamori_core::store::audit::OwnedAuditRow {
-            actor: Actor::Person(ctx.person_id),
-            action: "checkin.done",
-            target_kind: "person",
-            target_id: Some(ctx.person_id),
-            ip: None,
-        })
-        .await?;
+    // This page's read was audited with it (`checkins::done_contexts`: the page after an
+    // answer, its urgency and the household, as the person's own read).
     let next: Vec<(String, String)> = household
         .iter()
         .map(|m| {

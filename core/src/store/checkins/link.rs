@@ -151,21 +151,90 @@ pub async fn link_contexts<'a>(
     .await
 }
 
-/// [`done_context`] of several check-ins in one query, as [`link_contexts`].
+/// Who saw their page after the answer, for the audit log: a check-in no longer open whose
+/// answer is recorded — the page the link shows then (its urgency, and the household's
+/// members when the phone is shared); any other read leads elsewhere (back to the form, or
+/// the "closed" page, which shows nothing of the person). `d`: [`done_select!`]'s rows;
+/// `$asked`: the ids asked for, one row each (a page read twice at once is audited twice),
+/// joined to `d` by `$on`.
+macro_rules! done_shown {
+    ($asked:literal, $on:literal) => {
+        concat!(
+            "SELECT $2, 'person', d.person_id, 'checkin.done', 'person', d.person_id, NULL FROM ",
+            $asked,
+            " JOIN d ON ",
+            $on,
+            " WHERE d.status NOT IN ",
+            crate::open_checkin_statuses!(),
+            " AND d.urgent IS NOT NULL"
+        )
+    };
+}
+
+/// [`done_context`] of several check-ins in one query, as [`link_contexts`], each page it
+/// will show audited as its person's own read (`checkin.done`, once per id asked, see
+/// `done_shown!`) in the
+/// same statement (PostgreSQL: a data-modifying `WITH`) or transaction (SQLite, through the
+/// file's write gate): the read and its audit row commit together, with no round trip and
+/// no commit of their own for the audit writer.
 pub async fn done_contexts<'a>(
     on: impl Into<On<'a>>,
     checkin_ids: &[i64],
 ) -> Result<Vec<DoneContext>> {
-    many(
-        on.into(),
-        checkin_ids,
-        concat!(done_select!(), "WHERE c.id = ANY($1)"),
-        concat!(
-            done_select!(),
-            "WHERE c.id IN (SELECT value FROM json_each($1))"
-        ),
-    )
-    .await
+    const PG: &str = concat!(
+        "WITH d AS (",
+        done_select!(),
+        "WHERE c.id = ANY($1)),
+         aud AS (INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip) ",
+        done_shown!("unnest($1::bigint[]) AS r(id)", "d.checkin_id = r.id"),
+        ") SELECT * FROM d"
+    );
+    const SQLITE_AUDIT: &str = concat!(
+        "INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip)
+         WITH d AS (",
+        done_select!(),
+        "WHERE c.id IN (SELECT value FROM json_each($1))) ",
+        done_shown!("json_each($1) AS r", "d.checkin_id = r.value")
+    );
+    if checkin_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let t = crate::db::now();
+    Ok(match on.into() {
+        On::Pg(c) => {
+            sqlx::query_as(PG)
+                .bind(checkin_ids)
+                .bind(t)
+                .fetch_all(c)
+                .await?
+        }
+        On::Pool(Db::Postgres(p)) => {
+            sqlx::query_as(PG)
+                .bind(checkin_ids)
+                .bind(t)
+                .fetch_all(p)
+                .await?
+        }
+        On::Pool(Db::Sqlite(p)) => {
+            let json = serde_json::to_string(checkin_ids)
+                .map_err(|e| Error::Internal(format!("check-in ids: {e}")))?;
+            let mut tx = p.begin_write().await?;
+            sqlx::query(SQLITE_AUDIT)
+                .bind(&json)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query_as(concat!(
+                done_select!(),
+                "WHERE c.id IN (SELECT value FROM json_each($1))"
+            ))
+            .bind(&json)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            rows
+        }
+    })
 }
 
 /// Rows of `pg` (ids as one array) or `sqlite` (ids as one JSON array) for `ids`: one
