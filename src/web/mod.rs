@@ -130,15 +130,16 @@ impl AppState {
         })
     }
 
-    /// The same state on the patient lane's own pool, with its own answer writer and audit
-    /// writer: what the link form and the provider's webhooks run on (see [`lanes`]).
+    /// The same state on the patient lane's own pool, with its own answer writer and link
+    /// reader: what the link form and the provider's webhooks run on (see [`lanes`]). The
+    /// audit writer stays the main pool's: nothing on this lane writes through it (the page
+    /// after an answer is audited by its own read, `checkins::done_contexts`).
     pub fn on_pool(&self, db: Db) -> AppState {
         AppState::from(AppShared {
             ingest: mimamori_core::ingest::Ingest::spawn_on_own_thread(
                 db.clone(),
                 self.rules.clone(),
             ),
-            audit: mimamori_core::store::audit::AuditWriter::spawn_on_own_thread(db.clone()),
             reads: mimamori_core::link_reads::LinkReads::spawn_on_own_thread(db.clone()),
             db,
             ..(*self.0).clone()
