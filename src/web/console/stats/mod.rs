@@ -324,7 +324,7 @@ async fn daily(s: &AppState, a: &Asked) -> Result<Daily, AppError> {
 /// The epidemic curve: new cases per report day (bars), their 7-day average, and cases by
 /// onset date (line). SVG drawn on the server, with a text summary for screen readers.
 fn curve(lang: Lang, d: &Daily) -> Markup {
-    let (w, h, left, bottom, top) = (760.0, 260.0, 48.0, 36.0, 16.0);
+    let (w, h, bottom, top) = (760.0, 260.0, 36.0, 16.0);
     let n = d.days.len().max(1) as f64;
     let max = d
         .days
@@ -334,8 +334,28 @@ fn curve(lang: Lang, d: &Daily) -> Markup {
                 .max(d.get(Measure::CaseOnset, *x))
         })
         .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .unwrap_or(0);
+    // The axis: four steps of 1, 2 or 5 × 10ⁿ (whole counts, each label its own — a top of 3
+    // cases had labelled 0, 1, 2, 2, 3), grouped by thousands, with room on the left for
+    // the widest label (a nation's peak day, "500,000", is twice as wide as a centre's).
+    let step = {
+        let raw = (max as f64 / 4.0).max(1.0);
+        let mag = 10f64.powi(raw.log10().floor() as i32);
+        [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * mag)
+            .find(|s| *s >= raw)
+            .unwrap_or(10.0 * mag)
+    };
+    let max = step * 4.0;
+    let ticks: Vec<(f64, String)> = (0..=4)
+        .map(|k| {
+            let v = step * k as f64;
+            (v, count(v as i64))
+        })
+        .collect();
+    let widest = ticks.iter().map(|(_, t)| t.len()).max().unwrap_or(1) as f64;
+    let left = (12.0 + 6.5 * widest).max(48.0);
     let plot_w = w - left - 8.0;
     let plot_h = h - top - bottom;
     let bw = plot_w / n;
@@ -374,10 +394,9 @@ fn curve(lang: Lang, d: &Daily) -> Markup {
                         tr(lang, "stats-peak"), peak, count(d.get(Measure::CaseReported, peak))))
                 }
                 line x1=(left) y1=(top + plot_h) x2=(w - 8.0) y2=(top + plot_h) stroke="#555" {}
-                @for k in 0..=4 {
-                    @let v = max * k as f64 / 4.0;
-                    text x=(left - 6.0) y=(y(v) + 4.0) text-anchor="end" font-size="11" fill="#333" { (count(v.round() as i64)) }
-                    line x1=(left) y1=(y(v)) x2=(w - 8.0) y2=(y(v)) stroke="#e3e6ea" {}
+                @for (v, label) in &ticks {
+                    text x=(left - 6.0) y=(y(*v) + 4.0) text-anchor="end" font-size="11" fill="#333" { (label) }
+                    line x1=(left) y1=(y(*v)) x2=(w - 8.0) y2=(y(*v)) stroke="#e3e6ea" {}
                 }
                 @for (i, day) in d.days.iter().enumerate() {
                     @let v = d.get(Measure::CaseReported, *day) as f64;
@@ -742,4 +761,42 @@ async fn grant(
     who.check_csrf(&f.csrf)?;
     stats::grant(&s.db, &who.viewer(), f.organisation_id, f.on == "1").await?;
     Ok(Redirect::to("/stats#grants"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The curve's axis has five labels, each its own, grouped by thousands, and none starts
+    /// left of the chart: the room on the left grows with the widest (a nation's peak day).
+    #[test]
+    fn the_curve_has_room_for_its_widest_label() {
+        let day = NaiveDate::from_ymd_opt(2022, 8, 19).unwrap();
+        for (n, label) in [(3, "4"), (12, "20"), (1_200, "2,000"), (260_000, "400,000")] {
+            let d = Daily {
+                days: vec![day],
+                by: [((Measure::CaseReported.as_str().to_string(), day), n)].into(),
+            };
+            let svg = curve(Lang::Ja, &d).into_string();
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}: {svg}");
+            // The top label's anchor (its right end) less its width at 6.5 px a character.
+            let x: f64 = svg
+                .split(&format!(">{label}</text>"))
+                .next()
+                .and_then(|s| s.rsplit("<text x=\"").next())
+                .and_then(|s| s.split('"').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap();
+            assert!(x - 6.5 * label.len() as f64 >= 0.0, "{label} at {x}");
+            // Five labels, each its own.
+            let labels: Vec<&str> = svg
+                .split("text-anchor=\"end\" font-size=\"11\" fill=\"#333\">")
+                .skip(1)
+                .map(|s| s.split('<').next().unwrap())
+                .collect();
+            let mut distinct = labels.clone();
+            distinct.dedup();
+            assert_eq!((labels.len(), distinct.len()), (5, 5), "{labels:?}");
+        }
+    }
 }
