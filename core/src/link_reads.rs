@@ -60,7 +60,7 @@ impl LinkReads {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// [`checkins::done_context`], gathered with the reads arriving meanwhile.
+    /// [`checkins::done_contexts`] of one check-in, gathered with the reads arriving meanwhile.
     pub async fn done(&self, checkin_id: i64) -> Result<DoneContext> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Done(checkin_id, reply)).await?;

@@ -97,11 +97,6 @@ const SYSTEM: &[(&str, &str, &str)] = &[
     ),
     (
         "checkins/link.rs",
-        "done_context",
-        "the person's own signed link: the page after an answer",
-    ),
-    (
-        "checkins/link.rs",
         "link_context",
         "the person's own signed link or call: language, flow, centre; no name or contact",
     ),
@@ -113,7 +108,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
     (
         "checkins/link.rs",
         "done_contexts",
-        "done_context for several signed links at once (the link pages' gathered reads)",
+        "the person's own signed links: the page after an answer (the link pages' gathered reads; it audits each page it will show)",
     ),
     (
         "dialect.rs",
@@ -161,7 +156,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "merge history of a centre: record ids and field choices, no personal values",
     ),
     (
-        "observations.rs",
+        "observations/answers.rs",
         "answer_checkins",
         "the answer writer: the person's own answers through their link or call (audited as the person)",
     ),

@@ -90,7 +90,8 @@ pub struct DoneContext {
     pub shared_phone: bool,
 }
 
-/// [`done_context`]'s columns and tables; a `WHERE` on `c.id` follows.
+/// The columns and tables of the page after an answer ([`done_contexts`]); a `WHERE` on
+/// `c.id` follows.
 macro_rules! done_select {
     () => {
         "SELECT c.id AS checkin_id, c.status, c.person_id, p.language, p.monitoring_type, p.slow_speech,
@@ -118,12 +119,6 @@ macro_rules! link_select {
                 p.name AS person_name, c.local_date
          FROM checkins c JOIN persons p ON p.id = c.person_id JOIN health_centres h ON h.id = p.health_centre_id "
     };
-}
-
-pub async fn done_context(db: &Db, checkin_id: i64) -> Result<DoneContext> {
-    with_db!(db, p => sqlx::query_as(concat!(done_select!(), "WHERE c.id = $1"))
-        .bind(checkin_id).fetch_optional(p).await?)
-    .ok_or(Error::NotFound("check-in"))
 }
 
 pub async fn link_context(db: &Db, checkin_id: i64) -> Result<LinkContext> {
@@ -171,7 +166,8 @@ macro_rules! done_shown {
     };
 }
 
-/// [`done_context`] of several check-ins in one query, as [`link_contexts`], each page it
+/// What the page after an answer needs, for several check-ins in one query (the link pages'
+/// gathered reads, as [`link_contexts`]), each page it
 /// will show audited as its person's own read (`checkin.done`, once per id asked, see
 /// `done_shown!`) in the
 /// same statement (PostgreSQL: a data-modifying `WITH`) or transaction (SQLite, through the
