@@ -431,6 +431,24 @@ async fn a_health_centre_reads_its_figures_and_files_a_daily_report() {
     let axed = steps.iter().filter(|s| s.get("axe").is_some()).count();
     let report = walk((1366, 768), true, steps).await;
     assert_eq!(report["axe"].as_object().unwrap().len(), axed);
+    // On a phone: the figures and the chart fit the screen (the wide tables scroll in
+    // their own box), in Japanese and in English.
+    let mut steps = vec![go(&format!("{b}/login"))];
+    steps.extend(login(&b, "nurse"));
+    steps.extend([
+        go(&format!("{b}/stats")),
+        see("流行曲線"),
+        json!({"fits": true}),
+        axe("stats-page-360"),
+        shot("stats-06-page-360"),
+        go(&format!("{b}/lang/en")),
+        go(&format!("{b}/stats/press")),
+        see("Week before"),
+        json!({"fits": true}),
+        axe("stats-press-360-en"),
+        shot("stats-07-press-360-en"),
+    ]);
+    walk((360, 740), true, steps).await;
     assert_eq!(
         app.count("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM daily_counts")
             .await,

@@ -125,39 +125,43 @@ pub(super) async fn press(
         p class="muted" { (tr(lang, "stats-suppression-note")) " (1–" (max) ")" }
         @for (dim, keys, shown) in &sections {
             @if let Some(sh) = shown {
-                table style="margin:1rem 0" {
-                    caption style="text-align:left;font-weight:700" { (dim_title(lang, dim)) }
-                    thead { tr {
-                        th scope="col" { (dim_title(lang, dim)) }
-                        th scope="col" { (tr(lang, "stats-that-day")) " " (day) }
-                        th scope="col" { (tr(lang, "stats-previous-day")) }
-                        th scope="col" { (tr(lang, "stats-week-before")) }
-                    } }
-                    tbody {
-                        @for (k, row) in keys.iter().zip(&sh.cells) {
-                            tr { th scope="row" { (label(lang, dim, k)) } @for c in row { td { (cell(*c)) } } }
+                div class="scroll" tabindex="0" {
+                    table style="margin:1rem 0" {
+                        caption style="text-align:left;font-weight:700" { (dim_title(lang, dim)) }
+                        thead { tr {
+                            th scope="col" { (dim_title(lang, dim)) }
+                            th scope="col" { (tr(lang, "stats-that-day")) " " (day) }
+                            th scope="col" { (tr(lang, "stats-previous-day")) }
+                            th scope="col" { (tr(lang, "stats-week-before")) }
+                        } }
+                        tbody {
+                            @for (k, row) in keys.iter().zip(&sh.cells) {
+                                tr { th scope="row" { (label(lang, dim, k)) } @for c in row { td { (cell(*c)) } } }
+                            }
+                            tr { th scope="row" { (tr(lang, "stats-total")) } @for c in &sh.col_totals { td { strong { (cell(*c)) } } } }
                         }
-                        tr { th scope="row" { (tr(lang, "stats-total")) } @for c in &sh.col_totals { td { strong { (cell(*c)) } } } }
                     }
                 }
             }
         }
-        table style="margin:1rem 0" {
-            caption style="text-align:left;font-weight:700" { (tr(lang, "stats-age-by-sex")) " " (day) }
-            thead { tr {
-                th scope="col" { (tr(lang, "stats-dim-age")) }
-                @for x in sexes { th scope="col" { (label(lang, "sex", x)) } }
-                th scope="col" { (tr(lang, "stats-total")) }
-            } }
-            tbody {
-                @for (i, b) in AGE_BANDS.iter().enumerate() {
-                    tr { th scope="row" { (label(lang, "age", b)) }
-                        @for c in &cross_s.cells[i] { td { (cell(*c)) } }
-                        td { (cell(cross_s.row_totals[i])) } }
+        div class="scroll" tabindex="0" {
+            table style="margin:1rem 0" {
+                caption style="text-align:left;font-weight:700" { (tr(lang, "stats-age-by-sex")) " " (day) }
+                thead { tr {
+                    th scope="col" { (tr(lang, "stats-dim-age")) }
+                    @for x in sexes { th scope="col" { (label(lang, "sex", x)) } }
+                    th scope="col" { (tr(lang, "stats-total")) }
+                } }
+                tbody {
+                    @for (i, b) in AGE_BANDS.iter().enumerate() {
+                        tr { th scope="row" { (label(lang, "age", b)) }
+                            @for c in &cross_s.cells[i] { td { (cell(*c)) } }
+                            td { (cell(cross_s.row_totals[i])) } }
+                    }
+                    tr { th scope="row" { (tr(lang, "stats-total")) }
+                        @for c in &cross_s.col_totals { td { (cell(*c)) } }
+                        td { strong { (count(cross_s.grand.unwrap_or(0))) } } }
                 }
-                tr { th scope="row" { (tr(lang, "stats-total")) }
-                    @for c in &cross_s.col_totals { td { (cell(*c)) } }
-                    td { strong { (count(cross_s.grand.unwrap_or(0))) } } }
             }
         }
     };
