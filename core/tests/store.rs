@@ -1381,6 +1381,185 @@ async fn an_answer_racing_another_close_is_told_already_answered() {
     t.drop_db().await;
 }
 
+/// A batch no rule fires on (on PostgreSQL written by one autocommit statement after one
+/// read, not in a transaction): each answer gets the outcome the transaction gives — the
+/// first of two answers to a check-in recorded, the second refused, an unknown check-in
+/// reported, an answered one refused — the check-ins are closed and their drafts deleted,
+/// each recorded answer is audited once as its person (a staff member's simulated entry as
+/// that staff member), and each person's rule state moves one step with the reading.
+#[tokio::test]
+async fn a_batch_no_rule_fires_on_is_recorded_whole() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let rules: mimamori_core::rules::Thresholds = Default::default();
+    let people = due_today(&t.db, c, 4).await;
+    let [(a, ca), (b, cb), (e, ce), (f, cf)] = people[..] else {
+        unreachable!()
+    };
+    observations::answer_checkin(&t.db, ce, "web", &answer(Some(36.5), None), &rules)
+        .await
+        .unwrap()
+        .unwrap();
+    with_db!(&t.db, pool => sqlx::query(
+        "INSERT INTO answer_drafts (checkin_id, answers, updated_at) VALUES ($1, '{}', $2)")
+        .bind(ca).bind(now()).execute(pool).await.map(|_| ()).unwrap());
+    let mut simulated = answer_in(cf, answer(Some(36.6), Some(98)));
+    simulated.simulated_by = Some(77);
+    let batch = [
+        answer_in(ca, answer(Some(36.8), Some(98))),
+        answer_in(cb, answer(Some(36.9), Some(97))),
+        answer_in(ca, answer(Some(37.0), None)),
+        answer_in(999_999, answer(None, None)),
+        answer_in(ce, answer(None, None)),
+        simulated,
+    ];
+    let out = observations::answer_checkins(&t.db, &batch, &rules)
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 6);
+    let mut observation_ids = Vec::new();
+    for (k, person) in [(0, a), (1, b), (5, f)] {
+        let r = out[k].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!((r.person_id, r.triggers.len()), (person, 0), "answer {k}");
+        let obs = observations::list_for_person(&t.db, SYSTEM, person)
+            .await
+            .unwrap();
+        assert_eq!(obs.len(), 1, "answer {k}");
+        assert_eq!(obs[0].id, r.observation_id);
+        observation_ids.push(r.observation_id);
+    }
+    observation_ids.dedup();
+    assert_eq!(observation_ids.len(), 3, "each answer its own observation");
+    let obs_a = &observations::list_for_person(&t.db, SYSTEM, a)
+        .await
+        .unwrap()[0];
+    assert_eq!((obs_a.temperature_c, obs_a.spo2), (Some(36.8), Some(98)));
+    assert_eq!(
+        (obs_a.source.as_str(), obs_a.reporter.as_str()),
+        ("web", "self")
+    );
+    let obs_f = &observations::list_for_person(&t.db, SYSTEM, f)
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (obs_f.source.as_str(), obs_f.reporter.as_str()),
+        ("simulator", "staff")
+    );
+    for k in [2, 4] {
+        assert_eq!(
+            *out[k].as_ref().unwrap(),
+            Err(observations::Closed::AlreadyAnswered),
+            "answer {k}"
+        );
+    }
+    assert!(matches!(out[3], Err(Error::NotFound(_))));
+    for ck in [ca, cb, cf] {
+        assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
+    }
+    assert_eq!(count(&t.db, "SELECT COUNT(*) FROM answer_drafts").await, 0);
+    for (person, kind, actor, action) in [
+        (a, "person", a, "observation.create"),
+        (b, "person", b, "observation.create"),
+        (e, "person", e, "observation.create"),
+        (f, "staff", 77, "observation.create_simulated"),
+    ] {
+        let n: i64 = with_db!(&t.db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1 AND actor_kind = $2
+             AND actor_id = $3 AND target_id = $4")
+            .bind(action).bind(kind).bind(actor).bind(person).fetch_one(pool).await.unwrap());
+        assert_eq!(n, 1, "person {person} audited once");
+    }
+    assert_eq!(
+        count(
+            &t.db,
+            "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'observation.create%'"
+        )
+        .await,
+        4
+    );
+    for (person, seq, n) in [(a, 1, 1), (b, 1, 1), (e, 1, 1), (f, 1, 1)] {
+        assert_eq!(rule_state(&t.db, person).await, (seq, n), "person {person}");
+    }
+    t.drop_db().await;
+}
+
+/// A person's rule state as (sequence number, readings folded in).
+async fn rule_state(db: &Db, person: i64) -> (i64, u32) {
+    let (seq, state): (i64, String) = with_db!(db, pool => sqlx::query_as(
+        "SELECT seq, state FROM rule_state WHERE person_id = $1")
+        .bind(person).fetch_one(pool).await.unwrap());
+    let h: mimamori_core::rules::trend::History = serde_json::from_str(&state).unwrap();
+    (seq, h.n)
+}
+
+/// A batch whose person's rule state another transaction moves at that moment: on
+/// PostgreSQL the batch read the state, ran the rules on it, and its write finds the state
+/// no longer the one read — nothing of it is written then, and the answer is recorded again
+/// in a transaction, its reading folded onto the other's state (a state written over the
+/// other's, or an answer recorded without its reading in the state, would be wrong).
+#[tokio::test]
+async fn an_answer_racing_a_rule_state_change_folds_onto_it() {
+    let t = TestDb::new().await;
+    let c = centre(&t.db).await;
+    let today = jst_today();
+    let p = person(&t.db, c, today - Duration::days(1), today).await;
+    let rules: mimamori_core::rules::Thresholds = Default::default();
+    observations::record_by_staff(
+        &t.db,
+        SYSTEM,
+        p,
+        "staff",
+        "staff",
+        now() - Duration::days(1),
+        &answer(Some(36.5), None),
+        None,
+        &rules,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule_state(&t.db, p).await, (1, 1));
+    let ck = todays_checkin(&t.db, p).await;
+    let out = with_db!(&t.db, pool => {
+        let mut other = pool.begin().await.unwrap();
+        // Another batch's state: 40 readings folded in, one step on.
+        let (state,): (String,) = sqlx::query_as("SELECT state FROM rule_state WHERE person_id = $1")
+            .bind(p).fetch_one(&mut *other).await.unwrap();
+        let mut h: mimamori_core::rules::trend::History = serde_json::from_str(&state).unwrap();
+        h.n = 40;
+        sqlx::query("UPDATE rule_state SET state = $1, seq = seq + 1 WHERE person_id = $2")
+            .bind(serde_json::to_string(&h).unwrap())
+            .bind(p)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let batch = [answer_in(ck, answer(Some(36.6), Some(97)))];
+        let answering = observations::answer_checkins(&t.db, &batch, &rules);
+        let moving = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.commit().await.unwrap();
+        };
+        let (out, ()) = tokio::join!(answering, moving);
+        out
+    })
+    .unwrap();
+    let r = out[0].as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(r.person_id, p);
+    assert_eq!(checkins::get(&t.db, ck).await.unwrap().status, "answered");
+    assert_eq!(
+        observations::list_for_person(&t.db, SYSTEM, p)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(rule_state(&t.db, p).await, (3, 41));
+    assert_eq!(
+        count(&t.db, "SELECT COUNT(*) FROM audit_log WHERE action = 'observation.create' AND actor_kind = 'person'").await,
+        1
+    );
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn audit_log_is_append_only() {
     let t = TestDb::new().await;

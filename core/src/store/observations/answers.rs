@@ -74,10 +74,272 @@ pub async fn answer_checkins<'a>(
     }
     match on.into() {
         On::Pool(Db::Postgres(pool)) => {
-            answer_checkins_folded(pool.begin_write().await?, batch, rules).await
+            let done = read_then_write(&mut *pool.acquire().await?, batch, rules).await?;
+            match done {
+                Some(done) => Ok(done),
+                None => answer_checkins_folded(pool.begin_write().await?, batch, rules).await,
+            }
         }
-        On::Pg(conn) => answer_checkins_folded(WriteTx::on(conn).await?, batch, rules).await,
+        On::Pg(conn) => match read_then_write(&mut *conn, batch, rules).await? {
+            Some(done) => Ok(done),
+            None => answer_checkins_folded(WriteTx::on(conn).await?, batch, rules).await,
+        },
         On::Pool(Db::Sqlite(pool)) => answer_checkins_stepwise(pool, batch, rules).await,
+    }
+}
+
+/// What a batch needs to be written without a transaction (PostgreSQL): `$1` the batch's
+/// check-ins. Rows as [`FOLDED_ANSWERS`]'s, by their first column: 0 — a check-in (id,
+/// person, status); 2 — a person with an open check-in among them, with what the rules need
+/// ([`RuleInput`]).
+const READ_FOR_ANSWERS: &str = concat!(
+    "WITH c AS (SELECT id, person_id, status FROM checkins WHERE id = ANY($1))
+     SELECT 0, id, person_id, status, NULL::text, NULL::date, NULL::text, NULL::bigint, NULL::bigint
+     FROM c
+     UNION ALL
+     SELECT 2, p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
+            CASE WHEN s.state IS NULL
+                 THEN (SELECT COUNT(*) FROM observations o WHERE o.person_id = p.id) ELSE 0 END
+     FROM persons p
+     JOIN health_centres h ON h.id = p.health_centre_id
+     LEFT JOIN rule_state s ON s.person_id = p.id
+     WHERE p.id IN (SELECT person_id FROM c WHERE status IN ",
+    crate::open_checkin_statuses!(),
+    ")"
+);
+
+/// The answers [`READ_FOR_ANSWERS`] found open, written in one autocommit statement — the
+/// check-ins closed, the drafts deleted, the observations, their audit rows and the people's
+/// new rule states written — or nothing at all: should a check-in no longer be open or a
+/// rule state no longer be the one read, `mimamori_expect` (migration 0031) fails the
+/// statement with SQLSTATE `MM001`. `$1` the time; then one array per column, an element per
+/// answer recorded: check-in, person, source, reporter, temperature, SpO2, symptoms, urgent,
+/// and the audit row's actor kind, actor id and action; then the states' people, states and
+/// sequence numbers; then how many check-ins and states must be written. Rows: (check-in,
+/// observation id), and one (0, 0) from the check.
+const WRITE_ANSWERS: &str = concat!(
+    "WITH a AS (
+        SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::float8[],
+                             $7::int4[], $8::text[], $9::bool[], $10::text[], $11::bigint[],
+                             $12::text[])
+            WITH ORDINALITY AS a(checkin_id, person_id, source, reporter, temperature_c, spo2,
+                                 symptoms, urgent, actor_kind, actor_id, action, ord)
+     ),
+     upd AS (
+        UPDATE checkins SET status = 'answered', closed_at = $1, claim_token = NULL
+        WHERE id IN (SELECT checkin_id FROM a) AND status IN ",
+    crate::open_checkin_statuses!(),
+    "
+        RETURNING id
+     ),
+     del AS (DELETE FROM answer_drafts WHERE checkin_id IN (SELECT id FROM upd)),
+     ins AS (
+        INSERT INTO observations (person_id, checkin_id, source, reporter, observed_at,
+                                  temperature_c, spo2, symptoms, urgent, created_at)
+        SELECT person_id, checkin_id, source, reporter, $1, temperature_c, spo2, symptoms, urgent, $1
+        FROM a JOIN upd ON upd.id = a.checkin_id ORDER BY ord
+        RETURNING id, checkin_id
+     ),
+     aud AS (
+        INSERT INTO audit_log (at, actor_kind, actor_id, action, target_kind, target_id, ip)
+        SELECT $1, actor_kind, actor_id, action, 'person', person_id, NULL
+        FROM a JOIN upd ON upd.id = a.checkin_id ORDER BY ord
+     ),
+     st AS (
+        INSERT INTO rule_state (person_id, state, seq)
+        SELECT * FROM unnest($13::bigint[], $14::text[], $15::bigint[])
+        ON CONFLICT (person_id) DO UPDATE SET state = excluded.state, seq = excluded.seq
+        WHERE rule_state.seq = excluded.seq - 1
+        RETURNING person_id
+     )
+     SELECT checkin_id, id FROM ins
+     UNION ALL
+     SELECT 0, mimamori_expect((SELECT COUNT(*) FROM upd) = $16
+                               AND (SELECT COUNT(*) FROM st) = $17)::bigint"
+);
+
+/// The SQLSTATE of `mimamori_expect`: the batch's read no longer holds.
+const READ_NO_LONGER_HOLDS: &str = "MM001";
+
+/// [`answer_checkins`] in two round trips and one commit (PostgreSQL): what the batch needs
+/// is read ([`READ_FOR_ANSWERS`]), the rules run here, and everything is written by one
+/// autocommit statement ([`WRITE_ANSWERS`]) that writes all of it or nothing — against a
+/// transaction's four (`BEGIN`, [`FOLDED_ANSWERS`], the rule states, `COMMIT`). `None`
+/// (nothing written) when the batch needs that transaction after all: a rule fired (an
+/// escalation is opened with its timeline, notifications and audit, under the
+/// transaction's locks), a person's rule state must be rebuilt from their history, or the
+/// read no longer held when the write came (another batch answered a check-in or moved a
+/// person's rule state in between).
+async fn read_then_write(
+    conn: &mut sqlx::PgConnection,
+    batch: &[AnswerIn],
+    rules: &Thresholds,
+) -> Result<Option<Vec<Result<Outcome>>>> {
+    let t = now();
+    let mut ids: Vec<i64> = batch.iter().map(|a| a.checkin_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<FoldedRow> = sqlx::query_as(READ_FOR_ANSWERS)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut opened: HashMap<i64, i64> = HashMap::new();
+    let mut statuses: HashMap<i64, String> = HashMap::new();
+    let mut read: Vec<RuleInput> = Vec::new();
+    for (kind, id, b, c, d, e, f, g, h) in rows {
+        match (kind, b, c, d) {
+            (0, Some(person), Some(status), _) => {
+                if crate::codes::CheckinStatus::is_open_str(&status) {
+                    opened.insert(id, person);
+                } else {
+                    statuses.insert(id, status);
+                }
+            }
+            (2, Some(centre), Some(zone), Some(overrides)) => {
+                read.push((id, centre, zone, overrides, e, f, g, h.unwrap_or(0)));
+            }
+            _ => {
+                return Err(Error::Internal(
+                    "an unexpected row from the answers' read".into(),
+                ));
+            }
+        }
+    }
+    let recording = first_answers(batch, &opened);
+    if recording.is_empty() {
+        // Nothing open: nothing to write.
+        return Ok(Some(outcomes(
+            batch,
+            &opened,
+            &statuses,
+            &[],
+            &recording,
+            Vec::new(),
+        )));
+    }
+    // The rules count the person's stored observations with this batch's own.
+    for r in &mut read {
+        r.7 += recording.iter().filter(|(_, p)| *p == r.0).count() as i64;
+    }
+    // The observations' ids are not known yet; the rules do not need them (only a rebuild
+    // does, and a rebuild goes through the transaction).
+    let unwritten: Vec<RuleItem<'_>> = recording
+        .iter()
+        .map(|(i, person)| (*person, &batch[*i].answer, t, 0))
+        .collect();
+    let mut ev = Evaluation::new(&unwritten, read, rules)?;
+    if !ev.to_rebuild().is_empty() {
+        return Ok(None);
+    }
+    ev.step();
+    let states = ev.states();
+    let triggers = ev.into_triggers();
+    if triggers.iter().any(|t| !t.is_empty()) {
+        return Ok(None);
+    }
+    let n = recording.len();
+    let c = Columns::of(recording.iter().map(|(i, p)| (&batch[*i], *p)));
+    let (state_person, (state, seq)): (Vec<i64>, (Vec<String>, Vec<i64>)) =
+        states.into_iter().map(|(p, s, q)| (p, (s, q))).unzip();
+    let written: std::result::Result<Vec<(i64, i64)>, sqlx::Error> = sqlx::query_as(WRITE_ANSWERS)
+        .bind(t)
+        .bind(&c.checkin)
+        .bind(&c.person)
+        .bind(&c.source)
+        .bind(&c.reporter)
+        .bind(&c.temperature)
+        .bind(&c.spo2)
+        .bind(&c.symptoms)
+        .bind(&c.urgent)
+        .bind(&c.actor_kind)
+        .bind(&c.actor_id)
+        .bind(&c.action)
+        .bind(&state_person)
+        .bind(&state)
+        .bind(&seq)
+        .bind(n as i64)
+        .bind(state_person.len() as i64)
+        .fetch_all(&mut *conn)
+        .await;
+    let written = match written {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(READ_NO_LONGER_HOLDS) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let observation_ids: HashMap<i64, i64> = written
+        .into_iter()
+        .filter(|(checkin, _)| *checkin != 0)
+        .collect();
+    let items = rule_items(batch, &recording, &observation_ids, t)?;
+    Ok(Some(outcomes(
+        batch, &opened, &statuses, &items, &recording, triggers,
+    )))
+}
+
+/// A batch's answers as one array per column, for PostgreSQL's `unnest`: check-in,
+/// person, the observation's source and reporter, temperature, SpO2, symptoms, urgent, and
+/// the audit row's actor kind, actor id and action.
+struct Columns<'a> {
+    checkin: Vec<i64>,
+    person: Vec<i64>,
+    source: Vec<&'a str>,
+    reporter: Vec<&'static str>,
+    temperature: Vec<Option<f64>>,
+    spo2: Vec<Option<i32>>,
+    symptoms: Vec<String>,
+    urgent: Vec<bool>,
+    actor_kind: Vec<&'static str>,
+    actor_id: Vec<Option<i64>>,
+    action: Vec<&'static str>,
+}
+
+impl<'a> Columns<'a> {
+    /// Of (answer, its person; 0 when not known yet).
+    fn of(answers: impl ExactSizeIterator<Item = (&'a AnswerIn, i64)>) -> Self {
+        let n = answers.len();
+        let mut c = Columns {
+            checkin: Vec::with_capacity(n),
+            person: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            reporter: Vec::with_capacity(n),
+            temperature: Vec::with_capacity(n),
+            spo2: Vec::with_capacity(n),
+            symptoms: Vec::with_capacity(n),
+            urgent: Vec::with_capacity(n),
+            actor_kind: Vec::with_capacity(n),
+            actor_id: Vec::with_capacity(n),
+            action: Vec::with_capacity(n),
+        };
+        for (a, person) in answers {
+            let (source, reporter) = source_and_reporter(a);
+            let (actor, action) = answer_audit(a, person);
+            let (kind, id) = actor.parts();
+            c.checkin.push(a.checkin_id);
+            c.person.push(person);
+            c.source.push(source);
+            c.reporter.push(reporter);
+            c.temperature
+                .push(a.answer.temperature.map(Temperature::value));
+            c.spo2.push(a.answer.spo2.map(Spo2::value));
+            c.symptoms.push(a.answer.symptoms_json());
+            c.urgent.push(a.answer.urgent);
+            c.actor_kind.push(kind);
+            c.actor_id.push(id);
+            c.action.push(action);
+        }
+        c
+    }
+}
+
+/// The observation's source and reporter: the channel and the person's own, or the phone
+/// simulator's and staff for a staff member's simulated entry.
+fn source_and_reporter(a: &AnswerIn) -> (&str, &'static str) {
+    if a.simulated_by.is_some() {
+        ("simulator", "staff")
+    } else {
+        (a.source.as_str(), "self")
     }
 }
 
@@ -93,9 +355,6 @@ fn first_answers(batch: &[AnswerIn], opened: &HashMap<i64, i64>) -> Vec<(usize, 
         })
         .collect()
 }
-
-/// What the rules are given for one answer recorded: (person, answer, time, observation).
-type RuleItem<'a> = (i64, &'a Answer, DateTime<Utc>, i64);
 
 /// What the rules are given for the answers recorded.
 fn rule_items<'a>(
@@ -238,49 +497,20 @@ async fn answer_checkins_folded(
     rules: &Thresholds,
 ) -> Result<Vec<Result<Outcome>>> {
     let t = now();
-    let n = batch.len();
-    let mut checkin = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut reporter = Vec::with_capacity(n);
-    let mut temperature = Vec::with_capacity(n);
-    let mut spo2 = Vec::with_capacity(n);
-    let mut symptoms = Vec::with_capacity(n);
-    let mut urgent = Vec::with_capacity(n);
-    let mut actor_kind = Vec::with_capacity(n);
-    let mut actor_id = Vec::with_capacity(n);
-    let mut action = Vec::with_capacity(n);
-    for a in batch {
-        checkin.push(a.checkin_id);
-        let simulated = a.simulated_by.is_some();
-        source.push(if simulated {
-            "simulator"
-        } else {
-            a.source.as_str()
-        });
-        reporter.push(if simulated { "staff" } else { "self" });
-        temperature.push(a.answer.temperature.map(Temperature::value));
-        spo2.push(a.answer.spo2.map(Spo2::value));
-        symptoms.push(a.answer.symptoms_json());
-        urgent.push(a.answer.urgent);
-        // The person is known only once the check-in is read: the statement fills it in.
-        let (actor, act) = answer_audit(a, 0);
-        let (kind, id) = actor.parts();
-        actor_kind.push(kind);
-        actor_id.push(id);
-        action.push(act);
-    }
+    // The person is known only once the check-in is read: the statement fills it in.
+    let c = Columns::of(batch.iter().map(|a| (a, 0)));
     let rows: Vec<FoldedRow> = sqlx::query_as(FOLDED_ANSWERS)
         .bind(t)
-        .bind(&checkin)
-        .bind(&source)
-        .bind(&reporter)
-        .bind(&temperature)
-        .bind(&spo2)
-        .bind(&symptoms)
-        .bind(&urgent)
-        .bind(&actor_kind)
-        .bind(&actor_id)
-        .bind(&action)
+        .bind(&c.checkin)
+        .bind(&c.source)
+        .bind(&c.reporter)
+        .bind(&c.temperature)
+        .bind(&c.spo2)
+        .bind(&c.symptoms)
+        .bind(&c.urgent)
+        .bind(&c.actor_kind)
+        .bind(&c.actor_id)
+        .bind(&c.action)
         .fetch_all(&mut *tx)
         .await?;
     let mut opened: HashMap<i64, i64> = HashMap::new();
@@ -425,19 +655,12 @@ async fn answer_checkins_stepwise(
             let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(t);
             for ((i, person), sym) in recording.iter().zip(&symptoms) {
                 let a = &batch[*i];
+                let (src, rep) = source_and_reporter(a);
                 q = q
                     .bind(*person)
                     .bind(a.checkin_id)
-                    .bind(if a.simulated_by.is_some() {
-                        "simulator"
-                    } else {
-                        a.source.as_str()
-                    })
-                    .bind(if a.simulated_by.is_some() {
-                        "staff"
-                    } else {
-                        "self"
-                    })
+                    .bind(src)
+                    .bind(rep)
                     .bind(a.answer.temperature.map(Temperature::value))
                     .bind(a.answer.spo2.map(Spo2::value))
                     .bind(sym.as_str())

@@ -102,13 +102,13 @@ macro_rules! evaluate_in_tx {
     // `$read`: the people's rule inputs when the caller has read them already (PostgreSQL's
     // folded answer statement), their counts of stored observations including the items'.
     ($tx:expr, $items:expr, $rules:expr, $t:expr, $read:expr) => {{
-        let items: &[(i64, &Answer, DateTime<Utc>, i64)] = $items;
-        let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
-        persons.sort_unstable();
-        persons.dedup();
+        let items: &[RuleItem<'_>] = $items;
         let read: Vec<RuleInput> = match $read {
             Some(read) => read,
             None => {
+                let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
+                persons.sort_unstable();
+                persons.dedup();
                 let list = placeholders(1, persons.len());
                 let sql = format!(
                     "SELECT p.id, h.id, h.time_zone, h.rules, p.onset_date, s.state, s.seq,
@@ -123,99 +123,42 @@ macro_rules! evaluate_in_tx {
                 q.fetch_all(&mut *$tx).await?
             }
         };
-        // Person → (centre, onset, state); each centre's zone and overrides parsed once.
-        let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
-        let mut people: HashMap<i64, (i64, Option<NaiveDate>, Option<rules::trend::History>)> = HashMap::new();
-        let mut seqs: HashMap<i64, i64> = HashMap::new();
-        for (person, centre, zone, overrides, onset, state, seq, stored) in read {
-            seqs.insert(person, seq.unwrap_or(0));
-            // No state, and no observations but this batch's: a new course, nothing to
-            // rebuild (the person's first answer skips the history read).
-            let state = match state {
-                None if stored == items.iter().filter(|i| i.0 == person).count() as i64 => {
-                    Some(serde_json::to_string(&rules::trend::History::default()).expect("a history serialises"))
-                }
-                s => s,
-            };
-            by_centre.entry(centre).or_insert_with(|| {
-                let tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
-                let th = $rules.with_overrides(&overrides).unwrap_or_else(|e| {
-                    tracing::warn!(health_centre_id = centre, error = %e, "ignoring invalid rule override");
-                    $rules.clone()
-                });
-                (tz, th)
-            });
-            let state = state.and_then(|s| serde_json::from_str::<rules::trend::History>(&s).ok());
-            people.insert(person, (centre, onset, state));
-        }
-        for (person, _, at, _) in items {
-            let (_, _, state) = people.get_mut(person).ok_or(Error::NotFound("person"))?;
-            // A reading older than the state's latest: rebuild in time order.
-            if state.as_ref().is_some_and(|h| h.last_at.is_some_and(|l| *at < l)) {
-                *state = None;
-            }
-        }
-        let mut all: Vec<Vec<rules::Trigger>> = vec![Vec::new(); items.len()];
-        let rebuild: Vec<i64> = persons.iter().copied().filter(|p| people[p].2.is_none()).collect();
+        let mut ev = Evaluation::new(items, read, $rules)?;
+        let rebuild = ev.to_rebuild();
         if !rebuild.is_empty() {
             let sql = format!(
                 "SELECT id, person_id, observed_at, temperature_c, spo2, symptoms, urgent FROM observations
                  WHERE person_id IN ({}) ORDER BY person_id, observed_at, id",
                 placeholders(1, rebuild.len()));
-            let mut q = sqlx::query_as::<_, (i64, i64, DateTime<Utc>, Option<f64>, Option<i32>, String, bool)>(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as::<_, HistoryRow>(sqlx::AssertSqlSafe(sql));
             for p in &rebuild {
                 q = q.bind(*p);
             }
-            let mut states: HashMap<i64, rules::trend::History> = HashMap::new();
-            for (id, person, at, temp, spo2, symptoms, urgent) in q.fetch_all(&mut *$tx).await? {
-                let (centre, onset, _) = &people[&person];
-                let (tz, th) = &by_centre[centre];
-                let h = states.entry(person).or_default();
-                let today = at.with_timezone(tz).date_naive();
-                match items.iter().position(|i| i.3 == id) {
-                    // This batch's own reading: its answer (with the urgent signs named).
-                    Some(k) => all[k] = rules::trend::step(th, h, &rules::reading_of(items[k].1, at), today, *onset),
-                    None => {
-                        let (yes_no, choices) = rules::trend::split_symptoms(&symptoms);
-                        let r = rules::trend::Reading { at, temperature: temp, spo2, urgent, urgent_signs: &[], symptoms: &yes_no, choices: &choices };
-                        rules::trend::step(th, h, &r, today, *onset);
-                    }
-                }
-            }
-            for p in &rebuild {
-                people.get_mut(p).expect("read above").2 = Some(states.remove(p).unwrap_or_default());
-            }
+            ev.rebuild(rebuild, q.fetch_all(&mut *$tx).await?);
         }
-        for (k, (person, a, at, _)) in items.iter().enumerate() {
-            if rebuild.contains(person) {
-                continue;
-            }
-            let (centre, onset, state) = people.get_mut(person).expect("read above");
-            let (tz, th) = &by_centre[centre];
-            let today = at.with_timezone(tz).date_naive();
-            all[k] = rules::trend::step(th, state.as_mut().expect("kept or rebuilt"), &rules::reading_of(a, *at), today, *onset);
-        }
+        ev.step();
         // The states, written back in statements of 32 people (a state is up to ~1 KB: one
         // loopback TCP segment each, see `store::imports`), each row only over the state it
         // was computed from: a concurrent writer's newer state (two answers of one person in
         // two batches at once, on PostgreSQL) makes this batch fail and be retried answer by
         // answer.
+        let states = ev.states();
         let mut written = 0usize;
-        for part in persons.chunks(32) {
+        for part in states.chunks(32) {
             let rows = (0..part.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect::<Vec<_>>().join(", ");
             let sql = format!("INSERT INTO rule_state (person_id, state, seq) VALUES {rows}
                                ON CONFLICT (person_id) DO UPDATE SET state = excluded.state, seq = excluded.seq
                                WHERE rule_state.seq = excluded.seq - 1 RETURNING person_id");
             let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-            for p in part {
-                let state = people[p].2.as_ref().map(|h| serde_json::to_string(h).expect("a history serialises")).unwrap_or_default();
-                q = q.bind(*p).bind(state).bind(seqs[p] + 1);
+            for (person, state, seq) in part {
+                q = q.bind(*person).bind(state.as_str()).bind(*seq);
             }
             written += q.fetch_all(&mut *$tx).await?.len();
         }
-        if written != persons.len() {
+        if written != states.len() {
             return Err(Error::Internal("a person's rule state changed under this batch; retrying".into()));
         }
+        let all = ev.into_triggers();
         for ((person, _, _, _), triggers) in items.iter().zip(&all) {
             for tr in triggers {
                 escalations::raise(&mut $tx, escalations::Raise {
@@ -229,6 +172,175 @@ macro_rules! evaluate_in_tx {
         }
         Ok::<Vec<Vec<rules::Trigger>>, crate::Error>(all)
     }};
+}
+
+/// What the rules are given for one answer recorded: (person, answer, time, observation).
+type RuleItem<'a> = (i64, &'a Answer, DateTime<Utc>, i64);
+
+/// One stored observation read to rebuild a person's rule state: id, person, time,
+/// temperature, SpO2, symptoms, urgent.
+type HistoryRow = (
+    i64,
+    i64,
+    DateTime<Utc>,
+    Option<f64>,
+    Option<i32>,
+    String,
+    bool,
+);
+
+/// The rules' work for a batch of readings between its reads and its writes (no I/O):
+/// the people's inputs parsed, the states of those without one rebuilt from their history
+/// (read by the caller), every reading stepped through the rules, and the new states and
+/// triggers handed back. [`evaluate_in_tx!`] runs it inside a transaction; the answer
+/// batch's two-statement path ([`answers`]) runs it between a read and one write.
+struct Evaluation<'i, 'a> {
+    items: &'i [RuleItem<'a>],
+    persons: Vec<i64>,
+    /// Each centre's zone and thresholds, parsed once.
+    by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)>,
+    /// Person → (centre, onset, state); no state: to be rebuilt.
+    people: HashMap<i64, (i64, Option<NaiveDate>, Option<rules::trend::History>)>,
+    seqs: HashMap<i64, i64>,
+    rebuilt: Vec<i64>,
+    all: Vec<Vec<rules::Trigger>>,
+}
+
+impl<'i, 'a> Evaluation<'i, 'a> {
+    fn new(items: &'i [RuleItem<'a>], read: Vec<RuleInput>, rules: &Thresholds) -> Result<Self> {
+        let mut persons: Vec<i64> = items.iter().map(|i| i.0).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        let mut by_centre: HashMap<i64, (chrono_tz::Tz, Thresholds)> = HashMap::new();
+        let mut people = HashMap::new();
+        let mut seqs = HashMap::new();
+        for (person, centre, zone, overrides, onset, state, seq, stored) in read {
+            seqs.insert(person, seq.unwrap_or(0));
+            // No state, and no observations but this batch's: a new course, nothing to
+            // rebuild (the person's first answer skips the history read).
+            let state = match state {
+                None if stored == items.iter().filter(|i| i.0 == person).count() as i64 => {
+                    Some(rules::trend::History::default())
+                }
+                None => None,
+                Some(s) => serde_json::from_str::<rules::trend::History>(&s).ok(),
+            };
+            by_centre.entry(centre).or_insert_with(|| {
+                let tz = zone.parse().unwrap_or(chrono_tz::Asia::Tokyo);
+                let th = rules.with_overrides(&overrides).unwrap_or_else(|e| {
+                    tracing::warn!(health_centre_id = centre, error = %e, "ignoring invalid rule override");
+                    rules.clone()
+                });
+                (tz, th)
+            });
+            people.insert(person, (centre, onset, state));
+        }
+        for (person, _, at, _) in items {
+            let (_, _, state) = people.get_mut(person).ok_or(Error::NotFound("person"))?;
+            // A reading older than the state's latest: rebuild in time order.
+            if state
+                .as_ref()
+                .is_some_and(|h: &rules::trend::History| h.last_at.is_some_and(|l| *at < l))
+            {
+                *state = None;
+            }
+        }
+        Ok(Evaluation {
+            items,
+            persons,
+            by_centre,
+            people,
+            seqs,
+            rebuilt: Vec::new(),
+            all: vec![Vec::new(); items.len()],
+        })
+    }
+
+    /// The people whose state must be rebuilt from their stored observations (in time
+    /// order, [`HistoryRow`]) before the batch's readings are stepped.
+    fn to_rebuild(&self) -> Vec<i64> {
+        self.persons
+            .iter()
+            .copied()
+            .filter(|p| self.people[p].2.is_none())
+            .collect()
+    }
+
+    /// Rebuilds the states of `persons` from `rows`, their stored observations in time
+    /// order — this batch's own among them (their triggers are the batch's).
+    fn rebuild(&mut self, persons: Vec<i64>, rows: Vec<HistoryRow>) {
+        let mut states: HashMap<i64, rules::trend::History> = HashMap::new();
+        for (id, person, at, temp, spo2, symptoms, urgent) in rows {
+            let (centre, onset, _) = &self.people[&person];
+            let (tz, th) = &self.by_centre[centre];
+            let h = states.entry(person).or_default();
+            let today = at.with_timezone(tz).date_naive();
+            match self.items.iter().position(|i| i.3 == id) {
+                // This batch's own reading: its answer (with the urgent signs named).
+                Some(k) => {
+                    self.all[k] = rules::trend::step(
+                        th,
+                        h,
+                        &rules::reading_of(self.items[k].1, at),
+                        today,
+                        *onset,
+                    )
+                }
+                None => {
+                    let (yes_no, choices) = rules::trend::split_symptoms(&symptoms);
+                    let r = rules::trend::Reading {
+                        at,
+                        temperature: temp,
+                        spo2,
+                        urgent,
+                        urgent_signs: &[],
+                        symptoms: &yes_no,
+                        choices: &choices,
+                    };
+                    rules::trend::step(th, h, &r, today, *onset);
+                }
+            }
+        }
+        for p in &persons {
+            self.people.get_mut(p).expect("read above").2 =
+                Some(states.remove(p).unwrap_or_default());
+        }
+        self.rebuilt = persons;
+    }
+
+    /// Steps the batch's readings (of the people not rebuilt) through the rules.
+    fn step(&mut self) {
+        for (k, (person, a, at, _)) in self.items.iter().enumerate() {
+            if self.rebuilt.contains(person) {
+                continue;
+            }
+            let (centre, onset, state) = self.people.get_mut(person).expect("read above");
+            let (tz, th) = &self.by_centre[centre];
+            let today = at.with_timezone(tz).date_naive();
+            let state = state.as_mut().expect("kept or rebuilt");
+            self.all[k] = rules::trend::step(th, state, &rules::reading_of(a, *at), today, *onset);
+        }
+    }
+
+    /// Each person's new state, as (person, state, its sequence number): the one read plus one.
+    fn states(&self) -> Vec<(i64, String, i64)> {
+        self.persons
+            .iter()
+            .map(|p| {
+                let state = self.people[p]
+                    .2
+                    .as_ref()
+                    .map(|h| serde_json::to_string(h).expect("a history serialises"))
+                    .unwrap_or_default();
+                (*p, state, self.seqs[p] + 1)
+            })
+            .collect()
+    }
+
+    /// The rules that fired, one list per item.
+    fn into_triggers(self) -> Vec<Vec<rules::Trigger>> {
+        self.all
+    }
 }
 
 mod answers;
