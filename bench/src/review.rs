@@ -317,6 +317,29 @@ pub(crate) async fn rps(
     Ok((all.len() as f64 / secs, all))
 }
 
+/// How many answer batches this process wrote by each path so far: in one statement, and
+/// through a transaction because a rule fired, a state was rebuilt, the read changed.
+fn batch_paths() -> BatchCounts {
+    use std::sync::atomic::Ordering::Relaxed;
+    let b = &mimamori_core::store::observations::BATCH_PATHS;
+    BatchCounts([
+        b.one_statement.load(Relaxed),
+        b.rule_fired.load(Relaxed),
+        b.rebuilt.load(Relaxed),
+        b.read_changed.load(Relaxed),
+    ])
+}
+
+#[derive(Clone, Copy)]
+struct BatchCounts([u64; 4]);
+
+impl BatchCounts {
+    /// The counts since `before`.
+    fn since(self, before: BatchCounts) -> [u64; 4] {
+        std::array::from_fn(|i| self.0[i] - before.0[i])
+    }
+}
+
 pub async fn ingest(args: &Args) -> anyhow::Result<()> {
     for backend in ["postgres", "sqlite"] {
         println!(
@@ -370,6 +393,7 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
             _ => None,
         };
         let app = start_web(&url).await?;
+        let paths_before = batch_paths();
         // Several full-speed runs: the spread, not one lucky figure.
         let mut runs = Vec::new();
         let mut lat = Vec::new();
@@ -427,6 +451,15 @@ pub async fn ingest(args: &Args) -> anyhow::Result<()> {
         );
 
         if backend == "postgres" {
+            let p = batch_paths().since(paths_before);
+            println!(
+                "answer batches of these runs (in process, full speed and half rate): {} in one statement after a read, {} through a transaction (a rule fired {}, a state rebuilt {}, the read changed before the write {})",
+                p[0],
+                p[1] + p[2] + p[3],
+                p[1],
+                p[2],
+                p[3]
+            );
             apart(
                 &url,
                 &ids[((RUNS + 1) * n + 200) as usize..],

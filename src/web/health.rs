@@ -59,9 +59,10 @@ async fn live() -> &'static str {
 }
 
 /// `GET /metrics` with `Authorization: Bearer {http.metrics_token}`: Prometheus text format,
-/// counts only (no person is identifiable). Three families, written by hand rather than with
-/// a metrics crate: the process keeps no counters of its own, every figure is read from the
-/// database at scrape time, so any process answers the same.
+/// counts only (no person is identifiable), written by hand rather than with a metrics
+/// crate: the alarms, escalations and staff alerts are read from the database at scrape
+/// time (any process answers the same); the console's admissions and the answer batches'
+/// paths are this process's own counters since it started.
 async fn metrics(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -112,6 +113,19 @@ async fn metrics(
                 gate.limit(),
                 gate.pace().as_secs_f64()
             ));
+            let b = &mimamori_core::store::observations::BATCH_PATHS;
+            out.push_str("# HELP mimamori_answer_batches_total Answer batches this process wrote on PostgreSQL, by path: one_statement (a read, then one statement), or through a transaction because a rule fired, a rule state was rebuilt, or the read had changed before the write.\n# TYPE mimamori_answer_batches_total counter\n");
+            for (path, n) in [
+                ("one_statement", &b.one_statement),
+                ("rule_fired", &b.rule_fired),
+                ("rebuilt", &b.rebuilt),
+                ("read_changed", &b.read_changed),
+            ] {
+                out.push_str(&format!(
+                    "mimamori_answer_batches_total{{path=\"{path}\"}} {}\n",
+                    n.load(std::sync::atomic::Ordering::Relaxed)
+                ));
+            }
             (
                 [(
                     axum::http::header::CONTENT_TYPE,

@@ -83,6 +83,14 @@ async fn a_dead_smtp_server_is_an_operator_alarm_at_start_up() {
         "{m}"
     );
     assert!(m.contains("mimamori_pending_staff_alerts 0"), "{m}");
+    for path in ["one_statement", "rule_fired", "rebuilt", "read_changed"] {
+        assert!(
+            m.contains(&format!(
+                "mimamori_answer_batches_total{{path=\"{path}\"}} "
+            )),
+            "{m}"
+        );
+    }
     app.finish().await;
 }
 

@@ -1,6 +1,8 @@
 //! Answers to check-ins, recorded a batch at a time (the answer writer's group commit,
 //! [`crate::ingest`]): on PostgreSQL most of a batch in one statement, on SQLite a
 //! statement at a time; the rules run in the same transaction.
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::*;
 
 /// The outcome of recording an answer.
@@ -158,6 +160,30 @@ const WRITE_ANSWERS: &str = concat!(
                                AND (SELECT COUNT(*) FROM st) = $17)::bigint"
 );
 
+/// How the answer batches were written since the process started (PostgreSQL): in one
+/// statement after a read ([`read_then_write`]), or through the transaction and why. Read
+/// by `/metrics` and the ingest benchmark.
+pub struct BatchPaths {
+    pub one_statement: AtomicU64,
+    /// A rule fired: an escalation is opened in the transaction.
+    pub rule_fired: AtomicU64,
+    /// A person's rule state had to be rebuilt from their history.
+    pub rebuilt: AtomicU64,
+    /// A check-in closed or a rule state moved between the read and the write.
+    pub read_changed: AtomicU64,
+}
+
+pub static BATCH_PATHS: BatchPaths = BatchPaths {
+    one_statement: AtomicU64::new(0),
+    rule_fired: AtomicU64::new(0),
+    rebuilt: AtomicU64::new(0),
+    read_changed: AtomicU64::new(0),
+};
+
+fn took(path: &AtomicU64) {
+    path.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The SQLSTATE of `mimamori_expect`: the batch's read no longer holds.
 const READ_NO_LONGER_HOLDS: &str = "MM001";
 
@@ -229,12 +255,14 @@ async fn read_then_write(
         .collect();
     let mut ev = Evaluation::new(&unwritten, read, rules)?;
     if !ev.to_rebuild().is_empty() {
+        took(&BATCH_PATHS.rebuilt);
         return Ok(None);
     }
     ev.step();
     let states = ev.states();
     let triggers = ev.into_triggers();
     if triggers.iter().any(|t| !t.is_empty()) {
+        took(&BATCH_PATHS.rule_fired);
         return Ok(None);
     }
     let n = recording.len();
@@ -264,10 +292,12 @@ async fn read_then_write(
     let written = match written {
         Ok(rows) => rows,
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(READ_NO_LONGER_HOLDS) => {
+            took(&BATCH_PATHS.read_changed);
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
+    took(&BATCH_PATHS.one_statement);
     let observation_ids: HashMap<i64, i64> = written
         .into_iter()
         .filter(|(checkin, _)| *checkin != 0)
