@@ -197,7 +197,7 @@ async fn email_checkins_reach_a_real_smtp_server() {
 /// operation, and its schemas are those of the requests (e.g. registration's fields).
 #[tokio::test]
 async fn the_openapi_document_is_valid_and_complete() {
-    crate::peers::python_package("openapi_spec_validator", "openapi-spec-validator==0.7.1");
+    crate::peers::python_peer(crate::peers::OPENAPI_SPEC_VALIDATOR);
     let app = crate::helpers::spawn_app().await;
     let r = reqwest::get(app.url("/api/openapi.json")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -307,7 +307,7 @@ async fn the_live_check_speaks_twilios_contract() {
 /// session or need prepared data.
 #[tokio::test]
 async fn schemathesis_finds_no_contract_breaks() {
-    peers::python_package("schemathesis", "schemathesis==4.32.5");
+    peers::python_peer(peers::SCHEMATHESIS);
     let app = crate::helpers::spawn_app().await;
     // A person the nurse may see, with both addresses: the operations on `/persons/{id}` are
     // sent to them with schema-valid data (a drawn id is almost never a person, and a 404

@@ -49,6 +49,34 @@ pub fn aiosmtpd() {
 }
 
 /// Makes sure the Python module `import` can be imported, installing `spec` with pip if not.
+/// The Python peers, as (module to import, pip requirement).
+pub const OPENAPI_SPEC_VALIDATOR: (&str, &str) =
+    ("openapi_spec_validator", "openapi-spec-validator==0.7.1");
+pub const SCHEMATHESIS: (&str, &str) = ("schemathesis", "schemathesis==4.32.5");
+pub const CHECK_JSONSCHEMA: (&str, &str) = ("check_jsonschema", "check-jsonschema==0.29.4");
+
+/// [`python_package`] of one of the constants above.
+pub fn python_peer((import, spec): (&str, &str)) {
+    python_package(import, spec)
+}
+
+/// Installs every peer the tests start, one after another. `.ci/run` runs it before the
+/// tests, so that on a fresh machine the installs (Chromium and its fonts, Caddy, the npm
+/// and pip packages) do not compete for the cores with tests that time their pages — a
+/// Chromium page once waited past its 30 s while they ran. The tests still install what is
+/// missing on first use, so `cargo test` alone works as before.
+#[test]
+#[ignore = "a set-up step: cargo test --test api -- --ignored --exact peers::install_every_peer"]
+fn install_every_peer() {
+    node_peers();
+    aiosmtpd();
+    for peer in [OPENAPI_SPEC_VALIDATOR, SCHEMATHESIS, CHECK_JSONSCHEMA] {
+        python_peer(peer);
+    }
+    chromium();
+    crate::transport::caddy();
+}
+
 pub fn python_package(import: &str, spec: &str) {
     let _g = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let ok = Command::new("python3")

@@ -16,7 +16,7 @@ fn repo() -> &'static Path {
 
 #[test]
 fn docker_compose_follows_the_compose_specification() {
-    crate::peers::python_package("check_jsonschema", "check-jsonschema==0.29.4");
+    crate::peers::python_peer(crate::peers::CHECK_JSONSCHEMA);
     let out = Command::new("python3")
         .args(["-m", "check_jsonschema", "--schemafile"])
         .arg(repo().join("tests/peers/compose-spec.json"))
@@ -38,7 +38,7 @@ fn docker_compose_follows_the_compose_specification() {
 }
 
 /// Caddy from Debian (installed on first use, like the other peers).
-fn caddy() {
+pub(crate) fn caddy() {
     let found = Command::new("caddy")
         .arg("version")
         .output()
