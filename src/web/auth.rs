@@ -94,13 +94,25 @@ mod subtle_eq {
     }
 }
 
-/// Not logged in: the API gets 401 JSON, pages a redirect to the login form.
+/// Not logged in: the API gets 401 JSON, pages a redirect to the login form. Or the session
+/// could not be read (`busy`: the database did not answer in time — a storm holding every
+/// connection — or is down): told to retry after that many seconds (503 with
+/// `Retry-After`, the console's "busy" page or the API's JSON error), never sent to log in
+/// again, which would only add a login to the storm.
 pub struct AuthRejection {
     api: bool,
+    busy: Option<u64>,
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
+        if let Some(secs) = self.busy {
+            return if self.api {
+                AppError::Busy(secs).into_response()
+            } else {
+                super::error::HtmlError(AppError::Busy(secs)).into_response()
+            };
+        }
         if self.api {
             AppError::Unauthorized.into_response()
         } else {
@@ -156,7 +168,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .get::<axum::extract::OriginalUri>()
             .map_or(parts.uri.path(), |u| u.0.path())
             .starts_with("/api/");
-        let reject = || AuthRejection { api };
+        let reject = || AuthRejection { api, busy: None };
         let jar = CookieJar::from_request_parts(parts, state)
             .await
             .map_err(|_| reject())?;
@@ -166,8 +178,11 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .value()
             .to_string();
         let session = session(state, &token).await.map_err(|e| {
-            tracing::error!(error = ?e, "session lookup failed");
-            reject()
+            tracing::error!(error = ?e, "session lookup failed: told to retry");
+            AuthRejection {
+                api,
+                busy: Some(state.console_gate.retry_after()),
+            }
         })?;
         let session = session.ok_or_else(reject)?;
         let role = Role::parse(&session.role).ok_or_else(|| {
@@ -325,4 +340,54 @@ async fn logout_all(
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session the database could not read is told to retry — a page in both languages
+    /// or the API's JSON error, 503 with `Retry-After` — not sent to the login form.
+    #[tokio::test]
+    async fn a_session_that_cannot_be_read_is_told_to_retry_not_to_log_in() {
+        let page = AuthRejection {
+            api: false,
+            busy: Some(2),
+        }
+        .into_response();
+        assert_eq!(page.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers()["retry-after"], "2");
+        let body = axum::body::to_bytes(page.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("混み合って") && body.contains("system is busy"),
+            "{body}"
+        );
+        let api = AuthRejection {
+            api: true,
+            busy: Some(2),
+        }
+        .into_response();
+        assert_eq!(api.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(api.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "busy");
+        // Not logged in stays a redirect to the form (pages) and 401 (API).
+        let r = AuthRejection {
+            api: false,
+            busy: None,
+        }
+        .into_response();
+        assert_eq!(r.headers()["location"], "/login");
+        let r = AuthRejection {
+            api: true,
+            busy: None,
+        }
+        .into_response();
+        assert_eq!(r.status(), axum::http::StatusCode::UNAUTHORIZED);
+    }
 }

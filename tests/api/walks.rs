@@ -906,6 +906,7 @@ async fn a_busy_console_says_to_retry_in_both_languages() {
     .await;
     app.login().await;
     let (release, stuck) = crate::lanes::hold_the_consoles_one_place(&app, "/persons").await;
+    let held = std::time::Instant::now();
     let b = app.base.clone();
     for (size, name) in [((360, 740), "busy-01-360"), ((1366, 768), "busy-02-1366")] {
         walk(
@@ -922,10 +923,16 @@ async fn a_busy_console_says_to_retry_in_both_languages() {
         .await;
     }
     let _ = release.send(());
-    assert_eq!(
-        stuck.await.unwrap(),
-        200,
-        "the held request is served after"
-    );
+    // The held request is served once the storm ends — unless the walks outlasted how long
+    // a request waits for a database connection (10 s, on a loaded machine): then it was
+    // told to retry. Never sent to log in again (it once was: its session could not be
+    // read).
+    let waited = held.elapsed();
+    let status = stuck.await.unwrap();
+    if waited < std::time::Duration::from_secs(9) {
+        assert_eq!(status, 200, "the held request is served after");
+    } else {
+        assert_eq!(status, 503, "held {waited:?}: told to retry");
+    }
     app.finish().await;
 }
