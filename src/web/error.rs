@@ -20,9 +20,20 @@ pub enum AppError {
     Internal(anyhow::Error),
 }
 
+/// Seconds a request that found no database connection in time is told to wait.
+const NO_CONNECTION_RETRY_SECS: u64 = 5;
+
 impl From<CoreError> for AppError {
     fn from(e: CoreError) -> Self {
-        AppError::Core(e)
+        match e {
+            // Every connection busy for the pool's whole wait (a storm): told to retry, as
+            // the console gate tells the requests it sheds — not an internal error.
+            CoreError::Db(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("no database connection in time: told to retry");
+                AppError::Busy(NO_CONNECTION_RETRY_SECS)
+            }
+            e => AppError::Core(e),
+        }
     }
 }
 
@@ -219,5 +230,23 @@ impl IntoResponse for HtmlError {
         let mut r = (status, page).into_response();
         self.0.retry_after(&mut r);
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that waited the pool's whole wait for a connection is told to retry (503
+    /// with `Retry-After`, code `busy`), not answered 500; other database errors stay 500.
+    #[test]
+    fn no_connection_in_time_is_busy_not_internal() {
+        let e = AppError::from(CoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "busy");
+        let r = e.into_response();
+        assert_eq!(r.headers()["retry-after"], "5");
+        let e = AppError::from(CoreError::Db(sqlx::Error::RowNotFound));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -63,10 +63,17 @@ try {
     } else if (step.check) {
       await page.check(step.check, { timeout: 10000 });
     } else if (step.submit || step.enter) {
-      const nav = page.waitForNavigation({ timeout: 30000 });
+      // A navigation Chromium reports as aborted was superseded by another (it happened
+      // once on a loaded machine after a form post): wait for the page that did load; the
+      // steps after it check what it shows.
+      const nav = page.waitForNavigation({ timeout: 30000 }).catch((e) => {
+        if (String(e).includes('ERR_ABORTED')) return null;
+        throw e;
+      });
       if (step.submit) await page.click(step.submit, { timeout: 10000 });
       else await page.press(step.enter, 'Enter', { timeout: 10000 });
       last = await nav;
+      if (last === null) await page.waitForLoadState('load', { timeout: 30000 });
     } else if (step.back) {
       last = await page.goBack();
     } else if (step.reload) {
