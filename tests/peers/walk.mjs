@@ -70,8 +70,11 @@ try {
         if (String(e).includes('ERR_ABORTED')) return null;
         throw e;
       });
-      if (step.submit) await page.click(step.submit, { timeout: 10000 });
-      else await page.press(step.enter, 'Enter', { timeout: 10000 });
+      // The click waits for the navigation it starts to begin, as long as the navigation
+      // itself may take: a form whose answer takes long to compute (the rule lab's model
+      // run, a debug build on a loaded machine) once took more than 10 s.
+      if (step.submit) await page.click(step.submit, { timeout: 30000 });
+      else await page.press(step.enter, 'Enter', { timeout: 30000 });
       last = await nav;
       if (last === null) await page.waitForLoadState('load', { timeout: 30000 });
     } else if (step.back) {
