@@ -12,6 +12,8 @@
 //   {enter: selector}              press Enter in a field and wait for the next page
 //   {back: true} / {reload: true}  the browser's Back / Reload
 //   {see: "text"} / {not_see: "text"}   the page shows (or does not show) a text
+//   {see_soon: "text"}               the page shows a text within 20 s (across the reloads
+//                                    of a progress page)
 //   {title: "start"}               the title starts with this
 //   {status: n}                    the last navigation answered n
 //   {focused: selector}            the element that has focus matches
@@ -81,6 +83,12 @@ try {
       last = await page.goBack();
     } else if (step.reload) {
       last = await page.reload();
+    } else if (step.see_soon !== undefined) {
+      try {
+        await page.getByText(step.see_soon).first().waitFor({ timeout: 20000 });
+      } catch (e) {
+        fail(i, step, `"${step.see_soon}" not on ${page.url()} within 20 s`);
+      }
     } else if (step.see !== undefined) {
       const text = await page.content();
       if (!text.includes(step.see)) fail(i, step, `"${step.see}" not on ${page.url()}`);
