@@ -1,6 +1,7 @@
 //! Answers to check-ins, recorded a batch at a time (the answer writer's group commit,
-//! [`crate::ingest`]): on PostgreSQL most of a batch in one statement, on SQLite a
-//! statement at a time; the rules run in the same transaction.
+//! [`crate::ingest`]): on PostgreSQL a read and one all-or-nothing statement
+//! ([`read_then_write`]), or a transaction when that cannot serve; on SQLite a statement
+//! at a time in one transaction. The rules run before the batch's write commits.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
@@ -60,9 +61,11 @@ pub async fn answer_checkin(
 /// check-in gets `NotFound` without failing the others; any database error fails the whole
 /// batch (nothing is written) and is returned once.
 ///
-/// On PostgreSQL the check-ins' update, the drafts' delete, the observations' and audit rows'
-/// inserts and the rules' read are one statement ([`FOLDED_ANSWERS`]); with the rule states'
-/// write and the commit, a batch is four round trips instead of eight. On SQLite (in
+/// On PostgreSQL most batches are two round trips ([`read_then_write`]); a batch a rule
+/// fires on, one needing a rebuilt state, or one whose read no longer held goes through a
+/// transaction: the check-ins' update, the drafts' delete, the observations' and audit rows'
+/// inserts and the rules' read in one statement ([`FOLDED_ANSWERS`]), then the rule states'
+/// write and the commit — four round trips. On SQLite (in
 /// process, no round trips) each is a statement of its own.
 ///
 /// On a pool, or on the answer writer's kept connection ([`crate::db::Kept`]; PostgreSQL).
