@@ -94,18 +94,22 @@ const DOOR_THREAD: &str = "patient-door";
 /// Opens the database named by the configuration and applies all migrations.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     let url = config.database_url();
-    let db = Db::connect(&url, config.database.max_connections)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the {} database",
-                if url.starts_with("sqlite") {
-                    "SQLite"
-                } else {
-                    "PostgreSQL"
-                }
-            )
-        })?;
+    let db = Db::connect_waiting(
+        &url,
+        config.database.max_connections,
+        config.connection_wait(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the {} database",
+            if url.starts_with("sqlite") {
+                "SQLite"
+            } else {
+                "PostgreSQL"
+            }
+        )
+    })?;
     db.migrate().await.context("applying migrations")?;
     mimamori_workers::setup(&db)
         .await
@@ -130,7 +134,7 @@ async fn patient_pool(config: &Config) -> anyhow::Result<Option<Db>> {
     if n == 0 || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
-    let db = Db::connect(&url, n)
+    let db = Db::connect_waiting(&url, n, config.connection_wait())
         .await
         .context("cannot open the patient lane's database pool")?;
     Ok(Some(db))

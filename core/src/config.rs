@@ -123,6 +123,9 @@ pub struct DatabaseConfig {
     /// A second pool for the patient lane (link form, provider webhooks, the answer writer):
     /// console load cannot take the connections patients need. 0 = share the main pool.
     pub patient_connections: u32,
+    /// How long a request or worker waits for a free connection of its pool before it gives
+    /// up (a request is then told to retry: 503 `busy`). Seconds, at least 1.
+    pub connection_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +254,7 @@ impl Default for DatabaseConfig {
             url: None,
             max_connections: 16,
             patient_connections: 4,
+            connection_wait_secs: 10,
         }
     }
 }
@@ -326,6 +330,11 @@ impl Config {
         }
     }
 
+    /// How long a caller waits for a free database connection (`database.connection_wait_secs`).
+    pub fn connection_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.database.connection_wait_secs.max(1))
+    }
+
     /// Problems that make the configuration unusable, each naming the key and the fix.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -365,6 +374,12 @@ impl Config {
                 "workers.planning_time_zone: '{}' is not an IANA time zone such as Asia/Tokyo",
                 self.workers.planning_time_zone
             ));
+        }
+        if self.database.connection_wait_secs < 1 {
+            out.push(
+                "database.connection_wait_secs (MIMAMORI_DATABASE__CONNECTION_WAIT_SECS): must be at least 1 (seconds)"
+                    .into(),
+            );
         }
         if self.checkin.max_send_attempts < 1 {
             out.push("checkin.max_send_attempts: must be at least 1".into());

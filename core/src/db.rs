@@ -67,6 +67,10 @@ macro_rules! write_once {
     };
 }
 
+/// How long a caller waits for a free connection of a pool unless configured otherwise
+/// (`database.connection_wait_secs`).
+pub const DEFAULT_CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
 /// A PostgreSQL connection idle longer than this is checked (a round trip) before it is
 /// lent out again; one back from the pool sooner is lent as it is.
 const PG_CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -78,10 +82,10 @@ const PG_CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// server that went away in that time fails the query as it would have failed the ping a
 /// moment later; a connection idle for a while (across a PostgreSQL restart, a dropped NAT
 /// entry) is still checked, and a dead one replaced before use.
-fn pg_pool_options(max_connections: u32) -> PgPoolOptions {
+fn pg_pool_options(max_connections: u32, wait: Duration) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(wait)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
@@ -102,6 +106,13 @@ impl Db {
     /// crash, and an answer a patient was told was received must not vanish. The answer
     /// writer's batches (group commit) keep the cost to one sync per batch.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        Db::connect_waiting(url, max_connections, DEFAULT_CONNECTION_WAIT).await
+    }
+
+    /// [`Db::connect`], with how long a caller waits for a free connection of the pool before
+    /// it gets `PoolTimedOut` (`database.connection_wait_secs`; a request is then told to
+    /// retry).
+    pub async fn connect_waiting(url: &str, max_connections: u32, wait: Duration) -> Result<Db> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // Searches and line lists are sent unprepared (`persistent(false)`), so PostgreSQL
             // plans them for their values every time: with a cached generic plan a name
@@ -112,7 +123,9 @@ impl Db {
             // compiling, every page) — a cost paid per execution that OLTP queries and
             // keyset pages never win back.
             let opts = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
-            let pool = pg_pool_options(max_connections).connect_with(opts).await?;
+            let pool = pg_pool_options(max_connections, wait)
+                .connect_with(opts)
+                .await?;
             Ok(Db::Postgres(pool))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?;
@@ -134,6 +147,7 @@ impl Db {
             // that thread and back on every query (see `pg_pool_options`).
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .acquire_timeout(wait)
                 .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
@@ -197,7 +211,10 @@ impl Db {
     fn alongside(&self) -> Db {
         match self {
             Db::Postgres(p) => {
-                Db::Postgres(pg_pool_options(1).connect_lazy_with((*p.connect_options()).clone()))
+                let wait = p.options().get_acquire_timeout();
+                Db::Postgres(
+                    pg_pool_options(1, wait).connect_lazy_with((*p.connect_options()).clone()),
+                )
             }
             Db::Sqlite(_) => self.clone(),
         }

@@ -130,7 +130,21 @@ fn example_config_documents_the_defaults() {
     assert_eq!(cfg.workers.batch_size, d.workers.batch_size);
     assert_eq!(cfg.workers.queue_poll_ms, d.workers.queue_poll_ms);
     assert_eq!(cfg.database.max_connections, d.database.max_connections);
+    assert_eq!(
+        cfg.database.connection_wait_secs,
+        d.database.connection_wait_secs
+    );
     assert!(cfg.problems().is_empty());
+    // A connection wait of 0 would fail every request that meets a busy pool: refused.
+    let mut zero = d.clone();
+    zero.database.connection_wait_secs = 0;
+    let problems = zero.problems();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("database.connection_wait_secs") && p.contains("at least 1")),
+        "{problems:?}"
+    );
 }
 
 /// `mimamori check --live` against the provider double (which answers the account and number

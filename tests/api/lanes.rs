@@ -136,6 +136,34 @@ async fn patients_answer_while_the_console_is_shed_and_its_pool_is_taken() {
     app.finish().await;
 }
 
+/// `database.connection_wait_secs` bounds how long an admitted console request waits for a
+/// connection its pool does not have: then it is told to retry (503, `Retry-After`, JSON
+/// `busy`) — not 500, not sent to log in — and is served again once connections are back.
+#[tokio::test]
+async fn a_request_that_waits_out_the_connection_wait_is_told_to_retry() {
+    let app = spawn_app_with(|c| c.database.connection_wait_secs = 1).await;
+    app.login().await;
+    let (release, held) = hold_pool(app.app_db.clone(), Duration::from_millis(300));
+    assert!(held.await.unwrap() > 0, "the console pool is held");
+    let t = Instant::now();
+    let r = app.get("/api/v1/persons").await;
+    let waited = t.elapsed();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "busy", "{v}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "it waited for a connection first: {waited:?}"
+    );
+    // The configured second, not the default ten (generous for a loaded machine).
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+    let _ = release.send(());
+    let r = app.get("/api/v1/persons").await;
+    assert_eq!(r.status(), 200, "served once connections are back");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn a_console_burst_within_the_waiting_room_is_queued_not_refused() {
     let app = spawn_app_with(|c| {

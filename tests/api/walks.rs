@@ -897,22 +897,24 @@ async fn error_pages_say_what_happened_in_both_languages() {
 /// The console told to retry (503, `Retry-After`) as a person sees it — on a phone and on a
 /// console screen, both languages on one page, axe-checked: its one place is held by a
 /// request waiting for a database connection that a storm of searches holds, and nobody may
-/// queue.
+/// queue. A request waits for a connection up to `database.connection_wait_secs`, set here
+/// past any walk's time, so the held request waits until the storm ends whatever the
+/// machine's speed (with the default 10 s a browser launched on a loaded machine could
+/// arrive after the hold had ended).
 #[tokio::test]
 async fn a_busy_console_says_to_retry_in_both_languages() {
     let app = spawn_app_with(|c| {
         c.http.console_concurrency = 1;
         c.http.console_queue = 0;
         c.http.console_queue_ms = 0;
+        c.http.request_timeout_secs = 300;
+        c.database.connection_wait_secs = 300;
     })
     .await;
     app.login().await;
-    // The place is held afresh for each walk: a held request waits for a connection at most
-    // the pool's 10 s, and a browser launched on a loaded machine takes seconds.
     let b = app.base.clone();
+    let (release, stuck) = crate::lanes::hold_the_consoles_one_place(&app, "/persons").await;
     for (size, name) in [((360, 740), "busy-01-360"), ((1366, 768), "busy-02-1366")] {
-        let (release, stuck) = crate::lanes::hold_the_consoles_one_place(&app, "/persons").await;
-        let held = std::time::Instant::now();
         walk(
             size,
             true,
@@ -925,21 +927,14 @@ async fn a_busy_console_says_to_retry_in_both_languages() {
             ],
         )
         .await;
-        let _ = release.send(());
-        // The held request is served once the storm ends — unless the walk outlasted how
-        // long a request waits for a database connection: then it was told to retry. Never
-        // sent to log in again (it once was: its session could not be read).
-        let waited = held.elapsed();
-        let status = stuck.await.unwrap();
-        if waited < std::time::Duration::from_secs(9) {
-            assert_eq!(status, 200, "the held request is served after");
-        } else {
-            // Near the wait's end either may happen (it began waiting before `held`).
-            assert!(
-                status == 200 || status == 503,
-                "held {waited:?}: served or told to retry, not {status}"
-            );
-        }
     }
+    let _ = release.send(());
+    // The held request is served once the storm ends (never sent to log in again: it once
+    // was, when its session could not be read).
+    assert_eq!(
+        stuck.await.unwrap(),
+        200,
+        "the held request is served after"
+    );
     app.finish().await;
 }
