@@ -181,7 +181,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
             tracing::error!(error = ?e, "session lookup failed: told to retry");
             AuthRejection {
                 api,
-                busy: Some(state.console_gate.retry_after()),
+                busy: Some(super::error::NO_CONNECTION_RETRY_SECS),
             }
         })?;
         let session = session.ok_or_else(reject)?;

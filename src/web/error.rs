@@ -20,8 +20,9 @@ pub enum AppError {
     Internal(anyhow::Error),
 }
 
-/// Seconds a request that found no database connection in time is told to wait.
-const NO_CONNECTION_RETRY_SECS: u64 = 5;
+/// Seconds a request the database could not serve in time (no connection within the pool's
+/// wait, or its session could not be read) is told to wait.
+pub(crate) const NO_CONNECTION_RETRY_SECS: u64 = 5;
 
 impl From<CoreError> for AppError {
     fn from(e: CoreError) -> Self {

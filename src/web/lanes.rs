@@ -455,7 +455,7 @@ impl ConsoleGate {
     }
 
     /// Seconds a shed client is told to wait: the queue's patience, at least one.
-    pub fn retry_after(&self) -> u64 {
+    fn retry_after(&self) -> u64 {
         self.wait.as_secs().clamp(1, 30)
     }
 }
